@@ -1,0 +1,26 @@
+# The two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint bench clean-instance
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Set up and run the product: migrations, demo data, equipment simulators, scheduler, web server.
+run: $(STAMP)
+	GMP_DEMO=$${GMP_DEMO:-1} $(BIN)/gmp run
+
+## Set up and run all tests (SQLite and a throw-away PostgreSQL when installed).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	for script in bench/*.py; do case $$script in */__init__.py) ;; *) $(BIN)/python $$script --quick || exit 1;; esac; done

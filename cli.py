@@ -1,0 +1,73 @@
+"""The `gmp` command. Each package contributes its commands from its own `cli` module.
+
+Commands load configuration like the web application does (defaults, instance file,
+GMP_* environment) and work through the same services and units of work.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from core.errors import GmpError
+
+# name -> "module:attribute"; a package that is not installed simply adds nothing.
+COMMANDS = {
+    "db": "store.cli:db",
+    "audit": "audit.cli:audit",
+    "backup": "audit.cli_backup:backup",
+    "restore": "audit.cli_backup:restore",
+    "admin": "signatures.cli:admin",
+    "user": "signatures.cli:user",
+    "role": "signatures.cli:role",
+    "scheduler": "engine.cli:scheduler",
+    "process": "engine.cli:process",
+    "simulate": "connectors.cli:simulate",
+    "tags": "connectors.cli:tags",
+    "demo": "bpmn.demo:demo",
+    "serve": "web.cli:serve",
+    "run": "web.cli:run",
+    "config": "store.cli:config",
+    "validation": "validation_pack.cli:validation",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if self._load(name) is not None)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._load(name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                return None
+            raise
+        return getattr(module, attribute, None)
+
+
+@click.group(cls=LazyGroup)
+def gmp() -> None:
+    """GMP workflow engine: processes, signatures, audit trail, equipment."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        return gmp.main(args=argv, prog_name="gmp", standalone_mode=True)
+    except GmpError as exc:  # pragma: no cover - click's standalone mode exits first
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

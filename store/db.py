@@ -1,0 +1,60 @@
+"""The database handle: engine with the product's SQLite pragmas or PostgreSQL."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+
+class Database:
+    """One per process. `session()` gives a plain session; write through `UnitOfWork`."""
+
+    def __init__(self, url: str, echo: bool = False) -> None:
+        self.url = url
+        self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+        if self.dialect == "sqlite":
+            path = url[len("sqlite:///"):]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(url, echo=echo, poolclass=NullPool if path == ":memory:" else None,
+                                                connect_args={"timeout": 30, "check_same_thread": False})
+            _install_sqlite_pragmas(self.engine)
+        else:
+            self.engine = create_engine(url, echo=echo, pool_pre_ping=True)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+
+def _install_sqlite_pragmas(engine: Engine) -> None:
+    """WAL, synchronous=FULL, foreign keys on; writers take the lock at BEGIN.
+
+    Python's sqlite3 transaction handling is turned off and BEGIN is emitted here:
+    BEGIN IMMEDIATE for every transaction, so two writers queue on the database lock
+    (busy timeout) instead of failing with 'database is locked' when a read
+    transaction upgrades to a write.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

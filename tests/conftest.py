@@ -1,0 +1,135 @@
+"""Test harness: requirement markers, throw-away databases on SQLite and PostgreSQL.
+
+GMP_TEST_DB=sqlite|postgresql|all (default all) picks the backends.
+GMP_TEST_REQUIRE_ALL=1 turns every skip for a missing server or browser into a failure.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from core import clock
+from core.config import load_settings
+from tests.support.pgserver import PgServer, find_bindir
+
+REQUIRE_ALL = os.environ.get("GMP_TEST_REQUIRE_ALL") == "1"
+BACKENDS = {"all": ["sqlite", "postgresql"], "sqlite": ["sqlite"], "postgresql": ["postgresql"]}[
+    os.environ.get("GMP_TEST_DB", "all")
+]
+TEST_SECRET = "test-secret-key-0123456789abcdef0123456789"
+TEST_PASSPHRASE = "test server key passphrase"
+
+
+def missing(what: str) -> None:
+    """Skip for a missing server or browser, or fail under GMP_TEST_REQUIRE_ALL=1."""
+    message = f"{what} is not available"
+    if REQUIRE_ALL:
+        pytest.fail(message + " (GMP_TEST_REQUIRE_ALL=1)")
+    pytest.skip(message)  # allowed only when GMP_TEST_REQUIRE_ALL is unset
+
+
+# ---------------------------------------------------------------- requirement markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from validation_pack.catalogue import known_ids
+
+    known = known_ids()
+    bad = []
+    for item in items:
+        for marker in item.iter_markers("req"):
+            if not marker.args:
+                bad.append(f"{item.nodeid}: req marker without IDs")
+            for rid in marker.args:
+                if rid not in known:
+                    bad.append(f"{item.nodeid}: unknown requirement ID {rid!r}")
+    if bad:
+        raise pytest.UsageError("requirement markers name unknown IDs:\n  " + "\n  ".join(bad))
+
+
+# ---------------------------------------------------------------- databases
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    if find_bindir() is None:
+        missing("PostgreSQL server (Debian package postgresql)")
+    server = PgServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from store.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("tmpl") / "template.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _pg_template(pg_server: PgServer) -> str:
+    from store.migrate import upgrade
+
+    pg_server.admin_execute("CREATE DATABASE gmp_template")
+    upgrade(pg_server.url("gmp_template"))
+    return "gmp_template"
+
+
+_counter = itertools.count()
+
+
+def make_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        template = request.getfixturevalue("_sqlite_template")
+        path = tmp_path / "gmp.sqlite3"
+        shutil.copy(template, path)
+        return f"sqlite:///{path}"
+    server: PgServer = request.getfixturevalue("pg_server")
+    template = request.getfixturevalue("_pg_template")
+    name = f"t{os.getpid()}_{next(_counter)}"
+    server.admin_execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    request.addfinalizer(lambda: server.admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    return server.url(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return make_database_url(backend, request, tmp_path)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    instance = tmp_path / "instance"
+    instance.mkdir(exist_ok=True)
+    return load_settings({"instance_path": str(instance), "database_url": database_url,
+                          "secret_key": TEST_SECRET, "server_key_passphrase": TEST_PASSPHRASE},
+                         environ={})
+
+
+@pytest.fixture
+def db(settings):  # type: ignore[no-untyped-def]
+    from store.db import Database
+
+    database = Database(settings.database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[clock.FrozenClock]:
+    frozen = clock.FrozenClock()
+    clock.set_clock(frozen)
+    try:
+        yield frozen
+    finally:
+        clock.set_clock(None)
