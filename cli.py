@@ -22,7 +22,7 @@ COMMANDS = {
     "admin": "signatures.cli:admin",
     "user": "signatures.cli:user",
     "role": "signatures.cli:role",
-    "scheduler": "engine.cli:scheduler",
+    "scheduler": "engine.scheduler_cli:scheduler",
     "process": "engine.cli:process",
     "simulate": "connectors.cli:simulate",
     "tags": "connectors.cli:tags",
