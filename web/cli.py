@@ -1,0 +1,79 @@
+"""`gmp serve` (the web server) and `gmp run` (everything `make run` starts)."""
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from core.config import ConfigError, load_settings
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command()
+@click.option("--host", default=None, help="address to bind (default GMP_WEB_HOST)")
+@click.option("--port", default=None, type=int, help="port to bind (default GMP_WEB_PORT)")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the web application."""
+    from werkzeug.serving import run_simple
+
+    from app import create_app
+
+    settings = _settings()
+    app = create_app()
+    run_simple(host or settings.web_host, port or settings.web_port, app, threaded=True, use_reloader=False)
+
+
+def _available(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            return False
+        raise
+    return True
+
+
+@click.command()
+def run() -> None:
+    """Migrate, seed demo data (GMP_DEMO=1), start simulators and scheduler, serve."""
+    from store.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    click.echo(f"database ready: {settings.database_url}")
+    gmp = [sys.executable, "-m", "cli"]
+    if settings.demo and _available("bpmn.demo"):
+        subprocess.run([*gmp, "demo", "seed"], check=True)
+    children: list[subprocess.Popen[bytes]] = []
+    for name, module in (("simulate", "connectors.cli"), ("scheduler", "engine.scheduler_cli")):
+        if _available(module):
+            click.echo(f"starting {name}")
+            children.append(subprocess.Popen([*gmp, name]))
+    try:
+        time.sleep(0.5)
+        url = f"http://{settings.web_host}:{settings.web_port}"
+        click.echo(f"serving on {url}")
+        subprocess.run([*gmp, "serve"], check=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    os._exit(0)
