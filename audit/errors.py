@@ -1,3 +1,4 @@
+"""Errors of the audit trail: one root, specific subclasses."""
 from core.errors import GmpError
 
 
@@ -15,3 +16,35 @@ class ChainBroken(AuditError):
         self.what = what
         self.expected = expected
         self.found = found
+
+
+class CheckpointInvalid(AuditError):
+    """A checkpoint's signature does not verify, or its key is unknown or untrusted."""
+
+
+class CheckpointLogCorrupt(AuditError):
+    """The checkpoint log file holds a line that is not a checkpoint."""
+
+
+class EmptyTrail(AuditError):
+    """The operation needs at least one audit entry."""
+
+
+class ExportError(AuditError):
+    """An export cannot be produced (bad filter, too many entries for a PDF, ...)."""
+
+
+class ExportInvalid(AuditError):
+    """An export file does not verify or is not in the documented format."""
+
+
+class ReviewError(AuditError):
+    """An audit-trail review names a range that does not exist."""
+
+
+class BackupError(AuditError):
+    """A backup cannot be taken or a backup file is damaged or unsuitable."""
+
+
+class RestoreError(AuditError):
+    """A restore cannot proceed (target not empty, wrong order, schema mismatch)."""

@@ -1,4 +1,4 @@
-"""Foundation: the audit trail.
+"""Foundation: the audit trail, its checkpoints, server public keys and reviews.
 
 Revision ID: 0001_foundation
 Revises:
@@ -45,6 +45,40 @@ def upgrade() -> None:
     )
     op.execute("INSERT INTO audit_head (id, seq, entry_hash) VALUES (1, 0, '" + "0" * 64 + "')")
     append_only("audit_entry")
+    op.create_table(
+        "audit_checkpoint",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("entry_hash", sa.String(length=64), nullable=False),
+        sa.Column("ts", sa.String(length=27), nullable=False),
+        sa.Column("key_id", sa.String(length=16), nullable=False),
+        sa.Column("signature", sa.String(length=128), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_checkpoint")),
+    )
+    op.create_index(op.f("ix_audit_checkpoint_seq"), "audit_checkpoint", ["seq"])
+    append_only("audit_checkpoint")
+    op.create_table(
+        "audit_server_key",
+        sa.Column("key_id", sa.String(length=16), nullable=False),
+        sa.Column("public_pem", sa.Text(), nullable=False),
+        sa.Column("ts", sa.String(length=27), nullable=False),
+        sa.PrimaryKeyConstraint("key_id", name=op.f("pk_audit_server_key")),
+    )
+    append_only("audit_server_key")
+    op.create_table(
+        "audit_review",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("first_seq", sa.BigInteger(), nullable=False),
+        sa.Column("last_seq", sa.BigInteger(), nullable=False),
+        sa.Column("reviewer_id", sa.String(length=64), nullable=False),
+        sa.Column("reviewer_name", sa.String(length=200), nullable=False),
+        sa.Column("ts", sa.String(length=27), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("signature_id", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_review")),
+    )
+    op.create_index(op.f("ix_audit_review_reviewer_id"), "audit_review", ["reviewer_id"])
+    append_only("audit_review")
 
 
 def downgrade() -> None:

@@ -1,0 +1,128 @@
+"""`gmp audit ...`: verify, checkpoints, server keys, exports, reviews.
+
+Verification and exports are read-only and need no login for now (auditors run them
+from the command line); rotating the key is audited with the system actor and the
+operating-system user.
+"""
+from __future__ import annotations
+
+import getpass
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from audit.canonical import SYSTEM
+from audit.errors import AuditError
+from core.config import ConfigError, Settings, load_settings
+from store.db import Database
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def open_store() -> tuple[Settings, Database]:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    from audit.checkpoints import enable_periodic
+
+    db = Database(settings.database_url)
+    enable_periodic(db, settings)
+    return settings, db
+
+
+class _Fail(click.ClickException):
+    exit_code = 1
+
+
+def _fail(exc: AuditError) -> click.ClickException:
+    return _Fail(str(exc))
+
+
+@click.group()
+def audit() -> None:
+    """The hash-chained audit trail."""
+
+
+@audit.command("verify")
+def verify_command() -> None:
+    """Verify the whole trail and its signed checkpoints (exit 0 only if intact)."""
+    from audit.verify import verify_trail
+
+    settings, db = open_store()
+    try:
+        report = verify_trail(db, settings)
+    except AuditError as exc:
+        raise _fail(exc) from exc
+    finally:
+        db.dispose()
+    click.echo(report.summary())
+
+
+@audit.command("checkpoint")
+def checkpoint_command() -> None:
+    """Sign the current head with the server key now."""
+    from audit.checkpoints import create_checkpoint
+
+    settings, db = open_store()
+    try:
+        checkpoint = create_checkpoint(db, settings)
+    except AuditError as exc:
+        raise _fail(exc) from exc
+    finally:
+        db.dispose()
+    click.echo(f"checkpoint at entry {checkpoint.seq} {checkpoint.entry_hash} signed by key {checkpoint.key_id} "
+               f"at {checkpoint.ts}")
+
+
+@audit.command("public-key")
+@click.option("--current", is_flag=True, help="only the current key")
+def public_key_command(current: bool) -> None:
+    """Print the server public keys (PEM), every key ever used unless --current."""
+    from cryptography.hazmat.primitives import serialization
+
+    from audit.checkpoints import current_key
+    from audit.server_key import public_keys
+
+    settings, db = open_store()
+    db.dispose()
+    try:
+        key = current_key(settings)
+    except AuditError as exc:
+        raise _fail(exc) from exc
+    keys = {key.key_id: key.public} if current else public_keys(settings)
+    for key_id, public in keys.items():
+        click.echo(f"# server key {key_id}{' (current)' if key_id == key.key_id else ''}")
+        click.echo(public.public_bytes(serialization.Encoding.PEM,
+                                       serialization.PublicFormat.SubjectPublicKeyInfo).decode(), nl=False)
+
+
+@audit.command("rotate-key")
+def rotate_key_command() -> None:
+    """Create a new server key; old public keys stay valid for verification."""
+    from audit.checkpoints import current_key, store_public_keys
+    from audit.server_key import rotate_server_key
+    from store.uow import UnitOfWork
+
+    settings, db = open_store()
+    try:
+        old = current_key(settings)
+        new = rotate_server_key(settings)
+        with UnitOfWork(db, SYSTEM) as uow:
+            store_public_keys(uow.session, settings)
+            uow.audit("server_key.rotated", "server_key", new.key_id, changes=[["current_key", old.key_id, new.key_id]],
+                      details={"os_user": os_user()})
+            uow.commit()
+    except AuditError as exc:
+        raise _fail(exc) from exc
+    finally:
+        db.dispose()
+    click.echo(f"server key rotated: {old.key_id} -> {new.key_id}")
