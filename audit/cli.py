@@ -126,3 +126,61 @@ def rotate_key_command() -> None:
     finally:
         db.dispose()
     click.echo(f"server key rotated: {old.key_id} -> {new.key_id}")
+
+
+def _parse_time(value: str | None, settings: Settings, option: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time such as 2026-01-05T08:00:00Z", param_hint=option) from exc
+    if parsed.tzinfo is None:  # a time without zone is read in the site time zone
+        parsed = parsed.replace(tzinfo=settings.tz())
+    return parsed.astimezone(timezone.utc)
+
+
+@audit.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "pdf"]), default="jsonl", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--object-type", help="only entries about this object type")
+@click.option("--object-id", "object_ids", multiple=True, help="only these object IDs (with --object-type)")
+@click.option("--user", "actor_id", help="only entries by this user ID")
+@click.option("--action", help="only this action, e.g. task.completed")
+@click.option("--since", help="from this time (ISO 8601; without a zone: site time zone)")
+@click.option("--until", help="before this time (ISO 8601; without a zone: site time zone)")
+def export_command(fmt: str, out: Path, object_type: str | None, object_ids: tuple[str, ...], actor_id: str | None,
+                   action: str | None, since: str | None, until: str | None) -> None:
+    """Export the trail (JSONL verifiable offline, CSV, or PDF/A for people)."""
+    from audit.export import ExportFilter, export
+
+    settings, db = open_store()
+    try:
+        flt = ExportFilter(object_type=object_type, object_ids=object_ids, actor_id=actor_id, action=action,
+                           since=_parse_time(since, settings, "--since"), until=_parse_time(until, settings, "--until"))
+        result = export(db, settings, fmt, out, flt)
+    except AuditError as exc:
+        raise _fail(exc) from exc
+    finally:
+        db.dispose()
+    click.echo(f"exported {result.entries} entries to {result.path} ({result.format})")
+
+
+@audit.command("verify-export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--public-key", "key_files", multiple=True, required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="trusted server public key(s), PEM (the output of `gmp audit public-key`)")
+def verify_export_command(file: Path, key_files: tuple[Path, ...]) -> None:
+    """Verify a JSONL export without the database."""
+    from audit.checkpoints import load_public_keys_pem
+    from audit.export import verify_export
+
+    try:
+        keys = {}
+        for key_file in key_files:
+            keys.update(load_public_keys_pem(key_file.read_bytes()))
+        report = verify_export(file, keys)
+    except AuditError as exc:
+        raise _fail(exc) from exc
+    click.echo(report.summary())
