@@ -1,14 +1,41 @@
 """Web application: thin Flask blueprints over the services.
 
-The only package (with app.py and web/cli.py) that imports Flask.
+The only package (with app.py and web/cli.py) that imports Flask. Request pipeline:
+load the signed-in user (server-side session, timeout) -> role x URL matrix guard
+(web/access_matrix.yaml) -> CSRF check -> view (one unit of work) -> one error handler.
 """
 from __future__ import annotations
 
+import importlib
+from datetime import timedelta
+
 from flask import Flask
+
+# Blueprints in the order they are registered: "module:attribute". A blueprint whose
+# service package is not installed yet is left out; the access-matrix test covers
+# whatever is registered.
+BLUEPRINTS = [
+    "web.health:bp",
+    "web.pages:assets",
+    "web.pages:bp",
+]
 
 
 def register(app: Flask) -> None:
     """Attach blueprints, error handling and request hooks to the app."""
-    from web import health
+    from web import access, current_user, errors, i18n, security
 
-    app.register_blueprint(health.bp)
+    settings = app.extensions["gmp.settings"]
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=settings.session_timeout_minutes)
+    app.config["SESSION_COOKIE_NAME"] = "gmp_session"
+    errors.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    current_user.init_app(app)
+    access.init_app(app)
+    app.before_request(security.check_csrf)
+    for target in BLUEPRINTS:
+        module, _, attribute = target.partition(":")
+        app.register_blueprint(getattr(importlib.import_module(module), attribute))
+    app.jinja_env.globals["session_timeout_minutes"] = settings.session_timeout_minutes
+    app.jinja_env.globals["site_timezone"] = settings.site_timezone

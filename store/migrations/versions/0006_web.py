@@ -1,10 +1,10 @@
-"""Web application: forms, notifications, preferences.
+"""Web application: interface language per user, in-application notifications.
 
 Revision ID: 0006_web
 Revises: 0005_connectors
 """
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0006_web"
 down_revision = "0005_connectors"
@@ -13,7 +13,28 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "web_user_preference",
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("updated_at", sa.String(length=27), nullable=False),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_web_user_preference")),
+    )
+    op.create_table(
+        "web_notification",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("link", sa.String(length=500), nullable=True),
+        sa.Column("created_at", sa.String(length=27), nullable=False),
+        sa.Column("read_at", sa.String(length=27), nullable=True),
+        sa.Column("emailed_at", sa.String(length=27), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_notification")),
+    )
+    op.create_index(op.f("ix_web_notification_user_id"), "web_notification", ["user_id"])
+    op.create_index(op.f("ix_web_notification_created_at"), "web_notification", ["created_at"])
 
 
 def downgrade() -> None:

@@ -1,0 +1,65 @@
+"""Interface languages: English and Simplified Chinese gettext catalogues (Flask-Babel).
+
+The language is chosen per user (stored preference), else per session, else the site
+default (`GMP_DEFAULT_LANGUAGE`). Catalogues live in web/translations/<lang>/LC_MESSAGES;
+the compiled .mo files are committed, and compiled at start if one is missing or older
+than its .po. Data is stored as entered; only the interface is translated.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, current_app, g, session
+from flask_babel import Babel
+
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+LANGUAGES = {"en": "English", "zh": "简体中文"}
+HTML_LANG = {"en": "en", "zh": "zh-CN"}
+
+
+def compile_catalogues(directory: Path = TRANSLATIONS) -> list[Path]:
+    """Compile every messages.po whose messages.mo is missing or stale; return those compiled."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    compiled = []
+    for po in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as handle:
+            catalog = read_po(handle)
+        with mo.open("wb") as handle:
+            write_mo(handle, catalog)
+        compiled.append(mo)
+    return compiled
+
+
+def select_language() -> str:
+    user = g.get("user")
+    if user is not None and user.language in LANGUAGES:
+        return str(user.language)
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    return str(current_app.extensions["gmp.settings"].default_language)
+
+
+def current_language() -> str:
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return "zh" if locale is not None and locale.language == "zh" else "en"
+
+
+def init_app(app: Flask) -> None:
+    try:
+        compile_catalogues()
+    except OSError:  # read-only install: the committed .mo files are used as they are
+        pass
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
+    app.config["BABEL_DEFAULT_LOCALE"] = app.extensions["gmp.settings"].default_language
+    app.config["BABEL_DEFAULT_TIMEZONE"] = "UTC"
+    Babel(app, locale_selector=select_language)
+    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language,
+                                 html_lang=lambda: HTML_LANG[current_language()])
