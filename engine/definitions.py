@@ -1,0 +1,295 @@
+"""Process definitions under change control (P11-10k, A11-10).
+
+A definition (process key) has numbered versions. A version is a `draft` when uploaded;
+a QA user other than its author approves it with an electronic signature (meaning
+`approved`) and it becomes `approved`; approving a newer version makes the previous
+approved one `superseded` (its running instances continue on it). Only the approved
+version starts instances, and an instance stays pinned to the version it started on.
+Every version records who uploaded it, when and why; two versions can be compared
+element by element. The serialized spec is stored once per version.
+"""
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Collection, Mapping
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import clock
+from engine.checks import ensure_valid
+from engine.errors import ApprovalRefused, DefinitionError, DefinitionNotFound, DefinitionStateError
+from engine.models import ProcessDefinition, ProcessDefinitionVersion
+from engine.parsing import ParsedBundle, parse_bundle
+from engine.ports import EngineServices, SignatureInput, default_services
+from engine.runtime_factory import cached_spec, spec_to_json
+
+APPROVER_ROLE = "qa"
+APPROVAL_MEANING = "approved"
+MAX_REASON = 2000
+
+
+class VersionStatus(str, enum.Enum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    SUPERSEDED = "superseded"
+
+
+def files_digest(files: Mapping[str, bytes]) -> str:
+    """SHA-256 over the sorted (name, SHA-256(content)) pairs: what an approval signs."""
+    h = hashlib.sha256(b"GMP-PROCESS-DEFINITION-v1\x00")
+    for name in sorted(files):
+        h.update(name.encode() + b"\x00" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()
+
+
+def configured_roles(session: Session) -> set[str]:
+    """Role names from the signatures role catalogue (empty set if it is not installed)."""
+    try:
+        from signatures.roles import list_roles  # type: ignore[import-not-found]
+    except ModuleNotFoundError:
+        return set()
+    return {r.name for r in list_roles(session)}
+
+
+def validate_upload(files: Mapping[str, bytes], *, roles: Collection[str], services: EngineServices,
+                    process_id: str | None = None, operators: Collection[str] | None = None,
+                    gates: Collection[str] | None = None) -> ParsedBundle:
+    """Parse and check without storing anything (the `--check` of the CLI, the editor's validate)."""
+    bundle = parse_bundle(files, process_id)
+    ensure_valid(bundle, roles=roles, meanings=services.meanings, operators=operators, gates=gates)
+    return bundle
+
+
+def upload(uow: Any, files: Mapping[str, bytes], *, reason: str, process_id: str | None = None,
+           roles: Collection[str] | None = None, services: EngineServices | None = None,
+           operators: Collection[str] | None = None, gates: Collection[str] | None = None) -> ProcessDefinitionVersion:
+    """Store a checked upload as the next draft version of its process (creating the definition)."""
+    services = services or default_services()
+    reason = (reason or "").strip()
+    if not reason:
+        raise DefinitionError("a reason for the change is required")
+    if len(reason) > MAX_REASON:
+        raise DefinitionError(f"the reason is longer than {MAX_REASON} characters")
+    session: Session = uow.session
+    if roles is None:
+        roles = configured_roles(session)
+    bundle = validate_upload(files, roles=roles, services=services, process_id=process_id, operators=operators,
+                             gates=gates)
+    now = clock.isoformat(clock.now())
+    actor = uow.actor.user_id
+    definition = session.execute(select(ProcessDefinition).where(ProcessDefinition.key == bundle.process_id)
+                                 ).scalar_one_or_none()
+    if definition is None:
+        definition = ProcessDefinition(key=bundle.process_id, name=bundle.process_name[:200], created_at=now,
+                                       created_by=actor)
+        session.add(definition)
+        session.flush()
+        uow.audit("definition.created", "process_definition", definition.key,
+                  changes=[["key", None, definition.key], ["name", None, definition.name]], reason=reason)
+    number = (session.execute(select(func.max(ProcessDefinitionVersion.version))
+                              .where(ProcessDefinitionVersion.definition_id == definition.id)).scalar() or 0) + 1
+    digest = files_digest(bundle.files)
+    version = ProcessDefinitionVersion(
+        definition_id=definition.id, version=number, status=VersionStatus.DRAFT.value, change_reason=reason,
+        files_json=json.dumps({k: v.decode("utf-8") for k, v in sorted(bundle.files.items())}, sort_keys=True),
+        files_sha256=digest, spec_json=spec_to_json(bundle.spec, bundle.subprocess_specs),
+        elements_json=json.dumps({k: e.as_dict() for k, e in sorted(bundle.elements.items())}, sort_keys=True),
+        created_at=now, created_by=actor)
+    session.add(version)
+    session.flush()
+    previous = _previous_version(session, definition.id, number)
+    diff = compare(previous, version) if previous is not None else None
+    uow.audit("definition_version.created", "process_definition_version", f"{definition.key}:v{number}",
+              changes=[["status", None, VersionStatus.DRAFT.value], ["files_sha256", None, digest]],
+              reason=reason, details={"files": sorted(bundle.files), "compared_with":
+                                      previous.version if previous is not None else None,
+                                      "diff": diff.as_dict() if diff else None})
+    return version
+
+
+def _previous_version(session: Session, definition_id: int, number: int) -> ProcessDefinitionVersion | None:
+    return session.execute(select(ProcessDefinitionVersion).where(
+        ProcessDefinitionVersion.definition_id == definition_id, ProcessDefinitionVersion.version < number)
+        .order_by(ProcessDefinitionVersion.version.desc()).limit(1)).scalar_one_or_none()
+
+
+def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: EngineServices | None = None,
+            reason: str | None = None) -> ProcessDefinitionVersion:
+    """Approve a draft: a QA user other than the author signs it with meaning 'approved'."""
+    services = services or default_services()
+    session: Session = uow.session
+    version = get_version(session, version_id, for_update=True)
+    definition = session.get(ProcessDefinition, version.definition_id)
+    label = f"{definition.key}:v{version.version}"
+    try:
+        if version.status != VersionStatus.DRAFT.value:
+            raise DefinitionStateError(f"{label} is {version.status}; only a draft can be approved")
+        approver = uow.actor.user_id
+        if signature.signer_id != approver:
+            raise ApprovalRefused(f"{label}: the approval must be signed by the approver ({approver}) themself")
+        if signature.meaning != APPROVAL_MEANING:
+            raise ApprovalRefused(f"{label}: an approval is signed with meaning '{APPROVAL_MEANING}', "
+                                  f"not '{signature.meaning}'")
+        if approver == version.created_by:
+            raise ApprovalRefused(f"{label}: {approver} uploaded this version and may not approve it "
+                                  "(a second person must)")
+        roles = set(services.roles_of(uow, approver))
+        if APPROVER_ROLE not in roles:
+            raise ApprovalRefused(f"{label}: approving process definitions needs role '{APPROVER_ROLE}'; "
+                                  f"{approver} holds {', '.join(sorted(roles)) or 'no role'}")
+        record = services.sign(uow, signer_id=approver, meaning=APPROVAL_MEANING,
+                               record_type="process_definition_version", record_id=label,
+                               record_hash=version.files_sha256, credentials=signature.credentials)
+    except (DefinitionStateError, ApprovalRefused) as exc:
+        uow.record_refusal("definition_version.approval_refused", "process_definition_version", label,
+                           reason=str(exc))
+        raise
+    except Exception as exc:
+        from core.errors import GmpError
+        if isinstance(exc, GmpError):
+            uow.record_refusal("definition_version.approval_refused", "process_definition_version", label,
+                               reason=str(exc))
+        raise
+    now = clock.isoformat(clock.now())
+    for old in session.execute(select(ProcessDefinitionVersion).where(
+            ProcessDefinitionVersion.definition_id == version.definition_id,
+            ProcessDefinitionVersion.status == VersionStatus.APPROVED.value)).scalars():
+        old.status = VersionStatus.SUPERSEDED.value
+        uow.audit("definition_version.superseded", "process_definition_version", f"{definition.key}:v{old.version}",
+                  changes=[["status", VersionStatus.APPROVED.value, VersionStatus.SUPERSEDED.value]],
+                  reason=f"superseded by v{version.version}")
+    version.status = VersionStatus.APPROVED.value
+    version.approved_at = now
+    version.approved_by = uow.actor.user_id
+    version.approval_signature = record.signature_id
+    session.flush()
+    uow.audit("definition_version.approved", "process_definition_version", label,
+              changes=[["status", VersionStatus.DRAFT.value, VersionStatus.APPROVED.value],
+                       ["approved_by", None, version.approved_by]],
+              reason=reason, details={"signature_id": record.signature_id, "files_sha256": version.files_sha256})
+    return version
+
+
+# ---------------------------------------------------------------- queries
+def get_definition(session: Session, key: str) -> ProcessDefinition:
+    definition = session.execute(select(ProcessDefinition).where(ProcessDefinition.key == key)).scalar_one_or_none()
+    if definition is None:
+        raise DefinitionNotFound(f"no process definition '{key}'")
+    return definition
+
+
+def get_version(session: Session, version_id: int, *, for_update: bool = False) -> ProcessDefinitionVersion:
+    stmt = select(ProcessDefinitionVersion).where(ProcessDefinitionVersion.id == version_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    version = session.execute(stmt).scalar_one_or_none()
+    if version is None:
+        raise DefinitionNotFound(f"no process definition version with id {version_id}")
+    return version
+
+
+def find_version(session: Session, key: str, number: int) -> ProcessDefinitionVersion:
+    definition = get_definition(session, key)
+    version = session.execute(select(ProcessDefinitionVersion).where(
+        ProcessDefinitionVersion.definition_id == definition.id, ProcessDefinitionVersion.version == number)
+    ).scalar_one_or_none()
+    if version is None:
+        raise DefinitionNotFound(f"process '{key}' has no version {number}")
+    return version
+
+
+def approved_version(session: Session, key: str) -> ProcessDefinitionVersion:
+    definition = get_definition(session, key)
+    version = session.execute(select(ProcessDefinitionVersion).where(
+        ProcessDefinitionVersion.definition_id == definition.id,
+        ProcessDefinitionVersion.status == VersionStatus.APPROVED.value)).scalar_one_or_none()
+    if version is None:
+        raise DefinitionStateError(f"process '{key}' has no approved version: a draft cannot start instances")
+    return version
+
+
+def list_definitions(session: Session) -> list[dict[str, Any]]:
+    out = []
+    for definition in session.execute(select(ProcessDefinition).order_by(ProcessDefinition.key)).scalars():
+        out.append({"key": definition.key, "name": definition.name, "versions": history(session, definition.key)})
+    return out
+
+
+def history(session: Session, key: str) -> list[dict[str, Any]]:
+    """Who changed what, when and why: one entry per version, oldest first."""
+    definition = get_definition(session, key)
+    return [{"id": v.id, "version": v.version, "status": v.status, "reason": v.change_reason,
+             "created_by": v.created_by, "created_at": v.created_at, "approved_by": v.approved_by,
+             "approved_at": v.approved_at, "files_sha256": v.files_sha256}
+            for v in session.execute(select(ProcessDefinitionVersion).where(
+                ProcessDefinitionVersion.definition_id == definition.id)
+                .order_by(ProcessDefinitionVersion.version)).scalars()]
+
+
+def version_files(version: ProcessDefinitionVersion) -> dict[str, bytes]:
+    return {k: v.encode("utf-8") for k, v in json.loads(version.files_json).items()}
+
+
+def version_spec(version: ProcessDefinitionVersion) -> tuple[Any, dict[str, Any]]:
+    return cached_spec(version.id, version.files_sha256, lambda: version.spec_json)
+
+
+def version_json(version: ProcessDefinitionVersion) -> dict[str, Any]:
+    """The parsed JSON files (forms) of a version."""
+    out = {}
+    for name, text in json.loads(version.files_json).items():
+        if name.lower().endswith(".json"):
+            out[name] = json.loads(text)
+    return out
+
+
+# ---------------------------------------------------------------- comparison
+@dataclass
+class VersionDiff:
+    old: int
+    new: int
+    added: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"old": self.old, "new": self.new, "added": self.added, "removed": self.removed,
+                "changed": self.changed}
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+def compare(old: ProcessDefinitionVersion, new: ProcessDefinitionVersion) -> VersionDiff:
+    """Elements added, removed and changed (name, lane, properties, or content) from `old` to `new`."""
+    a = json.loads(old.elements_json)
+    b = json.loads(new.elements_json)
+    diff = VersionDiff(old=old.version, new=new.version)
+    for key in sorted(b.keys() - a.keys()):
+        diff.added.append({"id": key, "tag": b[key]["tag"], "name": b[key]["name"]})
+    for key in sorted(a.keys() - b.keys()):
+        diff.removed.append({"id": key, "tag": a[key]["tag"], "name": a[key]["name"]})
+    for key in sorted(a.keys() & b.keys()):
+        if a[key]["fingerprint"] == b[key]["fingerprint"] and a[key]["tag"] == b[key]["tag"]:
+            continue
+        fields = []
+        for name in ("tag", "name", "lane"):
+            if a[key][name] != b[key][name]:
+                fields.append([name, a[key][name], b[key][name]])
+        props_a, props_b = a[key]["properties"], b[key]["properties"]
+        for prop in sorted(props_a.keys() | props_b.keys()):
+            if props_a.get(prop) != props_b.get(prop):
+                fields.append([f"property:{prop}", props_a.get(prop), props_b.get(prop)])
+        if not fields:
+            fields.append(["content", a[key]["fingerprint"][:12], b[key]["fingerprint"][:12]])
+        diff.changed.append({"id": key, "tag": b[key]["tag"], "name": b[key]["name"], "fields": fields})
+    return diff
+
+
+def compare_versions(session: Session, key: str, old_number: int, new_number: int) -> VersionDiff:
+    return compare(find_version(session, key, old_number), find_version(session, key, new_number))

@@ -1,0 +1,223 @@
+"""Process instances: start, list, inspect, cancel; the load/step/save cycle.
+
+Every change to an instance runs in the caller's unit of work:
+`_open(uow, id)` locks the instance row (SELECT ... FOR UPDATE; SQLite holds the
+database lock from BEGIN IMMEDIATE), takes the workflow from the warm cache if its
+lock_version is current or loads it from its rows, and `_finish(uow, opened)` writes
+the audit entries for every definite task transition and instance event, saves the
+changed rows with the optimistic lock_version check, and puts the workflow back in the
+cache once the transaction commits. A rollback simply leaves the cache without it.
+"""
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from core import clock
+from core.errors import GmpError
+from engine import persistence
+from engine.deep import run_deep
+from engine.definitions import approved_version, get_version, version_spec, VersionStatus
+from engine.errors import EngineError, InstanceNotFound, InstanceStateError, WorkflowRuntimeError
+from engine.models import InstanceTask, ProcessDefinition, ProcessDefinitionVersion, ProcessInstance
+from engine.runtime_factory import new_workflow
+from engine.workflow import GmpWorkflow
+
+DEFINITE = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.COMPLETED | TaskState.ERROR | \
+    TaskState.CANCELLED
+MAX_REASON = 2000
+
+
+class InstanceStatus(str, enum.Enum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+@dataclass
+class Opened:
+    instance: ProcessInstance
+    version: ProcessDefinitionVersion
+    workflow: GmpWorkflow
+    db_url: str
+
+
+def state_name(state: int | None) -> str | None:
+    return TaskState.get_name(state).lower() if state is not None else None
+
+
+def _db_url(uow: Any) -> str:
+    return str(getattr(uow.db, "url", id(uow.db)))
+
+
+def run_steps(wf: GmpWorkflow, fn: Any = None) -> None:
+    """Run `fn(wf)` (if given) then engine steps, in a deep-stack thread; wrap Spiff errors."""
+    def work() -> None:
+        if fn is not None:
+            fn(wf)
+        wf.do_engine_steps()
+    try:
+        run_deep(work)
+    except EngineError:
+        raise
+    except SpiffWorkflowException as exc:
+        raise WorkflowRuntimeError(f"the process failed at '{_element(exc)}': {str(exc).splitlines()[0]}") from exc
+
+
+def _element(exc: Any) -> str:
+    spec = getattr(exc, "task_spec", None)
+    return getattr(spec, "bpmn_id", None) or getattr(spec, "name", None) or "?"
+
+
+def start(uow: Any, key: str, *, title: str | None = None, data: Mapping[str, Any] | None = None,
+          version_id: int | None = None, settings: Any = None) -> ProcessInstance:
+    """Start an instance of the approved version of `key` (or of `version_id`, which must be approved)."""
+    session: Session = uow.session
+    if version_id is not None:
+        version = get_version(session, version_id)
+        if version.status != VersionStatus.APPROVED.value:
+            raise InstanceStateError(f"version id {version_id} is {version.status}: only the approved version "
+                                     "starts instances")
+    else:
+        version = approved_version(session, key)
+    definition = session.get(ProcessDefinition, version.definition_id)
+    spec, subprocess_specs = version_spec(version)
+    wf = run_deep(new_workflow, spec, subprocess_specs, settings)
+    initial = dict(data or {})
+    if initial:
+        wf.task_tree.data.update(initial)
+        for task in wf.get_tasks(state=TaskState.READY):
+            task.data.update(initial)
+    now = clock.isoformat(clock.now())
+    instance = ProcessInstance(version_id=version.id, status=InstanceStatus.RUNNING.value,
+                               title=(title or definition.name)[:200], started_at=now, started_by=uow.actor.user_id,
+                               lock_version=1, task_seq=0, workflow_json="{}")
+    session.add(instance)
+    session.flush()
+    uow.audit("instance.started", "process_instance", instance.id,
+              changes=[["status", None, InstanceStatus.RUNNING.value]],
+              details={"process": definition.key, "version": version.version, "version_id": version.id,
+                       "data": initial})
+    run_steps(wf)
+    opened = Opened(instance, version, wf, _db_url(uow))
+    _finish(uow, opened, new=True)
+    return instance
+
+
+def get_instance(session: Session, instance_id: int, *, for_update: bool = False) -> ProcessInstance:
+    stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    instance = session.execute(stmt).scalar_one_or_none()
+    if instance is None:
+        raise InstanceNotFound(f"no process instance {instance_id}")
+    return instance
+
+
+def _open(uow: Any, instance_id: int, settings: Any = None) -> Opened:
+    session: Session = uow.session
+    instance = get_instance(session, instance_id, for_update=True)
+    session.refresh(instance)
+    version = session.get(ProcessDefinitionVersion, instance.version_id)
+    url = _db_url(uow)
+    wf = persistence.CACHE.take(url, instance.id, instance.lock_version)
+    if wf is None:
+        spec, subprocess_specs = version_spec(version)
+        wf = persistence.load(session, instance, spec, subprocess_specs, settings)
+    return Opened(instance, version, wf, url)
+
+
+def _release_unchanged(opened: Opened) -> None:
+    """Give an unmodified workflow back to the cache (after a refusal)."""
+    persistence.CACHE.put(opened.db_url, opened.instance.id, opened.instance.lock_version, opened.workflow)
+
+
+def _finish(uow: Any, opened: Opened, *, new: bool = False) -> None:
+    wf, instance = opened.workflow, opened.instance
+    for task, old, new_state in wf.changelog.transitions:
+        if not new_state & DEFINITE or (old is not None and old == new_state):
+            continue
+        spec = task.task_spec
+        uow.audit("task.state_changed", "task", task.id,
+                  changes=[["state", state_name(old), state_name(new_state)]],
+                  details={"instance_id": instance.id, "bpmn_id": getattr(spec, "bpmn_id", None) or spec.name,
+                           "name": getattr(spec, "bpmn_name", None), "lane": getattr(spec, "lane", None)})
+    if instance.status == InstanceStatus.RUNNING.value and wf.is_completed():
+        instance.status = InstanceStatus.COMPLETED.value
+        instance.ended_at = clock.isoformat(clock.now())
+        uow.audit("instance.completed", "process_instance", instance.id,
+                  changes=[["status", InstanceStatus.RUNNING.value, InstanceStatus.COMPLETED.value]])
+    persistence.save(uow.session, instance, wf, new=new)
+    if instance.status != InstanceStatus.RUNNING.value:
+        uow.session.flush()
+    lock_version = instance.lock_version
+
+    def cache() -> None:
+        persistence.mark_saved(wf)
+        persistence.CACHE.put(opened.db_url, instance.id, lock_version, wf)
+    uow.after_commit(cache)
+
+
+def cancel(uow: Any, instance_id: int, reason: str, settings: Any = None) -> ProcessInstance:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InstanceStateError("cancelling an instance needs a reason")
+    if len(reason) > MAX_REASON:
+        raise InstanceStateError(f"the reason is longer than {MAX_REASON} characters")
+    opened = _open(uow, instance_id, settings)
+    instance = opened.instance
+    if instance.status != InstanceStatus.RUNNING.value:
+        _release_unchanged(opened)
+        raise InstanceStateError(f"instance {instance_id} is {instance.status}; only a running instance can be "
+                                 "cancelled")
+    run_deep(opened.workflow.cancel)
+    instance.status = InstanceStatus.CANCELLED.value
+    instance.cancel_reason = reason
+    instance.ended_at = clock.isoformat(clock.now())
+    uow.audit("instance.cancelled", "process_instance", instance.id,
+              changes=[["status", InstanceStatus.RUNNING.value, InstanceStatus.CANCELLED.value]], reason=reason)
+    _finish(uow, opened)
+    return instance
+
+
+def list_instances(session: Session, *, status: str | None = None, key: str | None = None) -> list[dict[str, Any]]:
+    stmt = (select(ProcessInstance, ProcessDefinitionVersion.version, ProcessDefinition.key)
+            .join(ProcessDefinitionVersion, ProcessDefinitionVersion.id == ProcessInstance.version_id)
+            .join(ProcessDefinition, ProcessDefinition.id == ProcessDefinitionVersion.definition_id)
+            .order_by(ProcessInstance.id))
+    if status:
+        stmt = stmt.where(ProcessInstance.status == status)
+    if key:
+        stmt = stmt.where(ProcessDefinition.key == key)
+    return [{"id": i.id, "title": i.title, "process": k, "version": v, "status": i.status,
+             "started_at": i.started_at, "started_by": i.started_by, "ended_at": i.ended_at,
+             "cancel_reason": i.cancel_reason} for i, v, k in session.execute(stmt)]
+
+
+def inspect(session: Session, instance_id: int) -> dict[str, Any]:
+    """The instance with its definite tasks (predicted ones left out) and current data."""
+    instance = get_instance(session, instance_id)
+    version = session.get(ProcessDefinitionVersion, instance.version_id)
+    definition = session.get(ProcessDefinition, version.definition_id)
+    rows = session.execute(select(InstanceTask).where(
+        InstanceTask.instance_id == instance.id, InstanceTask.dropped.is_(False),
+        InstanceTask.state.op("&")(int(DEFINITE)) != 0).order_by(InstanceTask.seq)).scalars().all()
+    header = json.loads(instance.workflow_json)
+    return {"id": instance.id, "title": instance.title, "process": definition.key, "version": version.version,
+            "status": instance.status, "started_at": instance.started_at, "started_by": instance.started_by,
+            "ended_at": instance.ended_at, "cancel_reason": instance.cancel_reason,
+            "data": header.get("data", {}),
+            "tasks": [{"id": r.id, "bpmn_id": r.bpmn_id, "name": r.bpmn_name, "lane": r.lane, "manual": r.manual,
+                       "state": state_name(r.state), "claimed_by": r.claimed_by, "updated_at": r.updated_at}
+                      for r in rows if r.bpmn_id]}
+
+
+__all__ = ["InstanceStatus", "start", "cancel", "list_instances", "inspect", "get_instance", "GmpError"]

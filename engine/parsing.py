@@ -1,0 +1,295 @@
+"""Safe parsing of an uploaded process definition (BPMN, DMN, JSON-Schema forms).
+
+Every XML file goes through one hardened lxml parser: no entity expansion, no network,
+no DTD loading; a DOCTYPE or ENTITY declaration is refused before parsing (billion
+laughs, external entities); size, element count and nesting depth are bounded. The BPMN
+is then checked against the BPMN XSD that SpiffWorkflow ships (every schema error is
+reported with file and line), and parsed by `GmpBpmnParser` into specs. All of it runs
+in a deep-stack thread (engine.deep) because SpiffWorkflow's parser recurses once per
+element of a chain.
+
+Extension point: `GmpBpmnParser.OVERRIDE_PARSER_CLASSES` maps a BPMN tag to
+(parser class, spec class); `register_parser_class` adds or replaces an entry (the
+runtime issue plugs its timer events in here).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+
+from engine.deep import run_deep
+from engine.errors import DefinitionCheckFailed, DefinitionError, UnsafeXmlError
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+DI_NAMESPACES = ("http://www.omg.org/spec/BPMN/20100524/DI", "http://www.omg.org/spec/DD/20100524/DC",
+                 "http://www.omg.org/spec/DD/20100524/DI")
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_BUNDLE_BYTES = 20 * 1024 * 1024
+MAX_FILES = 200
+MAX_ELEMENTS = 100_000
+MAX_DEPTH = 64
+_DECL = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,199}$")
+CONTAINER_TAGS = {"definitions", "process", "subProcess", "laneSet", "collaboration", "transaction"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One failed check: what is wrong, and where (file, line, element id)."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    element_id: str | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file + (f":{self.line}" if self.line else ""))
+        elif self.line:
+            where.append(f"line {self.line}")
+        if self.element_id:
+            where.append(f"element '{self.element_id}'")
+        return (", ".join(where) + ": " if where else "") + self.message
+
+
+@dataclass(frozen=True)
+class ElementInfo:
+    """One BPMN element as seen by the comparison of versions and by the checks."""
+
+    id: str
+    tag: str
+    name: str | None
+    file: str
+    line: int | None
+    lane: str | None
+    properties: dict[str, str]
+    fingerprint: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "tag": self.tag, "name": self.name, "file": self.file, "line": self.line,
+                "lane": self.lane, "properties": self.properties, "fingerprint": self.fingerprint}
+
+
+@dataclass
+class ParsedBundle:
+    """A parsed definition: its files, trees, specs and element catalogue."""
+
+    files: dict[str, bytes]
+    process_id: str
+    process_name: str
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, BpmnProcessSpec]
+    bpmn_trees: dict[str, Any] = field(default_factory=dict)
+    dmn_trees: dict[str, Any] = field(default_factory=dict)
+    json_files: dict[str, Any] = field(default_factory=dict)
+    elements: dict[str, ElementInfo] = field(default_factory=dict)
+
+    def locate(self, element_id: str) -> tuple[str | None, int | None]:
+        info = self.elements.get(element_id)
+        return (info.file, info.line) if info else (None, None)
+
+
+class GmpBpmnParser(SpiffBpmnParser):
+    """The product's BPMN parser: SpiffWorkflow's spiff dialect plus registered overrides."""
+
+    OVERRIDE_PARSER_CLASSES = dict(SpiffBpmnParser.OVERRIDE_PARSER_CLASSES)
+
+
+def register_parser_class(tag: str, parser_class: type, spec_class: type) -> None:
+    """Parse BPMN elements `tag` (e.g. 'intermediateCatchEvent') with these classes."""
+    GmpBpmnParser.OVERRIDE_PARSER_CLASSES[full_tag(tag)] = (parser_class, spec_class)
+
+
+# ---------------------------------------------------------------- hardened XML
+_XML_PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                           huge_tree=False, remove_pis=True, collect_ids=False)
+
+
+def parse_xml(content: bytes, filename: str) -> Any:
+    """Parse XML bytes safely; raise UnsafeXmlError naming the file and line."""
+    if len(content) > MAX_FILE_BYTES:
+        raise UnsafeXmlError(f"{filename}: file is {len(content)} bytes, more than the limit of {MAX_FILE_BYTES}")
+    match = _DECL.search(content)
+    if match:
+        line = content.count(b"\n", 0, match.start()) + 1
+        raise UnsafeXmlError(f"{filename}:{line}: {match.group(1).decode().upper()} declarations are not allowed "
+                             "(entity expansion and external entities are refused)")
+    parser = etree.XMLParser(**_XML_PARSER_OPTIONS)
+    try:
+        root = etree.fromstring(content, parser)
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno or (exc.position[0] if getattr(exc, "position", None) else None)
+        raise UnsafeXmlError(f"{filename}:{line}: not well-formed XML: {exc.msg}") from exc
+    if root.getroottree().docinfo.doctype:
+        raise UnsafeXmlError(f"{filename}:1: DOCTYPE declarations are not allowed")
+    count = 0
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        count += 1
+        if count > MAX_ELEMENTS:
+            raise UnsafeXmlError(f"{filename}: more than {MAX_ELEMENTS} elements")
+        if depth > MAX_DEPTH:
+            raise UnsafeXmlError(f"{filename}:{element.sourceline}: elements nested deeper than {MAX_DEPTH} levels")
+        if isinstance(element.tag, str) is False and element.tag is not etree.Comment:
+            raise UnsafeXmlError(f"{filename}:{element.sourceline}: entity references are not allowed")
+        stack.extend((child, depth + 1) for child in element)
+    return root
+
+
+def _kind(name: str, content: bytes) -> str:
+    lower = name.lower()
+    if lower.endswith(".json"):
+        return "json"
+    if lower.endswith(".bpmn") or lower.endswith(".bpmn20.xml"):
+        return "bpmn"
+    if lower.endswith(".dmn"):
+        return "dmn"
+    raise DefinitionError(f"{name}: unsupported file type (expected .bpmn, .dmn or .json)")
+
+
+def check_file_names(files: Mapping[str, bytes]) -> None:
+    if not files:
+        raise DefinitionError("no files uploaded")
+    if len(files) > MAX_FILES:
+        raise DefinitionError(f"{len(files)} files uploaded, more than the limit of {MAX_FILES}")
+    total = sum(len(c) for c in files.values())
+    if total > MAX_BUNDLE_BYTES:
+        raise DefinitionError(f"upload is {total} bytes, more than the limit of {MAX_BUNDLE_BYTES}")
+    for name in files:
+        if not _SAFE_NAME.match(name) or ".." in name.split("/") or name.startswith("/"):
+            raise DefinitionError(f"{name!r}: file names may use letters, digits, '_', '-', '.', '/' and spaces only")
+
+
+# ---------------------------------------------------------------- the bundle
+def parse_bundle(files: Mapping[str, bytes], process_id: str | None = None) -> ParsedBundle:
+    """Parse uploaded files into specs; raise DefinitionCheckFailed or UnsafeXmlError."""
+    return run_deep(_parse_bundle, dict(files), process_id)
+
+
+def _parse_bundle(files: dict[str, bytes], process_id: str | None) -> ParsedBundle:
+    check_file_names(files)
+    bpmn_trees: dict[str, Any] = {}
+    dmn_trees: dict[str, Any] = {}
+    json_files: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for name in sorted(files):
+        content = files[name]
+        kind = _kind(name, content)
+        if kind == "json":
+            if len(content) > MAX_FILE_BYTES:
+                raise DefinitionError(f"{name}: file is larger than {MAX_FILE_BYTES} bytes")
+            try:
+                json_files[name] = json.loads(content.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                line = getattr(exc, "lineno", None)
+                problems.append(Problem(f"not valid JSON: {exc}", file=name, line=line))
+            continue
+        root = parse_xml(content, name)
+        if kind == "bpmn":
+            if root.tag != f"{{{BPMN_NS}}}definitions":
+                raise DefinitionError(f"{name}:{root.sourceline}: not a BPMN 2.0 file (root element {root.tag})")
+            bpmn_trees[name] = root
+        else:
+            dmn_trees[name] = root
+    if not bpmn_trees:
+        raise DefinitionError("the upload contains no .bpmn file")
+
+    for name, root in bpmn_trees.items():
+        VALIDATOR.preprocess(root)
+        schema = VALIDATOR.validator
+        if not schema.validate(root):
+            for err in schema.error_log:
+                problems.append(Problem(f"BPMN schema: {err.message}", file=name, line=err.line))
+    if problems:
+        raise DefinitionCheckFailed(problems)
+
+    elements = _catalogue(bpmn_trees, dmn_trees, files)
+    parser = GmpBpmnParser(validator=VALIDATOR)
+    try:
+        for name, root in dmn_trees.items():
+            parser.add_dmn_xml(root, filename=name)
+        for name, root in bpmn_trees.items():
+            parser.add_bpmn_xml(root, filename=name)
+        ids = parser.get_process_ids()
+        if process_id is None:
+            executable = [pid for pid in ids if _is_executable(bpmn_trees, pid)]
+            candidates = executable or ids
+            if len(candidates) != 1:
+                raise DefinitionError(f"the files define several processes ({', '.join(sorted(ids))}): name the one to run")
+            process_id = candidates[0]
+        elif process_id not in ids:
+            raise DefinitionError(f"process '{process_id}' is not defined in the files (found: {', '.join(sorted(ids))})")
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except ValidationException as exc:
+        element_id = getattr(exc, "id", None) or None
+        file, line = (elements[element_id].file, elements[element_id].line) if element_id in elements else (
+            getattr(exc, "file_name", None) or None, getattr(exc, "line_number", None) or None)
+        raise DefinitionCheckFailed([Problem(str(exc).split("\n")[0], file=file, line=line or None,
+                                             element_id=element_id)]) from exc
+    except SpiffWorkflowException as exc:
+        raise DefinitionCheckFailed([Problem(str(exc).split("\n")[0])]) from exc
+    return ParsedBundle(files=files, process_id=process_id, process_name=spec.description or process_id,
+                        spec=spec, subprocess_specs=subprocess_specs, bpmn_trees=bpmn_trees, dmn_trees=dmn_trees,
+                        json_files=json_files, elements=elements)
+
+
+def _is_executable(trees: Mapping[str, Any], process_id: str) -> bool:
+    for root in trees.values():
+        for proc in root.iter(f"{{{BPMN_NS}}}process"):
+            if proc.get("id") == process_id:
+                return proc.get("isExecutable") == "true"
+    return False
+
+
+def _local(tag: Any) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _catalogue(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any],
+               files: Mapping[str, bytes]) -> dict[str, ElementInfo]:
+    """Every BPMN element with an id (diagram layout left out), plus one entry per file."""
+    elements: dict[str, ElementInfo] = {}
+    for name, root in bpmn_trees.items():
+        lanes: dict[str, str] = {}
+        for lane in root.iter(f"{{{BPMN_NS}}}lane"):
+            for ref in lane.iter(f"{{{BPMN_NS}}}flowNodeRef"):
+                if ref.text:
+                    lanes[ref.text.strip()] = lane.get("name") or lane.get("id")
+        for element in root.iter():
+            if not isinstance(element.tag, str):
+                continue
+            ns = etree.QName(element.tag).namespace
+            element_id = element.get("id")
+            if not element_id or ns in DI_NAMESPACES or ns != BPMN_NS:
+                continue
+            tag = _local(element.tag)
+            props = {p.get("name"): p.get("value") for p in element.findall(
+                f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}properties/{{{SPIFF_NS}}}property")}
+            if tag in CONTAINER_TAGS:
+                basis = json.dumps(sorted(element.attrib.items())).encode()
+            else:
+                basis = etree.tostring(element, method="c14n")
+            elements[element_id] = ElementInfo(
+                id=element_id, tag=tag, name=element.get("name"), file=name, line=element.sourceline,
+                lane=lanes.get(element_id), properties={k: v for k, v in props.items() if k},
+                fingerprint=hashlib.sha256(basis).hexdigest())
+    for name in list(dmn_trees) + [n for n in files if n.lower().endswith(".json")]:
+        key = f"file:{name}"
+        elements[key] = ElementInfo(id=key, tag="file", name=name, file=name, line=None, lane=None, properties={},
+                                    fingerprint=hashlib.sha256(files[name]).hexdigest())
+    return elements

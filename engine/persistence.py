@@ -1,0 +1,274 @@
+"""Instance persistence that does not grow with the process.
+
+- The spec lives once per definition version (`process_definition_version.spec_json`),
+  deserialized once per process (runtime_factory.cached_spec).
+- Each task is one `instance_task` row (SpiffWorkflow's task fields, data in full).
+  A save writes only what the workflow's ChangeLog says changed since the last save:
+  created tasks are inserted, changed ones updated, removed ones flagged `dropped`.
+  Active tasks (READY, WAITING, STARTED, ERROR) are always rewritten, since SpiffWorkflow
+  may change their data or internal data without a state change.
+- `process_instance.workflow_json` holds the small top-level state (workflow data,
+  correlations, pending BPMN events, subprocess headers).
+- `process_instance.lock_version` is bumped by every save with
+  `UPDATE ... WHERE lock_version = <loaded>`: an update based on a stale copy fails
+  with ConcurrentUpdate instead of overwriting someone else's step.
+- A warm process keeps loaded workflows in `WorkflowCache` keyed by instance and
+  lock_version, so a step does not rebuild the task tree; any rollback evicts.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from typing import Any, Iterable
+from uuid import UUID
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from core import clock
+from engine.deep import run_deep
+from engine.errors import ConcurrentUpdate
+from engine.models import InstanceTask, ProcessInstance
+from engine.runtime_factory import attach_script_engine, empty_workflow, serializer
+from engine.workflow import GmpSubWorkflow, GmpWorkflow, TrackedTask
+
+TOP = ""
+_ACTIVE = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.ERROR
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def task_body(task: Task) -> dict[str, Any]:
+    reg = serializer().registry
+    return {
+        "id": str(task.id),
+        "parent": str(task._parent) if task._parent is not None else None,
+        "children": [str(c) for c in task._children],
+        "last_state_change": task.last_state_change,
+        "state": task._state,
+        "task_spec": task.task_spec.name,
+        "triggered": task.triggered,
+        "internal_data": reg.convert(task.internal_data),
+        "data": reg.convert(reg.clean(task.data)),
+    }
+
+
+def _workflow_header(wf: Any) -> dict[str, Any]:
+    reg = serializer().registry
+    return {
+        "data": reg.convert(reg.clean(wf.data)),
+        "correlations": wf.correlations,
+        "last_task": str(wf.last_task.id) if wf.last_task is not None else None,
+        "success": wf.success,
+        "completed": wf.completed,
+        "root": str(wf.task_tree.id),
+    }
+
+
+def workflow_state(wf: GmpWorkflow) -> dict[str, Any]:
+    reg = serializer().registry
+    state = _workflow_header(wf)
+    state["bpmn_events"] = reg.convert(wf.bpmn_events)
+    state["gmp_last"] = wf.__dict__.get("_gmp_last")
+    state["subprocesses"] = {}
+    for key, sp in wf.subprocesses.items():
+        header = _workflow_header(sp)
+        header["spec"] = sp.spec.name
+        state["subprocesses"][str(key)] = header
+    return state
+
+
+def _workflow_key(task: Task) -> str:
+    parent_id = getattr(task.workflow, "parent_task_id", None)
+    return str(parent_id) if parent_id is not None else TOP
+
+
+def _row(instance_id: int, task: Task, seq: int, now: str) -> dict[str, Any]:
+    spec = task.task_spec
+    return {
+        "id": str(task.id), "instance_id": instance_id, "workflow_key": _workflow_key(task), "seq": seq,
+        "spec_name": spec.name, "bpmn_id": getattr(spec, "bpmn_id", None),
+        "bpmn_name": (getattr(spec, "bpmn_name", None) or None),
+        "lane": getattr(spec, "lane", None), "manual": bool(getattr(spec, "manual", False)),
+        "state": task._state, "dropped": False, "body": _dumps(task_body(task)), "updated_at": now,
+    }
+
+
+def save(session: Session, instance: ProcessInstance, wf: GmpWorkflow, *, new: bool = False) -> None:
+    """Write what changed since the last save; bump lock_version (optimistic check)."""
+    now = clock.isoformat(clock.now())
+    log = wf.changelog
+    seqs: dict[UUID, int] = wf.__dict__.setdefault("_gmp_seqs", {})
+    next_seq = instance.task_seq
+    inserts = []
+    for task in log.created.values():
+        if task.id in seqs:  # re-added after removal in the same step: treat as change
+            log.changed[task.id] = task
+            continue
+        next_seq += 1
+        seqs[task.id] = next_seq
+        inserts.append(_row(instance.id, task, next_seq, now))
+    changed = dict(log.changed)
+    for task in wf.active_tasks():
+        changed.setdefault(task.id, task)
+    updates = [{"id": str(t.id), "state": t._state, "body": _dumps(task_body(t)), "updated_at": now,
+                "dropped": False}
+               for t in changed.values() if t.id in seqs and t.id not in log.created]
+    updates += [{"id": str(t.id), "state": t._state, "body": _dumps(task_body(t)), "updated_at": now,
+                 "dropped": True} for t in log.removed.values() if t.id in seqs]
+    if inserts:
+        session.execute(insert(InstanceTask), inserts)
+    if updates:
+        session.execute(update(InstanceTask), updates)
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, InstanceTask):
+                session.expire(obj, ["state", "body", "dropped", "updated_at"])
+    state_json = _dumps(workflow_state(wf))
+    if new:
+        instance.task_seq = next_seq
+        instance.workflow_json = state_json
+        session.flush()
+        return
+    expected = instance.lock_version
+    result = session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == instance.id, ProcessInstance.lock_version == expected)
+        .values(lock_version=expected + 1, task_seq=next_seq, workflow_json=state_json)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentUpdate(f"instance {instance.id} was changed by someone else meanwhile: reload and try again")
+    instance.lock_version = expected + 1
+    instance.task_seq = next_seq
+    instance.workflow_json = state_json
+
+
+def mark_saved(wf: GmpWorkflow) -> None:
+    """After commit: forget the change log."""
+    wf.changelog.reset()
+
+
+# ---------------------------------------------------------------- loading
+def load(session: Session, instance: ProcessInstance, spec: Any, subprocess_specs: dict[str, Any],
+         settings: Any = None) -> GmpWorkflow:
+    rows = session.execute(
+        select(InstanceTask.id, InstanceTask.workflow_key, InstanceTask.seq, InstanceTask.body)
+        .where(InstanceTask.instance_id == instance.id, InstanceTask.dropped.is_(False))
+        .order_by(InstanceTask.seq)
+    ).all()
+    state = json.loads(instance.workflow_json)
+    wf = run_deep(_build, spec, subprocess_specs, state, rows)
+    return attach_script_engine(wf, settings)
+
+
+def _restore_tasks(wf: Any, bodies: Iterable[dict[str, Any]]) -> None:
+    reg = serializer().registry
+    table: dict[UUID, Task] = {}
+    for dct in bodies:
+        task_spec = wf.spec.task_specs.get(dct["task_spec"])
+        task = TrackedTask.__new__(TrackedTask)
+        # Build without Task.__init__'s side effects (random id, parent notification).
+        task.id = UUID(dct["id"])
+        task.workflow = wf
+        task._parent = UUID(dct["parent"]) if dct["parent"] is not None else None
+        task._children = [UUID(c) for c in dct["children"]]
+        task.__dict__["_gmp_state"] = dct["state"]
+        task.triggered = dct["triggered"]
+        task.task_spec = task_spec
+        task.thread_id = Task.thread_id_pool
+        task.data = reg.restore(dct["data"])
+        task.internal_data = reg.restore(dct["internal_data"])
+        task.last_state_change = dct["last_state_change"]
+        table[task.id] = task
+    wf.tasks = table  # TaskTable: converts to TrackedTask and indexes
+    for task in wf.tasks.values():
+        if isinstance(task.task_spec, CatchingEvent) and task.has_state(TaskState.WAITING):
+            wf.top_workflow.event_manager.add_task(task)
+
+
+def _apply_header(wf: Any, header: dict[str, Any]) -> None:
+    reg = serializer().registry
+    wf.task_tree = wf.tasks.get(UUID(header["root"]))
+    wf.success = header["success"]
+    wf.completed = header.get("completed", False)
+    wf.correlations = header.get("correlations", {})
+    wf.last_task = wf.tasks.get(UUID(header["last_task"])) if header.get("last_task") else None
+    wf.data = reg.restore(header.get("data", {}))
+
+
+def _build(spec: Any, subprocess_specs: dict[str, Any], state: dict[str, Any], rows: list[Any]) -> GmpWorkflow:
+    wf = empty_workflow(spec, subprocess_specs)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    seqs: dict[UUID, int] = {}
+    for row in rows:
+        groups.setdefault(row.workflow_key, []).append(json.loads(row.body))
+        seqs[UUID(row.id)] = row.seq
+    _restore_tasks(wf, groups.pop(TOP, []))
+    _apply_header(wf, state)
+    pending = dict(state.get("subprocesses", {}))
+    progress = True
+    while pending and progress:
+        progress = False
+        for key in list(pending):
+            parent_task = wf.get_task_from_id(UUID(key)) if _known(wf, UUID(key)) else None
+            if parent_task is None:
+                continue
+            header = pending.pop(key)
+            sp_spec = wf.subprocess_specs.get(parent_task.task_spec.spec)
+            sp = GmpSubWorkflow(sp_spec, parent_task.id, wf, deserializing=True)
+            _restore_tasks(sp, groups.pop(key, []))
+            _apply_header(sp, header)
+            wf.subprocesses[parent_task.id] = sp
+            if isinstance(parent_task.task_spec, SubWorkflowTask):
+                sp.completed_event.connect(parent_task.task_spec._on_subworkflow_completed, parent_task)
+            progress = True
+    wf.bpmn_events = serializer().registry.restore(state.get("bpmn_events", []))
+    wf.__dict__["_gmp_seqs"] = seqs
+    wf.__dict__["_gmp_last"] = state.get("gmp_last")
+    wf.changelog.reset()
+    return wf
+
+
+def _known(wf: GmpWorkflow, task_id: UUID) -> bool:
+    if task_id in wf.tasks:
+        return True
+    return any(task_id in sp.tasks for sp in wf.subprocesses.values())
+
+
+# ---------------------------------------------------------------- warm cache
+class WorkflowCache:
+    """Loaded workflows of this process, valid while their lock_version matches the row."""
+
+    def __init__(self, size: int = 128) -> None:
+        self.size = size
+        self._items: "OrderedDict[tuple[str, int], tuple[int, GmpWorkflow]]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, db_url: str, instance_id: int, lock_version: int) -> GmpWorkflow | None:
+        """Remove and return the cached workflow if it is current (the caller will change it)."""
+        with self._lock:
+            item = self._items.pop((db_url, instance_id), None)
+        if item is not None and item[0] == lock_version:
+            return item[1]
+        return None
+
+    def put(self, db_url: str, instance_id: int, lock_version: int, wf: GmpWorkflow) -> None:
+        with self._lock:
+            self._items[(db_url, instance_id)] = (lock_version, wf)
+            self._items.move_to_end((db_url, instance_id))
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+CACHE = WorkflowCache()

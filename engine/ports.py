@@ -1,0 +1,154 @@
+"""What the engine needs from the packages beside it, behind one small interface each.
+
+- roles of a user (signatures.identities.roles_of),
+- signing a record (signatures.service.sign),
+- the catalogue of signature meanings (signatures.meanings.Meaning),
+- validating submitted form data (forms.validate_submission).
+
+`default_services()` binds each port to the real package when it is importable; until
+then the fallbacks here apply (documented in docs/engine.md). Tests and the web layer
+pass an `EngineServices` explicitly or use the default.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Collection, Mapping, Protocol
+
+import jsonschema
+
+from engine.errors import FormDataInvalid, SignatureRefused
+
+# Meanings known before signatures.meanings exists (Part 11 §50(a) examples and the GMP library's).
+DEFAULT_MEANINGS = frozenset({
+    "authored", "created", "performed", "reviewed", "verified", "approved", "released", "rejected",
+    "classified", "closed", "acknowledged",
+})
+
+
+@dataclass(frozen=True)
+class SignatureInput:
+    """One signature offered with a task completion (or an approval).
+
+    `signer_id` is the user who signs (the completer, or a second person for a
+    verification); `credentials` are what that person typed (e.g. password, TOTP code),
+    passed on to the signatures service unread.
+    """
+
+    meaning: str
+    signer_id: str
+    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class SignatureRecord:
+    """A signature the signatures service made: its id, signer and meaning."""
+
+    signature_id: str
+    signer_id: str
+    signer_name: str
+    meaning: str
+
+
+class RoleDirectory(Protocol):
+    def __call__(self, uow: Any, user_id: str) -> Collection[str]: ...
+
+
+class Signer(Protocol):
+    def __call__(self, uow: Any, *, signer_id: str, meaning: str, record_type: str, record_id: str,
+                 record_hash: str, credentials: Mapping[str, str]) -> SignatureRecord: ...
+
+
+class FormValidator(Protocol):
+    def __call__(self, schema: Mapping[str, Any], ui_schema: Mapping[str, Any] | None,
+                 data: Mapping[str, Any]) -> None: ...
+
+
+def jsonschema_validate(schema: Mapping[str, Any], ui_schema: Mapping[str, Any] | None,
+                        data: Mapping[str, Any]) -> None:
+    """Validate `data` against the JSON Schema (until forms.validate_submission exists)."""
+    validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    validator = validator_cls(schema, format_checker=jsonschema.FormatChecker())
+    errors = sorted(validator.iter_errors(dict(data)), key=lambda e: list(e.absolute_path))
+    if errors:
+        messages = [f"{'/'.join(str(p) for p in e.absolute_path) or '(form)'}: {e.message}" for e in errors]
+        raise FormDataInvalid("form data does not match the form: " + "; ".join(messages), messages)
+
+
+def _optional(module: str, attribute: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), attribute, None)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            return None
+        raise
+
+
+def _no_roles(uow: Any, user_id: str) -> Collection[str]:
+    return ()
+
+
+def _no_signer(uow: Any, **kwargs: Any) -> SignatureRecord:
+    raise SignatureRefused("the signatures service is not available: electronic signatures cannot be made")
+
+
+def known_meanings() -> frozenset[str]:
+    meaning = _optional("signatures.meanings", "Meaning")
+    if meaning is None:
+        return DEFAULT_MEANINGS
+    return frozenset(str(getattr(m, "value", m)) for m in meaning)
+
+
+@dataclass(frozen=True)
+class EngineServices:
+    """The collaborators one engine call uses."""
+
+    roles_of: Callable[..., Collection[str]]
+    sign: Callable[..., SignatureRecord]
+    validate_form: Callable[..., None] = jsonschema_validate
+    meanings: frozenset[str] = DEFAULT_MEANINGS
+
+
+def default_services() -> EngineServices:
+    """Bind to signatures/ and forms/ where they exist; fall back otherwise."""
+    roles_of = _optional("signatures.identities", "roles_of")
+    sign = _optional("signatures.service", "sign")
+    validate = _optional("forms", "validate_submission")
+    return EngineServices(
+        roles_of=_wrap_roles(roles_of) if roles_of else _no_roles,
+        sign=_wrap_sign(sign) if sign else _no_signer,
+        validate_form=_wrap_form(validate) if validate else jsonschema_validate,
+        meanings=known_meanings(),
+    )
+
+
+def _wrap_roles(fn: Callable[..., Any]) -> Callable[..., Collection[str]]:
+    def roles(uow: Any, user_id: str) -> Collection[str]:
+        return {str(getattr(r, "name", r)) for r in fn(uow, user_id)}
+    return roles
+
+
+def _wrap_sign(fn: Callable[..., Any]) -> Callable[..., SignatureRecord]:
+    def sign(uow: Any, **kwargs: Any) -> SignatureRecord:
+        result = fn(uow, **kwargs)
+        if isinstance(result, SignatureRecord):
+            return result
+        return SignatureRecord(signature_id=str(getattr(result, "id", getattr(result, "signature_id", result))),
+                               signer_id=str(getattr(result, "signer_id", kwargs["signer_id"])),
+                               signer_name=str(getattr(result, "signer_name", getattr(result, "printed_name", ""))),
+                               meaning=kwargs["meaning"])
+    return sign
+
+
+def _wrap_form(fn: Callable[..., Any]) -> Callable[..., None]:
+    def validate(schema: Mapping[str, Any], ui_schema: Mapping[str, Any] | None, data: Mapping[str, Any]) -> None:
+        try:
+            fn(schema, ui_schema, data)
+        except FormDataInvalid:
+            raise
+        except Exception as exc:  # the forms package's own error: keep its message
+            from core.errors import GmpError
+            if isinstance(exc, GmpError):
+                raise FormDataInvalid(f"form data does not match the form: {exc}", [str(exc)]) from exc
+            raise
+    return validate

@@ -1,0 +1,220 @@
+"""SpiffWorkflow's BpmnWorkflow with an index of live tasks and change tracking.
+
+Stock SpiffWorkflow finds READY and WAITING tasks by walking the whole task tree on
+every engine step (SpiffWorkflow issue #424): a step costs O(size of the tree), and its
+iterator stops at depth 1000, so a chain of 1000 user tasks cannot even finish. Here:
+
+- `workflow.tasks` is a `TaskTable`: every task put into it becomes a `TrackedTask`,
+  whose state changes are reported to its workflow.
+- Each workflow keeps the set of its *active* tasks (READY, WAITING, STARTED, ERROR)
+  and a count of unfinished ones. `get_tasks`/`get_tasks_iterator` without a start task
+  and with a state filter inside the active states, `update_waiting_tasks` and
+  `is_completed` use them instead of walking the tree. Any other query (predicted
+  states, a start task, `end_at_spec`...) falls back to SpiffWorkflow's walk.
+- The top workflow's `ChangeLog` collects which tasks were created, changed or removed
+  and every state transition since the last save: persistence writes only those rows,
+  and the audit trail gets one entry per definite transition.
+
+Active tasks come back in the order they became active (SpiffWorkflow's walk returns
+them depth first); both orders are deterministic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
+from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+ACTIVE_MASK = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.ERROR
+_ITER_OPTIONS = {"end_at_spec", "max_depth", "depth_first"}
+
+
+@dataclass
+class ChangeLog:
+    """Tasks touched since the last save (ids), and the state transitions in order."""
+
+    created: dict[UUID, Task] = field(default_factory=dict)
+    changed: dict[UUID, Task] = field(default_factory=dict)
+    removed: dict[UUID, Task] = field(default_factory=dict)
+    transitions: list[tuple[Task, int | None, int]] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.created.clear()
+        self.changed.clear()
+        self.removed.clear()
+        self.transitions.clear()
+
+
+class TrackedTask(Task):
+    """A Task whose state changes and child additions are reported to its workflow."""
+
+    @property  # type: ignore[override]
+    def _state(self) -> int:
+        return self.__dict__["_gmp_state"]
+
+    @_state.setter
+    def _state(self, value: int) -> None:
+        old = self.__dict__.get("_gmp_state")
+        self.__dict__["_gmp_state"] = value
+        if old != value:
+            self.workflow._task_state_changed(self, old, value)
+
+    def _child_added_notify(self, child: Task) -> None:
+        super()._child_added_notify(child)
+        self.workflow._changelog.changed[self.id] = self
+
+
+class TaskTable(dict):
+    """`workflow.tasks`: turns every task into a TrackedTask and keeps the indexes."""
+
+    def __init__(self, workflow: "IndexedWorkflowMixin", items: Any = ()) -> None:
+        super().__init__()
+        self.workflow = workflow
+        for key, task in dict(items).items():
+            self[key] = task
+
+    def __setitem__(self, key: UUID, task: Task) -> None:
+        if type(task) is Task:
+            task.__class__ = TrackedTask
+        super().__setitem__(key, task)
+        self.workflow._task_added(task)
+
+    def pop(self, key: UUID, *default: Any) -> Any:  # type: ignore[override]
+        task = super().pop(key, *default)
+        if isinstance(task, Task):
+            self.workflow._task_removed(task)
+        return task
+
+    def __delitem__(self, key: UUID) -> None:
+        self.pop(key)
+
+
+class IndexedWorkflowMixin:
+    """The index and tracking shared by the top workflow and its subprocesses."""
+
+    _active: dict[UUID, Task]
+    _unfinished: set[UUID]
+    tasks: Any
+
+    def _init_index(self) -> None:
+        self._active = {}
+        self._unfinished = set()
+
+    # ---- the tasks table (SpiffWorkflow assigns `self.tasks = {}` and, when loading, a new dict)
+    @property
+    def tasks(self) -> TaskTable:  # type: ignore[no-redef]
+        return self.__dict__["_gmp_tasks"]
+
+    @tasks.setter
+    def tasks(self, value: dict) -> None:
+        if "_active" not in self.__dict__:
+            self._init_index()
+        self._active.clear()
+        self._unfinished.clear()
+        self.__dict__["_gmp_tasks"] = value if isinstance(value, TaskTable) and value.workflow is self \
+            else TaskTable(self, value)
+        for task in self.__dict__["_gmp_tasks"].values():
+            self._reindex(task, task._state)
+
+    @property
+    def _changelog(self) -> ChangeLog:
+        return self.top_workflow.__dict__["_gmp_changelog"]  # type: ignore[attr-defined]
+
+    def _reindex(self, task: Task, state: int | None) -> None:
+        if state is not None and state & ACTIVE_MASK:
+            self._active.pop(task.id, None)
+            self._active[task.id] = task
+        else:
+            self._active.pop(task.id, None)
+        if state is not None and state & TaskState.NOT_FINISHED_MASK:
+            self._unfinished.add(task.id)
+        else:
+            self._unfinished.discard(task.id)
+
+    def _task_added(self, task: Task) -> None:
+        log = self._changelog
+        log.created[task.id] = task
+        log.removed.pop(task.id, None)
+        if "_gmp_state" in task.__dict__:
+            self._reindex(task, task._state)
+
+    def _task_removed(self, task: Task) -> None:
+        self._active.pop(task.id, None)
+        self._unfinished.discard(task.id)
+        log = self._changelog
+        if log.created.pop(task.id, None) is None:
+            log.removed[task.id] = task
+        log.changed.pop(task.id, None)
+        parent = self.tasks.get(task._parent) if task._parent is not None else None
+        if parent is not None:
+            log.changed[parent.id] = parent
+
+    def _task_state_changed(self, task: Task, old: int | None, new: int) -> None:
+        if task.id not in self.tasks:  # being constructed before registration
+            return
+        self._reindex(task, new)
+        log = self._changelog
+        if task.id not in log.created:
+            log.changed[task.id] = task
+        log.transitions.append((task, old, new))
+
+    # ---- queries that use the index
+    def _indexed_workflows(self, skip_subprocesses: bool = False) -> Iterator["IndexedWorkflowMixin"]:
+        yield self
+        if skip_subprocesses:
+            return
+        top = self.top_workflow  # type: ignore[attr-defined]
+        for sp in list(top.subprocesses.values()):
+            if sp is not self and sp.parent_task_id in self.tasks:
+                yield from sp._indexed_workflows()
+
+    def get_tasks_iterator(self, first_task: Task | None = None, **kwargs: Any) -> Any:
+        task_filter = kwargs.get("task_filter")
+        state = task_filter.state if task_filter is not None else kwargs.get("state", TaskState.ANY_MASK)
+        if first_task is not None or _ITER_OPTIONS & kwargs.keys() or state & ~ACTIVE_MASK:
+            return super().get_tasks_iterator(first_task, **kwargs)  # type: ignore[misc]
+        skip = bool(kwargs.pop("skip_subprocesses", False))
+        if task_filter is None:
+            task_filter = BpmnTaskFilter(**{k: v for k, v in kwargs.items() if k != "task_filter"})
+        candidates = [t for wf in self._indexed_workflows(skip) for t in list(wf._active.values())]
+        return iter([t for t in candidates if task_filter.matches(t)])
+
+    def update_waiting_tasks(self) -> None:
+        for task in [t for t in self._active.values() if t._state == TaskState.WAITING]:
+            task.task_spec._update(task)
+
+    def is_completed(self) -> bool:
+        if not self.completed:  # type: ignore[has-type]
+            if not self._unfinished:
+                self.completed = True
+        return self.completed  # type: ignore[has-type]
+
+    def active_tasks(self) -> list[Task]:
+        return [t for wf in self._indexed_workflows() for t in wf._active.values()]
+
+
+class GmpSubWorkflow(IndexedWorkflowMixin, BpmnSubWorkflow):
+    """A subprocess or call activity, indexed like the top workflow."""
+
+
+class GmpWorkflow(IndexedWorkflowMixin, BpmnWorkflow):
+    """The product's BPMN workflow: indexed live tasks, change log for persistence."""
+
+    def __init__(self, spec: Any, subprocess_specs: Any = None, script_engine: Any = None, **kwargs: Any) -> None:
+        self.__dict__["_gmp_changelog"] = ChangeLog()
+        super().__init__(spec, subprocess_specs, script_engine=script_engine, **kwargs)
+
+    @property
+    def changelog(self) -> ChangeLog:
+        return self.__dict__["_gmp_changelog"]
+
+    def create_subprocess(self, my_task: Task, spec_name: str) -> GmpSubWorkflow:
+        subprocess = GmpSubWorkflow(self.subprocess_specs[spec_name], parent_task_id=my_task.id, top_workflow=self)
+        self.subprocesses[my_task.id] = subprocess
+        self.changelog.changed[my_task.id] = my_task
+        return subprocess
