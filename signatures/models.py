@@ -228,6 +228,7 @@ class Signature(Base):
     message: Mapped[bytes] = mapped_column(LargeBinary)
     signer_signature: Mapped[bytes] = mapped_column(LargeBinary)
     server_key_id: Mapped[str] = mapped_column(String(32))
+    server_public_key: Mapped[bytes] = mapped_column(LargeBinary)
     countersignature_message: Mapped[bytes] = mapped_column(LargeBinary)
     countersignature: Mapped[bytes] = mapped_column(LargeBinary)
     auth_session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

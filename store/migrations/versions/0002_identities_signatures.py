@@ -187,6 +187,7 @@ def upgrade() -> None:
         sa.Column("message", sa.LargeBinary(), nullable=False),
         sa.Column("signer_signature", sa.LargeBinary(), nullable=False),
         sa.Column("server_key_id", sa.String(32), nullable=False),
+        sa.Column("server_public_key", sa.LargeBinary(), nullable=False),
         sa.Column("countersignature_message", sa.LargeBinary(), nullable=False),
         sa.Column("countersignature", sa.LargeBinary(), nullable=False),
         sa.Column("auth_session_id", sa.String(64), nullable=True),

@@ -1,0 +1,231 @@
+"""The signing ceremony: `sign(uow, record, meaning, credentials, auth_session, settings)`.
+
+Two components, enforced here on the server (P11-200a1):
+- first signing after login (same user as the session): user ID + password + TOTP;
+- later signings in the same continuous session: the password (TOTP optional);
+- no session, an expired session, or a second signer at another user's terminal
+  (verifier, witness): all components; the second signer never becomes the session's user.
+
+Then the rules: identity verified (P11-100b), accountability statement signed (P11-10j),
+role rules (P11-10g, A11-15, CN-8), no superseded version, four-eyes (A11-6, CN-3).
+Every signature and every refused attempt is an audit entry; failed authentication
+counts toward the lockout (P11-300d). The caller must let the unit of work roll back on
+an error (the refusal and the failure count survive the rollback).
+
+Signed message (by the signer's own key, unwrapped with their password):
+    "GMP-SIGNATURE-v1\\0" || canonical JSON {v, seq, record_type, record_id, record_version,
+        content_sha256, signer_id, printed_name, meaning, signed_at, components, reason, key_id}
+Countersigned message (by the server key; time and sequence come from the server):
+    "GMP-COUNTERSIGNATURE-v1\\0" || canonical JSON {v, seq, countersigned_at, signer_key_id,
+        message_sha256, signer_signature_sha256, server_key_id}
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from audit.canonical import Actor, canonical_bytes
+from audit.server_key import ServerKey, load_server_key
+from core import clock
+from core.config import Settings
+from signatures import sessions
+from signatures.accountability import get_statement
+from signatures.credentials import Credentials, authenticate
+from signatures.errors import (AccountabilityNotSigned, FourEyesViolation, IdentityNotVerified, InvalidRecord,
+                               MissingComponent, RecordVersionError, SigningRefused, UnknownMeaning)
+from signatures.identities import role_kind_of, roles_of
+from signatures.keys import current_key, unwrap_private_key
+from signatures.meanings import Meaning
+from signatures.models import AuthSession, Signature, SignatureHead, UserAccount
+from signatures.records import SignableRecord, check_record, content_sha256
+from signatures.signing_rules import SigningRules, load_rules
+from signatures.verify import verify_signature, verify_signatures
+from store.uow import UnitOfWork
+
+SIGNATURE_DOMAIN = b"GMP-SIGNATURE-v1\x00"
+COUNTERSIGNATURE_DOMAIN = b"GMP-COUNTERSIGNATURE-v1\x00"
+
+__all__ = ["sign", "sign_correction", "signatures_for", "verify_signatures", "verify_signature", "Credentials",
+           "Meaning", "signature_document", "countersignature_document"]
+
+_server_keys: dict[tuple[str, str], ServerKey] = {}
+
+
+def _server_key(settings: Settings) -> ServerKey:
+    """The current server key, decrypted once per process and key (rotation picks up the new one)."""
+    current = settings.instance / "keys" / "current"
+    key_id = current.read_text().strip() if current.exists() else ""
+    cache_key = (str(settings.instance), key_id)
+    if not key_id or cache_key not in _server_keys:
+        key = load_server_key(settings)
+        _server_keys[(str(settings.instance), key.key_id)] = key
+        return key
+    return _server_keys[cache_key]
+
+
+def signature_document(row: Signature) -> dict[str, Any]:
+    return {"v": 1, "seq": row.seq, "record_type": row.record_type, "record_id": row.record_id,
+            "record_version": row.record_version, "content_sha256": row.content_sha256, "signer_id": row.signer_id,
+            "printed_name": row.printed_name, "meaning": row.meaning, "signed_at": row.signed_at,
+            "components": row.components, "reason": row.reason, "key_id": row.key_id}
+
+
+def countersignature_document(row: Signature) -> dict[str, Any]:
+    return {"v": 1, "seq": row.seq, "countersigned_at": row.signed_at, "signer_key_id": row.key_id,
+            "message_sha256": hashlib.sha256(row.message).hexdigest(),
+            "signer_signature_sha256": hashlib.sha256(row.signer_signature).hexdigest(),
+            "server_key_id": row.server_key_id}
+
+
+def signatures_for(session: Session, record_type: str, record_id: str,
+                   record_version: int | None = None) -> list[Signature]:
+    """Signatures of a record (all versions, or one), in signing order."""
+    query = select(Signature).where(Signature.record_type == record_type, Signature.record_id == str(record_id))
+    if record_version is not None:
+        query = query.where(Signature.record_version == record_version)
+    return list(session.execute(query.order_by(Signature.seq)).scalars())
+
+
+def _meaning(meaning: Meaning | str, rules: SigningRules) -> str:
+    value = meaning.value if isinstance(meaning, Meaning) else str(meaning)
+    if value not in rules.meanings():
+        raise UnknownMeaning(f"unknown signature meaning {value!r}")
+    return value
+
+
+def _refuse(uow: UnitOfWork, error: type[SigningRefused], message: str, record: SignableRecord,
+            actor: Actor, details: dict[str, Any]) -> SigningRefused:
+    uow.record_refusal("signature.refused", record.record_type, record.record_id, reason=message,
+                       details=details, actor=actor)
+    return error(message)
+
+
+def sign(uow: UnitOfWork, record: SignableRecord, meaning: Meaning | str, credentials: Credentials,
+         auth_session: AuthSession | str | None = None, settings: Settings | None = None, *,
+         reason: str | None = None) -> Signature:
+    """Sign `record` with `meaning` as the person whose credentials are given; return the signature."""
+    if settings is None:
+        raise TypeError("sign() needs settings (the server key and the signing rules come from them)")
+    rules = load_rules(settings)
+    rec = check_record(record)
+    value = _meaning(meaning, rules)
+    details: dict[str, Any] = {"record_version": rec.record_version, "meaning": value}
+
+    live: AuthSession | None = None
+    given_session = auth_session is not None
+    if given_session:
+        session_id = auth_session if isinstance(auth_session, str) else auth_session.id  # type: ignore[union-attr]
+        live = uow.session.get(AuthSession, session_id)
+        if live is not None and not sessions.is_active(live, settings):
+            live = None
+    same_user = live is not None and live.user_id == credentials.username
+    if same_user and live is not None and live.signed_in_session:
+        ceremony, need_totp = "continuous_session", False
+    elif same_user:
+        ceremony, need_totp = "first_in_session", True
+    elif live is not None:
+        ceremony, need_totp = "second_signer", True
+    else:
+        ceremony, need_totp = ("session_expired" if given_session else "no_session"), True
+    details["ceremony"] = ceremony
+    if need_totp and not credentials.totp:
+        raise _refuse(uow, MissingComponent,
+                      f"missing component: this signing ({ceremony.replace('_', ' ')}) needs user ID, password "
+                      "and TOTP code", rec, uow.actor, details)
+
+    user: UserAccount = authenticate(uow, credentials.username, credentials.password, credentials.totp, settings,
+                                     action="signature.refused", require_totp=need_totp,
+                                     details={"record_type": rec.record_type, "record_id": rec.record_id, **details})
+    actor = Actor(user.user_id, user.printed_name)
+    try:
+        rules.check(rec.record_type, value, roles_of(uow.session, user.user_id), role_kind_of(uow.session, user.user_id))
+    except SigningRefused as exc:
+        raise _refuse(uow, type(exc), str(exc), rec, actor, details) from None
+    if user.identity_verified_at is None:
+        raise _refuse(uow, IdentityNotVerified, f"the identity of {user.user_id} has not been verified (P11-100b)",
+                      rec, actor, details)
+    if get_statement(uow.session, user.user_id) is None:
+        raise _refuse(uow, AccountabilityNotSigned,
+                      f"{user.user_id} must sign the accountability statement before the first signature (P11-10j)",
+                      rec, actor, details)
+    latest = uow.session.execute(
+        select(func.max(Signature.record_version))
+        .where(Signature.record_type == rec.record_type, Signature.record_id == rec.record_id)
+    ).scalar()
+    if latest is not None and latest > rec.record_version:
+        raise _refuse(uow, RecordVersionError, f"{rec.record_type}/{rec.record_id} version {rec.record_version} is "
+                      f"superseded by signed version {latest}", rec, actor, details)
+    reason = (reason or "").strip() or None
+    if value == Meaning.CORRECTED.value:
+        if reason is None:
+            raise _refuse(uow, RecordVersionError, "a correction needs a reason (CN-4)", rec, actor, details)
+        if latest is None or rec.record_version == 1:
+            raise _refuse(uow, RecordVersionError, f"{rec.record_type}/{rec.record_id} version {rec.record_version}: "
+                          "a correction is a new version of a signed record", rec, actor, details)
+    already = uow.session.execute(
+        select(Signature.meaning).where(Signature.record_type == rec.record_type, Signature.record_id == rec.record_id,
+                                        Signature.record_version == rec.record_version,
+                                        Signature.signer_id == user.user_id)
+    ).scalars().first()
+    if already is not None:
+        raise _refuse(uow, FourEyesViolation, f"{user.user_id} has signed {rec.record_type}/{rec.record_id} version "
+                      f"{rec.record_version} already ({already}): a second signature must be by another person "
+                      "(A11-6, CN-3)", rec, actor, details)
+
+    key = current_key(uow.session, user.user_id)
+    private = unwrap_private_key(key, credentials.password)
+    digest = content_sha256(rec)
+    server = _server_key(settings)
+    head = uow.session.execute(select(SignatureHead).where(SignatureHead.id == 1).with_for_update()).scalar_one()
+    head.seq += 1
+    components = {"ceremony": ceremony, "user_id": "session" if ceremony == "continuous_session" else "entered",
+                  "password": True, "totp": bool(credentials.totp)}
+    row = Signature(seq=head.seq, record_type=rec.record_type, record_id=rec.record_id,
+                    record_version=rec.record_version, content_sha256=digest, signer_id=user.user_id,
+                    printed_name=user.printed_name, meaning=value, signed_at=clock.isoformat(clock.now()),
+                    components=canonical_bytes(components).decode(), reason=reason, key_id=key.key_id,
+                    server_key_id=server.key_id,
+                    server_public_key=server.public.public_bytes(serialization.Encoding.Raw,
+                                                                 serialization.PublicFormat.Raw),
+                    auth_session_id=live.id if live is not None and same_user else None)
+    row.message = SIGNATURE_DOMAIN + canonical_bytes(signature_document(row))
+    row.signer_signature = private.sign(row.message)
+    row.countersignature_message = COUNTERSIGNATURE_DOMAIN + canonical_bytes(countersignature_document(row))
+    row.countersignature = server.sign(row.countersignature_message)
+    uow.session.add(row)
+    if live is not None and same_user:
+        live.signed_in_session = True
+        sessions.touch(uow.session, live)
+    uow.session.flush()
+    uow.audit("signature.created", rec.record_type, rec.record_id, actor=actor, reason=reason,
+              details={**details, "seq": row.seq, "content_sha256": digest, "components": components,
+                       "key_id": key.key_id, "server_key_id": server.key_id})
+    return row
+
+
+def sign_correction(uow: UnitOfWork, old: SignableRecord, new: SignableRecord, credentials: Credentials,
+                    reason: str, auth_session: AuthSession | str | None = None,
+                    settings: Settings | None = None) -> Signature:
+    """A signed record changes only as a new version with a reason, signed "corrected" (CN-4).
+
+    `new` must be the next version of `old`, which must be signed and verify; the old
+    signatures stay with the old version and the new version needs its own signatures.
+    """
+    check_record(old)
+    check_record(new)
+    if (new.record_type, new.record_id) != (old.record_type, old.record_id):
+        raise InvalidRecord("a correction must keep the record type and ID")
+    if new.record_version != old.record_version + 1:
+        raise InvalidRecord(f"a correction of version {old.record_version} must be version {old.record_version + 1}, "
+                            f"not {new.record_version}")
+    if not signatures_for(uow.session, old.record_type, old.record_id, old.record_version):
+        raise InvalidRecord(f"{old.record_type}/{old.record_id} version {old.record_version} is not signed: "
+                            "change it without a correction")
+    verify_signatures(uow.session, old, settings)
+    if content_sha256(new) == content_sha256(old):
+        raise InvalidRecord("the corrected version has the same content as the old one")
+    return sign(uow, new, Meaning.CORRECTED, credentials, auth_session, settings, reason=reason)
