@@ -18,6 +18,7 @@ BLUEPRINTS = [
     "web.health:bp",
     "web.pages:assets",
     "web.pages:bp",
+    "web.auth:bp",
 ]
 
 

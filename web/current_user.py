@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from flask import Flask, g, request, session
 
 from audit.canonical import Actor
-from web.uow import database, settings, unit_of_work
+from sqlalchemy.orm import Session
+
+from web.uow import settings, unit_of_work
 
 SESSION_KEY = "sid"
 UNTRACKED = {"assets.static", "health.healthz"}
@@ -51,17 +53,16 @@ def load_current_user() -> None:
         user = get_user(uow.session, row.user_id)
         kind = role_kind_of(uow.session, user.user_id)
         current = CurrentUser(user.user_id, user.printed_name, frozenset(roles_of(uow.session, user.user_id)),
-                              kind.value if kind is not None else None, sid, preferred_language(user.user_id))
+                              kind.value if kind is not None else None, sid, preferred_language(uow.session, user.user_id))
         uow.commit()
     g.user = current
 
 
-def preferred_language(user_id: str) -> str | None:
+def preferred_language(session: Session, user_id: str) -> str | None:
     from web.models import UserPreference
 
-    with database().session() as s:
-        row = s.get(UserPreference, user_id)
-        return row.language if row else None
+    row = session.get(UserPreference, user_id)
+    return row.language if row else None
 
 
 def init_app(app: Flask) -> None:

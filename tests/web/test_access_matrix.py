@@ -48,3 +48,96 @@ def test_rules_combine_roles_and_kinds():
     assert rule.allows(frozenset({"qa"}), "business") and rule.allows(frozenset({"auditor"}), "audit")
     assert not rule.allows(frozenset({"operator"}), "business") and not rule.allows(frozenset(), None)
     assert parse_rule("x.y", "signed_in").allows(frozenset(), None)
+
+
+# ---------------------------------------------------------------- the whole matrix, role by role
+SAMPLE_ARGS = {"int": 1, "string": "sample", "path": "css/app.css", "default": "sample"}
+
+
+def sample_url(app, rule) -> str:  # type: ignore[no-untyped-def]
+    args = {}
+    for name, converter in rule._converters.items():
+        kind = type(converter).__name__.lower().replace("converter", "")
+        args[name] = SAMPLE_ARGS.get(kind, "sample")
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, **args)
+
+
+def roles_to_walk(matrix) -> set[str]:  # type: ignore[no-untyped-def]
+    """Every role named in the matrix, plus one role of each kind that no rule names
+    (so rules written by kind, and the default refusal, are walked too)."""
+    from signatures.catalogue import SEED_ROLES
+
+    named = {role for rule in matrix.values() for role in rule.roles}
+    walk = set(named)
+    for kind in ("admin", "audit", "business"):
+        unnamed = sorted(r for r, spec in SEED_ROLES.items() if spec[0] == kind and r not in named)
+        if unnamed:
+            walk.add(unnamed[0])
+    return walk
+
+
+@pytest.fixture
+def role_users(db, settings, frozen_clock):  # type: ignore[no-untyped-def]
+    from signatures import kdf, testing
+
+    matrix = load_matrix()
+    with kdf.unsafe_fast_kdf():
+        admin = testing.bootstrap_admin(db, settings)
+        users = {"admin": admin}
+        for role in sorted(roles_to_walk(matrix) - {"admin"}):
+            users[role] = testing.enrolled_user(db, settings, admin, f"u_{role}", f"User {role}", [role],
+                                                verify_identity=False, accountability=False)
+    return users
+
+
+def open_session(db, client, person) -> None:  # type: ignore[no-untyped-def]
+    from signatures.models import UserAccount
+    from signatures.sessions import create_session
+    from store.uow import UnitOfWork
+
+    with UnitOfWork(db, person.actor) as uow:
+        row = create_session(uow.session, uow.session.get(UserAccount, person.user_id))
+        uow.commit()
+    with client.session_transaction() as sess:
+        sess.clear()
+        sess["sid"] = row.id
+        sess["csrf_token"] = "walk-token"
+
+
+@pytest.mark.req("URS-WEB-004", "P11-10g", "CN-1", "CN-2")
+def test_walk_the_whole_matrix(app, db, role_users):
+    from signatures.catalogue import SEED_ROLES
+    from sqlalchemy import func, select
+
+    from audit.models import AuditEntry
+
+    matrix = load_matrix()
+    client = app.test_client()
+    refused_cells = 0
+    failures = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.endpoint):
+        assert rule.endpoint in matrix, f"{rule.endpoint} is missing from web/access_matrix.yaml"
+        cell = matrix[rule.endpoint]
+        url = sample_url(app, rule)
+        method = "GET" if "GET" in rule.methods else sorted(rule.methods - {"HEAD", "OPTIONS"})[0]
+        for role, person in sorted(role_users.items()):
+            open_session(db, client, person)
+            response = client.open(url, method=method, data={"csrf_token": "walk-token"})
+            allowed = cell.allows(frozenset({role}), SEED_ROLES[role][0])
+            if allowed == (response.status_code == 403):
+                failures.append(f"{method} {url} as {role}: {response.status_code} (allowed={allowed})")
+            refused_cells += not allowed
+        with client.session_transaction() as sess:
+            sess.clear()
+            sess["csrf_token"] = "walk-token"
+        anonymous = client.open(url, method=method, data={"csrf_token": "walk-token"})
+        if cell.public == (anonymous.status_code == 302 and "/sign-in" in anonymous.headers.get("Location", "")):
+            failures.append(f"{method} {url} anonymous: {anonymous.status_code}")
+    assert failures == []
+    with db.session() as s:
+        recorded = s.execute(select(func.count()).select_from(AuditEntry)
+                             .where(AuditEntry.action == "access.refused")).scalar_one()
+    assert recorded == refused_cells
