@@ -6,7 +6,8 @@ Each failure is a `Problem` naming the file, line and element id:
 - every form file a task names exists and is a valid JSON Schema (UI schema: valid JSON);
 - every service task's operator is registered;
 - every signature meaning a task requires is a known meaning;
-- every gate a task names is registered; every property under our prefixes is known.
+- every gate a task names is registered; every property under our prefixes is known;
+- every task, gateway and event is connected to the flow (SpiffWorkflow skips the others).
 """
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ from engine.extensions import (FORM_SCHEMA, FORM_UI_SCHEMA, KNOWN_PROPERTIES, OW
                                SIGNATURE_VERIFIER, rules_of, split_list)
 from engine.gates import registered_gates
 from engine.parsing import BPMN_NS, ParsedBundle, Problem
+
+
+FLOW_NODE_TAGS = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "sendTask", "receiveTask",
+                  "businessRuleTask", "callActivity", "subProcess", "exclusiveGateway", "parallelGateway",
+                  "inclusiveGateway", "eventBasedGateway", "intermediateCatchEvent", "intermediateThrowEvent",
+                  "endEvent"}
 
 
 def registered_operators() -> frozenset[str] | None:
@@ -62,6 +69,10 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
                 continue
             seen.add(bpmn_id)
             problems.extend(_check_task(bundle, task_spec, bpmn_id, roles, operators, gates, meanings))
+    for info in bundle.elements.values():
+        if info.tag in FLOW_NODE_TAGS and info.id not in seen:
+            problems.append(Problem("element is not connected to the process flow (unreachable from a start event)",
+                                    file=info.file, line=info.line, element_id=info.id))
     return problems
 
 

@@ -214,6 +214,10 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None) -> ParsedBund
         if not schema.validate(root):
             for err in schema.error_log:
                 problems.append(Problem(f"BPMN schema: {err.message}", file=name, line=err.line))
+        for proc in root.iter(f"{{{BPMN_NS}}}process"):
+            if proc.get("isExecutable") != "true":
+                problems.append(Problem("process is not executable (set isExecutable=\"true\")", file=name,
+                                        line=proc.sourceline, element_id=proc.get("id")))
     if problems:
         raise DefinitionCheckFailed(problems)
 

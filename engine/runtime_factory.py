@@ -20,8 +20,26 @@ from typing import Any
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
-from engine.scripting import make_script_engine
 from engine.workflow import GmpWorkflow
+
+try:  # the restricted environment (engine runtime issue); switching engines is this one import
+    from engine.scripting import make_script_engine
+except ModuleNotFoundError as exc:  # pragma: no cover - only while engine/scripting.py is absent
+    if exc.name != "engine.scripting":
+        raise
+
+    def make_script_engine(settings: Any = None, **kwargs: Any) -> Any:  # type: ignore[misc]
+        """Fail closed: without the restricted environment no diagram code runs."""
+        from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+        from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+
+        class _NoScripts(BasePythonScriptEngineEnvironment):
+            def evaluate(self, expression: str, context: Any, external_context: Any = None) -> Any:
+                raise RuntimeError("no restricted script engine installed (engine/scripting.py)")
+
+            def execute(self, script: str, context: Any, external_context: Any = None) -> Any:
+                raise RuntimeError("no restricted script engine installed (engine/scripting.py)")
+        return PythonScriptEngine(environment=_NoScripts())
 
 SPEC_FORMAT = "gmp-spec-1"
 _config: dict[Any, Any] = dict(SPIFF_CONFIG)

@@ -119,9 +119,9 @@ def claim(uow: Any, task_id: str, *, services: EngineServices | None = None) -> 
         row = _task_row(uow.session, task_id, for_update=True)
         if row.state != int(TaskState.READY) or not row.manual:
             raise TaskStateError(f"task '{row.bpmn_id}' is not a ready user task")
+        _check_lane(uow, row, user, services)
         if row.claimed_by and row.claimed_by != user:
             raise TaskStateError(f"task '{row.bpmn_id}' is claimed by {row.claimed_by}")
-        _check_lane(uow, row, user, services)
     except (TaskRefused, TaskStateError) as exc:
         _refuse(uow, row, task_id, exc, "task.claim_refused")
         raise

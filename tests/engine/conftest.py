@@ -21,9 +21,9 @@ from store.uow import UnitOfWork
 
 PROCESSES = Path(__file__).parent / "processes"
 ROLES = {"alice": {"operator"}, "bob": {"operator"}, "sam": {"supervisor"}, "quinn": {"qa"}, "quentin": {"qa"},
-         "anna": {"author"}}
+         "anna": {"author"}, "olga": {"operator", "qa"}}
 NAMES = {"alice": "Alice Operator", "bob": "Bob Verifier", "sam": "Sam Supervisor", "quinn": "Quinn QA",
-         "quentin": "Quentin QA", "anna": "Anna Author"}
+         "quentin": "Quentin QA", "anna": "Anna Author", "olga": "Olga Operator-QA"}
 ALL_ROLES = {"operator", "supervisor", "qa", "author"}
 MEANINGS = frozenset({"performed", "verified", "reviewed", "approved", "released"})
 

@@ -1,0 +1,112 @@
+"""Definitions under change control: drafts, second-person QA approval, pinning, history, comparison."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from audit.models import AuditEntry
+from engine import definitions, instances
+from engine.errors import ApprovalRefused, DefinitionError, DefinitionStateError, SignatureRefused
+from store.uow import UnitOfWork
+from tests.engine.conftest import ALL_ROLES, actor, bundle_files, deploy, sig
+
+
+def upload(db, services, files=None, reason="initial version", user="anna"):
+    with UnitOfWork(db, actor(user)) as uow:
+        version = definitions.upload(uow, files or bundle_files("line_clearance"), reason=reason, roles=ALL_ROLES,
+                                     services=services)
+        uow.commit()
+    return version
+
+
+def actions(db):
+    with db.session() as s:
+        return [a for a in s.execute(select(AuditEntry.action).order_by(AuditEntry.seq)).scalars()]
+
+
+@pytest.mark.req("URS-ENG-003", "P11-10k", "A11-10")
+def test_draft_cannot_start_and_author_cannot_approve(db, services, frozen_clock):
+    version = upload(db, services)
+    assert version.status == "draft" and version.version == 1
+    with UnitOfWork(db, actor("alice")) as uow:
+        with pytest.raises(DefinitionStateError, match="no approved version: a draft cannot start instances"):
+            instances.start(uow, "line_clearance")
+    with pytest.raises(ApprovalRefused, match="anna uploaded this version and may not approve it"):
+        with UnitOfWork(db, actor("anna")) as uow:
+            definitions.approve(uow, version.id, sig("anna", "approved"), services=services)
+    with pytest.raises(ApprovalRefused, match="needs role 'qa'; sam holds supervisor"):
+        with UnitOfWork(db, actor("sam")) as uow:
+            definitions.approve(uow, version.id, sig("sam", "approved"), services=services)
+    with pytest.raises(ApprovalRefused, match="signed with meaning 'approved', not 'reviewed'"):
+        with UnitOfWork(db, actor("quinn")) as uow:
+            definitions.approve(uow, version.id, sig("quinn", "reviewed"), services=services)
+    with pytest.raises(SignatureRefused, match="wrong password"):
+        with UnitOfWork(db, actor("quinn")) as uow:
+            definitions.approve(uow, version.id, sig("quinn", "approved", pw="guess"), services=services)
+    assert actions(db).count("definition_version.approval_refused") == 4
+    with db.session() as s:
+        assert definitions.get_version(s, version.id).status == "draft"
+    with UnitOfWork(db, actor("quinn")) as uow:
+        approved = definitions.approve(uow, version.id, sig("quinn", "approved"), services=services)
+        uow.commit()
+    assert approved.status == "approved" and approved.approved_by == "quinn"
+    with pytest.raises(DefinitionStateError, match="is approved; only a draft can be approved"):
+        with UnitOfWork(db, actor("quentin")) as uow:
+            definitions.approve(uow, version.id, sig("quentin", "approved"), services=services)
+
+
+@pytest.mark.req("URS-ENG-003", "URS-ENG-004", "P11-10k", "A11-10")
+def test_new_version_history_comparison_and_pinning(db, services, frozen_clock):
+    deploy(db, services)
+    with UnitOfWork(db, actor("alice")) as uow:
+        pinned = instances.start(uow, "line_clearance").id
+        uow.commit()
+    files = bundle_files("line_clearance")
+    text = files["line_clearance.bpmn"].decode()
+    text = text.replace('name="Check equipment status"', 'name="Check equipment status and logbook"')
+    text = text.replace('<spiffworkflow:property name="gates" value="four_eyes_previous"/>', "")
+    text = text.replace('<bpmn:userTask id="record_deviation" name="Record deviation">',
+                        '<bpmn:userTask id="record_deviation" name="Record deviation (QA)">')
+    files["line_clearance.bpmn"] = text.encode()
+    frozen_clock.advance(days=1)
+    v2 = upload(db, services, files, reason="CC-042: name the logbook check", user="anna")
+    with db.session() as s:
+        diff = definitions.compare_versions(s, "line_clearance", 1, 2)
+        history = definitions.history(s, "line_clearance")
+    changed = {c["id"]: c["fields"] for c in diff.changed}
+    assert changed["check_equipment"] == [["name", "Check equipment status", "Check equipment status and logbook"]]
+    assert changed["qa_approval"] == [["property:gates", "four_eyes_previous", None]]
+    assert "record_deviation" in changed and diff.added == [] and diff.removed == []
+    assert [(h["version"], h["status"], h["created_by"], h["reason"]) for h in history] == [
+        (1, "approved", "anna", "initial version"), (2, "draft", "anna", "CC-042: name the logbook check")]
+    assert history[1]["created_at"] > history[0]["created_at"]
+
+    with UnitOfWork(db, actor("quentin")) as uow:
+        definitions.approve(uow, v2.id, sig("quentin", "approved"), services=services)
+        uow.commit()
+    with UnitOfWork(db, actor("alice")) as uow:
+        fresh = instances.start(uow, "line_clearance").id
+        uow.commit()
+    with db.session() as s:
+        assert instances.inspect(s, pinned)["version"] == 1
+        assert instances.inspect(s, fresh)["version"] == 2
+        assert [h["status"] for h in definitions.history(s, "line_clearance")] == ["superseded", "approved"]
+    with UnitOfWork(db, actor("alice")) as uow:
+        with pytest.raises(Exception, match="only the approved version starts instances"):
+            instances.start(uow, "line_clearance", version_id=_v1(db))
+
+
+def _v1(db):
+    with db.session() as s:
+        return definitions.find_version(s, "line_clearance", 1).id
+
+
+@pytest.mark.req("URS-ENG-003")
+def test_upload_needs_a_reason_and_valid_content(db, services):
+    with pytest.raises(DefinitionError, match="a reason for the change is required"):
+        upload(db, services, reason="  ")
+    files = bundle_files("line_clearance")
+    files["forms/approval.json"] = b'{"type": 5}'
+    with pytest.raises(DefinitionError, match="qa_approval.*not a valid JSON Schema"):
+        upload(db, services, files)
+    assert actions(db) == []
