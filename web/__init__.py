@@ -19,6 +19,7 @@ BLUEPRINTS = [
     "web.pages:assets",
     "web.pages:bp",
     "web.auth:bp",
+    "web.admin:bp",
 ]
 
 

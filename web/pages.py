@@ -55,6 +55,7 @@ NAV = [
     ("library.index", N_("Process library")),
     ("audit_ui.trail", N_("Audit trail")),
     ("admin.users", N_("Users")),
+    ("admin.alerts", N_("Security alerts")),
     ("notifications.index", N_("Notifications")),
 ]
 

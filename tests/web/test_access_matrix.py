@@ -51,7 +51,7 @@ def test_rules_combine_roles_and_kinds():
 
 
 # ---------------------------------------------------------------- the whole matrix, role by role
-SAMPLE_ARGS = {"int": 1, "string": "sample", "path": "css/app.css", "default": "sample"}
+SAMPLE_ARGS = {"int": 1, "integer": 1, "string": "sample", "path": "css/app.css", "default": "sample"}
 
 
 def sample_url(app, rule) -> str:  # type: ignore[no-untyped-def]
