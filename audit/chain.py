@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from audit.canonical import AuditEvent, canonical_bytes, chain_hash, content_digest, dumps, entry_document
 from audit.errors import AuditError
-from audit.models import AuditEntry, AuditHead
 from core import clock
 
 HEAD_ID = 1
@@ -30,6 +28,22 @@ class HeadMissing(AuditError):
     """The audit_head row is absent: the database is not migrated."""
 
 
+_COLUMNS = ("seq", "ts", "actor_id", "actor_name", "action", "object_type", "object_id", "changes", "reason",
+            "details", "canonical", "prev_hash", "entry_hash")
+
+
+def _statements(mark: str, lock: str) -> tuple[str, str, str]:
+    return (f"SELECT seq, entry_hash FROM audit_head WHERE id = {HEAD_ID}{lock}",
+            f"INSERT INTO audit_entry ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})",
+            f"UPDATE audit_head SET seq = {mark}, entry_hash = {mark} WHERE id = {HEAD_ID}")
+
+
+# Appending is on every commit's path: plain DBAPI statements on the session's own
+# connection and transaction (SQLite holds the write lock from BEGIN IMMEDIATE;
+# PostgreSQL locks the head row).
+_SQL = {"sqlite": _statements("?", ""), "postgresql": _statements("%s", " FOR UPDATE")}
+
+
 def on_append(hook: AppendHook) -> None:
     """Register `hook(session, seq_before, seq_after)`; registering twice is a no-op."""
     if hook not in _hooks:
@@ -40,9 +54,11 @@ def append(session: Session, events: Sequence[AuditEvent]) -> list[int]:
     """Append events to the chain in the session's transaction; return their seqs."""
     if not events:
         return []
-    head = session.execute(
-        select(AuditHead.seq, AuditHead.entry_hash).where(AuditHead.id == HEAD_ID).with_for_update()
-    ).one_or_none()
+    connection = session.connection()
+    select_head, insert_entry, update_head = _SQL[connection.dialect.name]
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(select_head)
+    head = cursor.fetchone()
     if head is None:
         raise HeadMissing("audit_head row missing: run `gmp db upgrade`")
     first, prev = head
@@ -55,25 +71,17 @@ def append(session: Session, events: Sequence[AuditEvent]) -> list[int]:
         document = entry_document(seq, ts, event)
         canonical = canonical_bytes(document)
         entry_hash = chain_hash(prev, content_digest(canonical))
-        rows.append({
-            "seq": seq,
-            "ts": ts,
-            "actor_id": document["actor_id"],
-            "actor_name": document["actor_name"],
-            "action": document["action"],
-            "object_type": document["object_type"],
-            "object_id": document["object_id"],
-            "changes": dumps(document["changes"]),
-            "reason": document["reason"],
-            "details": dumps(document["details"]),
-            "canonical": canonical,
-            "prev_hash": prev,
-            "entry_hash": entry_hash,
-        })
+        rows.append((seq, ts, document["actor_id"], document["actor_name"], document["action"],
+                     document["object_type"], document["object_id"], dumps(document["changes"]), document["reason"],
+                     dumps(document["details"]), canonical, prev, entry_hash))
         seqs.append(seq)
         prev = entry_hash
-    session.execute(insert(AuditEntry), rows)
-    session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=seq, entry_hash=prev))
+    if len(rows) == 1:
+        cursor.execute(insert_entry, rows[0])
+    else:
+        cursor.executemany(insert_entry, rows)
+    cursor.execute(update_head, (seq, prev))
+    cursor.close()
     for hook in _hooks:
         hook(session, first, seq)
     return seqs
