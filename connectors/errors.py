@@ -64,3 +64,9 @@ class RevisionStateError(ConnectorError):
 
 class SimulatorError(ConnectorError):
     """The plant simulator or its control channel refused a command."""
+
+
+class ApprovalNotPermitted(ConnectorError):
+    """The user may not approve this registry revision (the importer, or not QA)."""
+
+    http_status = 403

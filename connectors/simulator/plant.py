@@ -148,8 +148,13 @@ class PlantSimulator:
         return asyncio.run_coroutine_threadsafe(fn(), self._loop).result(timeout=30)  # type: ignore[arg-type]
 
     def _sync(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the simulator loop, then publish the model to OPC UA at once
+        (so a forced value is on both protocols when this returns)."""
         async def wrapper() -> T:
-            return fn()
+            result = fn()
+            if self.opcua is not None:
+                await self.opcua.push()
+            return result
         return self._call(wrapper)
 
     def value(self, point: str) -> float | bool:
@@ -212,7 +217,10 @@ class PlantSimulator:
         try:
             while line := await reader.readline():
                 try:
-                    reply = {"ok": True, "result": await self._control(json.loads(line))}
+                    result = await self._control(json.loads(line))
+                    if self.opcua is not None:
+                        await self.opcua.push()
+                    reply = {"ok": True, "result": result}
                 except (SimulatorError, ValueError, TypeError, KeyError) as exc:
                     reply = {"ok": False, "error": str(exc)}
                 writer.write((json.dumps(reply) + "\n").encode())

@@ -2,21 +2,39 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
-from audit.canonical import Actor
 from connectors import registry
 from connectors.client import ClientOptions, EquipmentClient
 from connectors.simulator.plant import PlantSimulator, free_port
 from store.uow import UnitOfWork
 
 PLANT_TAGS = Path(__file__).resolve().parents[2] / "connectors" / "plant_tags.yaml"
-ENGINEER = Actor("eng.li", "Li Engineer")
-QA = Actor("qa.wang", "Wang QA")
-OPERATOR = Actor("op.chen", "Chen Operator")
+
+
+@dataclass
+class People:
+    admin: Any
+    engineer: Any
+    qa: Any
+    operator: Any
+
+
+@pytest.fixture
+def people(db, settings, frozen_clock) -> Iterator[People]:  # type: ignore[no-untyped-def]
+    """Real, enrolled users (cheap KDF): an engineer who imports tags, QA, an operator."""
+    from signatures import kdf, testing
+
+    with kdf.unsafe_fast_kdf():
+        admin = testing.bootstrap_admin(db, settings)
+        yield People(admin,
+                     testing.enrolled_user(db, settings, admin, "eng.li", "Li Engineer", ["validation"]),
+                     testing.enrolled_user(db, settings, admin, "qa.wang", "Wang QA", ["qa"]),
+                     testing.enrolled_user(db, settings, admin, "op.chen", "Chen Operator", ["operator"]))
 
 
 @pytest.fixture(scope="module")
@@ -35,22 +53,26 @@ def endpoint_overrides(sim: PlantSimulator) -> dict[str, str]:
     return overrides
 
 
-def import_and_approve(db, sim: PlantSimulator, raw: bytes | None = None, name: str = "plant_tags.yaml") -> int:  # type: ignore[no-untyped-def]
-    with UnitOfWork(db, ENGINEER) as uow:
+def import_and_approve(db, settings, people: People, sim: PlantSimulator, raw: bytes | None = None,  # type: ignore[no-untyped-def]
+                       name: str = "plant_tags.yaml") -> int:
+    from signatures import testing
+
+    with UnitOfWork(db, people.engineer.actor) as uow:
         revision = registry.import_revision(uow, raw or PLANT_TAGS.read_bytes(), name, reason="plant simulator tags",
                                             endpoint_overrides=endpoint_overrides(sim))
         number = revision.number
         uow.commit()
-    with UnitOfWork(db, QA) as uow:
-        registry.approve_revision(uow, number, reason="checked against the P&ID")
+    with UnitOfWork(db, people.qa.actor) as uow:
+        registry.approve_revision(uow, number, credentials=testing.credentials(db, people.qa), settings=settings,
+                                  reason="checked against the P&ID")
         uow.commit()
     return number
 
 
 @pytest.fixture
-def registered(db, plant):  # type: ignore[no-untyped-def]
+def registered(db, settings, people, plant):  # type: ignore[no-untyped-def]
     """A database whose effective registry is the plant's tags at the simulator's ports."""
-    import_and_approve(db, plant)
+    import_and_approve(db, settings, people, plant)
     return db
 
 

@@ -1,0 +1,260 @@
+"""Set-point writes: range check, signature, two-phase record, read-back.
+
+1. `request_write` (one transaction): the tag is registered and read-write, the value is
+   inside the tag's allowed range, and an electronic signature with meaning "performed"
+   covers exactly {tag, value, instance, task} (`SetpointRecord`), is fresh and not used
+   before. The write is committed as requested *before* anything is sent.
+   The signature is made with `signatures.service.sign(uow, SetpointRecord.of(...), "performed", ...)`
+   at the user task before the service task that writes.
+2. `send_write`: the value goes to the device.
+3. `confirm_write`: the value is read back (stored as a read-back reading); equal ->
+   outcome "confirmed", otherwise outcome "failed" and ReadbackMismatch.
+A crash between 1 and 3 leaves a request without an outcome: `unconfirmed_writes()`
+lists it. `write_setpoint` runs the three steps.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit.canonical import Actor, dumps, jsonable
+from core import clock
+from core.config import Settings
+from connectors.client import EquipmentClient, values_match
+from connectors.errors import (ConnectorError, ReadbackMismatch, SetpointNotAuthorised, SetpointOutOfRange,
+                               TagAccessDenied)
+from connectors.models import SetpointWrite, SetpointWriteOutcome, WriteOutcome
+from connectors.registry import RegisteredTag, lookup
+from connectors.service import store_reading
+from connectors.tags import Reading, TagDefinition
+from signatures.errors import SignatureError
+from signatures.models import Signature
+from signatures.records import content_sha256
+from signatures.verify import verify_signature
+from store.db import Database
+from store.uow import UnitOfWork
+
+MEANING = "performed"
+RECORD_TYPE = "equipment_setpoint"
+
+
+@dataclass(frozen=True)
+class SetpointRecord:
+    """The signable record of a set-point change: exactly {tag, value, instance, task}."""
+
+    tag: str
+    value: float | bool
+    instance_id: str
+    task_id: str
+    record_type: str = RECORD_TYPE
+    record_version: int = 1
+
+    @classmethod
+    def of(cls, tag: str, value: float | int | bool, instance_id: str | int, task_id: str | int) -> "SetpointRecord":
+        normal = value if isinstance(value, bool) else float(value)
+        return cls(tag, normal, str(instance_id), str(task_id))
+
+    @property
+    def record_id(self) -> str:
+        return f"{self.instance_id}/{self.task_id}/{self.tag}"
+
+    def canonical_content(self) -> bytes:
+        return dumps(jsonable({"tag": self.tag, "value": self.value, "instance": self.instance_id,
+                               "task": self.task_id})).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class SignatureFacts:
+    """What the signature check established: who signed, when."""
+
+    signature_id: str
+    signer_id: str
+    signed_at: datetime
+
+
+def check_signature(uow: UnitOfWork, settings: Settings, signature_id: str, record: SetpointRecord) -> SignatureFacts:
+    """The signature `signature_id` has meaning "performed", covers exactly `record` (tag, value,
+    instance, task) and verifies cryptographically (signatures.verify)."""
+    row = uow.session.get(Signature, int(signature_id)) if str(signature_id).isdigit() else None
+    if row is None:
+        raise SetpointNotAuthorised(f"no signature {signature_id!r}: a set-point write needs the signature given "
+                                    "at the preceding task")
+    if (row.record_type, row.record_id) != (record.record_type, record.record_id):
+        raise SetpointNotAuthorised(f"signature {signature_id} signs {row.record_type}/{row.record_id}, not the "
+                                    f"set-point {record.record_id}")
+    if row.meaning != MEANING:
+        raise SetpointNotAuthorised(f"signature {signature_id} has meaning {row.meaning!r}, a set-point write needs "
+                                    f"{MEANING!r}")
+    signed = replace(record, record_version=row.record_version)
+    if row.content_sha256 != content_sha256(signed):
+        raise SetpointNotAuthorised(f"signature {signature_id} was given for another value of {record.tag} at "
+                                    f"{record.instance_id}/{record.task_id}, not {record.value!r}")
+    try:
+        verify_signature(uow.session, row, signed, settings)
+    except SignatureError as exc:
+        raise SetpointNotAuthorised(f"signature {signature_id} does not verify: {exc}") from None
+    return SignatureFacts(str(row.seq), row.signer_id, clock.parse_iso(row.signed_at))
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    write_id: str
+    tag: str
+    value: float | int | bool
+    readback: Reading
+
+
+def request_write(uow: UnitOfWork, settings: Settings, tag_name: str, value: float | int | bool, *,
+                  instance_id: str | int, task_id: str | int, signature_id: str,
+                  max_signature_age: timedelta | None = None) -> tuple[str, RegisteredTag]:
+    """Check everything and stage the 'write requested' row in `uow` (the caller commits)."""
+    registered = lookup(uow, tag_name, action="write")
+    tag = registered.definition
+    details = {"tag": tag_name, "value": value, "instance": str(instance_id), "task": str(task_id)}
+    if not tag.writable:
+        message = f"tag {tag_name} is read-only: write of {value!r} refused"
+        uow.record_refusal("tag.write_refused", "equipment_tag", tag_name, reason=message, details=details)
+        raise TagAccessDenied(message, tag=tag_name)
+    _check_value(uow, tag, value, details)
+    record = SetpointRecord.of(tag_name, value, instance_id, task_id)
+    try:
+        facts = check_signature(uow, settings, str(signature_id), record)
+        max_age = max_signature_age or timedelta(minutes=settings.session_timeout_minutes)
+        age = clock.now() - facts.signed_at
+        if age > max_age:
+            raise SetpointNotAuthorised(f"signature {signature_id} for {tag_name} is stale: given "
+                                        f"{int(age.total_seconds())} s ago, at most "
+                                        f"{int(max_age.total_seconds())} s allowed")
+        used = uow.session.scalar(select(SetpointWrite.id).where(SetpointWrite.signature_id == signature_id))
+        if used is not None:
+            raise SetpointNotAuthorised(f"signature {signature_id} already authorised write {used}: "
+                                        "one signature authorises one write")
+    except SetpointNotAuthorised as exc:
+        uow.record_refusal("tag.write_refused", "equipment_tag", tag_name, reason=str(exc), details=details)
+        raise
+    write_id = str(uuid.uuid4())
+    uow.session.add(SetpointWrite(
+        id=write_id, tag_id=registered.tag_id, tag_name=tag_name, value_json=json.dumps(value), unit=tag.unit,
+        instance_id=str(instance_id), task_id=str(task_id), signature_id=signature_id,
+        requested_by=facts.signer_id, requested_at=clock.isoformat(clock.now())))
+    uow.audit("tag.write_requested", "setpoint_write", write_id, changes=[["value", None, value]],
+              details={**details, "unit": tag.unit, "signature_id": signature_id, "signer": facts.signer_id,
+                       "endpoint": tag.endpoint, "revision": registered.revision})
+    return write_id, registered
+
+
+def _check_value(uow: UnitOfWork, tag: TagDefinition, value: Any, details: dict[str, Any]) -> None:
+    from connectors.codec import DataType
+
+    problem = None
+    if tag.data_type is DataType.BOOL:
+        if not isinstance(value, bool):
+            problem = f"tag {tag.name} takes true or false, got {value!r}"
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        problem = f"tag {tag.name} takes a number, got {value!r}"
+    elif not tag.within_limits(value):
+        problem = f"set-point {value} {tag.unit} for {tag.name} is outside the allowed range {tag.limits_text()}"
+    elif tag.data_type.value in ("int16", "uint16", "int32") and tag.scale == 1.0 and float(value) != int(value):
+        problem = f"tag {tag.name} takes whole numbers, got {value!r}"
+    if problem:
+        uow.record_refusal("tag.write_refused", "equipment_tag", tag.name, reason=problem, details=details)
+        raise SetpointOutOfRange(problem, tag=tag.name)
+
+
+def send_write(client: EquipmentClient, tag: TagDefinition, value: float | int | bool) -> None:
+    client.write(tag, value)
+
+
+def confirm_write(db: Database, actor: Actor, client: EquipmentClient, write_id: str, registered: RegisteredTag,
+                  value: float | int | bool, instance_id: str, task_id: str) -> Reading:
+    """Read back and record the outcome (its own transaction)."""
+    tag = registered.definition
+    try:
+        readback = client.read(tag, registered.revision)
+    except ConnectorError as exc:
+        record_outcome(db, actor, write_id, WriteOutcome.FAILED, None, f"read-back failed: {exc}")
+        raise ReadbackMismatch(f"tag {tag.name}: write {write_id} sent but the read-back failed: {exc}",
+                               tag=tag.name, write_id=write_id) from exc
+    with UnitOfWork(db, actor) as uow:
+        store_reading(uow, registered, readback, purpose="readback", instance_id=instance_id, task_id=task_id)
+        if values_match(tag, value, readback.value):
+            _outcome(uow, write_id, WriteOutcome.CONFIRMED, readback.value,
+                     f"read back {readback.value} {tag.unit}")
+            uow.commit()
+            return readback
+        detail = f"wrote {value} {tag.unit}, read back {readback.value} {tag.unit}"
+        _outcome(uow, write_id, WriteOutcome.FAILED, readback.value, "read-back mismatch: " + detail)
+        uow.commit()
+    raise ReadbackMismatch(f"tag {tag.name}: read-back mismatch after write {write_id}: {detail}",
+                           tag=tag.name, write_id=write_id)
+
+
+def record_outcome(db: Database, actor: Actor, write_id: str, outcome: WriteOutcome, readback: Any,
+                   detail: str) -> None:
+    with UnitOfWork(db, actor) as uow:
+        _outcome(uow, write_id, outcome, readback, detail)
+        uow.commit()
+
+
+def _outcome(uow: UnitOfWork, write_id: str, outcome: WriteOutcome, readback: Any, detail: str) -> None:
+    uow.session.add(SetpointWriteOutcome(write_id=write_id, outcome=outcome.value,
+                                         readback_json=None if readback is None else json.dumps(readback),
+                                         detail=detail, recorded_at=clock.isoformat(clock.now())))
+    uow.audit(f"tag.write_{outcome.value}", "setpoint_write", write_id, changes=[["outcome", None, outcome.value]],
+              details={"readback": readback, "detail": detail})
+
+
+def write_setpoint(db: Database, settings: Settings, actor: Actor, client: EquipmentClient, tag_name: str,
+                   value: float | int | bool, *, instance_id: str | int, task_id: str | int, signature_id: str,
+                   max_signature_age: timedelta | None = None) -> WriteResult:
+    """The whole set-point change. Raises on refusal (nothing sent), on a failed send
+    (outcome 'failed' recorded) and on a read-back mismatch (outcome 'failed')."""
+    with UnitOfWork(db, actor) as uow:
+        write_id, registered = request_write(uow, settings, tag_name, value, instance_id=instance_id,
+                                             task_id=task_id, signature_id=str(signature_id),
+                                             max_signature_age=max_signature_age)
+        uow.commit()
+    try:
+        send_write(client, registered.definition, value)
+    except ConnectorError as exc:
+        record_outcome(db, actor, write_id, WriteOutcome.FAILED, None, f"send failed: {exc}")
+        raise
+    readback = confirm_write(db, actor, client, write_id, registered, value, str(instance_id), str(task_id))
+    return WriteResult(write_id, tag_name, value, readback)
+
+
+@dataclass(frozen=True)
+class UnconfirmedWrite:
+    write_id: str
+    tag: str
+    value: Any
+    unit: str
+    instance_id: str
+    task_id: str
+    requested_by: str
+    requested_at: str
+    signature_id: str
+
+
+def unconfirmed_writes(session: Session, instance_id: str | None = None) -> list[UnconfirmedWrite]:
+    """Writes requested and never confirmed or failed (e.g. a crash after sending)."""
+    query = (select(SetpointWrite).outerjoin(SetpointWriteOutcome, SetpointWriteOutcome.write_id == SetpointWrite.id)
+             .where(SetpointWriteOutcome.id.is_(None)).order_by(SetpointWrite.requested_at))
+    if instance_id is not None:
+        query = query.where(SetpointWrite.instance_id == str(instance_id))
+    return [UnconfirmedWrite(w.id, w.tag_name, json.loads(w.value_json), w.unit, w.instance_id, w.task_id,
+                             w.requested_by, w.requested_at, w.signature_id) for w in session.scalars(query)]
+
+
+def write_outcome(session: Session, write_id: str) -> str | None:
+    return session.scalar(select(SetpointWriteOutcome.outcome).where(SetpointWriteOutcome.write_id == write_id))
+
+
+__all__ = ["SetpointRecord", "SignatureFacts", "write_setpoint", "request_write", "confirm_write",
+           "unconfirmed_writes", "write_outcome"]
