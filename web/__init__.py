@@ -20,6 +20,8 @@ BLUEPRINTS = [
     "web.pages:bp",
     "web.auth:bp",
     "web.admin:bp",
+    "web.signing:bp",
+    "web.auditor:bp",
 ]
 
 
@@ -36,6 +38,9 @@ def register(app: Flask) -> None:
     current_user.init_app(app)
     access.init_app(app)
     app.before_request(security.check_csrf)
+    from web import signing
+
+    signing.init_app(app)
     for target in BLUEPRINTS:
         module, _, attribute = target.partition(":")
         app.register_blueprint(getattr(importlib.import_module(module), attribute))

@@ -1,0 +1,111 @@
+"""The one signature dialog, used by every page that signs.
+
+Template side: `{% from "_signature_dialog.html" import signature_dialog %}` and
+`{{ signature_dialog(meaning, second_signer=False) }}` inside the page's <form>. It shows
+the meaning (English and Chinese), asks for the components the continuous-session rule
+needs (first signing in a session: user ID, password and TOTP; later: the password), and
+optionally a second signer (verifier) who signs in the same dialog without taking over the
+session. Server side: `sign_from_form(uow, record, meaning)` (and `second_signer_from_form`)
+call `signatures.service.sign` with the credentials posted; the manifestation is shown
+after signing with `manifestation_html(signatures)`.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from flask import Blueprint, Flask, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from web.errors import SignInRequired
+from web.uow import settings, unit_of_work
+
+bp = Blueprint("signing", __name__)
+
+
+def continuous_session() -> bool:
+    """True when the signed-in user has already signed with every component in this session."""
+    from signatures.models import AuthSession
+
+    user = g.get("user")
+    if user is None:
+        return False
+    with unit_of_work() as uow:
+        row = uow.session.get(AuthSession, user.session_id)
+        return bool(row is not None and row.signed_in_session)
+
+
+def meaning_labels(meaning: str) -> tuple[str, str]:
+    from signatures.meanings import labels
+    from signatures.signing_rules import load_rules
+
+    return labels(meaning, load_rules(settings()).extra_meanings)
+
+
+def _credentials(prefix: str, user_id: str | None = None):  # type: ignore[no-untyped-def]
+    from signatures.credentials import Credentials
+
+    form = request.form
+    return Credentials((user_id or form.get(f"{prefix}_user_id") or "").strip(), form.get(f"{prefix}_password") or "",
+                       (form.get(f"{prefix}_totp") or "").strip() or None)
+
+
+def sign_from_form(uow: Any, record: Any, meaning: str, *, reason: str | None = None):  # type: ignore[no-untyped-def]
+    """Sign as the signed-in user with the credentials typed in the dialog."""
+    from signatures.service import sign
+
+    user = g.get("user")
+    if user is None:
+        raise SignInRequired("sign in to sign")
+    return sign(uow, record, meaning, _credentials("sig", user.user_id), user.session_id, settings(), reason=reason)
+
+
+def second_signer_from_form(uow: Any, record: Any, meaning: str, *, reason: str | None = None):  # type: ignore[no-untyped-def]
+    """Sign as the second person (verifier) at this terminal: every component, session untouched."""
+    from signatures.service import sign
+
+    user = g.get("user")
+    return sign(uow, record, meaning, _credentials("sig2"), user.session_id if user else None, settings(), reason=reason)
+
+
+def has_second_signer() -> bool:
+    return bool((request.form.get("sig2_user_id") or "").strip())
+
+
+def manifestation_html(signatures: Iterable[Any]) -> Markup:
+    from signatures.manifestation import render_html
+
+    return Markup(render_html(list(signatures), settings()))
+
+
+def dialog_globals() -> dict[str, Any]:
+    return {"continuous_session": continuous_session, "meaning_labels": meaning_labels}
+
+
+@bp.route("/accountability", methods=["GET", "POST"])
+def accountability():  # type: ignore[no-untyped-def]
+    """The statement that an electronic signature is binding, signed once before the first signature (P11-10j)."""
+    from signatures.accountability import get_statement, sign_statement, statement_texts
+    from signatures.errors import SignatureError
+
+    user = g.user
+    message = None
+    if request.method == "POST":
+        try:
+            with unit_of_work() as uow:
+                sign_statement(uow, _credentials("sig", user.user_id), settings())
+                uow.commit()
+        except SignatureError as exc:
+            message = str(exc)
+        else:
+            flash(_("The accountability statement is signed."), "info")
+            return redirect(url_for("signing.accountability"))
+    with unit_of_work() as uow:
+        signed = get_statement(uow.session, user.user_id)
+        en, zh = statement_texts(user.user_id, user.printed_name)
+        return render_template("signing/accountability.html", signed=signed, en=en, zh=zh,
+                               message=message), (422 if message else 200)
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals.update(dialog_globals())
