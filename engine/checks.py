@@ -38,18 +38,26 @@ def registered_operators() -> frozenset[str] | None:
         if exc.name == "engine.operators":
             return None
         raise
-    for attribute in ("registered_operators", "operator_names"):
-        fn = getattr(module, attribute, None)
-        if callable(fn):
-            return frozenset(fn())
-    registry = getattr(module, "REGISTRY", None) or getattr(module, "registry", None)
-    return frozenset(registry) if registry is not None else frozenset()
+    registry = getattr(module, "REGISTRY", None)
+    return frozenset(registry.names()) if registry is not None else frozenset()
+
+
+def operator_checker() -> Any:
+    """engine.operators.check_operator_call (typed parameters), or None while it does not exist."""
+    try:
+        module = importlib.import_module("engine.operators")
+    except ModuleNotFoundError as exc:
+        if exc.name == "engine.operators":
+            return None
+        raise
+    return getattr(module, "check_operator_call", None)
 
 
 def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Collection[str],
                  operators: Collection[str] | None = None, gates: Collection[str] | None = None) -> list[Problem]:
     problems: list[Problem] = []
     roles = set(roles)
+    use_registry = operators is None
     operators = set(operators) if operators is not None else set(registered_operators() or ())
     gates = set(gates) if gates is not None else set(registered_gates())
     meanings = set(meanings)
@@ -68,7 +76,8 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
             if not bpmn_id or bpmn_id in seen:
                 continue
             seen.add(bpmn_id)
-            problems.extend(_check_task(bundle, task_spec, bpmn_id, roles, operators, gates, meanings))
+            problems.extend(_check_task(bundle, task_spec, bpmn_id, roles, operators, gates, meanings,
+                                        operator_checker() if use_registry else None))
     for info in bundle.elements.values():
         if info.tag in FLOW_NODE_TAGS and info.id not in seen:
             problems.append(Problem("element is not connected to the process flow (unreachable from a start event)",
@@ -77,7 +86,7 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
 
 
 def _check_task(bundle: ParsedBundle, task_spec: Any, bpmn_id: str, roles: set[str], operators: set[str],
-                gates: set[str], meanings: set[str]) -> list[Problem]:
+                gates: set[str], meanings: set[str], checker: Any = None) -> list[Problem]:
     file, line = bundle.locate(bpmn_id)
     out: list[Problem] = []
 
@@ -136,6 +145,9 @@ def _check_task(bundle: ParsedBundle, task_spec: Any, bpmn_id: str, roles: set[s
             problem("service task names no operator (spiffworkflow:serviceTaskOperator)")
         elif name not in operators:
             problem(f"service operator '{name}' is not registered")
+        elif checker is not None:  # typed parameters, checked by the operator registry
+            for message in checker(name, getattr(task_spec, "operation_params", {}) or {}):
+                problem(message)
     return out
 
 

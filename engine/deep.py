@@ -3,12 +3,13 @@
 SpiffWorkflow's parser, its prediction of future tasks and its serializer recurse once per
 element of a chain: a process of 1000 sequential elements overflows the default recursion
 limit, and a web server's request threads have small C stacks. `run_deep(fn, ...)` runs
-`fn` in a fresh thread with a 256 MiB stack and a recursion limit of 20 000 (raised only while deep calls run), and hands the
+`fn` in a worker thread with a 256 MiB stack (kept for reuse) and a recursion limit of 20 000 (raised only while deep calls run), and hands the
 result (or the exception) back to the caller. The caller blocks meanwhile, so objects such
 as a SQLAlchemy session are never used by two threads at once.
 """
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 from typing import Any, Callable, TypeVar
@@ -24,40 +25,76 @@ def run_deep(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call `fn(*args, **kwargs)` with a deep stack; re-raise its exception unchanged."""
     if getattr(_local, "deep", False):  # already inside a deep thread
         return fn(*args, **kwargs)
-    result: list[Any] = []
-    error: list[BaseException] = []
-
-    def target() -> None:
-        _local.deep = True
-        try:
-            result.append(fn(*args, **kwargs))
-        except BaseException as exc:  # handed back to the calling thread
-            error.append(exc)
-
+    job = _Job(fn, args, kwargs)
     global _active, _saved_limit
     with _lock:
         if _active == 0:
             _saved_limit = sys.getrecursionlimit()
             sys.setrecursionlimit(max(_saved_limit, RECURSION_LIMIT))
         _active += 1
-        previous = threading.stack_size(STACK_BYTES)
-        try:
-            thread = threading.Thread(target=target, name="gmp-engine-deep", daemon=True)
-            thread.start()
-        finally:
-            threading.stack_size(previous)
+        if _idle:
+            worker = _idle.pop()
+        else:
+            worker = _Worker()
     try:
-        thread.join()
+        worker.submit(job)
+        job.done.wait()
     finally:
         with _lock:
             _active -= 1
             if _active == 0:
                 sys.setrecursionlimit(_saved_limit)
-    if error:
-        raise error[0]
-    return result[0]
+            if len(_idle) < MAX_IDLE:
+                _idle.append(worker)
+            else:
+                worker.stop()
+    if job.error is not None:
+        raise job.error
+    return job.result
+
+
+class _Job:
+    def __init__(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
+class _Worker:
+    """A daemon thread with a deep stack, reused for later jobs (starting one costs milliseconds)."""
+
+    def __init__(self) -> None:
+        self._jobs: "queue.SimpleQueue[_Job | None]" = queue.SimpleQueue()
+        previous = threading.stack_size(STACK_BYTES)
+        try:
+            self.thread = threading.Thread(target=self._run, name="gmp-engine-deep", daemon=True)
+            self.thread.start()
+        finally:
+            threading.stack_size(previous)
+
+    def submit(self, job: _Job) -> None:
+        self._jobs.put(job)
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        _local.deep = True
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                job.result = job.fn(*job.args, **job.kwargs)
+            except BaseException as exc:  # handed back to the calling thread
+                job.error = exc
+            finally:
+                job.done.set()
 
 
 _local = threading.local()
+_idle: list[_Worker] = []
+MAX_IDLE = 4
 _active = 0
 _saved_limit = 1000

@@ -238,13 +238,62 @@ def version_spec(version: ProcessDefinitionVersion) -> tuple[Any, dict[str, Any]
     return cached_spec(version.id, version.files_sha256, lambda: version.spec_json)
 
 
+@dataclass
+class VersionRef:
+    """What a step needs of its definition version; the large texts load only on a cache miss.
+
+    Versions never change content (only their status), so (id, files_sha256) names the
+    content for the process-wide caches of specs and forms.
+    """
+
+    id: int
+    files_sha256: str
+    session: Session
+
+    def spec(self) -> tuple[Any, dict[str, Any]]:
+        return cached_spec(self.id, self.files_sha256, lambda: self._text(ProcessDefinitionVersion.spec_json))
+
+    def forms(self) -> dict[str, Any]:
+        key = (self.id, self.files_sha256)
+        cached = _json_cache.get(key)
+        if cached is None:
+            cached = _parse_json_files(self._text(ProcessDefinitionVersion.files_json))
+            _remember(key, cached)
+        return cached
+
+    def _text(self, column: Any) -> str:
+        return self.session.execute(select(column).where(ProcessDefinitionVersion.id == self.id)).scalar_one()
+
+
+def version_ref(session: Session, version_id: int) -> VersionRef:
+    """The caches are keyed by (id, content hash): safe across databases and restores."""
+    sha = session.execute(select(ProcessDefinitionVersion.files_sha256)
+                          .where(ProcessDefinitionVersion.id == version_id)).scalar_one()
+    return VersionRef(version_id, sha, session)
+
+
+_json_cache: dict[tuple[int, str], dict[str, Any]] = {}
+
+
 def version_json(version: ProcessDefinitionVersion) -> dict[str, Any]:
-    """The parsed JSON files (forms) of a version."""
-    out = {}
-    for name, text in json.loads(version.files_json).items():
-        if name.lower().endswith(".json"):
-            out[name] = json.loads(text)
-    return out
+    """The parsed JSON files (forms) of a version, parsed once per process (versions never change)."""
+    key = (version.id, version.files_sha256)
+    cached = _json_cache.get(key)
+    if cached is None:
+        cached = _parse_json_files(version.files_json)
+        _remember(key, cached)
+    return cached
+
+
+def _parse_json_files(files_json: str) -> dict[str, Any]:
+    return {name: json.loads(text) for name, text in json.loads(files_json).items()
+            if name.lower().endswith(".json")}
+
+
+def _remember(key: tuple[int, str], value: dict[str, Any]) -> None:
+    if len(_json_cache) > 256:
+        _json_cache.clear()
+    _json_cache[key] = value
 
 
 # ---------------------------------------------------------------- comparison

@@ -24,7 +24,7 @@ from core import clock
 from core.errors import GmpError
 from engine import persistence
 from engine.deep import run_deep
-from engine.definitions import approved_version, get_version, version_spec, VersionStatus
+from engine.definitions import VersionRef, VersionStatus, approved_version, get_version, version_ref
 from engine.errors import EngineError, InstanceNotFound, InstanceStateError, WorkflowRuntimeError
 from engine.models import InstanceTask, ProcessDefinition, ProcessDefinitionVersion, ProcessInstance
 from engine.runtime_factory import new_workflow
@@ -45,7 +45,7 @@ class InstanceStatus(str, enum.Enum):
 @dataclass
 class Opened:
     instance: ProcessInstance
-    version: ProcessDefinitionVersion
+    version: VersionRef
     workflow: GmpWorkflow
     db_url: str
 
@@ -89,7 +89,8 @@ def start(uow: Any, key: str, *, title: str | None = None, data: Mapping[str, An
     else:
         version = approved_version(session, key)
     definition = session.get(ProcessDefinition, version.definition_id)
-    spec, subprocess_specs = version_spec(version)
+    ref = version_ref(session, version.id)
+    spec, subprocess_specs = ref.spec()
     wf = run_deep(new_workflow, spec, subprocess_specs, settings)
     initial = dict(data or {})
     if initial:
@@ -107,7 +108,7 @@ def start(uow: Any, key: str, *, title: str | None = None, data: Mapping[str, An
               details={"process": definition.key, "version": version.version, "version_id": version.id,
                        "data": initial})
     run_steps(wf)
-    opened = Opened(instance, version, wf, _db_url(uow))
+    opened = Opened(instance, ref, wf, _db_url(uow))
     _finish(uow, opened, new=True)
     return instance
 
@@ -125,12 +126,11 @@ def get_instance(session: Session, instance_id: int, *, for_update: bool = False
 def _open(uow: Any, instance_id: int, settings: Any = None) -> Opened:
     session: Session = uow.session
     instance = get_instance(session, instance_id, for_update=True)
-    session.refresh(instance)
-    version = session.get(ProcessDefinitionVersion, instance.version_id)
+    version = version_ref(session, instance.version_id)
     url = _db_url(uow)
     wf = persistence.CACHE.take(url, instance.id, instance.lock_version)
     if wf is None:
-        spec, subprocess_specs = version_spec(version)
+        spec, subprocess_specs = version.spec()
         wf = persistence.load(session, instance, spec, subprocess_specs, settings)
     return Opened(instance, version, wf, url)
 

@@ -297,3 +297,25 @@ def _catalogue(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any],
         elements[key] = ElementInfo(id=key, tag="file", name=name, file=name, line=None, lane=None, properties={},
                                     fingerprint=hashlib.sha256(files[name]).hexdigest())
     return elements
+
+
+# ---------------------------------------------------------------- runtime extensions
+RUNTIME_PARSER_TABLES = (("engine.timers", "TIMER_PARSER_CLASSES"), ("engine.operators", "OPERATOR_PARSER_CLASSES"))
+
+
+def _install_runtime_parsers() -> None:
+    """Register the clock-driven timers and operator service tasks (engine runtime issue) if present."""
+    import importlib
+
+    for module_name, attribute in RUNTIME_PARSER_TABLES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        for tag, (parser_class, spec_class) in getattr(module, attribute, {}).items():
+            register_parser_class(tag, parser_class, spec_class)
+
+
+_install_runtime_parsers()

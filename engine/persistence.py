@@ -23,7 +23,7 @@ from collections import OrderedDict
 from typing import Any, Iterable
 from uuid import UUID
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
@@ -123,10 +123,13 @@ def save(session: Session, instance: ProcessInstance, wf: GmpWorkflow, *, new: b
                for t in changed.values() if t.id in seqs and t.id not in log.created]
     updates += [{"id": str(t.id), "state": t._state, "body": _dumps(task_body(t)), "updated_at": now,
                  "dropped": True} for t in log.removed.values() if t.id in seqs]
+    table = InstanceTask.__table__
     if inserts:
-        session.execute(insert(InstanceTask), inserts)
+        session.execute(insert(table), inserts)
     if updates:
-        session.execute(update(InstanceTask), updates)
+        session.execute(update(table).where(table.c.id == bindparam("_id")).values(
+            state=bindparam("state"), body=bindparam("body"), updated_at=bindparam("updated_at"),
+            dropped=bindparam("dropped")), [dict(u, _id=u.pop("id")) for u in updates])
         for obj in list(session.identity_map.values()):
             if isinstance(obj, InstanceTask):
                 session.expire(obj, ["state", "body", "dropped", "updated_at"])

@@ -58,6 +58,25 @@ def register_spec_converter(spec_class: type, converter_class: type) -> None:
         _serializer = None
 
 
+RUNTIME_CONVERTER_TABLES = (("engine.timers", "TIMER_SPEC_CONVERTERS"),
+                            ("engine.operators", "OPERATOR_SPEC_CONVERTERS"))
+
+
+def _install_runtime_converters() -> None:
+    """Serializer support for the runtime issue's timer and operator classes, if present."""
+    import importlib
+
+    for module_name, attribute in RUNTIME_CONVERTER_TABLES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        for spec_class, converter_class in getattr(module, attribute, {}).items():
+            register_spec_converter(spec_class, converter_class)
+
+
 def set_service_caller(caller: Any) -> None:
     """Service tasks of every workflow attached from now on call `caller` (engine.operators)."""
     global _service_caller
@@ -119,3 +138,6 @@ def cached_spec(version_id: int, spec_sha: str, text_loader: Any) -> tuple[Any, 
         while len(_spec_cache) > SPEC_CACHE_SIZE:
             _spec_cache.popitem(last=False)
     return value
+
+
+_install_runtime_converters()

@@ -32,7 +32,6 @@ from audit.canonical import jsonable
 from core import clock
 from core.errors import GmpError
 from engine import instances
-from engine.definitions import version_json
 from engine.errors import (FormDataInvalid, LaneRoleRefused, SignatureRefused, SignatureRequired, TaskNotFound,
                            TaskRefused, TaskStateError)
 from engine.extensions import rules_of
@@ -161,7 +160,7 @@ def _validate_form(opened: instances.Opened, rules: Any, data: Mapping[str, Any]
             raise FormDataInvalid(f"task '{bpmn_id}' has no form, but data was submitted: "
                                   f"{', '.join(sorted(data))}")
         return {}
-    forms = version_json(opened.version)
+    forms = opened.version.forms()
     schema = forms[rules.form_schema]
     ui_schema = forms.get(rules.form_ui_schema) if rules.form_ui_schema else None
     cleaned = services.validate_form(schema, ui_schema, data)
@@ -202,9 +201,12 @@ def complete_task(uow: Any, task_id: str, data: Mapping[str, Any] | None = None,
     row: InstanceTask | None = None
     opened: instances.Opened | None = None
     try:
-        row = _task_row(uow.session, task_id)
-        opened = instances._open(uow, row.instance_id, settings)
-        uow.session.refresh(row)
+        instance_id = uow.session.execute(select(InstanceTask.instance_id).where(
+            InstanceTask.id == str(task_id))).scalar_one_or_none()
+        if instance_id is None:
+            raise TaskNotFound(f"no task {task_id}")
+        opened = instances._open(uow, instance_id, settings)
+        row = _task_row(uow.session, task_id)  # read after the instance lock: current claim and state
         if opened.instance.status != instances.InstanceStatus.RUNNING.value:
             raise TaskStateError(f"instance {row.instance_id} is {opened.instance.status}")
         wf = opened.workflow

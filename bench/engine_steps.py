@@ -1,0 +1,308 @@
+"""Cost of one task completion: ours (engine/) against stock SpiffWorkflow.
+
+In one warm process, on a migrated SQLite database in a temporary folder:
+- ours: `engine.tasks.complete_task` (role, gates, form, signatures, complete, engine
+  steps, audit entries, save of the changed rows, commit) on linear processes of 10,
+  100 and 1000 user tasks;
+- stock: SpiffWorkflow 3.2.0 as documented (find the ready user task, run it,
+  do_engine_steps, serialize the whole workflow to JSON) plus the same kind of commit
+  (the JSON into one row and one audit entry), at 300 user tasks;
+- cold load of a 1000-task instance in a fresh process, ours and stock.
+
+Prints growth_ratio (ours at 1000 / ours at 10, goal <= 2), speedup_vs_stock (stock /
+ours at 300, goal >= 10) and cold_load_ms_1000; the last line is one JSON object.
+`--quick` measures fewer completions (under a minute).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from audit.canonical import Actor  # noqa: E402
+from engine.ports import EngineServices, SignatureRecord, jsonschema_validate  # noqa: E402
+
+OPERATOR = Actor("op", "Bench Operator")
+AUTHOR = Actor("author", "Bench Author")
+QA = Actor("qa1", "Bench QA")
+ROLES = {"op": {"operator"}, "author": {"author"}, "qa1": {"qa"}}
+
+
+FORM = ('<bpmn:extensionElements><spiffworkflow:properties><spiffworkflow:property '
+        'name="formJsonSchemaFilename" value="step.json"/></spiffworkflow:properties></bpmn:extensionElements>')
+STEP_FORM = b'{"type": "object", "properties": {"step": {"type": "integer", "minimum": 0}}, "required": ["step"]}'
+
+
+def chain_bpmn(n: int, process_id: str) -> bytes:
+    refs = "".join(f"<bpmn:flowNodeRef>t{i}</bpmn:flowNodeRef>" for i in range(n))
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>'
+             '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+             'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" '
+             f'targetNamespace="x"><bpmn:process id="{process_id}" isExecutable="true">'
+             f'<bpmn:laneSet id="ls"><bpmn:lane id="l" name="operator">{refs}</bpmn:lane></bpmn:laneSet>'
+             '<bpmn:startEvent id="s"/>']
+    prev = "s"
+    for i in range(n):
+        parts.append(f'<bpmn:userTask id="t{i}" name="Step {i}">{FORM}</bpmn:userTask>'
+                     f'<bpmn:sequenceFlow id="f{i}" sourceRef="{prev}" targetRef="t{i}"/>')
+        prev = f"t{i}"
+    parts.append(f'<bpmn:endEvent id="e"/><bpmn:sequenceFlow id="fe" sourceRef="{prev}" targetRef="e"/>'
+                 '</bpmn:process></bpmn:definitions>')
+    return "".join(parts).encode()
+
+
+def _sign(uow: Any, *, signer_id: str, meaning: str, **_: Any) -> SignatureRecord:
+    return SignatureRecord(f"bench-{signer_id}-{meaning}", signer_id, signer_id, meaning)
+
+
+SERVICES = EngineServices(roles_of=lambda uow, user: ROLES.get(user, set()), sign=_sign,
+                          validate_form=jsonschema_validate, meanings=frozenset({"approved"}))
+
+
+def deploy_and_start(db: Any, n: int) -> tuple[int, str]:
+    from engine import definitions, instances, tasks
+    from engine.ports import SignatureInput
+    from store.uow import UnitOfWork
+
+    key = f"chain{n}"
+    with UnitOfWork(db, AUTHOR) as uow:
+        version = definitions.upload(uow, {f"{key}.bpmn": chain_bpmn(n, key), "step.json": STEP_FORM}, reason="benchmark",
+                                     roles={"operator"}, services=SERVICES)
+        uow.commit()
+    with UnitOfWork(db, QA) as uow:
+        definitions.approve(uow, version.id, SignatureInput("approved", "qa1", {}), services=SERVICES)
+        uow.commit()
+    with UnitOfWork(db, OPERATOR) as uow:
+        iid = instances.start(uow, key).id
+        uow.commit()
+    with UnitOfWork(db, OPERATOR) as uow:
+        first = tasks.inbox(uow, services=SERVICES)
+        task_id = [t.id for t in first if t.instance_id == iid][0]
+    return iid, task_id
+
+
+def ours_cost(db: Any, n: int, measured: int) -> tuple[float, int]:
+    """Median seconds of one completion, measured in the middle of an n-task instance."""
+    from engine import tasks
+    from store.uow import UnitOfWork
+
+    iid, task_id = deploy_and_start(db, n)
+    skip = min(2, n // 4)
+    samples = []
+    count = min(measured, n - skip - 1)
+    for i in range(skip + count):
+        t0 = time.perf_counter()
+        with UnitOfWork(db, OPERATOR) as uow:
+            result = tasks.complete_task(uow, task_id, {"step": i}, [], services=SERVICES)
+            uow.commit()
+        elapsed = time.perf_counter() - t0
+        if i >= skip:
+            samples.append(elapsed)
+        task_id = result.ready[0]
+    return statistics.median(samples), iid
+
+
+def stock_workflow(n: int) -> Any:
+    from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+    from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
+
+    from engine.deep import run_deep
+
+    def build() -> Any:
+        parser = SpiffBpmnParser(validator=VALIDATOR)
+        parser.add_bpmn_str(chain_bpmn(n, "stock"), "stock.bpmn")
+        wf = BpmnWorkflow(parser.get_spec("stock"), parser.get_subprocess_specs("stock"))
+        wf.do_engine_steps()
+        return wf
+    return run_deep(build)
+
+
+def stock_cost(db: Any, n: int, measured: int) -> float:
+    from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+    from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+    from SpiffWorkflow.util.task import TaskState
+    from sqlalchemy import text
+
+    from store.uow import UnitOfWork
+
+    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+    wf = stock_workflow(n)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS bench_stock_state (id INTEGER PRIMARY KEY, body TEXT)")
+        conn.exec_driver_sql("INSERT OR REPLACE INTO bench_stock_state VALUES (1, '')")
+    samples = []
+    skip = 2
+    for i in range(skip + measured):
+        t0 = time.perf_counter()
+        task = wf.get_tasks(state=TaskState.READY, manual=True)[0]
+        task.set_data(step=i)
+        task.run()
+        wf.do_engine_steps()
+        body = serializer.serialize_json(wf)
+        with UnitOfWork(db, OPERATOR) as uow:
+            uow.session.execute(text("UPDATE bench_stock_state SET body = :b WHERE id = 1"), {"b": body})
+            uow.audit("task.completed", "task", str(task.id), changes=[["step", None, i]])
+            uow.commit()
+        elapsed = time.perf_counter() - t0
+        if i >= skip:
+            samples.append(elapsed)
+    return statistics.median(samples)
+
+
+def engine_only(n: int, measured: int) -> tuple[float, float]:
+    """Without any database: (stock, ours) seconds per completion of the engine work alone.
+
+    stock: find the ready user task (tree walk), run it, do_engine_steps, serialize_json;
+    ours: the same through GmpWorkflow, serializing only the tasks its change log names.
+    """
+    from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+    from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+    from SpiffWorkflow.util.task import TaskState
+
+    from engine.deep import run_deep
+    from engine.persistence import task_body, workflow_state
+    from engine.workflow import GmpWorkflow
+
+    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+    stock = stock_workflow(n)
+
+    def build_ours() -> Any:
+        wf = GmpWorkflow(stock.spec, stock.subprocess_specs)
+        wf.do_engine_steps()
+        wf.changelog.reset()
+        return wf
+    ours = run_deep(build_ours)
+
+    def step_stock(i: int) -> None:
+        task = stock.get_tasks(state=TaskState.READY, manual=True)[0]
+        task.set_data(step=i)
+        task.run()
+        stock.do_engine_steps()
+        serializer.serialize_json(stock)
+
+    def step_ours(i: int) -> None:
+        task = ours.get_tasks(state=TaskState.READY, manual=True)[0]
+        task.set_data(step=i)
+        task.run()
+        ours.do_engine_steps()
+        log = ours.changelog
+        rows = [json.dumps(task_body(t)) for t in {**log.created, **log.changed}.values()]
+        rows += [json.dumps(task_body(t)) for t in ours.active_tasks()]
+        json.dumps(workflow_state(ours))
+        log.reset()
+
+    def timed(step: Any) -> float:
+        samples = []
+        for i in range(measured + 2):
+            t0 = time.perf_counter()
+            run_deep(step, i)
+            if i >= 2:
+                samples.append(time.perf_counter() - t0)
+        return statistics.median(samples)
+    return timed(step_stock), timed(step_ours)
+
+
+# ---------------------------------------------------------------- cold loads (fresh processes)
+def cold_ours(url: str, iid: int) -> float:
+    t0 = time.perf_counter()
+    from engine import persistence
+    from engine.definitions import version_spec
+    from engine.models import ProcessDefinitionVersion, ProcessInstance
+    from store.db import Database
+
+    t0 = time.perf_counter()
+    db = Database(url)
+    with db.session() as s:
+        inst = s.get(ProcessInstance, iid)
+        version = s.get(ProcessDefinitionVersion, inst.version_id)
+        spec, subs = version_spec(version)
+        wf = persistence.load(s, inst, spec, subs)
+    assert wf.active_tasks()
+    return (time.perf_counter() - t0) * 1000
+
+
+def cold_stock(path: str) -> float:
+    from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+    from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+    from engine.deep import run_deep
+
+    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+    t0 = time.perf_counter()
+    body = Path(path).read_text()
+    wf = run_deep(serializer.deserialize_json, body)
+    assert wf.task_tree is not None
+    return (time.perf_counter() - t0) * 1000
+
+
+def fresh(args: list[str]) -> float:
+    out = subprocess.run([sys.executable, __file__, "--cold", *args], capture_output=True, text=True, check=True,
+                         cwd=ROOT)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer measured completions (under a minute)")
+    parser.add_argument("--cold", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.cold:
+        kind = args.cold[0]
+        print(cold_ours(args.cold[1], int(args.cold[2])) if kind == "ours" else cold_stock(args.cold[1]))
+        return
+
+    from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+    from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+    from store.db import Database
+    from store.migrate import upgrade
+
+    measured = 8 if args.quick else 30
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.sqlite3"
+        upgrade(url)
+        db = Database(url)
+        ours: dict[int, float] = {}
+        iids: dict[int, int] = {}
+        for n in (10, 100, 300, 1000):
+            ours[n], iids[n] = ours_cost(db, n, measured)
+            print(f"ours  n={n:5d}: {ours[n] * 1000:8.2f} ms per completion", flush=True)
+        stock300 = stock_cost(db, 300, max(3, measured // 2))
+        print(f"stock n=  300: {stock300 * 1000:8.2f} ms per completion", flush=True)
+        engine_stock, engine_ours = engine_only(300, measured * 2)
+        print(f"engine work only at 300 (no database): stock {engine_stock * 1000:.2f} ms, "
+              f"ours {engine_ours * 1000:.3f} ms", flush=True)
+
+        serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+        stock_json = Path(tmp) / "stock1000.json"
+        stock_json.write_text(serializer.serialize_json(stock_workflow(1000)))
+        cold = {"ours": fresh(["ours", url, str(iids[1000])]), "stock": fresh(["stock", str(stock_json)])}
+        print(f"cold load of a 1000-task instance: ours {cold['ours']:.1f} ms, stock {cold['stock']:.1f} ms")
+        db.dispose()
+    result = {
+        "benchmark": "engine_steps",
+        "quick": args.quick,
+        "ms_per_completion": {str(n): round(v * 1000, 3) for n, v in ours.items()},
+        "stock_ms_per_completion_300": round(stock300 * 1000, 3),
+        "growth_ratio": round(ours[1000] / ours[10], 3),
+        "speedup_vs_stock": round(stock300 / ours[300], 2),
+        "cold_load_ms_1000": {"ours": round(cold["ours"], 1), "stock": round(cold["stock"], 1)},
+        "engine_only_ms_300": {"stock": round(engine_stock * 1000, 3), "ours": round(engine_ours * 1000, 3)},
+        "engine_only_speedup_300": round(engine_stock / engine_ours, 1),
+        "goals": {"growth_ratio_max": 2, "speedup_vs_stock_min": 10},
+    }
+    print(json.dumps(result, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
