@@ -1,0 +1,790 @@
+"""The one restricted environment for every piece of Python a BPMN or DMN file carries.
+
+SpiffWorkflow evaluates Python in many places: script tasks, pre- and post-scripts,
+gateway conditions, timer expressions, multi-instance settings (cardinality,
+collections, completion condition), service-task parameters, message payloads and
+correlation expressions, ad-hoc completion conditions and DMN cells. Some of these call
+`script_engine.evaluate(task, ...)`, others call `script_engine.environment.evaluate(...)`
+directly; both land in `RestrictedEnvironment`, so there is exactly one place where
+diagram code runs.
+
+Defences, in order:
+1. Compile with RestrictedPython's transformer (no names or attributes starting with
+   `_`, no `exec`/`eval`, no imports) plus our own policy (`GmpPolicy`): no class
+   definitions, and every `*`, `**`, `<<`, `+` and `%` goes through a size guard, so a
+   single C-level operation cannot allocate gigabytes (`'x' * 10**10`).
+2. Run with a small builtins table (functions only, never modules), RestrictedPython's
+   guards (`_getattr_`, `_getitem_`, `_getiter_`, `_write_`, `_inplacevar_`, guarded
+   unpacking) and size-checked wrappers for the few `str`/`bytes`/`int` methods that
+   take a size argument.
+3. A watchdog on the evaluating thread (`sys.settrace`, only while diagram code runs):
+   every line of diagram code checks a monotonic deadline (settings.script_timeout_seconds)
+   and, every few hundred lines, the process's resident memory. After the deadline every
+   further line raises again, so `try/except` inside the script cannot swallow the stop.
+
+Errors always name the BPMN element and what was being evaluated there (see
+`describe_site`). docs/engine-runtime.md explains why this runs in the request thread
+rather than in a worker process.
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import operator as _op
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from types import CodeType, ModuleType
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from RestrictedPython import compile_restricted_eval, compile_restricted_exec
+from RestrictedPython.Guards import (
+    full_write_guard,
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safe_builtins,
+    safer_getattr,
+)
+from RestrictedPython.PrintCollector import PrintCollector
+from RestrictedPython.transformer import RestrictingNodeTransformer
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+from core import clock
+from engine.errors import EngineError
+
+SCRIPT_FILENAME = "<bpmn-script>"
+MAX_SEQUENCE_LENGTH = 1_000_000      # items or characters produced by one operation
+MAX_INT_BITS = 100_000               # about 30,000 decimal digits
+MAX_RANGE = 100_000
+MEMORY_BUDGET_BYTES = 256 * 1024 * 1024
+MEMORY_CHECK_EVERY = 128             # lines of diagram code between two memory checks
+
+
+# ---------------------------------------------------------------- errors
+class ScriptError(EngineError, SpiffWorkflowException):
+    """A BPMN/DMN expression or script failed; the message names the element.
+
+    Also a SpiffWorkflowException, so SpiffWorkflow's own handlers (DMN rows, pre/post
+    scripts) add their notes and re-raise it instead of wrapping it.
+    """
+
+    http_status = 422
+
+    def __init__(self, message: str, *, element: str | None = None, detail: str | None = None,
+                 line: int | None = None) -> None:
+        super().__init__(message, element=element, detail=detail, line=line)
+        self.element = element
+        self.detail = detail if detail is not None else message
+        self.line = line
+        self.notes: list[str] = []
+
+    def at(self, element: str, line: int | None = None) -> "ScriptError":
+        """The same error, placed at an element (once: an error already placed is kept)."""
+        if self.element is not None:
+            return self
+        line = line if line is not None else self.line
+        where = f"{element}, line {line}" if line else element
+        error = type(self)(f"{where}: {self.detail}", element=element, detail=self.detail, line=line)
+        error.__cause__ = self.__cause__ or self
+        return error
+
+
+class ScriptSyntaxError(ScriptError):
+    """The expression or script is not valid Python."""
+
+
+class ScriptSecurityError(ScriptError):
+    """The expression or script tried something the sandbox does not allow."""
+
+    http_status = 403
+
+
+class ScriptTimeoutError(ScriptError):
+    """The expression or script ran longer than settings.script_timeout_seconds."""
+
+
+class ScriptResourceError(ScriptError):
+    """The expression or script would allocate more memory than allowed."""
+
+
+class ScriptRuntimeError(ScriptError):
+    """An ordinary error inside the script (name not defined, division by zero, ...)."""
+
+
+# Names a script might reach for that the sandbox withholds on purpose.
+_WITHHELD = frozenset({
+    "open", "eval", "exec", "compile", "getattr", "setattr", "delattr", "globals", "locals",
+    "vars", "dir", "type", "object", "super", "input", "breakpoint", "help", "memoryview",
+    "bytearray", "bytes", "classmethod", "staticmethod", "property", "iter", "next",
+    "exit", "quit", "copyright", "credits", "license", "id", "hash",
+})
+
+
+# ---------------------------------------------------------------- compile-time policy
+class GmpPolicy(RestrictingNodeTransformer):
+    """RestrictedPython's policy plus size guards on operators and a few refusals."""
+
+    _GUARDED = {ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Add: "+", ast.Mod: "%"}
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        node = self.node_contents_visit(node)
+        symbol = self._GUARDED.get(type(node.op))
+        if symbol is None:
+            return node
+        call = ast.Call(func=ast.Name("_gmp_binop_", ast.Load()),
+                        args=[ast.Constant(symbol), node.left, node.right], keywords=[])
+        return ast.fix_missing_locations(ast.copy_location(call, node))
+
+    def _tick(self, node: ast.AST) -> ast.stmt:
+        call = ast.Expr(ast.Call(func=ast.Name("_gmp_tick_", ast.Load()), args=[], keywords=[]))
+        return ast.fix_missing_locations(ast.copy_location(call, node))
+
+    def visit_While(self, node: ast.While) -> ast.AST:
+        node = self.node_contents_visit(node)
+        node.body.insert(0, self._tick(node))
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        node = super().visit_FunctionDef(node)
+        node.body.insert(0, self._tick(node))
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        node = super().visit_Lambda(node)
+        tick = ast.Call(func=ast.Name("_gmp_tick_", ast.Load()), args=[], keywords=[])
+        node.body = ast.fix_missing_locations(ast.copy_location(ast.BoolOp(op=ast.Or(), values=[tick, node.body]), node.body))
+        return node
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        self.error(node, "class definitions are not allowed in BPMN scripts")
+        return node
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
+        spec = node.format_spec
+        if spec is not None:
+            parts = spec.values if isinstance(spec, ast.JoinedStr) else [spec]
+            for part in parts:
+                if not (isinstance(part, ast.Constant) and isinstance(part.value, str)):
+                    self.error(node, "computed f-string format specifications are not allowed")
+                elif _format_width_too_large(part.value):
+                    self.error(node, f"f-string width or precision above {MAX_SEQUENCE_LENGTH} is not allowed")
+        return self.node_contents_visit(node)
+
+    def visit_Import(self, node: ast.Import) -> ast.AST:
+        self.error(node, "import statements are not allowed in BPMN scripts (helpers are offered as functions)")
+        return node
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
+        self.error(node, "import statements are not allowed in BPMN scripts (helpers are offered as functions)")
+        return node
+
+    def visit_Yield(self, node: ast.Yield) -> ast.AST:
+        self.error(node, "generators (yield) are not allowed in BPMN scripts")
+        return node
+
+    def visit_YieldFrom(self, node: ast.YieldFrom) -> ast.AST:
+        self.error(node, "generators (yield from) are not allowed in BPMN scripts")
+        return node
+
+
+_WIDTH = re.compile(r"(\d+)")
+
+
+def _format_width_too_large(spec: str) -> bool:
+    return any(int(number) > MAX_SEQUENCE_LENGTH for number in _WIDTH.findall(spec))
+
+
+# ---------------------------------------------------------------- runtime guards
+def _size_error(what: str) -> ScriptResourceError:
+    return ScriptResourceError(f"{what} is too large for a BPMN script (limit {MAX_SEQUENCE_LENGTH:,} items)")
+
+
+def _check_length(length: int, what: str) -> None:
+    if length > MAX_SEQUENCE_LENGTH:
+        raise _size_error(what)
+
+
+_SEQUENCES = (str, bytes, list, tuple)
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def _binop(symbol: str, left: Any, right: Any) -> Any:
+    if symbol == "*":
+        if isinstance(left, _SEQUENCES) and isinstance(right, int):
+            _check_length(len(left) * max(right, 0), "a repeated sequence")
+        elif isinstance(right, _SEQUENCES) and isinstance(left, int):
+            _check_length(len(right) * max(left, 0), "a repeated sequence")
+        elif _is_int(left) and _is_int(right) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+            raise ScriptResourceError(f"an integer product above {MAX_INT_BITS:,} bits is not allowed")
+        return left * right
+    if symbol == "**":
+        if _is_int(left) and _is_int(right) and right > 0 and abs(left) > 1:
+            if left.bit_length() * right > MAX_INT_BITS:
+                raise ScriptResourceError(f"an integer power above {MAX_INT_BITS:,} bits is not allowed")
+        return left**right
+    if symbol == "<<":
+        if _is_int(left) and _is_int(right) and left.bit_length() + right > MAX_INT_BITS:
+            raise ScriptResourceError(f"a shift above {MAX_INT_BITS:,} bits is not allowed")
+        return left << right
+    if symbol == "+":
+        if isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
+            _check_length(len(left) + len(right), "a concatenated sequence")
+        return left + right
+    if symbol == "%":
+        if isinstance(left, (str, bytes)):
+            text = left if isinstance(left, str) else left.decode("latin-1")
+            for width, precision in _PERCENT.findall(text):
+                for value in (width, precision):
+                    if value == "*" or (value and int(value) > MAX_SEQUENCE_LENGTH):
+                        raise _size_error("a %-format width")
+        return left % right
+    raise ScriptSecurityError(f"operator {symbol} is not supported")  # pragma: no cover - policy only emits the above
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_INPLACE = {"+=": "+", "*=": "*", "**=": "**", "<<=": "<<", "%=": "%"}
+_INPLACE_PLAIN: dict[str, Callable[[Any, Any], Any]] = {
+    "-=": _op.sub, "/=": _op.truediv, "//=": _op.floordiv, ">>=": _op.rshift,
+    "&=": _op.and_, "|=": _op.or_, "^=": _op.xor, "@=": _op.matmul,
+}
+
+
+def _inplacevar(symbol: str, left: Any, right: Any) -> Any:
+    if symbol in _INPLACE:
+        return _binop(_INPLACE[symbol], left, right)
+    try:
+        return _INPLACE_PLAIN[symbol](left, right)
+    except KeyError:
+        raise ScriptSecurityError(f"augmented assignment {symbol} is not supported") from None
+
+
+def _width_guard(method: Callable[..., Any], position: int, name: str) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        width = args[position] if len(args) > position else kwargs.get("width", kwargs.get("length", 0))
+        if _is_int(width):
+            _check_length(width, f"{name}() width")
+        return method(*args, **kwargs)
+
+    return guarded
+
+
+def _guard_replace(text: Any) -> Callable[..., Any]:
+    def replace(old: Any, new: Any, count: int = -1) -> Any:
+        found = text.count(old) if old else len(text) + 1
+        if 0 <= count < found:
+            found = count
+        _check_length(len(text) + found * max(len(new) - len(old), 0), "the result of replace()")
+        return text.replace(old, new, count)
+
+    return replace
+
+
+def _guard_join(separator: Any) -> Callable[[Iterable[Any]], Any]:
+    def join(items: Iterable[Any]) -> Any:
+        parts = list(items)
+        _check_length(len(parts), "join() input")
+        total = sum(len(part) for part in parts if isinstance(part, _SEQUENCES)) + len(separator) * max(len(parts) - 1, 0)
+        _check_length(total, "the result of join()")
+        return separator.join(parts)
+
+    return join
+
+
+def _guard_expandtabs(text: Any) -> Callable[..., Any]:
+    def expandtabs(tabsize: int = 8) -> Any:
+        _check_length(len(text) + text.count("\t" if isinstance(text, str) else b"\t") * max(tabsize, 0),
+                      "the result of expandtabs()")
+        return text.expandtabs(tabsize)
+
+    return expandtabs
+
+
+def _refuse(name: str) -> Callable[..., Any]:
+    def refused(*_args: Any, **_kwargs: Any) -> Any:
+        raise ScriptSecurityError(f"{name}() is not allowed in BPMN scripts")
+
+    return refused
+
+
+def _clock_now(tz: Any = None) -> datetime:
+    value = clock.now()
+    return value.astimezone(tz) if tz is not None else value
+
+
+def _clock_today() -> date:
+    return clock.now().date()
+
+
+def guarded_getattr(obj: Any, name: str, default: Any = None) -> Any:
+    """`_getattr_`: RestrictedPython's safer_getattr plus size guards and the product clock."""
+    if isinstance(obj, ModuleType):
+        raise ScriptSecurityError("modules are not available in BPMN scripts")
+    value = safer_getattr(obj, name, default) if default is not None else _safer_getattr_raise(obj, name)
+    if isinstance(obj, (str, bytes)):
+        if name in ("center", "ljust", "rjust", "zfill"):
+            return _width_guard(value, 0, name)
+        if name == "replace":
+            return _guard_replace(obj)
+        if name == "join":
+            return _guard_join(obj)
+        if name == "expandtabs":
+            return _guard_expandtabs(obj)
+        if name in ("translate", "maketrans"):
+            return _refuse(name)
+    elif _is_int(obj) and name == "to_bytes":
+        return _width_guard(value, 0, name)
+    elif name in ("now", "utcnow") and (isinstance(obj, datetime) or obj is datetime):
+        return _clock_now
+    elif name == "today" and (isinstance(obj, date) or obj in (date, datetime)):
+        return _clock_today
+    return value
+
+
+def _safer_getattr_raise(obj: Any, name: str) -> Any:
+    try:
+        return safer_getattr(obj, name, _MISSING)
+    except AttributeError as exc:
+        raise ScriptSecurityError(f"access to attribute {name!r} is not allowed ({exc})") from None
+    except NotImplementedError as exc:
+        raise ScriptSecurityError(str(exc)) from None
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+def _getattr_checked(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(name, str) and (name.startswith("_")):
+        raise ScriptSecurityError(f"access to attribute {name!r} is not allowed (names starting with '_' are private)")
+    value = guarded_getattr(obj, name, default)
+    if value is _MISSING:
+        raise AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}")
+    return value
+
+
+def _getitem(obj: Any, index: Any) -> Any:
+    if isinstance(obj, ModuleType):
+        raise ScriptSecurityError("modules are not available in BPMN scripts")
+    return obj[index]
+
+
+def _no_tick(*_args: Any) -> Any:  # replaced by the evaluation's watchdog
+    raise ScriptSecurityError("diagram code ran outside its watchdog")
+
+
+def _range(*args: int) -> range:
+    result = range(*args)
+    if len(result) > MAX_RANGE:
+        raise ScriptResourceError(f"range() of more than {MAX_RANGE:,} items is not allowed")
+    return result
+
+
+def _sum(values: Iterable[Any], start: Any = 0) -> Any:
+    if not isinstance(start, (int, float, Decimal)):
+        raise ScriptSecurityError("sum() adds numbers only in BPMN scripts")
+    total = start
+    for value in values:
+        total = _binop("+", total, value)
+    return total
+
+
+def _decimal(value: Any) -> Decimal:
+    return Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _parse_datetime(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _make_builtins() -> dict[str, Any]:
+    allowed = {name: value for name, value in safe_builtins.items()
+               if name not in ("__build_class__", "id", "hash", "_getattr_")}
+    allowed.update({
+        "range": _range, "sum": _sum, "list": list, "tuple": tuple, "dict": dict, "set": set,
+        "frozenset": frozenset, "min": min, "max": max, "sorted": sorted, "any": any, "all": all,
+        "enumerate": enumerate, "zip": zip, "map": map, "filter": filter, "reversed": reversed,
+    })
+    return allowed
+
+
+SAFE_BUILTINS: Mapping[str, Any] = _make_builtins()
+
+# Helpers offered to every script: plain functions (never modules, never classes with
+# reachable state). `now()` reads the product's one clock.
+DEFAULT_HELPERS: Mapping[str, Callable[..., Any]] = {
+    "now": _clock_now,
+    "today": _clock_today,
+    "timedelta": timedelta,
+    "decimal": _decimal,
+    "parse_datetime": _parse_datetime,
+}
+
+
+# ---------------------------------------------------------------- limits and watchdog
+@dataclass(frozen=True)
+class ScriptLimits:
+    timeout_seconds: float = 2.0
+    memory_budget_bytes: int = MEMORY_BUDGET_BYTES
+
+
+def _resident_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # not Linux: fall back to the peak
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class _Watchdog:
+    """One per evaluation: ticks come from every loop iteration and function call.
+
+    `GmpPolicy` puts `_gmp_tick_()` at the top of every `while` body, function body and
+    lambda; `_getiter_` ticks once per item of every `for` loop and comprehension. A tick
+    checks a monotonic deadline and, every few hundred ticks, resident memory. Once
+    tripped, every later tick raises again, so `try/except` in the script cannot
+    swallow the stop, and the evaluation fails even if the script catches it and ends.
+    """
+
+    def __init__(self, limits: ScriptLimits) -> None:
+        self.deadline = time.monotonic() + limits.timeout_seconds
+        self.timeout = limits.timeout_seconds
+        self.memory_limit = _resident_bytes() + limits.memory_budget_bytes
+        self.ticks = 0
+        self.tripped: ScriptError | None = None
+
+    def tick(self) -> None:
+        if self.tripped is not None:
+            raise self.tripped
+        self.ticks += 1
+        if time.monotonic() >= self.deadline:
+            self.tripped = ScriptTimeoutError(
+                f"stopped after {self.timeout:g} s (settings.script_timeout_seconds): the script or expression "
+                "does not finish")
+            raise self.tripped
+        if self.ticks % MEMORY_CHECK_EVERY == 0 and _resident_bytes() > self.memory_limit:
+            self.tripped = ScriptResourceError("stopped: the script allocates too much memory")
+            raise self.tripped
+
+    def getiter(self, obj: Any) -> Iterator[Any]:
+        if isinstance(obj, ModuleType):
+            raise ScriptSecurityError("modules are not available in BPMN scripts")
+        return self._ticking(obj)
+
+    def _ticking(self, obj: Any) -> Iterator[Any]:
+        for item in obj:
+            self.tick()
+            yield item
+
+    def run(self, code: CodeType, namespace: dict[str, Any], mode: str) -> Any:
+        namespace["_gmp_tick_"] = self.tick
+        namespace["_getiter_"] = self.getiter
+        result = eval(code, namespace) if mode == "eval" else exec(code, namespace)  # noqa: S102,S307 - restricted
+        if self.tripped is not None:
+            raise self.tripped
+        return result
+
+
+# ---------------------------------------------------------------- compiling
+@functools.lru_cache(maxsize=2048)
+def _compile(source: str, mode: str) -> CodeType:
+    compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
+    result = compiler(source, filename=SCRIPT_FILENAME, policy=GmpPolicy)
+    if result.errors:
+        messages = "; ".join(result.errors)
+        line = _first_line(result.errors)
+        if all("SyntaxError" in message for message in result.errors):
+            raise ScriptSyntaxError(f"not valid Python: {messages}", line=line)
+        raise ScriptSecurityError(f"not allowed: {messages}", line=line)
+    assert result.code is not None
+    return result.code
+
+
+def _first_line(errors: Iterable[str]) -> int | None:
+    for message in errors:
+        match = re.match(r"Line (\d+)", message)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def check_source(source: str, mode: str = "exec") -> None:
+    """Compile without running: for upload checks. Raises ScriptSyntaxError/ScriptSecurityError."""
+    if mode not in ("eval", "exec"):
+        raise ValueError("mode must be 'eval' or 'exec'")
+    _compile(source, mode)
+
+
+def _script_line(tb: Any) -> int | None:
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == SCRIPT_FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _translate(exc: BaseException) -> ScriptError:
+    """Turn anything raised by diagram code into a ScriptError (element added later)."""
+    if isinstance(exc, ScriptError):
+        return exc
+    line = _script_line(exc.__traceback__)
+    if isinstance(exc, NameError) and getattr(exc, "name", None) in _WITHHELD:
+        error: ScriptError = ScriptSecurityError(f"{exc.name!r} is not available in BPMN scripts", line=line)
+    elif isinstance(exc, SyntaxError):
+        error = ScriptSyntaxError(f"not valid Python: {exc.msg}", line=exc.lineno or line)
+    elif isinstance(exc, MemoryError):
+        error = ScriptResourceError("the script ran out of memory", line=line)
+    elif isinstance(exc, RecursionError):
+        error = ScriptResourceError("the script recursed too deeply", line=line)
+    else:
+        error = ScriptRuntimeError(f"{type(exc).__name__}: {exc}", line=line)
+    error.__cause__ = exc
+    return error
+
+
+# ---------------------------------------------------------------- the environment
+class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
+    """Evaluates and executes diagram Python under RestrictedPython with guards and a watchdog."""
+
+    def __init__(self, helpers: Mapping[str, Callable[..., Any]] | None = None,
+                 limits: ScriptLimits | None = None) -> None:
+        offered = dict(DEFAULT_HELPERS)
+        offered.update(helpers or {})
+        for name, value in offered.items():
+            if isinstance(value, ModuleType) or not callable(value):
+                raise TypeError(f"script helper {name!r} must be a function, not {type(value).__name__}")
+            if name.startswith("_"):
+                raise TypeError(f"script helper {name!r} may not start with '_'")
+        super().__init__(offered)
+        self.limits = limits or ScriptLimits()
+        self._base = {
+            "__builtins__": SAFE_BUILTINS,
+            "__name__": "bpmn_script",
+            "_getattr_": _getattr_checked,
+            "_getitem_": _getitem,
+            "_write_": full_write_guard,
+            "_inplacevar_": _inplacevar,
+            "_gmp_binop_": _binop,
+            "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+            "_unpack_sequence_": guarded_unpack_sequence,
+            "_print_": PrintCollector,
+            "_gmp_tick_": _no_tick,
+            "_getiter_": _no_tick,
+        }
+
+    def _namespace(self, context: Mapping[str, Any], external: Mapping[str, Any] | None) -> dict[str, Any]:
+        namespace = dict(self.globals)
+        namespace.update(external or {})
+        namespace.update(context)
+        namespace.update(self._base)
+        return namespace
+
+    def evaluate(self, expression: str, context: Mapping[str, Any], external_context: Mapping[str, Any] | None = None) -> Any:
+        try:
+            code = _compile(expression.strip() if isinstance(expression, str) else expression, "eval")
+            namespace = self._namespace(context, external_context)
+            return _Watchdog(self.limits).run(code, namespace, "eval")
+        except BaseException as exc:  # noqa: BLE001 - every failure of diagram code becomes a ScriptError
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise _with_caller_element(_translate(exc), expression) from exc
+
+    def execute(self, script: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None) -> bool:
+        external = dict(external_context or {})
+        clashes = (set(self.globals) | set(external)) & set(context)
+        if clashes:
+            raise ScriptRuntimeError(f"task data overwrites helper name(s) {sorted(clashes)}: rename the field(s)")
+        try:
+            code = _compile(script, "exec")
+            namespace = self._namespace(context, external)
+            _Watchdog(self.limits).run(code, namespace, "exec")
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise _with_caller_element(_translate(exc), script) from exc
+        hidden = set(self.globals) | set(external) | set(self._base)
+        for name in list(context):
+            if name not in namespace:
+                del context[name]
+        for name, value in namespace.items():
+            if name in hidden or name.startswith("_") or callable(value) or isinstance(value, ModuleType):
+                continue
+            context[name] = value
+        return True
+
+    def call_service(self, context: Mapping[str, Any], **kwargs: Any) -> Any:
+        raise ScriptSecurityError("service tasks are called through the engine's operator registry")
+
+
+# ---------------------------------------------------------------- naming the element
+def element_label(task_spec: Any) -> str:
+    kind = type(task_spec).__name__
+    bpmn_id = getattr(task_spec, "bpmn_id", None) or getattr(task_spec, "name", "?")
+    name = getattr(task_spec, "bpmn_name", None)
+    label = f"{_KIND_NAMES.get(kind, kind)} '{bpmn_id}'"
+    return f"{label} ({name})" if name else label
+
+
+_KIND_NAMES = {
+    "ScriptTask": "script task", "ServiceTask": "service task", "OperatorServiceTask": "service task",
+    "UserTask": "user task", "ManualTask": "manual task", "ExclusiveGateway": "exclusive gateway",
+    "InclusiveGateway": "inclusive gateway", "BusinessRuleTask": "business rule task",
+    "IntermediateCatchEvent": "intermediate catch event", "IntermediateThrowEvent": "intermediate throw event",
+    "StartEvent": "start event", "EndEvent": "end event", "BoundaryEvent": "boundary event",
+    "SendTask": "send task", "ReceiveTask": "receive task", "CallActivity": "call activity",
+    "SubWorkflowTask": "subprocess", "NoneTask": "task",
+}
+
+
+def describe_site(task: Any, expression: str | None) -> str:
+    """Which element, and which of its expressions, `expression` belongs to."""
+    spec = task.task_spec
+    label = element_label(spec)
+    if expression is None:
+        return label
+    text = expression.strip() if isinstance(expression, str) else expression
+    same = (lambda value: isinstance(value, str) and value.strip() == text)
+    if same(getattr(spec, "script", None)):
+        return f"{label} script"
+    if same(getattr(spec, "prescript", None)):
+        return f"{label} pre-script"
+    if same(getattr(spec, "postscript", None)):
+        return f"{label} post-script"
+    for condition, target in getattr(spec, "cond_task_specs", []) or []:
+        if condition is not None and condition.args and same(condition.args[0]):
+            target_id = target if isinstance(target, str) else (getattr(target, "bpmn_id", None) or target.name)
+            return f"{label} condition of the flow to '{target_id}'"
+    for attribute, what in (("cardinality", "loop cardinality"), ("condition", "completion condition"),
+                            ("completion_condition", "completion condition")):
+        if same(getattr(spec, attribute, None)):
+            return f"{label} {what}"
+    definition = getattr(spec, "event_definition", None)
+    if definition is not None:
+        if same(getattr(definition, "expression", None)):
+            kind = "timer expression" if "Timer" in type(definition).__name__ else "payload expression"
+            return f"{label} {kind}"
+        for prop in list(getattr(definition, "correlation_properties", []) or []) + list(
+                getattr(definition, "process_correlations", []) or []):
+            if same(getattr(prop, "retrieval_expression", None)):
+                return f"{label} correlation property '{prop.name}'"
+    for name, param in (getattr(spec, "operation_params", None) or {}).items():
+        if isinstance(param, dict) and same(param.get("value")):
+            return f"{label} parameter '{name}'"
+    if type(spec).__name__ == "BusinessRuleTask":
+        return f"{label} decision table cell"
+    parent = getattr(task, "parent", None)
+    if parent is not None and getattr(parent.task_spec, "bpmn_id", None) == getattr(spec, "bpmn_id", None) \
+            and parent.task_spec is not spec:  # a multi-instance child: the setting lives on its parent
+        return describe_site(parent, expression)
+    return f"{label} expression"
+
+
+def _with_caller_element(error: ScriptError, expression: str) -> ScriptError:
+    """Place an error raised by a direct `environment.evaluate` call.
+
+    Some SpiffWorkflow call sites (message correlation, ad-hoc completion conditions,
+    conditional paths) call the environment without a task. On the error path only, look
+    up the calling frames for the task or process spec in hand, to name the element.
+    """
+    if error.element is not None:
+        return error
+    frame = sys._getframe(2)
+    for _ in range(12):
+        if frame is None:
+            break
+        if frame.f_globals.get("__name__") == __name__:
+            return error  # called through RestrictedScriptEngine, which places it itself
+        owner = frame.f_locals.get("self")
+        if owner is not None and type(owner).__name__.lower().endswith("processspec"):
+            what = "completion condition" if getattr(owner, "completion_condition", None) == expression else "condition"
+            kind = "ad-hoc subprocess" if "AdHoc" in type(owner).__name__ else "process"
+            return error.at(f"{kind} '{owner.name}' {what}")
+        for name in ("my_task", "task"):
+            candidate = frame.f_locals.get(name)
+            if candidate is not None and hasattr(candidate, "task_spec") and hasattr(candidate, "workflow"):
+                return error.at(describe_site(candidate, expression))
+        frame = frame.f_back
+    return error.at(f"expression {expression!r}")
+
+
+# ---------------------------------------------------------------- the script engine
+ServiceCaller = Callable[[Any, str, Mapping[str, Any]], Any]
+
+
+class RestrictedScriptEngine(PythonScriptEngine):
+    """SpiffWorkflow's script engine over RestrictedEnvironment.
+
+    `call_service` is overridden (SpiffWorkflow 3.2.0 hides a service's exception behind
+    `NameError: name 'script' is not defined` otherwise) and hands the call to the
+    operator registry's caller, which returns the JSON text SpiffWorkflow expects.
+    """
+
+    def __init__(self, environment: RestrictedEnvironment, service_caller: ServiceCaller | None = None) -> None:
+        super().__init__(environment=environment)
+        self.service_caller = service_caller
+
+    def validate(self, expression: str) -> None:
+        ast.parse(expression)
+
+    def evaluate(self, task: Any, expression: str, external_context: Mapping[str, Any] | None = None) -> Any:
+        try:
+            return self.environment.evaluate(expression, task.data, external_context)
+        except ScriptError as error:
+            raise _place(error, task, expression) from error.__cause__
+
+    def execute(self, task: Any, script: str, external_context: Mapping[str, Any] | None = None) -> bool:
+        try:
+            return bool(self.environment.execute(script, task.data, external_context or {}))
+        except ScriptError as error:
+            raise _place(error, task, script) from error.__cause__
+
+    def call_service(self, task: Any, **kwargs: Any) -> Any:
+        if self.service_caller is None:
+            raise ScriptRuntimeError(f"{element_label(task.task_spec)}: no operator registry is attached to the engine")
+        return self.service_caller(task, kwargs["operation_name"], kwargs.get("operation_params") or {})
+
+
+def _place(error: ScriptError, task: Any, expression: str) -> ScriptError:
+    if error.element is not None and not error.element.startswith("expression "):
+        return error
+    if error.element is not None:  # placed by the frame walk without a task: redo with the task
+        error = type(error)(error.detail, detail=error.detail, line=error.line)
+    return error.at(describe_site(task, expression))
+
+
+def make_script_engine(settings: Any = None, *, timeout_seconds: float | None = None,
+                       helpers: Mapping[str, Callable[..., Any]] | None = None,
+                       service_caller: ServiceCaller | None = None) -> RestrictedScriptEngine:
+    """The script engine to attach to every BpmnWorkflow, after every load.
+
+    `settings.script_timeout_seconds` bounds each evaluation; `timeout_seconds` overrides
+    it (tests, the scheduler). `service_caller` is `engine.operators.OperatorCaller(...)`.
+    """
+    if timeout_seconds is None:
+        timeout_seconds = float(getattr(settings, "script_timeout_seconds", 2)) if settings is not None else 2.0
+    if timeout_seconds <= 0:
+        raise ValueError("timeout_seconds must be positive")
+    environment = RestrictedEnvironment(helpers=helpers, limits=ScriptLimits(timeout_seconds=timeout_seconds))
+    return RestrictedScriptEngine(environment, service_caller=service_caller)
+
+
+def is_restricted(workflow: Any) -> bool:
+    """True when a workflow (and every subprocess) runs diagram code through the sandbox."""
+    engine = getattr(workflow, "script_engine", None)
+    return isinstance(engine, RestrictedScriptEngine) and isinstance(engine.environment, RestrictedEnvironment)

@@ -1,0 +1,266 @@
+"""Timer events driven by the product's one clock (`core.clock.now()`).
+
+SpiffWorkflow's timer event definitions read `datetime.now(timezone.utc)` directly. The
+classes here are the same definitions with every reading of the time going through
+`core.clock.now()`, so tests move time with the `frozen_clock` fixture and a scheduler
+process can be moved with GMP_CLOCK_OFFSET_SECONDS. Nothing else changes: expressions
+are still evaluated by the workflow's (restricted) script engine, and the serialized
+form is SpiffWorkflow's (`TimerConditionalEventDefinitionConverter`), under our class
+names.
+
+Integration (engine core):
+- `TIMER_PARSER_CLASSES`: BPMN tag -> (parser class, spec class) for start,
+  intermediate catch and boundary events; register each with
+  `engine.parsing.register_parser_class(tag, parser, spec)`.
+- `TIMER_SPEC_CONVERTERS`: event-definition class -> converter class, to add to the
+  serializer's spec config (`BpmnWorkflowSerializer.configure(config)`).
+- `due_timers(workflow)`: the earliest due time of every waiting timer, for the
+  scheduler's due-timer table.
+
+Expressions: ISO 8601 durations (`"PT1H"`), date-times (`"2026-01-05T10:00:00Z"`) and
+repeating intervals (`"R3/PT10M"`), written as Python string expressions (quoted).
+A date-time without a zone is read as UTC (never the server's local zone).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from SpiffWorkflow.bpmn.parser.util import first
+from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+    TimerEventDefinition,
+)
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.spiff.parser.event_parsers import (
+    SpiffBoundaryEventParser,
+    SpiffIntermediateCatchEventParser,
+    SpiffStartEventParser,
+)
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent as SpiffBoundaryEvent
+from SpiffWorkflow.bpmn.specs.defaults import IntermediateCatchEvent as SpiffIntermediateCatchEvent
+from SpiffWorkflow.bpmn.specs.defaults import StartEvent as SpiffStartEvent
+from SpiffWorkflow.util.task import TaskState
+
+from core import clock
+from engine.errors import EngineError
+
+
+class TimerExpressionError(EngineError):
+    """A timer expression does not give a valid ISO 8601 date-time, duration or cycle."""
+
+    http_status = 422
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def parse_datetime(text: str) -> datetime:
+    """An ISO date-time (or ISO week date); no zone means UTC."""
+    text = text.strip()
+    if "W" in text.upper() and not text.upper().startswith("P"):
+        return _utc(TimerEventDefinition.parse_iso_week(text))
+    return _utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def _label(my_task: Any) -> str:
+    spec = my_task.task_spec
+    name = getattr(spec, "bpmn_name", None)
+    bpmn_id = getattr(spec, "bpmn_id", spec.name)
+    return f"timer '{bpmn_id}'" + (f" ({name})" if name else "")
+
+
+def _text(my_task: Any, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TimerExpressionError(
+            f"{_label(my_task)}: the timer expression gave {type(value).__name__} {value!r}, expected an ISO 8601 "
+            "string (quote it: \"PT1H\")")
+    return value
+
+
+class ClockTimeDateEventDefinition(TimeDateEventDefinition):
+    """A timer at a date-time, read against `core.clock.now()`."""
+
+    def has_fired(self, my_task: Any) -> bool:
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            text = _text(my_task, my_task.workflow.script_engine.evaluate(my_task, self.expression))
+            try:
+                event_value = parse_datetime(text).isoformat()
+            except (ValueError, AttributeError) as exc:
+                raise TimerExpressionError(f"{_label(my_task)}: {text!r} is not an ISO 8601 date-time") from exc
+            my_task._set_internal_data(event_value=event_value)
+        if datetime.fromisoformat(event_value) <= clock.now():
+            my_task._set_internal_data(event_fired=True)
+        return bool(my_task._get_internal_data("event_fired", False))
+
+
+class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
+    """A timer after a duration, counted from when the event was reached, on `core.clock.now()`."""
+
+    def has_fired(self, my_task: Any) -> bool:
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            text = _text(my_task, my_task.workflow.script_engine.evaluate(my_task, self.expression))
+            start = clock.now()
+            try:
+                parsed = TimerEventDefinition.parse_iso_duration(text)
+                event_value = (start + TimerEventDefinition.get_timedelta_from_start(parsed, start)).isoformat()
+            except Exception as exc:  # Spiff raises a bare Exception('Invalid duration')
+                raise TimerExpressionError(f"{_label(my_task)}: {text!r} is not an ISO 8601 duration") from exc
+            my_task._set_internal_data(event_value=event_value)
+        if datetime.fromisoformat(event_value) <= clock.now():
+            my_task._set_internal_data(event_fired=True)
+        return bool(my_task._get_internal_data("event_fired", False))
+
+
+class ClockCycleTimerEventDefinition(CycleTimerEventDefinition):
+    """A repeating timer (`R3/PT10M`, `R/2026-01-05T08:00:00Z/P1D`) on `core.clock.now()`."""
+
+    def cycle_complete(self, my_task: Any) -> bool:
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            text = _text(my_task, my_task.workflow.script_engine.evaluate(my_task, self.expression))
+            try:
+                cycles, start, duration = _parse_cycle(text)
+            except Exception as exc:  # Spiff raises bare Exceptions for bad intervals
+                raise TimerExpressionError(f"{_label(my_task)}: {text!r} is not an ISO 8601 repeating interval") from exc
+            event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
+
+        ready = False
+        if event_value["cycles"] != 0:
+            next_event = datetime.fromisoformat(event_value["next"])
+            if next_event <= clock.now():
+                event_value["next"] = (next_event + timedelta(seconds=event_value["duration"])).isoformat()
+                event_value["cycles"] -= 1
+                ready = True
+        else:
+            my_task.internal_data.pop("event_value", None)
+            my_task.internal_data["event_fired"] = True
+            return False
+        my_task._set_internal_data(event_value=event_value)
+        return ready
+
+
+def _parse_cycle(expression: str) -> tuple[int, datetime, timedelta]:
+    components = expression.upper().replace("--", "/").strip("R").split("/")
+    cycles = int(components[0]) if components[0] else -1
+    first_part = _time_or_duration(components[1])
+    second = _time_or_duration(components[2]) if len(components) == 3 else None
+    if isinstance(first_part, datetime):
+        if not isinstance(second, dict):
+            raise ValueError("a start time must be followed by a duration")
+        return cycles, first_part, TimerEventDefinition.get_timedelta_from_start(second, first_part)
+    if isinstance(second, datetime):
+        duration = TimerEventDefinition.get_timedelta_from_end(first_part, second)
+        return cycles, second - duration, duration
+    if second is None:
+        now = clock.now()
+        duration = TimerEventDefinition.get_timedelta_from_start(first_part, now)
+        return cycles, now + duration, duration
+    raise ValueError("invalid repeating interval")
+
+
+def _time_or_duration(text: str) -> Any:
+    if text.upper().startswith("P"):
+        return TimerEventDefinition.parse_iso_duration(text)
+    return parse_datetime(text)
+
+
+# ---------------------------------------------------------------- parsing
+class ClockTimerParserMixin:
+    """Make an event parser build the clock-driven timer definitions."""
+
+    def parse_timer_event(self, event: Any) -> TimerEventDefinition:
+        name = self.node.get("name", self.node.get("id"))  # type: ignore[attr-defined]
+        description = self.get_event_description(event)  # type: ignore[attr-defined]
+        xpath = self.xpath  # type: ignore[attr-defined]
+        time_date = first(xpath(".//bpmn:timeDate"))
+        if time_date is not None:
+            return ClockTimeDateEventDefinition(name, time_date.text, description=description)
+        time_duration = first(xpath(".//bpmn:timeDuration"))
+        if time_duration is not None:
+            return ClockDurationTimerEventDefinition(name, time_duration.text, description=description)
+        time_cycle = first(xpath(".//bpmn:timeCycle"))
+        if time_cycle is not None:
+            return ClockCycleTimerEventDefinition(name, time_cycle.text, description=description)
+        raise ValidationException("Unknown Time Specification", node=self.node,  # type: ignore[attr-defined]
+                                  file_name=self.filename)  # type: ignore[attr-defined]
+
+
+class ClockStartEventParser(ClockTimerParserMixin, SpiffStartEventParser):
+    pass
+
+
+class ClockIntermediateCatchEventParser(ClockTimerParserMixin, SpiffIntermediateCatchEventParser):
+    pass
+
+
+class ClockBoundaryEventParser(ClockTimerParserMixin, SpiffBoundaryEventParser):
+    pass
+
+
+# tag -> (parser class, spec class): the spec classes stay SpiffWorkflow's own.
+TIMER_PARSER_CLASSES: dict[str, tuple[type, type]] = {
+    "startEvent": (ClockStartEventParser, SpiffStartEvent),
+    "intermediateCatchEvent": (ClockIntermediateCatchEventParser, SpiffIntermediateCatchEvent),
+    "boundaryEvent": (ClockBoundaryEventParser, SpiffBoundaryEvent),
+}
+
+TIMER_SPEC_CONVERTERS: dict[type, type] = {
+    ClockTimeDateEventDefinition: TimerConditionalEventDefinitionConverter,
+    ClockDurationTimerEventDefinition: TimerConditionalEventDefinitionConverter,
+    ClockCycleTimerEventDefinition: TimerConditionalEventDefinitionConverter,
+}
+
+_CLOCK_TIMERS = (ClockTimeDateEventDefinition, ClockDurationTimerEventDefinition, ClockCycleTimerEventDefinition)
+_ANY_TIMER = (TimerEventDefinition,)
+
+
+# ---------------------------------------------------------------- due times
+@dataclass(frozen=True)
+class DueTimer:
+    """A waiting timer of a workflow: which task, which element, when it is due."""
+
+    task_id: str
+    element_id: str
+    due_at: datetime
+
+
+def due_timers(workflow: Any) -> list[DueTimer]:
+    """Every waiting timer of `workflow` (subprocesses included) with its due time.
+
+    A timer whose expression has not been evaluated yet (not reached) is not listed.
+    Raises EngineError if the workflow still carries SpiffWorkflow's wall-clock timers.
+    """
+    found: list[DueTimer] = []
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if not isinstance(definition, _ANY_TIMER):
+            continue
+        if not isinstance(definition, _CLOCK_TIMERS):
+            raise EngineError(f"timer '{task.task_spec.bpmn_id}' was not parsed with the clock-driven timer classes "
+                              "(register engine.timers.TIMER_PARSER_CLASSES)")
+        value = task._get_internal_data("event_value")
+        if value is None:
+            continue
+        text = value["next"] if isinstance(value, dict) else value
+        found.append(DueTimer(str(task.id), task.task_spec.bpmn_id or task.task_spec.name,
+                              datetime.fromisoformat(text)))
+    return sorted(found, key=lambda timer: timer.due_at)
+
+
+def is_clock_timer(task_spec: Any) -> bool:
+    return isinstance(getattr(task_spec, "event_definition", None), _CLOCK_TIMERS)
+
+
+__all__ = [
+    "ClockTimeDateEventDefinition",
+    "ClockDurationTimerEventDefinition", "ClockCycleTimerEventDefinition", "TIMER_PARSER_CLASSES",
+    "TIMER_SPEC_CONVERTERS", "DueTimer", "due_timers", "TimerExpressionError", "parse_datetime",
+]

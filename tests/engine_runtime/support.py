@@ -1,0 +1,62 @@
+"""Build small workflows from the template diagrams in processes/ and run them with SpiffWorkflow
+directly through the runtime's script engine, timers and operators (no database)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+from xml.sax.saxutils import escape
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+from engine import operators, timers
+from engine.scripting import RestrictedScriptEngine, make_script_engine
+
+PROCESSES = Path(__file__).resolve().parent / "processes"
+
+
+class RuntimeParser(SpiffBpmnParser):
+    OVERRIDE_PARSER_CLASSES = dict(SpiffBpmnParser.OVERRIDE_PARSER_CLASSES)
+
+
+for _tag, _classes in {**timers.TIMER_PARSER_CLASSES, **operators.OPERATOR_PARSER_CLASSES}.items():
+    RuntimeParser.OVERRIDE_PARSER_CLASSES[full_tag(_tag)] = _classes
+
+
+def serializer() -> BpmnWorkflowSerializer:
+    config = dict(SPIFF_CONFIG)
+    config.update(timers.TIMER_SPEC_CONVERTERS)
+    config.update(operators.OPERATOR_SPEC_CONVERTERS)
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    text = (PROCESSES / template).read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = text.replace("$" + key, escape(value, {'"': "&quot;"}))
+    return text
+
+
+def parse(files: Mapping[str, Mapping[str, str]], process_id: str) -> tuple[Any, dict[str, Any]]:
+    parser = RuntimeParser(validator=VALIDATOR)
+    for name, values in files.items():
+        text = render(name, values)
+        if name.endswith(".dmn"):
+            parser.add_dmn_str(text.encode("utf-8"), filename=name)
+        else:
+            parser.add_bpmn_str(text.encode("utf-8"), filename=name)
+    return parser.get_spec(process_id), parser.get_subprocess_specs(process_id)
+
+
+def workflow(files: Mapping[str, Mapping[str, str]], process_id: str, *,
+             engine: RestrictedScriptEngine | None = None, data: Mapping[str, Any] | None = None,
+             timeout_seconds: float = 2.0) -> BpmnWorkflow:
+    spec, subprocesses = parse(files, process_id)
+    wf = BpmnWorkflow(spec, subprocesses, script_engine=engine or make_script_engine(timeout_seconds=timeout_seconds))
+    if data:
+        start = wf.get_next_task(spec_name="Start")
+        (start or wf.task_tree).set_data(**data)
+    return wf

@@ -1,0 +1,169 @@
+"""The restricted environment itself: runaway scripts, size guards, error translation, re-attachment."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+
+from engine.runtime_factory import attach_script_engine
+from engine.scripting import (
+    RestrictedEnvironment,
+    ScriptLimits,
+    ScriptResourceError,
+    ScriptRuntimeError,
+    ScriptSecurityError,
+    ScriptSyntaxError,
+    ScriptTimeoutError,
+    check_source,
+    is_restricted,
+    make_script_engine,
+)
+from tests.engine_runtime.support import serializer, workflow
+
+SHORT = ScriptLimits(timeout_seconds=0.2)
+
+
+def env(limits: ScriptLimits = SHORT) -> RestrictedEnvironment:
+    return RestrictedEnvironment(limits=limits)
+
+
+@pytest.mark.req("URS-RUN-002", "A11-7.1")
+@pytest.mark.parametrize("script", [
+    "while True: pass",
+    "x = [1 for a in range(10**5) for b in range(10**5)]",
+    "while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass",
+    "try:\n    while True: pass\nexcept BaseException:\n    survived = True",
+    "f = lambda n: n < 9 and [f(n + 1) for i in range(10)]\nf(0)",
+], ids=["while", "nested-comprehension", "swallowing-loop", "swallow-then-finish", "lambda-fanout"])
+def test_runaway_script_is_stopped_at_the_time_limit(script: str) -> None:
+    context: dict[str, Any] = {}
+    with pytest.raises(ScriptTimeoutError, match=r"stopped after 0\.2 s .*does not finish"):
+        env().execute(script, context)
+    assert "survived" not in context  # a failed script changes nothing
+
+
+@pytest.mark.req("URS-RUN-002", "A11-7.1")
+@pytest.mark.parametrize("expression, message", [
+    ("'x' * 10**10", "repeated sequence is too large"),
+    ("[0] * 10**9", "repeated sequence is too large"),
+    ("10**10 * 'x'", "repeated sequence is too large"),
+    ("2 ** 10**9", "integer power above"),
+    ("1 << 10**9", "shift above"),
+    ("(2**50000) * (2**50000)", "integer product above"),
+    ("'a'.ljust(10**10)", r"ljust\(\) width is too large"),
+    ("'a'.zfill(10**10)", r"zfill\(\) width is too large"),
+    ("(1).to_bytes(10**10, 'big')", r"to_bytes\(\) width is too large"),
+    ("('a' * 1000).replace('a', 'b' * 2000)", r"replace\(\) is too large"),
+    ("'-'.join(['x' * 1000] * 10000)", r"join\(\) is too large"),
+    ("'\\t'.expandtabs(10**9)", r"expandtabs\(\) is too large"),
+    ("'%*d' % (10**9, 1)", "%-format width is too large"),
+    ("'%9999999999d' % 1", "%-format width is too large"),
+    ("list(range(10**9))", r"range\(\) of more than"),
+])
+def test_big_allocations_are_refused_before_they_happen(expression: str, message: str) -> None:
+    with pytest.raises(ScriptResourceError, match=message):
+        env().evaluate(expression, {})
+
+
+@pytest.mark.req("URS-RUN-002", "A11-7.1")
+def test_growing_memory_in_a_loop_is_stopped() -> None:
+    with pytest.raises((ScriptResourceError, ScriptTimeoutError), match="too much memory|does not finish"):
+        env(ScriptLimits(timeout_seconds=5, memory_budget_bytes=64 * 1024 * 1024)).execute(
+            "kept = []\nwhile True:\n    kept.append('x' * 10**6)", {})
+
+
+@pytest.mark.req("URS-RUN-002")
+def test_a_runaway_script_in_one_thread_does_not_stop_another() -> None:
+    results: dict[str, Any] = {}
+
+    def runaway() -> None:
+        try:
+            env(ScriptLimits(timeout_seconds=0.5)).execute("while True: pass", {})
+        except ScriptTimeoutError as exc:
+            results["runaway"] = exc
+
+    thread = threading.Thread(target=runaway)
+    thread.start()
+    results["other"] = env().evaluate("sum([n * n for n in range(100)])", {})
+    thread.join()
+    assert results["other"] == 328350
+    assert isinstance(results["runaway"], ScriptTimeoutError)
+
+
+@pytest.mark.req("URS-RUN-001", "P11-10a")
+@pytest.mark.parametrize("source, error, message", [
+    ("import os", ScriptSecurityError, "import statements are not allowed"),
+    ("from os import path", ScriptSecurityError, "import statements are not allowed"),
+    ("class A: pass", ScriptSecurityError, "class definitions are not allowed"),
+    ("def g():\n    yield 1", ScriptSecurityError, "generators"),
+    ("x = f'{y:{w}}'", ScriptSecurityError, "computed f-string format"),
+    ("x = (", ScriptSyntaxError, "not valid Python"),
+])
+def test_check_source_refuses_at_upload(source: str, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        check_source(source, "exec")
+
+
+def test_check_source_mode_is_checked() -> None:
+    with pytest.raises(ValueError, match="mode must be"):
+        check_source("1", "single")
+
+
+@pytest.mark.req("URS-RUN-001")
+@pytest.mark.parametrize("expression, message", [
+    ("type(1)", "'type' is not available"),
+    ("getattr(now, 'x')", "'getattr' is not available"),
+    ("'{}'.format(1)", "format"),
+    ("'a'.translate({})", r"translate\(\) is not allowed"),
+])
+def test_withheld_builtins_and_methods(expression: str, message: str) -> None:
+    with pytest.raises(ScriptSecurityError, match=message):
+        env().evaluate(expression, {})
+
+
+def test_ordinary_errors_name_line_and_type() -> None:
+    with pytest.raises(ScriptRuntimeError, match=r"line 2: ZeroDivisionError: division by zero"):
+        env().execute("a = 1\nb = a / 0", {})
+    with pytest.raises(ScriptRuntimeError, match=r"NameError: name 'missing' is not defined"):
+        env().evaluate("missing + 1", {})
+
+
+def test_helpers_are_functions_and_read_the_product_clock(frozen_clock: Any) -> None:
+    e = env()
+    assert e.evaluate("now()", {}) == frozen_clock.value
+    assert e.evaluate("(now() + timedelta(hours=1)).hour", {}) == 9
+    assert e.evaluate("today().isoformat()", {}) == "2026-01-05"
+    assert e.evaluate("str(decimal('0.1') + decimal('0.2'))", {}) == "0.3"
+    assert e.evaluate("stamp.now() == now()", {"stamp": frozen_clock.value}) is True
+    with pytest.raises(TypeError, match="must be a function"):
+        RestrictedEnvironment(helpers={"os": __import__("os")})
+    with pytest.raises(TypeError, match="may not start with"):
+        RestrictedEnvironment(helpers={"_x": len})
+
+
+def test_script_keeps_data_and_drops_functions() -> None:
+    context: dict[str, Any] = {"a": 1, "old": 2}
+    env().execute("def double(v):\n    return v * 2\nb = double(a)\ndel old\nx, (y, z) = 1, (2, 3)", context)
+    assert context == {"a": 1, "b": 2, "x": 1, "y": 2, "z": 3}
+
+
+def test_make_script_engine_rejects_a_bad_limit() -> None:
+    with pytest.raises(ValueError, match="timeout_seconds must be positive"):
+        make_script_engine(timeout_seconds=0)
+
+
+@pytest.mark.req("URS-RUN-003", "P11-10a")
+def test_deserialized_workflow_runs_restricted_again() -> None:
+    hostile = {"site_script.bpmn": {"SCRIPT": "result = __import__('os').getcwd()"}}
+    wf = workflow(hostile, "site_script")
+    text = serializer().serialize_json(wf)
+    loaded = serializer().deserialize_json(text)
+    # The trap: SpiffWorkflow's deserializer attaches a new, unrestricted engine.
+    assert type(loaded.script_engine) is PythonScriptEngine and not is_restricted(loaded)
+    # The engine's factory re-attaches the restricted engine after every load.
+    attach_script_engine(loaded)
+    assert is_restricted(loaded)
+    with pytest.raises(ScriptSecurityError, match="compute_yield"):
+        loaded.do_engine_steps()
