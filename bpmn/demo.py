@@ -1,0 +1,152 @@
+"""`gmp demo seed`: demo users (and, as the library grows, demo data) for `make run`.
+
+Demo users are created through the real services: an administrator creates each
+account, the owner enrols with password and TOTP, the administrator records the
+identity verification. Every step is in the audit trail like any other. Seeding is
+idempotent: an existing demo database is left as it is.
+
+The demo password and TOTP secrets are written to `instance/demo-users.txt`;
+`gmp demo totp USER` prints a user's current TOTP code (demo databases only).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import click
+
+from core import clock
+from core.config import ConfigError, Settings, load_settings
+from store.db import Database
+from store.uow import UnitOfWork
+
+DEMO_PASSWORD = "gmp-demo-password"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    user_id: str
+    printed_name: str
+    roles: tuple[str, ...]
+    language: str = "en"
+
+
+DEMO_USERS = (
+    DemoUser("alice", "Alice Operator", ("operator",)),
+    DemoUser("victor", "Victor Verifier", ("operator",)),
+    DemoUser("sam", "Sam Supervisor", ("supervisor", "planner")),
+    DemoUser("quinn", "Quinn QA", ("qa",)),
+    DemoUser("rita", "Rita Reviewer", ("qa", "reviewer")),
+    DemoUser("peter", "Peter Qualified-Person", ("qp",)),
+    DemoUser("audrey", "Audrey Auditor", ("auditor",)),
+    DemoUser("lin", "林晓 Lin Xiao", ("operator",), "zh"),
+)
+DEMO_ADMIN = DemoUser("admin", "Ada Admin", ("admin",))
+
+
+def _enrol(db: Database, settings: Settings, user_id: str, secret: str) -> str:
+    from signatures import totp
+    from signatures.enrolment import enrol, start_enrolment
+
+    with db.session() as session:
+        view = start_enrolment(session, user_id, secret)
+    # the previous TOTP step (inside the drift window): the owner's first login can use the current code
+    code = totp.code_at_step(view.totp_secret, totp.current_step(view.totp_secret, clock.now()) - 1)
+    with UnitOfWork(db) as uow:
+        enrol(uow, user_id, secret, DEMO_PASSWORD, code, settings)
+        uow.commit()
+    return view.totp_secret
+
+
+def seed(settings: Settings) -> list[tuple[str, str, str, str]]:
+    """Create the demo users; return (user, name, roles, TOTP secret) rows. Idempotent."""
+    from signatures.identities import bootstrap_admin, create_user, list_users, verify_identity
+
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            if list_users(session):
+                return []
+        with UnitOfWork(db) as uow:
+            _, secret = bootstrap_admin(uow, DEMO_ADMIN.user_id, DEMO_ADMIN.printed_name, settings)
+            uow.commit()
+        rows = [(DEMO_ADMIN.user_id, DEMO_ADMIN.printed_name, "admin",
+                 _enrol(db, settings, DEMO_ADMIN.user_id, secret))]
+        from audit.canonical import Actor
+
+        admin_actor = Actor(DEMO_ADMIN.user_id, DEMO_ADMIN.printed_name)
+        for user in DEMO_USERS:
+            with UnitOfWork(db, admin_actor) as uow:
+                _, secret = create_user(uow, user.user_id, user.printed_name, list(user.roles), settings)
+                uow.commit()
+            rows.append((user.user_id, user.printed_name, ",".join(user.roles),
+                         _enrol(db, settings, user.user_id, secret)))
+            with UnitOfWork(db, admin_actor) as uow:
+                verify_identity(uow, user.user_id, "demo account: identity document checked in person",
+                                "demo data")
+                uow.commit()
+            if user.language != "en":
+                _set_language(db, user)
+        return rows
+    finally:
+        db.dispose()
+
+
+def _set_language(db: Database, user: DemoUser) -> None:
+    try:
+        from web.models import UserPreference
+    except ModuleNotFoundError:
+        return
+    with UnitOfWork(db) as uow:
+        uow.session.add(UserPreference(user_id=user.user_id, language=user.language,
+                                       updated_at=clock.isoformat(clock.now())))
+        uow.audit("user.language_set", "user", user.user_id, changes=[["language", None, user.language]])
+        uow.commit()
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+def demo() -> None:
+    """Demo data for trying the product (never on a production database)."""
+
+
+@demo.command("seed")
+def demo_seed() -> None:
+    """Create the demo users (idempotent) and write instance/demo-users.txt."""
+    settings = _settings()
+    rows = seed(settings)
+    if not rows:
+        click.echo("demo data already present")
+        return
+    lines = [f"password for every demo user: {DEMO_PASSWORD}", "user\tname\troles\tTOTP secret"]
+    lines += ["\t".join(row) for row in rows]
+    path = settings.instance / "demo-users.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    click.echo(f"demo users created; see {path} (TOTP: `gmp demo totp USER`)")
+
+
+@demo.command("totp")
+@click.argument("user_id")
+def demo_totp(user_id: str) -> None:
+    """Print a demo user's current TOTP code."""
+    from signatures import totp
+    from signatures.models import UserAccount
+
+    settings = _settings()
+    path = settings.instance / "demo-users.txt"
+    if not path.exists():
+        raise click.ClickException("not a demo database (no instance/demo-users.txt)")
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            user = session.get(UserAccount, user_id)
+            if user is None or not user.totp_secret:
+                raise click.ClickException(f"no enrolled user {user_id!r}")
+            click.echo(totp.code_at_step(user.totp_secret, totp.current_step(user.totp_secret, clock.now())))
+    finally:
+        db.dispose()
