@@ -143,7 +143,10 @@ def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: E
                                   f"{approver} holds {', '.join(sorted(roles)) or 'no role'}")
         record = services.sign(uow, signer_id=approver, meaning=APPROVAL_MEANING,
                                record_type="process_definition_version", record_id=label,
-                               record_hash=version.files_sha256, credentials=signature.credentials)
+                               record_hash=version.files_sha256,
+                               content={"process": definition.key, "version": version.version,
+                                        "files_sha256": version.files_sha256},
+                               credentials=signature.credentials)
     except (DefinitionStateError, ApprovalRefused) as exc:
         uow.record_refusal("definition_version.approval_refused", "process_definition_version", label,
                            reason=str(exc))

@@ -55,8 +55,10 @@ class RoleDirectory(Protocol):
 
 
 class Signer(Protocol):
+    """Sign the record (type, id, version 1) whose canonical content is `content` (SHA-256: record_hash)."""
+
     def __call__(self, uow: Any, *, signer_id: str, meaning: str, record_type: str, record_id: str,
-                 record_hash: str, credentials: Mapping[str, str]) -> SignatureRecord: ...
+                 record_hash: str, content: Mapping[str, Any], credentials: Mapping[str, str]) -> SignatureRecord: ...
 
 
 class FormValidator(Protocol):
@@ -109,14 +111,19 @@ class EngineServices:
     meanings: frozenset[str] = DEFAULT_MEANINGS
 
 
-def default_services() -> EngineServices:
-    """Bind to signatures/ and forms/ where they exist; fall back otherwise."""
+def default_services(settings: Any = None, auth_session: Any = None) -> EngineServices:
+    """Bind to signatures/ and forms/ where they exist; fall back otherwise.
+
+    `settings` (core.config.Settings) is needed by the signing ceremony (server key,
+    signing rules); `auth_session` is the signer's login session, so a later signing in
+    the same continuous session needs the password only (P11-200a1).
+    """
     roles_of = _optional("signatures.identities", "roles_of")
     sign = _optional("signatures.service", "sign")
     validate = _optional("forms", "validate_submission")
     return EngineServices(
         roles_of=_wrap_roles(roles_of) if roles_of else _no_roles,
-        sign=_wrap_sign(sign) if sign else _no_signer,
+        sign=_wrap_sign(sign, settings, auth_session) if sign and settings is not None else _no_signer,
         validate_form=_wrap_form(validate) if validate else jsonschema_validate,
         meanings=known_meanings(),
     )
@@ -124,19 +131,21 @@ def default_services() -> EngineServices:
 
 def _wrap_roles(fn: Callable[..., Any]) -> Callable[..., Collection[str]]:
     def roles(uow: Any, user_id: str) -> Collection[str]:
-        return {str(getattr(r, "name", r)) for r in fn(uow, user_id)}
+        return {str(getattr(r, "name", r)) for r in fn(uow.session, user_id)}
     return roles
 
 
-def _wrap_sign(fn: Callable[..., Any]) -> Callable[..., SignatureRecord]:
-    def sign(uow: Any, **kwargs: Any) -> SignatureRecord:
-        result = fn(uow, **kwargs)
-        if isinstance(result, SignatureRecord):
-            return result
-        return SignatureRecord(signature_id=str(getattr(result, "id", getattr(result, "signature_id", result))),
-                               signer_id=str(getattr(result, "signer_id", kwargs["signer_id"])),
-                               signer_name=str(getattr(result, "signer_name", getattr(result, "printed_name", ""))),
-                               meaning=kwargs["meaning"])
+def _wrap_sign(fn: Callable[..., Any], settings: Any, auth_session: Any) -> Callable[..., SignatureRecord]:
+    from signatures.credentials import Credentials
+    from signatures.records import SimpleRecord
+
+    def sign(uow: Any, *, signer_id: str, meaning: str, record_type: str, record_id: str, record_hash: str,
+             content: Mapping[str, Any], credentials: Mapping[str, str]) -> SignatureRecord:
+        record = SimpleRecord(record_type, record_id, 1, dict(content))
+        creds = Credentials(signer_id, credentials.get("password", ""), credentials.get("totp") or None)
+        row = fn(uow, record, meaning, creds, auth_session, settings, reason=credentials.get("reason") or None)
+        return SignatureRecord(signature_id=str(row.seq), signer_id=row.signer_id, signer_name=row.printed_name,
+                               meaning=row.meaning)
     return sign
 
 

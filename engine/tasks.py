@@ -60,11 +60,15 @@ class Completion:
     ready: list[str] = field(default_factory=list)
 
 
-def record_hash(instance_id: int, task_id: str, bpmn_id: str, data: Mapping[str, Any]) -> str:
-    """What a task signature binds to: SHA-256 of the canonical task record."""
-    document = {"instance_id": instance_id, "task_id": task_id, "bpmn_id": bpmn_id, "data": jsonable(dict(data))}
+def task_record(instance_id: int, task_id: str, bpmn_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """What a task signature binds to: the task's identity and the data entered on it."""
+    return {"instance_id": instance_id, "task_id": task_id, "bpmn_id": bpmn_id, "data": jsonable(dict(data))}
+
+
+def record_hash(document: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical task record (sorted, compact UTF-8 JSON)."""
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    return hashlib.sha256(b"GMP-TASK-RECORD-v1\x00" + canonical).hexdigest()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def _task_row(session: Session, task_id: str, *, for_update: bool = False) -> InstanceTask:
@@ -228,13 +232,14 @@ def complete_task(uow: Any, task_id: str, data: Mapping[str, Any] | None = None,
         gates_run = run_gates(ctx)
         cleaned = _validate_form(opened, rules, data, services, bpmn_id)
         _check_signatures(rules, user, signatures, bpmn_id)
-        digest = record_hash(row.instance_id, row.id, bpmn_id, cleaned)
+        document = task_record(row.instance_id, row.id, bpmn_id, cleaned)
+        digest = record_hash(document)
         records: list[SignatureRecord] = []
         for signature in signatures:
             try:
                 records.append(services.sign(uow, signer_id=signature.signer_id, meaning=signature.meaning,
                                              record_type="task", record_id=row.id, record_hash=digest,
-                                             credentials=signature.credentials))
+                                             content=document, credentials=signature.credentials))
             except TaskRefused:
                 raise
             except GmpError as exc:

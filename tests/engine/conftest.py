@@ -44,7 +44,7 @@ class TestSigner:
         self.made: list[dict[str, Any]] = []
 
     def __call__(self, uow: Any, *, signer_id: str, meaning: str, record_type: str, record_id: str,
-                 record_hash: str, credentials: Mapping[str, str]) -> SignatureRecord:
+                 record_hash: str, content: Mapping[str, Any], credentials: Mapping[str, str]) -> SignatureRecord:
         if credentials.get("password") != password(signer_id):
             raise SignatureRefused(f"wrong password for {signer_id}")
         sid = f"sig-{next(self.counter)}-{hashlib.sha256(record_hash.encode()).hexdigest()[:8]}"
