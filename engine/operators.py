@@ -406,8 +406,10 @@ def run_pending_operation(workflow: Any, task_id: str) -> None:
     if not isinstance(caller, OperatorCaller):
         raise OperatorError("the workflow's script engine has no operator caller")
     operator = caller.registry.get(pending["name"])
+    inner = caller.context_for
+    caller_with_progress = OperatorCaller(caller.registry, context_for=lambda t: _ProgressContext(inner(t) if inner else None, pending))
     try:
-        result = caller.run(operator, task, pending["params"])
+        result = caller_with_progress.run(operator, task, pending["params"])
     except OperatorFailed as failure:
         pending["state"] = "failed"
         if throw_operator_error(task, failure):
@@ -419,6 +421,24 @@ def run_pending_operation(workflow: Any, task_id: str) -> None:
     pending["state"] = "done"
     task.data[spec.result_variable] = json.loads(result)
     task.complete()
+
+
+class _ProgressContext:
+    """The engine's context, with progress also kept on the task (saved with the instance)."""
+
+    def __init__(self, inner: Any, pending: dict[str, Any]) -> None:
+        self._inner = inner
+        self._pending = pending
+
+    def __getattr__(self, name: str) -> Any:
+        if self._inner is None:
+            raise OperatorError("no operator context is attached to the engine")
+        return getattr(self._inner, name)
+
+    def save_progress(self, progress: Mapping[str, Any]) -> None:
+        self._pending["progress"] = copy.deepcopy(dict(progress))
+        if self._inner is not None:
+            self._inner.save_progress(progress)
 
 
 class OperatorServiceTaskParser(ServiceTaskParser):

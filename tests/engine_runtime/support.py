@@ -35,8 +35,8 @@ def serializer() -> BpmnWorkflowSerializer:
 
 def render(template: str, values: Mapping[str, str]) -> str:
     text = (PROCESSES / template).read_text(encoding="utf-8")
-    for key, value in values.items():
-        text = text.replace("$" + key, escape(value, {'"': "&quot;"}))
+    for key, value in values.items():  # XML_* values are diagram fragments, the rest are expressions
+        text = text.replace("$" + key, value if key.startswith("XML_") else escape(value, {'"': "&quot;"}))
     return text
 
 
@@ -60,3 +60,34 @@ def workflow(files: Mapping[str, Mapping[str, str]], process_id: str, *,
         start = wf.get_next_task(spec_name="Start")
         (start or wf.task_tree).set_data(**data)
     return wf
+
+
+class InMemoryOperatorContext:
+    """The instance API an operator sees, kept in memory (the engine's context writes the database).
+
+    Records what the built-in operators asked for, so SpiffWorkflow-level tests can check it.
+    """
+
+    def __init__(self, instance_id: str = "inst-1", element_id: str = "", task_data: Mapping[str, Any] | None = None) -> None:
+        self.instance_id = instance_id
+        self.element_id = element_id
+        self.task_data = dict(task_data or {})
+        self.started: list[tuple[str, dict[str, Any], str]] = []
+        self.deviations: list[tuple[str, dict[str, Any], str]] = []
+        self.exceptions: list[tuple[str, str, dict[str, Any]]] = []
+        self.progress: list[dict[str, Any]] = []
+
+    def start_linked_process(self, process_key: str, data: Mapping[str, Any], link: str) -> str:
+        self.started.append((process_key, dict(data), link))
+        return f"linked-{len(self.started)}"
+
+    def raise_deviation(self, title: str, context: Mapping[str, Any], severity: str) -> str:
+        self.deviations.append((title, dict(context), severity))
+        return f"DEV-{len(self.deviations)}"
+
+    def record_exception(self, kind: str, message: str, details: Mapping[str, Any]) -> str:
+        self.exceptions.append((kind, message, dict(details)))
+        return f"EXC-{len(self.exceptions)}"
+
+    def save_progress(self, progress: Mapping[str, Any]) -> None:
+        self.progress.append(dict(progress))
