@@ -7,11 +7,8 @@ operating-system user.
 from __future__ import annotations
 
 import getpass
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
-
 import click
 
 from audit.canonical import SYSTEM
