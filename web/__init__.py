@@ -22,6 +22,7 @@ BLUEPRINTS = [
     "web.admin:bp",
     "web.signing:bp",
     "web.auditor:bp",
+    "web.operator:bp",
 ]
 
 

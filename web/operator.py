@@ -1,0 +1,183 @@
+"""Operators: the inbox of tasks they may claim, the task form, sign and complete.
+
+The form is rendered and checked by forms/ (units, limits with exception comments,
+equipment captures, critical entries, calculated values); completion goes through
+`engine.tasks.complete_task`, whose form check is bound here to
+`forms.validate_submission` with everything the page collected, so the engine stores the
+validated data and, under the key `_form`, its provenance (source of each value,
+exceptions, overrides, who entered and who verified). The signature dialog asks the
+completer's components and, when the task names a verifier, the second person's.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from web.uow import settings, unit_of_work
+
+bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+PROVENANCE_KEY = "_form"
+
+
+@dataclass(frozen=True)
+class TaskForm:
+    task_id: str
+    instance_id: int
+    instance_title: str
+    bpmn_id: str
+    name: str
+    lane: str | None
+    claimed_by: str | None
+    schema: dict[str, Any] | None
+    ui_schema: dict[str, Any] | None
+    meanings: tuple[str, ...]
+    verifier_meaning: str | None
+
+
+def load_task_form(session: Any, task_id: str) -> TaskForm:
+    """The task with its form (schema, UI schema) and the signatures it asks for."""
+    from engine.definitions import version_ref
+    from engine.errors import TaskNotFound
+    from engine.extensions import rules_of
+    from engine.instances import get_instance
+    from engine.models import InstanceTask
+
+    row = session.get(InstanceTask, task_id)
+    if row is None or row.dropped or not row.manual:
+        raise TaskNotFound(f"no task {task_id}")
+    instance = get_instance(session, row.instance_id)
+    ref = version_ref(session, instance.version_id)
+    spec, subprocesses = ref.spec()
+    task_spec = spec.task_specs.get(row.spec_name)
+    for sub in (subprocesses or {}).values():
+        if task_spec is None:
+            task_spec = sub.task_specs.get(row.spec_name)
+    if task_spec is None:
+        raise TaskNotFound(f"task {task_id}: its definition is not in version {instance.version_id}")
+    rules = rules_of(task_spec)
+    files = ref.forms()
+    schema = files.get(rules.form_schema) if rules.form_schema else None
+    ui_schema = files.get(rules.form_ui_schema) if rules.form_ui_schema else None
+    return TaskForm(row.id, row.instance_id, instance.title or "", row.bpmn_id or row.spec_name,
+                    row.bpmn_name or row.bpmn_id or row.spec_name, row.lane, row.claimed_by, schema, ui_schema,
+                    tuple(rules.signature_meanings), rules.verifier_meaning)
+
+
+def engine_services(validator: Any = None):  # type: ignore[no-untyped-def]
+    from engine.ports import default_services
+
+    services = default_services(settings(), g.user.session_id)
+    return dataclasses.replace(services, validate_form=validator) if validator else services
+
+
+@bp.get("/")
+def inbox():  # type: ignore[no-untyped-def]
+    from engine.tasks import inbox as engine_inbox
+
+    with unit_of_work() as uow:
+        tasks = engine_inbox(uow, g.user.user_id, services=engine_services())
+    return render_template("tasks/inbox.html", tasks=tasks)
+
+
+@bp.post("/<task_id>/claim")
+def claim(task_id: str):  # type: ignore[no-untyped-def]
+    from engine.tasks import claim as engine_claim
+
+    with unit_of_work() as uow:
+        engine_claim(uow, task_id, services=engine_services())
+        uow.commit()
+    return redirect(url_for("tasks.task", task_id=task_id))
+
+
+@bp.post("/<task_id>/release")
+def release(task_id: str):  # type: ignore[no-untyped-def]
+    from engine.tasks import release as engine_release
+
+    with unit_of_work() as uow:
+        engine_release(uow, task_id, reason=(request.form.get("reason") or "").strip() or None)
+        uow.commit()
+    flash(_("The task is back in the inbox."), "info")
+    return redirect(url_for("tasks.inbox"))
+
+
+def _render(form: TaskForm, *, values: Mapping[str, Any] | None = None, errors: Any = None,
+            exceptions: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None,
+            message: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+    from flask_babel import gettext
+
+    from forms import render_form
+
+    fields = None
+    if form.schema is not None:
+        fields = render_form(form.schema, form.ui_schema, values=values, errors=errors, exceptions=exceptions,
+                             overrides=overrides, gettext=gettext)
+    return render_template("tasks/task.html", form=form, fields=fields, message=message), status
+
+
+@bp.get("/<task_id>")
+def task(task_id: str):  # type: ignore[no-untyped-def]
+    with unit_of_work() as uow:
+        form = load_task_form(uow.session, task_id)
+    return _render(form)
+
+
+@bp.post("/<task_id>")
+def complete(task_id: str):  # type: ignore[no-untyped-def]
+    from engine.errors import EngineError
+    from engine.ports import SignatureInput
+    from engine.tasks import complete_task
+
+    from forms import FORM_LEVEL, FieldError, FormError, FormInvalid, Submission, parse_html_submission
+    from forms import validate_submission
+
+    user = g.user
+    with unit_of_work() as uow:
+        form = load_task_form(uow.session, task_id)
+    submission = Submission()
+    verifier = (request.form.get("sig2_user_id") or "").strip() or None
+    try:
+        if form.schema is not None:
+            submission = parse_html_submission(form.schema, form.ui_schema, request.form)
+            result = validate_submission(form.schema, form.ui_schema, submission.data,
+                                         exceptions=submission.exceptions, overrides=submission.overrides,
+                                         entered_by=user.user_id, verified_by=verifier)
+            if result.needs_verification and form.verifier_meaning is None:
+                raise FormInvalid([FieldError(FORM_LEVEL, "no_verifier_step", _(
+                    "This form has entries that need a second-person verification, but the task asks for no "
+                    "verifier signature: the process definition must set signature.verifier."))])
+    except FormInvalid as exc:
+        return _render(form, values=submission.data, errors=exc, exceptions=submission.exceptions,
+                       overrides=submission.overrides, status=422)
+
+    def validator(schema: Any, ui_schema: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+        checked = validate_submission(schema, ui_schema, data, exceptions=submission.exceptions,
+                                      overrides=submission.overrides, entered_by=user.user_id,
+                                      verified_by=verifier)
+        record = checked.to_record()
+        record.pop("data")
+        return {**checked.data, PROVENANCE_KEY: record}
+
+    credentials = {"password": request.form.get("sig_password") or "", "totp": (request.form.get("sig_totp") or "").strip()}
+    signatures = [SignatureInput(meaning, user.user_id, credentials) for meaning in form.meanings]
+    if form.verifier_meaning and verifier:
+        signatures.append(SignatureInput(form.verifier_meaning, verifier, {
+            "password": request.form.get("sig2_password") or "", "totp": (request.form.get("sig2_totp") or "").strip()}))
+    try:
+        with unit_of_work() as uow:
+            completion = complete_task(uow, task_id, submission.data, signatures,
+                                       services=engine_services(validator), settings=settings())
+            uow.commit()
+    except (EngineError, FormError) as exc:
+        return _render(form, values=submission.data, exceptions=submission.exceptions,
+                       overrides=submission.overrides, message=str(exc), status=getattr(exc, "http_status", 422))
+    from signatures.service import signatures_for
+
+    from web.signing import manifestation_html
+
+    with unit_of_work() as uow:
+        manifest = manifestation_html(signatures_for(uow.session, "task", task_id))
+    return render_template("tasks/completed.html", form=form, completion=completion, manifest=manifest)
