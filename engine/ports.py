@@ -62,8 +62,10 @@ class Signer(Protocol):
 
 
 class FormValidator(Protocol):
+    """Validate submitted data; return the data to store (or None: store it as given)."""
+
     def __call__(self, schema: Mapping[str, Any], ui_schema: Mapping[str, Any] | None,
-                 data: Mapping[str, Any]) -> None: ...
+                 data: Mapping[str, Any]) -> Mapping[str, Any] | None: ...
 
 
 def jsonschema_validate(schema: Mapping[str, Any], ui_schema: Mapping[str, Any] | None,
@@ -107,7 +109,7 @@ class EngineServices:
 
     roles_of: Callable[..., Collection[str]]
     sign: Callable[..., SignatureRecord]
-    validate_form: Callable[..., None] = jsonschema_validate
+    validate_form: Callable[..., Any] = jsonschema_validate
     meanings: frozenset[str] = DEFAULT_MEANINGS
 
 
@@ -149,15 +151,15 @@ def _wrap_sign(fn: Callable[..., Any], settings: Any, auth_session: Any) -> Call
     return sign
 
 
-def _wrap_form(fn: Callable[..., Any]) -> Callable[..., None]:
-    def validate(schema: Mapping[str, Any], ui_schema: Mapping[str, Any] | None, data: Mapping[str, Any]) -> None:
+def _wrap_form(fn: Callable[..., Any]) -> Callable[..., Any]:
+    from core.errors import GmpError
+
+    def validate(schema: Mapping[str, Any], ui_schema: Mapping[str, Any] | None,
+                 data: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            fn(schema, ui_schema, data)
-        except FormDataInvalid:
-            raise
-        except Exception as exc:  # the forms package's own error: keep its message
-            from core.errors import GmpError
-            if isinstance(exc, GmpError):
-                raise FormDataInvalid(f"form data does not match the form: {exc}", [str(exc)]) from exc
-            raise
+            result = fn(dict(schema), dict(ui_schema) if ui_schema else None, data)
+        except GmpError as exc:  # forms.FormInvalid / FormDefinitionError: keep its message
+            errors = [str(e) for e in getattr(exc, "errors", [])] or [str(exc)]
+            raise FormDataInvalid(f"form data does not match the form: {exc}", errors) from exc
+        return dict(getattr(result, "data", data))
     return validate

@@ -1,0 +1,206 @@
+"""`gmp process ...`: process definitions and instances from the command line.
+
+    gmp process check PATH...                 parse and check, store nothing
+    gmp process upload PATH... --reason TEXT  new draft version (as the logged-in user)
+    gmp process approve KEY VERSION           QA approval, signed (password + TOTP)
+    gmp process list | history KEY | compare KEY OLD NEW
+    gmp process instances [--status S] | inspect ID
+
+PATH is a folder (every .bpmn, .dmn and .json below it, named relative to it) or files.
+Who acts: GMP_USER / GMP_PASSWORD / GMP_TOTP, or prompts. Commands go through the same
+services (engine.definitions, engine.instances) as the web application.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from audit.canonical import Actor
+from store.runtime import cli_settings, open_database
+from store.uow import UnitOfWork
+
+SUFFIXES = (".bpmn", ".dmn", ".json")
+
+
+def read_paths(paths: tuple[str, ...]) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for item in sorted(path.rglob("*")):
+                if item.is_file() and item.suffix.lower() in SUFFIXES:
+                    files[item.relative_to(path).as_posix()] = item.read_bytes()
+        elif path.is_file():
+            files[path.name] = path.read_bytes()
+        else:
+            raise click.BadParameter(f"{raw}: no such file or folder")
+    return files
+
+
+def _credentials(label: str) -> tuple[str, str, str]:
+    user = os.environ.get("GMP_USER") or click.prompt(f"{label} user ID", err=True)
+    password = os.environ.get("GMP_PASSWORD") or click.prompt("Password", hide_input=True, err=True)
+    code = os.environ.get("GMP_TOTP") or click.prompt("TOTP code", err=True)
+    return user, password, code
+
+
+def _login(db: Any, settings: Any) -> Actor:
+    from signatures.credentials import authenticate
+
+    user_id, password, code = _credentials("Your")
+    with UnitOfWork(db) as uow:
+        user = authenticate(uow, user_id, password, code, settings, action="user.login_refused",
+                            details={"client": "cli"})
+        actor = Actor(user.user_id, user.printed_name)
+        uow.audit("user.login", "user", user.user_id, actor=actor, details={"client": "cli"})
+        uow.commit()
+    return actor
+
+
+def _with_db(fn: Callable[[Any, Any], Any]) -> Any:
+    settings = cli_settings()
+    db = open_database(settings)
+    try:
+        return fn(db, settings)
+    finally:
+        db.dispose()
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+@click.group()
+def process() -> None:
+    """Process definitions (change-controlled) and instances."""
+
+
+@process.command("check")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--process", "process_id", help="the process to run, if the files define several")
+def check_cmd(paths: tuple[str, ...], process_id: str | None) -> None:
+    """Parse and check a definition without storing it."""
+    from engine.definitions import configured_roles, validate_upload
+    from engine.ports import default_services
+
+    def work(db: Any, settings: Any) -> None:
+        with db.session() as session:
+            roles = configured_roles(session)
+        bundle = validate_upload(read_paths(paths), roles=roles, services=default_services(settings),
+                                 process_id=process_id)
+        click.echo(f"ok: process '{bundle.process_id}' ({len(bundle.files)} files) passes every check")
+    _with_db(work)
+
+
+@process.command("upload")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--reason", required=True, help="why this change is made (change-control reference)")
+@click.option("--process", "process_id", help="the process to run, if the files define several")
+def upload_cmd(paths: tuple[str, ...], reason: str, process_id: str | None) -> None:
+    """Upload a new draft version of a process definition."""
+    from engine.definitions import upload
+    from engine.ports import default_services
+
+    files = read_paths(paths)
+
+    def work(db: Any, settings: Any) -> None:
+        actor = _login(db, settings)
+        with UnitOfWork(db, actor) as uow:
+            version = upload(uow, files, reason=reason, process_id=process_id, services=default_services(settings))
+            uow.commit()
+        click.echo(f"draft version {version.version} stored (id {version.id}); it needs a QA approval to be used")
+    _with_db(work)
+
+
+@process.command("approve")
+@click.argument("key")
+@click.argument("version", type=int)
+@click.option("--reason", help="approval comment")
+def approve_cmd(key: str, version: int, reason: str | None) -> None:
+    """Approve a draft version with your electronic signature (meaning 'approved')."""
+    from engine.definitions import APPROVAL_MEANING, approve, find_version
+    from engine.ports import SignatureInput, default_services
+    from signatures.identities import get_user
+
+    def work(db: Any, settings: Any) -> None:
+        user_id, password, code = _credentials("Signer")
+        with db.session() as session:
+            target = find_version(session, key, version)
+            person = get_user(session, user_id)
+            actor = Actor(person.user_id, person.printed_name)
+        click.echo(f"Signing {key} v{version} with meaning '{APPROVAL_MEANING}' as {actor.printed_name}", err=True)
+        with UnitOfWork(db, actor) as uow:
+            approve(uow, target.id, SignatureInput(APPROVAL_MEANING, user_id, {"password": password, "totp": code}),
+                    services=default_services(settings), reason=reason)
+            uow.commit()
+        click.echo(f"{key} v{version} approved")
+    _with_db(work)
+
+
+@process.command("list")
+def list_cmd() -> None:
+    """Definitions and their versions."""
+    from engine.definitions import list_definitions
+
+    def work(db: Any, settings: Any) -> None:
+        with db.session() as session:
+            for item in list_definitions(session):
+                versions = ", ".join(f"v{v['version']} {v['status']}" for v in item["versions"])
+                click.echo(f"{item['key']}\t{item['name']}\t{versions}")
+    _with_db(work)
+
+
+@process.command("history")
+@click.argument("key")
+def history_cmd(key: str) -> None:
+    """Who changed what, when and why."""
+    from engine.definitions import history
+
+    def work(db: Any, settings: Any) -> None:
+        with db.session() as session:
+            _echo_json(history(session, key))
+    _with_db(work)
+
+
+@process.command("compare")
+@click.argument("key")
+@click.argument("old", type=int)
+@click.argument("new", type=int)
+def compare_cmd(key: str, old: int, new: int) -> None:
+    """Elements added, removed and changed between two versions."""
+    from engine.definitions import compare_versions
+
+    def work(db: Any, settings: Any) -> None:
+        with db.session() as session:
+            _echo_json(compare_versions(session, key, old, new).as_dict())
+    _with_db(work)
+
+
+@process.command("instances")
+@click.option("--status", type=click.Choice(["running", "completed", "cancelled", "error"]))
+@click.option("--process", "key", help="only instances of this process")
+def instances_cmd(status: str | None, key: str | None) -> None:
+    """Process instances."""
+    from engine.instances import list_instances
+
+    def work(db: Any, settings: Any) -> None:
+        with db.session() as session:
+            for item in list_instances(session, status=status, key=key):
+                click.echo(f"{item['id']}\t{item['process']} v{item['version']}\t{item['status']}\t{item['title']}")
+    _with_db(work)
+
+
+@process.command("inspect")
+@click.argument("instance_id", type=int)
+def inspect_cmd(instance_id: int) -> None:
+    """One instance with its tasks and data."""
+    from engine.instances import inspect
+
+    def work(db: Any, settings: Any) -> None:
+        with db.session() as session:
+            _echo_json(inspect(session, instance_id))
+    _with_db(work)
