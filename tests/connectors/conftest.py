@@ -37,7 +37,7 @@ def people(db, settings, frozen_clock) -> Iterator[People]:  # type: ignore[no-u
                      testing.enrolled_user(db, settings, admin, "op.chen", "Chen Operator", ["operator"]))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def plant() -> Iterator[PlantSimulator]:
     sim = PlantSimulator(modbus_port=free_port(), opcua_port=free_port(), noise=True).start()
     try:
@@ -76,7 +76,7 @@ def registered(db, settings, people, plant):  # type: ignore[no-untyped-def]
     return db
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def client() -> EquipmentClient:
     return EquipmentClient(ClientOptions(timeout=1.0))
 

@@ -1,6 +1,7 @@
 """Modbus TCP and OPC UA against the plant simulator over real sockets on 127.0.0.1."""
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from pathlib import Path
@@ -82,6 +83,8 @@ def test_a_device_refusing_a_write_is_a_device_error(client, tags):
 
 
 def _open_fds() -> int:
+    """Open file descriptors of this process (after a collection, so dead objects do not count)."""
+    gc.collect()
     return len(os.listdir("/proc/self/fd"))
 
 
@@ -102,7 +105,7 @@ def test_dead_device_fails_in_time_naming_tag_and_endpoint_then_reconnects_witho
     assert client.read(tag).quality is Quality.GOOD  # reconnected on the next use
     assert threading.active_count() == threads
     assert client.runtime.task_count() == tasks
-    assert _open_fds() == fds
+    assert _open_fds() <= fds  # nothing leaked (other tests' objects may have been collected meanwhile)
 
 
 @pytest.mark.req("URS-CON-003")
@@ -117,4 +120,4 @@ def test_unresponsive_modbus_device_times_out_within_the_configured_timeout(plan
     finally:
         plant.thaw("modbus")
     assert client.read(tag).quality is Quality.GOOD
-    assert threading.active_count() == threads and _open_fds() == fds
+    assert threading.active_count() == threads and _open_fds() <= fds

@@ -1,0 +1,303 @@
+"""Engine operators over equipment tags (BPMN spiff service tasks).
+
+Plain functions with typed parameters do the work; `register_operators()` puts thin
+adapters into the engine's operator registry (`engine.operators.REGISTRY`):
+
+    equipment.read_tag(tag)                                   -> reading
+    equipment.write_tag(tag, value, signature_id, signed_task) -> confirmed write
+    equipment.sample_tags(tags, duration_s, interval_s)       -> statistics (long-running)
+    equipment.await_condition(tag, condition, value, timeout_s, interval_s) -> met (long-running)
+
+The adapters find the database and settings on the operator context (`context.db`,
+`context.settings`, optional `context.actor`), or else in the process environment set
+with `configure(db, settings)` at start-up (web app, scheduler worker).
+A refused or failed equipment action raises `OperatorFailed` with a code a diagram can
+catch: equipment_unavailable, equipment_refused, setpoint_refused, readback_mismatch,
+condition_timeout.
+"""
+from __future__ import annotations
+
+import operator as op
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping
+
+from audit.canonical import SYSTEM, Actor
+from core import clock
+from core.config import Settings
+from connectors import service
+from connectors.client import EquipmentClient
+from connectors.errors import (ConnectorError, DeviceError, DeviceUnavailable, ReadbackMismatch,
+                               SetpointNotAuthorised, SetpointOutOfRange, TagAccessDenied, UnregisteredTag)
+from connectors.setpoints import write_setpoint
+from connectors.tags import Reading
+from store.db import Database
+from store.uow import UnitOfWork
+
+CONDITIONS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": op.gt, ">=": op.ge, "<": op.lt, "<=": op.le, "==": op.eq, "!=": op.ne,
+}
+MAX_SAMPLES = 100_000
+
+
+@dataclass(frozen=True)
+class ConnectorEnvironment:
+    db: Database
+    settings: Settings
+    client: EquipmentClient
+
+
+_environment: ConnectorEnvironment | None = None
+
+
+def configure(db: Database, settings: Settings) -> ConnectorEnvironment:
+    """Bind the process's database and settings for operators whose context carries neither."""
+    global _environment
+    _environment = ConnectorEnvironment(db, settings, service.client_for(settings))
+    return _environment
+
+
+def environment_of(context: Any) -> ConnectorEnvironment:
+    db, settings = getattr(context, "db", None), getattr(context, "settings", None)
+    if db is not None and settings is not None:
+        return ConnectorEnvironment(db, settings, service.client_for(settings))
+    if _environment is None:
+        raise ConnectorError("equipment operators need a database: call connectors.operators.configure(db, settings)")
+    return _environment
+
+
+def reading_document(reading: Reading) -> dict[str, Any]:
+    """A reading as JSON for task data: marked as captured from equipment (ALCOA original)."""
+    return {"tag": reading.tag.name, "equipment_id": reading.tag.equipment_id, "value": reading.value,
+            "unit": reading.unit, "source_timestamp": clock.isoformat(reading.source_timestamp),
+            "timestamp_origin": reading.timestamp_origin, "quality": reading.quality.value,
+            "origin": reading.origin.value, "within_limits": reading.within_limits,
+            "low": reading.tag.low, "high": reading.tag.high, "registry_revision": reading.revision}
+
+
+# ---------------------------------------------------------------- plain functions
+def read_tag(env: ConnectorEnvironment, tag: str, *, actor: Actor = SYSTEM, instance_id: str | None = None,
+             task_id: str | None = None) -> dict[str, Any]:
+    """Read a registered tag now; the value is stored as equipment-originated."""
+    with UnitOfWork(env.db, actor) as uow:
+        reading = service.read_tag(uow, tag, client=env.client, instance_id=instance_id, task_id=task_id)
+        uow.commit()
+    return reading_document(reading)
+
+
+def write_tag(env: ConnectorEnvironment, tag: str, value: float | bool, *, signature_id: str, instance_id: str,
+              signed_task: str, actor: Actor = SYSTEM) -> dict[str, Any]:
+    """Write a set-point authorised by the signature given at the user task `signed_task`."""
+    result = write_setpoint(env.db, env.settings, actor, env.client, tag, value, instance_id=instance_id,
+                            task_id=signed_task, signature_id=signature_id)
+    return {"write_id": result.write_id, "tag": tag, "value": value, "state": "confirmed",
+            "readback": reading_document(result.readback)}
+
+
+@dataclass
+class TagStatistics:
+    tag: str
+    unit: str
+    low: float | None
+    high: float | None
+    count: int = 0
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    out_of_limit: list[dict[str, Any]] = field(default_factory=list)
+    _sum: float = 0.0
+
+    def add(self, reading: Reading) -> None:
+        value = float(reading.value)
+        self.count += 1
+        self._sum += value
+        self.min = value if self.min is None else min(self.min, value)
+        self.max = value if self.max is None else max(self.max, value)
+        self.mean = self._sum / self.count
+        if not reading.within_limits:
+            self.out_of_limit.append({"value": value, "source_timestamp": clock.isoformat(reading.source_timestamp),
+                                      "low": self.low, "high": self.high})
+
+    def document(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["_sum"]
+        return data
+
+
+def sample_tags(env: ConnectorEnvironment, tags: list[str], duration_s: float, interval_s: float, *,
+                actor: Actor = SYSTEM, instance_id: str | None = None, task_id: str | None = None,
+                progress: Callable[[Mapping[str, Any]], None] | None = None,
+                sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Sample every tag each `interval_s` for `duration_s` (samples at 0, interval, ... <= duration).
+
+    Each sample is stored as it is taken (purpose "sampled", one transaction per round),
+    so an interrupted sampling keeps what it took. Returns min, max, mean and every
+    out-of-limit sample per tag.
+    """
+    if not tags:
+        raise ConnectorError("sample_tags needs at least one tag")
+    if interval_s <= 0 or duration_s < 0:
+        raise ConnectorError(f"sample_tags needs interval_s > 0 and duration_s >= 0, got {interval_s}, {duration_s}")
+    rounds = int(duration_s / interval_s + 1e-9) + 1
+    if rounds * len(tags) > MAX_SAMPLES:
+        raise ConnectorError(f"sampling {len(tags)} tag(s) {rounds} times exceeds {MAX_SAMPLES} samples")
+    sampling_id = str(uuid.uuid4())
+    with UnitOfWork(env.db, actor) as uow:  # every tag registered before the first sample
+        registered = [service.lookup(uow, name, action="sample") for name in tags]
+    stats = {r.name: TagStatistics(r.name, r.definition.unit, r.definition.low, r.definition.high)
+             for r in registered}
+    start = time.monotonic()
+    for index in range(rounds):
+        delay = start + index * interval_s - time.monotonic()
+        if delay > 0:
+            sleep(delay)
+        with UnitOfWork(env.db, actor) as uow:
+            for reg in registered:
+                reading = env.client.read(reg.definition, reg.revision)
+                service.store_reading(uow, reg, reading, purpose="sampled", instance_id=instance_id,
+                                      task_id=task_id, sampling_id=sampling_id)
+                stats[reg.name].add(reading)
+            uow.commit()
+        if progress is not None:
+            progress({"sampling_id": sampling_id, "rounds_done": index + 1, "rounds": rounds})
+    result = {"sampling_id": sampling_id, "rounds": rounds, "interval_s": interval_s, "duration_s": duration_s,
+              "tags": {name: s.document() for name, s in stats.items()},
+              "out_of_limit_count": sum(len(s.out_of_limit) for s in stats.values())}
+    with UnitOfWork(env.db, actor) as uow:
+        uow.audit("tag.sampled", "sampling", sampling_id, details={
+            "instance": instance_id, "task": task_id, "rounds": rounds,
+            "summary": {n: {k: v for k, v in s.document().items() if k != "out_of_limit"} | {
+                "out_of_limit": len(s.out_of_limit)} for n, s in stats.items()}})
+        uow.commit()
+    return result
+
+
+class ConditionTimeout(ConnectorError):
+    """await_condition: the tag did not meet the condition before the timeout."""
+
+    http_status = 408
+
+
+def await_condition(env: ConnectorEnvironment, tag: str, condition: str, value: Any, timeout_s: float,
+                    interval_s: float = 0.5, *, actor: Actor = SYSTEM, instance_id: str | None = None,
+                    task_id: str | None = None, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Poll `tag` until `reading <condition> value`; the reading that met it is stored.
+    Raises ConditionTimeout (with the last value) when `timeout_s` passes first."""
+    compare = CONDITIONS.get(condition)
+    if compare is None:
+        raise ConnectorError(f"unknown condition {condition!r}: expected one of {' '.join(CONDITIONS)}")
+    if interval_s <= 0 or timeout_s < 0:
+        raise ConnectorError(f"await_condition needs interval_s > 0 and timeout_s >= 0, got {interval_s}, {timeout_s}")
+    with UnitOfWork(env.db, actor) as uow:
+        registered = service.lookup(uow, tag, action="await")
+    deadline = time.monotonic() + timeout_s
+    polls = 0
+    while True:
+        reading = env.client.read(registered.definition, registered.revision)
+        polls += 1
+        if reading.value is not None and compare(reading.value, value):
+            with UnitOfWork(env.db, actor) as uow:
+                service.store_reading(uow, registered, reading, purpose="condition", instance_id=instance_id,
+                                      task_id=task_id)
+                uow.commit()
+            return {"met": True, "polls": polls, "reading": reading_document(reading)}
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ConditionTimeout(f"tag {tag} did not reach {condition} {value!r} within {timeout_s:g} s "
+                                   f"(last value {reading.value!r} {reading.unit})", tag=tag, last=reading.value)
+        sleep(min(interval_s, remaining))
+
+
+# ---------------------------------------------------------------- engine adapters
+def _ids(context: Any) -> tuple[str | None, str | None, Actor]:
+    instance = getattr(context, "instance_id", None)
+    return (None if instance is None else str(instance), getattr(context, "element_id", None),
+            getattr(context, "actor", None) or SYSTEM)
+
+
+def _failed(exc: ConnectorError) -> Exception:
+    from engine.operators import OperatorFailed
+
+    if isinstance(exc, DeviceUnavailable):
+        code = "equipment_unavailable"
+    elif isinstance(exc, (UnregisteredTag, TagAccessDenied, DeviceError)):
+        code = "equipment_refused"
+    elif isinstance(exc, (SetpointOutOfRange, SetpointNotAuthorised)):
+        code = "setpoint_refused"
+    elif isinstance(exc, ReadbackMismatch):
+        code = "readback_mismatch"
+    elif isinstance(exc, ConditionTimeout):
+        code = "condition_timeout"
+    else:
+        code = "equipment_error"
+    return OperatorFailed(code, str(exc), {k: v for k, v in exc.context.items() if isinstance(v, (str, int, float))})
+
+
+def _op_read_tag(context: Any, tag: str) -> dict[str, Any]:
+    instance, element, actor = _ids(context)
+    try:
+        return read_tag(environment_of(context), tag, actor=actor, instance_id=instance, task_id=element)
+    except ConnectorError as exc:
+        raise _failed(exc) from exc
+
+
+def _op_write_tag(context: Any, tag: str, value: float, signature_id: str, signed_task: str) -> dict[str, Any]:
+    instance, _element, actor = _ids(context)
+    try:
+        return write_tag(environment_of(context), tag, value, signature_id=str(signature_id),
+                         instance_id=str(instance), signed_task=signed_task, actor=actor)
+    except ConnectorError as exc:
+        raise _failed(exc) from exc
+
+
+def _op_sample_tags(context: Any, tags: list[str], duration_s: float, interval_s: float) -> dict[str, Any]:
+    instance, element, actor = _ids(context)
+    progress = getattr(context, "save_progress", None)
+    try:
+        return sample_tags(environment_of(context), list(tags), float(duration_s), float(interval_s), actor=actor,
+                           instance_id=instance, task_id=element, progress=progress)
+    except ConnectorError as exc:
+        raise _failed(exc) from exc
+
+
+def _op_await_condition(context: Any, tag: str, condition: str, value: Any, timeout_s: float,
+                        interval_s: float = 0.5) -> dict[str, Any]:
+    instance, element, actor = _ids(context)
+    try:
+        return await_condition(environment_of(context), tag, condition, value, float(timeout_s), float(interval_s),
+                               actor=actor, instance_id=instance, task_id=element)
+    except ConnectorError as exc:
+        raise _failed(exc) from exc
+
+
+ERROR_CODES = ("equipment_unavailable", "equipment_refused", "setpoint_refused", "readback_mismatch",
+               "condition_timeout", "equipment_error")
+
+
+def register_operators(registry: Any = None) -> Any:
+    """Register the equipment operators in `registry` (default: the engine's REGISTRY)."""
+    from engine.operators import REGISTRY, Param
+
+    target = registry if registry is not None else REGISTRY
+    target.register("equipment.read_tag", _op_read_tag, [Param("tag", "str", description="registered tag name")],
+                    description="Read a registered equipment tag now", error_codes=ERROR_CODES, replace=True)
+    target.register("equipment.write_tag", _op_write_tag,
+                    [Param("tag", "str"), Param("value", "any", description="set-point in engineering units"),
+                     Param("signature_id", "any", description="signature (performed) given at the user task"),
+                     Param("signed_task", "str", description="the user task where the signature was given")],
+                    description="Write a signed set-point and confirm it by read-back", error_codes=ERROR_CODES,
+                    replace=True)
+    target.register("equipment.sample_tags", _op_sample_tags,
+                    [Param("tags", "list"), Param("duration_s", "float"), Param("interval_s", "float")],
+                    long_running=True, description="Sample tags for a duration: min, max, mean, out-of-limit samples",
+                    error_codes=ERROR_CODES, replace=True)
+    target.register("equipment.await_condition", _op_await_condition,
+                    [Param("tag", "str"), Param("condition", "str"), Param("value", "any"),
+                     Param("timeout_s", "float"), Param("interval_s", "float", required=False)],
+                    long_running=True, description="Wait until a tag meets a condition or the timeout passes",
+                    error_codes=ERROR_CODES, replace=True)
+    return target
+
+
+register_operators()  # the process-wide engine registry knows the equipment operators once this module is imported
