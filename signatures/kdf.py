@@ -27,7 +27,7 @@ class KdfParameters:
         return {"alg": "argon2id", **asdict(self)}
 
 
-PRODUCTION = KdfParameters("production", time_cost=3, memory_kib=65536, parallelism=2)
+PRODUCTION = KdfParameters("production", time_cost=2, memory_kib=47104, parallelism=1)  # above OWASP minimums
 UNSAFE_FAST_FOR_TESTS = KdfParameters("UNSAFE-fast-for-tests", time_cost=1, memory_kib=64, parallelism=1)
 
 _current = PRODUCTION

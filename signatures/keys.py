@@ -108,10 +108,18 @@ def retire_keys(session: Session, user_id: str) -> list[str]:
     return retired
 
 
+_public_cache: dict[bytes, Ed25519PublicKey] = {}
+
+
 def public_key(row: SigningKey) -> Ed25519PublicKey:
     if key_id_of(row.public_key) != row.key_id:
         raise SigningKeyError(f"signing key {row.key_id}: public key does not match its key ID")
-    return Ed25519PublicKey.from_public_bytes(row.public_key)
+    found = _public_cache.get(row.public_key)
+    if found is None:
+        if len(_public_cache) > 10_000:
+            _public_cache.clear()
+        found = _public_cache[row.public_key] = Ed25519PublicKey.from_public_bytes(row.public_key)
+    return found
 
 
 def public_pem(row: SigningKey) -> bytes:

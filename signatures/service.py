@@ -22,10 +22,11 @@ Countersigned message (by the server key; time and sequence come from the server
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Sequence
 
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import func, select
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.canonical import Actor, canonical_bytes
@@ -40,16 +41,16 @@ from signatures.errors import (AccountabilityNotSigned, FourEyesViolation, Ident
 from signatures.identities import role_kind_of, roles_of
 from signatures.keys import current_key, unwrap_private_key
 from signatures.meanings import Meaning
-from signatures.models import AuthSession, Signature, SignatureHead, UserAccount
+from signatures.models import AuthSession, Signature, SignatureHead, SigningKey, UserAccount
 from signatures.records import SignableRecord, check_record, content_sha256
 from signatures.signing_rules import SigningRules, load_rules
-from signatures.verify import verify_signature, verify_signatures
+from signatures.verify import verify_many, verify_signature, verify_signatures
 from store.uow import UnitOfWork
 
 SIGNATURE_DOMAIN = b"GMP-SIGNATURE-v1\x00"
 COUNTERSIGNATURE_DOMAIN = b"GMP-COUNTERSIGNATURE-v1\x00"
 
-__all__ = ["sign", "sign_correction", "signatures_for", "verify_signatures", "verify_signature", "Credentials",
+__all__ = ["sign", "sign_many", "verify_many", "sign_correction", "signatures_for", "verify_signatures", "verify_signature", "Credentials",
            "Meaning", "signature_document", "countersignature_document"]
 
 _server_keys: dict[tuple[str, str], ServerKey] = {}
@@ -108,12 +109,29 @@ def sign(uow: UnitOfWork, record: SignableRecord, meaning: Meaning | str, creden
          auth_session: AuthSession | str | None = None, settings: Settings | None = None, *,
          reason: str | None = None) -> Signature:
     """Sign `record` with `meaning` as the person whose credentials are given; return the signature."""
+    return sign_many(uow, [record], meaning, credentials, auth_session, settings, reason=reason)[0]
+
+
+def sign_many(uow: UnitOfWork, records: Sequence[SignableRecord], meaning: Meaning | str, credentials: Credentials,
+              auth_session: AuthSession | str | None = None, settings: Settings | None = None, *,
+              reason: str | None = None) -> list[Signature]:
+    """One signing ceremony for several records the signer selected (e.g. a review-by-exception list).
+
+    The components are checked and the private key unwrapped once; every record gets its
+    own signature, bound to its own content, with every rule checked per record. If any
+    record is refused, nothing is signed.
+    """
     if settings is None:
         raise TypeError("sign() needs settings (the server key and the signing rules come from them)")
+    if not records:
+        raise InvalidRecord("nothing to sign")
     rules = load_rules(settings)
-    rec = check_record(record)
+    recs = [check_record(record) for record in records]
     value = _meaning(meaning, rules)
-    details: dict[str, Any] = {"record_version": rec.record_version, "meaning": value}
+    first = recs[0]
+    details: dict[str, Any] = {"record_version": first.record_version, "meaning": value}
+    if len(recs) > 1:
+        details["records"] = len(recs)
 
     live: AuthSession | None = None
     given_session = auth_session is not None
@@ -135,76 +153,118 @@ def sign(uow: UnitOfWork, record: SignableRecord, meaning: Meaning | str, creden
     if need_totp and not credentials.totp:
         raise _refuse(uow, MissingComponent,
                       f"missing component: this signing ({ceremony.replace('_', ' ')}) needs user ID, password "
-                      "and TOTP code", rec, uow.actor, details)
+                      "and TOTP code", first, uow.actor, details)
 
     user: UserAccount = authenticate(uow, credentials.username, credentials.password, credentials.totp, settings,
                                      action="signature.refused", require_totp=need_totp,
-                                     details={"record_type": rec.record_type, "record_id": rec.record_id, **details})
+                                     details={"record_type": first.record_type, "record_id": first.record_id,
+                                              **details})
     actor = Actor(user.user_id, user.printed_name)
-    try:
-        rules.check(rec.record_type, value, roles_of(uow.session, user.user_id), role_kind_of(uow.session, user.user_id))
-    except SigningRefused as exc:
-        raise _refuse(uow, type(exc), str(exc), rec, actor, details) from None
+    roles, kind = roles_of(uow.session, user.user_id), role_kind_of(uow.session, user.user_id)
+    for rec in recs:
+        try:
+            rules.check(rec.record_type, value, roles, kind)
+        except SigningRefused as exc:
+            raise _refuse(uow, type(exc), str(exc), rec, actor, details) from None
     if user.identity_verified_at is None:
         raise _refuse(uow, IdentityNotVerified, f"the identity of {user.user_id} has not been verified (P11-100b)",
-                      rec, actor, details)
+                      first, actor, details)
     if get_statement(uow.session, user.user_id) is None:
         raise _refuse(uow, AccountabilityNotSigned,
                       f"{user.user_id} must sign the accountability statement before the first signature (P11-10j)",
-                      rec, actor, details)
-    latest = uow.session.execute(
-        select(func.max(Signature.record_version))
-        .where(Signature.record_type == rec.record_type, Signature.record_id == rec.record_id)
-    ).scalar()
+                      first, actor, details)
+    reason = (reason or "").strip() or None
+    seen: set[tuple[str, str, int]] = set()
+    existing = existing_signatures(uow.session, recs)
+    for rec in recs:
+        _check_record_rules(uow, rec, value, user.user_id, reason, actor, details, seen,
+                            existing.get((rec.record_type, rec.record_id), []))
+
+    key = current_key(uow.session, user.user_id)
+    private = unwrap_private_key(key, credentials.password)
+    return _sign_unwrapped(uow, recs, value, user, key, private, settings, ceremony, bool(credentials.totp),
+                           live if same_user else None, reason, details)
+
+
+def existing_signatures(session: Session, recs: Sequence[SignableRecord]
+                        ) -> dict[tuple[str, str], list[tuple[int, str, str]]]:
+    """(record_type, record_id) -> [(version, signer_id, meaning)] for the records, in few queries."""
+    by_type: dict[str, list[str]] = {}
+    for rec in recs:
+        by_type.setdefault(rec.record_type, []).append(rec.record_id)
+    found: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
+    for record_type, ids in by_type.items():
+        unique = sorted(set(ids))
+        for start in range(0, len(unique), 500):
+            for rid, version, signer, meaning in session.execute(
+                select(Signature.record_id, Signature.record_version, Signature.signer_id, Signature.meaning)
+                .where(Signature.record_type == record_type, Signature.record_id.in_(unique[start:start + 500]))
+            ):
+                found.setdefault((record_type, rid), []).append((version, signer, meaning))
+    return found
+
+
+def _check_record_rules(uow: UnitOfWork, rec: SignableRecord, value: str, signer_id: str, reason: str | None,
+                        actor: Actor, details: dict[str, Any], seen: set[tuple[str, str, int]],
+                        existing: list[tuple[int, str, str]]) -> None:
+    """Version and four-eyes rules of one record, given its existing signatures."""
+    binding = (rec.record_type, rec.record_id, rec.record_version)
+    latest = max((v for v, _, _ in existing), default=None)
     if latest is not None and latest > rec.record_version:
         raise _refuse(uow, RecordVersionError, f"{rec.record_type}/{rec.record_id} version {rec.record_version} is "
                       f"superseded by signed version {latest}", rec, actor, details)
-    reason = (reason or "").strip() or None
     if value == Meaning.CORRECTED.value:
         if reason is None:
             raise _refuse(uow, RecordVersionError, "a correction needs a reason (CN-4)", rec, actor, details)
         if latest is None or rec.record_version == 1:
             raise _refuse(uow, RecordVersionError, f"{rec.record_type}/{rec.record_id} version {rec.record_version}: "
                           "a correction is a new version of a signed record", rec, actor, details)
-    already = uow.session.execute(
-        select(Signature.meaning).where(Signature.record_type == rec.record_type, Signature.record_id == rec.record_id,
-                                        Signature.record_version == rec.record_version,
-                                        Signature.signer_id == user.user_id)
-    ).scalars().first()
+    already = next((m for v, who, m in existing if v == rec.record_version and who == signer_id), None)
+    if already is None and binding in seen:
+        already = value
     if already is not None:
-        raise _refuse(uow, FourEyesViolation, f"{user.user_id} has signed {rec.record_type}/{rec.record_id} version "
+        raise _refuse(uow, FourEyesViolation, f"{signer_id} has signed {rec.record_type}/{rec.record_id} version "
                       f"{rec.record_version} already ({already}): a second signature must be by another person "
                       "(A11-6, CN-3)", rec, actor, details)
+    seen.add(binding)
 
-    key = current_key(uow.session, user.user_id)
-    private = unwrap_private_key(key, credentials.password)
-    digest = content_sha256(rec)
+
+def _sign_unwrapped(uow: UnitOfWork, recs: Sequence[SignableRecord], value: str, user: UserAccount, key: SigningKey,
+                    private: Ed25519PrivateKey, settings: Settings, ceremony: str, totp_given: bool,
+                    live: AuthSession | None, reason: str | None, details: dict[str, Any]) -> list[Signature]:
+    """The signing path after the ceremony: hash, encode, sign, countersign, store, audit."""
     server = _server_key(settings)
+    server_raw = server.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     head = uow.session.execute(select(SignatureHead).where(SignatureHead.id == 1).with_for_update()).scalar_one()
-    head.seq += 1
     components = {"ceremony": ceremony, "user_id": "session" if ceremony == "continuous_session" else "entered",
-                  "password": True, "totp": bool(credentials.totp)}
-    row = Signature(seq=head.seq, record_type=rec.record_type, record_id=rec.record_id,
-                    record_version=rec.record_version, content_sha256=digest, signer_id=user.user_id,
-                    printed_name=user.printed_name, meaning=value, signed_at=clock.isoformat(clock.now()),
-                    components=canonical_bytes(components).decode(), reason=reason, key_id=key.key_id,
-                    server_key_id=server.key_id,
-                    server_public_key=server.public.public_bytes(serialization.Encoding.Raw,
-                                                                 serialization.PublicFormat.Raw),
-                    auth_session_id=live.id if live is not None and same_user else None)
-    row.message = SIGNATURE_DOMAIN + canonical_bytes(signature_document(row))
-    row.signer_signature = private.sign(row.message)
-    row.countersignature_message = COUNTERSIGNATURE_DOMAIN + canonical_bytes(countersignature_document(row))
-    row.countersignature = server.sign(row.countersignature_message)
-    uow.session.add(row)
-    if live is not None and same_user:
+                  "password": True, "totp": totp_given}
+    components_text = canonical_bytes(components).decode()
+    signed_at = clock.isoformat(clock.now())
+    actor = Actor(user.user_id, user.printed_name)
+    rows = []
+    for rec in recs:
+        head.seq += 1
+        digest = content_sha256(rec)
+        row = Signature(seq=head.seq, record_type=rec.record_type, record_id=rec.record_id,
+                        record_version=rec.record_version, content_sha256=digest, signer_id=user.user_id,
+                        printed_name=user.printed_name, meaning=value, signed_at=signed_at,
+                        components=components_text, reason=reason, key_id=key.key_id,
+                        server_key_id=server.key_id, server_public_key=server_raw,
+                        auth_session_id=live.id if live is not None else None)
+        row.message = SIGNATURE_DOMAIN + canonical_bytes(signature_document(row))
+        row.signer_signature = private.sign(row.message)
+        row.countersignature_message = COUNTERSIGNATURE_DOMAIN + canonical_bytes(countersignature_document(row))
+        row.countersignature = server.sign(row.countersignature_message)
+        uow.session.add(row)
+        uow.audit("signature.created", rec.record_type, rec.record_id, actor=actor, reason=reason,
+                  details={**details, "record_version": rec.record_version, "seq": row.seq, "content_sha256": digest,
+                           "components": components, "key_id": key.key_id, "server_key_id": server.key_id})
+        rows.append(row)
+    if live is not None:
         live.signed_in_session = True
         sessions.touch(uow.session, live)
     uow.session.flush()
-    uow.audit("signature.created", rec.record_type, rec.record_id, actor=actor, reason=reason,
-              details={**details, "seq": row.seq, "content_sha256": digest, "components": components,
-                       "key_id": key.key_id, "server_key_id": server.key_id})
-    return row
+    return rows
 
 
 def sign_correction(uow: UnitOfWork, old: SignableRecord, new: SignableRecord, credentials: Credentials,

@@ -359,3 +359,32 @@ def test_private_key_only_wrapped_and_admin_cannot_sign_as_user(db, settings, ad
     from signatures.errors import NotEnrolled
     with pytest.raises(NotEnrolled):
         do_sign(db, settings, olga, SimpleRecord("task_completion", "T-9", 1, {}))
+
+
+@pytest.mark.req("URS-SIG-002", "URS-SIG-008", "P11-70", "CN-3")
+def test_one_ceremony_signs_several_records_each_bound(db, settings, make_user, frozen_clock):
+    from signatures.service import sign_many
+
+    quinn = make_user("quinn", roles=["qa"])
+    records = [SimpleRecord("deviation", f"D-{n}", 1, {"n": n}) for n in range(3)]
+    with UnitOfWork(db, quinn.actor) as uow:
+        rows = sign_many(uow, records, Meaning.ASSESSED, testing.credentials(db, quinn), None, settings)
+        uow.commit()
+    assert [r.record_id for r in rows] == ["D-0", "D-1", "D-2"] and len({r.seq for r in rows}) == 3
+    with db.session() as s:
+        for record in records:
+            verify_signatures(s, record, settings, required=True)
+    frozen_clock.advance(seconds=60)
+    fresh = SimpleRecord("deviation", "D-9", 1, {})
+    with UnitOfWork(db, quinn.actor) as uow:
+        with pytest.raises(FourEyesViolation, match="D-1 version 1 already"):
+            sign_many(uow, [fresh, records[1]], Meaning.ASSESSED, testing.credentials(db, quinn), None, settings)
+    creds = testing.credentials(db, quinn)
+    with UnitOfWork(db, quinn.actor) as uow:
+        with pytest.raises(FourEyesViolation, match="D-9 version 1 already"):
+            sign_many(uow, [fresh, fresh], Meaning.ASSESSED, creds, None, settings)
+    with UnitOfWork(db, quinn.actor) as uow:
+        with pytest.raises(InvalidRecord, match="nothing to sign"):
+            sign_many(uow, [], Meaning.ASSESSED, creds, None, settings)
+    with db.session() as s:
+        assert signatures_for(s, "deviation", "D-9") == []
