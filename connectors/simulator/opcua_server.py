@@ -20,7 +20,8 @@ from asyncua.server.binary_server_asyncio import BinaryServer
 from connectors.simulator.maps import OPCUA_NAMESPACE, OPCUA_NODES
 from connectors.simulator.model import POINT_BY_NAME, PlantModel
 
-logging.getLogger("asyncua").setLevel(logging.WARNING)
+logging.getLogger("asyncua").setLevel(logging.ERROR)
+APPLICATION_URI = "urn:gmp:plant-simulator:server"  # namespace 1; the plant namespace is 2
 
 
 class _Users:
@@ -61,6 +62,7 @@ class OpcUaSimulator:
         await server.init()
         server.set_endpoint(self.endpoint)
         server.set_server_name("GMP plant simulator")
+        await server.set_application_uri(APPLICATION_URI)
         policies = [ua.SecurityPolicyType.NoSecurity]
         if self.certificate and self.private_key:
             await server.load_certificate(str(self.certificate))

@@ -37,9 +37,27 @@ def people(db, settings, frozen_clock) -> Iterator[People]:  # type: ignore[no-u
                      testing.enrolled_user(db, settings, admin, "op.chen", "Chen Operator", ["operator"]))
 
 
+OPCUA_USER = ("opc.operator", "S3cure pass phrase")
+
+
 @pytest.fixture(scope="session")
-def plant() -> Iterator[PlantSimulator]:
-    sim = PlantSimulator(modbus_port=free_port(), opcua_port=free_port(), noise=True).start()
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Self-signed certificates for the simulator (server) and the connector (client)."""
+    from connectors.certificates import write_self_signed
+
+    folder = tmp_path_factory.mktemp("pki")
+    write_self_signed(folder / "server.der", folder / "server.pem", "urn:gmp:plant-simulator:server", "GMP plant simulator")
+    write_self_signed(folder / "client.der", folder / "client.pem", "urn:gmp:connector", "GMP connector")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def plant(pki: Path) -> Iterator[PlantSimulator]:
+    """One simulator for the whole suite (OPC UA start-up is the slow part): anonymous,
+    username/password and Basic256Sha256 SignAndEncrypt sessions are all accepted."""
+    sim = PlantSimulator(modbus_port=free_port(), opcua_port=free_port(), noise=True,
+                         opcua_users=dict([OPCUA_USER]), certificate=pki / "server.der",
+                         private_key=pki / "server.pem").start()
     try:
         yield sim
     finally:

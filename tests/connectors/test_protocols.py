@@ -121,3 +121,26 @@ def test_unresponsive_modbus_device_times_out_within_the_configured_timeout(plan
         plant.thaw("modbus")
     assert client.read(tag).quality is Quality.GOOD
     assert threading.active_count() == threads and _open_fds() <= fds
+
+
+@pytest.mark.req("URS-CON-007", "P11-10d")
+def test_opcua_username_and_password_sessions(plant, tags):
+    from tests.connectors.conftest import OPCUA_USER
+    tag = tags["GAS-01.ua.lel"]
+    user = EquipmentClient(ClientOptions(timeout=2.0, opcua_identity=OpcUaIdentity(*OPCUA_USER)))
+    assert user.read(tag).quality is Quality.GOOD
+    wrong = EquipmentClient(ClientOptions(timeout=2.0, opcua_identity=OpcUaIdentity(OPCUA_USER[0], "guess")))
+    with pytest.raises(DeviceError, match=r"tag GAS-01.ua.lel: opc.tcp://127.0.0.1:\d+/gmp/plant refused the session"):
+        wrong.read(tag)
+
+
+@pytest.mark.req("URS-CON-007", "P11-30")
+def test_opcua_basic256sha256_sign_and_encrypt_endpoint(plant, tags, pki):
+    from tests.connectors.conftest import OPCUA_USER
+    security = f"Basic256Sha256,SignAndEncrypt,{pki / 'client.der'},{pki / 'client.pem'},{pki / 'server.der'}"
+    secure = EquipmentClient(ClientOptions(timeout=3.0, opcua_identity=OpcUaIdentity(*OPCUA_USER, security=security)))
+    tag = tags["FBD-01.ua.inlet_temp_sp"]
+    assert secure.read(tag).value == plant.value("dryer.inlet_temp_sp")
+    connection = secure.opcua_connection(tag.endpoint)
+    policy = connection._client.security_policy  # the live session's policy
+    assert policy.URI.endswith("#Basic256Sha256") and policy.Mode == 3  # SignAndEncrypt
