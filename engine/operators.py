@@ -389,38 +389,85 @@ def pending_operations(workflow: Any) -> list[PendingOperation]:
 
 
 def run_pending_operation(workflow: Any, task_id: str) -> None:
-    """Run one long-running operator call to its end and complete (or fail) its task.
+    """Run one long-running operator call to its end in this process and complete (or fail) its task.
 
-    Called by the scheduler, outside any web request. The operator saves progress through
-    `context.save_progress` (the engine's context commits it); then the result lands in
-    the task's result variable and the task completes. Engine steps are the caller's job.
+    For in-memory use and tests; the scheduler runs the operator outside the instance lock
+    (committing progress as it goes) and then calls `finish_pending_operation`.
     """
-    from uuid import UUID
-
-    task = workflow.get_task_from_id(UUID(task_id))
-    spec = task.task_spec
-    pending = task.internal_data.get("operator") or {}
-    if not isinstance(spec, OperatorServiceTask) or pending.get("state") != "pending":
-        raise OperatorError(f"task {task_id} has no pending operator call")
+    task, spec, pending = _pending_task(workflow, task_id)
     caller = workflow.script_engine.service_caller
     if not isinstance(caller, OperatorCaller):
         raise OperatorError("the workflow's script engine has no operator caller")
     operator = caller.registry.get(pending["name"])
     inner = caller.context_for
-    caller_with_progress = OperatorCaller(caller.registry, context_for=lambda t: _ProgressContext(inner(t) if inner else None, pending))
+    with_progress = OperatorCaller(caller.registry, context_for=lambda t: _ProgressContext(inner(t) if inner else None, pending))
     try:
-        result = caller_with_progress.run(operator, task, pending["params"])
+        result = json.loads(with_progress.run(operator, task, pending["params"]))
     except OperatorFailed as failure:
+        finish_pending_operation(workflow, task_id, failure=failure)
+        return
+    finish_pending_operation(workflow, task_id, result=result)
+
+
+def _pending_task(workflow: Any, task_id: str) -> tuple[Any, Any, dict[str, Any]]:
+    from uuid import UUID
+
+    task = workflow.get_task_from_id(UUID(task_id))
+    spec = task.task_spec
+    pending = task.internal_data.get("operator") or {}
+    if not isinstance(spec, OperatorServiceTask) or pending.get("state") != "pending" or task.state != TaskState.STARTED:
+        raise OperatorError(f"task {task_id} has no pending operator call")
+    return task, spec, pending
+
+
+def finish_pending_operation(workflow: Any, task_id: str, *, result: Any = None, failure: OperatorFailed | None = None,
+                             error: str | None = None, progress: Mapping[str, Any] | None = None) -> None:
+    """Apply the outcome of a long-running operator call to its task (engine steps are the caller's).
+
+    result: the task's result variable gets it and the task completes. failure: the BPMN
+    error event if the diagram catches its code, else the task fails (OperatorTaskError).
+    error: an operator bug; the task fails (OperatorTaskError).
+    """
+    task, spec, pending = _pending_task(workflow, task_id)
+    if progress is not None:
+        pending["progress"] = copy.deepcopy(dict(progress))
+    if failure is not None:
         pending["state"] = "failed"
         if throw_operator_error(task, failure):
             return
         task.error()
-        raise OperatorTaskError(f"{element_label(spec)}: operator {operator.name!r} failed with error code "
+        raise OperatorTaskError(f"{element_label(spec)}: operator {pending['name']!r} failed with error code "
                                 f"{failure.code!r}: {failure.message} (no error boundary event catches it)",
                                 element=spec.bpmn_id, code=failure.code) from failure
+    if error is not None:
+        pending["state"] = "failed"
+        task.error()
+        raise OperatorTaskError(f"{element_label(spec)}: operator {pending['name']!r} raised {error.splitlines()[0]}",
+                                element=spec.bpmn_id)
     pending["state"] = "done"
-    task.data[spec.result_variable] = json.loads(result)
+    task.data[spec.result_variable] = copy.deepcopy(result)
     task.complete()
+
+
+def scope_context_for(task: Any) -> OperatorContext:
+    """The operator context of a step: the unit of work and instance the engine put on the workflow.
+
+    (`engine.scheduler.operator_scope(workflow, uow, instance_id)` sets it around engine steps.)
+    """
+    scope = task.workflow.top_workflow.__dict__.get("_gmp_operator_scope")
+    if scope is None:
+        raise OperatorTaskError(f"{element_label(task.task_spec)}: service task ran outside an operator scope "
+                                "(the engine step did not say which instance it runs for)",
+                                element=task.task_spec.bpmn_id)
+    from engine.messages import DbOperatorActions
+
+    uow, instance_id = scope
+    return DbOperatorActions(uow, instance_id, task.task_spec.bpmn_id, None, task_data=dict(task.data))
+
+
+def default_service_caller() -> OperatorCaller:
+    """The product's caller: the process-wide registry, contexts from the engine's operator scope."""
+    return OperatorCaller(REGISTRY, context_for=scope_context_for)
 
 
 class _ProgressContext:

@@ -774,12 +774,17 @@ def make_script_engine(settings: Any = None, *, timeout_seconds: float | None = 
     """The script engine to attach to every BpmnWorkflow, after every load.
 
     `settings.script_timeout_seconds` bounds each evaluation; `timeout_seconds` overrides
-    it (tests, the scheduler). `service_caller` is `engine.operators.OperatorCaller(...)`.
+    it (tests, the scheduler). `service_caller` defaults to `engine.operators.default_service_caller()`
+    (the process-wide registry; contexts from the engine's operator scope).
     """
     if timeout_seconds is None:
         timeout_seconds = float(getattr(settings, "script_timeout_seconds", 2)) if settings is not None else 2.0
     if timeout_seconds <= 0:
         raise ValueError("timeout_seconds must be positive")
+    if service_caller is None:
+        from engine.operators import default_service_caller  # operators import this module
+
+        service_caller = default_service_caller()
     environment = RestrictedEnvironment(helpers=helpers, limits=ScriptLimits(timeout_seconds=timeout_seconds))
     return RestrictedScriptEngine(environment, service_caller=service_caller)
 

@@ -12,6 +12,7 @@ MODEL_MODULES = [
     "audit.models",
     "signatures.models",
     "engine.models",
+    "engine.runtime_models",
     "connectors.models",
     "forms.models",
     "web.models",

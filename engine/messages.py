@@ -1,0 +1,152 @@
+"""Between instances: links, deviations and exceptions raised by operators; message routing.
+
+`DbOperatorActions` is the instance API the built-in operators use (engine.operators'
+`OperatorContext`): start a linked process, raise a deviation carrying its context,
+record an exception. Each action writes its rows and audit entries in the caller's unit
+of work, so they commit (or roll back) with the step that caused them.
+
+Message routing (`route_messages`): after a step, the messages an instance threw that
+it could not catch itself (`workflow.get_events()`) are delivered by the engine:
+- to every running instance with a task waiting for that message whose correlation
+  keys match (`correlations` of the event vs the waiting instance's), or
+- when none waits, to a new instance of the approved process whose message start
+  event catches it (a batch step starts a deviation instance carrying its context);
+- signals go to every running instance waiting for them.
+Each routed message is a row in `engine_message` (append-only) and an audit entry.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from sqlalchemy import select
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.util.task import TaskState
+
+from core import clock
+from engine.errors import EngineError
+from engine.runtime_models import InstanceException, InstanceLink, RoutedMessage
+
+DEVIATION_PROCESS_KEY = "deviation"
+MAX_ROUTING_ROUNDS = 20
+
+
+class MessageRoutingError(EngineError):
+    """A message could not be delivered as the diagrams say."""
+
+    http_status = 409
+
+
+def _now() -> str:
+    return clock.isoformat(clock.now())
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+class DbOperatorActions:
+    """The operator context of a step: instance actions in the step's unit of work."""
+
+    def __init__(self, uow: Any, instance_id: int, element_id: str | None, settings: Any = None, *,
+                 task_data: Mapping[str, Any] | None = None) -> None:
+        self.uow = uow
+        self.instance_id = instance_id
+        self.element_id = element_id or ""
+        self.settings = settings
+        self.task_data: Mapping[str, Any] = dict(task_data or {})
+
+    def _link(self, to_instance: int, kind: str) -> None:
+        self.uow.session.add(InstanceLink(from_instance_id=self.instance_id, to_instance_id=to_instance, kind=kind,
+                                          element_id=self.element_id, created_at=_now(),
+                                          created_by=self.uow.actor.user_id))
+        self.uow.audit("instance.linked", "process_instance", self.instance_id,
+                       details={"to_instance_id": to_instance, "kind": kind, "element_id": self.element_id})
+
+    def start_linked_process(self, process_key: str, data: Mapping[str, Any], link: str) -> str:
+        from engine import instances
+
+        started = instances.start(self.uow, process_key, data=dict(data), settings=self.settings)
+        self._link(started.id, link)
+        return str(started.id)
+
+    def raise_deviation(self, title: str, context: Mapping[str, Any], severity: str) -> str:
+        from engine import instances
+
+        deviation = {"title": title, "severity": severity, "context": dict(context),
+                     "source_instance_id": self.instance_id, "source_element_id": self.element_id}
+        started = instances.start(self.uow, DEVIATION_PROCESS_KEY, title=f"Deviation: {title}"[:200],
+                                  data={"deviation": deviation}, settings=self.settings)
+        self._link(started.id, "deviation")
+        self.uow.audit("deviation.raised", "process_instance", started.id, reason=title,
+                       details=deviation)
+        return str(started.id)
+
+    def record_exception(self, kind: str, message: str, details: Mapping[str, Any]) -> str:
+        row = InstanceException(instance_id=self.instance_id, element_id=self.element_id, kind=kind[:100],
+                                message=message, details_json=_json(dict(details)), recorded_at=_now(),
+                                recorded_by=self.uow.actor.user_id)
+        self.uow.session.add(row)
+        self.uow.session.flush()
+        self.uow.audit("instance.exception_recorded", "process_instance", self.instance_id,
+                       details={"exception_id": row.id, "kind": kind, "message": message,
+                                "element_id": self.element_id, "details": dict(details)})
+        return str(row.id)
+
+    def save_progress(self, progress: Mapping[str, Any]) -> None:
+        raise EngineError(f"operator at '{self.element_id}' saved progress but is not declared long_running")
+
+
+def links_of(session: Any, instance_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(select(InstanceLink).where(
+        (InstanceLink.from_instance_id == instance_id) | (InstanceLink.to_instance_id == instance_id))
+        .order_by(InstanceLink.id)).scalars()
+    return [{"from": r.from_instance_id, "to": r.to_instance_id, "kind": r.kind, "element_id": r.element_id,
+             "created_at": r.created_at} for r in rows]
+
+
+def exceptions_of(session: Any, instance_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(select(InstanceException).where(InstanceException.instance_id == instance_id)
+                           .order_by(InstanceException.id)).scalars()
+    return [{"id": r.id, "element_id": r.element_id, "kind": r.kind, "message": r.message,
+             "details": json.loads(r.details_json), "recorded_at": r.recorded_at} for r in rows]
+
+
+# ---------------------------------------------------------------- in-memory routing (SpiffWorkflow level)
+def catches(workflow: Any, event: BpmnEvent) -> bool:
+    """True when a task of `workflow` waits for `event` (with matching correlations)."""
+    for task in workflow.event_manager.tasks.values():
+        if task.state == TaskState.WAITING and task.task_spec.catches(task, event):
+            return True
+    return False
+
+
+def is_message(event: BpmnEvent) -> bool:
+    return isinstance(event.event_definition, MessageEventDefinition)
+
+
+def is_signal(event: BpmnEvent) -> bool:
+    return isinstance(event.event_definition, SignalEventDefinition)
+
+
+def deliver(events: list[BpmnEvent], workflows: Mapping[Any, Any]) -> list[tuple[str, Any]]:
+    """Deliver thrown events to in-memory workflows; (event name, receiver key or None) per event.
+
+    Messages go to the first workflow that catches them (correlation keys matched by
+    SpiffWorkflow's `catches`); signals to every workflow that catches them.
+    """
+    delivered: list[tuple[str, Any]] = []
+    for event in events:
+        receivers = [key for key, wf in workflows.items() if catches(wf, event)]
+        if is_message(event):
+            receivers = receivers[:1]
+        for key in receivers:
+            workflows[key].send_event(event)
+        delivered.extend((event.event_definition.name, key) for key in receivers or [None])
+    return delivered
+
+
+__all__ = ["DbOperatorActions", "MessageRoutingError", "links_of", "exceptions_of", "deliver", "catches",
+           "DEVIATION_PROCESS_KEY", "RoutedMessage"]

@@ -1,0 +1,391 @@
+"""The scheduler: fires due timers and runs long operators, in its own process (`gmp scheduler`).
+
+One poll (`Scheduler.run_once`):
+1. discover: every waiting timer task of a running instance gets a row in
+   `engine_due_timer` (task, due time), and every long-running operator call waiting in
+   a started service task gets a row in `engine_operator_job`. Inserts ignore rows that
+   exist, so any number of schedulers may discover at once. (`record_due_timers` does the
+   same for one workflow at save time, for callers that want it sooner.)
+2. fire: claim ONE due row at a time with `SELECT ... FOR UPDATE SKIP LOCKED`, open the
+   instance (row lock), refresh its timers, run engine steps, save, mark the row
+   `fired` (or `void` when the timer is no longer waiting, e.g. the task it guarded was
+   completed), audit `timer.fired`, commit. A second scheduler skips the locked row and,
+   after the commit, no longer sees it as waiting: a timer fires once. On SQLite every
+   write transaction holds the database lock from BEGIN, which serializes schedulers.
+3. operators: claim one pending job (SKIP LOCKED), mark it running, commit; run the
+   operator outside any instance lock, committing each `save_progress` to the job row
+   (audited); then open the instance and complete (or fail) the task in one transaction.
+
+Times compare as `core.clock.isoformat` text (fixed width, UTC), against `core.clock.now()`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from SpiffWorkflow.util.task import TaskState
+
+from audit.canonical import Actor
+from core import clock
+from core.errors import GmpError
+from engine import instances, operators
+from engine.errors import EngineError
+from engine.models import InstanceTask, ProcessInstance
+from engine.runtime_models import DueTimer, OperatorJob
+from engine.timers import due_timers
+from store.db import Database
+from store.uow import UnitOfWork
+
+SCHEDULER = Actor("system:scheduler", "Scheduler")
+OPERATOR_LEASE = timedelta(minutes=10)
+
+
+class SchedulerError(EngineError):
+    """The scheduler could not do its work (configuration, database)."""
+
+
+@dataclass
+class PollReport:
+    discovered_timers: int = 0
+    discovered_jobs: int = 0
+    fired: int = 0
+    void: int = 0
+    failed: int = 0
+    operations: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def _iso(value: datetime) -> str:
+    return clock.isoformat(value)
+
+
+def _insert_ignore(db: Database, model: Any, rows: list[dict[str, Any]], keys: list[str]) -> Any:
+    dialect = sqlite if db.is_sqlite else postgresql
+    return dialect.insert(model).values(rows).on_conflict_do_nothing(index_elements=keys)
+
+
+def record_due_timers(session: Any, db: Database, instance_id: int, workflow: Any) -> int:
+    """Write the waiting timers of one workflow into `engine_due_timer` (existing rows kept)."""
+    now = _iso(clock.now())
+    rows = [{"instance_id": instance_id, "task_id": t.task_id, "element_id": t.element_id,
+             "due_at": _iso(t.due_at), "state": "waiting", "created_at": now} for t in due_timers(workflow)]
+    if rows:
+        session.execute(_insert_ignore(db, DueTimer, rows, ["task_id", "due_at"]))
+    return len(rows)
+
+
+def _timer_due(internal: Mapping[str, Any]) -> str | None:
+    value = internal.get("event_value")
+    if isinstance(value, dict):
+        if value.get("cycles") == 0:
+            return None
+        value = value.get("next")
+    if not isinstance(value, str):
+        return None
+    try:
+        return _iso(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+class Scheduler:
+    """Polls one database. Several schedulers (processes, machines) may poll the same database."""
+
+    def __init__(self, db: Database, settings: Any = None, *, name: str | None = None,
+                 context_factory: Callable[..., Any] | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.context_factory = context_factory
+
+    # ------------------------------------------------------------ discovery
+    def discover(self) -> tuple[int, int]:
+        """Record waiting timers and pending long operations of running instances."""
+        waiting = int(TaskState.WAITING)
+        started = int(TaskState.STARTED)
+        now = _iso(clock.now())
+        timers: list[dict[str, Any]] = []
+        jobs: list[dict[str, Any]] = []
+        with UnitOfWork(self.db, SCHEDULER) as uow:
+            result = uow.session.execute(
+                select(InstanceTask.id, InstanceTask.instance_id, InstanceTask.bpmn_id, InstanceTask.state,
+                       InstanceTask.body)
+                .join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
+                .where(InstanceTask.state.in_([waiting, started]), InstanceTask.dropped.is_(False),
+                       ProcessInstance.status == instances.InstanceStatus.RUNNING.value))
+            for task_id, instance_id, bpmn_id, state, body in result:
+                internal = json.loads(body).get("internal_data") or {}
+                if state == waiting:
+                    due = _timer_due(internal)
+                    if due is not None:
+                        timers.append({"instance_id": instance_id, "task_id": task_id, "element_id": bpmn_id or "?",
+                                       "due_at": due, "state": "waiting", "created_at": now})
+                else:
+                    pending = internal.get("operator")
+                    if isinstance(pending, dict) and pending.get("state") == "pending":
+                        jobs.append({"instance_id": instance_id, "task_id": task_id, "element_id": bpmn_id or "?",
+                                     "operator": pending.get("name", "?"),
+                                     "params_json": json.dumps(pending.get("params") or {}, sort_keys=True),
+                                     "state": "pending", "progress_json": json.dumps(pending.get("progress") or {}),
+                                     "created_at": now, "updated_at": now})
+            if timers:
+                uow.session.execute(_insert_ignore(self.db, DueTimer, timers, ["task_id", "due_at"]))
+            if jobs:
+                uow.session.execute(_insert_ignore(self.db, OperatorJob, jobs, ["task_id"]))
+            uow.commit()
+        return len(timers), len(jobs)
+
+    # ------------------------------------------------------------ timers
+    def fire_one(self) -> str | None:
+        """Fire the earliest due timer nobody else holds; 'fired', 'void', 'failed' or None (nothing due)."""
+        failure: tuple[int, str, str] | None = None
+        with UnitOfWork(self.db, SCHEDULER) as uow:
+            now = clock.now()
+            row = uow.session.execute(
+                select(DueTimer).where(DueTimer.state == "waiting", DueTimer.due_at <= _iso(now))
+                .order_by(DueTimer.due_at, DueTimer.id).limit(1)
+                .with_for_update(skip_locked=True)).scalar_one_or_none()
+            if row is None:
+                return None
+            try:
+                outcome = self._fire(uow, row, now)
+            except GmpError as exc:
+                failure = (row.id, type(exc).__name__, str(exc))
+            else:
+                uow.commit()
+                return outcome
+        assert failure is not None
+        self._mark_failed(*failure)
+        return "failed"
+
+    def _fire(self, uow: UnitOfWork, row: DueTimer, now: datetime) -> str:
+        instance = instances.get_instance(uow.session, row.instance_id)
+        if instance.status != instances.InstanceStatus.RUNNING.value:
+            return self._void(uow, row, f"instance is {instance.status}")
+        opened = instances._open(uow, row.instance_id, self.settings)
+        wf = opened.workflow
+        task = wf.get_task_from_id(UUID(row.task_id)) if _known(wf, row.task_id) else None
+        if task is None or task.state != TaskState.WAITING or _timer_due(task.internal_data) != row.due_at:
+            instances._release_unchanged(opened)
+            return self._void(uow, row, "the timer is no longer waiting for this time")
+        with operator_scope(wf, uow, row.instance_id):
+            instances.run_steps(wf, lambda w: w.refresh_timers())
+        row.state = "fired"
+        row.fired_at = _iso(now)
+        row.fired_by = self.name
+        uow.audit("timer.fired", "task", row.task_id,
+                  changes=[["state", "waiting", "fired"]],
+                  details={"instance_id": row.instance_id, "element_id": row.element_id, "due_at": row.due_at,
+                           "scheduler": self.name})
+        instances._finish(uow, opened)
+        return "fired"
+
+    def _void(self, uow: UnitOfWork, row: DueTimer, why: str) -> str:
+        row.state = "void"
+        row.fired_by = self.name
+        uow.audit("timer.voided", "task", row.task_id, changes=[["state", "waiting", "void"]], reason=why,
+                  details={"instance_id": row.instance_id, "element_id": row.element_id, "due_at": row.due_at})
+        return "void"
+
+    def _mark_failed(self, row_id: int, error_type: str, message: str) -> None:
+        with UnitOfWork(self.db, SCHEDULER) as uow:
+            row = uow.session.get(DueTimer, row_id, with_for_update=True)
+            if row is None or row.state != "waiting":
+                return
+            row.state = "failed"
+            row.fired_at = _iso(clock.now())
+            row.fired_by = self.name
+            uow.audit("timer.failed", "task", row.task_id, changes=[["state", "waiting", "failed"]],
+                      reason=f"{error_type}: {message}",
+                      details={"instance_id": row.instance_id, "element_id": row.element_id, "due_at": row.due_at})
+            uow.commit()
+
+    # ------------------------------------------------------------ long operators
+    def run_one_operation(self) -> str | None:
+        """Claim and run one long operator call; 'done', 'failed' or None (nothing pending)."""
+        now = clock.now()
+        with UnitOfWork(self.db, SCHEDULER) as uow:
+            stale = _iso(now - OPERATOR_LEASE)
+            job = uow.session.execute(
+                select(OperatorJob).where(
+                    (OperatorJob.state == "pending") |
+                    ((OperatorJob.state == "running") & (OperatorJob.claimed_at < stale)))
+                .order_by(OperatorJob.id).limit(1).with_for_update(skip_locked=True)).scalar_one_or_none()
+            if job is None:
+                return None
+            job.state, job.claimed_by, job.claimed_at, job.updated_at = "running", self.name, _iso(now), _iso(now)
+            uow.audit("operator.started", "task", job.task_id, changes=[["state", "pending", "running"]],
+                      details={"instance_id": job.instance_id, "element_id": job.element_id,
+                               "operator": job.operator, "scheduler": self.name})
+            uow.commit()
+            job_id, instance_id, element_id, name = job.id, job.instance_id, job.element_id, job.operator
+            params = json.loads(job.params_json)
+            progress = json.loads(job.progress_json)
+
+        registry = operators.REGISTRY
+        context = JobContext(self.db, job_id, instance_id, element_id, progress, self.settings)
+        result: Any = None
+        failure: operators.OperatorFailed | None = None
+        error: str | None = None
+        try:
+            operator = registry.get(name)
+            result = operator.function(context, **params)
+            json.dumps(result)
+        except operators.OperatorFailed as exc:
+            failure = exc
+        except Exception as exc:  # noqa: BLE001 - an operator's failure is recorded, never lost
+            error = f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, GmpError):
+                error += "\n" + traceback.format_exc(limit=5)
+        return self._finish_operation(job_id, instance_id, result, failure, error, context.progress)
+
+    def _finish_operation(self, job_id: int, instance_id: int, result: Any,
+                          failure: operators.OperatorFailed | None, error: str | None,
+                          progress: Mapping[str, Any]) -> str:
+        with UnitOfWork(self.db, SCHEDULER) as uow:
+            job = uow.session.get(OperatorJob, job_id, with_for_update=True)
+            assert job is not None
+            opened = instances._open(uow, instance_id, self.settings)
+            wf = opened.workflow
+            outcome = "done"
+            try:
+                with operator_scope(wf, uow, instance_id):
+                    instances.run_steps(wf, lambda w: operators.finish_pending_operation(
+                        w, job.task_id, result=result, failure=failure, error=error, progress=progress))
+            except GmpError as exc:
+                outcome, error = "failed", str(exc)
+                uow.session.rollback()
+                instances._release_unchanged(opened)
+                return self._record_job_failure(job_id, error)
+            if failure is not None or error is not None:
+                outcome = "failed"
+            job.state = outcome
+            job.result_json = json.dumps(result) if outcome == "done" else None
+            job.error = (f"{failure.code}: {failure.message}" if failure else error)
+            job.progress_json = json.dumps(dict(progress))
+            job.updated_at = _iso(clock.now())
+            uow.audit(f"operator.{'completed' if outcome == 'done' else 'failed'}", "task", job.task_id,
+                      changes=[["state", "running", outcome]],
+                      details={"instance_id": instance_id, "element_id": job.element_id, "operator": job.operator,
+                               "error": job.error})
+            instances._finish(uow, opened)
+            uow.commit()
+            return outcome
+
+    def _record_job_failure(self, job_id: int, error: str) -> str:
+        with UnitOfWork(self.db, SCHEDULER) as uow:
+            job = uow.session.get(OperatorJob, job_id, with_for_update=True)
+            assert job is not None
+            job.state, job.error, job.updated_at = "failed", error, _iso(clock.now())
+            uow.audit("operator.failed", "task", job.task_id, changes=[["state", "running", "failed"]], reason=error,
+                      details={"instance_id": job.instance_id, "element_id": job.element_id,
+                               "operator": job.operator})
+            uow.commit()
+        return "failed"
+
+    # ------------------------------------------------------------ loop
+    def run_once(self, max_items: int = 1000) -> PollReport:
+        report = PollReport()
+        report.discovered_timers, report.discovered_jobs = self.discover()
+        for _ in range(max_items):
+            outcome = self.fire_one()
+            if outcome is None:
+                break
+            setattr(report, outcome, getattr(report, outcome) + 1)
+        for _ in range(max_items):
+            if self.run_one_operation() is None:
+                break
+            report.operations += 1
+        return report
+
+    def run_forever(self, poll_seconds: float, stop: threading.Event,
+                    on_report: Callable[[PollReport], None] | None = None) -> None:
+        while not stop.is_set():
+            report = self.run_once()
+            if on_report is not None:
+                on_report(report)
+            stop.wait(poll_seconds)
+
+
+def _known(wf: Any, task_id: str) -> bool:
+    try:
+        return wf.get_task_from_id(UUID(task_id)) is not None
+    except Exception:  # noqa: BLE001 - SpiffWorkflow raises TaskNotFoundException for unknown ids
+        return False
+
+
+# ---------------------------------------------------------------- operator context
+class operator_scope:  # noqa: N801 - used as a context manager, reads like one
+    """Tell the operators which unit of work and instance a workflow's service tasks run in.
+
+    The scope is kept on the workflow object (engine steps run in a deep-stack thread,
+    so context variables would not reach them).
+    """
+
+    KEY = "_gmp_operator_scope"
+
+    def __init__(self, workflow: Any, uow: Any, instance_id: int) -> None:
+        self.workflow, self.scope = workflow, (uow, instance_id)
+
+    def __enter__(self) -> "operator_scope":
+        self.workflow.__dict__[self.KEY] = self.scope
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.workflow.__dict__.pop(self.KEY, None)
+
+
+class JobContext:
+    """The operator context of a long-running call in the scheduler: each action commits itself."""
+
+    def __init__(self, db: Database, job_id: int, instance_id: int, element_id: str,
+                 progress: Mapping[str, Any], settings: Any = None) -> None:
+        self.db, self.job_id, self.instance_id, self.element_id = db, job_id, instance_id, element_id
+        self.progress: dict[str, Any] = dict(progress)
+        self.settings = settings
+        self.task_data: Mapping[str, Any] = {}
+
+    def save_progress(self, progress: Mapping[str, Any]) -> None:
+        self.progress = dict(progress)
+        with UnitOfWork(self.db, SCHEDULER) as uow:
+            job = uow.session.get(OperatorJob, self.job_id, with_for_update=True)
+            assert job is not None
+            old = job.progress_json
+            job.progress_json = json.dumps(self.progress, sort_keys=True)
+            job.updated_at = _iso(clock.now())
+            uow.audit("operator.progress", "operator_job", self.job_id, changes=[["progress", json.loads(old),
+                                                                                  self.progress]],
+                      details={"instance_id": self.instance_id, "element_id": self.element_id})
+            uow.commit()
+
+    def _with_uow(self, action: Callable[[Any], str]) -> str:
+        from engine.messages import DbOperatorActions
+
+        with UnitOfWork(self.db, SCHEDULER) as uow:
+            value = action(DbOperatorActions(uow, self.instance_id, self.element_id, self.settings))
+            uow.commit()
+            return value
+
+    def start_linked_process(self, process_key: str, data: Mapping[str, Any], link: str) -> str:
+        return self._with_uow(lambda a: a.start_linked_process(process_key, data, link))
+
+    def raise_deviation(self, title: str, context: Mapping[str, Any], severity: str) -> str:
+        return self._with_uow(lambda a: a.raise_deviation(title, context, severity))
+
+    def record_exception(self, kind: str, message: str, details: Mapping[str, Any]) -> str:
+        return self._with_uow(lambda a: a.record_exception(kind, message, details))
+
+
+__all__ = ["Scheduler", "PollReport", "record_due_timers", "operator_scope", "JobContext", "SchedulerError",
+           "update"]

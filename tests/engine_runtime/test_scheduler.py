@@ -1,0 +1,172 @@
+"""The scheduler fires due timers and runs long operators against the database; two never double-fire."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from audit.models import AuditEntry
+from engine import instances, tasks
+from engine.models import ProcessInstance
+from engine.operators import REGISTRY, Param
+from engine.runtime_models import DueTimer, OperatorJob
+from engine.scheduler import Scheduler
+from store.uow import UnitOfWork
+from tests.conftest import TEST_PASSPHRASE, TEST_SECRET
+from tests.engine_runtime.conftest import SCHEDULED, actor, deploy_file
+
+ROOT = Path(__file__).resolve().parents[2]
+REQ = pytest.mark.req("URS-RUN-007", "P11-10f")
+
+
+def _sample_temperature(context: Any, count: int) -> list[float]:
+    taken: list[float] = []
+    for n in range(count):
+        taken.append(20.0 + n / 2)
+        context.save_progress({"taken": list(taken)})
+    return taken
+
+
+REGISTRY.register("test.sample_temperature", _sample_temperature, [Param("count", "int")], long_running=True,
+                  replace=True, description="test operator: takes `count` temperature samples")
+
+
+def _start(db: Any, key: str, data: dict[str, Any] | None = None, user: str = "alice") -> int:
+    with UnitOfWork(db, actor(user)) as uow:
+        instance = instances.start(uow, key, data=data)
+        uow.commit()
+        return instance.id
+
+
+def _status(db: Any, instance_id: int) -> str:
+    with db.session() as s:
+        return s.get(ProcessInstance, instance_id).status
+
+
+def _actions(db: Any, action: str) -> list[AuditEntry]:
+    with db.session() as s:
+        return list(s.execute(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)).scalars())
+
+
+@REQ
+def test_due_timer_fires_once_on_the_product_clock(db: Any, services: Any, frozen_clock: Any) -> None:
+    deploy_file(db, services, "hold_release.bpmn")
+    instance_id = _start(db, "hold_release")
+    scheduler = Scheduler(db, name="s-test")
+    report = scheduler.run_once()
+    assert (report.discovered_timers, report.fired) == (1, 0)
+    frozen_clock.advance(minutes=9, seconds=59)
+    assert scheduler.run_once().fired == 0
+    frozen_clock.advance(seconds=1)
+    report = scheduler.run_once()
+    assert report.fired == 1 and _status(db, instance_id) == "completed"
+    assert scheduler.run_once().fired == 0
+    with db.session() as s:
+        (row,) = s.execute(select(DueTimer)).scalars()
+    assert (row.element_id, row.state, row.due_at, row.fired_at, row.fired_by) == (
+        "hold", "fired", "2026-01-05T08:10:00.000000Z", "2026-01-05T08:10:00.000000Z", "s-test")
+    (fired,) = _actions(db, "timer.fired")
+    assert fired.actor_id == "system:scheduler"
+    assert json.loads(fired.details)["element_id"] == "hold"
+    with db.session() as s:
+        data = instances.inspect(s, instance_id)["data"]
+    assert data["released_at"] == "2026-01-05T08:10:00+00:00"
+
+
+@REQ
+def test_boundary_timer_interrupts_a_task_left_undone(db: Any, services: Any, frozen_clock: Any) -> None:
+    deploy_file(db, services, "weigh_deadline.bpmn")
+    instance_id = _start(db, "weigh_deadline")
+    scheduler = Scheduler(db)
+    scheduler.run_once()
+    frozen_clock.advance(minutes=30)
+    assert scheduler.run_once().fired == 1
+    with db.session() as s:
+        states = {t["bpmn_id"]: t["state"] for t in instances.inspect(s, instance_id)["tasks"]}
+    assert states["weigh"] == "cancelled" and states["end_overdue"] == "completed"
+
+
+@REQ
+def test_timer_of_a_completed_task_is_voided_not_fired(db: Any, services: Any, frozen_clock: Any) -> None:
+    deploy_file(db, services, "weigh_deadline.bpmn")
+    instance_id = _start(db, "weigh_deadline")
+    scheduler = Scheduler(db)
+    scheduler.run_once()
+    with UnitOfWork(db, actor("alice")) as uow:
+        view = [t for t in tasks.inbox(uow, "alice", services=services) if t.instance_id == instance_id][0]
+        tasks.complete_task(uow, view.id, {}, services=services)
+        uow.commit()
+    frozen_clock.advance(minutes=31)
+    report = scheduler.run_once()
+    assert (report.fired, report.void) == (0, 1)
+    assert _status(db, instance_id) == "completed"
+    (voided,) = _actions(db, "timer.voided")
+    assert voided.reason == "instance is completed"
+
+
+@REQ
+def test_a_timer_whose_step_fails_is_recorded_as_failed(db: Any, services: Any, frozen_clock: Any) -> None:
+    broken = (SCHEDULED / "hold_release.bpmn").read_text().replace("released_at = now().isoformat()",
+                                                                    "released_at = 1 / 0")
+    from tests.engine.conftest import deploy
+
+    deploy(db, services, files={"hold_release.bpmn": broken.encode()})
+    instance_id = _start(db, "hold_release")
+    scheduler = Scheduler(db)
+    scheduler.run_once()
+    frozen_clock.advance(minutes=10)
+    report = scheduler.run_once()
+    assert (report.fired, report.failed) == (0, 1)
+    assert _status(db, instance_id) == "running"  # the step rolled back: nothing half-done
+    (failed,) = _actions(db, "timer.failed")
+    assert "ZeroDivisionError: division by zero" in failed.reason and "note_release" in failed.reason
+    assert scheduler.run_once().failed == 0  # recorded once, not retried in a loop
+
+
+@REQ
+def test_long_operator_runs_in_the_scheduler_and_persists_progress(db: Any, services: Any, frozen_clock: Any) -> None:
+    deploy_file(db, services, "sample_temperature.bpmn")
+    instance_id = _start(db, "sample_drying", {"count": 3})
+    assert _status(db, instance_id) == "running"
+    report = Scheduler(db, name="worker-1").run_once()
+    assert (report.discovered_jobs, report.operations) == (1, 1)
+    assert _status(db, instance_id) == "completed"
+    with db.session() as s:
+        (job,) = s.execute(select(OperatorJob)).scalars()
+        data = instances.inspect(s, instance_id)["data"]
+    assert (job.state, job.claimed_by, json.loads(job.progress_json)) == ("done", "worker-1", {"taken": [20.0, 20.5, 21.0]})
+    assert data["samples"] == [20.0, 20.5, 21.0]
+    progress = [json.loads(e.changes)[0][2] for e in _actions(db, "operator.progress")]
+    assert progress == [{"taken": [20.0]}, {"taken": [20.0, 20.5]}, {"taken": [20.0, 20.5, 21.0]}]
+    assert [e.action for e in _actions(db, "operator.started") + _actions(db, "operator.completed")] == [
+        "operator.started", "operator.completed"]
+
+
+@REQ
+def test_two_scheduler_processes_never_fire_the_same_timer_twice(db: Any, settings: Any, services: Any) -> None:
+    deploy_file(db, services, "hold_release.bpmn")
+    ids = [_start(db, "hold_release") for _ in range(24)]
+    env = dict(os.environ, GMP_DATABASE_URL=settings.database_url, GMP_INSTANCE_PATH=settings.instance_path,
+               GMP_SECRET_KEY=TEST_SECRET, GMP_SERVER_KEY_PASSPHRASE=TEST_PASSPHRASE,
+               GMP_CLOCK_OFFSET_SECONDS="900")
+    children = [subprocess.Popen([sys.executable, "-m", "cli", "scheduler", "--once", "--name", name], cwd=ROOT,
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for name in ("s1", "s2")]
+    outputs = [child.communicate(timeout=120) for child in children]
+    for child, (out, err) in zip(children, outputs):
+        assert child.returncode == 0, err
+    reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert sum(r["fired"] for r in reports) == 24 and sum(r["failed"] for r in reports) == 0
+    with db.session() as s:
+        rows = list(s.execute(select(DueTimer)).scalars())
+        fired_audits = s.execute(select(func.count()).select_from(AuditEntry)
+                                 .where(AuditEntry.action == "timer.fired")).scalar_one()
+    assert len(rows) == 24 and {r.state for r in rows} == {"fired"} and fired_audits == 24
+    assert {r.fired_by for r in rows} <= {"s1", "s2"}
+    assert all(_status(db, i) == "completed" for i in ids)
