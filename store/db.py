@@ -57,4 +57,5 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # straight to the driver: this runs once per unit of work, on the hot path
+        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
