@@ -23,6 +23,7 @@ BLUEPRINTS = [
     "web.signing:bp",
     "web.auditor:bp",
     "web.operator:bp",
+    "web.library:bp",
 ]
 
 

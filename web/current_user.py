@@ -27,6 +27,7 @@ class CurrentUser:
     kind: str | None
     session_id: str
     language: str | None = None
+    signed_in_session: bool = False
 
     @property
     def actor(self) -> Actor:
@@ -53,7 +54,8 @@ def load_current_user() -> None:
         user = get_user(uow.session, row.user_id)
         kind = role_kind_of(uow.session, user.user_id)
         current = CurrentUser(user.user_id, user.printed_name, frozenset(roles_of(uow.session, user.user_id)),
-                              kind.value if kind is not None else None, sid, preferred_language(uow.session, user.user_id))
+                              kind.value if kind is not None else None, sid, preferred_language(uow.session, user.user_id),
+                              bool(row.signed_in_session))
         uow.commit()
     g.user = current
 

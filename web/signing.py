@@ -24,15 +24,10 @@ bp = Blueprint("signing", __name__)
 
 
 def continuous_session() -> bool:
-    """True when the signed-in user has already signed with every component in this session."""
-    from signatures.models import AuthSession
-
+    """True when the signed-in user has already signed with every component in this session
+    (as loaded at the start of the request; the server decides again when signing)."""
     user = g.get("user")
-    if user is None:
-        return False
-    with unit_of_work() as uow:
-        row = uow.session.get(AuthSession, user.session_id)
-        return bool(row is not None and row.signed_in_session)
+    return bool(user is not None and user.signed_in_session)
 
 
 def meaning_labels(meaning: str) -> tuple[str, str]:

@@ -1,0 +1,116 @@
+"""Browser journeys over the engine: an operator completes a task with a second-person
+verification; a QA user edits a diagram in the modeler and saves it, a second QA user approves;
+an auditor filters the trail, verifies it and downloads the PDF; a Chinese-language operator."""
+from __future__ import annotations
+
+import pytest
+
+from signatures import kdf, testing
+from tests.browser.conftest import no_horizontal_scroll
+from tests.browser.test_journeys import sign_in
+from tests.web.test_operator import deploy_and_start
+
+
+@pytest.fixture
+def plant(live_db, live_settings, live_server, frozen_clock):  # type: ignore[no-untyped-def]
+    with kdf.unsafe_fast_kdf():
+        admin = testing.bootstrap_admin(live_db, live_settings)
+        people = {name: testing.enrolled_user(live_db, live_settings, admin, name, full, [role])
+                  for name, full, role in [("alice", "Alice Operator", "operator"), ("bob", "Bob Verifier", "operator"),
+                                           ("quinn", "Quinn QA", "qa"), ("quentin", "Quentin QA", "qa"),
+                                           ("audrey", "Audrey Auditor", "auditor")]}
+    people["clock"] = frozen_clock
+    return people
+
+
+def code(db, people, name: str) -> str:  # type: ignore[no-untyped-def]
+    """A fresh TOTP code: the frozen clock moves on one 30-second step first (no waiting)."""
+    people["clock"].advance(seconds=31)
+    return testing.next_totp(db, people[name])
+
+
+def complete_weighing(page, server, db, people, *, zh: bool = False) -> None:  # type: ignore[no-untyped-def]
+    alice, bob = people["alice"], people["bob"]
+    sign_in(page, server, db, alice)
+    if zh:
+        page.get_by_label("Language").select_option("zh")
+        page.get_by_role("button", name="Switch").click()
+    page.goto(server.url + "/tasks/")
+    page.locator("[data-task] a").first.click()
+    page.locator("#f-lot").fill("L-001")
+    page.locator("#f-gross").fill("13.0")
+    page.locator("#f-tare").fill("2.0")
+    assert no_horizontal_scroll(page)
+    page.locator("#sig_password").fill(alice.password)
+    page.locator("#sig_totp").fill(code(db, people, "alice"))
+    page.locator(".task-form button[type=submit]").click()
+    assert page.locator("#f-net-error").is_visible()  # 11 kg is outside 9.5 – 10.5 kg
+    page.locator("#f-net-exc").fill("scale checked, deviation DEV-1 raised")
+    page.locator("#f-tare").fill("2.0")
+    page.locator("#sig_password").fill(alice.password)
+    page.locator("#sig_totp").fill(code(db, people, "alice"))
+    page.locator("#sig2_user_id").fill("bob")
+    page.locator("#sig2_password").fill(bob.password)
+    page.locator("#sig2_totp").fill(code(db, people, "bob"))
+    page.locator(".task-form button[type=submit]").click()
+    assert page.get_by_test_id("task-completed").is_visible()
+    assert "Bob Verifier" in page.content() and "Alice Operator" in page.content()
+    assert page.get_by_test_id("user-name").inner_text().startswith("Alice Operator")  # the session stays Alice's
+
+
+@pytest.mark.req("URS-FRM-003", "URS-FRM-005", "P11-200a1", "A11-6")
+def test_operator_completes_a_task_with_a_verifier(page, live_server, live_db, live_settings, plant):
+    deploy_and_start(live_db, live_settings, plant["quinn"], plant["quentin"])
+    complete_weighing(page, live_server, live_db, plant)
+
+
+@pytest.mark.req("URS-WEB-003", "URS-FRM-008")
+def test_chinese_operator_completes_a_task(page, live_server, live_db, live_settings, plant):
+    deploy_and_start(live_db, live_settings, plant["quinn"], plant["quentin"])
+    complete_weighing(page, live_server, live_db, plant, zh=True)
+    assert "任务已完成" in page.content()
+
+
+@pytest.mark.req("P11-10k", "A11-10")
+def test_qa_edits_in_the_modeler_and_a_second_qa_approves(page, live_server, live_db, live_settings, plant):
+    deploy_and_start(live_db, live_settings, plant["quinn"], plant["quentin"])
+    quinn, quentin = plant["quinn"], plant["quentin"]
+    sign_in(page, live_server, live_db, quinn)
+    page.goto(live_server.url + "/library/dispense/v1/modeler")
+    page.wait_for_selector("#modeler[data-ready=true]")
+    assert page.locator(".bjs-powered-by").is_visible()  # the bpmn.io watermark stays visible
+    page.locator('[data-element-id="weigh"]').click()
+    field = page.locator('[data-gmp-property="qualification.sops"]')
+    field.fill("SOP-DISP-001")
+    field.dispatch_event("change")
+    page.locator("#modeler-reason").fill("dispensing needs SOP-DISP-001")
+    page.get_by_role("button", name="Save as new draft").click()
+    page.wait_for_selector('tr[data-version="2"][data-status="draft"]')
+    page.get_by_role("button", name="Sign out").click()
+    plant["clock"].advance(seconds=31)
+    sign_in(page, live_server, live_db, quentin)
+    page.goto(live_server.url + "/library/dispense")
+    page.locator('tr[data-version="2"]').get_by_role("link", name="Review and approve").click()
+    page.locator("#sig_password").fill(quentin.password)
+    page.locator("#sig_totp").fill(code(live_db, plant, "quentin"))
+    page.get_by_role("button", name="Sign and approve").click()
+    assert page.get_by_test_id("version-status").inner_text() == "approved"
+    assert "Quentin QA" in page.locator(".signature-manifestations").inner_text()
+    xml = page.request.get(live_server.url + "/library/dispense/v2/files/dispense.bpmn").text()
+    assert 'name="qualification.sops" value="SOP-DISP-001"' in xml
+
+
+@pytest.mark.req("URS-AUD-004", "A11-9", "P11-10e")
+def test_auditor_filters_verifies_and_downloads_the_pdf(page, live_server, live_db, plant):
+    sign_in(page, live_server, live_db, plant["audrey"])
+    page.goto(live_server.url + "/audit/")
+    page.get_by_label("User", exact=True).fill("alice")
+    page.get_by_role("button", name="Filter").click()
+    actions = page.locator("table.audit-entries tbody tr td:nth-child(4)").all_inner_texts()
+    assert actions and all(a for a in actions)
+    assert no_horizontal_scroll(page)
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Export PDF").click()
+    assert info.value.suggested_filename == "audit-trail.pdf"
+    page.get_by_role("button", name="Verify the whole trail").click()
+    assert page.get_by_test_id("verify-result").get_attribute("data-ok") == "true"

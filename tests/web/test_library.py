@@ -1,0 +1,107 @@
+"""QA process library: upload, download, modeler and form-editor pages, live preview, save as draft,
+approval by a second QA user with a signature (the author's own approval refused), compare."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from signatures import kdf, testing
+from tests.web.test_access_matrix import open_session
+from tests.web.test_operator import PROCESS
+
+pytestmark = pytest.mark.req("P11-10k", "A11-10")
+
+
+@pytest.fixture
+def qa(app, db, settings, frozen_clock):  # type: ignore[no-untyped-def]
+    with kdf.unsafe_fast_kdf():
+        admin = testing.bootstrap_admin(db, settings)
+        quinn = testing.enrolled_user(db, settings, admin, "quinn", "Quinn QA", ["qa"])
+        quentin = testing.enrolled_user(db, settings, admin, "quentin", "Quentin QA", ["qa"])
+    frozen_clock.advance(seconds=31)
+    author, approver = app.test_client(), app.test_client()
+    open_session(db, author, quinn)
+    open_session(db, approver, quentin)
+    return author, approver, quinn, quentin
+
+
+def upload(client, reason="first version"):  # type: ignore[no-untyped-def]
+    files = [(io.BytesIO((PROCESS / "dispense.bpmn").read_bytes()), "dispense.bpmn"),
+             (io.BytesIO((PROCESS / "forms/weigh.json").read_bytes()), "weigh.json"),
+             (io.BytesIO((PROCESS / "forms/weigh.ui.json").read_bytes()), "weigh.ui.json")]
+    return client.post("/library/upload", data={"csrf_token": "walk-token", "reason": reason, "files": files},
+                       content_type="multipart/form-data")
+
+
+def test_upload_download_and_pages(qa):
+    author, _, _, _ = qa
+    response = upload(author)
+    assert response.status_code == 302 and "/library/dispense" in response.headers["Location"]
+    page = author.get("/library/dispense").get_data(as_text=True)
+    assert 'data-version="1" data-status="draft"' in page and "forms/weigh.json" in page
+    bpmn = author.get("/library/dispense/v1/files/dispense.bpmn")
+    assert bpmn.status_code == 200 and b"<bpmn:process" in bpmn.data and "attachment" in bpmn.headers["Content-Disposition"]
+    assert author.get("/library/dispense/v1/files/nothing.json").status_code == 404
+    modeler = author.get("/library/dispense/v1/modeler").get_data(as_text=True)
+    assert "bpmn-modeler.production.min.js" in modeler and 'data-gmp-property="formJsonSchemaFilename"' in modeler
+    editor = author.get("/library/dispense/v1/form/forms/weigh.json").get_data(as_text=True)
+    assert "x-gmp-calculated" in editor and "forms/weigh.ui.json" in editor
+    assert "Dispense one material" in author.get("/library/").get_data(as_text=True)
+
+
+def test_upload_errors(qa):
+    author, _, _, _ = qa
+    none = author.post("/library/upload", data={"csrf_token": "walk-token", "reason": "x"},
+                       content_type="multipart/form-data")
+    assert none.status_code == 422 and "Choose at least one .bpmn file." in none.get_data(as_text=True)
+    wrong = author.post("/library/upload", data={"csrf_token": "walk-token", "reason": "x",
+                                                 "files": [(io.BytesIO(b"x"), "notes.txt")]},
+                        content_type="multipart/form-data")
+    assert wrong.status_code == 422 and "notes.txt is neither" in wrong.get_data(as_text=True)
+    no_reason = upload(author, reason="")
+    assert no_reason.status_code == 422 and "reason" in no_reason.get_data(as_text=True)
+
+
+def test_live_preview_is_rendered_by_the_server(qa):
+    author, _, _, _ = qa
+    schema = (PROCESS / "forms/weigh.json").read_text()
+    ok = author.post("/library/preview", json={"schema": schema, "ui_schema": "{}"},
+                     headers={"X-CSRF-Token": "walk-token"}).get_json()
+    assert ok["ok"] and 'id="preview-f-net"' in ok["html"] and "Limits:" in ok["html"]
+    bad = author.post("/library/preview", json={"schema": '{"type": "string"}'}, headers={"X-CSRF-Token": "walk-token"})
+    assert bad.get_json() == {"ok": False, "error": "form definition invalid: a form schema must be of type 'object' "
+                                                   "with at least one property"}
+    broken = author.post("/library/preview", json={"schema": "{"}, headers={"X-CSRF-Token": "walk-token"}).get_json()
+    assert not broken["ok"] and "Not valid JSON" in broken["error"]
+
+
+@pytest.mark.req("P11-10k", "A11-10", "A11-6", "P11-50a")
+def test_second_qa_user_approves_with_a_signature_and_versions_compare(qa, db):
+    author, approver, quinn, quentin = qa
+    upload(author)
+    own = author.post("/library/versions/1/approve", data={"csrf_token": "walk-token", "sig_password": quinn.password,
+                                                           "sig_totp": testing.next_totp(db, quinn)})
+    assert own.status_code == 403 and "may not approve it" in own.get_data(as_text=True)
+    page = approver.get("/library/versions/1/approve").get_data(as_text=True)
+    assert 'data-meaning="approved"' in page
+    signed = approver.post("/library/versions/1/approve", data={"csrf_token": "walk-token",
+                                                                "sig_password": quentin.password,
+                                                                "sig_totp": testing.next_totp(db, quentin)})
+    html = signed.get_data(as_text=True)
+    assert signed.status_code == 200 and 'data-testid="version-status">approved<' in html and "Quentin QA" in html
+    schema = json.loads((PROCESS / "forms/weigh.json").read_text())
+    schema["properties"]["lot"]["minLength"] = 5
+    saved = author.post("/library/dispense/v1/save", data={"csrf_token": "walk-token", "name": "forms/weigh.json",
+                                                           "content": json.dumps(schema), "reason": "longer lot codes"})
+    assert saved.status_code == 302
+    assert 'data-version="2" data-status="draft"' in author.get("/library/dispense").get_data(as_text=True)
+    compare = author.get("/library/dispense/compare?old=1&new=2")
+    assert compare.status_code == 200 and "v1 → v2" in compare.get_data(as_text=True)
+    bad_json = author.post("/library/dispense/v1/save", data={"csrf_token": "walk-token", "name": "forms/weigh.json",
+                                                              "content": "{", "reason": "x"})
+    assert bad_json.status_code == 422 and "is not valid JSON" in bad_json.get_data(as_text=True)
+    assert author.get("/library/dispense/compare?old=1").status_code == 422
+    started = author.post("/library/dispense/start", data={"csrf_token": "walk-token", "title": "B-7"})
+    assert started.status_code == 302
