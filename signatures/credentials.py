@@ -123,6 +123,7 @@ def authenticate(uow: UnitOfWork, username: str, password: str, totp_code: str |
                               "change it")
     if step is not None:
         user.totp_last_step = step
+        user.totp_checked_at = clock.now()  # the device is checked at every use (P11-300e)
     user.failed_attempts = 0
     uow.session.flush()
     return user
