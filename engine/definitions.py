@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.errors import GmpError
 from engine.checks import ensure_valid
 from engine.errors import ApprovalRefused, DefinitionError, DefinitionNotFound, DefinitionStateError
 from engine.models import ProcessDefinition, ProcessDefinitionVersion
@@ -151,11 +152,9 @@ def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: E
         uow.record_refusal("definition_version.approval_refused", "process_definition_version", label,
                            reason=str(exc))
         raise
-    except Exception as exc:
-        from core.errors import GmpError
-        if isinstance(exc, GmpError):
-            uow.record_refusal("definition_version.approval_refused", "process_definition_version", label,
-                               reason=str(exc))
+    except GmpError as exc:  # the signatures service's refusal (it records its own entry too)
+        uow.record_refusal("definition_version.approval_refused", "process_definition_version", label,
+                           reason=str(exc))
         raise
     now = clock.isoformat(clock.now())
     for old in session.execute(select(ProcessDefinitionVersion).where(

@@ -21,7 +21,6 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from core import clock
-from core.errors import GmpError
 from engine import persistence
 from engine.deep import run_deep
 from engine.definitions import VersionRef, VersionStatus, approved_version, get_version, version_ref
@@ -220,4 +219,4 @@ def inspect(session: Session, instance_id: int) -> dict[str, Any]:
                       for r in rows if r.bpmn_id]}
 
 
-__all__ = ["InstanceStatus", "start", "cancel", "list_instances", "inspect", "get_instance", "GmpError"]
+__all__ = ["InstanceStatus", "Opened", "start", "cancel", "list_instances", "inspect", "get_instance", "run_steps"]
