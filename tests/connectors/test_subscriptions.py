@@ -53,10 +53,9 @@ def test_notifications_from_unregistered_nodes_or_other_endpoints_are_dropped_an
         extra_nodes=[(lel.endpoint, "ns=0;i=2258"),          # the server clock: no tag names it
                      (other_endpoint, lel.node_id or "")])   # a registered node, from another endpoint
     try:
-        rejections = wait_for(lambda: {r.kind for r in sub.drain_rejections()} >= {
-            SecurityEventKind.UNREGISTERED_NODE, SecurityEventKind.ENDPOINT_MISMATCH} and sub.rejected,
-            "both kinds of rejection")
-        assert rejections
+        kinds: set[SecurityEventKind] = set()
+        wait_for(lambda: kinds.update(r.kind for r in sub.drain_rejections()) or kinds >= {
+            SecurityEventKind.UNREGISTERED_NODE, SecurityEventKind.ENDPOINT_MISMATCH}, "both kinds of rejection")
         # a revision that drops the tag: its notifications are refused from then on
         doc = yaml.safe_load(PLANT_TAGS.read_text())
         doc["tags"] = [t for t in doc["tags"] if t["name"] != "GAS-01.ua.lel"]
