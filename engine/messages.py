@@ -150,3 +150,151 @@ def deliver(events: list[BpmnEvent], workflows: Mapping[Any, Any]) -> list[tuple
 
 __all__ = ["DbOperatorActions", "MessageRoutingError", "links_of", "exceptions_of", "deliver", "catches",
            "DEVIATION_PROCESS_KEY", "RoutedMessage"]
+
+
+# ---------------------------------------------------------------- database routing
+def _event_record(event: BpmnEvent) -> tuple[str, str, str, str]:
+    kind = "message" if is_message(event) else "signal"
+    reg = _registry()
+    return (event.event_definition.name, kind, _json(event.correlations or {}), _json(reg.convert(event.payload)))
+
+
+def _registry() -> Any:
+    from engine.runtime_factory import serializer
+
+    return serializer().registry
+
+
+def _starting_processes(session: Any, event: BpmnEvent) -> list[str]:
+    """Keys of approved processes whose top-level start event catches `event`."""
+    from engine.definitions import version_ref
+    from engine.models import ProcessDefinition, ProcessDefinitionVersion
+
+    keys = []
+    rows = session.execute(select(ProcessDefinition.key, ProcessDefinitionVersion.id)
+                           .join(ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
+                           .where(ProcessDefinitionVersion.status == "approved").order_by(ProcessDefinition.key))
+    for key, version_id in rows:
+        spec, _subs = version_ref(session, version_id).spec()
+        for task_spec in spec.task_specs.values():
+            definition = getattr(task_spec, "event_definition", None)
+            if type(task_spec).__name__ == "StartEvent" and definition is not None and \
+                    definition.__class__ is event.event_definition.__class__ and definition.name == event.event_definition.name:
+                keys.append(key)
+                break
+    return keys
+
+
+class _Locked(Exception):
+    """A possible receiver is busy (row locked by another transaction): retry the routing later."""
+
+
+def _waiting_instances(session: Any, exclude: int) -> list[int]:
+    from engine.models import InstanceTask, ProcessInstance
+
+    return list(session.execute(
+        select(InstanceTask.instance_id).join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
+        .where(InstanceTask.state == int(TaskState.WAITING), InstanceTask.dropped.is_(False),
+               ProcessInstance.status == "running", ProcessInstance.id != exclude)
+        .distinct().order_by(InstanceTask.instance_id)).scalars())
+
+
+def _try_lock(session: Any, instance_id: int) -> bool:
+    from engine.models import ProcessInstance
+
+    return session.execute(select(ProcessInstance.id).where(ProcessInstance.id == instance_id)
+                           .with_for_update(skip_locked=True)).scalar_one_or_none() is not None
+
+
+def _step(uow: Any, instance_id: int, settings: Any, fn: Any) -> Any:
+    from engine import instances
+    from engine.scheduler import operator_scope
+
+    opened = instances._open(uow, instance_id, settings)
+    with operator_scope(opened.workflow, uow, instance_id):
+        instances.run_steps(opened.workflow, fn)
+    instances._finish(uow, opened)
+    return opened
+
+
+def route_instance(uow: Any, source_id: int, settings: Any = None) -> list[dict[str, Any]]:
+    """Deliver the messages and signals instance `source_id` threw and could not catch itself.
+
+    Runs in the caller's unit of work (all deliveries commit together with the source's
+    cleared event list). Raises `_Locked` (caller retries later) when a possible receiver
+    is locked by another transaction.
+    """
+    from engine import instances
+
+    session = uow.session
+    opened = instances._open(uow, source_id, settings)
+    events = [e for e in opened.workflow.get_events() if is_message(e) or is_signal(e)]
+    if not events:
+        instances._release_unchanged(opened)
+        return []
+    instances._finish(uow, opened)
+    outcomes = []
+    for event in events:
+        name, kind, correlations, payload = _event_record(event)
+        receivers: list[int] = []
+        for candidate in _waiting_instances(session, exclude=source_id):
+            if not _try_lock(session, candidate):
+                raise _Locked(candidate)
+            target = instances._open(uow, candidate, settings)
+            if not catches(target.workflow, event):
+                instances._release_unchanged(target)
+                continue
+            instances._release_unchanged(target)
+            _step(uow, candidate, settings, lambda wf, ev=event: wf.send_event(ev))
+            receivers.append(candidate)
+            if kind == "message":
+                break
+        outcome = "delivered" if receivers else "undelivered"
+        if not receivers and kind == "message":
+            keys = _starting_processes(session, event)
+            if keys:
+                started = instances.start(uow, keys[0], title=f"{keys[0]} (message {name})", settings=settings)
+                _step(uow, started.id, settings, lambda wf, ev=event: wf.send_event(ev))
+                session.add(InstanceLink(from_instance_id=source_id, to_instance_id=started.id, kind="message",
+                                         element_id=name, created_at=_now(), created_by=uow.actor.user_id))
+                receivers, outcome = [started.id], "started"
+        for receiver in receivers or [None]:
+            session.add(RoutedMessage(name=name, kind=kind, correlations_json=correlations, payload_json=payload,
+                                      from_instance_id=source_id, to_instance_id=receiver, outcome=outcome,
+                                      created_at=_now()))
+            uow.audit(f"{kind}.{outcome}", "process_instance", source_id,
+                      details={"name": name, "to_instance_id": receiver, "correlations": event.correlations or {}})
+            outcomes.append({"name": name, "kind": kind, "to": receiver, "outcome": outcome})
+    return outcomes
+
+
+def instances_with_pending_events(session: Any) -> list[int]:
+    """Instances whose saved state holds thrown events not yet routed (a process that ended
+    right after throwing, like a deviation sending its outcome, included)."""
+    from engine.models import ProcessInstance
+
+    rows = session.execute(select(ProcessInstance.id, ProcessInstance.workflow_json)
+                           .where(ProcessInstance.status != "cancelled",
+                                  ProcessInstance.workflow_json.like('%"bpmn_events":[{%'))
+                           .order_by(ProcessInstance.id))
+    return [instance_id for instance_id, text in rows if json.loads(text).get("bpmn_events")]
+
+
+def route_pending(db: Any, actor: Any, settings: Any = None) -> list[dict[str, Any]]:
+    """Route every pending event of every running instance, one source per transaction."""
+    from store.uow import UnitOfWork
+
+    routed: list[dict[str, Any]] = []
+    with db.session() as session:
+        sources = instances_with_pending_events(session)
+    for source_id in sources:
+        with UnitOfWork(db, actor) as uow:
+            if not _try_lock(uow.session, source_id):
+                continue
+            try:
+                result = route_instance(uow, source_id, settings)
+            except _Locked:
+                continue  # a receiver is busy: the events stay with the source for the next poll
+            uow.commit()
+            routed.extend(result)
+    return routed

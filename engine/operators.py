@@ -317,7 +317,11 @@ class OperatorServiceTask(ServiceTask):
         caller = getattr(engine, "service_caller", None)
         operator = caller.registry.get(self.operation_name) if isinstance(caller, OperatorCaller) and \
             self.operation_name in caller.registry else None
-        if operator is not None and operator.long_running:
+        unscoped = isinstance(caller, OperatorCaller) and caller.context_for is scope_context_for and \
+            task.workflow.top_workflow.__dict__.get("_gmp_operator_scope") is None
+        if operator is not None and (operator.long_running or unscoped):
+            # Long operators always, and any operator reached by a step that did not open an
+            # operator scope, run in the scheduler (engine.scheduler), which provides one.
             pending = task.internal_data.get("operator")
             if pending is None or pending.get("state") != "done":
                 params = self.evaluate_params(task)

@@ -61,6 +61,7 @@ class PollReport:
     void: int = 0
     failed: int = 0
     operations: int = 0
+    routed: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -295,18 +296,34 @@ class Scheduler:
         return "failed"
 
     # ------------------------------------------------------------ loop
-    def run_once(self, max_items: int = 1000) -> PollReport:
+    def run_once(self, max_items: int = 1000, max_rounds: int = 10) -> PollReport:
+        """Discover, run pending operators, route thrown messages, fire due timers; repeat while
+        one of them made progress (an operator's step may throw a message that starts an
+        instance that waits on a timer already due...)."""
+        from engine.messages import route_pending
+
         report = PollReport()
-        report.discovered_timers, report.discovered_jobs = self.discover()
-        for _ in range(max_items):
-            outcome = self.fire_one()
-            if outcome is None:
+        for _ in range(max_rounds):
+            timers, jobs = self.discover()
+            report.discovered_timers += timers
+            report.discovered_jobs += jobs
+            progress = 0
+            for _ in range(max_items):
+                if self.run_one_operation() is None:
+                    break
+                report.operations += 1
+                progress += 1
+            routed = route_pending(self.db, SCHEDULER, self.settings)
+            report.routed += len(routed)
+            progress += len(routed)
+            for _ in range(max_items):
+                outcome = self.fire_one()
+                if outcome is None:
+                    break
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                progress += 1
+            if not progress:
                 break
-            setattr(report, outcome, getattr(report, outcome) + 1)
-        for _ in range(max_items):
-            if self.run_one_operation() is None:
-                break
-            report.operations += 1
         return report
 
     def run_forever(self, poll_seconds: float, stop: threading.Event,
