@@ -25,6 +25,7 @@ from uuid import UUID
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.task import Task
@@ -148,9 +149,10 @@ def save(session: Session, instance: ProcessInstance, wf: GmpWorkflow, *, new: b
     )
     if result.rowcount != 1:
         raise ConcurrentUpdate(f"instance {instance.id} was changed by someone else meanwhile: reload and try again")
-    instance.lock_version = expected + 1
-    instance.task_seq = next_seq
-    instance.workflow_json = state_json
+    # Written above with a Core UPDATE: record the values as the ORM's committed state (no second UPDATE).
+    set_committed_value(instance, "lock_version", expected + 1)
+    set_committed_value(instance, "task_seq", next_seq)
+    set_committed_value(instance, "workflow_json", state_json)
 
 
 def mark_saved(wf: GmpWorkflow) -> None:
