@@ -214,7 +214,12 @@ _SEQUENCES = (str, bytes, list, tuple)
 _PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 
+_FAST = (int, float)
+
+
 def _binop(symbol: str, left: Any, right: Any) -> Any:
+    if symbol == "+" and type(left) in _FAST and type(right) in _FAST:
+        return left + right  # the common case, and it cannot grow beyond one bit
     if symbol == "*":
         if isinstance(left, _SEQUENCES) and isinstance(right, int):
             _check_length(len(left) * max(right, 0), "a repeated sequence")
@@ -259,6 +264,8 @@ _INPLACE_PLAIN: dict[str, Callable[[Any, Any], Any]] = {
 
 
 def _inplacevar(symbol: str, left: Any, right: Any) -> Any:
+    if symbol == "+=" and type(left) in _FAST and type(right) in _FAST:
+        return left + right
     if symbol in _INPLACE:
         return _binop(_INPLACE[symbol], left, right)
     try:
@@ -451,6 +458,17 @@ def _resident_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+_baseline = [0.0, 0]  # [monotonic time read, resident bytes]
+
+
+def _memory_baseline() -> int:
+    """Resident memory, re-read at most once a second (reading it costs more than a small evaluation)."""
+    now = time.monotonic()
+    if now - _baseline[0] > 1.0:
+        _baseline[0], _baseline[1] = now, _resident_bytes()
+    return int(_baseline[1])
+
+
 class _Watchdog:
     """One per evaluation: ticks come from every loop iteration and function call.
 
@@ -464,7 +482,7 @@ class _Watchdog:
     def __init__(self, limits: ScriptLimits) -> None:
         self.deadline = time.monotonic() + limits.timeout_seconds
         self.timeout = limits.timeout_seconds
-        self.memory_limit = _resident_bytes() + limits.memory_budget_bytes
+        self.memory_limit = _memory_baseline() + limits.memory_budget_bytes
         self.ticks = 0
         self.tripped: ScriptError | None = None
 
