@@ -24,6 +24,8 @@ BLUEPRINTS = [
     "web.auditor:bp",
     "web.operator:bp",
     "web.library:bp",
+    "web.records:bp",
+    "web.notifications:bp",
 ]
 
 

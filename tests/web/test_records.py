@@ -1,0 +1,35 @@
+"""The record of an instance as a page, JSON and PDF, with sources, exceptions and signatures (P11-10b)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from signatures import testing
+from tests.web.test_operator import form, plant, task_id  # noqa: F401  (fixture)
+
+
+@pytest.mark.req("P11-10b", "P11-50b", "A11-8", "CN-6")
+def test_record_page_json_and_pdf(plant, db):  # noqa: F811
+    client, people = plant
+    alice, bob = people["alice"], people["bob"]
+    tid = task_id(client)
+    done = client.post(f"/tasks/{tid}", data={**form(people, **{"f:gross": "13.0", "exc:net": "DEV-1 raised"}),
+                                              "sig_password": alice.password, "sig_totp": testing.next_totp(db, alice),
+                                              "sig2_user_id": "bob", "sig2_password": bob.password,
+                                              "sig2_totp": testing.next_totp(db, bob)})
+    assert done.status_code == 200, done.get_data(as_text=True)
+    instance = json.loads(client.get("/records/1.json").get_data(as_text=True))
+    assert instance["instance"]["status"] == "completed"
+    [task] = instance["tasks"]
+    values = {v["field"]: v for v in task["values"]}
+    assert values["net"]["source"] == "calculated" and values["net"]["out_of_limits"]
+    assert values["tare"]["needs_verification"] and task["verified_by"] == "bob"
+    assert {s["signer_id"] for s in task["signatures"]} == {"alice", "bob"}
+    assert instance["exceptions"][0]["exception_comment"] == "DEV-1 raised"
+    assert any(e["action"] == "task.completed" for e in instance["timeline"])
+    page = client.get("/records/1").get_data(as_text=True)
+    assert "DEV-1 raised" in page and "Bob Verifier" in page and 'data-testid="record-status">completed<' in page
+    pdf = client.get("/records/1.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert client.get("/records/99").status_code == 404
