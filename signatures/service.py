@@ -22,11 +22,12 @@ Countersigned message (by the server key; time and sequence come from the server
 from __future__ import annotations
 
 import hashlib
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from audit.canonical import Actor, canonical_bytes
@@ -241,29 +242,31 @@ def _sign_unwrapped(uow: UnitOfWork, recs: Sequence[SignableRecord], value: str,
     components_text = canonical_bytes(components).decode()
     signed_at = clock.isoformat(clock.now())
     actor = Actor(user.user_id, user.printed_name)
-    rows = []
+    values: list[dict[str, Any]] = []
     for rec in recs:
         head.seq += 1
         digest = content_sha256(rec)
-        row = Signature(seq=head.seq, record_type=rec.record_type, record_id=rec.record_id,
-                        record_version=rec.record_version, content_sha256=digest, signer_id=user.user_id,
-                        printed_name=user.printed_name, meaning=value, signed_at=signed_at,
-                        components=components_text, reason=reason, key_id=key.key_id,
-                        server_key_id=server.key_id, server_public_key=server_raw,
-                        auth_session_id=live.id if live is not None else None)
-        row.message = SIGNATURE_DOMAIN + canonical_bytes(signature_document(row))
+        row = SimpleNamespace(seq=head.seq, record_type=rec.record_type, record_id=rec.record_id,
+                              record_version=rec.record_version, content_sha256=digest, signer_id=user.user_id,
+                              printed_name=user.printed_name, meaning=value, signed_at=signed_at,
+                              components=components_text, reason=reason, key_id=key.key_id,
+                              server_key_id=server.key_id, server_public_key=server_raw,
+                              auth_session_id=live.id if live is not None else None)
+        row.message = SIGNATURE_DOMAIN + canonical_bytes(signature_document(row))  # type: ignore[arg-type]
         row.signer_signature = private.sign(row.message)
-        row.countersignature_message = COUNTERSIGNATURE_DOMAIN + canonical_bytes(countersignature_document(row))
+        row.countersignature_message = (COUNTERSIGNATURE_DOMAIN
+                                        + canonical_bytes(countersignature_document(row)))  # type: ignore[arg-type]
         row.countersignature = server.sign(row.countersignature_message)
-        uow.session.add(row)
+        values.append(vars(row))
         uow.audit("signature.created", rec.record_type, rec.record_id, actor=actor, reason=reason,
                   details={**details, "record_version": rec.record_version, "seq": row.seq, "content_sha256": digest,
                            "components": components, "key_id": key.key_id, "server_key_id": server.key_id})
-        rows.append(row)
+    uow.session.flush()
+    # one multi-row INSERT ... RETURNING: the rows come back as loaded Signature objects
+    rows = list(uow.session.scalars(insert(Signature).returning(Signature, sort_by_parameter_order=True), values))
     if live is not None:
         live.signed_in_session = True
         sessions.touch(uow.session, live)
-    uow.session.flush()
     return rows
 
 
