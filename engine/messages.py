@@ -26,17 +26,10 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
 
 from core import clock
-from engine.errors import EngineError
 from engine.runtime_models import InstanceException, InstanceLink, RoutedMessage
 
 DEVIATION_PROCESS_KEY = "deviation"
 MAX_ROUTING_ROUNDS = 20
-
-
-class MessageRoutingError(EngineError):
-    """A message could not be delivered as the diagrams say."""
-
-    http_status = 409
 
 
 def _now() -> str:
@@ -96,7 +89,10 @@ class DbOperatorActions:
         return str(row.id)
 
     def save_progress(self, progress: Mapping[str, Any]) -> None:
-        raise EngineError(f"operator at '{self.element_id}' saved progress but is not declared long_running")
+        from engine.operators import OperatorError
+
+        raise OperatorError(f"operator at '{self.element_id}' saved progress but is not declared long_running "
+                            "(only the scheduler keeps progress)")
 
 
 def links_of(session: Any, instance_id: int) -> list[dict[str, Any]]:
@@ -148,7 +144,7 @@ def deliver(events: list[BpmnEvent], workflows: Mapping[Any, Any]) -> list[tuple
     return delivered
 
 
-__all__ = ["DbOperatorActions", "MessageRoutingError", "links_of", "exceptions_of", "deliver", "catches",
+__all__ = ["DbOperatorActions", "links_of", "exceptions_of", "deliver", "catches",
            "DEVIATION_PROCESS_KEY", "RoutedMessage"]
 
 

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from SpiffWorkflow.util.task import TaskState
 
@@ -38,7 +38,6 @@ from audit.canonical import Actor
 from core import clock
 from core.errors import GmpError
 from engine import instances, operators
-from engine.errors import EngineError
 from engine.models import InstanceTask, ProcessInstance
 from engine.runtime_models import DueTimer, OperatorJob
 from engine.timers import due_timers
@@ -47,10 +46,6 @@ from store.uow import UnitOfWork
 
 SCHEDULER = Actor("system:scheduler", "Scheduler")
 OPERATOR_LEASE = timedelta(minutes=10)
-
-
-class SchedulerError(EngineError):
-    """The scheduler could not do its work (configuration, database)."""
 
 
 @dataclass
@@ -254,41 +249,49 @@ class Scheduler:
     def _finish_operation(self, job_id: int, instance_id: int, result: Any,
                           failure: operators.OperatorFailed | None, error: str | None,
                           progress: Mapping[str, Any]) -> str:
+        step_error: str | None = None
         with UnitOfWork(self.db, SCHEDULER) as uow:
             job = uow.session.get(OperatorJob, job_id, with_for_update=True)
             assert job is not None
+            task_id = job.task_id
             opened = instances._open(uow, instance_id, self.settings)
             wf = opened.workflow
             outcome = "done"
             try:
                 with operator_scope(wf, uow, instance_id):
                     instances.run_steps(wf, lambda w: operators.finish_pending_operation(
-                        w, job.task_id, result=result, failure=failure, error=error, progress=progress))
+                        w, task_id, result=result, failure=failure, error=error, progress=progress))
             except GmpError as exc:
-                outcome, error = "failed", str(exc)
-                uow.session.rollback()
-                instances._release_unchanged(opened)
-                return self._record_job_failure(job_id, error)
-            if failure is not None or error is not None:
-                outcome = "failed"
-            job.state = outcome
-            job.result_json = json.dumps(result) if outcome == "done" else None
-            job.error = (f"{failure.code}: {failure.message}" if failure else error)
-            job.progress_json = json.dumps(dict(progress))
-            job.updated_at = _iso(clock.now())
-            uow.audit(f"operator.{'completed' if outcome == 'done' else 'failed'}", "task", job.task_id,
-                      changes=[["state", "running", outcome]],
-                      details={"instance_id": instance_id, "element_id": job.element_id, "operator": job.operator,
-                               "error": job.error})
-            instances._finish(uow, opened)
-            uow.commit()
-            return outcome
+                step_error = str(exc)  # the unit of work rolls back as the block ends
+            else:
+                return self._complete_job(uow, job, opened, result, failure, error, progress)
+        assert step_error is not None
+        return self._record_job_failure(job_id, step_error, progress)
 
-    def _record_job_failure(self, job_id: int, error: str) -> str:
+    def _complete_job(self, uow: UnitOfWork, job: OperatorJob, opened: Any, result: Any,
+                      failure: operators.OperatorFailed | None, error: str | None,
+                      progress: Mapping[str, Any]) -> str:
+        instance_id = opened.instance.id
+        outcome = "failed" if failure is not None or error is not None else "done"
+        job.state = outcome
+        job.result_json = json.dumps(result) if outcome == "done" else None
+        job.error = f"{failure.code}: {failure.message}" if failure else error
+        job.progress_json = json.dumps(dict(progress))
+        job.updated_at = _iso(clock.now())
+        uow.audit(f"operator.{'completed' if outcome == 'done' else 'failed'}", "task", job.task_id,
+                  changes=[["state", "running", outcome]],
+                  details={"instance_id": instance_id, "element_id": job.element_id, "operator": job.operator,
+                           "error": job.error})
+        instances._finish(uow, opened)
+        uow.commit()
+        return outcome
+
+    def _record_job_failure(self, job_id: int, error: str, progress: Mapping[str, Any]) -> str:
         with UnitOfWork(self.db, SCHEDULER) as uow:
             job = uow.session.get(OperatorJob, job_id, with_for_update=True)
             assert job is not None
             job.state, job.error, job.updated_at = "failed", error, _iso(clock.now())
+            job.progress_json = json.dumps(dict(progress))
             uow.audit("operator.failed", "task", job.task_id, changes=[["state", "running", "failed"]], reason=error,
                       details={"instance_id": job.instance_id, "element_id": job.element_id,
                                "operator": job.operator})
@@ -404,5 +407,4 @@ class JobContext:
         return self._with_uow(lambda a: a.record_exception(kind, message, details))
 
 
-__all__ = ["Scheduler", "PollReport", "record_due_timers", "operator_scope", "JobContext", "SchedulerError",
-           "update"]
+__all__ = ["Scheduler", "PollReport", "record_due_timers", "operator_scope", "JobContext"]

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from audit.models import AuditEntry
 from engine import instances, tasks
 from engine.models import ProcessInstance
-from engine.operators import REGISTRY, Param
+from engine.operators import REGISTRY, OperatorFailed, Param
 from engine.runtime_models import DueTimer, OperatorJob
 from engine.scheduler import Scheduler
 from store.uow import UnitOfWork
@@ -170,3 +170,37 @@ def test_two_scheduler_processes_never_fire_the_same_timer_twice(db: Any, settin
     assert len(rows) == 24 and {r.state for r in rows} == {"fired"} and fired_audits == 24
     assert {r.fired_by for r in rows} <= {"s1", "s2"}
     assert all(_status(db, i) == "completed" for i in ids)
+
+
+def _failing_probe(context: Any, count: int) -> None:
+    context.save_progress({"attempt": 1})
+    raise OperatorFailed("probe_offline", "the temperature probe does not answer", {"probe": "TT-101"})
+
+
+REGISTRY.register("test.failing_probe", _failing_probe, [Param("count", "int")], long_running=True, replace=True)
+
+
+@REQ
+def test_long_operator_failure_without_a_catching_boundary_is_recorded(db: Any, services: Any, frozen_clock: Any) -> None:
+    failing = (SCHEDULED / "sample_temperature.bpmn").read_text().replace("test.sample_temperature", "test.failing_probe")
+    from tests.engine.conftest import deploy
+
+    deploy(db, services, files={"sample_temperature.bpmn": failing.encode()})
+    instance_id = _start(db, "sample_drying", {"count": 1})
+    report = Scheduler(db).run_once()
+    assert report.operations == 1 and _status(db, instance_id) == "running"
+    with db.session() as s:
+        (job,) = s.execute(select(OperatorJob)).scalars()
+    assert job.state == "failed" and json.loads(job.progress_json) == {"attempt": 1}
+    assert "'sample' (Sample temperature): operator 'test.failing_probe' failed with error code 'probe_offline'" in job.error
+    (failed,) = _actions(db, "operator.failed")
+    assert "no error boundary event catches it" in failed.reason
+    assert Scheduler(db).run_once().operations == 0  # a failed job is not retried in a loop
+
+
+def test_short_operator_cannot_keep_progress() -> None:
+    from engine.messages import DbOperatorActions
+    from engine.operators import OperatorError
+
+    with pytest.raises(OperatorError, match="saved progress but is not declared long_running"):
+        DbOperatorActions(None, 1, "sample").save_progress({"n": 1})
