@@ -1,0 +1,64 @@
+"""`gmp process ...` through the same services as the web application."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli import gmp
+from engine.errors import DefinitionCheckFailed
+from signatures import kdf, testing
+from store import runtime
+from tests.engine.conftest import PROCESSES
+
+
+@pytest.fixture
+def run(settings, monkeypatch):
+    monkeypatch.setenv("GMP_INSTANCE_PATH", settings.instance_path)
+    monkeypatch.setenv("GMP_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("GMP_SECRET_KEY", settings.secret_key)
+    monkeypatch.setenv("GMP_SERVER_KEY_PASSPHRASE", settings.server_key_passphrase)
+    runtime.cli_settings.cache_clear()
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict | None = None):
+        return runner.invoke(gmp, list(args), env=env, catch_exceptions=True)
+    yield invoke
+    runtime.cli_settings.cache_clear()
+
+
+def login_env(db, person):
+    creds = testing.credentials(db, person)
+    return {"GMP_USER": person.user_id, "GMP_PASSWORD": creds.password, "GMP_TOTP": creds.totp}
+
+
+@pytest.mark.req("URS-ENG-003", "URS-ENG-004", "P11-10k")
+def test_upload_approve_history_compare(db, settings, run, frozen_clock, tmp_path):
+    folder = str(PROCESSES / "line_clearance")
+    result = run("process", "check", folder)
+    assert result.exit_code == 0, result.output
+    assert "passes every check" in result.output
+    with kdf.unsafe_fast_kdf():
+        admin = testing.bootstrap_admin(db, settings)
+        anna = testing.enrolled_user(db, settings, admin, "anna", "Anna Author", ["qa"])
+        quinn = testing.enrolled_user(db, settings, admin, "quinn", "Quinn QA", ["qa"])
+        frozen_clock.advance(seconds=30)
+        result = run("process", "upload", folder, "--reason", "CC-001 first issue", env=login_env(db, anna))
+        assert result.exit_code == 0, result.output
+        assert "draft version 1 stored" in result.output
+        result = run("process", "approve", "line_clearance", "1", env=login_env(db, quinn))
+        assert result.exit_code == 0, result.output
+    result = run("process", "list")
+    assert "line_clearance\tLine clearance\tv1 approved" in result.output
+    history = json.loads(run("process", "history", "line_clearance").output)
+    assert history[0]["created_by"] == "anna" and history[0]["approved_by"] == "quinn"
+    diff = json.loads(run("process", "compare", "line_clearance", "1", "1").output)
+    assert diff["changed"] == [] and diff["added"] == []
+
+    broken = tmp_path / "broken.bpmn"
+    broken.write_bytes((PROCESSES / "line_clearance" / "line_clearance.bpmn").read_bytes())
+    result = run("process", "check", str(broken))
+    assert isinstance(result.exception, DefinitionCheckFailed)
+    assert "form file 'forms/clearance.json' (formJsonSchemaFilename) is not among the uploaded files" in \
+        str(result.exception)
