@@ -105,7 +105,7 @@ class Settings:
     password_max_age_days: int = _setting(90, _positive_int, "password ageing: days before a password must be changed")
     enrolment_ttl_hours: int = _setting(72, _positive_int, "validity of a one-time enrolment secret")
     server_key_passphrase: str = _setting("", _text, "passphrase protecting the server's signing key file; default: instance/server_key_passphrase")
-    checkpoint_interval_entries: int = _setting(1000, _positive_int, "write a signed audit checkpoint every N entries (0 disables)")
+    checkpoint_interval_entries: int = _setting(1000, _non_negative_int, "write a signed audit checkpoint every N entries (0 disables)")
     retention_years: int = _setting(10, _positive_int, "retention period of GMP records")
     default_language: str = _setting("en", _language, "interface language for users who have not chosen one")
     demo: bool = _setting(False, _bool, "seed demo users and data at start")
