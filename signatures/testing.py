@@ -46,7 +46,7 @@ def next_totp(db: Database, person: Person) -> str:
         user = session.get(UserAccount, person.user_id)
         last = (user.totp_last_step or 0) if user else 0
     now_step = totp.current_step(person.totp_secret, clock.now())
-    step = max(last + 1, now_step - 1)
+    step = max(last + 1, now_step)
     if step > now_step + 1:
         raise RuntimeError(f"no unused TOTP code for {person.user_id} yet: advance the clock by 30 seconds")
     return totp.code_at_step(person.totp_secret, step)
