@@ -34,6 +34,7 @@ import operator as _op
 import os
 import re
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -165,6 +166,14 @@ class GmpPolicy(RestrictingNodeTransformer):
         self.error(node, "class definitions are not allowed in BPMN scripts")
         return node
 
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        node = super().visit_Call(node)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("str", "repr"):
+            call = ast.Call(func=ast.Name("_gmp_text_", ast.Load()), args=[node.func, *node.args],
+                            keywords=node.keywords)
+            return ast.fix_missing_locations(ast.copy_location(call, node))
+        return node
+
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
         spec = node.format_spec
         if spec is not None:
@@ -174,7 +183,10 @@ class GmpPolicy(RestrictingNodeTransformer):
                     self.error(node, "computed f-string format specifications are not allowed")
                 elif _format_width_too_large(part.value):
                     self.error(node, f"f-string width or precision above {MAX_SEQUENCE_LENGTH} is not allowed")
-        return self.node_contents_visit(node)
+        node = self.node_contents_visit(node)
+        node.value = ast.fix_missing_locations(ast.copy_location(
+            ast.Call(func=ast.Name("_gmp_fmtval_", ast.Load()), args=[node.value], keywords=[]), node.value))
+        return node
 
     def visit_Import(self, node: ast.Import) -> ast.AST:
         self.error(node, "import statements are not allowed in BPMN scripts (helpers are offered as functions)")
@@ -248,6 +260,7 @@ def _binop(symbol: str, left: Any, right: Any) -> Any:
                 for value in (width, precision):
                     if value == "*" or (value and int(value) > MAX_SEQUENCE_LENGTH):
                         raise _size_error("a %-format width")
+            _check_text(right, "a %-formatted value")
         return left % right
     raise ScriptSecurityError(f"operator {symbol} is not supported")  # pragma: no cover - policy only emits the above
 
@@ -272,6 +285,97 @@ def _inplacevar(symbol: str, left: Any, right: Any) -> Any:
         return _INPLACE_PLAIN[symbol](left, right)
     except KeyError:
         raise ScriptSecurityError(f"augmented assignment {symbol} is not supported") from None
+
+
+_SCALARS = (str, bytes, int, float, bool, type(None), Decimal, datetime, date, timedelta)
+
+
+def _text_size(obj: Any, limit: int) -> int:
+    """A lower bound of the length of str(obj)/repr(obj); stops counting past `limit`."""
+    total, stack, seen = 0, [obj], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (str, bytes)):
+            total += len(item) + 2
+        elif isinstance(item, (list, tuple, set, frozenset, dict)):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            total += 2 + 2 * len(item)
+            if total > limit:
+                return total
+            stack.extend(item.items() if isinstance(item, dict) else item)
+        else:
+            total += 8
+        if total > limit:
+            return total
+    return total
+
+
+def _check_text(value: Any, what: str) -> None:
+    if not isinstance(value, _SCALARS) and _text_size(value, MAX_SEQUENCE_LENGTH) > MAX_SEQUENCE_LENGTH:
+        raise _size_error(what)
+
+
+def _text(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`str(x)` / `repr(x)` in diagram code: the text of a large container is refused before it is built."""
+    _tick_current()
+    if args:
+        _check_text(args[0], f"the text of a value ({getattr(fn, '__name__', 'str')}())")
+    return fn(*args, **kwargs)
+
+
+def _fmtval(value: Any) -> Any:
+    _check_text(value, "an f-string value")
+    return value
+
+
+def _guarded_str(value: Any = "", *args: Any) -> Any:
+    return _text(str, value, *args)
+
+
+def _guarded_repr(value: Any) -> Any:
+    return _text(repr, value)
+
+
+_guarded_str.__name__, _guarded_repr.__name__ = "str", "repr"
+
+
+def _ticked(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Let C-level loops that call `fn` (map, sorted's key...) pass through the watchdog."""
+    def ticking(*args: Any, **kwargs: Any) -> Any:
+        _tick_current()
+        return fn(*args, **kwargs)
+    return ticking
+
+
+def _callback(fn: Any) -> Any:
+    if fn is str:
+        return _guarded_str
+    if fn is repr:
+        return _guarded_repr
+    code = getattr(fn, "__code__", None)
+    if code is not None and code.co_filename == SCRIPT_FILENAME:
+        return fn  # diagram code ticks by itself
+    return _ticked(fn) if callable(fn) else fn
+
+
+def _map(fn: Any, *iterables: Any) -> Any:
+    return map(_callback(fn), *iterables)
+
+
+def _filter(fn: Any, iterable: Any) -> Any:
+    return filter(_callback(fn) if fn is not None else None, iterable)
+
+
+def _with_key(builtin: Callable[..., Any]) -> Callable[..., Any]:
+    def keyed(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("key") is not None:
+            kwargs["key"] = _callback(kwargs["key"])
+        _tick_current()
+        return builtin(*args, **kwargs)
+    keyed.__name__ = builtin.__name__
+    return keyed
 
 
 def _width_guard(method: Callable[..., Any], position: int, name: str) -> Callable[..., Any]:
@@ -354,7 +458,14 @@ def guarded_getattr(obj: Any, name: str, default: Any = None) -> Any:
         return _clock_now
     elif name == "today" and (isinstance(obj, date) or obj in (date, datetime)):
         return _clock_today
+    if callable(value) and (isinstance(obj, _BUILTIN_VALUES) or obj in _BUILTIN_VALUES):
+        if name == "sort" and isinstance(obj, list):
+            return _with_key(value)
+        return _ticked(value)
     return value
+
+
+_BUILTIN_VALUES = (str, bytes, list, tuple, dict, set, frozenset, int, float)
 
 
 def _safer_getattr_raise(obj: Any, name: str) -> Any:
@@ -422,8 +533,9 @@ def _make_builtins() -> dict[str, Any]:
                if name not in ("__build_class__", "id", "hash", "_getattr_")}
     allowed.update({
         "range": _range, "sum": _sum, "list": list, "tuple": tuple, "dict": dict, "set": set,
-        "frozenset": frozenset, "min": min, "max": max, "sorted": sorted, "any": any, "all": all,
-        "enumerate": enumerate, "zip": zip, "map": map, "filter": filter, "reversed": reversed,
+        "frozenset": frozenset, "min": _with_key(min), "max": _with_key(max), "sorted": _with_key(sorted),
+        "any": any, "all": all, "enumerate": enumerate, "zip": zip, "map": _map, "filter": _filter,
+        "reversed": reversed, "repr": _guarded_repr,
     })
     return allowed
 
@@ -469,6 +581,15 @@ def _memory_baseline() -> int:
     return int(_baseline[1])
 
 
+_running = threading.local()
+
+
+def _tick_current() -> None:
+    watchdog = getattr(_running, "watchdog", None)
+    if watchdog is not None:
+        watchdog.tick()
+
+
 class _Watchdog:
     """One per evaluation: ticks come from every loop iteration and function call.
 
@@ -512,7 +633,12 @@ class _Watchdog:
     def run(self, code: CodeType, namespace: dict[str, Any], mode: str) -> Any:
         namespace["_gmp_tick_"] = self.tick
         namespace["_getiter_"] = self.getiter
-        result = eval(code, namespace) if mode == "eval" else exec(code, namespace)  # noqa: S102,S307 - restricted
+        previous = getattr(_running, "watchdog", None)
+        _running.watchdog = self  # guarded builtins called from C loops (map, sorted...) tick too
+        try:
+            result = eval(code, namespace) if mode == "eval" else exec(code, namespace)  # noqa: S102,S307
+        finally:
+            _running.watchdog = previous
         if self.tripped is not None:
             raise self.tripped
         return result
@@ -599,6 +725,8 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             "_write_": full_write_guard,
             "_inplacevar_": _inplacevar,
             "_gmp_binop_": _binop,
+            "_gmp_text_": _text,
+            "_gmp_fmtval_": _fmtval,
             "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
             "_unpack_sequence_": guarded_unpack_sequence,
             "_print_": PrintCollector,

@@ -67,6 +67,44 @@ def test_big_allocations_are_refused_before_they_happen(expression: str, message
         env().evaluate(expression, {})
 
 
+BIG = "x = 'a' * 10**5\ny = [x] * 100\n"
+
+
+@pytest.mark.req("URS-RUN-002", "A11-7.1")
+@pytest.mark.parametrize("script, message", [
+    (BIG + "s = str(y)", r"text of a value \(str\(\)\) is too large"),
+    (BIG + "s = repr(y)", r"text of a value \(repr\(\)\) is too large"),
+    (BIG + "s = f'{y}'", "f-string value is too large"),
+    (BIG + "s = '%s' % (y,)", "%-formatted value is too large"),
+    (BIG + "s = ', '.join(map(str, y * 100))", r"join\(\) is too large"),
+    (BIG + "s = list(map(repr, [y] * 10))", r"text of a value \(repr\(\)\) is too large"),
+])
+def test_text_of_large_containers_is_refused_before_it_is_built(script: str, message: str) -> None:
+    with pytest.raises(ScriptResourceError, match=message):
+        env().execute(script, {})
+
+
+@pytest.mark.req("URS-RUN-002", "A11-7.1")
+@pytest.mark.parametrize("script", [
+    "x = 'a' * 10**5\nz = list(map(repr, [x] * 10**4))",
+    "x = 'a' * 10**5\nz = list(map(str.upper, [x] * 10**4))",
+    "x = 'a' * 10**5\nz = sorted([x + str(i) for i in range(3000)], key=repr)",
+], ids=["map-repr", "map-method", "sorted-key"])
+def test_c_level_loops_over_guarded_callables_are_watched(script: str) -> None:
+    with pytest.raises((ScriptResourceError, ScriptTimeoutError), match="too much memory|does not finish"):
+        env(ScriptLimits(timeout_seconds=5, memory_budget_bytes=64 * 1024 * 1024)).execute(script, {})
+
+
+def test_text_helpers_keep_ordinary_behaviour() -> None:
+    context: dict[str, Any] = {"items": [3, 1, 2], "d": {"b": 2, "a": 1}}
+    env().execute("s = str(items) + repr('q') + f'{len(items)}:{d}'\nt = sorted(items, key=str)\n"
+                  "u = max(['aa', 'b'], key=len)\nv = list(filter(None, [0, 1, 2]))\n"
+                  "w = list(map(str.upper, ['a', 'b']))\nitems.sort(key=repr)", context)
+    assert context["s"] == "[3, 1, 2]'q'3:{'b': 2, 'a': 1}"
+    assert (context["t"], context["u"], context["v"], context["w"]) == ([1, 2, 3], "aa", [1, 2], ["A", "B"])
+    assert context["items"] == [1, 2, 3]
+
+
 @pytest.mark.req("URS-RUN-002", "A11-7.1")
 def test_growing_memory_in_a_loop_is_stopped() -> None:
     with pytest.raises((ScriptResourceError, ScriptTimeoutError), match="too much memory|does not finish"):
