@@ -11,10 +11,11 @@ completer's components and, when the task names a verifier, the second person's.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from web.uow import settings, unit_of_work
@@ -67,6 +68,71 @@ def load_task_form(session: Any, task_id: str) -> TaskForm:
                     tuple(rules.signature_meanings), rules.verifier_meaning)
 
 
+def equipment_fields(form: TaskForm) -> dict[str, str]:
+    """Field name -> registered tag, for the form's equipment-captured fields."""
+    from forms import load_definition
+
+    if form.schema is None:
+        return {}
+    definition = load_definition(form.schema, form.ui_schema)
+    return {spec.name: spec.equipment_tag for spec in definition.fields if spec.equipment_tag}
+
+
+def latest_captures(session: Any, form: TaskForm) -> dict[str, Any]:
+    """The newest stored reading of each equipment field's tag for this task, as forms.CapturedValue."""
+    from connectors.models import EquipmentReading
+    from sqlalchemy import select
+
+    from core.clock import parse_iso
+    from forms import CapturedValue
+
+    captured = {}
+    for name, tag in equipment_fields(form).items():
+        row = session.execute(select(EquipmentReading).where(EquipmentReading.task_id == form.task_id,
+                                                             EquipmentReading.tag_name == tag)
+                              .order_by(EquipmentReading.id.desc()).limit(1)).scalar_one_or_none()
+        if row is not None:
+            captured[name] = CapturedValue(tag=tag, value=json.loads(row.value_json),
+                                           captured_at=parse_iso(row.source_timestamp), unit=row.unit or None,
+                                           stable=row.quality == "good")
+    return captured
+
+
+@bp.post("/<task_id>/capture")
+def capture(task_id: str):  # type: ignore[no-untyped-def]
+    """Read every equipment field's registered tag now and store the readings as original data."""
+    from connectors.service import client_for, read_tag
+
+    with unit_of_work() as uow:
+        form = load_task_form(uow.session, task_id)
+        for tag in equipment_fields(form).values():
+            read_tag(uow, tag, client=client_for(settings()), purpose="form", instance_id=str(form.instance_id),
+                     task_id=task_id)
+        uow.commit()
+    return redirect(url_for("tasks.task", task_id=task_id))
+
+
+@bp.get("/<task_id>/live")
+def live(task_id: str):  # type: ignore[no-untyped-def]
+    """Current equipment values for display (not stored; the capture is what the record keeps)."""
+    from connectors.errors import ConnectorError
+    from connectors.registry import lookup
+    from connectors.service import client_for
+
+    values: dict[str, Any] = {}
+    with unit_of_work() as uow:
+        form = load_task_form(uow.session, task_id)
+        for name, tag in equipment_fields(form).items():
+            try:
+                registered = lookup(uow, tag, action="read")
+                reading = client_for(settings()).read(registered.definition, registered.revision)
+            except ConnectorError as exc:
+                values[name] = {"error": str(exc)}
+            else:
+                values[name] = {"value": reading.value, "unit": reading.unit, "quality": reading.quality.value}
+    return jsonify(values)
+
+
 def engine_services(validator: Any = None):  # type: ignore[no-untyped-def]
     from engine.ports import default_services
 
@@ -106,7 +172,8 @@ def release(task_id: str):  # type: ignore[no-untyped-def]
 
 def _render(form: TaskForm, *, values: Mapping[str, Any] | None = None, errors: Any = None,
             exceptions: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None,
-            message: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+            message: str | None = None, status: int = 200,
+            captured: Mapping[str, Any] | None = None):  # type: ignore[no-untyped-def]
     from flask_babel import gettext
 
     from forms import render_form
@@ -114,15 +181,17 @@ def _render(form: TaskForm, *, values: Mapping[str, Any] | None = None, errors: 
     fields = None
     if form.schema is not None:
         fields = render_form(form.schema, form.ui_schema, values=values, errors=errors, exceptions=exceptions,
-                             overrides=overrides, gettext=gettext)
-    return render_template("tasks/task.html", form=form, fields=fields, message=message), status
+                             overrides=overrides, captured=captured, gettext=gettext)
+    return render_template("tasks/task.html", form=form, fields=fields, message=message,
+                           equipment=bool(equipment_fields(form))), status
 
 
 @bp.get("/<task_id>")
 def task(task_id: str):  # type: ignore[no-untyped-def]
     with unit_of_work() as uow:
         form = load_task_form(uow.session, task_id)
-    return _render(form)
+        captured = latest_captures(uow.session, form)
+    return _render(form, captured=captured)
 
 
 @bp.post("/<task_id>")
@@ -137,6 +206,7 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
     user = g.user
     with unit_of_work() as uow:
         form = load_task_form(uow.session, task_id)
+        captured = latest_captures(uow.session, form)
     submission = Submission()
     verifier = (request.form.get("sig2_user_id") or "").strip() or None
     try:
@@ -144,19 +214,19 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
             submission = parse_html_submission(form.schema, form.ui_schema, request.form)
             result = validate_submission(form.schema, form.ui_schema, submission.data,
                                          exceptions=submission.exceptions, overrides=submission.overrides,
-                                         entered_by=user.user_id, verified_by=verifier)
+                                         captured=captured, entered_by=user.user_id, verified_by=verifier)
             if result.needs_verification and form.verifier_meaning is None:
                 raise FormInvalid([FieldError(FORM_LEVEL, "no_verifier_step", _(
                     "This form has entries that need a second-person verification, but the task asks for no "
                     "verifier signature: the process definition must set signature.verifier."))])
     except FormInvalid as exc:
         return _render(form, values=submission.data, errors=exc, exceptions=submission.exceptions,
-                       overrides=submission.overrides, status=422)
+                       overrides=submission.overrides, status=422, captured=captured)
 
     def validator(schema: Any, ui_schema: Any, data: Mapping[str, Any]) -> dict[str, Any]:
         checked = validate_submission(schema, ui_schema, data, exceptions=submission.exceptions,
-                                      overrides=submission.overrides, entered_by=user.user_id,
-                                      verified_by=verifier)
+                                      overrides=submission.overrides, captured=captured,
+                                      entered_by=user.user_id, verified_by=verifier)
         record = checked.to_record()
         record.pop("data")
         return {**checked.data, PROVENANCE_KEY: record}
@@ -172,7 +242,7 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
                                        services=engine_services(validator), settings=settings())
             uow.commit()
     except (EngineError, FormError) as exc:
-        return _render(form, values=submission.data, exceptions=submission.exceptions,
+        return _render(form, values=submission.data, exceptions=submission.exceptions, captured=captured,
                        overrides=submission.overrides, message=str(exc), status=getattr(exc, "http_status", 422))
     from signatures.service import signatures_for
 
