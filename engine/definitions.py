@@ -119,9 +119,12 @@ def _previous_version(session: Session, definition_id: int, number: int) -> Proc
 
 
 def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: EngineServices | None = None,
-            reason: str | None = None) -> ProcessDefinitionVersion:
-    """Approve a draft: a QA user other than the author signs it with meaning 'approved'."""
-    services = services or default_services()
+            reason: str | None = None, settings: Any = None) -> ProcessDefinitionVersion:
+    """Approve a draft: a QA user other than the author signs it with meaning 'approved'.
+
+    Without `services`, `default_services(settings)` is used (signing needs `settings`).
+    """
+    services = services or default_services(settings)
     session: Session = uow.session
     version = get_version(session, version_id, for_update=True)
     definition = session.get(ProcessDefinition, version.definition_id)

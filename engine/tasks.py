@@ -198,8 +198,11 @@ def _check_signatures(rules: Any, user: str, signatures: Sequence[SignatureInput
 def complete_task(uow: Any, task_id: str, data: Mapping[str, Any] | None = None,
                   signatures: Sequence[SignatureInput] = (), *, services: EngineServices | None = None,
                   settings: Any = None) -> Completion:
-    """Complete a user task after every check passes; see the module docstring for the order."""
-    services = services or default_services()
+    """Complete a user task after every check passes; see the module docstring for the order.
+
+    Without `services`, `default_services(settings)` is used (signing needs `settings`).
+    """
+    services = services or default_services(settings)
     data = dict(data or {})
     user = uow.actor.user_id
     row: InstanceTask | None = None
