@@ -15,7 +15,7 @@ from audit.models import AuditEntry
 from engine import instances, tasks
 from engine.models import ProcessInstance
 from engine.operators import REGISTRY, OperatorFailed, Param
-from engine.runtime_models import DueTimer, OperatorJob
+from engine.runtime_models import DueTimer, OperatorJob, RoutedMessage
 from engine.scheduler import Scheduler
 from store.uow import UnitOfWork
 from tests.conftest import TEST_PASSPHRASE, TEST_SECRET
@@ -204,3 +204,31 @@ def test_short_operator_cannot_keep_progress() -> None:
 
     with pytest.raises(OperatorError, match="saved progress but is not declared long_running"):
         DbOperatorActions(None, 1, "sample").save_progress({"n": 1})
+
+
+@pytest.mark.req("URS-RUN-008", "P11-10f")
+def test_signal_reaches_every_waiting_instance(db: Any, services: Any, frozen_clock: Any) -> None:
+    deploy_file(db, services, "line_watch.bpmn")
+    deploy_file(db, services, "line_stop.bpmn")
+    watchers = [_start(db, "line_watch") for _ in range(2)]
+    sender = _start(db, "line_stop")
+    assert _status(db, sender) == "completed"  # it threw the signal and ended
+    report = Scheduler(db).run_once()
+    assert report.routed == 2
+    assert [_status(db, w) for w in watchers] == ["completed", "completed"]
+    with db.session() as s:
+        routed = sorted((m.kind, m.outcome, m.to_instance_id) for m in s.execute(select(RoutedMessage)).scalars())
+    assert routed == [("signal", "delivered", watchers[0]), ("signal", "delivered", watchers[1])]
+    assert Scheduler(db).run_once().routed == 0  # routed once
+
+
+@pytest.mark.req("URS-RUN-008")
+def test_an_event_nobody_waits_for_is_recorded_undelivered(db: Any, services: Any, frozen_clock: Any) -> None:
+    deploy_file(db, services, "line_stop.bpmn")
+    sender = _start(db, "line_stop")
+    assert Scheduler(db).run_once().routed == 1
+    with db.session() as s:
+        (message,) = s.execute(select(RoutedMessage)).scalars()
+    assert (message.name, message.outcome, message.from_instance_id, message.to_instance_id) == (
+        "line_stop", "undelivered", sender, None)
+    assert [e.action for e in _actions(db, "signal.undelivered")] == ["signal.undelivered"]
