@@ -52,3 +52,172 @@ def simulate(host: str, modbus_port: int | None, opcua_port: int | None, control
         stop.wait()
     finally:
         sim.stop()
+
+
+# ---------------------------------------------------------------- gmp tags
+def _context() -> tuple[object, object]:
+    from store.db import Database
+
+    settings = load_settings()
+    return settings, Database(settings.database_url)
+
+
+def _login(db: object, settings: object, user: str, action: str) -> object:
+    """Authenticate the person at the terminal (user ID, password, TOTP); returns an Actor."""
+    from audit.canonical import Actor
+    from signatures.credentials import authenticate
+    from store.uow import UnitOfWork
+
+    password = click.prompt("password", hide_input=True)
+    code = click.prompt("TOTP code")
+    with UnitOfWork(db) as uow:  # type: ignore[arg-type]
+        account = authenticate(uow, user, password, code, settings, action=action)  # type: ignore[arg-type]
+        uow.commit()
+    return Actor(account.user_id, account.printed_name)
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc))
+
+
+@click.group("tags")
+def tags() -> None:
+    """The equipment tag registry: import, approve, list, read."""
+
+
+@tags.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--reason", required=True, help="why the registry changes (change control)")
+@click.option("--endpoint", "endpoints", multiple=True, metavar="NAME=URL", help="override an endpoint of the file")
+@click.option("--user", required=True, help="the engineer importing (authenticated)")
+def tags_import(path: Path, reason: str, endpoints: tuple[str, ...], user: str) -> None:
+    """Import a YAML/TOML definition file as a pending registry revision."""
+    from connectors import registry
+    from core.errors import GmpError
+    from store.uow import UnitOfWork
+
+    overrides = {}
+    for item in endpoints:
+        name, sep, url = item.partition("=")
+        if not sep or not name or not url:
+            raise click.BadParameter(f"expected NAME=URL, got {item!r}", param_hint="--endpoint")
+        overrides[name] = url
+    settings, db = _context()
+    try:
+        actor = _login(db, settings, user, "tag_registry.import_refused")
+        with UnitOfWork(db, actor) as uow:  # type: ignore[arg-type]
+            revision = registry.import_revision(uow, path.read_bytes(), path.name, reason=reason,
+                                                endpoint_overrides=overrides)
+            number, count = revision.number, revision.tag_count
+            uow.commit()
+    except GmpError as exc:
+        _fail(exc)
+    click.echo(f"registry revision {number}: {count} tags, pending approval by QA")
+
+
+@tags.command("approve")
+@click.argument("number", type=int)
+@click.option("--reason", required=True)
+@click.option("--user", required=True, help="the QA approver (signs with meaning 'approved')")
+def tags_approve(number: int, reason: str, user: str) -> None:
+    """Approve a pending revision by electronic signature; it takes effect at once."""
+    from connectors import registry
+    from core.errors import GmpError
+    from signatures.credentials import Credentials
+    from store.uow import UnitOfWork
+
+    settings, db = _context()
+    password = click.prompt("password", hide_input=True)
+    code = click.prompt("TOTP code")
+    try:
+        with UnitOfWork(db) as uow:  # type: ignore[arg-type]
+            revision = registry.approve_revision(uow, number, credentials=Credentials(user, password, code),
+                                                 settings=settings, reason=reason)  # type: ignore[arg-type]
+            signature = revision.approval_signature
+            uow.commit()
+    except GmpError as exc:
+        _fail(exc)
+    click.echo(f"registry revision {number} approved by {user} (signature {signature}); it is now effective")
+
+
+@tags.command("reject")
+@click.argument("number", type=int)
+@click.option("--reason", required=True)
+@click.option("--user", required=True)
+def tags_reject(number: int, reason: str, user: str) -> None:
+    """Reject a pending revision."""
+    from connectors import registry
+    from core.errors import GmpError
+    from store.uow import UnitOfWork
+
+    settings, db = _context()
+    try:
+        actor = _login(db, settings, user, "tag_registry.reject_refused")
+        with UnitOfWork(db, actor) as uow:  # type: ignore[arg-type]
+            registry.reject_revision(uow, number, reason=reason)
+            uow.commit()
+    except GmpError as exc:
+        _fail(exc)
+    click.echo(f"registry revision {number} rejected")
+
+
+@tags.command("list")
+@click.option("--revision", "number", type=int, default=None, help="a revision's tags (default: the effective ones)")
+def tags_list(number: int | None) -> None:
+    """List the registry revisions and the tags of one revision."""
+    from sqlalchemy import select
+
+    from connectors import registry
+    from connectors.models import TagRegistryRevision
+    from core.errors import GmpError
+
+    settings, db = _context()
+    with db.session() as session:  # type: ignore[attr-defined]
+        for rev in session.scalars(select(TagRegistryRevision).order_by(TagRegistryRevision.number)):
+            click.echo(f"revision {rev.number}  {rev.status:<10}  {rev.tag_count:>3} tags  {rev.source_name}  "
+                       f"imported by {rev.imported_by} {rev.imported_at}"
+                       + (f"  decided by {rev.decided_by} {rev.decided_at}" if rev.decided_by else ""))
+        try:
+            definitions = registry.revision_tags(session, number) if number is not None else \
+                sorted(registry.effective_definitions(session).values(), key=lambda t: t.name)
+        except GmpError as exc:
+            _fail(exc)
+    for tag in definitions:
+        address = tag.node_id if tag.node_id else f"unit {tag.modbus_unit} {tag.register_type} {tag.address} " \
+                                                  f"{tag.data_type.value}/{tag.word_order.value}"
+        click.echo(f"{tag.name:<28} {tag.access.value:<10} {tag.endpoint}  {address}  {tag.limits_text()}")
+
+
+@tags.command("read")
+@click.argument("name")
+@click.option("--user", required=True, help="who captures the value (authenticated)")
+def tags_read(name: str, user: str) -> None:
+    """Read a registered tag now and store the value as equipment data."""
+    from connectors import service
+    from connectors.operators import reading_document
+    from core.errors import GmpError
+    from store.uow import UnitOfWork
+
+    settings, db = _context()
+    try:
+        actor = _login(db, settings, user, "equipment.read_refused")
+        with UnitOfWork(db, actor) as uow:  # type: ignore[arg-type]
+            reading = service.read_tag(uow, name, client=service.client_for(settings))
+            uow.commit()
+    except GmpError as exc:
+        _fail(exc)
+    click.echo(json.dumps(reading_document(reading)))
+
+
+@tags.command("unconfirmed")
+def tags_unconfirmed() -> None:
+    """Set-point writes requested and never confirmed (e.g. interrupted by a crash)."""
+    from connectors.setpoints import unconfirmed_writes
+
+    _settings, db = _context()
+    with db.session() as session:  # type: ignore[attr-defined]
+        pending = unconfirmed_writes(session)
+    for w in pending:
+        click.echo(f"{w.write_id}  {w.tag} = {w.value} {w.unit}  instance {w.instance_id} task {w.task_id}  "
+                   f"requested by {w.requested_by} at {w.requested_at}")
+    click.echo(f"{len(pending)} unconfirmed write(s)")

@@ -3,6 +3,8 @@
 Connections are opened on first use and after a failure: pymodbus's own reconnect
 loop is switched off (reconnect_delay=0) so that a dead device costs one bounded
 connect attempt per request and leaves no background task or socket behind.
+Requests are bounded by pymodbus's own request timeout (retries=0), which raises
+ModbusIOException when a device stays silent: no extra wait_for task per request.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ModbusException, ModbusIOException
 
 from connectors.codec import DataType, WordOrder, decode, encode, register_count
 from connectors.errors import ConnectorError, DeviceError, DeviceUnavailable
@@ -48,6 +50,9 @@ class ModbusConnection:
         self._connecting = asyncio.Lock()
 
     async def _connected(self, what: str) -> AsyncModbusTcpClient:
+        client = self._client
+        if client is not None and client.connected:  # the hot path: no lock
+            return client
         async with self._connecting:
             if self._client is not None and self._client.connected:
                 return self._client
@@ -71,12 +76,11 @@ class ModbusConnection:
         try:
             if kind in ("coil", "discrete_input"):
                 call = client.read_coils if kind == "coil" else client.read_discrete_inputs
-                response = await asyncio.wait_for(call(address.address, count=1, device_id=address.unit), self.timeout)
+                response = await call(address.address, count=1, device_id=address.unit)
             else:
                 count = register_count(address.data_type)
                 call = client.read_holding_registers if kind == "holding" else client.read_input_registers
-                response = await asyncio.wait_for(call(address.address, count=count, device_id=address.unit),
-                                                  self.timeout)
+                response = await call(address.address, count=count, device_id=address.unit)
         except (asyncio.TimeoutError, ModbusException, OSError) as exc:
             await self.close()
             raise DeviceUnavailable(f"{what}: {_failure(exc, self.endpoint, self.timeout)}",
@@ -99,7 +103,7 @@ class ModbusConnection:
                 call = client.write_registers(address.address, words, device_id=address.unit)
             else:
                 raise ConnectorError(f"{what}: {address.register_type} registers cannot be written")
-            response = await asyncio.wait_for(call, self.timeout)
+            response = await call
         except (asyncio.TimeoutError, ModbusException, OSError) as exc:
             await self.close()
             raise DeviceUnavailable(f"{what}: write not acknowledged: {_failure(exc, self.endpoint, self.timeout)}",
@@ -115,6 +119,6 @@ class ModbusConnection:
 
 
 def _failure(exc: BaseException, endpoint: str, timeout: float) -> str:
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, (asyncio.TimeoutError, ModbusIOException)):
         return f"no answer from {endpoint} within {timeout:g} s"
     return f"connection to {endpoint} lost ({type(exc).__name__})"
