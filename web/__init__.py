@@ -26,6 +26,7 @@ BLUEPRINTS = [
     "web.library:bp",
     "web.records:bp",
     "web.notifications:bp",
+    "web.corrections:bp",
 ]
 
 

@@ -31,3 +31,20 @@ class Notification(Base):
     created_at: Mapped[str] = mapped_column(String(27), index=True)
     read_at: Mapped[str | None] = mapped_column(String(27), nullable=True)
     emailed_at: Mapped[str | None] = mapped_column(String(27), nullable=True)
+
+
+class FormCorrection(Base):
+    """A signed correction of a submitted task value (CN-4): the original stays, this row adds the
+    corrected value, the reason and the signature (meaning "corrected") of version `record_version`
+    of the task record. Append-only in the database."""
+
+    __tablename__ = "web_form_correction"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(Integer, index=True)
+    task_id: Mapped[str] = mapped_column(String(64), index=True)
+    record_version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[str] = mapped_column(Text)
+    correction: Mapped[str] = mapped_column(Text)
+    signature_seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[str] = mapped_column(String(27))

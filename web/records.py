@@ -38,11 +38,21 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
         provenance = data.pop("_form", None) or {}
         fields = provenance.get("fields") or {}
         signed = signatures_for(session, "task", row.id)
+        from web.models import FormCorrection
+
+        corrections = [json.loads(c.correction) for c in session.execute(
+            select(FormCorrection).where(FormCorrection.task_id == row.id).order_by(FormCorrection.id)).scalars()]
+        by_field: dict[str, list[dict[str, Any]]] = {}
+        for item in corrections:
+            by_field.setdefault(item["field"], []).append(item)
         tasks.append({
             "task_id": row.id, "bpmn_id": row.bpmn_id, "name": row.bpmn_name or row.bpmn_id, "lane": row.lane,
             "completed_by": gmp.get("completed_by"), "completed_at": row.updated_at,
             "record_hash": gmp.get("record_hash"),
-            "values": [{"field": name, "value": info.get("value"), "unit": info.get("unit"),
+            "values": [{"field": name, "value": (by_field[name][-1]["corrected"] if name in by_field
+                                                 else info.get("value")),
+                        "original": info.get("value"), "corrections": by_field.get(name, []),
+                        "changed_since_first_entry": name in by_field, "unit": info.get("unit"),
                         "source": info.get("source"), "out_of_limits": info.get("out_of_limits"),
                         "exception_comment": info.get("exception_comment"),
                         "override_reason": info.get("override_reason"),
@@ -51,6 +61,7 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
                        for name, info in fields.items()],
             "entered_by": provenance.get("entered_by"), "verified_by": provenance.get("verified_by"),
             "signatures": [m.__dict__ for m in manifestations(signed, settings())],
+            "corrections": corrections,
         })
     task_ids = [row.id for row in rows]
     entries = session.execute(select(AuditEntry).where(or_(

@@ -33,3 +33,30 @@ def test_record_page_json_and_pdf(plant, db):  # noqa: F811
     pdf = client.get("/records/1.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert client.get("/records/99").status_code == 404
+
+
+@pytest.mark.req("URS-FRM-007", "CN-4", "A11-8", "P11-10e")
+def test_signed_correction_keeps_the_original_and_flags_the_record(plant, db, frozen_clock):  # noqa: F811
+    client, people = plant
+    alice, bob = people["alice"], people["bob"]
+    tid = task_id(client)
+    client.post(f"/tasks/{tid}", data={**form(people), "sig_password": alice.password,
+                                       "sig_totp": testing.next_totp(db, alice), "sig2_user_id": "bob",
+                                       "sig2_password": bob.password, "sig2_totp": testing.next_totp(db, bob)})
+    url = f"/records/1/tasks/{tid}/correct"
+    assert 'data-meaning="corrected"' in client.get(url).get_data(as_text=True)
+    base = {"csrf_token": "walk-token", "field": "lot", "value": "L-002", "sig_password": alice.password}
+    no_reason = client.post(url, data={**base, "reason": ""})
+    assert no_reason.status_code == 422 and "a correction needs a reason" in no_reason.get_data(as_text=True)
+    bad = client.post(url, data={**base, "field": "tare", "value": "-1", "reason": "typo"})
+    assert bad.status_code == 422 and "is not valid" in bad.get_data(as_text=True)
+    frozen_clock.advance(seconds=31)
+    done = client.post(url, data={**base, "reason": "label misread", "sig_totp": testing.next_totp(db, alice)})
+    assert done.status_code == 302, done.get_data(as_text=True)
+    record = json.loads(client.get("/records/1.json").get_data(as_text=True))
+    lot = {v["field"]: v for v in record["tasks"][0]["values"]}["lot"]
+    assert lot["value"] == "L-002" and lot["original"] == "L-001" and lot["changed_since_first_entry"]
+    assert lot["corrections"][0]["reason"] == "label misread" and lot["corrections"][0]["signature_meaning"] == "corrected"
+    page = client.get("/records/1").get_data(as_text=True)
+    assert "Changed since first entry" in page and "label misread" in page
+    assert any(e["action"] == "task.value_corrected" for e in record["timeline"])

@@ -1,10 +1,12 @@
-"""Web application: interface language per user, in-application notifications.
+"""Web application: interface language per user, in-application notifications, signed corrections.
 
 Revision ID: 0006_web
 Revises: 0005_connectors
 """
 import sqlalchemy as sa
 from alembic import op
+
+from store.sqlguards import append_only
 
 revision = "0006_web"
 down_revision = "0005_connectors"
@@ -35,6 +37,23 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_web_notification_user_id"), "web_notification", ["user_id"])
     op.create_index(op.f("ix_web_notification_created_at"), "web_notification", ["created_at"])
+
+
+    op.create_table(
+        "web_form_correction",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("instance_id", sa.Integer(), nullable=False),
+        sa.Column("task_id", sa.String(length=64), nullable=False),
+        sa.Column("record_version", sa.Integer(), nullable=False),
+        sa.Column("document", sa.Text(), nullable=False),
+        sa.Column("correction", sa.Text(), nullable=False),
+        sa.Column("signature_seq", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.String(length=27), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_form_correction")),
+    )
+    op.create_index(op.f("ix_web_form_correction_instance_id"), "web_form_correction", ["instance_id"])
+    op.create_index(op.f("ix_web_form_correction_task_id"), "web_form_correction", ["task_id"])
+    append_only("web_form_correction")
 
 
 def downgrade() -> None:

@@ -1,0 +1,105 @@
+"""Corrections of submitted task values (CN-4, A11-8): the original stays readable; a correction
+needs a reason and the corrector's signature with meaning "corrected" on the next version of
+the task record (signatures.service.sign_correction); printouts flag data changed since first entry.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from core import clock
+from core.errors import GmpError, NotFound
+from web.uow import settings, unit_of_work
+
+bp = Blueprint("corrections", __name__, url_prefix="/records")
+
+
+def task_document(session: Any, task_id: str) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
+    """(first-entry record as the engine signed it, provenance fields, stored corrections)."""
+    from engine.models import InstanceTask
+    from engine.tasks import task_record
+
+    from web.models import FormCorrection
+
+    row = session.get(InstanceTask, task_id)
+    body = json.loads(row.body) if row is not None else {}
+    gmp = (body.get("internal_data") or {}).get("gmp")
+    if row is None or not gmp:
+        raise NotFound(f"no completed task {task_id}")
+    data = body.get("data") or {}
+    provenance = data.get("_form") or {}
+    fields = provenance.get("fields") or {}
+    cleaned = {name: data.get(name) for name in fields}
+    cleaned["_form"] = provenance
+    first = task_record(row.instance_id, row.id, row.bpmn_id or row.spec_name, cleaned)
+    stored = list(session.execute(select(FormCorrection).where(FormCorrection.task_id == task_id)
+                                  .order_by(FormCorrection.record_version)).scalars())
+    return first, fields, stored
+
+
+def current_values(fields: dict[str, Any], stored: list[Any]) -> dict[str, Any]:
+    values = {name: info.get("value") for name, info in fields.items()}
+    for row in stored:
+        item = json.loads(row.correction)
+        values[item["field"]] = item["corrected"]
+    return values
+
+
+@bp.route("/<int:instance_id>/tasks/<task_id>/correct", methods=["GET", "POST"])
+def correct(instance_id: int, task_id: str):  # type: ignore[no-untyped-def]
+    from signatures.credentials import Credentials
+    from signatures.errors import SignatureError
+    from signatures.records import SimpleRecord
+    from signatures.service import sign_correction
+
+    from forms import CORRECTION_MEANING, FormError, correct_value, parse_html_submission
+    from web.models import FormCorrection
+    from web.operator import load_task_form
+
+    user = g.user
+    message, status = None, 200
+    with unit_of_work() as uow:
+        form = load_task_form(uow.session, task_id)
+        if form.instance_id != instance_id or form.schema is None:
+            raise NotFound(f"no task {task_id} with a form in instance {instance_id}")
+        first, fields, stored = task_document(uow.session, task_id)
+        values = current_values(fields, stored)
+        if request.method == "POST":
+            name = request.form.get("field") or ""
+            try:
+                parsed = parse_html_submission(form.schema, form.ui_schema,
+                                               {f"f:{name}": request.form.get("value") or ""})
+                correction = correct_value(form.schema, form.ui_schema, values, name, parsed.data.get(name),
+                                           reason=request.form.get("reason") or "", corrected_by=user.user_id,
+                                           corrected_by_name=user.printed_name, signature_id="pending",
+                                           signature_meaning=CORRECTION_MEANING,
+                                           exception_comment=(request.form.get("exception") or "").strip() or None)
+                version = len(stored) + 1
+                old = SimpleRecord("task", task_id, version,
+                                   first if version == 1 else json.loads(stored[-1].document))
+                new_document = {**first, "version": version + 1,
+                                "data": {**values, correction.field: correction.corrected},
+                                "correction": {k: v for k, v in correction.to_json().items() if k != "signature_id"}}
+                new = SimpleRecord("task", task_id, version + 1, new_document)
+                signature = sign_correction(uow, old, new, Credentials(user.user_id, request.form.get("sig_password") or "",
+                                                                       (request.form.get("sig_totp") or "").strip() or None),
+                                            correction.reason, user.session_id, settings())
+                saved = {**correction.to_json(), "signature_id": str(signature.seq)}
+                uow.session.add(FormCorrection(instance_id=instance_id, task_id=task_id, record_version=version + 1,
+                                               document=json.dumps(new_document, sort_keys=True),
+                                               correction=json.dumps(saved, sort_keys=True),
+                                               signature_seq=signature.seq, created_at=clock.isoformat(clock.now())))
+                uow.audit("task.value_corrected", "task", task_id,
+                          changes=[[correction.field, correction.original, correction.corrected]],
+                          reason=correction.reason, details={"instance_id": instance_id, "record_version": version + 1,
+                                                             "signature_seq": signature.seq})
+                uow.commit()
+                return redirect(url_for("records.record", instance_id=instance_id, _anchor=f"task-{task_id}"))
+            except (FormError, SignatureError, GmpError) as exc:
+                message, status = str(exc), 422
+        return render_template("records/correct.html", form=form, values=values, fields=fields,
+                               instance_id=instance_id, message=message), status
