@@ -232,3 +232,35 @@ def test_an_event_nobody_waits_for_is_recorded_undelivered(db: Any, services: An
     assert (message.name, message.outcome, message.from_instance_id, message.to_instance_id) == (
         "line_stop", "undelivered", sender, None)
     assert [e.action for e in _actions(db, "signal.undelivered")] == ["signal.undelivered"]
+
+
+@pytest.mark.req("URS-RUN-006", "A11-13")
+def test_builtin_operators_record_the_exception_and_open_a_linked_deviation(db: Any, services: Any,
+                                                                             frozen_clock: Any) -> None:
+    from engine.messages import exceptions_of, links_of
+
+    deploy_file(db, services, "deviation_simple.bpmn")
+    deploy_file(db, services, "dispense_check.bpmn")
+    batch = _start(db, "dispense_check", {"batch_number": "B-7", "weight": 11.2})
+    report = Scheduler(db).run_once()
+    # The first operator was reached by the start (no operator scope): a scheduler job. The
+    # second one is reached inside the scheduler's step, which opens a scope: it runs there.
+    assert report.operations == 1 and _status(db, batch) == "completed"
+    with db.session() as s:
+        (exception,) = exceptions_of(s, batch)
+        (link,) = links_of(s, batch)
+        deviation = instances.inspect(s, link["to"])
+        data = instances.inspect(s, batch)["data"]
+    assert (exception["kind"], exception["element_id"], exception["details"]) == (
+        "out_of_limit", "note_exception", {"tag": "WS-01.net", "value": 11.2})
+    assert exception["message"] == "net weight 11.2 kg outside 9.5-10.5 kg"
+    assert (link["kind"], link["element_id"]) == ("deviation", "open_deviation")
+    assert deviation["process"] == "deviation" and deviation["status"] == "running"
+    (started,) = [e for e in _actions(db, "instance.started") if e.object_id == str(link["to"])]
+    assert json.loads(started.details)["data"]["deviation"] == {
+        "title": "Weight out of tolerance", "severity": "major", "source_instance_id": batch,
+        "source_element_id": "open_deviation",
+        "context": {"batch": "B-7", "step": "dispensing", "tag": "WS-01.net", "value": 11.2, "limit": "9.5-10.5"}}
+    assert data["deviation"]["deviation_id"] == str(link["to"])
+    assert [e.action for e in _actions(db, "deviation.raised")] == ["deviation.raised"]
+    assert [e.action for e in _actions(db, "instance.exception_recorded")] == ["instance.exception_recorded"]
