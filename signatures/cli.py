@@ -309,14 +309,16 @@ def user_alerts(include_all: bool) -> None:
 
 
 @user.command("enrol")
-@click.argument("username")
+@click.argument("username", required=False)
 @click.option("--qr/--no-qr", default=True, help="draw the TOTP QR code in the terminal")
 @_errors
-def user_enrol(username: str, qr: bool) -> None:
+def user_enrol(username: str | None, qr: bool) -> None:
     """Set your own password and enrol your TOTP device with your one-time enrolment secret."""
     from signatures.enrolment import enrol, start_enrolment
 
     def work(ctx: _Context) -> None:
+        nonlocal username
+        username = username or click.prompt("Your user ID", err=True)
         secret = click.prompt("Enrolment secret", hide_input=True, err=True)
         with ctx.db.session() as session:
             view = start_enrolment(session, username, secret)

@@ -54,7 +54,7 @@ def issue_enrolment(uow: UnitOfWork, user: UserAccount, purpose: str, settings: 
     secret = _new_secret()
     now = clock.now()
     row = Enrolment(user_id=user.user_id, secret_sha256=_digest(secret), totp_secret=totp.new_secret(),
-                    purpose=purpose, created_at=now, created_by=uow.actor.user_id,
+                    purpose=purpose, created_at=now, created_by=uow.actor.user_id, failed_attempts=0,
                     expires_at=now + timedelta(hours=settings.enrolment_ttl_hours))
     uow.session.add(row)
     uow.session.flush()
@@ -77,6 +77,22 @@ def _open(session: Session, user_id: str, secret: str) -> Enrolment:
     if user is None or user.status == UserStatus.DEACTIVATED.value:
         raise EnrolmentError("the account is deactivated")
     return row
+
+
+def _count_enrolment_failure(session: Session, enrolment_id: int, threshold: int) -> None:
+    """After `threshold` wrong codes the secret is revoked (no guessing of TOTP codes)."""
+    from audit import chain
+    from audit.canonical import SYSTEM, AuditEvent
+
+    row = session.execute(select(Enrolment).where(Enrolment.id == enrolment_id).with_for_update()).scalar_one()
+    row.failed_attempts = (row.failed_attempts or 0) + 1
+    if row.failed_attempts >= threshold and row.revoked_at is None:
+        row.revoked_at = clock.now()
+        session.flush()
+        chain.append(session, [AuditEvent(action="enrolment.revoked", object_type="user", object_id=row.user_id,
+                                          actor=SYSTEM, reason=f"{row.failed_attempts} wrong TOTP codes at enrolment",
+                                          details={"enrolment": row.id})])
+    session.flush()
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,8 @@ def enrol(uow: UnitOfWork, user_id: str, secret: str, password: str, totp_code: 
     if step is None:
         uow.record_refusal("enrolment.refused", "user", user_id, reason=f"TOTP verification code {why}",
                            actor=actor)
+        enrolment_id, threshold = row.id, settings.lockout_threshold
+        uow.after_rollback(lambda session: _count_enrolment_failure(session, enrolment_id, threshold))
         raise EnrolmentError(f"the TOTP verification code is {why}: check the authenticator app and the clock")
     set_password(uow, user, password, settings, actor=actor, audit_action=None)
     user.totp_secret = row.totp_secret

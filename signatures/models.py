@@ -123,6 +123,7 @@ class Enrolment(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SecurityAlert(Base):

@@ -150,3 +150,5 @@ def test_accountability_from_the_terminal(cli, db, boss, frozen_clock):
 def test_enrol_with_bad_secret(cli, boss):
     result = cli("user", "enrol", "boss", "--no-qr", input="WRONG-SECRET\n")
     assert result.exit_code == 1 and "not valid for this user" in result.output
+    prompted = cli("user", "enrol", "--no-qr", input="boss\nWRONG-SECRET\n")
+    assert prompted.exit_code == 1 and "not valid for this user" in prompted.output

@@ -66,6 +66,19 @@ def test_enrolment_needs_a_valid_totp_code(db, settings, admin, frozen_clock):
     assert actions(db, "olga")[-1] == "enrolment.refused"
 
 
+@pytest.mark.req("URS-IDN-004", "P11-300e", "P11-300d")
+def test_enrolment_secret_revoked_after_repeated_wrong_codes(db, settings, admin, frozen_clock):
+    secret = create(db, settings, admin)
+    for _ in range(settings.lockout_threshold):
+        with pytest.raises(EnrolmentError, match="code is wrong"):
+            with UnitOfWork(db) as uow:
+                enrolment.enrol(uow, "olga", secret, PASSWORD, "000000", settings)
+    with db.session() as s:
+        with pytest.raises(EnrolmentError, match="revoked"):
+            enrolment.start_enrolment(s, "olga", secret)
+    assert actions(db, "olga")[-2:] == ["enrolment.revoked", "enrolment.refused"]
+
+
 @pytest.mark.req("URS-IDN-004", "P11-200a3")
 def test_enrolment_secret_expires_and_is_bound_to_user(db, settings, admin, frozen_clock):
     secret = create(db, settings, admin)

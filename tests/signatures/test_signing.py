@@ -121,6 +121,8 @@ def test_continuous_session_ceremony(db, settings, make_user, frozen_clock):
     # first signing after login: password alone is not enough
     with pytest.raises(MissingComponent, match="first in session.*TOTP"):
         do_sign(db, settings, olga, auth=auth, with_totp=False)
+    refused = last_entry(db, "signature.refused")
+    assert refused.object_id == "T-1" and refused.reason.startswith("missing component")
     first = do_sign(db, settings, olga, auth=auth)
     assert json.loads(first.components)["ceremony"] == "first_in_session"
     # later signing in the same continuous session: the password suffices

@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("expires_at", TS, nullable=False),
         sa.Column("used_at", TS, nullable=True),
         sa.Column("revoked_at", TS, nullable=True),
+        sa.Column("failed_attempts", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["user_account.user_id"], name=op.f("fk_enrolment_user_id_user_account")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_enrolment")),
         sa.UniqueConstraint("secret_sha256", name=op.f("uq_enrolment_secret_sha256")),
