@@ -360,6 +360,12 @@ def _callback(fn: Any) -> Any:
     return _ticked(fn) if callable(fn) else fn
 
 
+def _apply(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """`_apply_`: calls with `*args` / `**kwargs` (RestrictedPython routes them here)."""
+    _tick_current()
+    return _callback(fn)(*args, **kwargs)
+
+
 def _map(fn: Any, *iterables: Any) -> Any:
     return map(_callback(fn), *iterables)
 
@@ -726,6 +732,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             "_inplacevar_": _inplacevar,
             "_gmp_binop_": _binop,
             "_gmp_text_": _text,
+            "_apply_": _apply,
             "_gmp_fmtval_": _fmtval,
             "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
             "_unpack_sequence_": guarded_unpack_sequence,

@@ -78,6 +78,7 @@ BIG = "x = 'a' * 10**5\ny = [x] * 100\n"
     (BIG + "s = '%s' % (y,)", "%-formatted value is too large"),
     (BIG + "s = ', '.join(map(str, y * 100))", r"join\(\) is too large"),
     (BIG + "s = list(map(repr, [y] * 10))", r"text of a value \(repr\(\)\) is too large"),
+    (BIG + "s = str(*[y])", r"text of a value \(str\(\)\) is too large"),
 ])
 def test_text_of_large_containers_is_refused_before_it_is_built(script: str, message: str) -> None:
     with pytest.raises(ScriptResourceError, match=message):
@@ -99,10 +100,11 @@ def test_text_helpers_keep_ordinary_behaviour() -> None:
     context: dict[str, Any] = {"items": [3, 1, 2], "d": {"b": 2, "a": 1}}
     env().execute("s = str(items) + repr('q') + f'{len(items)}:{d}'\nt = sorted(items, key=str)\n"
                   "u = max(['aa', 'b'], key=len)\nv = list(filter(None, [0, 1, 2]))\n"
-                  "w = list(map(str.upper, ['a', 'b']))\nitems.sort(key=repr)", context)
+                  "w = list(map(str.upper, ['a', 'b']))\nitems.sort(key=repr)\n"
+                  "m = max(*[4, 9], **{'key': abs})", context)
     assert context["s"] == "[3, 1, 2]'q'3:{'b': 2, 'a': 1}"
     assert (context["t"], context["u"], context["v"], context["w"]) == ([1, 2, 3], "aa", [1, 2], ["A", "B"])
-    assert context["items"] == [1, 2, 3]
+    assert context["items"] == [1, 2, 3] and context["m"] == 9
 
 
 @pytest.mark.req("URS-RUN-002", "A11-7.1")
