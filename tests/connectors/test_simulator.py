@@ -101,3 +101,22 @@ def test_gmp_simulate_runs_both_servers_and_obeys_its_control_channel():
     finally:
         process.terminate()
         assert process.wait(timeout=20) == 0
+
+
+def test_gmp_simulate_refuses_a_malformed_user_before_starting():
+    from click.testing import CliRunner
+    from cli import gmp
+    result = CliRunner().invoke(gmp, ["simulate", "--opcua-user", "no-password-here"])
+    assert result.exit_code == 2 and "expected NAME:PASSWORD" in result.output
+
+
+def test_the_control_channel_refuses_unknown_protocols():
+    from connectors.simulator.plant import PlantSimulator
+    sim = PlantSimulator(modbus_port=free_port(), opcua_port=None)
+    with pytest.raises(SimulatorError, match="the simulator is not running"):
+        sim.force("gas.o2", 1.0)
+    with sim:
+        with pytest.raises(SimulatorError, match="unknown protocol 'opcua'"):
+            sim.disconnect("opcua")
+        with pytest.raises(SimulatorError, match="freeze is available for modbus only"):
+            sim.freeze("opcua")

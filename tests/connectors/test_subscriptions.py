@@ -90,3 +90,38 @@ def test_the_gate_names_the_registered_endpoint_on_a_mismatch():
     assert "registered at opc.tcp://127.0.0.1:4840/gmp/plant" in verdict.detail
     assert gate.admit("opc.tcp://127.0.0.1:4840/gmp/plant", "ns=2;s=FBD01.InletTemperature", 61.0).name == \
         "FBD-01.ua.inlet_temp"
+
+
+@pytest.mark.req("URS-CON-003")
+def test_a_subscription_comes_back_after_the_server_drops_every_connection(registered, people, plant, client):
+    with UnitOfWork(registered, people.operator.actor) as uow:
+        sub = service.subscribe(uow, ["GAS-01.ua.o2"], client=client, period_ms=50)
+    try:
+        plant.disconnect("opcua")
+        plant.reconnect("opcua")
+        wait_for(lambda: _ensured(sub), "the subscription to be re-created")
+        sub.drain()
+        plant.force("gas.o2", 19.0)
+        wait_for(lambda: any(r.value == 19.0 for r in sub.drain()), "a notification after the reconnect")
+    finally:
+        plant.release()
+        sub.close()
+
+
+def _ensured(sub: TagSubscription) -> bool:
+    from connectors.errors import DeviceUnavailable
+    try:
+        sub.ensure()
+    except DeviceUnavailable:
+        return False
+    return True
+
+
+def test_subscriptions_take_opcua_tags_only(client):
+    from connectors.errors import ConnectorError
+    from connectors.tags import load_definition_file
+    tags = {t.name: t for t in load_definition_file(PLANT_TAGS)[0]}
+    with pytest.raises(ConnectorError, match="only OPC UA tags can be subscribed: GAS-01.o2"):
+        TagSubscription(client, [tags["GAS-01.o2"]], SourceGate(tags.values(), 1))
+    with pytest.raises(ConnectorError, match="a subscription needs at least one tag"):
+        TagSubscription(client, [], SourceGate(tags.values(), 1))
