@@ -100,3 +100,33 @@ def test_sample_batch_with_deviation_round_trip(db: Any, services: Any, frozen_c
         assert action in actions, action
     report = verify_trail(db)  # the trail verifies end to end
     assert report.entries == len(actions)
+
+
+@pytest.mark.req("URS-RUN-008", "P11-10k")
+def test_call_activity_stays_pinned_to_the_version_the_instance_started_on(db: Any, services: Any,
+                                                                            frozen_clock: Any) -> None:
+    files = _bundle("batch_record.bpmn", "yield_calculation.bpmn", "yield_check.dmn", "forms/weigh_line.json")
+    deploy_bundle(db, services, files, "batch_record")
+    with UnitOfWork(db, actor("alice")) as uow:
+        old_id = instances.start(uow, "batch_record", data={"batch_number": "B-1"}).id
+        uow.commit()
+    changed = dict(files)
+    changed["yield_calculation.bpmn"] = files["yield_calculation.bpmn"].replace(
+        b"yield_pct = round(sum(weights) / target_total * 100, 2)", b"yield_pct = 100.0")
+    deploy_bundle(db, services, changed, "batch_record")
+    with UnitOfWork(db, actor("alice")) as uow:
+        new_id = instances.start(uow, "batch_record", data={"batch_number": "B-2"}).id
+        uow.commit()
+    for instance_id in (old_id, new_id):
+        _complete(db, services, "alice", instance_id, "weigh_line", {"net_weight": 10.0})
+        _complete(db, services, "bob", instance_id, "weigh_line", {"net_weight": 80.0})
+    frozen_clock.advance(minutes=10)
+    Scheduler(db).run_once()
+    old, new = _state(db, old_id), _state(db, new_id)
+    assert (old["version"], new["version"]) == (1, 2)
+    with db.session() as s:
+        (exception,) = exceptions_of(s, old_id)  # v1's calculation: 90 %, out of range
+        assert exceptions_of(s, new_id) == []
+    assert exception["details"] == {"yield_pct": 90.0, "batch_number": "B-1"}
+    assert old["status"] == "running"  # waits for the deviation outcome (no deviation process here)
+    assert new["status"] == "completed" and new["data"]["yield_pct"] == 100.0
