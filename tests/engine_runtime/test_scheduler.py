@@ -264,3 +264,29 @@ def test_builtin_operators_record_the_exception_and_open_a_linked_deviation(db: 
     assert data["deviation"]["deviation_id"] == str(link["to"])
     assert [e.action for e in _actions(db, "deviation.raised")] == ["deviation.raised"]
     assert [e.action for e in _actions(db, "instance.exception_recorded")] == ["instance.exception_recorded"]
+
+
+def test_run_forever_polls_until_stopped(db: Any) -> None:
+    import threading
+
+    stop = threading.Event()
+    reports = []
+
+    def on_report(report: Any) -> None:
+        reports.append(report.as_dict())
+        if len(reports) == 2:
+            stop.set()
+
+    Scheduler(db).run_forever(0.01, stop, on_report=on_report)
+    assert len(reports) == 2 and reports[0]["fired"] == 0
+
+
+def test_scheduler_command_refuses_a_bad_configuration(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from engine.scheduler_cli import scheduler
+
+    result = CliRunner().invoke(scheduler, ["--once"], env={"GMP_INSTANCE_PATH": str(tmp_path),
+                                                            "GMP_SCRIPT_TIMEOUT_SECONDS": "soon"})
+    assert result.exit_code == 1
+    assert "invalid value 'soon' for GMP_SCRIPT_TIMEOUT_SECONDS" in result.output

@@ -207,3 +207,11 @@ def test_deserialized_workflow_runs_restricted_again() -> None:
     assert is_restricted(loaded)
     with pytest.raises(ScriptSecurityError, match="compute_yield"):
         loaded.do_engine_steps()
+
+
+def test_the_time_limit_comes_from_settings(tmp_path: Any) -> None:
+    from core.config import load_settings
+
+    settings = load_settings({"instance_path": str(tmp_path), "script_timeout_seconds": 1}, environ={})
+    assert make_script_engine(settings).environment.limits.timeout_seconds == 1
+    assert make_script_engine().environment.limits.timeout_seconds == 2
