@@ -290,3 +290,22 @@ def test_scheduler_command_refuses_a_bad_configuration(tmp_path: Path) -> None:
                                                             "GMP_SCRIPT_TIMEOUT_SECONDS": "soon"})
     assert result.exit_code == 1
     assert "invalid value 'soon' for GMP_SCRIPT_TIMEOUT_SECONDS" in result.output
+
+
+def test_record_due_timers_at_save_time(db: Any, services: Any, frozen_clock: Any) -> None:
+    from engine.scheduler import record_due_timers
+
+    deploy_file(db, services, "hold_release.bpmn")
+    instance_id = _start(db, "hold_release")
+    with UnitOfWork(db, actor("alice")) as uow:
+        opened = instances._open(uow, instance_id)
+        assert record_due_timers(uow.session, db, instance_id, opened.workflow) == 1
+        assert record_due_timers(uow.session, db, instance_id, opened.workflow) == 1  # idempotent
+        uow.commit()
+    with db.session() as s:
+        (row,) = s.execute(select(DueTimer)).scalars()
+    assert (row.instance_id, row.element_id, row.due_at, row.state) == (
+        instance_id, "hold", "2026-01-05T08:10:00.000000Z", "waiting")
+    assert Scheduler(db).run_once().discovered_timers == 1  # discovery finds the same row, adds none
+    with db.session() as s:
+        assert s.execute(select(func.count()).select_from(DueTimer)).scalar_one() == 1
