@@ -27,6 +27,7 @@ BLUEPRINTS = [
     "web.records:bp",
     "web.notifications:bp",
     "web.corrections:bp",
+    "web.equipment:bp",
 ]
 
 

@@ -52,10 +52,12 @@ def set_language():  # type: ignore[no-untyped-def]
 NAV = [
     ("main.home", N_("Home")),
     ("tasks.inbox", N_("My tasks")),
+    ("records.index", N_("Records")),
     ("library.index", N_("Process library")),
     ("audit_ui.trail", N_("Audit trail")),
     ("admin.users", N_("Users")),
     ("admin.alerts", N_("Security alerts")),
+    ("equipment.revisions", N_("Equipment tags")),
     ("notifications.index", N_("Notifications")),
 ]
 

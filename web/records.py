@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
@@ -83,6 +83,16 @@ def _record(instance_id: int) -> dict[str, Any]:
 
     record["exported_at"] = clock.isoformat(clock.now())
     return record
+
+
+@bp.get("/")
+def index():  # type: ignore[no-untyped-def]
+    from engine.instances import list_instances
+
+    status = (request.args.get("status") or "").strip() or None
+    with database().session() as session:
+        rows = list_instances(session, status=status)
+    return render_template("records/index.html", rows=list(reversed(rows)), status=status or "")
 
 
 @bp.get("/<int:instance_id>")

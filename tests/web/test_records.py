@@ -33,6 +33,9 @@ def test_record_page_json_and_pdf(plant, db):  # noqa: F811
     pdf = client.get("/records/1.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert client.get("/records/99").status_code == 404
+    listing = client.get("/records/?status=completed").get_data(as_text=True)
+    assert 'data-instance="1"' in listing and "Batch B-001" in listing
+    assert 'data-instance="1"' not in client.get("/records/?status=running").get_data(as_text=True)
 
 
 @pytest.mark.req("URS-FRM-007", "CN-4", "A11-8", "P11-10e")
