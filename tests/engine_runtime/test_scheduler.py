@@ -151,7 +151,7 @@ def test_long_operator_runs_in_the_scheduler_and_persists_progress(db: Any, serv
 @REQ
 def test_two_scheduler_processes_never_fire_the_same_timer_twice(db: Any, settings: Any, services: Any) -> None:
     deploy_file(db, services, "hold_release.bpmn")
-    ids = [_start(db, "hold_release") for _ in range(24)]
+    ids = [_start(db, "hold_release") for _ in range(16)]
     env = dict(os.environ, GMP_DATABASE_URL=settings.database_url, GMP_INSTANCE_PATH=settings.instance_path,
                GMP_SECRET_KEY=TEST_SECRET, GMP_SERVER_KEY_PASSPHRASE=TEST_PASSPHRASE,
                GMP_CLOCK_OFFSET_SECONDS="900")
@@ -162,12 +162,12 @@ def test_two_scheduler_processes_never_fire_the_same_timer_twice(db: Any, settin
     for child, (out, err) in zip(children, outputs):
         assert child.returncode == 0, err
     reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
-    assert sum(r["fired"] for r in reports) == 24 and sum(r["failed"] for r in reports) == 0
+    assert sum(r["fired"] for r in reports) == 16 and sum(r["failed"] for r in reports) == 0
     with db.session() as s:
         rows = list(s.execute(select(DueTimer)).scalars())
         fired_audits = s.execute(select(func.count()).select_from(AuditEntry)
                                  .where(AuditEntry.action == "timer.fired")).scalar_one()
-    assert len(rows) == 24 and {r.state for r in rows} == {"fired"} and fired_audits == 24
+    assert len(rows) == 16 and {r.state for r in rows} == {"fired"} and fired_audits == 16
     assert {r.fired_by for r in rows} <= {"s1", "s2"}
     assert all(_status(db, i) == "completed" for i in ids)
 
