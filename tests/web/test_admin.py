@@ -87,3 +87,18 @@ def test_lockout_alert_is_shown_and_acknowledged(admin_client, db, settings):
     assert post(client, "/admin/users/alice/unlock", reason="identity confirmed by phone").status_code == 302
     with db.session() as s:
         assert s.get(UserAccount, "alice").status == "active"
+
+
+@pytest.mark.req("A11-12", "CN-2", "CN-1")
+def test_grant_and_revoke_roles(admin_client, db):
+    from signatures.identities import roles_of
+
+    client, _, _ = admin_client
+    assert post(client, "/admin/users/alice/grant", role="verifier", reason="trained").status_code == 302
+    with db.session() as s:
+        assert roles_of(s, "alice") == {"operator", "verifier"}
+    mixed = post(client, "/admin/users/alice/grant", role="auditor", reason="x")
+    assert mixed.status_code == 409
+    assert post(client, "/admin/users/alice/revoke", role="verifier", reason="moved").status_code == 302
+    with db.session() as s:
+        assert roles_of(s, "alice") == {"operator"}
