@@ -185,14 +185,41 @@ class _Locked(Exception):
     """A possible receiver is busy (row locked by another transaction): retry the routing later."""
 
 
-def _waiting_instances(session: Any, exclude: int) -> list[int]:
+def _waiting_instances(session: Any, exclude: int, event: BpmnEvent) -> list[int]:
+    """Running instances with a waiting task whose definition version can catch `event` at all
+    (checked on the version's spec, cached per process), so only those are loaded."""
     from engine.models import InstanceTask, ProcessInstance
 
-    return list(session.execute(
-        select(InstanceTask.instance_id).join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
+    rows = session.execute(
+        select(InstanceTask.instance_id, ProcessInstance.version_id)
+        .join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
         .where(InstanceTask.state == int(TaskState.WAITING), InstanceTask.dropped.is_(False),
                ProcessInstance.status == "running", ProcessInstance.id != exclude)
-        .distinct().order_by(InstanceTask.instance_id)).scalars())
+        .distinct().order_by(InstanceTask.instance_id))
+    return [instance_id for instance_id, version_id in rows if _version_catches(session, version_id, event)]
+
+
+def _version_catches(session: Any, version_id: int, event: BpmnEvent) -> bool:
+    from engine.definitions import version_ref
+
+    definition = event.event_definition
+    ref = version_ref(session, version_id)
+    key = (version_id, ref.files_sha256, type(definition), definition.name)  # content-keyed, like the core's caches
+    if key not in _catch_cache:
+        spec, subprocess_specs = ref.spec()
+        found = False
+        for process in [spec, *subprocess_specs.values()]:
+            for task_spec in process.task_specs.values():
+                candidate = getattr(task_spec, "event_definition", None)
+                inner = getattr(candidate, "event_definitions", None) or [candidate]  # event-based gateways
+                if any(d is not None and type(d) is type(definition) and getattr(d, "name", None) == definition.name
+                       for d in inner):
+                    found = True
+        _catch_cache[key] = found
+    return _catch_cache[key]
+
+
+_catch_cache: dict[tuple[int, str, type, str], bool] = {}  # version contents never change: safe to keep
 
 
 def _try_lock(session: Any, instance_id: int) -> bool:
@@ -233,7 +260,7 @@ def route_instance(uow: Any, source_id: int, settings: Any = None) -> list[dict[
     for event in events:
         name, kind, correlations, payload = _event_record(event)
         receivers: list[int] = []
-        for candidate in _waiting_instances(session, exclude=source_id):
+        for candidate in _waiting_instances(session, source_id, event):
             if not _try_lock(session, candidate):
                 raise _Locked(candidate)
             target = instances._open(uow, candidate, settings)
