@@ -946,3 +946,57 @@ def is_restricted(workflow: Any) -> bool:
     """True when a workflow (and every subprocess) runs diagram code through the sandbox."""
     engine = getattr(workflow, "script_engine", None)
     return isinstance(engine, RestrictedScriptEngine) and isinstance(engine.environment, RestrictedEnvironment)
+
+
+# ---------------------------------------------------------------- deploy-time check
+def spec_sources(spec: Any, subprocess_specs: Mapping[str, Any] | None = None) -> list[tuple[str, str, str, str]]:
+    """Every piece of diagram Python in parsed specs: (element id, site, mode, source).
+
+    DMN cells are left out (SpiffWorkflow rewrites them before evaluating them); they are
+    checked when they run.
+    """
+    found: list[tuple[str, str, str, str]] = []
+    for process in [spec, *(subprocess_specs or {}).values()]:
+        completion = getattr(process, "completion_condition", None)
+        if isinstance(completion, str) and completion.strip():
+            found.append((process.name, "completion condition", "eval", completion))
+        for task_spec in process.task_specs.values():
+            element = getattr(task_spec, "bpmn_id", None) or task_spec.name
+            for attribute, site, mode in (("script", "script", "exec"), ("prescript", "pre-script", "exec"),
+                                          ("postscript", "post-script", "exec"),
+                                          ("cardinality", "loop cardinality", "eval"),
+                                          ("condition", "completion condition", "eval")):
+                source = getattr(task_spec, attribute, None)
+                if isinstance(source, str) and source.strip():
+                    found.append((element, site, mode, source))
+            for condition, target in getattr(task_spec, "cond_task_specs", []) or []:
+                if condition is not None and condition.args and isinstance(condition.args[0], str):
+                    found.append((element, f"condition of the flow to '{target}'", "eval", condition.args[0]))
+            definition = getattr(task_spec, "event_definition", None)
+            for inner in getattr(definition, "event_definitions", None) or [definition]:
+                expression = getattr(inner, "expression", None)
+                if isinstance(expression, str) and expression.strip():
+                    found.append((element, "event expression", "eval", expression))
+                for prop in list(getattr(inner, "correlation_properties", []) or []) + list(
+                        getattr(inner, "process_correlations", []) or []):
+                    if isinstance(getattr(prop, "retrieval_expression", None), str):
+                        found.append((element, f"correlation property '{prop.name}'", "eval", prop.retrieval_expression))
+            for name, param in (getattr(task_spec, "operation_params", None) or {}).items():
+                if isinstance(param, Mapping) and isinstance(param.get("value"), str):
+                    found.append((element, f"parameter '{name}'", "eval", param["value"]))
+    return found
+
+
+def check_spec_sources(spec: Any, subprocess_specs: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+    """(element id, problem) for every expression or script that does not compile in the sandbox.
+
+    For the engine core's upload checks: hostile or invalid code is refused when the
+    definition is uploaded, naming the element, instead of failing in a running batch.
+    """
+    problems = []
+    for element, site, mode, source in spec_sources(spec, subprocess_specs):
+        try:
+            check_source(source.strip() if mode == "eval" else source, mode)
+        except ScriptError as exc:
+            problems.append((element, f"{site}: {exc}"))
+    return problems

@@ -215,3 +215,23 @@ def test_the_time_limit_comes_from_settings(tmp_path: Any) -> None:
     settings = load_settings({"instance_path": str(tmp_path), "script_timeout_seconds": 1}, environ={})
     assert make_script_engine(settings).environment.limits.timeout_seconds == 1
     assert make_script_engine().environment.limits.timeout_seconds == 2
+
+
+@pytest.mark.req("URS-RUN-001", "P11-10a")
+def test_upload_check_names_every_element_with_code_the_sandbox_refuses() -> None:
+    from engine.scripting import check_spec_sources, spec_sources
+    from tests.engine_runtime.support import parse
+
+    spec, subs = parse({"site_gateway.bpmn": {"EXPR": "().__class__"}}, "site_gateway")
+    assert check_spec_sources(spec, subs) == [
+        ("in_spec", "condition of the flow to 'end_ok': not allowed: Line 1: \"__class__\" is an invalid "
+                    "attribute name because it starts with \"_\".")]
+    spec, subs = parse({"site_multiinstance.bpmn": {"SEQUENTIAL": "false", "CARDINALITY": "import os",
+                                                    "CONDITION": "done"}}, "site_multiinstance")
+    (problem,) = check_spec_sources(spec, subs)
+    assert problem[0] == "weigh_each" and problem[1].startswith("loop cardinality: not valid Python: Line 1: SyntaxError")
+    spec, subs = parse({"site_message.bpmn": {"PAYLOAD": "{'a': 1}", "CORRELATION": "batch_number"}}, "site_message")
+    assert check_spec_sources(spec, subs) == []
+    sites = {(element, site) for element, site, _mode, _source in spec_sources(spec, subs)}
+    assert ("send_outcome", "correlation property 'batch_number'") in sites
+    assert ("send_outcome", "event expression") in sites
