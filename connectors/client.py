@@ -6,6 +6,7 @@ runtime (one loop thread) and are shared by every client in the process.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -58,13 +59,11 @@ class _Pool:
             await connection.close()
 
 
-_pools: dict[int, _Pool] = {}
-
-
 def _pool(rt: ConnectorRuntime) -> _Pool:
-    pool = _pools.get(id(rt))
+    """The runtime's connection pool (created with it, closed with it)."""
+    pool = getattr(rt, "connection_pool", None)
     if pool is None:
-        pool = _pools[id(rt)] = _Pool(rt)
+        pool = rt.connection_pool = _Pool(rt)  # type: ignore[attr-defined]
     return pool
 
 
@@ -146,6 +145,7 @@ def reading_from_datavalue(tag: TagDefinition, dv: Any, revision: int | None) ->
                    status=dv.StatusCode.name if dv.StatusCode is not None else "Good")
 
 
+@functools.lru_cache(maxsize=4096)
 def _modbus_address(tag: TagDefinition) -> ModbusAddress:
     if tag.modbus_unit is None or tag.register_type is None or tag.address is None:
         raise ConnectorError(f"tag {tag.name}: incomplete Modbus address")
