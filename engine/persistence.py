@@ -102,6 +102,16 @@ def _row(instance_id: int, task: Task, seq: int, now: str) -> dict[str, Any]:
     }
 
 
+_TASKS = InstanceTask.__table__
+_INSERT_TASKS = insert(_TASKS)
+_UPDATE_TASKS = update(_TASKS).where(_TASKS.c.id == bindparam("_id")).values(
+    state=bindparam("state"), body=bindparam("body"), updated_at=bindparam("updated_at"), dropped=bindparam("dropped"))
+_INSTANCES = ProcessInstance.__table__
+_BUMP_INSTANCE = update(_INSTANCES).where(
+    _INSTANCES.c.id == bindparam("_id"), _INSTANCES.c.lock_version == bindparam("_expected")).values(
+    lock_version=bindparam("lock_version"), task_seq=bindparam("task_seq"), workflow_json=bindparam("workflow_json"))
+
+
 def save(session: Session, instance: ProcessInstance, wf: GmpWorkflow, *, new: bool = False) -> None:
     """Write what changed since the last save; bump lock_version (optimistic check)."""
     now = clock.isoformat(clock.now())
@@ -124,13 +134,13 @@ def save(session: Session, instance: ProcessInstance, wf: GmpWorkflow, *, new: b
                for t in changed.values() if t.id in seqs and t.id not in log.created]
     updates += [{"id": str(t.id), "state": t._state, "body": _dumps(task_body(t)), "updated_at": now,
                  "dropped": True} for t in log.removed.values() if t.id in seqs]
-    table = InstanceTask.__table__
+    # Core statements built once, on the session's connection and transaction: no ORM
+    # bulk machinery, no statement construction per step.
+    connection = session.connection()
     if inserts:
-        session.execute(insert(table), inserts)
+        connection.execute(_INSERT_TASKS, inserts)
     if updates:
-        session.execute(update(table).where(table.c.id == bindparam("_id")).values(
-            state=bindparam("state"), body=bindparam("body"), updated_at=bindparam("updated_at"),
-            dropped=bindparam("dropped")), [dict(u, _id=u.pop("id")) for u in updates])
+        connection.execute(_UPDATE_TASKS, [dict(u, _id=u.pop("id")) for u in updates])
         for obj in list(session.identity_map.values()):
             if isinstance(obj, InstanceTask):
                 session.expire(obj, ["state", "body", "dropped", "updated_at"])
@@ -141,12 +151,10 @@ def save(session: Session, instance: ProcessInstance, wf: GmpWorkflow, *, new: b
         session.flush()
         return
     expected = instance.lock_version
-    result = session.execute(
-        update(ProcessInstance)
-        .where(ProcessInstance.id == instance.id, ProcessInstance.lock_version == expected)
-        .values(lock_version=expected + 1, task_seq=next_seq, workflow_json=state_json)
-        .execution_options(synchronize_session=False)
-    )
+    session.flush()  # pending ORM changes of the instance (status, reason) go out before the Core UPDATE
+    result = connection.execute(_BUMP_INSTANCE, {"_id": instance.id, "_expected": expected,
+                                                 "lock_version": expected + 1, "task_seq": next_seq,
+                                                 "workflow_json": state_json})
     if result.rowcount != 1:
         raise ConcurrentUpdate(f"instance {instance.id} was changed by someone else meanwhile: reload and try again")
     # Written above with a Core UPDATE: record the values as the ORM's committed state (no second UPDATE).

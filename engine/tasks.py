@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.util.task import TaskState
 
@@ -71,11 +71,14 @@ def record_hash(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+# Built once (a completion runs it every time; building costs more than executing).
+_TASK_ROW = select(InstanceTask).where(InstanceTask.id == bindparam("task_id"), InstanceTask.dropped.is_(False))
+_TASK_ROW_FOR_UPDATE = _TASK_ROW.with_for_update()
+
+
 def _task_row(session: Session, task_id: str, *, for_update: bool = False) -> InstanceTask:
-    stmt = select(InstanceTask).where(InstanceTask.id == str(task_id), InstanceTask.dropped.is_(False))
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = session.execute(stmt).scalar_one_or_none()
+    stmt = _TASK_ROW_FOR_UPDATE if for_update else _TASK_ROW
+    row = session.execute(stmt, {"task_id": str(task_id)}).scalar_one_or_none()
     if row is None:
         raise TaskNotFound(f"no task {task_id}")
     return row
@@ -208,11 +211,9 @@ def complete_task(uow: Any, task_id: str, data: Mapping[str, Any] | None = None,
     row: InstanceTask | None = None
     opened: instances.Opened | None = None
     try:
-        instance_id = uow.session.execute(select(InstanceTask.instance_id).where(
-            InstanceTask.id == str(task_id))).scalar_one_or_none()
-        if instance_id is None:
+        opened = instances._open_task_instance(uow, str(task_id), settings)
+        if opened is None:
             raise TaskNotFound(f"no task {task_id}")
-        opened = instances._open(uow, instance_id, settings)
         row = _task_row(uow.session, task_id)  # read after the instance lock: current claim and state
         if opened.instance.status != instances.InstanceStatus.RUNNING.value:
             raise TaskStateError(f"instance {row.instance_id} is {opened.instance.status}")
