@@ -46,6 +46,7 @@ from store.uow import UnitOfWork
 
 SCHEDULER = Actor("system:scheduler", "Scheduler")
 OPERATOR_LEASE = timedelta(minutes=10)
+INSERT_CHUNK = 500
 
 
 @dataclass
@@ -135,10 +136,11 @@ class Scheduler:
                                      "params_json": json.dumps(pending.get("params") or {}, sort_keys=True),
                                      "state": "pending", "progress_json": json.dumps(pending.get("progress") or {}),
                                      "created_at": now, "updated_at": now})
-            if timers:
-                uow.session.execute(_insert_ignore(self.db, DueTimer, timers, ["task_id", "due_at"]))
-            if jobs:
-                uow.session.execute(_insert_ignore(self.db, OperatorJob, jobs, ["task_id"]))
+            for start in range(0, len(timers), INSERT_CHUNK):  # bounded statements (SQLite's variable limit)
+                uow.session.execute(_insert_ignore(self.db, DueTimer, timers[start:start + INSERT_CHUNK],
+                                                   ["task_id", "due_at"]))
+            for start in range(0, len(jobs), INSERT_CHUNK):
+                uow.session.execute(_insert_ignore(self.db, OperatorJob, jobs[start:start + INSERT_CHUNK], ["task_id"]))
             uow.commit()
         return len(timers), len(jobs)
 
