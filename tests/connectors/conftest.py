@@ -1,8 +1,6 @@
 """Fixtures of the connectors suite: a real plant simulator per module, a registry, a client."""
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -13,28 +11,39 @@ from connectors.client import ClientOptions, EquipmentClient
 from connectors.simulator.plant import PlantSimulator, free_port
 from store.uow import UnitOfWork
 
+OPERATOR_LABEL = ("op.chen", "Chen Operator")
 PLANT_TAGS = Path(__file__).resolve().parents[2] / "connectors" / "plant_tags.yaml"
 
 
-@dataclass
 class People:
-    admin: Any
-    engineer: Any
-    qa: Any
-    operator: Any
+    """Real, enrolled users (cheap KDF): an engineer who imports tags, QA, and an operator
+    (created on first use: most tests only need the registry approved)."""
+
+    def __init__(self, db: Any, settings: Any) -> None:
+        from signatures import testing
+
+        self._db, self._settings = db, settings
+        self.admin = testing.bootstrap_admin(db, settings)
+        self.engineer = testing.enrolled_user(db, settings, self.admin, "eng.li", "Li Engineer", ["validation"])
+        self.qa = testing.enrolled_user(db, settings, self.admin, "qa.wang", "Wang QA", ["qa"])
+        self._operator: Any = None
+
+    @property
+    def operator(self) -> Any:
+        from signatures import testing
+
+        if self._operator is None:
+            self._operator = testing.enrolled_user(self._db, self._settings, self.admin, "op.chen", "Chen Operator",
+                                                   ["operator"])
+        return self._operator
 
 
 @pytest.fixture
 def people(db, settings, frozen_clock) -> Iterator[People]:  # type: ignore[no-untyped-def]
-    """Real, enrolled users (cheap KDF): an engineer who imports tags, QA, an operator."""
-    from signatures import kdf, testing
+    from signatures import kdf
 
     with kdf.unsafe_fast_kdf():
-        admin = testing.bootstrap_admin(db, settings)
-        yield People(admin,
-                     testing.enrolled_user(db, settings, admin, "eng.li", "Li Engineer", ["validation"]),
-                     testing.enrolled_user(db, settings, admin, "qa.wang", "Wang QA", ["qa"]),
-                     testing.enrolled_user(db, settings, admin, "op.chen", "Chen Operator", ["operator"]))
+        yield People(db, settings)
 
 
 OPCUA_USER = ("opc.operator", "S3cure pass phrase")
@@ -98,6 +107,3 @@ def registered(db, settings, people, plant):  # type: ignore[no-untyped-def]
 def client() -> EquipmentClient:
     return EquipmentClient(ClientOptions(timeout=1.0))
 
-
-def thread_names() -> list[str]:
-    return sorted(t.name for t in threading.enumerate())

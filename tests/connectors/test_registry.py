@@ -14,8 +14,11 @@ from connectors.models import ConnectorSecurityEvent, EquipmentReading, Equipmen
 from signatures import testing
 from signatures.errors import AuthenticationFailed
 from signatures.models import Signature
+from audit.canonical import Actor
 from store.uow import UnitOfWork
-from tests.connectors.conftest import PLANT_TAGS, endpoint_overrides, import_and_approve
+from tests.connectors.conftest import OPERATOR_LABEL, PLANT_TAGS, endpoint_overrides, import_and_approve
+
+OPERATOR = Actor(*OPERATOR_LABEL)  # an actor label: these tests need no operator account
 
 
 def _import(db, people, plant, raw=None):
@@ -126,7 +129,7 @@ def test_a_bad_file_or_missing_reason_changes_nothing(db, people):
 def test_reads_of_registered_tags_are_stored_as_original_equipment_data(registered, people, plant, client):
     plant.force("scale.net_weight", 7.5)
     try:
-        with UnitOfWork(registered, people.operator.actor) as uow:
+        with UnitOfWork(registered, OPERATOR) as uow:
             reading = service.read_tag(uow, "SCALE-01.net_weight", client=client, instance_id="12", task_id="weigh")
             uow.commit()
     finally:
@@ -140,7 +143,7 @@ def test_reads_of_registered_tags_are_stored_as_original_equipment_data(register
 
 @pytest.mark.req("URS-CON-004", "P11-10h", "CN-2")
 def test_reading_an_unregistered_tag_is_refused_and_logged_as_a_security_event(registered, people, client):
-    with UnitOfWork(registered, people.operator.actor) as uow:
+    with UnitOfWork(registered, OPERATOR) as uow:
         with pytest.raises(UnregisteredTag, match="tag 'REACTOR-9.pressure' is not in the effective tag registry"):
             service.read_tag(uow, "REACTOR-9.pressure", client=client)
     with registered.session() as session:

@@ -10,8 +10,11 @@ from sqlalchemy import select
 from connectors import registry, service
 from connectors.models import ConnectorSecurityEvent, SecurityEventKind
 from connectors.subscriptions import SourceGate, TagSubscription
+from audit.canonical import Actor
 from store.uow import UnitOfWork
-from tests.connectors.conftest import PLANT_TAGS, import_and_approve
+from tests.connectors.conftest import OPERATOR_LABEL, PLANT_TAGS, import_and_approve
+
+OPERATOR = Actor(*OPERATOR_LABEL)  # an actor label: these tests need no operator account
 
 
 def wait_for(predicate, what, limit=15.0):
@@ -27,7 +30,7 @@ def wait_for(predicate, what, limit=15.0):
 
 @pytest.mark.req("URS-CON-002", "URS-CON-004", "P11-10h")
 def test_notifications_of_registered_tags_arrive_as_readings(registered, people, plant, client):
-    with UnitOfWork(registered, people.operator.actor) as uow:
+    with UnitOfWork(registered, OPERATOR) as uow:
         sub = service.subscribe(uow, ["FBD-01.ua.product_temp", "GAS-01.ua.lel"], client=client, period_ms=50)
     try:
         plant.force("gas.lel", 4.5)
@@ -45,7 +48,7 @@ def test_notifications_of_registered_tags_arrive_as_readings(registered, people,
 @pytest.mark.req("URS-CON-004", "P11-10h", "CN-2")
 def test_notifications_from_unregistered_nodes_or_other_endpoints_are_dropped_and_logged(
         registered, settings, people, plant, client, frozen_clock):
-    with UnitOfWork(registered, people.operator.actor) as uow:
+    with UnitOfWork(registered, OPERATOR) as uow:
         gate = service.registry_gate(uow)
         lel = registry.effective_tags(uow.session)["GAS-01.ua.lel"].definition
     other_endpoint = lel.endpoint.replace("127.0.0.1", "localhost")  # same device, not the registered source
@@ -61,7 +64,7 @@ def test_notifications_from_unregistered_nodes_or_other_endpoints_are_dropped_an
         doc["tags"] = [t for t in doc["tags"] if t["name"] != "GAS-01.ua.lel"]
         frozen_clock.advance(seconds=31)
         import_and_approve(registered, settings, people, plant, yaml.safe_dump(doc).encode())
-        with UnitOfWork(registered, people.operator.actor) as uow:
+        with UnitOfWork(registered, OPERATOR) as uow:
             sub.replace_gate(service.registry_gate(uow))
         sub.drain()
         sub.drain_rejections()
@@ -72,7 +75,7 @@ def test_notifications_from_unregistered_nodes_or_other_endpoints_are_dropped_an
     finally:
         plant.release()
         sub.close()
-    with UnitOfWork(registered, people.operator.actor) as uow:
+    with UnitOfWork(registered, OPERATOR) as uow:
         assert service.record_rejections(uow, dropped[:1]) == 1
         uow.commit()
     with registered.session() as session:
@@ -94,7 +97,7 @@ def test_the_gate_names_the_registered_endpoint_on_a_mismatch():
 
 @pytest.mark.req("URS-CON-003")
 def test_a_subscription_comes_back_after_the_server_drops_every_connection(registered, people, plant, client):
-    with UnitOfWork(registered, people.operator.actor) as uow:
+    with UnitOfWork(registered, OPERATOR) as uow:
         sub = service.subscribe(uow, ["GAS-01.ua.o2"], client=client, period_ms=50)
     try:
         plant.disconnect("opcua")
