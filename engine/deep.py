@@ -6,6 +6,10 @@ limit, and a web server's request threads have small C stacks. `run_deep(fn, ...
 `fn` in a worker thread with a 256 MiB stack (kept for reuse) and a recursion limit of 20 000 (raised only while deep calls run), and hands the
 result (or the exception) back to the caller. The caller blocks meanwhile, so objects such
 as a SQLAlchemy session are never used by two threads at once.
+
+`run_bounded(max_frames, fn, ...)` runs `fn` on the calling thread when the caller can
+bound its depth and that many frames fit under the normal recursion limit (an engine step
+of a process of a few hundred elements), and hands it to `run_deep` otherwise.
 """
 from __future__ import annotations
 
@@ -18,7 +22,37 @@ T = TypeVar("T")
 
 STACK_BYTES = 256 * 1024 * 1024
 RECURSION_LIMIT = 20_000
+INLINE_MARGIN = 100  # frames kept free under the limit when running inline
 _lock = threading.Lock()
+
+
+def stack_depth() -> int:
+    """Python frames on the calling thread's stack."""
+    depth = 0
+    frame: Any = sys._getframe(1)
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    return depth
+
+
+def run_bounded(max_frames: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call `fn` inline if `max_frames` more frames fit under the recursion limit, else `run_deep`.
+
+    `max_frames` is the caller's bound on how deep `fn` can recurse; a handoff to the
+    deep thread costs two thread wake-ups, which a loaded machine makes expensive, so
+    work known to stay shallow (an engine step of a process of a few hundred elements)
+    runs on the calling thread without touching the recursion limit.
+    """
+    if getattr(_local, "deep", False) or stack_depth() + max_frames < _base_limit() - INLINE_MARGIN:
+        return fn(*args, **kwargs)
+    return run_deep(fn, *args, **kwargs)
+
+
+def _base_limit() -> int:
+    """The recursion limit outside deep calls (run_deep raises it while they run)."""
+    with _lock:
+        return _saved_limit if _active else sys.getrecursionlimit()
 
 
 def run_deep(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
