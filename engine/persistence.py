@@ -23,7 +23,7 @@ from collections import OrderedDict
 from typing import Any, Iterable
 from uuid import UUID
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
@@ -102,14 +102,19 @@ def _row(instance_id: int, task: Task, seq: int, now: str) -> dict[str, Any]:
     }
 
 
-_TASKS = InstanceTask.__table__
-_INSERT_TASKS = insert(_TASKS)
-_UPDATE_TASKS = update(_TASKS).where(_TASKS.c.id == bindparam("_id")).values(
-    state=bindparam("state"), body=bindparam("body"), updated_at=bindparam("updated_at"), dropped=bindparam("dropped"))
-_INSTANCES = ProcessInstance.__table__
-_BUMP_INSTANCE = update(_INSTANCES).where(
-    _INSTANCES.c.id == bindparam("_id"), _INSTANCES.c.lock_version == bindparam("_expected")).values(
-    lock_version=bindparam("lock_version"), task_seq=bindparam("task_seq"), workflow_json=bindparam("workflow_json"))
+_INSERT_TASKS = insert(InstanceTask.__table__)
+
+
+def _statements(mark: str) -> tuple[str, str]:
+    return (f"UPDATE instance_task SET state = {mark}, body = {mark}, updated_at = {mark}, dropped = {mark} "
+            f"WHERE id = {mark}",
+            f"UPDATE process_instance SET lock_version = {mark}, task_seq = {mark}, workflow_json = {mark} "
+            f"WHERE id = {mark} AND lock_version = {mark}")
+
+
+# Every step runs these two: plain DBAPI statements on the session's own connection and
+# transaction (as audit.chain does), without SQLAlchemy's per-execution work.
+_SQL = {"sqlite": _statements("?"), "postgresql": _statements("%s")}
 
 
 def save(session: Session, instance: ProcessInstance, wf: GmpWorkflow, *, new: bool = False) -> None:
@@ -137,10 +142,13 @@ def save(session: Session, instance: ProcessInstance, wf: GmpWorkflow, *, new: b
     # Core statements built once, on the session's connection and transaction: no ORM
     # bulk machinery, no statement construction per step.
     connection = session.connection()
+    update_tasks, bump_instance = _SQL[connection.dialect.name]
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     if inserts:
         connection.execute(_INSERT_TASKS, inserts)
     if updates:
-        connection.execute(_UPDATE_TASKS, [dict(u, _id=u.pop("id")) for u in updates])
+        cursor.executemany(update_tasks, [(u["state"], u["body"], u["updated_at"], u["dropped"], u["id"])
+                                          for u in updates])
         for obj in list(session.identity_map.values()):
             if isinstance(obj, InstanceTask):
                 session.expire(obj, ["state", "body", "dropped", "updated_at"])
@@ -152,10 +160,10 @@ def save(session: Session, instance: ProcessInstance, wf: GmpWorkflow, *, new: b
         return
     expected = instance.lock_version
     session.flush()  # pending ORM changes of the instance (status, reason) go out before the Core UPDATE
-    result = connection.execute(_BUMP_INSTANCE, {"_id": instance.id, "_expected": expected,
-                                                 "lock_version": expected + 1, "task_seq": next_seq,
-                                                 "workflow_json": state_json})
-    if result.rowcount != 1:
+    cursor.execute(bump_instance, (expected + 1, next_seq, state_json, instance.id, expected))
+    rowcount = cursor.rowcount
+    cursor.close()
+    if rowcount != 1:
         raise ConcurrentUpdate(f"instance {instance.id} was changed by someone else meanwhile: reload and try again")
     # Written above with a Core UPDATE: record the values as the ORM's committed state (no second UPDATE).
     set_committed_value(instance, "lock_version", expected + 1)
