@@ -7,11 +7,22 @@ covers SHA-256(canonical_content()). `SimpleRecord` wraps a JSON-able mapping.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, runtime_checkable
 
-from audit.canonical import dumps, jsonable
+from audit.canonical import jsonable
 from signatures.errors import InvalidRecord
+
+# One encoder, built once, with exactly the arguments of `audit.canonical.dumps`: the same
+# bytes as `audit.canonical.canonical_bytes` without building an encoder per call (the
+# signing and verification loops encode several documents per signature).
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def canonical_json(document: Mapping[str, Any]) -> bytes:
+    """Canonical JSON (keys sorted, compact, UTF-8) of a JSON-ready document; = `audit.canonical.canonical_bytes`."""
+    return _encode(document).encode("utf-8")
 
 
 @runtime_checkable
@@ -33,7 +44,7 @@ class SimpleRecord:
     content: Mapping[str, Any] = field(default_factory=dict)
 
     def canonical_content(self) -> bytes:
-        return dumps(jsonable(dict(self.content))).encode("utf-8")
+        return _encode(jsonable(dict(self.content))).encode("utf-8")
 
 
 def check_record(record: object) -> SignableRecord:
