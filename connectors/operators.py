@@ -4,13 +4,16 @@ Plain functions with typed parameters do the work; `register_operators()` puts t
 adapters into the engine's operator registry (`engine.operators.REGISTRY`):
 
     equipment.read_tag(tag)                                   -> reading
-    equipment.write_tag(tag, value, signature_id, signed_task) -> confirmed write
+    equipment.write_tag(tag, value, signature_id, signed_task) -> confirmed write (long-running)
     equipment.sample_tags(tags, duration_s, interval_s)       -> statistics (long-running)
     equipment.await_condition(tag, condition, value, timeout_s, interval_s) -> met (long-running)
 
-The adapters find the database and settings on the operator context (`context.db`,
-`context.settings`, optional `context.actor`), or else in the process environment set
-with `configure(db, settings)` at start-up (web app, scheduler worker).
+The adapters find the database and settings on the operator context (`context.db` in
+the scheduler's job context, `context.uow` inside an engine step, `context.settings`), or
+else in the process environment set with `configure(db, settings)` at start-up. A read
+inside a step is stored in the step's own transaction; the operators that need their
+own transactions (a set-point write is committed as requested before it is sent;
+sampling stores each sample as taken) are long-running: the scheduler runs them.
 A refused or failed equipment action raises `OperatorFailed` with a code a diagram can
 catch: equipment_unavailable, equipment_refused, setpoint_refused, readback_mismatch,
 condition_timeout.
@@ -25,7 +28,7 @@ from typing import Any, Callable, Mapping
 
 from audit.canonical import SYSTEM, Actor
 from core import clock
-from core.config import Settings
+from core.config import Settings, load_settings
 from connectors import service
 from connectors.client import EquipmentClient
 from connectors.errors import (ConnectorError, DeviceError, DeviceUnavailable, ReadbackMismatch,
@@ -59,12 +62,18 @@ def configure(db: Database, settings: Settings) -> ConnectorEnvironment:
 
 
 def environment_of(context: Any) -> ConnectorEnvironment:
-    db, settings = getattr(context, "db", None), getattr(context, "settings", None)
-    if db is not None and settings is not None:
-        return ConnectorEnvironment(db, settings, service.client_for(settings))
-    if _environment is None:
+    """Database and settings for an operator call: from the engine's context (`db`, or the
+    step's `uow.db`; `settings`), else from `configure()`, else settings from the environment."""
+    uow = getattr(context, "uow", None)
+    db = getattr(context, "db", None) or (uow.db if uow is not None else None)
+    settings = getattr(context, "settings", None)
+    if db is None and _environment is not None:
+        db = _environment.db
+    if settings is None:
+        settings = _environment.settings if _environment is not None else load_settings()
+    if db is None:
         raise ConnectorError("equipment operators need a database: call connectors.operators.configure(db, settings)")
-    return _environment
+    return ConnectorEnvironment(db, settings, service.client_for(settings))
 
 
 def reading_document(reading: Reading) -> dict[str, Any]:
@@ -78,11 +87,15 @@ def reading_document(reading: Reading) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- plain functions
 def read_tag(env: ConnectorEnvironment, tag: str, *, actor: Actor = SYSTEM, instance_id: str | None = None,
-             task_id: str | None = None) -> dict[str, Any]:
-    """Read a registered tag now; the value is stored as equipment-originated."""
-    with UnitOfWork(env.db, actor) as uow:
-        reading = service.read_tag(uow, tag, client=env.client, instance_id=instance_id, task_id=task_id)
-        uow.commit()
+             task_id: str | None = None, uow: UnitOfWork | None = None) -> dict[str, Any]:
+    """Read a registered tag now; the value is stored as equipment-originated, in `uow`
+    when given (the engine step's transaction: it commits with the task) or in its own."""
+    if uow is not None:
+        return reading_document(service.read_tag(uow, tag, client=env.client, instance_id=instance_id,
+                                                 task_id=task_id))
+    with UnitOfWork(env.db, actor) as own:
+        reading = service.read_tag(own, tag, client=env.client, instance_id=instance_id, task_id=task_id)
+        own.commit()
     return reading_document(reading)
 
 
@@ -212,8 +225,9 @@ def await_condition(env: ConnectorEnvironment, tag: str, condition: str, value: 
 # ---------------------------------------------------------------- engine adapters
 def _ids(context: Any) -> tuple[str | None, str | None, Actor]:
     instance = getattr(context, "instance_id", None)
-    return (None if instance is None else str(instance), getattr(context, "element_id", None),
-            getattr(context, "actor", None) or SYSTEM)
+    uow = getattr(context, "uow", None)
+    actor = getattr(context, "actor", None) or (uow.actor if uow is not None else None) or SYSTEM
+    return (None if instance is None else str(instance), getattr(context, "element_id", None), actor)
 
 
 def _failed(exc: ConnectorError) -> Exception:
@@ -237,7 +251,8 @@ def _failed(exc: ConnectorError) -> Exception:
 def _op_read_tag(context: Any, tag: str) -> dict[str, Any]:
     instance, element, actor = _ids(context)
     try:
-        return read_tag(environment_of(context), tag, actor=actor, instance_id=instance, task_id=element)
+        return read_tag(environment_of(context), tag, actor=actor, instance_id=instance, task_id=element,
+                        uow=getattr(context, "uow", None))
     except ConnectorError as exc:
         raise _failed(exc) from exc
 
@@ -286,6 +301,7 @@ def register_operators(registry: Any = None) -> Any:
                     [Param("tag", "str"), Param("value", "any", description="set-point in engineering units"),
                      Param("signature_id", "any", description="signature (performed) given at the user task"),
                      Param("signed_task", "str", description="the user task where the signature was given")],
+                    long_running=True,  # its own transactions (request, outcome): never inside an engine step
                     description="Write a signed set-point and confirm it by read-back", error_codes=ERROR_CODES,
                     replace=True)
     target.register("equipment.sample_tags", _op_sample_tags,

@@ -147,3 +147,65 @@ def test_an_unregistered_tag_in_a_diagram_fails_with_a_catchable_code(registered
     with pytest.raises(OperatorFailed, match="'NOPE' is not in the effective tag registry") as info:
         operators._op_read_tag(context, "NOPE")
     assert info.value.code == "equipment_refused"
+
+
+@dataclass
+class _StepContext:
+    """What the engine gives a short operator inside a step: its unit of work."""
+
+    uow: Any
+    settings: Any
+    instance_id: str
+    element_id: str
+
+
+def test_a_read_inside_an_engine_step_is_stored_in_the_steps_transaction(registered, settings, plant):
+    from audit.canonical import Actor
+    from store.uow import UnitOfWork
+    with UnitOfWork(registered, Actor("op.chen", "Chen Operator")) as uow:
+        result = operators._op_read_tag(_StepContext(uow, settings, "8", "read_o2"), "GAS-01.o2")
+        # not committed: a rolled-back step leaves no reading behind
+    assert result["tag"] == "GAS-01.o2"
+    with registered.session() as session:
+        assert session.scalars(select(EquipmentReading)).all() == []
+    with UnitOfWork(registered, Actor("op.chen", "Chen Operator")) as uow:
+        operators._op_read_tag(_StepContext(uow, settings, "8", "read_o2"), "GAS-01.o2")
+        uow.commit()
+    with registered.session() as session:
+        row = session.scalars(select(EquipmentReading)).one()
+    assert (row.instance_id, row.task_id, row.captured_by) == ("8", "read_o2", "op.chen")
+
+
+@dataclass
+class _JobContext:
+    """What the scheduler gives a long-running operator: the database; each action commits itself."""
+
+    db: Any
+    settings: Any
+    instance_id: int
+    element_id: str
+
+
+@pytest.mark.req("URS-CON-005", "URS-CON-006")
+def test_write_tag_operator_writes_a_signed_set_point_and_maps_refusals_to_codes(registered, settings, people, plant,
+                                                                                 frozen_clock):
+    from connectors.setpoints import SetpointRecord
+    from engine.operators import OperatorFailed
+    from signatures import testing
+    from signatures.service import sign
+    from store.uow import UnitOfWork
+    frozen_clock.advance(seconds=31)
+    with UnitOfWork(registered, people.operator.actor) as uow:
+        signature = sign(uow, SetpointRecord.of("FBD-01.impeller_speed_sp", 280, 55, "set_speed"), "performed",
+                         testing.credentials(registered, people.operator), None, settings)
+        uow.commit()
+    context = _JobContext(registered, settings, 55, "write_speed")
+    try:
+        result = operators._op_write_tag(context, "FBD-01.impeller_speed_sp", 280, signature.seq, "set_speed")
+        assert result["state"] == "confirmed" and result["readback"]["value"] == 280
+        assert plant.value("dryer.impeller_speed_sp") == 280.0
+    finally:
+        plant.set("dryer.impeller_speed_sp", 300.0)
+    with pytest.raises(OperatorFailed, match="outside the allowed range") as info:
+        operators._op_write_tag(context, "FBD-01.impeller_speed_sp", 900, signature.seq, "set_speed")
+    assert info.value.code == "setpoint_refused"
