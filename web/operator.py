@@ -37,6 +37,8 @@ class TaskForm:
     ui_schema: dict[str, Any] | None
     meanings: tuple[str, ...]
     verifier_meaning: str | None
+    rules: Any = None
+    properties: Mapping[str, str] | None = None
 
 
 def load_task_form(session: Any, task_id: str) -> TaskForm:
@@ -65,7 +67,24 @@ def load_task_form(session: Any, task_id: str) -> TaskForm:
     ui_schema = files.get(rules.form_ui_schema) if rules.form_ui_schema else None
     return TaskForm(row.id, row.instance_id, instance.title or "", row.bpmn_id or row.spec_name,
                     row.bpmn_name or row.bpmn_id or row.spec_name, row.lane, row.claimed_by, schema, ui_schema,
-                    tuple(rules.signature_meanings), rules.verifier_meaning)
+                    tuple(rules.signature_meanings), rules.verifier_meaning, rules,
+                    dict((task_spec.extensions or {}).get("properties", {}) or {}))
+
+
+def gate_refusal(uow: Any, form: TaskForm, user: Any) -> str | None:
+    """Why the task's gates would refuse this user now (training, equipment, supplier, ...), or None.
+    Gates do not change anything; data- and signature-dependent checks run again at completion."""
+    from engine.errors import GateRefused
+    from engine.gates import GateContext, run_gates
+
+    ctx = GateContext(uow=uow, user_id=user.user_id, user_roles=frozenset(user.roles), instance_id=form.instance_id,
+                      task_id=form.task_id, bpmn_id=form.bpmn_id, lane=form.lane, rules=form.rules,
+                      properties=form.properties or {}, data={})
+    try:
+        run_gates(ctx)
+    except GateRefused as exc:
+        return str(exc)
+    return None
 
 
 def equipment_fields(form: TaskForm) -> dict[str, str]:
@@ -146,7 +165,8 @@ def inbox():  # type: ignore[no-untyped-def]
 
     with unit_of_work() as uow:
         tasks = engine_inbox(uow, g.user.user_id, services=engine_services())
-    return render_template("tasks/inbox.html", tasks=tasks)
+        blocked = {t.id: gate_refusal(uow, load_task_form(uow.session, t.id), g.user) for t in tasks}
+    return render_template("tasks/inbox.html", tasks=tasks, blocked=blocked)
 
 
 @bp.post("/<task_id>/claim")

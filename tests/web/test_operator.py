@@ -109,3 +109,24 @@ def test_sign_and_complete_with_a_second_person(plant, db):
     text = json.dumps(body)
     assert '"net": 10.1' in text and '"verified_by": "bob"' in text and '"source": "calculated"' in text
     assert "Weigh the material" not in client.get("/tasks/").get_data(as_text=True)
+
+
+@pytest.mark.req("P11-10i", "P11-10g")
+def test_inbox_shows_why_a_gate_blocks_the_user(plant):
+    from engine.errors import GateRefused
+    from engine.gates import register_gate
+    from engine.extensions import FOUR_EYES_GATE
+
+    client, _ = plant
+
+    def refuse(ctx):  # type: ignore[no-untyped-def]
+        raise GateRefused(f"{ctx.user_id} holds no current qualification for SOP-DISP-001")
+
+    original = __import__("engine.gates", fromlist=["_registry"])._registry[FOUR_EYES_GATE]
+    register_gate(FOUR_EYES_GATE, refuse, replace=True)
+    try:
+        page = client.get("/tasks/").get_data(as_text=True)
+    finally:
+        register_gate(FOUR_EYES_GATE, original, replace=True)
+    assert 'data-testid="gate-refusal"' in page and "no current qualification for SOP-DISP-001" in page
+    assert 'data-testid="gate-refusal"' not in client.get("/tasks/").get_data(as_text=True)
