@@ -17,6 +17,9 @@ from web.uow import settings, unit_of_work
 
 SESSION_KEY = "sid"
 UNTRACKED = {"assets.static", "health.healthz"}
+PASSIVE = {"tasks.live"}
+"""Endpoints polled by scripts: they need a live session but are not user activity, so an
+unattended page does not keep its session open."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ def load_current_user() -> None:
             session.pop(SESSION_KEY, None)
             g.session_ended = str(exc)
             return
-        touch(uow.session, row)
+        if request.endpoint not in PASSIVE:
+            touch(uow.session, row)
         user = get_user(uow.session, row.user_id)
         kind = role_kind_of(uow.session, user.user_id)
         current = CurrentUser(user.user_id, user.printed_name, frozenset(roles_of(uow.session, user.user_id)),

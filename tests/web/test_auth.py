@@ -131,3 +131,30 @@ def test_chinese_sign_in_page(client, db, people):
     client.post("/language", data={"language": "zh", "csrf_token": token})
     response = sign_in(client, db, people["alice"], password="wrong password!!")
     assert "用户名、密码或验证码错误" in response.get_data(as_text=True)
+
+
+@pytest.mark.req("P11-300b")
+def test_aged_password_leads_to_the_password_page(client, db, people, settings, frozen_clock):
+    frozen_clock.advance(days=settings.password_max_age_days + 1)
+    response = sign_in(client, db, people["alice"])
+    assert response.status_code == 302 and "/password?user_id=alice" in response.headers["Location"]
+    assert "Your password has expired" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+@pytest.mark.req("P11-200a1")
+def test_polling_is_not_activity(client, db, people, settings, frozen_clock):
+    from signatures.models import AuthSession
+
+    sign_in(client, db, people["alice"])
+    with db.session() as s:
+        before = s.query(AuthSession).one().last_activity_at
+    frozen_clock.advance(minutes=1)
+    from web.current_user import PASSIVE
+
+    assert "tasks.live" in PASSIVE
+    client.get("/tasks/not-a-task/live")
+    with db.session() as s:
+        assert s.query(AuthSession).one().last_activity_at == before
+    client.get("/")
+    with db.session() as s:
+        assert s.query(AuthSession).one().last_activity_at > before
