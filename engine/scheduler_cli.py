@@ -28,7 +28,10 @@ def scheduler(once: bool, poll_seconds: float, name: str | None) -> None:
         settings = load_settings()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    from audit.checkpoints import enable_periodic
+
     db = Database(settings.database_url)
+    enable_periodic(db, settings)  # signed audit checkpoints every N entries, as in the web server
     worker = Scheduler(db, settings, name=name)
 
     def report(result: Any) -> None:
