@@ -152,6 +152,36 @@ def live(task_id: str):  # type: ignore[no-untyped-def]
     return jsonify(values)
 
 
+def ready_task_ids(session: Any, instance_id: int) -> set[str]:
+    from engine.models import InstanceTask
+    from sqlalchemy import select
+    from SpiffWorkflow.util.task import TaskState
+
+    return set(session.execute(select(InstanceTask.id).where(
+        InstanceTask.instance_id == instance_id, InstanceTask.state == int(TaskState.READY),
+        InstanceTask.manual.is_(True), InstanceTask.dropped.is_(False))).scalars())
+
+
+def notify_new_tasks(uow: Any, form: TaskForm, task_ids: list[str]) -> int:
+    """In-application notification of each newly ready task to the active holders of its lane role."""
+    from engine.models import InstanceTask
+    from signatures.identities import list_users, roles_of
+
+    from web.notifications import notify
+
+    sent = 0
+    for task_id in task_ids:
+        row = uow.session.get(InstanceTask, task_id)
+        if row is None or not row.lane:
+            continue
+        for person in list_users(uow.session):
+            if person.status == "active" and row.lane in roles_of(uow.session, person.user_id):
+                notify(uow, person.user_id, "task_assigned", row.bpmn_name or row.bpmn_id or row.spec_name,
+                       form.instance_title, url_for("tasks.task", task_id=task_id))
+                sent += 1
+    return sent
+
+
 def engine_services(validator: Any = None):  # type: ignore[no-untyped-def]
     from engine.ports import default_services
 
@@ -258,8 +288,10 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
             "password": request.form.get("sig2_password") or "", "totp": (request.form.get("sig2_totp") or "").strip()}))
     try:
         with unit_of_work() as uow:
+            before = ready_task_ids(uow.session, form.instance_id)
             completion = complete_task(uow, task_id, submission.data, signatures,
                                        services=engine_services(validator), settings=settings())
+            notify_new_tasks(uow, form, [t for t in completion.ready if t not in before])
             uow.commit()
     except (EngineError, FormError) as exc:
         return _render(form, values=submission.data, exceptions=submission.exceptions, captured=captured,
