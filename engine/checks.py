@@ -78,11 +78,24 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
             seen.add(bpmn_id)
             problems.extend(_check_task(bundle, task_spec, bpmn_id, roles, operators, gates, meanings,
                                         operator_checker() if use_registry else None))
+    problems.extend(_check_sources(bundle))
     for info in bundle.elements.values():
         if info.tag in FLOW_NODE_TAGS and info.id not in seen:
             problems.append(Problem("element is not connected to the process flow (unreachable from a start event)",
                                     file=info.file, line=info.line, element_id=info.id))
     return problems
+
+
+def _check_sources(bundle: ParsedBundle) -> list[Problem]:
+    """Every script and expression compiles in the sandbox: hostile code is refused at upload."""
+    from engine.scripting import check_spec_sources
+
+    out = []
+    for element_id, message in check_spec_sources(bundle.spec, bundle.subprocess_specs):
+        file, line = bundle.locate(element_id)
+        out.append(Problem(f"expression or script refused by the sandbox: {message}", file=file, line=line,
+                           element_id=element_id))
+    return out
 
 
 def _check_task(bundle: ParsedBundle, task_spec: Any, bpmn_id: str, roles: set[str], operators: set[str],

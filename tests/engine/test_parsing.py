@@ -161,3 +161,15 @@ def test_unconnected_element_is_reported():
                     '<bpmn:endEvent id="end_released" name="Line released"/><bpmn:userTask id="orphan"/>')
     found = problems(files)
     assert any("element 'orphan': element is not connected to the process flow" in p for p in found), found
+
+
+@pytest.mark.req("URS-ENG-001")
+@pytest.mark.parametrize("expression", ["__import__('os').system('id')", "().__class__.__base__.__subclasses__()",
+                                        "line_clear.__globals__"])
+def test_hostile_expressions_are_refused_at_upload_naming_the_element(expression):
+    files = replace("<bpmn:conditionExpression>line_clear == True</bpmn:conditionExpression>",
+                    f"<bpmn:conditionExpression>{expression}</bpmn:conditionExpression>")
+    found = [p for p in problems(files) if "sandbox" in p]
+    assert len(found) == 1, found
+    assert "clearance_ok" in found[0] or "f_clear" in found[0]
+    assert "line_clearance.bpmn:" in found[0]
