@@ -27,10 +27,11 @@ from typing import Any, Sequence
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.instrumentation import manager_of_class
 
-from audit.canonical import Actor, canonical_bytes
+from audit.canonical import Actor
 from audit.server_key import ServerKey, load_server_key
 from core import clock
 from core.config import Settings
@@ -43,7 +44,7 @@ from signatures.identities import role_kind_of, roles_of
 from signatures.keys import current_key, unwrap_private_key
 from signatures.meanings import Meaning
 from signatures.models import AuthSession, Signature, SignatureHead, SigningKey, UserAccount
-from signatures.records import SignableRecord, check_record, content_sha256
+from signatures.records import SignableRecord, canonical_json, check_record, content_sha256
 from signatures.signing_rules import SigningRules, load_rules
 from signatures.verify import verify_many, verify_signature, verify_signatures
 from store.uow import UnitOfWork
@@ -55,6 +56,26 @@ __all__ = ["sign", "sign_many", "verify_many", "sign_correction", "signatures_fo
            "Meaning", "signature_document", "countersignature_document"]
 
 _server_keys: dict[tuple[str, str], ServerKey] = {}
+
+# The signing path writes through the session's own DBAPI connection and transaction with
+# statements prepared once per dialect (as `audit.chain` does for the trail): SQLAlchemy's
+# per-row parameter processing and ORM row loading cost more than the signature itself.
+_SIGNATURE_COLUMNS = tuple(column.name for column in Signature.__table__.columns)
+
+
+_HEAD = SignatureHead.__table__
+# SQLite: the write lock is held from BEGIN IMMEDIATE; PostgreSQL: the head row is locked.
+_SELECT_HEAD = select(_HEAD.c.seq).where(_HEAD.c.id == 1).with_for_update()
+
+
+def _statements(mark: str) -> tuple[str, str]:
+    return (f"INSERT INTO signature ({', '.join(_SIGNATURE_COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * len(_SIGNATURE_COLUMNS))})",
+            f"UPDATE signature_head SET seq = {mark} WHERE id = 1")
+
+
+_SQL = {"sqlite": _statements("?"), "postgresql": _statements("%s")}
+_SIGNATURE_MANAGER = manager_of_class(Signature)
 
 
 def _server_key(settings: Settings) -> ServerKey:
@@ -236,34 +257,58 @@ def _sign_unwrapped(uow: UnitOfWork, recs: Sequence[SignableRecord], value: str,
     """The signing path after the ceremony: hash, encode, sign, countersign, store, audit."""
     server = _server_key(settings)
     server_raw = server.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    head = uow.session.execute(select(SignatureHead).where(SignatureHead.id == 1).with_for_update()).scalar_one()
+    uow.session.flush()  # pending ORM changes (the signer's TOTP step, ...) go first
+    connection = uow.session.connection()
+    insert_signature, update_head = _SQL[connection.dialect.name]
+    seq = connection.execute(_SELECT_HEAD).scalar_one()  # locks the head row (countersignature order)
     components = {"ceremony": ceremony, "user_id": "session" if ceremony == "continuous_session" else "entered",
                   "password": True, "totp": totp_given}
-    components_text = canonical_bytes(components).decode()
+    components_text = canonical_json(components).decode()
     signed_at = clock.isoformat(clock.now())
     actor = Actor(user.user_id, user.printed_name)
+    user_id, printed_name, key_id, server_key_id = user.user_id, user.printed_name, key.key_id, server.key_id
+    auth_session_id = live.id if live is not None else None
     values: list[dict[str, Any]] = []
+    params: list[tuple[Any, ...]] = []
     for rec in recs:
-        head.seq += 1
+        seq += 1
         digest = content_sha256(rec)
-        row = SimpleNamespace(seq=head.seq, record_type=rec.record_type, record_id=rec.record_id,
-                              record_version=rec.record_version, content_sha256=digest, signer_id=user.user_id,
-                              printed_name=user.printed_name, meaning=value, signed_at=signed_at,
-                              components=components_text, reason=reason, key_id=key.key_id,
-                              server_key_id=server.key_id, server_public_key=server_raw,
-                              auth_session_id=live.id if live is not None else None)
-        row.message = SIGNATURE_DOMAIN + canonical_bytes(signature_document(row))  # type: ignore[arg-type]
+        row = SimpleNamespace(seq=seq, record_type=rec.record_type, record_id=rec.record_id,
+                              record_version=rec.record_version, content_sha256=digest, signer_id=user_id,
+                              printed_name=printed_name, meaning=value, signed_at=signed_at,
+                              components=components_text, reason=reason, key_id=key_id,
+                              server_key_id=server_key_id, server_public_key=server_raw,
+                              auth_session_id=auth_session_id)
+        row.message = SIGNATURE_DOMAIN + canonical_json(signature_document(row))  # type: ignore[arg-type]
         row.signer_signature = private.sign(row.message)
         row.countersignature_message = (COUNTERSIGNATURE_DOMAIN
-                                        + canonical_bytes(countersignature_document(row)))  # type: ignore[arg-type]
+                                        + canonical_json(countersignature_document(row)))  # type: ignore[arg-type]
         row.countersignature = server.sign(row.countersignature_message)
-        values.append(vars(row))
+        row_values = vars(row)
+        values.append(row_values)
+        params.append(tuple(row_values[name] for name in _SIGNATURE_COLUMNS))
         uow.audit("signature.created", rec.record_type, rec.record_id, actor=actor, reason=reason,
-                  details={**details, "record_version": rec.record_version, "seq": row.seq, "content_sha256": digest,
-                           "components": components, "key_id": key.key_id, "server_key_id": server.key_id})
-    uow.session.flush()
-    # one multi-row INSERT ... RETURNING: the rows come back as loaded Signature objects
-    rows = list(uow.session.scalars(insert(Signature).returning(Signature, sort_by_parameter_order=True), values))
+                  details={**details, "record_version": rec.record_version, "seq": seq, "content_sha256": digest,
+                           "components": components, "key_id": key_id, "server_key_id": server_key_id})
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if len(params) == 1:
+            cursor.execute(insert_signature, params[0])
+        else:
+            cursor.executemany(insert_signature, params)
+        cursor.execute(update_head, (seq,))
+    finally:
+        cursor.close()
+    # The caller gets Signature objects, persistent in the session, holding exactly the values
+    # just written: built as the ORM builds loaded rows (instance without __init__, its
+    # attribute dict filled, identity key set), not read back from the database.
+    rows: list[Signature] = []
+    for row_values in values:
+        signature = _SIGNATURE_MANAGER.new_instance()
+        signature.__dict__.update(row_values)
+        make_transient_to_detached(signature)
+        rows.append(signature)
+    uow.session.add_all(rows)
     if live is not None:
         live.signed_in_session = True
         sessions.touch(uow.session, live)
