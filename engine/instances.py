@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -142,23 +142,8 @@ def get_instance(session: Session, instance_id: int, *, for_update: bool = False
     return instance
 
 
-# Built once: a step runs these on every call, and building a statement (coercion, cache
-# key) costs more than executing it. The instance row is locked (PostgreSQL FOR UPDATE of
-# the instance only; SQLite holds the database lock from BEGIN IMMEDIATE) and the
-# version's content hash comes with it in the same round trip.
-_OPEN = (select(ProcessInstance, ProcessDefinitionVersion.files_sha256)
-         .join(ProcessDefinitionVersion, ProcessDefinitionVersion.id == ProcessInstance.version_id)
-         .where(ProcessInstance.id == bindparam("instance_id"))
-         .with_for_update(of=ProcessInstance))
-_OPEN_BY_TASK = (select(ProcessInstance, ProcessDefinitionVersion.files_sha256)
-                 .join(ProcessDefinitionVersion, ProcessDefinitionVersion.id == ProcessInstance.version_id)
-                 .where(ProcessInstance.id == select(InstanceTask.instance_id)
-                        .where(InstanceTask.id == bindparam("task_id")).scalar_subquery())
-                 .with_for_update(of=ProcessInstance))
-
-
 def _open(uow: Any, instance_id: int, settings: Any = None) -> Opened:
-    found = uow.session.execute(_OPEN, {"instance_id": instance_id}).one_or_none()
+    found = persistence.lock_instance(uow.session, instance_id=instance_id)
     if found is None:
         raise InstanceNotFound(f"no process instance {instance_id}")
     return _opened(uow, found[0], found[1], settings)
@@ -166,7 +151,7 @@ def _open(uow: Any, instance_id: int, settings: Any = None) -> Opened:
 
 def _open_task_instance(uow: Any, task_id: str, settings: Any = None) -> Opened | None:
     """Lock and open the instance that task `task_id` belongs to (one round trip); None if no such task."""
-    found = uow.session.execute(_OPEN_BY_TASK, {"task_id": task_id}).one_or_none()
+    found = persistence.lock_instance(uow.session, task_id=task_id)
     return None if found is None else _opened(uow, found[0], found[1], settings)
 
 

@@ -23,8 +23,8 @@ from collections import OrderedDict
 from typing import Any, Iterable
 from uuid import UUID
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Boolean, insert, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
@@ -115,6 +115,77 @@ def _statements(mark: str) -> tuple[str, str]:
 # Every step runs these two: plain DBAPI statements on the session's own connection and
 # transaction (as audit.chain does), without SQLAlchemy's per-execution work.
 _SQL = {"sqlite": _statements("?"), "postgresql": _statements("%s")}
+
+
+# ---------------------------------------------------------------- hot-path reads
+_INSTANCE_COLUMNS = tuple(c.key for c in ProcessInstance.__table__.columns)
+_TASK_COLUMNS = tuple(c.key for c in InstanceTask.__table__.columns)
+_TASK_BOOLEANS = frozenset(c.key for c in InstanceTask.__table__.columns if isinstance(c.type, Boolean))
+
+
+def _read_statements(mark: str, lock: str, lock_instance: str) -> dict[str, str]:
+    instance = ", ".join(f"i.{c}" for c in _INSTANCE_COLUMNS)
+    head = (f"SELECT {instance}, v.files_sha256 FROM process_instance i "
+            "JOIN process_definition_version v ON v.id = i.version_id ")
+    task = f"SELECT {', '.join(_TASK_COLUMNS)} FROM instance_task WHERE id = {mark} AND dropped = {mark}"
+    return {"instance": f"{head}WHERE i.id = {mark}{lock_instance}",
+            "instance_of_task": f"{head}WHERE i.id = (SELECT instance_id FROM instance_task WHERE id = {mark})"
+                                f"{lock_instance}",
+            "task": task, "task_for_update": task + lock}
+
+
+# A step reads the instance (locked, with its version's content hash) and the task row on
+# every call: plain DBAPI statements on the session's connection and transaction (SQLite
+# holds the database lock from BEGIN IMMEDIATE; PostgreSQL locks the instance row), the
+# rows attached to the session as if the ORM had loaded them.
+_READ_SQL = {"sqlite": _read_statements("?", "", ""),
+             "postgresql": _read_statements("%s", " FOR UPDATE", " FOR UPDATE OF i")}
+
+
+def _fetch(session: Session, name: str, params: tuple[Any, ...]) -> Any:
+    connection = session.connection()
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_READ_SQL[connection.dialect.name][name], params)
+        return cursor.fetchone()
+    finally:
+        cursor.close()
+
+
+def _attach(session: Session, cls: Any, values: dict[str, Any]) -> Any:
+    """The session's object for this row: the one it already holds, else one built from `values`."""
+    existing = session.identity_map.get(session.identity_key(cls, (values["id"],)))
+    if existing is not None:
+        return existing  # as an ORM select would (no populate_existing)
+    obj = cls(**values)
+    make_transient_to_detached(obj)  # the values become its loaded (committed) state
+    session.add(obj)
+    return obj
+
+
+def lock_instance(session: Session, *, instance_id: int | None = None,
+                  task_id: str | None = None) -> tuple[ProcessInstance, str] | None:
+    """Lock and read an instance (by id, or the one task `task_id` belongs to) with its version's files_sha256."""
+    if task_id is not None:
+        row = _fetch(session, "instance_of_task", (task_id,))
+    else:
+        row = _fetch(session, "instance", (instance_id,))
+    if row is None:
+        return None
+    values = dict(zip(_INSTANCE_COLUMNS, row))
+    return _attach(session, ProcessInstance, values), row[-1]
+
+
+def task_row(session: Session, task_id: str, *, for_update: bool = False) -> InstanceTask | None:
+    """The live (not dropped) row of a task, or None; `for_update` locks it (PostgreSQL)."""
+    row = _fetch(session, "task_for_update" if for_update else "task", (task_id, False))
+    if row is None:
+        return None
+    values = dict(zip(_TASK_COLUMNS, row))
+    for key in _TASK_BOOLEANS:
+        if values[key] is not None:
+            values[key] = bool(values[key])
+    return _attach(session, InstanceTask, values)
 
 
 def save(session: Session, instance: ProcessInstance, wf: GmpWorkflow, *, new: bool = False) -> None:

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 from uuid import UUID
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.util.task import TaskState
 
 from audit.canonical import jsonable
 from core import clock
 from core.errors import GmpError
-from engine import instances
+from engine import instances, persistence
 from engine.errors import (FormDataInvalid, LaneRoleRefused, SignatureRefused, SignatureRequired, TaskNotFound,
                            TaskRefused, TaskStateError)
 from engine.extensions import rules_of
@@ -71,14 +71,8 @@ def record_hash(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-# Built once (a completion runs it every time; building costs more than executing).
-_TASK_ROW = select(InstanceTask).where(InstanceTask.id == bindparam("task_id"), InstanceTask.dropped.is_(False))
-_TASK_ROW_FOR_UPDATE = _TASK_ROW.with_for_update()
-
-
 def _task_row(session: Session, task_id: str, *, for_update: bool = False) -> InstanceTask:
-    stmt = _TASK_ROW_FOR_UPDATE if for_update else _TASK_ROW
-    row = session.execute(stmt, {"task_id": str(task_id)}).scalar_one_or_none()
+    row = persistence.task_row(session, str(task_id), for_update=for_update)
     if row is None:
         raise TaskNotFound(f"no task {task_id}")
     return row
