@@ -187,6 +187,15 @@ def save(key: str, number: int):  # type: ignore[no-untyped-def]
         except ValueError as exc:
             raise UploadInvalid(_("%(name)s is not valid JSON: %(error)s", name=name, error=str(exc))) from exc
     files[name] = content.encode("utf-8")
+    ui_name, ui_content = request.form.get("ui_name") or "", request.form.get("ui_content")
+    if ui_name and ui_content is not None:
+        if not (ui_name.startswith("forms/") and ui_name.endswith(".ui.json")):
+            raise UploadInvalid(_("%(name)s is not a file of this process.", name=ui_name))
+        try:
+            json.loads(ui_content)
+        except ValueError as exc:
+            raise UploadInvalid(_("%(name)s is not valid JSON: %(error)s", name=ui_name, error=str(exc))) from exc
+        files[ui_name] = ui_content.encode("utf-8")
     return _store(files, request.form.get("reason") or "", store, process_id=key)
 
 

@@ -94,9 +94,16 @@ def test_second_qa_user_approves_with_a_signature_and_versions_compare(qa, db):
     schema = json.loads((PROCESS / "forms/weigh.json").read_text())
     schema["properties"]["lot"]["minLength"] = 5
     saved = author.post("/library/dispense/v1/save", data={"csrf_token": "walk-token", "name": "forms/weigh.json",
-                                                           "content": json.dumps(schema), "reason": "longer lot codes"})
+                                                           "content": json.dumps(schema), "reason": "longer lot codes",
+                                                           "ui_name": "forms/weigh.ui.json",
+                                                           "ui_content": '{"lot": {"ui:help": "Six characters"}}'})
     assert saved.status_code == 302
     assert 'data-version="2" data-status="draft"' in author.get("/library/dispense").get_data(as_text=True)
+    assert b"Six characters" in author.get("/library/dispense/v2/files/forms/weigh.ui.json").data
+    bad_ui = author.post("/library/dispense/v1/save", data={"csrf_token": "walk-token", "name": "forms/weigh.json",
+                                                            "content": "{}", "reason": "x", "ui_name": "evil.bpmn",
+                                                            "ui_content": "{}"})
+    assert bad_ui.status_code == 422
     compare = author.get("/library/dispense/compare?old=1&new=2")
     assert compare.status_code == 200 and "v1 → v2" in compare.get_data(as_text=True)
     bad_json = author.post("/library/dispense/v1/save", data={"csrf_token": "walk-token", "name": "forms/weigh.json",

@@ -28,5 +28,7 @@
 
   document.getElementById("form-save").addEventListener("submit", function () {
     document.getElementById("form-content").value = schema.value;
+    var uiField = document.getElementById("form-ui-content");
+    if (uiField && ui) { uiField.value = ui.value; }
   });
 })();
