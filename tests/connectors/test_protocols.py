@@ -144,3 +144,22 @@ def test_opcua_basic256sha256_sign_and_encrypt_endpoint(plant, tags, pki):
     connection = secure.opcua_connection(tag.endpoint)
     policy = connection._client.security_policy  # the live session's policy
     assert policy.URI.endswith("#Basic256Sha256") and policy.Mode == 3  # SignAndEncrypt
+
+
+def test_the_runtime_backstop_cancels_a_call_that_outlives_its_timeout(client):
+    import asyncio
+    rt = client.runtime
+    tasks = rt.task_count()
+
+    async def stuck() -> None:
+        await asyncio.sleep(30)
+
+    with pytest.raises(TimeoutError, match="no result within 0.2 s"):
+        rt.run(stuck(), timeout=0.2)
+    assert rt.task_count() == tasks  # the stuck call was cancelled, not left behind
+
+    async def nested() -> None:
+        rt.run(stuck(), timeout=1)
+
+    with pytest.raises(RuntimeError, match="connector runtime called from its own loop thread"):
+        rt.run(nested(), timeout=5)
