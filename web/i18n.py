@@ -2,8 +2,8 @@
 
 The language is chosen per user (stored preference), else per session, else the site
 default (`GMP_DEFAULT_LANGUAGE`). Catalogues live in web/translations/<lang>/LC_MESSAGES;
-the compiled .mo files are committed, and compiled at start if one is missing or older
-than its .po. Data is stored as entered; only the interface is translated.
+the compiled .mo files are committed, and compiled at start only if one is missing or
+its messages differ from its .po (a checkout's file times say nothing). Data is stored as entered; only the interface is translated.
 """
 from __future__ import annotations
 
@@ -19,16 +19,20 @@ HTML_LANG = {"en": "en", "zh": "zh-CN"}
 
 def compile_catalogues(directory: Path = TRANSLATIONS) -> list[Path]:
     """Compile every messages.po whose messages.mo is missing or stale; return those compiled."""
-    from babel.messages.mofile import write_mo
+    from babel.messages.mofile import read_mo, write_mo
     from babel.messages.pofile import read_po
 
     compiled = []
     for po in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
         mo = po.with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
-            continue
         with po.open("rb") as handle:
             catalog = read_po(handle)
+        if mo.exists():
+            with mo.open("rb") as handle:
+                current = read_mo(handle)
+            wanted = {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+            if {m.id: m.string for m in current if m.id} == wanted:
+                continue
         with mo.open("wb") as handle:
             write_mo(handle, catalog)
         compiled.append(mo)
