@@ -26,8 +26,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
+    from audit.checkpoints import enable_periodic
+
+    db = Database(settings.database_url)
+    enable_periodic(db, settings)  # a signed audit checkpoint every GMP_CHECKPOINT_INTERVAL_ENTRIES entries
     app.extensions["gmp.settings"] = settings
-    app.extensions["gmp.db"] = Database(settings.database_url)
+    app.extensions["gmp.db"] = db
 
     from web import register
 
