@@ -46,7 +46,8 @@ def simulate(host: str, modbus_port: int | None, opcua_port: int | None, control
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    click.echo(json.dumps({"ready": True, "modbus": f"{host}:{sim.modbus_port}", "opcua": None if no_opcua else sim.opcua_endpoint,
+    click.echo(json.dumps({"ready": True, "modbus": f"{host}:{sim.modbus_port}",
+                           "opcua": None if no_opcua else sim.opcua_endpoint,
                            "control": None if control_port is None else f"{host}:{control_port}"}), nl=True)
     try:
         stop.wait()

@@ -111,7 +111,9 @@ class TagDefinition:
         return True
 
     def limits_text(self) -> str:
-        return f"[{'-inf' if self.low is None else self.low}, {'+inf' if self.high is None else self.high}] {self.unit}".strip()
+        low = "-inf" if self.low is None else self.low
+        high = "+inf" if self.high is None else self.high
+        return f"[{low}, {high}] {self.unit}".strip()
 
     def document(self) -> dict[str, Any]:
         data = asdict(self)
