@@ -5,12 +5,24 @@ account, the owner enrols with password and TOTP, the administrator records the
 identity verification. Every step is in the audit trail like any other. Seeding is
 idempotent: an existing demo database is left as it is.
 
+Beside the users, the seed puts the plant's equipment tags (`connectors/plant_tags.yaml`,
+imported by Quinn QA and approved by Rita Reviewer with a signature) and the demo processes
+in `bpmn/demo_processes/` (uploaded by Quinn, approved by Rita) into effect, and starts one
+instance of each, so that operators find work in their inbox.
+
+The demo history is recorded as if it happened in the minutes before the seed ran: the
+seed runs on a controlled clock that starts 20 minutes in the past and moves 31 seconds
+per signing ceremony, so that every TOTP code it uses lies in the past and the demo users'
+current codes stay unused for their first sign-in. Production data never does this.
+
 The demo password and TOTP secrets are written to `instance/demo-users.txt`;
 `gmp demo totp USER` prints a user's current TOTP code (demo databases only).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 import click
 
@@ -20,6 +32,9 @@ from store.db import Database
 from store.uow import UnitOfWork
 
 DEMO_PASSWORD = "gmp-demo-password"
+DEMO_PROCESSES = Path(__file__).resolve().parent / "demo_processes"
+PLANT_TAGS = Path(__file__).resolve().parent.parent / "connectors" / "plant_tags.yaml"
+CEREMONY_STEP = timedelta(seconds=31)
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,9 @@ def seed(settings: Settings) -> list[tuple[str, str, str, str]]:
     from signatures.identities import bootstrap_admin, create_user, list_users, verify_identity
 
     db = Database(settings.database_url)
+    real_clock = clock.get_clock()
+    demo_clock = clock.FrozenClock(clock.now() - timedelta(minutes=20))
+    clock.set_clock(demo_clock)
     try:
         with db.session() as session:
             if list_users(session):
@@ -86,9 +104,68 @@ def seed(settings: Settings) -> list[tuple[str, str, str, str]]:
                 uow.commit()
             if user.language != "en":
                 _set_language(db, user)
+            demo_clock.advance(seconds=1)
+        secrets = {row[0]: row[3] for row in rows}
+        _seed_library(db, settings, secrets, demo_clock)
+        if demo_clock() > real_clock() - timedelta(minutes=1):
+            raise RuntimeError("demo seed ran out of past time: too many ceremonies for the 20-minute window")
         return rows
     finally:
+        clock.set_clock(real_clock)
         db.dispose()
+
+
+def _credentials(db: Database, user_id: str, secret: str, demo_clock: clock.FrozenClock):  # type: ignore[no-untyped-def]
+    """All components for one ceremony; the clock moves on so the next code is unused."""
+    from signatures import totp
+    from signatures.credentials import Credentials
+
+    demo_clock.advance(seconds=CEREMONY_STEP.total_seconds())
+    return Credentials(user_id, DEMO_PASSWORD, totp.code_at_step(secret, totp.current_step(secret, clock.now())))
+
+
+def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], demo_clock: clock.FrozenClock) -> None:
+    """Tags and processes in effect, approved by a second QA user, one instance of each started."""
+    from audit.canonical import Actor
+    from connectors.registry import approve_revision, import_revision
+    from engine import definitions, instances
+    from engine.models import ProcessDefinition
+    from engine.ports import SignatureInput
+    from signatures.accountability import sign_statement
+
+    quinn, rita, sam = Actor("quinn", "Quinn QA"), Actor("rita", "Rita Reviewer"), Actor("sam", "Sam Supervisor")
+    with UnitOfWork(db, rita) as uow:
+        sign_statement(uow, _credentials(db, "rita", secrets["rita"], demo_clock), settings)
+        uow.commit()
+    with UnitOfWork(db, quinn) as uow:
+        revision = import_revision(uow, PLANT_TAGS.read_bytes(), PLANT_TAGS.name,
+                                   reason="demo plant: tags of the simulated equipment",
+                                   endpoint_overrides={
+                                       "plant-modbus": f"modbus://{settings.modbus_host}:{settings.modbus_port}",
+                                       "plant-opcua": f"opc.tcp://127.0.0.1:{settings.opcua_port}/gmp/plant"})
+        uow.commit()
+        number = revision.number
+    with UnitOfWork(db, rita) as uow:
+        approve_revision(uow, number, credentials=_credentials(db, "rita", secrets["rita"], demo_clock),
+                         settings=settings, reason="demo plant tags reviewed against the equipment list")
+        uow.commit()
+    for folder in sorted(p for p in DEMO_PROCESSES.iterdir() if p.is_dir()):
+        files = {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*"))
+                 if path.is_file()}
+        with UnitOfWork(db, quinn) as uow:
+            version = definitions.upload(uow, files, reason=f"demo process {folder.name}")
+            key = uow.session.get(ProcessDefinition, version.definition_id).key
+            uow.commit()
+            version_id = version.id
+        with UnitOfWork(db, rita) as uow:
+            creds = _credentials(db, "rita", secrets["rita"], demo_clock)
+            definitions.approve(uow, version_id, SignatureInput("approved", "rita", {
+                "password": creds.password, "totp": creds.totp or ""}), settings=settings,
+                reason="demo process reviewed")
+            uow.commit()
+        with UnitOfWork(db, sam) as uow:
+            instances.start(uow, key, title=f"Demo {folder.name.replace('_', ' ')}", settings=settings)
+            uow.commit()
 
 
 def _set_language(db: Database, user: DemoUser) -> None:

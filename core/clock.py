@@ -32,6 +32,11 @@ def now() -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def get_clock() -> Callable[[], datetime]:
+    """The current clock source (to restore it after a temporary `set_clock`)."""
+    return _source
+
+
 def set_clock(source: Callable[[], datetime] | None) -> None:
     """Replace the clock source (None restores the system clock)."""
     global _source

@@ -38,3 +38,23 @@ def test_demo_totp_refuses_a_non_demo_database(settings, monkeypatch):
     result = CliRunner().invoke(demo.demo, ["totp", "alice"])
     assert result.exit_code != 0
     assert "not a demo database" in result.output
+
+
+@pytest.mark.req("URS-FND-001")
+def test_seed_puts_tags_and_processes_in_effect_with_work_waiting(db, settings):
+    from connectors.registry import effective_tags
+    from engine import definitions, instances, tasks
+    from audit.verify import verify_trail
+
+    with kdf.unsafe_fast_kdf():
+        demo.seed(settings)
+    with db.session() as session:
+        assert "SCALE-01.net_weight" in effective_tags(session)
+        assert definitions.approved_version(session, "scale_weigh").status == "approved"
+        assert len(instances.list_instances(session)) == len(list(demo.DEMO_PROCESSES.iterdir()))
+    with UnitOfWork(db) as uow:
+        assert tasks.inbox(uow, "alice")
+    with db.session() as session:
+        latest = session.execute(select(AuditEntry.ts).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one()
+    assert latest < clock.isoformat(clock.now())  # the demo history lies in the past
+    verify_trail(db, settings)
