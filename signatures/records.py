@@ -44,7 +44,15 @@ class SimpleRecord:
     content: Mapping[str, Any] = field(default_factory=dict)
 
     def canonical_content(self) -> bytes:
-        return _encode(jsonable(dict(self.content))).encode("utf-8")
+        content = dict(self.content)
+        # a flat mapping of plain strings, integers, booleans and None is its own JSON form
+        # (what `jsonable` would return unchanged); anything else goes through `jsonable`
+        if not all(type(key) is str and type(value) in _PLAIN for key, value in content.items()):
+            content = jsonable(content)
+        return _encode(content).encode("utf-8")
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def check_record(record: object) -> SignableRecord:

@@ -22,13 +22,14 @@ Countersigned message (by the server key; time and sequence come from the server
 from __future__ import annotations
 
 import hashlib
+from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any, Sequence
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.instrumentation import manager_of_class
 
 from audit.canonical import Actor
@@ -36,14 +37,13 @@ from audit.server_key import ServerKey, load_server_key
 from core import clock
 from core.config import Settings
 from signatures import sessions
-from signatures.accountability import get_statement
 from signatures.credentials import Credentials, authenticate
 from signatures.errors import (AccountabilityNotSigned, FourEyesViolation, IdentityNotVerified, InvalidRecord,
                                MissingComponent, RecordVersionError, SigningRefused, UnknownMeaning)
 from signatures.identities import role_kind_of, roles_of
 from signatures.keys import current_key, unwrap_private_key
 from signatures.meanings import Meaning
-from signatures.models import AuthSession, Signature, SignatureHead, SigningKey, UserAccount
+from signatures.models import AccountabilityStatement, AuthSession, Signature, SignatureHead, SigningKey, UserAccount
 from signatures.records import SignableRecord, canonical_json, check_record, content_sha256
 from signatures.signing_rules import SigningRules, load_rules
 from signatures.verify import verify_many, verify_signature, verify_signatures
@@ -63,6 +63,13 @@ _server_keys: dict[tuple[str, str], ServerKey] = {}
 _SIGNATURE_COLUMNS = tuple(column.name for column in Signature.__table__.columns)
 
 
+# Per-ceremony queries as plain Core statements built once (no ORM entity loading)
+_SIGNATURE = Signature.__table__
+_EXISTING = (select(_SIGNATURE.c.record_id, _SIGNATURE.c.record_version, _SIGNATURE.c.signer_id, _SIGNATURE.c.meaning)
+             .where(_SIGNATURE.c.record_type == bindparam("record_type"),
+                    _SIGNATURE.c.record_id.in_(bindparam("record_ids", expanding=True))))
+_STATEMENT = AccountabilityStatement.__table__
+_STATEMENT_EXISTS = select(_STATEMENT.c.id).where(_STATEMENT.c.user_id == bindparam("user_id")).limit(1)
 _HEAD = SignatureHead.__table__
 # SQLite: the write lock is held from BEGIN IMMEDIATE; PostgreSQL: the head row is locked.
 _SELECT_HEAD = select(_HEAD.c.seq).where(_HEAD.c.id == 1).with_for_update()
@@ -76,6 +83,7 @@ def _statements(mark: str) -> tuple[str, str]:
 
 _SQL = {"sqlite": _statements("?"), "postgresql": _statements("%s")}
 _SIGNATURE_MANAGER = manager_of_class(Signature)
+_column_values = itemgetter(*_SIGNATURE_COLUMNS)  # row values in INSERT column order
 
 
 def _server_key(settings: Settings) -> ServerKey:
@@ -191,7 +199,7 @@ def sign_many(uow: UnitOfWork, records: Sequence[SignableRecord], meaning: Meani
     if user.identity_verified_at is None:
         raise _refuse(uow, IdentityNotVerified, f"the identity of {user.user_id} has not been verified (P11-100b)",
                       first, actor, details)
-    if get_statement(uow.session, user.user_id) is None:
+    if uow.session.execute(_STATEMENT_EXISTS, {"user_id": user.user_id}).first() is None:
         raise _refuse(uow, AccountabilityNotSigned,
                       f"{user.user_id} must sign the accountability statement before the first signature (P11-10j)",
                       first, actor, details)
@@ -219,8 +227,7 @@ def existing_signatures(session: Session, recs: Sequence[SignableRecord]
         unique = sorted(set(ids))
         for start in range(0, len(unique), 500):
             for rid, version, signer, meaning in session.execute(
-                select(Signature.record_id, Signature.record_version, Signature.signer_id, Signature.meaning)
-                .where(Signature.record_type == record_type, Signature.record_id.in_(unique[start:start + 500]))
+                _EXISTING, {"record_type": record_type, "record_ids": unique[start:start + 500]}
             ):
                 found.setdefault((record_type, rid), []).append((version, signer, meaning))
     return found
@@ -286,7 +293,7 @@ def _sign_unwrapped(uow: UnitOfWork, recs: Sequence[SignableRecord], value: str,
         row.countersignature = server.sign(row.countersignature_message)
         row_values = vars(row)
         values.append(row_values)
-        params.append(tuple(row_values[name] for name in _SIGNATURE_COLUMNS))
+        params.append(_column_values(row_values))
         uow.audit("signature.created", rec.record_type, rec.record_id, actor=actor, reason=reason,
                   details={**details, "record_version": rec.record_version, "seq": seq, "content_sha256": digest,
                            "components": components, "key_id": key_id, "server_key_id": server_key_id})
@@ -302,6 +309,7 @@ def _sign_unwrapped(uow: UnitOfWork, recs: Sequence[SignableRecord], value: str,
     # The caller gets Signature objects, persistent in the session, holding exactly the values
     # just written: built as the ORM builds loaded rows (instance without __init__, its
     # attribute dict filled, identity key set), not read back from the database.
+    configure_mappers()  # new_instance() does not configure mappers (Signature(...) would); a no-op once done
     rows: list[Signature] = []
     for row_values in values:
         signature = _SIGNATURE_MANAGER.new_instance()
