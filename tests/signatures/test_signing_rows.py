@@ -55,3 +55,26 @@ def test_single_signature_continues_the_sequence(db, settings, make_user, frozen
                            testing.credentials(db, quinn), None, settings)[0]
         uow.commit()
     assert second.seq == first.seq + 1
+
+
+@pytest.mark.req("URS-SIG-004", "P11-10a")
+@pytest.mark.parametrize("message,match", [
+    (b"GMP-SIGNATURE-v1\x00[1, 2]", "signed message is not a canonical JSON object"),
+    (b"GMP-SIGNATURE-v1\x00{not json", "signed message is not canonical JSON"),
+    (b"GMP-OTHER-v1\x00{}", "lacks the signature domain tag"),
+])
+def test_malformed_signed_message_is_refused(db, settings, make_user, frozen_clock, message, match):
+    from signatures.errors import SignatureInvalid
+    from signatures.verify import verify_signature
+
+    quinn = make_user("quinn", roles=["qa"])
+    record = SimpleRecord("deviation", "D-1", 1, {})
+    with UnitOfWork(db, quinn.actor) as uow:
+        row = sign_many(uow, [record], Meaning.ASSESSED, testing.credentials(db, quinn), None, settings)[0]
+        uow.commit()
+    with db.session() as s:
+        stored = s.get(Signature, row.seq)
+        s.expunge(stored)
+        stored.message = message
+        with pytest.raises(SignatureInvalid, match=match):
+            verify_signature(s, stored, record, settings)
