@@ -30,6 +30,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db = Database(settings.database_url)
     enable_periodic(db, settings)  # a signed audit checkpoint every GMP_CHECKPOINT_INTERVAL_ENTRIES entries
+    from bpmn.glue import install
+
+    install(db, settings)  # the process library's operators, bound to this database
     app.extensions["gmp.settings"] = settings
     app.extensions["gmp.db"] = db
 

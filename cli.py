@@ -59,6 +59,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup)
 def gmp() -> None:
     """GMP workflow engine: processes, signatures, audit trail, equipment."""
+    import bpmn.glue  # noqa: F401 - the library's operators are known to every command (scheduler, process checks)
 
 
 def main(argv: list[str] | None = None) -> Any:
