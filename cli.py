@@ -29,6 +29,7 @@ COMMANDS = {
     "demo": "bpmn.demo:demo",
     "serve": "web.cli:serve",
     "run": "web.cli:run",
+    "notify": "web.notify_cli:notify",
     "config": "store.cli:config",
     "validation": "validation_pack.cli:validation",
 }

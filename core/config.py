@@ -114,6 +114,7 @@ class Settings:
     smtp_user: str | None = _setting(None, _opt_text, "SMTP user")
     smtp_password: str | None = _setting(None, _opt_text, "SMTP password")
     smtp_from: str = _setting("gmp@localhost", _text, "sender address of notifications")
+    notify_overdue_hours: int = _setting(24, _positive_int, "hours a ready task may wait before its lane is notified that it is overdue")
     modbus_host: str = _setting("127.0.0.1", _text, "address of the plant simulator's Modbus TCP server")
     modbus_port: int = _setting(5020, _positive_int, "port of the plant simulator's Modbus TCP server")
     opcua_port: int = _setting(4840, _positive_int, "port of the plant simulator's OPC UA server")

@@ -56,7 +56,7 @@ def run() -> None:
     if settings.demo and _available("bpmn.demo"):
         subprocess.run([*gmp, "demo", "seed"], check=True)
     children: list[subprocess.Popen[bytes]] = []
-    for name, module in (("simulate", "connectors.cli"), ("scheduler", "engine.scheduler_cli")):
+    for name, module in (("simulate", "connectors.cli"), ("scheduler", "engine.scheduler_cli"), ("notify", "web.notify_cli")):
         if _available(module):
             click.echo(f"starting {name}")
             children.append(subprocess.Popen([*gmp, name]))

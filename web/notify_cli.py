@@ -1,0 +1,64 @@
+"""`gmp notify`: the notification worker, as its own process (started by `gmp run`).
+
+Each poll notifies overdue tasks (`web.notify_core.notify_overdue`) and, when GMP_SMTP_HOST is
+set, e-mails the notifications not yet e-mailed to the addresses of
+`<instance>/notification_addresses.json`. Does not import Flask itself.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from typing import Any
+
+import click
+
+from core.config import ConfigError, Settings, load_settings
+from store.db import Database
+from web.notify_core import NotificationError, deliver_email, load_addresses, notify_overdue
+
+
+def poll_once(db: Database, settings: Settings) -> dict[str, Any]:
+    """One poll: overdue notifications, then e-mail. Errors are reported in the result, never raised."""
+    overdue = notify_overdue(db, settings)
+    report: dict[str, Any] = {"overdue": overdue.notified, "emailed": 0, "errors": list(overdue.problems)}
+    try:
+        report["emailed"] = deliver_email(db, settings, load_addresses(settings))
+    except NotificationError as exc:
+        report["errors"].append(str(exc))
+    return report
+
+
+@click.command("notify")
+@click.option("--once", is_flag=True, help="Poll once (overdue tasks, then e-mail) and exit.")
+@click.option("--poll-seconds", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds between two polls.")
+def notify(once: bool, poll_seconds: float) -> None:
+    """Notify overdue tasks and e-mail undelivered notifications (when GMP_SMTP_HOST is set)."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db = Database(settings.database_url)
+
+    def run() -> dict[str, Any]:
+        report = poll_once(db, settings)
+        if report["overdue"] or report["emailed"] or report["errors"] or once:
+            click.echo(json.dumps({"notify": report}), err=not once)
+        return report
+
+    try:
+        if once:
+            errors = run()["errors"]
+            if errors:
+                raise click.ClickException("; ".join(errors))
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        click.echo(f"notify polling every {poll_seconds:g} s", err=True)
+        while not stop.is_set():
+            run()
+            stop.wait(poll_seconds)
+    finally:
+        db.dispose()
