@@ -61,6 +61,8 @@ def user_action(user_id: str, action: str):  # type: ignore[no-untyped-def]
             identities.grant_role(uow, user_id, _field("role"), reason)
         elif action == "revoke":
             identities.revoke_role(uow, user_id, _field("role"), reason)
+        elif action == "expiry":
+            identities.set_expiry(uow, user_id, _date(_field("expires_on")), reason)
         elif action == "reset":
             secret = reset_credentials(uow, user_id, reason, settings())
             uow.commit()
@@ -74,6 +76,58 @@ def user_action(user_id: str, action: str):  # type: ignore[no-untyped-def]
 
 class UnknownAction(WebError):
     http_status = 404
+
+
+class BadDate(WebError):
+    http_status = 422
+
+
+def _date(text: str):  # type: ignore[no-untyped-def]
+    """An account expiry date (YYYY-MM-DD), or none for no expiry."""
+    from datetime import date
+
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise BadDate(_("The expiry date must be a date such as 2027-12-31.")) from exc
+
+
+@bp.get("/roles")
+def roles():  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from signatures.models import AccessReview
+    from signatures.roles import list_roles
+
+    with unit_of_work() as uow:
+        reviews = uow.session.execute(select(AccessReview).order_by(AccessReview.id.desc()).limit(20)).scalars().all()
+        return render_template("admin/roles.html", roles=list_roles(uow.session), reviews=reviews)
+
+
+@bp.post("/roles")
+def add_role():  # type: ignore[no-untyped-def]
+    from signatures.roles import add_role as add
+
+    with unit_of_work() as uow:
+        role = add(uow, _field("name"), _field("kind"), _field("label_en"), _field("label_zh"),
+                   _field("description"), _field("reason"))
+        name = role.name
+        uow.commit()
+    flash(_("Role %(role)s added to the catalogue.", role=name), "info")
+    return redirect(url_for("admin.roles"))
+
+
+@bp.post("/access-reviews")
+def access_review():  # type: ignore[no-untyped-def]
+    from signatures.identities import record_access_review
+
+    with unit_of_work() as uow:
+        record_access_review(uow, _field("comment"))
+        uow.commit()
+    flash(_("Access review recorded."), "info")
+    return redirect(url_for("admin.roles"))
 
 
 @bp.get("/alerts")

@@ -56,6 +56,7 @@ NAV = [
     ("library.index", N_("Process library")),
     ("audit_ui.trail", N_("Audit trail")),
     ("admin.users", N_("Users")),
+    ("admin.roles", N_("Roles")),
     ("admin.alerts", N_("Security alerts")),
     ("equipment.revisions", N_("Equipment tags")),
     ("notifications.index", N_("Notifications")),
