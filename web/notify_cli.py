@@ -1,8 +1,8 @@
 """`gmp notify`: the notification worker, as its own process (started by `gmp run`).
 
-Each poll notifies overdue tasks (`web.notify_core.notify_overdue`) and, when GMP_SMTP_HOST is
-set, e-mails the notifications not yet e-mailed to the addresses of
-`<instance>/notification_addresses.json`. Does not import Flask itself.
+Each poll notifies open security alerts to administrators and overdue tasks to their lanes
+(`web.notify_core`) and, when GMP_SMTP_HOST is set, e-mails the notifications not yet e-mailed
+to the addresses of `<instance>/notification_addresses.json`. Does not import Flask itself.
 """
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ import click
 
 from core.config import ConfigError, Settings, load_settings
 from store.db import Database
-from web.notify_core import NotificationError, deliver_email, load_addresses, notify_overdue
+from web.notify_core import (NotificationError, deliver_email, load_addresses, notify_overdue,
+                              notify_security_alerts)
 
 
 def poll_once(db: Database, settings: Settings) -> dict[str, Any]:
-    """One poll: overdue notifications, then e-mail. Errors are reported in the result, never raised."""
+    """One poll: security alerts, overdue tasks, then e-mail. Errors are reported in the result, never raised."""
     overdue = notify_overdue(db, settings)
-    report: dict[str, Any] = {"overdue": overdue.notified, "emailed": 0, "errors": list(overdue.problems)}
+    report: dict[str, Any] = {"alerts": notify_security_alerts(db), "overdue": overdue.notified, "emailed": 0,
+                              "errors": list(overdue.problems)}
     try:
         report["emailed"] = deliver_email(db, settings, load_addresses(settings))
     except NotificationError as exc:
@@ -43,7 +45,7 @@ def notify(once: bool, poll_seconds: float) -> None:
 
     def run() -> dict[str, Any]:
         report = poll_once(db, settings)
-        if report["overdue"] or report["emailed"] or report["errors"] or once:
+        if report["alerts"] or report["overdue"] or report["emailed"] or report["errors"] or once:
             click.echo(json.dumps({"notify": report}), err=not once)
         return report
 

@@ -7,6 +7,8 @@ worker (`web/notify_cli.py`). Nothing here imports Flask.
 - `notify_overdue(db, settings)` notifies, once per task and user, the active holders of a
   lane's role about each ready user task that has waited longer than
   `notify_overdue_hours`, or whose task data or instance data carries a `due_at` in the past.
+- `notify_security_alerts(db)` gives each active administrator one notification per open
+  security alert (so alerts reach administrators by e-mail too).
 - `deliver_email(db, settings, addresses)` e-mails the notifications not yet e-mailed, one
   commit per message: a failure leaves the rest undelivered (retried next time) and raises
   `EmailDeliveryFailed`; nothing is lost and nothing already sent is sent again.
@@ -30,6 +32,7 @@ from store.db import Database
 from web.models import Notification
 
 OVERDUE_KIND = "task_overdue"
+ALERT_KIND = "security_alert"
 ADDRESS_FILE = "notification_addresses.json"
 
 
@@ -136,6 +139,38 @@ def notify_overdue(db: Database, settings: Settings) -> OverdueResult:
                     result.notified += 1
         session.commit()
     return result
+
+
+def alert_link(alert_id: int) -> str:
+    """Path of a security alert on the administrators' alert page."""
+    return f"/admin/alerts#alert-{alert_id}"
+
+
+def notify_security_alerts(db: Database) -> int:
+    """One `security_alert` notification per open alert and active administrator, once; return how many."""
+    from signatures.identities import list_users, role_kind_of
+    from signatures.lockout import list_alerts
+    from signatures.models import RoleKind
+
+    created = 0
+    with db.session() as session:
+        alerts = list_alerts(session)
+        if not alerts:
+            return 0
+        admins = [p.user_id for p in list_users(session)
+                  if p.status == "active" and role_kind_of(session, p.user_id) is RoleKind.ADMIN]
+        for alert in reversed(alerts):  # oldest first
+            link = alert_link(alert.id)
+            already = set(session.execute(select(Notification.user_id).where(
+                Notification.kind == ALERT_KIND, Notification.link == link)).scalars())
+            for user_id in admins:
+                if user_id not in already:
+                    session.add(Notification(user_id=user_id, kind=ALERT_KIND,
+                                             title=f"Security alert: {alert.kind}", body=alert.message, link=link,
+                                             created_at=clock.isoformat(clock.now())))
+                    created += 1
+        session.commit()
+    return created
 
 
 def load_addresses(settings: Settings) -> dict[str, str]:

@@ -17,7 +17,7 @@ from tests.conftest import TEST_PASSPHRASE, TEST_SECRET
 from tests.web.test_notifications import chain_bpmn
 from web.models import Notification
 from web.notify_core import (OVERDUE_KIND, AddressBookInvalid, EmailDeliveryFailed, deliver_email, load_addresses,
-                             notify, notify_overdue, parse_due)
+                             notify, notify_overdue, notify_security_alerts, parse_due)
 from web.notify_cli import notify as notify_command
 from web.notify_cli import poll_once
 
@@ -171,6 +171,37 @@ def test_parse_due_accepts_dates_and_zoned_times_only():
         parse_due(5)
 
 
+def _alert(db, user_id: str, acknowledged: bool = False) -> int:  # type: ignore[no-untyped-def]
+    from core import clock
+    from signatures.models import SecurityAlert
+
+    with db.session() as session:
+        alert = SecurityAlert(created_at=clock.now(), kind="account_locked", user_id=user_id,
+                              message=f"account {user_id} locked after 5 failed attempts",
+                              acknowledged_at=clock.now() if acknowledged else None,
+                              acknowledged_by="admin" if acknowledged else None)
+        session.add(alert)
+        session.commit()
+        return int(alert.id)
+
+
+@pytest.mark.req("P11-300d")
+def test_open_security_alerts_are_notified_once_to_administrators(db, settings, frozen_clock):
+    with kdf.unsafe_fast_kdf():
+        admin = testing.bootstrap_admin(db, settings)
+        testing.enrolled_user(db, settings, admin, "alice", "Alice Operator", ["operator"], accountability=False)
+    assert notify_security_alerts(db) == 0
+    _alert(db, "bob", acknowledged=True)
+    first = _alert(db, "alice")
+    assert notify_security_alerts(db) == 1
+    assert notify_security_alerts(db) == 0  # once only
+    _alert(db, "carol")
+    assert notify_security_alerts(db) == 1
+    rows = _queued(db)
+    assert [(r.user_id, r.kind) for r in rows] == [("admin", "security_alert")] * 2  # administrators only
+    assert rows[0].link == f"/admin/alerts#alert-{first}" and "alice locked" in rows[0].body
+
+
 @pytest.mark.req("URS-WEB-004")
 def test_undelivered_notifications_are_emailed_once(db, settings, frozen_clock, smtp):
     with UnitOfWork(db) as uow:
@@ -254,7 +285,7 @@ def test_gmp_notify_once_emails_and_marks(db, settings, frozen_clock, smtp):
     env = _env(settings, GMP_SMTP_HOST="127.0.0.1", GMP_SMTP_PORT=str(smtp.server_address[1]))
     result = runner.invoke(notify_command, ["--once"], env=env)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["notify"] == {"overdue": 0, "emailed": 1, "errors": []}
+    assert json.loads(result.output)["notify"] == {"alerts": 0, "overdue": 0, "emailed": 1, "errors": []}
     assert _queued(db)[0].emailed_at is not None and len(smtp.messages) == 1
 
 
