@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -31,36 +31,41 @@ def poll_once(db: Database, settings: Settings) -> dict[str, Any]:
     return report
 
 
+def run_forever(db: Database, settings: Settings, poll_seconds: float, stop: threading.Event,
+                on_report: Callable[[dict[str, Any]], None]) -> None:
+    """Poll until `stop` is set; a failing poll is reported and the next one runs as usual."""
+    while not stop.is_set():
+        on_report(poll_once(db, settings))
+        stop.wait(poll_seconds)
+
+
 @click.command("notify")
-@click.option("--once", is_flag=True, help="Poll once (overdue tasks, then e-mail) and exit.")
+@click.option("--once", is_flag=True, help="Poll once (alerts, overdue tasks, then e-mail) and exit.")
 @click.option("--poll-seconds", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Seconds between two polls.")
 def notify(once: bool, poll_seconds: float) -> None:
-    """Notify overdue tasks and e-mail undelivered notifications (when GMP_SMTP_HOST is set)."""
+    """Notify security alerts and overdue tasks; e-mail undelivered notifications (GMP_SMTP_HOST)."""
     try:
         settings = load_settings()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     db = Database(settings.database_url)
 
-    def run() -> dict[str, Any]:
-        report = poll_once(db, settings)
-        if report["alerts"] or report["overdue"] or report["emailed"] or report["errors"] or once:
-            click.echo(json.dumps({"notify": report}), err=not once)
-        return report
+    def report(result: dict[str, Any]) -> None:
+        if result["alerts"] or result["overdue"] or result["emailed"] or result["errors"] or once:
+            click.echo(json.dumps({"notify": result}), err=not once)
 
     try:
         if once:
-            errors = run()["errors"]
-            if errors:
-                raise click.ClickException("; ".join(errors))
+            result = poll_once(db, settings)
+            report(result)
+            if result["errors"]:
+                raise click.ClickException("; ".join(result["errors"]))
             return
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         click.echo(f"notify polling every {poll_seconds:g} s", err=True)
-        while not stop.is_set():
-            run()
-            stop.wait(poll_seconds)
+        run_forever(db, settings, poll_seconds, stop, report)
     finally:
         db.dispose()

@@ -19,7 +19,7 @@ from web.models import Notification
 from web.notify_core import (OVERDUE_KIND, AddressBookInvalid, EmailDeliveryFailed, deliver_email, load_addresses,
                              notify, notify_overdue, notify_security_alerts, parse_due)
 from web.notify_cli import notify as notify_command
-from web.notify_cli import poll_once
+from web.notify_cli import poll_once, run_forever
 
 
 class _SmtpHandler(socketserver.StreamRequestHandler):
@@ -267,6 +267,29 @@ def test_poll_reports_errors_without_raising(db, settings, frozen_clock):
         json.dump({"alice": "alice@example.org"}, handle)
     report = poll_once(db, _with_smtp(settings, _closed_port()))
     assert report["emailed"] == 0 and len(report["errors"]) == 1 and "left queued" in report["errors"][0]
+
+
+def test_the_polling_loop_survives_a_failing_poll_and_delivers_on_the_next(db, settings, frozen_clock, smtp):
+    with UnitOfWork(db) as uow:
+        notify(uow, "alice", "task_assigned", "Weigh the material")
+        uow.commit()
+    with open(settings.instance_path + "/notification_addresses.json", "w", encoding="utf-8") as handle:
+        json.dump({"alice": "alice@example.org"}, handle)
+    smtp.refuse_after = 0
+    configured = _with_smtp(settings, smtp.server_address[1])
+    stop = threading.Event()
+    reports: list[dict] = []
+
+    def on_report(report: dict) -> None:
+        reports.append(report)
+        smtp.refuse_after = None  # the server recovers after the first poll
+        if len(reports) == 2:
+            stop.set()
+
+    run_forever(db, configured, 0.1, stop, on_report)
+    assert [r["emailed"] for r in reports] == [0, 1]
+    assert "refused by the test server" in reports[0]["errors"][0] and reports[1]["errors"] == []
+    assert _queued(db)[0].emailed_at is not None and len(smtp.messages) == 1
 
 
 def _env(settings, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
