@@ -7,12 +7,23 @@ lock_version is current or loads it from its rows, and `_finish(uow, opened)` wr
 the audit entries for every definite task transition and instance event, saves the
 changed rows with the optimistic lock_version check, and puts the workflow back in the
 cache once the transaction commits. A rollback simply leaves the cache without it.
+
+`advance(uow, id, fn)` is that cycle as one public call (lock, load, `fn` and engine
+steps, save), for the scheduler and the message router.
+
+Between open and save the workflow carries its operator scope (unit of work, instance
+id), so a short service-task operator reached by any step of the request runs in place,
+in the request's unit of work (long-running ones are left to the scheduler). Saving
+(`_finish`) also makes the runtime see the instance at once: waiting timers get their
+due rows, and messages or signals the step threw are routed to the instances that
+catch them (or start the process whose start event catches them) in the same unit of
+work. Both checks cost nothing for an instance without timers or thrown events.
 """
 from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from sqlalchemy import select
@@ -32,6 +43,7 @@ from engine.workflow import GmpWorkflow
 DEFINITE = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.COMPLETED | TaskState.ERROR | \
     TaskState.CANCELLED
 MAX_REASON = 2000
+SCOPE_KEY = "_gmp_operator_scope"  # read by engine.operators.scope_context_for
 
 
 class InstanceStatus(str, enum.Enum):
@@ -47,6 +59,8 @@ class Opened:
     version: VersionRef
     workflow: GmpWorkflow
     db_url: str
+    settings: Any = None
+    routed: list[dict[str, Any]] = field(default_factory=list)  # messages/signals routed when saved
 
 
 def state_name(state: int | None) -> str | None:
@@ -91,6 +105,23 @@ def run_steps(wf: GmpWorkflow, fn: Any = None) -> None:
         raise WorkflowRuntimeError(f"the process failed at '{_element(exc)}': {str(exc).splitlines()[0]}") from exc
 
 
+def has_timers(wf: GmpWorkflow) -> bool:
+    """Whether the process (or a process it calls) has a timer event; computed once per loaded workflow."""
+    flag = wf.__dict__.get("_gmp_has_timers")
+    if flag is None:
+        from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+        specs = [wf.spec, *(wf.subprocess_specs or {}).values()]
+        flag = any(isinstance(getattr(t, "event_definition", None), TimerEventDefinition)
+                   for s in specs for t in s.task_specs.values())
+        wf.__dict__["_gmp_has_timers"] = flag
+    return bool(flag)
+
+
+def _scope(wf: GmpWorkflow, uow: Any, instance_id: int) -> None:
+    wf.__dict__[SCOPE_KEY] = (uow, instance_id)
+
+
 def _element(exc: Any) -> str:
     spec = getattr(exc, "task_spec", None)
     return getattr(spec, "bpmn_id", None) or getattr(spec, "name", None) or "?"
@@ -126,8 +157,9 @@ def start(uow: Any, key: str, *, title: str | None = None, data: Mapping[str, An
               changes=[["status", None, InstanceStatus.RUNNING.value]],
               details={"process": definition.key, "version": version.version, "version_id": version.id,
                        "data": initial})
+    _scope(wf, uow, instance.id)
     run_steps(wf)
-    opened = Opened(instance, ref, wf, _db_url(uow))
+    opened = Opened(instance, ref, wf, _db_url(uow), settings)
     _finish(uow, opened, new=True)
     return instance
 
@@ -163,11 +195,13 @@ def _opened(uow: Any, instance: ProcessInstance, files_sha256: str, settings: An
     if wf is None:
         spec, subprocess_specs = version.spec()
         wf = persistence.load(session, instance, spec, subprocess_specs, settings)
-    return Opened(instance, version, wf, url)
+    _scope(wf, uow, instance.id)
+    return Opened(instance, version, wf, url, settings)
 
 
 def _release_unchanged(opened: Opened) -> None:
     """Give an unmodified workflow back to the cache (after a refusal)."""
+    opened.workflow.__dict__.pop(SCOPE_KEY, None)
     persistence.CACHE.put(opened.db_url, opened.instance.id, opened.instance.lock_version, opened.workflow)
 
 
@@ -186,15 +220,48 @@ def _finish(uow: Any, opened: Opened, *, new: bool = False) -> None:
         instance.ended_at = clock.isoformat(clock.now())
         uow.audit("instance.completed", "process_instance", instance.id,
                   changes=[["status", InstanceStatus.RUNNING.value, InstanceStatus.COMPLETED.value]])
+    events: list[Any] = []
+    if wf.bpmn_events:  # thrown and not caught inside: route now unless a receiver is busy
+        from engine import messages
+
+        events = messages.take_routable_events(uow, instance.id, wf)
     persistence.save(uow.session, instance, wf, new=new)
     if instance.status != InstanceStatus.RUNNING.value:
         uow.session.flush()
+    elif has_timers(wf):
+        from engine.scheduler import record_due_timers
+
+        record_due_timers(uow.session, uow.db, instance.id, wf)
     lock_version = instance.lock_version
 
     def cache() -> None:
+        wf.__dict__.pop(SCOPE_KEY, None)
         persistence.mark_saved(wf)
         persistence.CACHE.put(opened.db_url, instance.id, lock_version, wf)
     uow.after_commit(cache)
+    if events:
+        from engine import messages
+
+        opened.routed = messages.route_events(uow, instance.id, events, opened.settings)
+
+
+def advance(uow: Any, instance_id: int, fn: Any = None, *, settings: Any = None,
+            accept: Any = None) -> Opened | None:
+    """Lock and load instance `instance_id`, run `fn(workflow)` (if given) and engine steps, save.
+
+    The one call for code outside the core that moves an instance on (the scheduler's
+    timers and operators, the message router). `accept(workflow)`, checked before any
+    change, may refuse: the workflow goes back unchanged and None is returned. Errors
+    (WorkflowRuntimeError, operator errors) propagate; the caller's unit of work then
+    rolls back. Returns the opened instance (`routed`: the messages its save delivered).
+    """
+    opened = _open(uow, instance_id, settings)
+    if accept is not None and not accept(opened.workflow):
+        _release_unchanged(opened)
+        return None
+    run_steps(opened.workflow, fn)
+    _finish(uow, opened)
+    return opened
 
 
 def cancel(uow: Any, instance_id: int, reason: str, settings: Any = None) -> ProcessInstance:
@@ -251,4 +318,5 @@ def inspect(session: Session, instance_id: int) -> dict[str, Any]:
                       for r in rows if r.bpmn_id]}
 
 
-__all__ = ["InstanceStatus", "Opened", "start", "cancel", "list_instances", "inspect", "get_instance", "run_steps"]
+__all__ = ["InstanceStatus", "Opened", "start", "cancel", "advance", "list_instances", "inspect", "get_instance",
+           "run_steps", "has_timers"]

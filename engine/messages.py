@@ -5,8 +5,9 @@
 record an exception. Each action writes its rows and audit entries in the caller's unit
 of work, so they commit (or roll back) with the step that caused them.
 
-Message routing (`route_messages`): after a step, the messages an instance threw that
-it could not catch itself (`workflow.get_events()`) are delivered by the engine:
+Message routing (`take_routable_events` and `route_events`, called by the core's save,
+`engine.instances._finish`; `route_instance` for events left saved): after a step, the
+messages an instance threw that it could not catch itself (`workflow.get_events()`) are delivered by the engine:
 - to every running instance with a task waiting for that message whose correlation
   keys match (`correlations` of the event vs the waiting instance's), or
 - when none waits, to a new instance of the approved process whose message start
@@ -144,7 +145,8 @@ def deliver(events: list[BpmnEvent], workflows: Mapping[Any, Any]) -> list[tuple
     return delivered
 
 
-__all__ = ["DbOperatorActions", "links_of", "exceptions_of", "deliver", "catches",
+__all__ = ["DbOperatorActions", "links_of", "exceptions_of", "deliver", "catches", "route_events",
+           "take_routable_events", "route_instance", "route_pending",
            "DEVIATION_PROCESS_KEY", "RoutedMessage"]
 
 
@@ -231,17 +233,93 @@ def _try_lock(session: Any, instance_id: int) -> bool:
 
 def _step(uow: Any, instance_id: int, settings: Any, fn: Any) -> Any:
     from engine import instances
-    from engine.scheduler import operator_scope
 
-    opened = instances._open(uow, instance_id, settings)
-    with operator_scope(opened.workflow, uow, instance_id):
-        instances.run_steps(opened.workflow, fn)
-    instances._finish(uow, opened)
-    return opened
+    return instances.advance(uow, instance_id, fn, settings=settings)
+
+
+def _routable(workflow: Any) -> list[BpmnEvent]:
+    return [e for e in workflow.bpmn_events if is_message(e) or is_signal(e)]
+
+
+def _receivers_free(session: Any, source_id: int, events: list[BpmnEvent]) -> bool:
+    """Lock every instance that may receive `events`; False if one is held by another transaction."""
+    for event in events:
+        for candidate in _waiting_instances(session, source_id, event):
+            if not _try_lock(session, candidate):
+                return False
+    return True
+
+
+_DEPTH_KEY = "_gmp_routing_depth"
+
+
+def take_routable_events(uow: Any, source_id: int, workflow: Any) -> list[BpmnEvent]:
+    """Called by the core as it saves instance `source_id`: remove the messages and signals
+    its workflow threw, to be routed (`route_events`) in the same unit of work, and return
+    them. Leaves them in place (saved with the instance; the scheduler's `route_pending`
+    routes them later) when a possible receiver is locked by another transaction or the
+    chain of routing started by one request is already MAX_ROUTING_ROUNDS deep."""
+    events = _routable(workflow)
+    if not events or uow.__dict__.get(_DEPTH_KEY, 0) >= MAX_ROUTING_ROUNDS:
+        return []
+    if not _receivers_free(uow.session, source_id, events):
+        return []
+    workflow.bpmn_events = [e for e in workflow.bpmn_events if not (is_message(e) or is_signal(e))]
+    return events
+
+
+def route_events(uow: Any, source_id: int, events: list[BpmnEvent], settings: Any = None) -> list[dict[str, Any]]:
+    """Deliver `events` thrown by instance `source_id` (already saved without them).
+
+    Messages go to the first waiting instance that catches them (correlation keys), or
+    start the approved process whose message start event catches them; signals go to
+    every waiting instance that catches them. One `engine_message` row and one audit
+    entry per delivery. Receivers' saves route what they throw in turn (bounded depth).
+    """
+    from engine import instances
+
+    session = uow.session
+    depth = uow.__dict__.get(_DEPTH_KEY, 0)
+    uow.__dict__[_DEPTH_KEY] = depth + 1
+    try:
+        outcomes = []
+        for event in events:
+            name, kind, correlations, payload = _event_record(event)
+            receivers: list[int] = []
+            for candidate in _waiting_instances(session, source_id, event):
+                if not _try_lock(session, candidate):
+                    raise _Locked(candidate)
+                if instances.advance(uow, candidate, lambda wf, ev=event: wf.send_event(ev), settings=settings,
+                                     accept=lambda wf, ev=event: catches(wf, ev)) is None:
+                    continue
+                receivers.append(candidate)
+                if kind == "message":
+                    break
+            outcome = "delivered" if receivers else "undelivered"
+            if not receivers and kind == "message":
+                keys = _starting_processes(session, event)
+                if keys:
+                    started = instances.start(uow, keys[0], title=f"{keys[0]} (message {name})", settings=settings)
+                    _step(uow, started.id, settings, lambda wf, ev=event: wf.send_event(ev))
+                    session.add(InstanceLink(from_instance_id=source_id, to_instance_id=started.id, kind="message",
+                                             element_id=name, created_at=_now(), created_by=uow.actor.user_id))
+                    receivers, outcome = [started.id], "started"
+            for receiver in receivers or [None]:
+                session.add(RoutedMessage(name=name, kind=kind, correlations_json=correlations, payload_json=payload,
+                                          from_instance_id=source_id, to_instance_id=receiver, outcome=outcome,
+                                          created_at=_now()))
+                uow.audit(f"{kind}.{outcome}", "process_instance", source_id,
+                          details={"name": name, "to_instance_id": receiver,
+                                   "correlations": event.correlations or {}})
+                outcomes.append({"name": name, "kind": kind, "to": receiver, "outcome": outcome})
+        return outcomes
+    finally:
+        uow.__dict__[_DEPTH_KEY] = depth
 
 
 def route_instance(uow: Any, source_id: int, settings: Any = None) -> list[dict[str, Any]]:
-    """Deliver the messages and signals instance `source_id` threw and could not catch itself.
+    """Deliver the messages and signals instance `source_id` threw and still holds (saved
+    while a receiver was busy, or before routing at save time existed).
 
     Runs in the caller's unit of work (all deliveries commit together with the source's
     cleared event list). Raises `_Locked` (caller retries later) when a possible receiver
@@ -249,46 +327,16 @@ def route_instance(uow: Any, source_id: int, settings: Any = None) -> list[dict[
     """
     from engine import instances
 
-    session = uow.session
     opened = instances._open(uow, source_id, settings)
-    events = [e for e in opened.workflow.get_events() if is_message(e) or is_signal(e)]
+    events = _routable(opened.workflow)
     if not events:
         instances._release_unchanged(opened)
         return []
-    instances._finish(uow, opened)
-    outcomes = []
-    for event in events:
-        name, kind, correlations, payload = _event_record(event)
-        receivers: list[int] = []
-        for candidate in _waiting_instances(session, source_id, event):
-            if not _try_lock(session, candidate):
-                raise _Locked(candidate)
-            target = instances._open(uow, candidate, settings)
-            if not catches(target.workflow, event):
-                instances._release_unchanged(target)
-                continue
-            instances._release_unchanged(target)
-            _step(uow, candidate, settings, lambda wf, ev=event: wf.send_event(ev))
-            receivers.append(candidate)
-            if kind == "message":
-                break
-        outcome = "delivered" if receivers else "undelivered"
-        if not receivers and kind == "message":
-            keys = _starting_processes(session, event)
-            if keys:
-                started = instances.start(uow, keys[0], title=f"{keys[0]} (message {name})", settings=settings)
-                _step(uow, started.id, settings, lambda wf, ev=event: wf.send_event(ev))
-                session.add(InstanceLink(from_instance_id=source_id, to_instance_id=started.id, kind="message",
-                                         element_id=name, created_at=_now(), created_by=uow.actor.user_id))
-                receivers, outcome = [started.id], "started"
-        for receiver in receivers or [None]:
-            session.add(RoutedMessage(name=name, kind=kind, correlations_json=correlations, payload_json=payload,
-                                      from_instance_id=source_id, to_instance_id=receiver, outcome=outcome,
-                                      created_at=_now()))
-            uow.audit(f"{kind}.{outcome}", "process_instance", source_id,
-                      details={"name": name, "to_instance_id": receiver, "correlations": event.correlations or {}})
-            outcomes.append({"name": name, "kind": kind, "to": receiver, "outcome": outcome})
-    return outcomes
+    if not _receivers_free(uow.session, source_id, events):
+        instances._release_unchanged(opened)
+        raise _Locked(source_id)
+    instances._finish(uow, opened)  # takes the events from the workflow and routes them
+    return opened.routed
 
 
 def instances_with_pending_events(session: Any) -> list[int]:

@@ -4,8 +4,9 @@ One poll (`Scheduler.run_once`):
 1. discover: every waiting timer task of a running instance gets a row in
    `engine_due_timer` (task, due time), and every long-running operator call waiting in
    a started service task gets a row in `engine_operator_job`. Inserts ignore rows that
-   exist, so any number of schedulers may discover at once. (`record_due_timers` does the
-   same for one workflow at save time, for callers that want it sooner.)
+   exist, so any number of schedulers may discover at once. (The core's save calls
+   `record_due_timers` for a workflow with timers, so rows normally exist already; the
+   scan covers instances saved before that, and operator jobs.)
 2. fire: claim ONE due row at a time with `SELECT ... FOR UPDATE SKIP LOCKED`, open the
    instance (row lock), refresh its timers, run engine steps, save, mark the row
    `fired` (or `void` when the timer is no longer waiting, e.g. the task it guarded was
@@ -171,14 +172,16 @@ class Scheduler:
         instance = instances.get_instance(uow.session, row.instance_id)
         if instance.status != instances.InstanceStatus.RUNNING.value:
             return self._void(uow, row, f"instance is {instance.status}")
-        opened = instances._open(uow, row.instance_id, self.settings)
-        wf = opened.workflow
-        task = wf.get_task_from_id(UUID(row.task_id)) if _known(wf, row.task_id) else None
-        if task is None or task.state != TaskState.WAITING or _timer_due(task.internal_data) != row.due_at:
-            instances._release_unchanged(opened)
+
+        def still_waiting(wf: Any) -> bool:
+            task = wf.get_task_from_id(UUID(row.task_id)) if _known(wf, row.task_id) else None
+            return task is not None and task.state == TaskState.WAITING and \
+                _timer_due(task.internal_data) == row.due_at
+
+        opened = instances.advance(uow, row.instance_id, lambda w: w.refresh_timers(), settings=self.settings,
+                                   accept=still_waiting)
+        if opened is None:
             return self._void(uow, row, "the timer is no longer waiting for this time")
-        with operator_scope(wf, uow, row.instance_id):
-            instances.run_steps(wf, lambda w: w.refresh_timers())
         row.state = "fired"
         row.fired_at = _iso(now)
         row.fired_by = self.name
@@ -186,7 +189,6 @@ class Scheduler:
                   changes=[["state", "waiting", "fired"]],
                   details={"instance_id": row.instance_id, "element_id": row.element_id, "due_at": row.due_at,
                            "scheduler": self.name})
-        instances._finish(uow, opened)
         return "fired"
 
     def _void(self, uow: UnitOfWork, row: DueTimer, why: str) -> str:
@@ -256,16 +258,14 @@ class Scheduler:
             job = uow.session.get(OperatorJob, job_id, with_for_update=True)
             assert job is not None
             task_id = job.task_id
-            opened = instances._open(uow, instance_id, self.settings)
-            wf = opened.workflow
-            outcome = "done"
             try:
-                with operator_scope(wf, uow, instance_id):
-                    instances.run_steps(wf, lambda w: operators.finish_pending_operation(
-                        w, task_id, result=result, failure=failure, error=error, progress=progress))
+                opened = instances.advance(uow, instance_id, lambda w: operators.finish_pending_operation(
+                    w, task_id, result=result, failure=failure, error=error, progress=progress),
+                    settings=self.settings)
             except GmpError as exc:
                 step_error = str(exc)  # the unit of work rolls back as the block ends
             else:
+                assert opened is not None
                 return self._complete_job(uow, job, opened, result, failure, error, progress)
         assert step_error is not None
         return self._record_job_failure(job_id, step_error, progress)
@@ -284,7 +284,6 @@ class Scheduler:
                   changes=[["state", "running", outcome]],
                   details={"instance_id": instance_id, "element_id": job.element_id, "operator": job.operator,
                            "error": job.error})
-        instances._finish(uow, opened)
         uow.commit()
         return outcome
 
@@ -351,11 +350,14 @@ def _known(wf: Any, task_id: str) -> bool:
 class operator_scope:  # noqa: N801 - used as a context manager, reads like one
     """Tell the operators which unit of work and instance a workflow's service tasks run in.
 
+    The core sets this scope itself on every workflow it opens (`engine.instances`); this
+    context manager is for workflows stepped outside the core (in-memory runs, tests).
+
     The scope is kept on the workflow object (engine steps run in a deep-stack thread,
     so context variables would not reach them).
     """
 
-    KEY = "_gmp_operator_scope"
+    KEY = instances.SCOPE_KEY
 
     def __init__(self, workflow: Any, uow: Any, instance_id: int) -> None:
         self.workflow, self.scope = workflow, (uow, instance_id)

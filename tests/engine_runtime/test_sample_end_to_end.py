@@ -65,10 +65,11 @@ def test_sample_batch_with_deviation_round_trip(db: Any, services: Any, frozen_c
     _complete(db, services, "alice", batch_id, "weigh_line", {"net_weight": 10.0})
     _complete(db, services, "bob", batch_id, "weigh_line", {"net_weight": 80.0})
 
-    # The operator step waits for the scheduler, which runs it, routes the deviation request
-    # (no instance waits for it: the deviation process's message start event starts one).
+    # The short operator runs within bob's completion, and the deviation request it throws is
+    # routed in the same unit of work (no instance waits for it: the deviation process's
+    # message start event starts one). The scheduler finds nothing left to do.
     report = scheduler.run_once()
-    assert (report.operations, report.routed) == (1, 1)
+    assert (report.operations, report.routed) == (0, 0)
     with db.session() as s:
         (link,) = [entry for entry in links_of(s, batch_id) if entry["kind"] == "message"]
         recorded = [e["kind"] for e in exceptions_of(s, batch_id)]
@@ -79,7 +80,7 @@ def test_sample_batch_with_deviation_round_trip(db: Any, services: Any, frozen_c
 
     _complete(db, services, "quinn", deviation_id, "assess", {"classification": "minor"})
     assert _state(db, deviation_id)["status"] == "completed"
-    assert scheduler.run_once().routed == 1          # the outcome goes back to batch B-7
+    assert scheduler.run_once().routed == 0          # the outcome went back to batch B-7 at once
     assert _state(db, batch_id)["status"] == "running"  # cooling hold
     frozen_clock.advance(minutes=10)
     assert scheduler.run_once().fired == 1
@@ -94,8 +95,7 @@ def test_sample_batch_with_deviation_round_trip(db: Any, services: Any, frozen_c
         actions = [e.action for e in s.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()]
     assert routed == [("deviation_request", "started", batch_id, deviation_id),
                       ("deviation_outcome", "delivered", deviation_id, batch_id)]
-    for action in ("instance.started", "task.completed", "operator.started", "instance.exception_recorded",
-                   "operator.completed", "message.started", "message.delivered", "timer.fired",
+    for action in ("instance.started", "task.completed", "instance.exception_recorded", "message.started", "message.delivered", "timer.fired",
                    "instance.completed"):
         assert action in actions, action
     report = verify_trail(db)  # the trail verifies end to end
