@@ -80,9 +80,9 @@ def test_qa_edits_in_the_modeler_and_a_second_qa_approves(page, live_server, liv
     page.wait_for_selector("#modeler[data-ready=true]")
     assert page.locator(".bjs-powered-by").is_visible()  # the bpmn.io watermark stays visible
     page.locator('[data-element-id="weigh"]').click()
-    field = page.locator('[data-gmp-property="qualification.sops"]')
+    field = page.locator('[data-group-id="group-gmp"]').get_by_label("Required SOP qualifications")
     field.fill("SOP-DISP-001")
-    field.dispatch_event("change")
+    field.press("Tab")
     page.locator("#modeler-reason").fill("dispensing needs SOP-DISP-001")
     page.get_by_role("button", name="Save as new draft").click()
     page.wait_for_selector('tr[data-version="2"][data-status="draft"]')
@@ -98,6 +98,30 @@ def test_qa_edits_in_the_modeler_and_a_second_qa_approves(page, live_server, liv
     assert "Quentin QA" in page.locator(".signature-manifestations").inner_text()
     xml = page.request.get(live_server.url + "/library/dispense/v2/files/dispense.bpmn").text()
     assert 'name="qualification.sops" value="SOP-DISP-001"' in xml
+
+
+def test_qa_sets_a_gmp_property_in_the_properties_panel(page, live_server, live_db, live_settings, plant):
+    """The GMP group of the bpmn-js properties panel shows the task's spiffworkflow properties
+    and an edit made there is saved in the new draft's XML."""
+    deploy_and_start(live_db, live_settings, plant["quinn"], plant["quentin"])
+    sign_in(page, live_server, live_db, plant["quinn"])
+    page.goto(live_server.url + "/library/dispense/v1/modeler")
+    page.wait_for_selector("#modeler[data-ready=true]")
+    page.locator('[data-element-id="start"]').click()
+    assert page.locator('[data-group-id="group-gmp"]').count() == 0  # only user and service tasks have it
+    page.locator('[data-element-id="weigh"]').click()
+    group = page.locator('[data-group-id="group-gmp"]')
+    meaning = group.get_by_label("Signature meaning(s)")
+    assert meaning.input_value() == "performed"  # read from the diagram's spiffworkflow:property
+    assert group.get_by_label("Verifier signature meaning").input_value() == "verified"
+    meaning.fill("performed, reviewed")
+    meaning.press("Tab")
+    page.locator("#modeler-reason").fill("the weighing is also reviewed")
+    page.get_by_role("button", name="Save as new draft").click()
+    page.wait_for_selector('tr[data-version="2"][data-status="draft"]')
+    xml = page.request.get(live_server.url + "/library/dispense/v2/files/dispense.bpmn").text()
+    assert 'name="signature.meaning" value="performed, reviewed"' in xml
+    assert 'name="signature.verifier" value="verified"' in xml
 
 
 @pytest.mark.req("URS-AUD-004", "A11-9", "P11-10e")

@@ -45,7 +45,8 @@ def test_upload_download_and_pages(qa):
     assert bpmn.status_code == 200 and b"<bpmn:process" in bpmn.data and "attachment" in bpmn.headers["Content-Disposition"]
     assert author.get("/library/dispense/v1/files/nothing.json").status_code == 404
     modeler = author.get("/library/dispense/v1/modeler").get_data(as_text=True)
-    assert "bpmn-modeler.production.min.js" in modeler and 'data-gmp-property="formJsonSchemaFilename"' in modeler
+    assert "bpmn-modeler.production.min.js" in modeler and "js/modeler.js" in modeler
+    assert "data-gmp-labels" in modeler and "formJsonSchemaFilename" in modeler  # the GMP group's labels
     editor = author.get("/library/dispense/v1/form/forms/weigh.json").get_data(as_text=True)
     assert "x-gmp-calculated" in editor and "forms/weigh.ui.json" in editor
     assert "Dispense one material" in author.get("/library/").get_data(as_text=True)
