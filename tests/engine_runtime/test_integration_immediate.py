@@ -187,3 +187,47 @@ def test_waiting_timer_has_its_due_row_right_after_the_step(db: Any, services: A
     report = Scheduler(db).run_once()
     assert report.fired == 1
     assert _state(db, instance_id)["status"] == "completed"
+
+
+@pytest.mark.req("URS-RUN-008")
+def test_events_left_unrouted_stay_saved_and_the_scheduler_routes_them(db: Any, services: Any, frozen_clock: Any,
+                                                                        monkeypatch: Any) -> None:
+    from engine import messages
+
+    deploy(db, services, files={"halt_report.bpmn": HALT_REPORT})
+    deploy(db, services, files={"halt_line.bpmn": HALT_LINE})
+    source = _start(db, "halt_line", {"line": "L-3"})
+    monkeypatch.setattr(messages, "MAX_ROUTING_ROUNDS", 0)  # as if the routing chain were already too deep
+    with UnitOfWork(db, actor("alice")) as uow:
+        _complete(uow, services, source, "stop", {})
+        uow.commit()
+    assert _count(db, RoutedMessage) == 0
+    with db.session() as s:
+        assert messages.instances_with_pending_events(s) == [source]
+    monkeypatch.undo()
+    assert Scheduler(db).run_once().routed == 1
+    with db.session() as s:
+        (message,) = s.execute(select(RoutedMessage)).scalars()
+        assert messages.instances_with_pending_events(s) == []
+    assert (message.outcome, message.from_instance_id) == ("started", source)
+
+
+def test_advance_refused_by_accept_changes_nothing(db: Any, services: Any, frozen_clock: Any) -> None:
+    deploy(db, services, files={"confirm_then_hold.bpmn": CONFIRM_THEN_HOLD})
+    instance_id = _start(db, "confirm_then_hold")
+    with db.session() as s:
+        before = s.get(ProcessInstance, instance_id).lock_version
+    with UnitOfWork(db, actor("alice")) as uow:
+        assert instances.advance(uow, instance_id, lambda wf: wf.cancel(), accept=lambda wf: False) is None
+        uow.commit()
+    with db.session() as s:
+        assert s.get(ProcessInstance, instance_id).lock_version == before
+    assert _state(db, instance_id)["status"] == "running"
+
+
+def test_advance_of_an_unknown_instance_is_refused(db: Any) -> None:
+    from engine.errors import InstanceNotFound
+
+    with UnitOfWork(db, actor("alice")) as uow:
+        with pytest.raises(InstanceNotFound, match="no process instance 999999"):
+            instances.advance(uow, 999999)
