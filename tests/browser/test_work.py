@@ -124,6 +124,43 @@ def test_qa_sets_a_gmp_property_in_the_properties_panel(page, live_server, live_
     assert 'name="signature.verifier" value="verified"' in xml
 
 
+SERVICE_TASK_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
+  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="site" isExecutable="true">
+    <bpmn:serviceTask id="sample" name="Sample temperature"><bpmn:extensionElements>
+      <spiffworkflow:serviceTaskOperator id="test.sample_temperature" resultVariable="samples">
+        <spiffworkflow:parameters><spiffworkflow:parameter id="count" type="int" value="count" /></spiffworkflow:parameters>
+      </spiffworkflow:serviceTaskOperator>
+    </bpmn:extensionElements></bpmn:serviceTask>
+  </bpmn:process>
+  <bpmndi:BPMNDiagram id="diagram"><bpmndi:BPMNPlane id="plane" bpmnElement="site">
+    <bpmndi:BPMNShape id="sample_di" bpmnElement="sample"><dc:Bounds x="100" y="100" width="100" height="80" /></bpmndi:BPMNShape>
+  </bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
+</bpmn:definitions>"""
+
+
+def test_a_service_task_operator_round_trips_through_the_modeler(page, live_server, live_db, live_settings, plant):
+    """The modeler knows spiffworkflow:serviceTaskOperator, so saving keeps the operator and its
+    parameters unchanged, and a service task has the GMP group too."""
+    deploy_and_start(live_db, live_settings, plant["quinn"], plant["quentin"])
+    sign_in(page, live_server, live_db, plant["quinn"])
+    page.goto(live_server.url + "/library/dispense/v1/modeler")
+    page.wait_for_selector("#modeler[data-ready=true]")
+    xml = page.evaluate("""async (xml) => {
+        const modeler = window.gmpModeler;
+        await modeler.importXML(xml);
+        const element = modeler.get("elementRegistry").get("sample");
+        modeler.get("selection").select(element);
+        return (await modeler.saveXML({ format: true })).xml;
+    }""", SERVICE_TASK_XML)
+    assert '<spiffworkflow:serviceTaskOperator id="test.sample_temperature" resultVariable="samples">' in xml
+    assert '<spiffworkflow:parameters>' in xml
+    assert '<spiffworkflow:parameter id="count" type="int" value="count" />' in xml
+    assert page.locator('[data-group-id="group-gmp"]').get_by_label("Gates").is_visible()
+
+
 @pytest.mark.req("URS-AUD-004", "A11-9", "P11-10e")
 def test_auditor_filters_verifies_and_downloads_the_pdf(page, live_server, live_db, plant):
     sign_in(page, live_server, live_db, plant["audrey"])
