@@ -331,9 +331,11 @@ class OperatorServiceTask(ServiceTask):
                                                   "progress": {}}
                 return None  # STARTED: the scheduler runs it and completes the task
         try:
-            return bool(super()._execute(task))
+            done = bool(super()._execute(task))
         except OperatorFailed as failure:
             if throw_operator_error(task, failure):
+                _audit_in_request(task, "operator.failed", self.operation_name,
+                                  [["error", None, {"code": failure.code, "message": failure.message}]])
                 return None  # the boundary event takes over and cancels this task
             raise OperatorTaskError(f"{element_label(self)}: operator {self.operation_name!r} failed with error "
                                     f"code {failure.code!r}: {failure.message} (no error boundary event catches it)",
@@ -343,6 +345,21 @@ class OperatorServiceTask(ServiceTask):
         except Exception as exc:  # an operator's own bug: a clear task error, never swallowed
             raise OperatorTaskError(f"{element_label(self)}: operator {self.operation_name!r} raised "
                                     f"{type(exc).__name__}: {exc}", element=self.bpmn_id) from exc
+        _audit_in_request(task, "operator.completed", self.operation_name,
+                          [[self.result_variable, None, task.data.get(self.result_variable)]]
+                          if self.result_variable else [])
+        return done
+
+
+def _audit_in_request(task: Any, action: str, operator: str, changes: list[list[Any]]) -> None:
+    """An operator that ran in the step's own unit of work is an audit entry there (the
+    scheduler records the ones it runs itself)."""
+    scope = task.workflow.top_workflow.__dict__.get("_gmp_operator_scope")
+    if scope is None:
+        return
+    uow, instance_id = scope
+    uow.audit(action, "task", str(task.id), changes=changes,
+              details={"operator": operator, "element": task.task_spec.bpmn_id, "instance": instance_id})
 
 
 def _catching_tasks(task: Any, event: BpmnEvent) -> list[Any]:

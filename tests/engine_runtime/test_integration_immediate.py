@@ -141,6 +141,10 @@ def test_short_operator_after_a_user_task_runs_within_complete_task(db: Any, ser
         changed = [(e.object_id, e.changes) for e in s.execute(
             select(AuditEntry).where(AuditEntry.action == "task.state_changed")).scalars()]
     assert any('"completed"' in changes for _task, changes in changed)  # the service task's transitions audited
+    with db.session() as s:
+        (call,) = s.execute(select(AuditEntry).where(AuditEntry.action == "operator.completed")).scalars()
+    assert json.loads(call.changes) == [["net", None, 10.25]]
+    assert json.loads(call.details)["operator"] == "test.net_weight"
 
 
 @pytest.mark.req("URS-RUN-008", "P11-10f")
@@ -231,3 +235,45 @@ def test_advance_of_an_unknown_instance_is_refused(db: Any) -> None:
     with UnitOfWork(db, actor("alice")) as uow:
         with pytest.raises(InstanceNotFound, match="no process instance 999999"):
             instances.advance(uow, 999999)
+
+
+def _unstable(context: Any, reading: float) -> float:
+    from engine.operators import OperatorFailed
+
+    raise OperatorFailed("scale_unstable", f"reading {reading} kg did not settle", {"reading": reading})
+
+
+REGISTRY.register("test.unstable_scale", _unstable, [Param("reading", "float")], replace=True,
+                  description="test operator: always fails with code scale_unstable")
+
+WEIGH_OR_HANDLE = _process("weigh_or_handle", (
+    '<bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>' + _flow(1, "start", "weigh")
+    + _user("weigh", 1, 2) + _flow(2, "weigh", "read")
+    + '<bpmn:serviceTask id="read" name="Read scale"><bpmn:extensionElements>'
+      '<spiffworkflow:serviceTaskOperator id="test.unstable_scale" resultVariable="net"><spiffworkflow:parameters>'
+      '<spiffworkflow:parameter id="reading" type="float" value="gross" />'
+      '</spiffworkflow:parameters></spiffworkflow:serviceTaskOperator></bpmn:extensionElements>'
+      '<bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:serviceTask>'
+    + '<bpmn:boundaryEvent id="caught" attachedToRef="read"><bpmn:outgoing>f5</bpmn:outgoing>'
+      '<bpmn:errorEventDefinition errorRef="err_unstable" /></bpmn:boundaryEvent>'
+    + _flow(3, "read", "end") + _flow(5, "caught", "handle") + _user("handle", 5, 6) + _flow(6, "handle", "end2")
+    + '<bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>'
+    + '<bpmn:endEvent id="end2"><bpmn:incoming>f6</bpmn:incoming></bpmn:endEvent>'),
+    ["start", "weigh", "read", "caught", "handle", "end", "end2"],
+    '<bpmn:error id="err_unstable" name="unstable" errorCode="scale_unstable" />')
+
+
+@pytest.mark.req("URS-RUN-006", "P11-10e")
+def test_a_caught_operator_failure_in_the_request_is_audited_and_takes_the_error_path(
+        db: Any, services: Any, frozen_clock: Any) -> None:
+    deploy(db, services, files={"weigh_or_handle.bpmn": WEIGH_OR_HANDLE})
+    instance_id = _start(db, "weigh_or_handle", {"gross": 12.5})
+    with UnitOfWork(db, actor("alice")) as uow:
+        _complete(uow, services, instance_id, "weigh", {})
+        uow.commit()
+    state = _state(db, instance_id)
+    assert [t["bpmn_id"] for t in state["tasks"] if t["state"] == "ready"] == ["handle"]
+    with db.session() as s:
+        (failed,) = s.execute(select(AuditEntry).where(AuditEntry.action == "operator.failed")).scalars()
+    assert json.loads(failed.changes)[0][2]["code"] == "scale_unstable"
+    assert json.loads(failed.details)["element"] == "read"
