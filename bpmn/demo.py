@@ -27,7 +27,8 @@ from pathlib import Path
 import click
 
 from core import clock
-from core.config import ConfigError, Settings, load_settings
+from core.config import Settings
+from store.cli import cli_settings
 from store.db import Database
 from store.uow import UnitOfWork
 
@@ -180,11 +181,6 @@ def _set_language(db: Database, user: DemoUser) -> None:
         uow.commit()
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
@@ -195,7 +191,7 @@ def demo() -> None:
 @demo.command("seed")
 def demo_seed() -> None:
     """Create the demo users (idempotent) and write instance/demo-users.txt."""
-    settings = _settings()
+    settings = cli_settings()
     rows = seed(settings)
     if not rows:
         click.echo("demo data already present")
@@ -214,7 +210,7 @@ def demo_totp(user_id: str) -> None:
     from signatures import totp
     from signatures.models import UserAccount
 
-    settings = _settings()
+    settings = cli_settings()
     path = settings.instance / "demo-users.txt"
     if not path.exists():
         raise click.ClickException("not a demo database (no instance/demo-users.txt)")

@@ -17,17 +17,12 @@ from typing import Any, Callable
 import click
 
 from audit.canonical import Actor
-from core.config import ConfigError, Settings, load_settings
 from core.errors import GmpError
+from store.cli import cli_settings
 from store.db import Database
 from store.uow import UnitOfWork
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,7 +40,7 @@ def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 class _Context:
     def __init__(self) -> None:
-        self.settings = _settings()
+        self.settings = cli_settings()
         self.db = Database(self.settings.database_url)
 
     def close(self) -> None:

@@ -6,7 +6,8 @@ import click
 from core.config import ConfigError, Settings, load_settings
 
 
-def _settings() -> Settings:
+def cli_settings() -> Settings:
+    """Settings for a command: a bad value stops it with the message naming the value."""
     try:
         return load_settings()
     except ConfigError as exc:
@@ -23,7 +24,7 @@ def db_upgrade() -> None:
     """Apply all migrations to the configured database."""
     from store.migrate import current, upgrade
 
-    settings = _settings()
+    settings = cli_settings()
     upgrade(settings.database_url)
     click.echo(f"database at revision {current(settings.database_url)}")
 
@@ -33,7 +34,7 @@ def db_current() -> None:
     """Show the database's schema revision."""
     from store.migrate import current
 
-    click.echo(current(_settings().database_url) or "empty")
+    click.echo(current(cli_settings().database_url) or "empty")
 
 
 @click.group()
@@ -44,7 +45,7 @@ def config() -> None:
 @config.command("check")
 def config_check() -> None:
     """Validate the configuration and print the effective values (secrets hidden)."""
-    settings = _settings()
+    settings = cli_settings()
     for name in Settings.names():
         value = getattr(settings, name)
         if any(word in name for word in ("secret", "password", "passphrase")) and value:

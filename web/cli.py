@@ -10,14 +10,9 @@ import time
 
 import click
 
-from core.config import ConfigError, load_settings
+from store.cli import cli_settings
 
 
-def _settings():  # type: ignore[no-untyped-def]
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @click.command()
@@ -29,7 +24,7 @@ def serve(host: str | None, port: int | None) -> None:
 
     from app import create_app
 
-    settings = _settings()
+    settings = cli_settings()
     app = create_app()
     run_simple(host or settings.web_host, port or settings.web_port, app, threaded=True, use_reloader=False)
 
@@ -49,7 +44,7 @@ def run() -> None:
     """Migrate, seed demo data (GMP_DEMO=1), start simulators and scheduler, serve."""
     from store.migrate import upgrade
 
-    settings = _settings()
+    settings = cli_settings()
     upgrade(settings.database_url)
     click.echo(f"database ready: {settings.database_url}")
     gmp = [sys.executable, "-m", "cli"]
