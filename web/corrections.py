@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from sqlalchemy import select
 
 from core import clock
