@@ -76,8 +76,12 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Canonical JSON text (what `json.dumps` gives with these options; the encoder is built once)."""
+    return _ENCODER.encode(value)
 
 
 def entry_document(seq: int, ts: str, event: AuditEvent) -> dict[str, Any]:

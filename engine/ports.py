@@ -12,6 +12,7 @@ pass an `EngineServices` explicitly or use the default.
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Mapping, Protocol
 
@@ -68,12 +69,27 @@ class FormValidator(Protocol):
                  data: Mapping[str, Any]) -> Mapping[str, Any] | None: ...
 
 
+_VALIDATORS: dict[str, Any] = {}
+_FORMAT_CHECKER = jsonschema.FormatChecker()
+
+
+def _validator(schema: Mapping[str, Any]) -> Any:
+    """A validator per distinct schema, built once (a step validates against the same few forms)."""
+    key = json.dumps(schema, sort_keys=True, default=str)
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        validator = validator_cls(schema, format_checker=_FORMAT_CHECKER)
+        if len(_VALIDATORS) >= 512:
+            _VALIDATORS.clear()
+        _VALIDATORS[key] = validator
+    return validator
+
+
 def jsonschema_validate(schema: Mapping[str, Any], ui_schema: Mapping[str, Any] | None,
                         data: Mapping[str, Any]) -> None:
     """Validate `data` against the JSON Schema (until forms.validate_submission exists)."""
-    validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    validator = validator_cls(schema, format_checker=jsonschema.FormatChecker())
-    errors = sorted(validator.iter_errors(dict(data)), key=lambda e: list(e.absolute_path))
+    errors = sorted(_validator(schema).iter_errors(dict(data)), key=lambda e: list(e.absolute_path))
     if errors:
         messages = [f"{'/'.join(str(p) for p in e.absolute_path) or '(form)'}: {e.message}" for e in errors]
         raise FormDataInvalid("form data does not match the form: " + "; ".join(messages), messages)
