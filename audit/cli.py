@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 from datetime import datetime, timezone
 from pathlib import Path
+
 import click
 
 from audit.canonical import SYSTEM

@@ -23,7 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from audit.canonical import DOMAIN, Actor, AuditEvent, canonical_bytes, dumps, entry_document  # noqa: E402
-from audit.verify import _TEMPLATE, COLUMNS, _enc as enc, verify_trail  # noqa: E402
+from audit.verify import _TEMPLATE, COLUMNS, verify_trail  # noqa: E402
+from audit.verify import _enc as enc
 from store.db import Database  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 

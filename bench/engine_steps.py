@@ -134,7 +134,7 @@ class OursRunner:
 
 def stock_workflow(n: int) -> Any:
     from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-    from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
+    from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
     from engine.deep import run_deep
 

@@ -10,13 +10,13 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from core import clock
 from connectors.codec import DataType
 from connectors.errors import ConnectorError, DeviceUnavailable
 from connectors.modbus import ModbusAddress, ModbusConnection
 from connectors.opcua import OpcUaConnection, OpcUaIdentity, quality_of
 from connectors.runtime import ConnectorRuntime, runtime
 from connectors.tags import Protocol, Quality, Reading, TagDefinition
+from core import clock
 
 # extra seconds the calling thread waits beyond the protocol timeout before giving up
 _BACKSTOP_SECONDS = 2.0

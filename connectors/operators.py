@@ -27,14 +27,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
 from audit.canonical import SYSTEM, Actor
-from core import clock
-from core.config import Settings, load_settings
 from connectors import service
 from connectors.client import EquipmentClient
-from connectors.errors import (ConnectorError, DeviceError, DeviceUnavailable, ReadbackMismatch,
-                               SetpointNotAuthorised, SetpointOutOfRange, TagAccessDenied, UnregisteredTag)
+from connectors.errors import (
+    ConnectorError,
+    DeviceError,
+    DeviceUnavailable,
+    ReadbackMismatch,
+    SetpointNotAuthorised,
+    SetpointOutOfRange,
+    TagAccessDenied,
+    UnregisteredTag,
+)
 from connectors.setpoints import write_setpoint
 from connectors.tags import Reading
+from core import clock
+from core.config import Settings, load_settings
 from store.db import Database
 from store.uow import UnitOfWork
 

@@ -21,12 +21,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit.canonical import Actor
+from connectors.errors import ApprovalNotPermitted, RegistryError, RevisionStateError, UnregisteredTag
+from connectors.models import ConnectorSecurityEvent, EquipmentTag, RevisionStatus, SecurityEventKind, TagRegistryRevision
+from connectors.tags import TagDefinition, definitions_digest, parse_definitions
 from core import clock
 from core.config import Settings
-from connectors.errors import ApprovalNotPermitted, RegistryError, RevisionStateError, UnregisteredTag
-from connectors.models import (ConnectorSecurityEvent, EquipmentTag, RevisionStatus, SecurityEventKind,
-                               TagRegistryRevision)
-from connectors.tags import TagDefinition, definitions_digest, parse_definitions
 from signatures.credentials import Credentials
 from signatures.identities import roles_of
 from signatures.records import SimpleRecord

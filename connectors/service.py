@@ -11,12 +11,12 @@ import json
 import threading
 from typing import Any, Iterable
 
-from core import clock
 from connectors.client import ClientOptions, EquipmentClient
 from connectors.models import EquipmentReading
 from connectors.registry import RegisteredTag, effective_revision, effective_tags, lookup, record_security_event
 from connectors.subscriptions import Rejection, SourceGate, TagSubscription
 from connectors.tags import Reading
+from core import clock
 from store.uow import UnitOfWork
 
 _clients: dict[ClientOptions, EquipmentClient] = {}

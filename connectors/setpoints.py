@@ -24,15 +24,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.canonical import Actor, dumps, jsonable
-from core import clock
-from core.config import Settings
 from connectors.client import EquipmentClient, values_match
-from connectors.errors import (ConnectorError, ReadbackMismatch, SetpointNotAuthorised, SetpointOutOfRange,
-                               TagAccessDenied)
+from connectors.errors import ConnectorError, ReadbackMismatch, SetpointNotAuthorised, SetpointOutOfRange, TagAccessDenied
 from connectors.models import SetpointWrite, SetpointWriteOutcome, WriteOutcome
 from connectors.registry import RegisteredTag, lookup
 from connectors.service import store_reading
 from connectors.tags import Reading, TagDefinition
+from core import clock
+from core.config import Settings
 from signatures.errors import SignatureError
 from signatures.models import Signature
 from signatures.records import content_sha256

@@ -104,7 +104,8 @@ class Settings:
     password_history: int = _setting(5, _non_negative_int, "previous passwords that may not be reused")
     password_max_age_days: int = _setting(90, _positive_int, "password ageing: days before a password must be changed")
     enrolment_ttl_hours: int = _setting(72, _positive_int, "validity of a one-time enrolment secret")
-    server_key_passphrase: str = _setting("", _text, "passphrase protecting the server's signing key file; default: instance/server_key_passphrase")
+    server_key_passphrase: str = _setting("", _text, "passphrase protecting the server's signing key file; "
+                                                     "default: instance/server_key_passphrase")
     checkpoint_interval_entries: int = _setting(1000, _non_negative_int, "write a signed audit checkpoint every N entries (0 disables)")
     retention_years: int = _setting(10, _positive_int, "retention period of GMP records")
     default_language: str = _setting("en", _language, "interface language for users who have not chosen one")
@@ -121,7 +122,8 @@ class Settings:
     connector_timeout_seconds: int = _setting(3, _positive_int, "timeout of one equipment read or write")
     opcua_username: str | None = _setting(None, _opt_text, "OPC UA user name (unset: anonymous session)")
     opcua_password: str | None = _setting(None, _opt_text, "OPC UA password of opcua_username")
-    opcua_security: str | None = _setting(None, _opt_text, "OPC UA security string, e.g. Basic256Sha256,SignAndEncrypt,CERT,KEY[,SERVER_CERT] (see docs/connectors.md)")
+    opcua_security: str | None = _setting(None, _opt_text, "OPC UA security string, e.g. "
+                                          "Basic256Sha256,SignAndEncrypt,CERT,KEY[,SERVER_CERT] (see docs/connectors.md)")
     script_timeout_seconds: int = _setting(2, _positive_int, "wall-time limit of one BPMN expression or script")
     web_host: str = _setting("127.0.0.1", _text, "address the web server binds")
     web_port: int = _setting(5000, _positive_int, "port the web server binds")

@@ -18,11 +18,18 @@ import jsonschema
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask
 
 from engine.errors import DefinitionCheckFailed
-from engine.extensions import (FORM_SCHEMA, FORM_UI_SCHEMA, KNOWN_PROPERTIES, OWNED_PREFIXES, SIGNATURE_MEANING,
-                               SIGNATURE_VERIFIER, rules_of, split_list)
+from engine.extensions import (
+    FORM_SCHEMA,
+    FORM_UI_SCHEMA,
+    KNOWN_PROPERTIES,
+    OWNED_PREFIXES,
+    SIGNATURE_MEANING,
+    SIGNATURE_VERIFIER,
+    rules_of,
+    split_list,
+)
 from engine.gates import registered_gates
 from engine.parsing import BPMN_NS, ParsedBundle, Problem
-
 
 FLOW_NODE_TAGS = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "sendTask", "receiveTask",
                   "businessRuleTask", "callActivity", "subProcess", "exclusiveGateway", "parallelGateway",

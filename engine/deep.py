@@ -3,9 +3,10 @@
 SpiffWorkflow's parser, its prediction of future tasks and its serializer recurse once per
 element of a chain: a process of 1000 sequential elements overflows the default recursion
 limit, and a web server's request threads have small C stacks. `run_deep(fn, ...)` runs
-`fn` in a worker thread with a 256 MiB stack (kept for reuse) and a recursion limit of 20 000 (raised only while deep calls run), and hands the
-result (or the exception) back to the caller. The caller blocks meanwhile, so objects such
-as a SQLAlchemy session are never used by two threads at once.
+`fn` in a worker thread with a 256 MiB stack (kept for reuse) and a recursion limit of
+20 000 (raised only while deep calls run), and hands the result (or the exception) back
+to the caller. The caller blocks meanwhile, so objects such as a SQLAlchemy session are
+never used by two threads at once.
 
 `run_bounded(max_frames, fn, ...)` runs `fn` on the calling thread when the caller can
 bound its depth and that many frames fit under the normal recursion limit (an engine step

@@ -26,10 +26,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core import clock
 from engine import persistence

@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from sqlalchemy import select
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
 
 from core import clock
 from engine.runtime_models import InstanceException, InstanceLink, RoutedMessage

@@ -31,9 +31,9 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 from uuid import UUID
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from SpiffWorkflow.util.task import TaskState
 
 from audit.canonical import Actor
 from core import clock

@@ -812,7 +812,10 @@ def describe_site(task: Any, expression: str | None) -> str:
     if expression is None:
         return label
     text = expression.strip() if isinstance(expression, str) else expression
-    same = (lambda value: isinstance(value, str) and value.strip() == text)
+
+    def same(value: Any) -> bool:
+        return isinstance(value, str) and value.strip() == text
+
     if same(getattr(spec, "script", None)):
         return f"{label} script"
     if same(getattr(spec, "prescript", None)):

@@ -24,16 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 from uuid import UUID
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.util.task import TaskState
 
 from audit.canonical import jsonable
 from core import clock
 from core.errors import GmpError
 from engine import instances, persistence
-from engine.errors import (FormDataInvalid, LaneRoleRefused, SignatureRefused, SignatureRequired, TaskNotFound,
-                           TaskRefused, TaskStateError)
+from engine.errors import FormDataInvalid, LaneRoleRefused, SignatureRefused, SignatureRequired, TaskNotFound, TaskRefused, TaskStateError
 from engine.extensions import rules_of
 from engine.gates import GateContext, run_gates
 from engine.models import InstanceTask, ProcessInstance

@@ -28,22 +28,22 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from SpiffWorkflow.bpmn.parser.util import first
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent as SpiffBoundaryEvent
+from SpiffWorkflow.bpmn.specs.defaults import IntermediateCatchEvent as SpiffIntermediateCatchEvent
+from SpiffWorkflow.bpmn.specs.defaults import StartEvent as SpiffStartEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
     TimeDateEventDefinition,
     TimerEventDefinition,
 )
-from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.event_parsers import (
     SpiffBoundaryEventParser,
     SpiffIntermediateCatchEventParser,
     SpiffStartEventParser,
 )
-from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent as SpiffBoundaryEvent
-from SpiffWorkflow.bpmn.specs.defaults import IntermediateCatchEvent as SpiffIntermediateCatchEvent
-from SpiffWorkflow.bpmn.specs.defaults import StartEvent as SpiffStartEvent
 from SpiffWorkflow.util.task import TaskState
 
 from core import clock

@@ -13,8 +13,7 @@ The GMP keywords (x-gmp-unit, x-gmp-limits, x-gmp-equipment-tag, x-gmp-critical,
 x-gmp-calculated) are documented in docs/forms.md.
 """
 from forms.corrections import CORRECTION_MEANING, Correction, FieldHistory, correct_value, current_view
-from forms.errors import (FORM_LEVEL, CorrectionInvalid, ExpressionError, FieldError, FormDefinitionError, FormError,
-                          FormInvalid)
+from forms.errors import FORM_LEVEL, CorrectionInvalid, ExpressionError, FieldError, FormDefinitionError, FormError, FormInvalid
 from forms.html import Submission, parse_html_submission, render_form
 from forms.keywords import FieldSpec, FormDefinition, Limits, load_definition
 from forms.validation import CapturedValue, FieldRecord, FormResult, Source, validate_submission

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from forms.errors import FORM_LEVEL, ExpressionError, FieldError, FormInvalid, N_
+from forms.errors import FORM_LEVEL, N_, ExpressionError, FieldError, FormInvalid
 from forms.keywords import FieldSpec, FormDefinition, load_definition
 from forms.validation import CapturedValue
 

@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 
 from core.clock import isoformat
-from forms.errors import FORM_LEVEL, ExpressionError, FieldError, FormInvalid, N_
+from forms.errors import FORM_LEVEL, N_, ExpressionError, FieldError, FormInvalid
 from forms.keywords import FieldSpec, FormDefinition, Limits, load_definition
 
 
@@ -262,7 +262,7 @@ def _equipment_value(spec: FieldSpec, data: Mapping[str, Any], captured: Mapping
         if valid_capture is not None and data[spec.name] == valid_capture.value:
             return valid_capture.value, Source.EQUIPMENT
         errors.append(FieldError(spec.name, "manual_value_for_equipment_field",
-                                 N_("This value is captured from equipment (%(tag)s); a manual value needs an override with a reason and a second-person verification."),
+                                 N_("This value is captured from equipment (%(tag)s); a manual value needs an override with a reason and a second-person verification."),  # noqa: E501
                                  {"tag": spec.equipment_tag}))
         return None, Source.EQUIPMENT
     if valid_capture is None:

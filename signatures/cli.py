@@ -23,8 +23,6 @@ from store.db import Database
 from store.uow import UnitOfWork
 
 
-
-
 def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the product's errors into a clear message and exit status 1."""
 

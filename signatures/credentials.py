@@ -16,9 +16,17 @@ from audit.canonical import Actor
 from core import clock
 from core.config import Settings
 from signatures import kdf, totp
-from signatures.errors import (AccountDisabled, AccountExpired, AccountLocked, AccountStateError,
-                               AuthenticationFailed, InvalidIdentityData, NotEnrolled, PasswordExpired,
-                               PasswordPolicyError)
+from signatures.errors import (
+    AccountDisabled,
+    AccountExpired,
+    AccountLocked,
+    AccountStateError,
+    AuthenticationFailed,
+    InvalidIdentityData,
+    NotEnrolled,
+    PasswordExpired,
+    PasswordPolicyError,
+)
 from signatures.identities import get_user, is_expired, require_admin
 from signatures.lockout import register_failure
 from signatures.models import AuthSession, PasswordHistory, UserAccount, UserStatus

@@ -18,8 +18,16 @@ from sqlalchemy.orm import Session
 from audit.canonical import Actor, dumps
 from core import clock
 from core.config import Settings
-from signatures.errors import (AccountStateError, BootstrapRefused, DuplicateUser, InvalidIdentityData,
-                               NotAuthorised, RoleConflict, UnknownRole, UnknownUser)
+from signatures.errors import (
+    AccountStateError,
+    BootstrapRefused,
+    DuplicateUser,
+    InvalidIdentityData,
+    NotAuthorised,
+    RoleConflict,
+    UnknownRole,
+    UnknownUser,
+)
 from signatures.models import AccessReview, Role, RoleKind, UserAccount, UserRole, UserStatus
 from signatures.roles import get_role, kind_of_roles
 from store.uow import UnitOfWork

@@ -38,8 +38,16 @@ from core import clock
 from core.config import Settings
 from signatures import sessions
 from signatures.credentials import Credentials, authenticate
-from signatures.errors import (AccountabilityNotSigned, FourEyesViolation, IdentityNotVerified, InvalidRecord,
-                               MissingComponent, RecordVersionError, SigningRefused, UnknownMeaning)
+from signatures.errors import (
+    AccountabilityNotSigned,
+    FourEyesViolation,
+    IdentityNotVerified,
+    InvalidRecord,
+    MissingComponent,
+    RecordVersionError,
+    SigningRefused,
+    UnknownMeaning,
+)
 from signatures.identities import role_kind_of, roles_of
 from signatures.keys import current_key, unwrap_private_key
 from signatures.meanings import Meaning

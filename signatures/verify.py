@@ -22,8 +22,7 @@ from sqlalchemy.orm import Session
 from audit.server_key import key_id_of as server_key_id_of
 from audit.server_key import public_keys
 from core.config import Settings
-from signatures.errors import (BindingMismatch, ContentChanged, CountersignatureInvalid, NoSignatures,
-                               SignatureInvalid)
+from signatures.errors import BindingMismatch, ContentChanged, CountersignatureInvalid, NoSignatures, SignatureInvalid
 from signatures.keys import key_id_of, public_key
 from signatures.models import Signature, SigningKey
 from signatures.records import SignableRecord, canonical_json, check_record, content_sha256

@@ -91,7 +91,6 @@ def _entry_view(row) -> dict:  # type: ignore[no-untyped-def]
 def record(object_type: str, object_id: str):  # type: ignore[no-untyped-def]
     from audit.models import AuditEntry
     from signatures.service import signatures_for
-
     from web.signing import manifestation_html
 
     with database().session() as session:
@@ -143,12 +142,11 @@ def export(fmt: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/review", methods=["GET", "POST"])
 def review():  # type: ignore[no-untyped-def]
+    from flask import g
+
     from audit.review import list_reviews, unreviewed_after
     from signatures.errors import SignatureError
     from signatures.review import sign_review
-
-    from flask import g
-
     from web.signing import _credentials, manifestation_html
 
     message, manifest, status = None, None, 200

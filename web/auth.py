@@ -87,7 +87,8 @@ def sign_in_message(exc: Exception) -> str:
 @bp.post("/sign-out")
 def logout():  # type: ignore[no-untyped-def]
     from signatures.errors import SessionError
-    from signatures.sessions import get_active_session, logout as end_session
+    from signatures.sessions import get_active_session
+    from signatures.sessions import logout as end_session
 
     with unit_of_work() as uow:
         try:
@@ -114,7 +115,8 @@ def qr_svg(uri: str) -> Markup:
 @bp.route("/enrol", methods=["GET", "POST"])
 def enrol():  # type: ignore[no-untyped-def]
     """Step 1: user ID + one-time enrolment secret -> QR code. Step 2: password + TOTP code."""
-    from signatures.enrolment import enrol as complete, start_enrolment
+    from signatures.enrolment import enrol as complete
+    from signatures.enrolment import start_enrolment
     from signatures.errors import SignatureError
 
     user_id, secret = _field("user_id"), _field("secret")

@@ -13,8 +13,6 @@ import click
 from store.cli import cli_settings
 
 
-
-
 @click.command()
 @click.option("--host", default=None, help="address to bind (default GMP_WEB_HOST)")
 @click.option("--port", default=None, type=int, help="port to bind (default GMP_WEB_PORT)")

@@ -21,7 +21,6 @@ def task_document(session: Any, task_id: str) -> tuple[dict[str, Any], dict[str,
     """(first-entry record as the engine signed it, provenance fields, stored corrections)."""
     from engine.models import InstanceTask
     from engine.tasks import task_record
-
     from web.models import FormCorrection
 
     row = session.get(InstanceTask, task_id)
@@ -50,12 +49,11 @@ def current_values(fields: dict[str, Any], stored: list[Any]) -> dict[str, Any]:
 
 @bp.route("/<int:instance_id>/tasks/<task_id>/correct", methods=["GET", "POST"])
 def correct(instance_id: int, task_id: str):  # type: ignore[no-untyped-def]
+    from forms import CORRECTION_MEANING, FormError, correct_value, parse_html_submission
     from signatures.credentials import Credentials
     from signatures.errors import SignatureError
     from signatures.records import SimpleRecord
     from signatures.service import sign_correction
-
-    from forms import CORRECTION_MEANING, FormError, correct_value, parse_html_submission
     from web.models import FormCorrection
     from web.operator import load_task_form
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Flask, g, request, session
-
-from audit.canonical import Actor
 from sqlalchemy.orm import Session
 
+from audit.canonical import Actor
 from web.uow import settings, unit_of_work
 
 SESSION_KEY = "sid"

@@ -50,9 +50,8 @@ def import_tags():  # type: ignore[no-untyped-def]
 @bp.post("/tags/<int:number>/<decision>")
 def decide(number: int, decision: str):  # type: ignore[no-untyped-def]
     from connectors.registry import approve_revision, reject_revision
-    from signatures.credentials import Credentials
-
     from core.errors import NotFound
+    from signatures.credentials import Credentials
 
     reason = request.form.get("reason") or ""
     with unit_of_work() as uow:

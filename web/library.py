@@ -101,9 +101,8 @@ def _key_of(session: Any, version: Any) -> str:
 
 @bp.get("/<key>/v<int:number>/files/<path:name>")
 def download(key: str, number: int, name: str):  # type: ignore[no-untyped-def]
-    from engine.definitions import version_files
-
     from core.errors import NotFound
+    from engine.definitions import version_files
 
     with unit_of_work() as uow:
         files = version_files(_version(uow.session, key, number))
@@ -116,10 +115,10 @@ def download(key: str, number: int, name: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/versions/<int:version_id>/approve", methods=["GET", "POST"])
 def approve(version_id: int):  # type: ignore[no-untyped-def]
-    from engine.definitions import approve as engine_approve, get_version
+    from engine.definitions import approve as engine_approve
+    from engine.definitions import get_version
     from engine.errors import EngineError
     from engine.ports import SignatureInput
-
     from web.signing import manifestation_html
 
     user = g.user
@@ -173,7 +172,8 @@ def modeler(key: str, number: int):  # type: ignore[no-untyped-def]
 @bp.post("/<key>/v<int:number>/save")
 def save(key: str, number: int):  # type: ignore[no-untyped-def]
     """A new draft from version `number` with one file replaced (modeler or form editor)."""
-    from engine.definitions import upload as store, version_files
+    from engine.definitions import upload as store
+    from engine.definitions import version_files
 
     name = request.form.get("name") or ""
     content = request.form.get("content") or ""
@@ -201,9 +201,8 @@ def save(key: str, number: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/<key>/v<int:number>/form/<path:name>")
 def form_editor(key: str, number: int, name: str):  # type: ignore[no-untyped-def]
-    from engine.definitions import version_files
-
     from core.errors import NotFound
+    from engine.definitions import version_files
 
     with unit_of_work() as uow:
         files = version_files(_version(uow.session, key, number))

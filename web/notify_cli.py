@@ -15,8 +15,7 @@ import click
 
 from core.config import ConfigError, Settings, load_settings
 from store.db import Database
-from web.notify_core import (NotificationError, deliver_email, load_addresses, notify_overdue,
-                              notify_security_alerts)
+from web.notify_core import NotificationError, deliver_email, load_addresses, notify_overdue, notify_security_alerts
 
 
 def poll_once(db: Database, settings: Settings) -> dict[str, Any]:

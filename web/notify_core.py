@@ -92,9 +92,10 @@ def _due_of(task_body: str, workflow_json: str) -> Any:
 
 def notify_overdue(db: Database, settings: Settings) -> OverdueResult:
     """Notify lane-role holders of overdue ready tasks, once per task and user; return counts and problems."""
+    from SpiffWorkflow.util.task import TaskState
+
     from engine.instances import InstanceStatus
     from engine.models import InstanceTask, ProcessInstance
-    from SpiffWorkflow.util.task import TaskState
     from signatures.identities import list_users, roles_of
 
     result = OverdueResult()

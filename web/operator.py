@@ -99,9 +99,9 @@ def equipment_fields(form: TaskForm) -> dict[str, str]:
 
 def latest_captures(session: Any, form: TaskForm) -> dict[str, Any]:
     """The newest stored reading of each equipment field's tag for this task, as forms.CapturedValue."""
-    from connectors.models import EquipmentReading
     from sqlalchemy import select
 
+    from connectors.models import EquipmentReading
     from core.clock import parse_iso
     from forms import CapturedValue
 
@@ -153,9 +153,10 @@ def live(task_id: str):  # type: ignore[no-untyped-def]
 
 
 def ready_task_ids(session: Any, instance_id: int) -> set[str]:
-    from engine.models import InstanceTask
-    from sqlalchemy import select
     from SpiffWorkflow.util.task import TaskState
+    from sqlalchemy import select
+
+    from engine.models import InstanceTask
 
     return set(session.execute(select(InstanceTask.id).where(
         InstanceTask.instance_id == instance_id, InstanceTask.state == int(TaskState.READY),
@@ -166,7 +167,6 @@ def notify_new_tasks(uow: Any, form: TaskForm, task_ids: list[str]) -> int:
     """In-application notification of each newly ready task to the active holders of its lane role."""
     from engine.models import InstanceTask
     from signatures.identities import list_users, roles_of
-
     from web.notifications import notify
 
     sent = 0
@@ -249,9 +249,7 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
     from engine.errors import EngineError
     from engine.ports import SignatureInput
     from engine.tasks import complete_task
-
-    from forms import FORM_LEVEL, FieldError, FormError, FormInvalid, Submission, parse_html_submission
-    from forms import validate_submission
+    from forms import FORM_LEVEL, FieldError, FormError, FormInvalid, Submission, parse_html_submission, validate_submission
 
     user = g.user
     with unit_of_work() as uow:
@@ -297,7 +295,6 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
         return _render(form, values=submission.data, exceptions=submission.exceptions, captured=captured,
                        overrides=submission.overrides, message=str(exc), status=getattr(exc, "http_status", 422))
     from signatures.service import signatures_for
-
     from web.signing import manifestation_html
 
     with unit_of_work() as uow:

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import json
 import zipfile
-from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select
 
 from audit.backup import BackupFile, restore, take_backup
 from audit.checkpoints import create_checkpoint

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit.checkpoints import read_log, log_path
+from audit.checkpoints import log_path, read_log
 from audit.verify import verify_trail
 from tests.audit.conftest import add_entries, tamper
 

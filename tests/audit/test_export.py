@@ -14,7 +14,7 @@ import pytest
 from audit import export as export_module
 from audit.checkpoints import create_checkpoint, load_public_keys_pem
 from audit.errors import ChainBroken, CheckpointInvalid, ExportError, ExportInvalid
-from audit.export import ExportFilter, export, export_csv, export_jsonl, export_pdf, verify_export
+from audit.export import ExportFilter, export, export_jsonl, export_pdf, verify_export
 from tests.audit.conftest import ALICE, BOB, add_entries
 
 ROOT = Path(__file__).resolve().parents[2]

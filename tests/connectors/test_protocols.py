@@ -75,6 +75,7 @@ def test_writes_reach_the_device_in_both_protocols_and_word_orders(plant, client
 
 def test_a_device_refusing_a_write_is_a_device_error(client, tags):
     from dataclasses import replace
+
     from connectors.tags import Access
     breaker = replace(tags["ISO-BRK-01.closed"], access=Access.READ_WRITE)  # the device itself refuses
     with pytest.raises(DeviceError, match=r"tag ISO-BRK-01.closed: .* refused the write with Modbus exception 2"):

@@ -7,6 +7,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from audit.canonical import Actor
 from audit.models import AuditEntry
 from connectors import registry, service
 from connectors.errors import ApprovalNotPermitted, RegistryError, RevisionStateError, UnregisteredTag
@@ -14,7 +15,6 @@ from connectors.models import ConnectorSecurityEvent, EquipmentReading, Equipmen
 from signatures import testing
 from signatures.errors import AuthenticationFailed
 from signatures.models import Signature
-from audit.canonical import Actor
 from store.uow import UnitOfWork
 from tests.connectors.conftest import OPERATOR_LABEL, PLANT_TAGS, endpoint_overrides, import_and_approve
 

@@ -12,11 +12,17 @@ from sqlalchemy import select
 
 from audit.canonical import Actor
 from audit.models import AuditEntry
-from core import clock
-from connectors.errors import (DeviceUnavailable, ReadbackMismatch, SetpointNotAuthorised, SetpointOutOfRange,
-                               TagAccessDenied, UnregisteredTag)
+from connectors.errors import (
+    DeviceUnavailable,
+    ReadbackMismatch,
+    SetpointNotAuthorised,
+    SetpointOutOfRange,
+    TagAccessDenied,
+    UnregisteredTag,
+)
 from connectors.models import ConnectorSecurityEvent, EquipmentReading, SetpointWrite
 from connectors.setpoints import SetpointRecord, unconfirmed_writes, write_outcome, write_setpoint
+from core import clock
 from signatures import testing
 from signatures.service import sign
 from store.uow import UnitOfWork

@@ -105,6 +105,7 @@ def test_gmp_simulate_runs_both_servers_and_obeys_its_control_channel():
 
 def test_gmp_simulate_refuses_a_malformed_user_before_starting():
     from click.testing import CliRunner
+
     from cli import gmp
     result = CliRunner().invoke(gmp, ["simulate", "--opcua-user", "no-password-here"])
     assert result.exit_code == 2 and "expected NAME:PASSWORD" in result.output

@@ -7,10 +7,10 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from audit.canonical import Actor
 from connectors import registry, service
 from connectors.models import ConnectorSecurityEvent, SecurityEventKind
 from connectors.subscriptions import SourceGate, TagSubscription
-from audit.canonical import Actor
 from store.uow import UnitOfWork
 from tests.connectors.conftest import OPERATOR_LABEL, PLANT_TAGS, import_and_approve
 

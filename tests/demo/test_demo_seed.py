@@ -42,9 +42,9 @@ def test_demo_totp_refuses_a_non_demo_database(settings, monkeypatch):
 
 @pytest.mark.req("URS-FND-001")
 def test_seed_puts_tags_and_processes_in_effect_with_work_waiting(db, settings):
+    from audit.verify import verify_trail
     from connectors.registry import effective_tags
     from engine import definitions, instances, tasks
-    from audit.verify import verify_trail
 
     with kdf.unsafe_fast_kdf():
         demo.seed(settings)

@@ -75,7 +75,7 @@ def test_gate_missing_at_completion_refuses(db, services, frozen_clock):
     finally:
         gates.unregister_gate("short_lived")
     with UnitOfWork(db, actor("alice")) as uow:
-        iid = instances.start(uow, "line_clearance").id
+        instances.start(uow, "line_clearance")
         uow.commit()
     for user, bpmn_id, data, signatures in (
             ("alice", "record_clearance", CLEAR, [sig("alice", "performed"), sig("bob", "verified")]),

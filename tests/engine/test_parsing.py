@@ -86,8 +86,8 @@ def test_sample_process_passes_every_check():
      r"line_clearance.bpmn:62, element 'review_documents': lane 'night shift' is not a configured role"),
     ('value="forms/equipment.json"', 'value="forms/missing.json"',
      "element 'check_equipment': form file 'forms/missing.json' (formJsonSchemaFilename) is not among"),
-    ('name="signature.meaning" value="reviewed"/>\n        </spiffworkflow:properties>\n      </bpmn:extensionElements>\n    </bpmn:userTask>\n    <bpmn:sequenceFlow id="f_eq_join"',
-     'name="signature.meaning" value="blessed"/>\n        </spiffworkflow:properties>\n      </bpmn:extensionElements>\n    </bpmn:userTask>\n    <bpmn:sequenceFlow id="f_eq_join"',
+    ('name="signature.meaning" value="reviewed"/>\n        </spiffworkflow:properties>\n      </bpmn:extensionElements>\n    </bpmn:userTask>\n    <bpmn:sequenceFlow id="f_eq_join"',  # noqa: E501
+     'name="signature.meaning" value="blessed"/>\n        </spiffworkflow:properties>\n      </bpmn:extensionElements>\n    </bpmn:userTask>\n    <bpmn:sequenceFlow id="f_eq_join"',  # noqa: E501
      "element 'review_documents': signature.meaning 'blessed' is not a known signature meaning"),
     ('value="four_eyes_previous"', 'value="moon_phase"', "element 'qa_approval': gate 'moon_phase' is not registered"),
     ('name="signature.verifier"', 'name="signature.verifyer"', "unknown extension property 'signature.verifyer'"),

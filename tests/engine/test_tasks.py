@@ -8,8 +8,16 @@ from sqlalchemy import func, select
 
 from audit.models import AuditEntry
 from engine import instances, tasks
-from engine.errors import (FormDataInvalid, GateRefused, InstanceStateError, LaneRoleRefused, SignatureRefused,
-                           SignatureRequired, TaskNotFound, TaskStateError)
+from engine.errors import (
+    FormDataInvalid,
+    GateRefused,
+    InstanceStateError,
+    LaneRoleRefused,
+    SignatureRefused,
+    SignatureRequired,
+    TaskNotFound,
+    TaskStateError,
+)
 from engine.models import InstanceTask, ProcessInstance
 from store.uow import UnitOfWork
 from tests.engine.conftest import actor, deploy, sig

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from engine import persistence
-from engine import definitions
+from engine import definitions, persistence
 from store.uow import UnitOfWork
 from tests.engine.conftest import ALL_ROLES, actor, deploy, services, sig  # noqa: F401 - `services` is a fixture
 

@@ -8,7 +8,6 @@ and deviation (message start, QA assessment, outcome message).
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -95,7 +94,7 @@ def test_sample_batch_with_deviation_round_trip(db: Any, services: Any, frozen_c
         actions = [e.action for e in s.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()]
     assert routed == [("deviation_request", "started", batch_id, deviation_id),
                       ("deviation_outcome", "delivered", deviation_id, batch_id)]
-    for action in ("instance.started", "task.completed", "instance.exception_recorded", "message.started", "message.delivered", "timer.fired",
+    for action in ("instance.started", "task.completed", "instance.exception_recorded", "message.started", "message.delivered", "timer.fired",  # noqa: E501
                    "instance.completed"):
         assert action in actions, action
     report = verify_trail(db)  # the trail verifies end to end

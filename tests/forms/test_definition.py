@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from forms import FormDefinitionError, load_definition
-from forms.expressions import parse
 from forms.errors import ExpressionError
+from forms.expressions import parse
 
 pytestmark = pytest.mark.req("URS-FRM-001")
 
@@ -28,6 +28,7 @@ def test_keywords_may_sit_in_the_ui_schema(schema):
 
 def bad(schema_patch=None, ui=None, base=None):
     import copy
+
     from tests.forms.conftest import DISPENSE
 
     schema = copy.deepcopy(base or DISPENSE)
@@ -42,14 +43,14 @@ CASES = [
     ("unknown_required", lambda s: s["required"].append("ghost"), None, "'required' names fields that do not exist"),
     ("no_type", lambda s: s["properties"]["lot"].pop("type"), None, "every field needs a 'type'"),
     ("unknown_keyword", lambda s: s["properties"]["lot"].update({"x-gmp-colour": "red"}), None, "unknown GMP keyword 'x-gmp-colour'"),
-    ("nested_keyword", lambda s: s["properties"].update({"grp": {"type": "object", "properties": {"a": {"type": "number", "x-gmp-unit": "g"}}}}), None, "only allowed on top-level fields"),
+    ("nested_keyword", lambda s: s["properties"].update({"grp": {"type": "object", "properties": {"a": {"type": "number", "x-gmp-unit": "g"}}}}), None, "only allowed on top-level fields"),  # noqa: E501
     ("empty_unit", lambda s: s["properties"]["tare"].update({"x-gmp-unit": " "}), None, "x-gmp-unit must be a non-empty string"),
     ("limits_on_text", lambda s: s["properties"]["lot"].update({"x-gmp-limits": {"min": 1}}), None, "number and integer fields only"),
     ("limits_shape", lambda s: s["properties"]["tare"].update({"x-gmp-limits": {"low": 1}}), None, "'min' and/or 'max'"),
     ("limits_value", lambda s: s["properties"]["tare"].update({"x-gmp-limits": {"min": "1"}}), None, "x-gmp-limits.min must be a number"),
     ("limits_order", lambda s: s["properties"]["tare"].update({"x-gmp-limits": {"min": 2, "max": 1}}), None, "min is greater than"),
     ("tag_empty", lambda s: s["properties"]["tare"].update({"x-gmp-equipment-tag": ""}), None, "non-empty tag name"),
-    ("tag_on_object", lambda s: s["properties"].update({"grp": {"type": "object", "x-gmp-equipment-tag": "T"}}), None, "scalar fields only"),
+    ("tag_on_object", lambda s: s["properties"].update({"grp": {"type": "object", "x-gmp-equipment-tag": "T"}}), None, "scalar fields only"),  # noqa: E501
     ("critical_type", lambda s: s["properties"]["tare"].update({"x-gmp-critical": "yes"}), None, "x-gmp-critical must be true or false"),
     ("calc_on_text", lambda s: s["properties"]["lot"].update({"x-gmp-calculated": "1"}), None, "x-gmp-calculated applies to number"),
     ("calc_and_tag", lambda s: s["properties"]["gross"].update({"x-gmp-calculated": "tare"}), None, "both calculated and captured"),
@@ -57,7 +58,7 @@ CASES = [
     ("calc_self", lambda s: s["properties"]["net"].update({"x-gmp-calculated": "net + 1"}), None, "cannot use its own field"),
     ("calc_unknown", lambda s: s["properties"]["net"].update({"x-gmp-calculated": "gross - ghost"}), None, "unknown field 'ghost'"),
     ("calc_text_input", lambda s: s["properties"]["net"].update({"x-gmp-calculated": "gross - lot"}), None, "non-numeric field 'lot'"),
-    ("calc_cycle", lambda s: s["properties"].update({"a": {"type": "number", "x-gmp-calculated": "b"}, "b": {"type": "number", "x-gmp-calculated": "a"}}), None, "cycle"),
+    ("calc_cycle", lambda s: s["properties"].update({"a": {"type": "number", "x-gmp-calculated": "b"}, "b": {"type": "number", "x-gmp-calculated": "a"}}), None, "cycle"),  # noqa: E501
     ("property_not_object", lambda s: s["properties"].update({"x": True}), None, "a property must be an object"),
 ]
 

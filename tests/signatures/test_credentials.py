@@ -1,14 +1,24 @@
 """Enrolment, password policy, login with TOTP, lockout, credential reset, sessions."""
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pyotp
 import pytest
 from sqlalchemy import select
 
 from audit.canonical import Actor
-from signatures import credentials, enrolment, identities, lockout, sessions, testing, totp
-from signatures.errors import (AccountDisabled, AccountExpired, AccountLocked, AuthenticationFailed, EnrolmentError,
-                               NotEnrolled, PasswordExpired, PasswordPolicyError, SessionExpired, UnknownSession)
+from signatures import credentials, enrolment, identities, lockout, sessions, testing
+from signatures.errors import (
+    AccountDisabled,
+    AccountExpired,
+    AccountLocked,
+    AuthenticationFailed,
+    EnrolmentError,
+    NotEnrolled,
+    PasswordExpired,
+    PasswordPolicyError,
+    SessionExpired,
+    UnknownSession,
+)
 from signatures.models import SecurityAlert, SigningKey, UserAccount
 from store.uow import UnitOfWork
 from tests.signatures.helpers import actions, last_entry
@@ -120,8 +130,8 @@ def test_password_change_history_and_rewrap(db, settings, make_user, frozen_cloc
     with db.session() as s:
         key_after = s.execute(select(SigningKey).where(SigningKey.user_id == "olga")).scalar_one()
         assert key_after.key_id == key_before.key_id and key_after.wrapped_private_key != key_before.wrapped_private_key
-        from signatures.keys import unwrap_private_key
         from signatures.errors import SigningKeyError
+        from signatures.keys import unwrap_private_key
         unwrap_private_key(key_after, "second long passphrase")
         with pytest.raises(SigningKeyError, match="cannot be unwrapped"):
             unwrap_private_key(key_after, olga.password)

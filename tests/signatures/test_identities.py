@@ -6,8 +6,17 @@ from sqlalchemy import select, text
 
 from audit.canonical import Actor
 from signatures import identities, roles
-from signatures.errors import (AccountStateError, BootstrapRefused, DuplicateRole, DuplicateUser,
-                               InvalidIdentityData, NotAuthorised, RoleConflict, UnknownRole, UnknownUser)
+from signatures.errors import (
+    AccountStateError,
+    BootstrapRefused,
+    DuplicateRole,
+    DuplicateUser,
+    InvalidIdentityData,
+    NotAuthorised,
+    RoleConflict,
+    UnknownRole,
+    UnknownUser,
+)
 from signatures.models import AccessReview, Role, RoleKind, UserStatus
 from store.uow import UnitOfWork
 from tests.signatures.helpers import actions, last_entry

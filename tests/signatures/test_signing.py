@@ -7,10 +7,24 @@ from sqlalchemy import select
 from signatures import credentials as creds_mod
 from signatures import testing
 from signatures.credentials import Credentials
-from signatures.errors import (AccountabilityNotSigned, AccountLocked, AuthenticationFailed, BindingMismatch,
-                               ContentChanged, CountersignatureInvalid, FourEyesViolation, IdentityNotVerified,
-                               InvalidRecord, MissingComponent, NoSignatures, RecordVersionError, RoleNotPermitted,
-                               SignatureInvalid, SigningKeyError, UnknownMeaning)
+from signatures.errors import (
+    AccountabilityNotSigned,
+    AccountLocked,
+    AuthenticationFailed,
+    BindingMismatch,
+    ContentChanged,
+    CountersignatureInvalid,
+    FourEyesViolation,
+    IdentityNotVerified,
+    InvalidRecord,
+    MissingComponent,
+    NoSignatures,
+    RecordVersionError,
+    RoleNotPermitted,
+    SignatureInvalid,
+    SigningKeyError,
+    UnknownMeaning,
+)
 from signatures.meanings import Meaning
 from signatures.models import AuthSession, Signature, SigningKey
 from signatures.records import SimpleRecord
@@ -235,8 +249,9 @@ def test_accountability_statement_before_first_signature(db, settings, make_user
     with db.session() as s:
         exported = export_statement(s, "nora")
     assert "legally binding" in exported["statement_en"] and "同等法律约束力" in exported["statement_zh"]
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
     import base64
+
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
     load_pem_public_key(exported["public_key_pem"].encode()).verify(
         base64.b64decode(exported["signature_b64"]), base64.b64decode(exported["message_b64"]))
 

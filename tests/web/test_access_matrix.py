@@ -109,10 +109,10 @@ def open_session(db, client, person) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.req("URS-WEB-004", "P11-10g", "CN-1", "CN-2")
 def test_walk_the_whole_matrix(app, db, role_users):
-    from signatures.catalogue import SEED_ROLES
     from sqlalchemy import func, select
 
     from audit.models import AuditEntry
+    from signatures.catalogue import SEED_ROLES
 
     matrix = load_matrix()
     client = app.test_client()

@@ -1,8 +1,6 @@
 """Auditor pages: trail with filters, record history with signatures, verify, exports, signed review."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from signatures import kdf, testing

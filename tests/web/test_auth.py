@@ -85,10 +85,10 @@ def test_signed_in_only_page_redirects_to_sign_in(client):
 
 
 def test_enrolment_shows_a_qr_code_and_sets_password_and_totp(client, db, settings, people):
+    from core import clock
     from signatures import totp
     from signatures.identities import create_user
     from store.uow import UnitOfWork
-    from core import clock
 
     with UnitOfWork(db, people["admin"].actor) as uow:
         _, secret = create_user(uow, "bob", "Bob Verifier", ["verifier"], settings)

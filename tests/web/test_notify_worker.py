@@ -16,10 +16,19 @@ from store.uow import UnitOfWork
 from tests.conftest import TEST_PASSPHRASE, TEST_SECRET
 from tests.web.test_notifications import chain_bpmn
 from web.models import Notification
-from web.notify_core import (OVERDUE_KIND, AddressBookInvalid, EmailDeliveryFailed, deliver_email, load_addresses,
-                             notify, notify_overdue, notify_security_alerts, parse_due)
 from web.notify_cli import notify as notify_command
 from web.notify_cli import poll_once, run_forever
+from web.notify_core import (
+    OVERDUE_KIND,
+    AddressBookInvalid,
+    EmailDeliveryFailed,
+    deliver_email,
+    load_addresses,
+    notify,
+    notify_overdue,
+    notify_security_alerts,
+    parse_due,
+)
 
 
 class _SmtpHandler(socketserver.StreamRequestHandler):

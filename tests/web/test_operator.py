@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from signatures import kdf, testing
 from tests.web.test_access_matrix import open_session
@@ -114,8 +113,8 @@ def test_sign_and_complete_with_a_second_person(plant, db):
 @pytest.mark.req("P11-10i", "P11-10g")
 def test_inbox_shows_why_a_gate_blocks_the_user(plant):
     from engine.errors import GateRefused
-    from engine.gates import register_gate
     from engine.extensions import FOUR_EYES_GATE
+    from engine.gates import register_gate
 
     client, _ = plant
 

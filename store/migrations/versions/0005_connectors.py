@@ -68,7 +68,7 @@ def upgrade() -> None:
         sa.Column("low", sa.Float(), nullable=True),
         sa.Column("high", sa.Float(), nullable=True),
         sa.Column("description", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["revision_id"], ["tag_registry_revision.id"], name=op.f("fk_equipment_tag_revision_id_tag_registry_revision")),
+        sa.ForeignKeyConstraint(["revision_id"], ["tag_registry_revision.id"], name=op.f("fk_equipment_tag_revision_id_tag_registry_revision")),  # noqa: E501
         sa.PrimaryKeyConstraint("id", name=op.f("pk_equipment_tag")),
         sa.UniqueConstraint("revision_id", "name", name="uq_equipment_tag_revision_name")
         )
