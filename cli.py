@@ -5,13 +5,13 @@ GMP_* environment) and work through the same services and units of work.
 """
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Any
 
 import click
 
 from core.errors import GmpError
+from core.modules import optional_module
 
 # name -> "module:attribute"; a package that is not installed simply adds nothing.
 COMMANDS = {
@@ -48,13 +48,8 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attribute = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                return None
-            raise
-        return getattr(module, attribute, None)
+        module = optional_module(module_name)
+        return getattr(module, attribute, None) if module is not None else None
 
 
 @click.group(cls=LazyGroup)

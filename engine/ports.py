@@ -11,13 +11,13 @@ pass an `EngineServices` explicitly or use the default.
 """
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Mapping, Protocol
 
 import jsonschema
 
+from core.modules import optional_module
 from engine.errors import FormDataInvalid, SignatureRefused
 
 # Meanings known before signatures.meanings exists (Part 11 §50(a) examples and the GMP library's).
@@ -96,12 +96,8 @@ def jsonschema_validate(schema: Mapping[str, Any], ui_schema: Mapping[str, Any] 
 
 
 def _optional(module: str, attribute: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), attribute, None)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
+    found = optional_module(module)
+    return getattr(found, attribute, None) if found is not None else None
 
 
 def _no_roles(uow: Any, user_id: str) -> Collection[str]:

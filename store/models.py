@@ -4,8 +4,7 @@ Each package keeps its tables in its own `models` module; list it here.
 """
 from __future__ import annotations
 
-import importlib
-
+from core.modules import optional_module
 from store.base import Base
 
 MODEL_MODULES = [
@@ -22,9 +21,5 @@ MODEL_MODULES = [
 
 def load_all() -> type[Base]:
     for name in MODEL_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+        optional_module(name)
     return Base

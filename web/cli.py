@@ -1,7 +1,6 @@
 """`gmp serve` (the web server) and `gmp run` (everything `make run` starts)."""
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import subprocess
@@ -10,6 +9,7 @@ import time
 
 import click
 
+from core.modules import optional_module
 from store.cli import cli_settings
 
 
@@ -28,13 +28,7 @@ def serve(host: str | None, port: int | None) -> None:
 
 
 def _available(module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return False
-        raise
-    return True
+    return optional_module(module) is not None
 
 
 @click.command()
