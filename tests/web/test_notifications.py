@@ -33,8 +33,6 @@ def test_notifications_page(app, db, settings, frozen_clock):
 def test_completing_a_task_notifies_the_next_lane(app, db, settings, frozen_clock):
     import re
 
-    from engine import definitions, instances
-    from engine.ports import SignatureInput, default_services
 
     with kdf.unsafe_fast_kdf():
         admin = testing.bootstrap_admin(db, settings)
@@ -42,17 +40,7 @@ def test_completing_a_task_notifies_the_next_lane(app, db, settings, frozen_cloc
         quinn = testing.enrolled_user(db, settings, admin, "quinn", "Quinn QA", ["qa"])
         quentin = testing.enrolled_user(db, settings, admin, "quentin", "Quentin QA", ["qa"])
     frozen_clock.advance(seconds=31)
-    with UnitOfWork(db, quinn.actor) as uow:
-        version = definitions.upload(uow, {"chain.bpmn": chain_bpmn(2)}, reason="two steps",
-                                     services=default_services(settings))
-        uow.commit()
-    with UnitOfWork(db, quentin.actor) as uow:
-        definitions.approve(uow, version.id, SignatureInput("approved", "quentin", {
-            "password": quentin.password, "totp": testing.next_totp(db, quentin)}), services=default_services(settings))
-        uow.commit()
-    with UnitOfWork(db, quinn.actor) as uow:
-        instances.start(uow, "chain", title="Two steps", settings=settings)
-        uow.commit()
+    start_approved_chain(db, settings, quinn, quentin)
     client = app.test_client()
     open_session(db, client, alice)
     first = re.search(r'data-task="([^"]+)"', client.get("/tasks/").get_data(as_text=True)).group(1)
@@ -60,6 +48,25 @@ def test_completing_a_task_notifies_the_next_lane(app, db, settings, frozen_cloc
     assert done.status_code == 200, done.get_data(as_text=True)
     page = client.get("/notifications/").get_data(as_text=True)
     assert "Step 1" in page and "Two steps" in page and 'data-notification="1"' in page
+
+
+def start_approved_chain(db, settings, author, approver, data=None) -> int:  # type: ignore[no-untyped-def]
+    """Upload a two-step chain as `author`, approve it by `approver`'s signature, start it; the instance id."""
+    from engine import definitions, instances
+    from engine.ports import SignatureInput, default_services
+
+    with UnitOfWork(db, author.actor) as uow:
+        version = definitions.upload(uow, {"chain.bpmn": chain_bpmn(2)}, reason="two steps",
+                                     services=default_services(settings))
+        uow.commit()
+    with UnitOfWork(db, approver.actor) as uow:
+        definitions.approve(uow, version.id, SignatureInput("approved", approver.user_id, {
+            "password": approver.password, "totp": testing.next_totp(db, approver)}), services=default_services(settings))
+        uow.commit()
+    with UnitOfWork(db, author.actor) as uow:
+        instance = instances.start(uow, "chain", title="Two steps", data=data, settings=settings)
+        uow.commit()
+        return instance.id
 
 
 def chain_bpmn(n: int) -> bytes:

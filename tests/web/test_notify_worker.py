@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from signatures import kdf, testing
 from store.uow import UnitOfWork
 from tests.conftest import TEST_PASSPHRASE, TEST_SECRET
-from tests.web.test_notifications import chain_bpmn
+from tests.web.test_notifications import start_approved_chain
 from web.models import Notification
 from web.notify_cli import notify as notify_command
 from web.notify_cli import poll_once, run_forever
@@ -114,8 +114,6 @@ def _queued(db) -> list[Notification]:  # type: ignore[no-untyped-def]
 
 def _running_chain(db, settings, frozen_clock, data=None):  # type: ignore[no-untyped-def]
     """Alice and Bob (operators), Carol (qa) and one running two-step instance whose first task is ready."""
-    from engine import definitions, instances
-    from engine.ports import SignatureInput, default_services
 
     with kdf.unsafe_fast_kdf():
         admin = testing.bootstrap_admin(db, settings)
@@ -124,18 +122,7 @@ def _running_chain(db, settings, frozen_clock, data=None):  # type: ignore[no-un
         quinn = testing.enrolled_user(db, settings, admin, "quinn", "Quinn QA", ["qa"])
         quentin = testing.enrolled_user(db, settings, admin, "quentin", "Quentin QA", ["qa"])
     frozen_clock.advance(seconds=31)
-    with UnitOfWork(db, quinn.actor) as uow:
-        version = definitions.upload(uow, {"chain.bpmn": chain_bpmn(2)}, reason="two steps",
-                                     services=default_services(settings))
-        uow.commit()
-    with UnitOfWork(db, quentin.actor) as uow:
-        definitions.approve(uow, version.id, SignatureInput("approved", "quentin", {
-            "password": quentin.password, "totp": testing.next_totp(db, quentin)}), services=default_services(settings))
-        uow.commit()
-    with UnitOfWork(db, quinn.actor) as uow:
-        instance = instances.start(uow, "chain", title="Two steps", data=data, settings=settings)
-        uow.commit()
-        return instance.id
+    return start_approved_chain(db, settings, quinn, quentin, data)
 
 
 @pytest.mark.req("URS-WEB-004")
