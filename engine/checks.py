@@ -7,6 +7,7 @@ Each failure is a `Problem` naming the file, line and element id:
 - every service task's operator is registered;
 - every signature meaning a task requires is a known meaning;
 - every gate a task names is registered; every property under our prefixes is known;
+- business key properties (businessKey.*) sit on the process element and are well formed;
 - every task, gateway and event is connected to the flow (SpiffWorkflow skips the others).
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Collection
 import jsonschema
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask
 
+from engine.business_keys import check_properties as check_business_key_properties
 from engine.errors import DefinitionCheckFailed
 from engine.extensions import (
     FORM_SCHEMA,
@@ -86,6 +88,8 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
             problems.extend(_check_task(bundle, task_spec, bpmn_id, roles, operators, gates, meanings,
                                         operator_checker() if use_registry else None))
     problems.extend(_check_sources(bundle))
+    problems.extend(Problem(message, file=info.file, line=info.line, element_id=info.id)
+                    for message, info in check_business_key_properties(bundle.elements.values(), bundle.process_id))
     for info in bundle.elements.values():
         if info.tag in FLOW_NODE_TAGS and info.id not in seen:
             problems.append(Problem("element is not connected to the process flow (unreachable from a start event)",

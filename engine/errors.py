@@ -110,3 +110,22 @@ class WorkflowRuntimeError(EngineError):
     """SpiffWorkflow raised while running engine steps (script, gateway condition...)."""
 
     http_status = 500
+
+
+# ---------------------------------------------------------------- business keys and links
+class BusinessKeyError(EngineError):
+    """A business key was refused (empty, too long, control characters, missing where required)."""
+
+    http_status = 422
+
+
+class DuplicateBusinessKey(BusinessKeyError):
+    """Another instance of the same process already carries this business key."""
+
+    http_status = 409
+
+
+class LinkRefused(EngineError):
+    """A link between instances (or its retraction) was refused; nothing changed."""
+
+    http_status = 422

@@ -1,5 +1,7 @@
 """Between instances: links, deviations and exceptions raised by operators; message routing.
 
+(Links themselves, their kinds and queries: engine.links.)
+
 `DbOperatorActions` is the instance API the built-in operators use (engine.operators'
 `OperatorContext`): start a linked process, raise a deviation carrying its context,
 record an exception. Each action writes its rows and audit entries in the caller's unit
@@ -27,7 +29,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
 from core import clock
-from engine.runtime_models import InstanceException, InstanceLink, RoutedMessage
+from engine.runtime_models import InstanceException, RoutedMessage
 
 DEVIATION_PROCESS_KEY = "deviation"
 MAX_ROUTING_ROUNDS = 20
@@ -52,12 +54,11 @@ class DbOperatorActions:
         self.settings = settings
         self.task_data: Mapping[str, Any] = dict(task_data or {})
 
-    def _link(self, to_instance: int, kind: str) -> None:
-        self.uow.session.add(InstanceLink(from_instance_id=self.instance_id, to_instance_id=to_instance, kind=kind,
-                                          element_id=self.element_id, created_at=_now(),
-                                          created_by=self.uow.actor.user_id))
-        self.uow.audit("instance.linked", "process_instance", self.instance_id,
-                       details={"to_instance_id": to_instance, "kind": kind, "element_id": self.element_id})
+    def _link(self, new_instance: int, relation: str) -> None:
+        """`new_instance <relation> this one` (engine.links; e.g. started_by, raised_from)."""
+        from engine.links import record_engine_link
+
+        record_engine_link(self.uow, new_instance, relation, self.instance_id, element_id=self.element_id)
 
     def start_linked_process(self, process_key: str, data: Mapping[str, Any], link: str) -> str:
         from engine import instances
@@ -73,7 +74,7 @@ class DbOperatorActions:
                      "source_instance_id": self.instance_id, "source_element_id": self.element_id}
         started = instances.start(self.uow, DEVIATION_PROCESS_KEY, title=f"Deviation: {title}"[:200],
                                   data={"deviation": deviation}, settings=self.settings)
-        self._link(started.id, "deviation")
+        self._link(started.id, "raised_from")
         self.uow.audit("deviation.raised", "process_instance", started.id, reason=title,
                        details=deviation)
         return str(started.id)
@@ -94,14 +95,6 @@ class DbOperatorActions:
 
         raise OperatorError(f"operator at '{self.element_id}' saved progress but is not declared long_running "
                             "(only the scheduler keeps progress)")
-
-
-def links_of(session: Any, instance_id: int) -> list[dict[str, Any]]:
-    rows = session.execute(select(InstanceLink).where(
-        (InstanceLink.from_instance_id == instance_id) | (InstanceLink.to_instance_id == instance_id))
-        .order_by(InstanceLink.id)).scalars()
-    return [{"from": r.from_instance_id, "to": r.to_instance_id, "kind": r.kind, "element_id": r.element_id,
-             "created_at": r.created_at} for r in rows]
 
 
 def exceptions_of(session: Any, instance_id: int) -> list[dict[str, Any]]:
@@ -145,7 +138,7 @@ def deliver(events: list[BpmnEvent], workflows: Mapping[Any, Any]) -> list[tuple
     return delivered
 
 
-__all__ = ["DbOperatorActions", "links_of", "exceptions_of", "deliver", "catches", "route_events",
+__all__ = ["DbOperatorActions", "exceptions_of", "deliver", "catches", "route_events",
            "take_routable_events", "route_instance", "route_pending",
            "DEVIATION_PROCESS_KEY", "RoutedMessage"]
 
@@ -299,10 +292,13 @@ def route_events(uow: Any, source_id: int, events: list[BpmnEvent], settings: An
             if not receivers and kind == "message":
                 keys = _starting_processes(session, event)
                 if keys:
-                    started = instances.start(uow, keys[0], title=f"{keys[0]} (message {name})", settings=settings)
+                    from engine.business_keys import derive
+                    from engine.links import record_engine_link
+
+                    started = instances.start(uow, keys[0], title=f"{keys[0]} (message {name})", settings=settings,
+                                              business_key=derive(session, keys[0], event.payload))
                     _step(uow, started.id, settings, lambda wf, ev=event: wf.send_event(ev))
-                    session.add(InstanceLink(from_instance_id=source_id, to_instance_id=started.id, kind="message",
-                                             element_id=name, created_at=_now(), created_by=uow.actor.user_id))
+                    record_engine_link(uow, started.id, "started_by", source_id, element_id=name)
                     receivers, outcome = [started.id], "started"
             for receiver in receivers or [None]:
                 session.add(RoutedMessage(name=name, kind=kind, correlations_json=correlations, payload_json=payload,

@@ -37,6 +37,7 @@ from engine.extensions import rules_of
 from engine.gates import GateContext, run_gates
 from engine.models import InstanceTask, ProcessInstance
 from engine.ports import EngineServices, SignatureInput, SignatureRecord, default_services
+from engine.runtime_models import BusinessKey
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class TaskView:
     name: str | None
     lane: str | None
     claimed_by: str | None
+    business_key: str | None = None
 
 
 @dataclass
@@ -85,14 +87,15 @@ def inbox(uow: Any, user_id: str | None = None, *, services: EngineServices | No
     if not roles:
         return []
     rows = uow.session.execute(
-        select(InstanceTask, ProcessInstance.title)
+        select(InstanceTask, ProcessInstance.title, BusinessKey.business_key)
         .join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
+        .outerjoin(BusinessKey, BusinessKey.instance_id == InstanceTask.instance_id)
         .where(InstanceTask.state == int(TaskState.READY), InstanceTask.manual.is_(True),
                InstanceTask.dropped.is_(False), InstanceTask.lane.in_(roles),
                ProcessInstance.status == instances.InstanceStatus.RUNNING.value)
         .order_by(InstanceTask.instance_id, InstanceTask.seq)).all()
-    return [TaskView(r.id, r.instance_id, title, r.bpmn_id, r.bpmn_name, r.lane, r.claimed_by)
-            for r, title in rows if r.claimed_by in (None, user_id)]
+    return [TaskView(r.id, r.instance_id, title, r.bpmn_id, r.bpmn_name, r.lane, r.claimed_by, key)
+            for r, title, key in rows if r.claimed_by in (None, user_id)]
 
 
 def _refuse(uow: Any, row: InstanceTask | None, task_id: str, exc: GmpError, action: str = "task.refused") -> None:

@@ -1,0 +1,213 @@
+"""Business keys: set at start (explicitly or from the start data), unique per process, audited,
+shown in the inbox and listings, searchable; every refusal changes nothing but its audit entry."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select, text
+
+from audit.models import AuditEntry
+from audit.verify import verify_trail
+from engine import business_keys, instances, tasks
+from engine.errors import BusinessKeyError, DefinitionCheckFailed, DuplicateBusinessKey
+from engine.models import ProcessInstance
+from engine.runtime_models import BusinessKey
+from store.uow import UnitOfWork
+from tests.engine.conftest import ALL_ROLES, actor, deploy
+from tests.engine.keys_diagrams import BATCH, DEVIATION, PLAIN, one_step
+
+pytestmark = pytest.mark.req("URS-KEY-001")
+
+
+def _deploy_all(db, services):
+    for name, files in (("batch", BATCH), ("deviation", DEVIATION), ("plain", PLAIN)):
+        deploy(db, services, files={f"{name}.bpmn": files})
+
+
+def _start(db, key, user="sam", **kwargs):
+    with UnitOfWork(db, actor(user)) as uow:
+        instance = instances.start(uow, key, **kwargs)
+        uow.commit()
+    return instance.id
+
+
+def _count(db, model):
+    with db.session() as s:
+        return s.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def _actions(db, action):
+    with db.session() as s:
+        return s.execute(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)).scalars().all()
+
+
+def test_explicit_key_is_stored_audited_and_shown(db, services, frozen_clock):
+    _deploy_all(db, services)
+    batch = _start(db, "batch", business_key="  B-2024-001 ", data={})
+    with db.session() as s:
+        view = instances.inspect(s, batch)
+        (row,) = s.execute(select(BusinessKey)).scalars()
+        listed = instances.list_instances(s, key="batch")
+    assert view["business_key"] == "B-2024-001"
+    assert (row.instance_id, row.business_key, row.created_by) == (batch, "B-2024-001", "sam")
+    assert [(r["id"], r["business_key"]) for r in listed] == [(batch, "B-2024-001")]
+    (entry,) = _actions(db, "instance.business_key_assigned")
+    assert (entry.object_type, entry.object_id, entry.actor_id) == ("process_instance", str(batch), "sam")
+    assert json.loads(entry.changes) == [["business_key", None, "B-2024-001"]]
+    verify_trail(db)  # raises if the chain is broken
+
+
+def test_key_is_derived_from_the_start_data_field_the_diagram_names(db, services, frozen_clock):
+    _deploy_all(db, services)
+    batch = _start(db, "batch", data={"batch_number": "B-7", "product": "Paracetamol"})
+    deviation = _start(db, "deviation", data={"deviation": {"number": "DEV-0001", "title": "spill"}})
+    numbered = _start(db, "batch", data={"batch_number": 240001})
+    plain = _start(db, "plain")
+    with db.session() as s:
+        assert business_keys.keys_of(s, [batch, deviation, numbered, plain]) == {
+            batch: "B-7", deviation: "DEV-0001", numbered: "240001"}
+        assert business_keys.find(s, "batch", "B-7") == batch
+        assert business_keys.find(s, "deviation", "B-7") is None
+    # the same key in the explicit parameter and in the data is one key, not a contradiction
+    assert _start(db, "batch", business_key="B-8", data={"batch_number": "B-8"})
+
+
+def test_duplicate_key_in_the_same_process_is_refused_and_changes_nothing(db, services, frozen_clock):
+    _deploy_all(db, services)
+    first = _start(db, "batch", business_key="B-7")
+    before = (_count(db, ProcessInstance), _count(db, BusinessKey))
+    with pytest.raises(DuplicateBusinessKey, match=rf"business key 'B-7' is already used by another instance of "
+                                                   rf"process 'batch' \(instance {first}, running\)"):
+        _start(db, "batch", data={"batch_number": "B-7"})
+    assert (_count(db, ProcessInstance), _count(db, BusinessKey)) == before
+    (refusal,) = _actions(db, "instance.start_refused")
+    assert (refusal.object_type, refusal.object_id, refusal.actor_id) == ("process_definition", "batch", "sam")
+    assert "already used" in refusal.reason
+    # a different process may carry the same text; a cancelled batch still holds its number
+    _start(db, "plain", business_key="B-7")
+    with UnitOfWork(db, actor("sam")) as uow:
+        instances.cancel(uow, first, "wrong product")
+        uow.commit()
+    with pytest.raises(DuplicateBusinessKey):
+        _start(db, "batch", business_key="B-7")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "process 'batch' needs a business key: give one or set batch_number in the start data"),
+    ({"data": {"batch_number": "   "}}, "the start data's batch_number \\(the business key\\) is empty"),
+    ({"business_key": "B-1", "data": {"batch_number": "B-2"}},
+     "the business key 'B-1' differs from the start data's batch_number 'B-2'"),
+    ({"business_key": "x" * 101}, "the business key is longer than 100 characters"),
+    ({"business_key": "B-1\nB-2"}, "the business key contains a control character or line break"),
+    ({"business_key": "B\u200b1"}, "the business key contains a control character"),
+    ({"data": {"batch_number": 12.5}}, "the start data's batch_number \\(the business key\\) must be text, not float"),
+    ({"data": {"batch_number": True}}, "must be text, not bool"),
+])
+def test_invalid_or_missing_keys_are_refused(db, services, frozen_clock, kwargs, message):
+    _deploy_all(db, services)
+    with pytest.raises(BusinessKeyError, match=message):
+        _start(db, "batch", **kwargs)
+    assert _count(db, ProcessInstance) == 0
+    (refusal,) = _actions(db, "instance.start_refused")
+    assert refusal.object_id == "batch"
+
+
+def test_business_keys_are_append_only_in_the_database(db, services, frozen_clock):
+    from sqlalchemy.exc import DatabaseError
+
+    _deploy_all(db, services)
+    _start(db, "batch", business_key="B-7")
+    for statement in ("UPDATE engine_business_key SET business_key = 'B-8'", "DELETE FROM engine_business_key"):
+        with db.session() as s, pytest.raises(DatabaseError, match="append-only"):
+            s.execute(text(statement))
+            s.flush()
+
+
+def test_search_by_key_title_or_number(db, services, frozen_clock):
+    _deploy_all(db, services)
+    b7 = _start(db, "batch", business_key="B-2024-007", title="Paracetamol 500 mg")
+    b8 = _start(db, "batch", business_key="B-2024-008", title="Ibuprofen")
+    odd = _start(db, "plain", business_key="100%_sure")
+    other = _start(db, "plain", business_key="1000-sure")
+    with db.session() as s:
+        def ids(search, **kw):
+            return [r["id"] for r in instances.list_instances(s, search=search, **kw)]
+        assert ids("b-2024") == [b7, b8]
+        assert ids("2024-008") == [b8]
+        assert ids("paracetamol") == [b7]
+        assert ids("%_") == [odd]          # the user's % and _ match themselves
+        assert ids("100") == [odd, other]
+        assert ids(f"#{b8}") == [b8]
+        assert ids("b-2024", key="plain") == []
+        assert ids("B-2024", status="running", limit=1) == [b8]
+        assert ids("no such thing") == []
+
+
+def test_inbox_shows_the_business_key(db, services, frozen_clock):
+    _deploy_all(db, services)
+    batch = _start(db, "batch", business_key="B-7")
+    plain = _start(db, "plain")
+    with UnitOfWork(db, actor("alice")) as uow:
+        views = tasks.inbox(uow, "alice", services=services)
+    assert {(v.instance_id, v.business_key) for v in views} == {(batch, "B-7"), (plain, None)}
+
+
+@pytest.mark.parametrize("props, task_props, message", [
+    ({"businessKey.field": "batch number"}, {}, "businessKey.field 'batch number' must name a start data field"),
+    ({"businessKey.field": "batch_number", "businessKey.required": "yes"}, {},
+     "businessKey.required must be true or false, not 'yes'"),
+    ({"businessKey.fields": "batch_number"}, {}, "unknown extension property 'businessKey.fields'"),
+    ({}, {"businessKey.field": "batch_number"}, "business key properties belong on the process element 'bad'"),
+])
+def test_upload_refuses_malformed_business_key_properties(db, services, props, task_props, message):
+    from engine import definitions
+
+    files = {"bad.bpmn": one_step("bad", props=props, task_props=task_props)}
+    with UnitOfWork(db, actor("anna")) as uow, pytest.raises(DefinitionCheckFailed, match=message):
+        definitions.upload(uow, files, reason="test", roles=ALL_ROLES, services=services)
+
+
+def test_two_starts_racing_for_one_key_the_second_is_refused(db, services, frozen_clock, backend):
+    """The unique constraint decides when both pass the check before either commits (PostgreSQL;
+    SQLite serialises writers from BEGIN, so there the second sees the first)."""
+    import threading
+
+    _deploy_all(db, services)
+    outcome: dict[str, object] = {}
+    with UnitOfWork(db, actor("sam")) as first:
+        instances.start(first, "batch", business_key="B-7")
+        if backend == "postgresql":
+            def second() -> None:
+                try:
+                    _start(db, "batch", user="alice", business_key="B-7")
+                    outcome["result"] = "started"
+                except DuplicateBusinessKey as exc:
+                    outcome["result"] = exc
+            thread = threading.Thread(target=second)
+            thread.start()
+            _wait_for_lock_wait(db)  # the second insert waits on the first's uncommitted key
+            first.commit()
+            thread.join(30)
+        else:
+            first.commit()
+            try:
+                _start(db, "batch", user="alice", business_key="B-7")
+            except DuplicateBusinessKey as exc:
+                outcome["result"] = exc
+    assert isinstance(outcome["result"], DuplicateBusinessKey), outcome
+    assert "business key 'B-7' is already used" in str(outcome["result"])
+    assert _count(db, ProcessInstance) == 1
+
+
+def _wait_for_lock_wait(db, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.session() as s:
+            waiting = s.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one()
+        if waiting:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the second start never waited on the first's key")
