@@ -190,6 +190,42 @@ def find(session: Session, process_key: str, business_key: str) -> int | None:
                                   BusinessKey.business_key == business_key.strip())).scalar_one_or_none()
 
 
+def instance_by_reference(session: Session, reference: str) -> int:
+    """The instance a person means by `reference`: its number (12 or #12), PROCESS:BUSINESS_KEY
+    (batch:B-2024-001; process keys hold no ':'), or a business key only one process uses.
+
+    Raises InstanceNotFound (nothing matches) or BusinessKeyError (empty, or ambiguous)."""
+    from engine.errors import InstanceNotFound
+
+    text = (reference or "").strip()
+    if not text:
+        raise BusinessKeyError("name an instance: its number, PROCESS:BUSINESS_KEY or a business key")
+    number = text[1:] if text.startswith("#") else text
+    if number.isdigit() and len(number) < 12:
+        found = session.execute(select(ProcessInstance.id).where(ProcessInstance.id == int(number))).scalar()
+        if found is not None or text.startswith("#"):
+            if found is None:
+                raise InstanceNotFound(f"no process instance {number}")
+            return int(found)
+    if ":" in text:
+        process_key, key = (part.strip() for part in text.split(":", 1))
+        exists = session.execute(select(ProcessDefinition.id).where(ProcessDefinition.key == process_key)).scalar()
+        if exists is not None:
+            found = find(session, process_key, key)
+            if found is None:
+                raise InstanceNotFound(f"no instance of process '{process_key}' has business key '{key}'")
+            return found
+    rows = session.execute(select(BusinessKey.instance_id, ProcessDefinition.key)
+                           .join(ProcessDefinition, ProcessDefinition.id == BusinessKey.definition_id)
+                           .where(BusinessKey.business_key == text).order_by(ProcessDefinition.key)).all()
+    if not rows:
+        raise InstanceNotFound(f"no instance has the number or business key '{text}'")
+    if len(rows) > 1:
+        raise BusinessKeyError(f"business key '{text}' is used by several processes "
+                               f"({', '.join(key for _id, key in rows)}): write PROCESS:{text}")
+    return int(rows[0][0])
+
+
 def key_of(session: Session, instance_id: int) -> str | None:
     return session.execute(select(BusinessKey.business_key)
                            .where(BusinessKey.instance_id == instance_id)).scalar_one_or_none()
@@ -245,5 +281,6 @@ def check_properties(elements: Iterable[Any], process_id: str) -> list[tuple[str
     return problems
 
 
-__all__ = ["KeyRule", "normalise", "derive", "resolve", "assign", "find", "key_of", "keys_of", "matches", "like_pattern",
-           "rule_of_version", "rule_from_properties", "check_properties", "instance_with_key", "MAX_LENGTH"]
+__all__ = ["KeyRule", "normalise", "derive", "resolve", "assign", "find", "instance_by_reference", "key_of", "keys_of",
+           "matches", "like_pattern", "rule_of_version", "rule_from_properties", "check_properties",
+           "instance_with_key", "MAX_LENGTH"]

@@ -189,14 +189,28 @@ def engine_services(validator: Any = None):  # type: ignore[no-untyped-def]
     return dataclasses.replace(services, validate_form=validator) if validator else services
 
 
+def matching_tasks(tasks: list[Any], query: str) -> list[Any]:
+    """Inbox entries whose business key, instance title or task name contains `query` (any case),
+    or whose instance number it is (12 or #12)."""
+    text = query.strip().casefold()
+    if not text:
+        return tasks
+    number = text.lstrip("#")
+    return [t for t in tasks if any(text in (value or "").casefold() for value in (t.business_key, t.instance_title,
+                                                                                   t.name, t.bpmn_id))
+            or (number.isdigit() and t.instance_id == int(number))]
+
+
 @bp.get("/")
 def inbox():  # type: ignore[no-untyped-def]
     from engine.tasks import inbox as engine_inbox
 
+    query = (request.args.get("q") or "").strip()
     with unit_of_work() as uow:
-        tasks = engine_inbox(uow, g.user.user_id, services=engine_services())
+        every = engine_inbox(uow, g.user.user_id, services=engine_services())
+        tasks = matching_tasks(every, query)
         blocked = {t.id: gate_refusal(uow, load_task_form(uow.session, t.id), g.user) for t in tasks}
-    return render_template("tasks/inbox.html", tasks=tasks, blocked=blocked)
+    return render_template("tasks/inbox.html", tasks=tasks, blocked=blocked, q=query, total=len(every))
 
 
 @bp.post("/<task_id>/claim")
