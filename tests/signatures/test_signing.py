@@ -415,7 +415,7 @@ def test_verification_trusts_only_the_server_keys_of_the_instance(db, settings, 
 
     from audit.server_key import key_id_of
     from signatures.records import canonical_json
-    from signatures.service import countersignature_document
+    from signatures.documents import countersignature_document
     from signatures.verify import verify_many
 
     olga = make_user("olga")
