@@ -414,8 +414,8 @@ def test_verification_trusts_only_the_server_keys_of_the_instance(db, settings, 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from audit.server_key import key_id_of
-    from signatures.records import canonical_json
     from signatures.documents import countersignature_document
+    from signatures.records import canonical_json
     from signatures.verify import verify_many
 
     olga = make_user("olga")
