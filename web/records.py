@@ -160,8 +160,12 @@ def link(instance_id: int):  # type: ignore[no-untyped-def]
             uow.commit()
     except EngineError as exc:
         return _render_record(instance_id, message=str(exc), status=exc.http_status, form=form)
+    with database().session() as session:
+        from engine.business_keys import key_of
+
+        key = key_of(session, other)
     flash(_("Linked: this record %(relation)s record %(other)s.", relation=relation_label(form["relation"]),
-            other=other), "info")
+            other=f"#{other}" + (f" ({key})" if key else "")), "info")
     return redirect(url_for("records.record", instance_id=instance_id, _anchor=f"link-{made.id}"))
 
 

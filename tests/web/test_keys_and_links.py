@@ -104,7 +104,7 @@ def test_qa_links_records_and_both_record_pages_show_it(site, db):
     client.post(f"/records/{ids['B-8']}/links", data={"csrf_token": "walk-token", "relation": "affected_by",
                                                       "other": "deviation:DEV-0001", "reason": "same API lot"})
     deviation = client.get(f"/records/{ids['D-1']}").get_data(as_text=True)
-    assert "Linked: this record raised from record" in deviation
+    assert f"Linked: this record raised from record #{ids['B-7']} (B-2024-007)." in deviation
     rows = re.findall(r'data-link="(\d+)" data-relation="(\w+)" data-other="(\d+)"', deviation)
     assert rows == [("1", "raised_from", str(ids["B-7"])), ("2", "affects", str(ids["B-8"]))]
     batch = client.get(f"/records/{ids['B-7']}").get_data(as_text=True)
