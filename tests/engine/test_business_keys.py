@@ -211,3 +211,37 @@ def _wait_for_lock_wait(db, timeout: float = 30.0) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("the second start never waited on the first's key")
+
+
+def test_a_change_of_the_business_key_properties_shows_in_the_version_comparison(db, services):
+    from engine import definitions
+
+    deploy(db, services, files={"batch.bpmn": one_step("batch", props={"businessKey.field": "batch_number"})})
+    deploy(db, services, files={"batch.bpmn": BATCH}, reason="CC-7 batch number required")
+    with db.session() as s:
+        diff = definitions.compare_versions(s, "batch", 1, 2).as_dict()
+    assert diff["changed"] == [{"id": "batch", "tag": "process", "name": "Batch",
+                                "fields": [["property:businessKey.required", None, "true"]]}]
+
+
+def test_an_instance_is_named_by_number_process_and_key_or_a_key_alone(db, services, frozen_clock):
+    from engine.errors import InstanceNotFound
+
+    _deploy_all(db, services)
+    b7 = _start(db, "batch", business_key="B-7")
+    p7 = _start(db, "plain", business_key="B-7")
+    numeric = _start(db, "plain", business_key="9000")
+    with db.session() as s:
+        ref = business_keys.instance_by_reference
+        assert (ref(s, str(b7)), ref(s, f" #{p7} "), ref(s, "batch:B-7"), ref(s, "plain: B-7 ")) == (b7, p7, b7, p7)
+        assert ref(s, "9000") == numeric  # not an instance number: a business key
+        with pytest.raises(BusinessKeyError, match=r"business key 'B-7' is used by several processes \(batch, plain\): "
+                                                   r"write PROCESS:B-7"):
+            ref(s, "B-7")
+        for text, message in (("#9000", "no process instance 9000"), ("batch:B-9", "no instance of process 'batch' "
+                                                                                   "has business key 'B-9'"),
+                              ("nothing:1", "no instance has the number or business key 'nothing:1'")):
+            with pytest.raises(InstanceNotFound, match=message):
+                ref(s, text)
+        with pytest.raises(BusinessKeyError, match="name an instance"):
+            ref(s, "  ")
