@@ -245,3 +245,60 @@ def test_an_instance_is_named_by_number_process_and_key_or_a_key_alone(db, servi
                 ref(s, text)
         with pytest.raises(BusinessKeyError, match="name an instance"):
             ref(s, "  ")
+
+
+def test_keys_generated_from_the_diagrams_pattern_count_per_year_in_the_site_time_zone(db, services, settings,
+                                                                                      frozen_clock):
+    from datetime import datetime, timezone
+
+    from core.config import load_settings
+
+    deploy(db, services, files={"dev.bpmn": one_step("dev", "qa", props={"businessKey.generate": "DEV-{yyyy}-{seq:4}",
+                                                                        "businessKey.field": "number"})})
+    shanghai = load_settings({**settings.__dict__, "site_timezone": "Asia/Shanghai"}, environ={})
+    frozen_clock.value = datetime(2026, 12, 31, 15, 30, tzinfo=timezone.utc)  # 23:30 in Shanghai
+    first = _start(db, "dev", settings=shanghai)
+    given = _start(db, "dev", data={"number": "DEV-2026-0100"}, settings=shanghai)  # a given number counts too
+    second = _start(db, "dev", settings=shanghai)
+    frozen_clock.advance(minutes=40)  # 00:10 on 1 January 2027 in Shanghai, still 2026 in UTC
+    new_year = _start(db, "dev", settings=shanghai)
+    utc = _start(db, "dev")
+    with db.session() as s:
+        keys = business_keys.keys_of(s, [first, given, second, new_year, utc])
+    assert [keys[i] for i in (first, given, second, new_year, utc)] == [
+        "DEV-2026-0001", "DEV-2026-0100", "DEV-2026-0101", "DEV-2027-0001", "DEV-2026-0102"]
+
+
+@pytest.mark.parametrize("pattern, message", [
+    ("DEV-{yyyy}", "needs exactly one {seq}"), ("DEV-{seq}-{seq}", "needs exactly one {seq}"),
+    ("DEV-{dd}-{seq}", "unknown placeholder\\(s\\) dd"), ("DEV-{seq:4}}", "stray braces"),
+])
+def test_upload_refuses_a_pattern_that_cannot_number(db, services, pattern, message):
+    from engine import definitions
+
+    files = {"bad.bpmn": one_step("bad", props={"businessKey.generate": pattern})}
+    with UnitOfWork(db, actor("anna")) as uow, pytest.raises(DefinitionCheckFailed, match=message):
+        definitions.upload(uow, files, reason="test", roles=ALL_ROLES, services=services)
+
+
+def test_two_starts_drawing_numbers_at_once_get_consecutive_numbers(db, services, frozen_clock, backend):
+    import threading
+
+    deploy(db, services, files={"dev.bpmn": one_step("dev", "qa", props={"businessKey.generate": "D{seq:3}"})})
+    drawn: dict[str, object] = {}
+    with UnitOfWork(db, actor("sam")) as first:
+        drawn["first"] = instances.start(first, "dev").id
+        if backend == "postgresql":
+            def second() -> None:
+                drawn["second"] = _start(db, "dev", user="alice")
+            thread = threading.Thread(target=second)
+            thread.start()
+            _wait_for_lock_wait(db)  # the second waits for the definition row the first holds
+            first.commit()
+            thread.join(30)
+        else:
+            first.commit()
+            drawn["second"] = _start(db, "dev", user="alice")
+    with db.session() as s:
+        assert business_keys.keys_of(s, [drawn["first"], drawn["second"]]) == {drawn["first"]: "D001",
+                                                                             drawn["second"]: "D002"}
