@@ -8,7 +8,7 @@ import pytest
 from signatures import kdf, testing
 from tests.browser.conftest import ARTIFACTS, no_horizontal_scroll
 from tests.browser.test_journeys import sign_in
-from tests.engine.keys_diagrams import BATCH, DEVIATION
+from tests.engine.keys_support import BATCH, DEVIATION
 from tests.web.test_keys_and_links import _deploy, _start
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
-from audit.models import AuditEntry
 from audit.verify import verify_trail
 from engine import business_keys, instances, tasks
 from engine.errors import BusinessKeyError, DefinitionCheckFailed, DuplicateBusinessKey
@@ -15,7 +14,7 @@ from engine.models import ProcessInstance
 from engine.runtime_models import BusinessKey
 from store.uow import UnitOfWork
 from tests.engine.conftest import ALL_ROLES, actor, deploy
-from tests.engine.keys_diagrams import BATCH, DEVIATION, PLAIN, one_step
+from tests.engine.keys_support import BATCH, DEVIATION, PLAIN, audit_actions, count_rows, one_step, start
 
 pytestmark = pytest.mark.req("URS-KEY-001")
 
@@ -25,26 +24,9 @@ def _deploy_all(db, services):
         deploy(db, services, files={f"{name}.bpmn": files})
 
 
-def _start(db, key, user="sam", **kwargs):
-    with UnitOfWork(db, actor(user)) as uow:
-        instance = instances.start(uow, key, **kwargs)
-        uow.commit()
-    return instance.id
-
-
-def _count(db, model):
-    with db.session() as s:
-        return s.execute(select(func.count()).select_from(model)).scalar_one()
-
-
-def _actions(db, action):
-    with db.session() as s:
-        return s.execute(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)).scalars().all()
-
-
 def test_explicit_key_is_stored_audited_and_shown(db, services, frozen_clock):
     _deploy_all(db, services)
-    batch = _start(db, "batch", business_key="  B-2024-001 ", data={})
+    batch = start(db, "batch", business_key="  B-2024-001 ", data={})
     with db.session() as s:
         view = instances.inspect(s, batch)
         (row,) = s.execute(select(BusinessKey)).scalars()
@@ -52,7 +34,7 @@ def test_explicit_key_is_stored_audited_and_shown(db, services, frozen_clock):
     assert view["business_key"] == "B-2024-001"
     assert (row.instance_id, row.business_key, row.created_by) == (batch, "B-2024-001", "sam")
     assert [(r["id"], r["business_key"]) for r in listed] == [(batch, "B-2024-001")]
-    (entry,) = _actions(db, "instance.business_key_assigned")
+    (entry,) = audit_actions(db, "instance.business_key_assigned")
     assert (entry.object_type, entry.object_id, entry.actor_id) == ("process_instance", str(batch), "sam")
     assert json.loads(entry.changes) == [["business_key", None, "B-2024-001"]]
     verify_trail(db)  # raises if the chain is broken
@@ -60,37 +42,37 @@ def test_explicit_key_is_stored_audited_and_shown(db, services, frozen_clock):
 
 def test_key_is_derived_from_the_start_data_field_the_diagram_names(db, services, frozen_clock):
     _deploy_all(db, services)
-    batch = _start(db, "batch", data={"batch_number": "B-7", "product": "Paracetamol"})
-    deviation = _start(db, "deviation", data={"deviation": {"number": "DEV-0001", "title": "spill"}})
-    numbered = _start(db, "batch", data={"batch_number": 240001})
-    plain = _start(db, "plain")
+    batch = start(db, "batch", data={"batch_number": "B-7", "product": "Paracetamol"})
+    deviation = start(db, "deviation", data={"deviation": {"number": "DEV-0001", "title": "spill"}})
+    numbered = start(db, "batch", data={"batch_number": 240001})
+    plain = start(db, "plain")
     with db.session() as s:
         assert business_keys.keys_of(s, [batch, deviation, numbered, plain]) == {
             batch: "B-7", deviation: "DEV-0001", numbered: "240001"}
         assert business_keys.find(s, "batch", "B-7") == batch
         assert business_keys.find(s, "deviation", "B-7") is None
     # the same key in the explicit parameter and in the data is one key, not a contradiction
-    assert _start(db, "batch", business_key="B-8", data={"batch_number": "B-8"})
+    assert start(db, "batch", business_key="B-8", data={"batch_number": "B-8"})
 
 
 def test_duplicate_key_in_the_same_process_is_refused_and_changes_nothing(db, services, frozen_clock):
     _deploy_all(db, services)
-    first = _start(db, "batch", business_key="B-7")
-    before = (_count(db, ProcessInstance), _count(db, BusinessKey))
+    first = start(db, "batch", business_key="B-7")
+    before = (count_rows(db, ProcessInstance), count_rows(db, BusinessKey))
     with pytest.raises(DuplicateBusinessKey, match=rf"business key 'B-7' is already used by another instance of "
                                                    rf"process 'batch' \(instance {first}, running\)"):
-        _start(db, "batch", data={"batch_number": "B-7"})
-    assert (_count(db, ProcessInstance), _count(db, BusinessKey)) == before
-    (refusal,) = _actions(db, "instance.start_refused")
+        start(db, "batch", data={"batch_number": "B-7"})
+    assert (count_rows(db, ProcessInstance), count_rows(db, BusinessKey)) == before
+    (refusal,) = audit_actions(db, "instance.start_refused")
     assert (refusal.object_type, refusal.object_id, refusal.actor_id) == ("process_definition", "batch", "sam")
     assert "already used" in refusal.reason
     # a different process may carry the same text; a cancelled batch still holds its number
-    _start(db, "plain", business_key="B-7")
+    start(db, "plain", business_key="B-7")
     with UnitOfWork(db, actor("sam")) as uow:
         instances.cancel(uow, first, "wrong product")
         uow.commit()
     with pytest.raises(DuplicateBusinessKey):
-        _start(db, "batch", business_key="B-7")
+        start(db, "batch", business_key="B-7")
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -107,9 +89,9 @@ def test_duplicate_key_in_the_same_process_is_refused_and_changes_nothing(db, se
 def test_invalid_or_missing_keys_are_refused(db, services, frozen_clock, kwargs, message):
     _deploy_all(db, services)
     with pytest.raises(BusinessKeyError, match=message):
-        _start(db, "batch", **kwargs)
-    assert _count(db, ProcessInstance) == 0
-    (refusal,) = _actions(db, "instance.start_refused")
+        start(db, "batch", **kwargs)
+    assert count_rows(db, ProcessInstance) == 0
+    (refusal,) = audit_actions(db, "instance.start_refused")
     assert refusal.object_id == "batch"
 
 
@@ -117,7 +99,7 @@ def test_business_keys_are_append_only_in_the_database(db, services, frozen_cloc
     from sqlalchemy.exc import DatabaseError
 
     _deploy_all(db, services)
-    _start(db, "batch", business_key="B-7")
+    start(db, "batch", business_key="B-7")
     for statement in ("UPDATE engine_business_key SET business_key = 'B-8'", "DELETE FROM engine_business_key"):
         with db.session() as s, pytest.raises(DatabaseError, match="append-only"):
             s.execute(text(statement))
@@ -126,10 +108,10 @@ def test_business_keys_are_append_only_in_the_database(db, services, frozen_cloc
 
 def test_search_by_key_title_or_number(db, services, frozen_clock):
     _deploy_all(db, services)
-    b7 = _start(db, "batch", business_key="B-2024-007", title="Paracetamol 500 mg")
-    b8 = _start(db, "batch", business_key="B-2024-008", title="Ibuprofen")
-    odd = _start(db, "plain", business_key="100%_sure")
-    other = _start(db, "plain", business_key="1000-sure")
+    b7 = start(db, "batch", business_key="B-2024-007", title="Paracetamol 500 mg")
+    b8 = start(db, "batch", business_key="B-2024-008", title="Ibuprofen")
+    odd = start(db, "plain", business_key="100%_sure")
+    other = start(db, "plain", business_key="1000-sure")
     with db.session() as s:
         def ids(search, **kw):
             return [r["id"] for r in instances.list_instances(s, search=search, **kw)]
@@ -146,8 +128,8 @@ def test_search_by_key_title_or_number(db, services, frozen_clock):
 
 def test_inbox_shows_the_business_key(db, services, frozen_clock):
     _deploy_all(db, services)
-    batch = _start(db, "batch", business_key="B-7")
-    plain = _start(db, "plain")
+    batch = start(db, "batch", business_key="B-7")
+    plain = start(db, "plain")
     with UnitOfWork(db, actor("alice")) as uow:
         views = tasks.inbox(uow, "alice", services=services)
     assert {(v.instance_id, v.business_key) for v in views} == {(batch, "B-7"), (plain, None)}
@@ -180,7 +162,7 @@ def test_two_starts_racing_for_one_key_the_second_is_refused(db, services, froze
         if backend == "postgresql":
             def second() -> None:
                 try:
-                    _start(db, "batch", user="alice", business_key="B-7")
+                    start(db, "batch", user="alice", business_key="B-7")
                     outcome["result"] = "started"
                 except DuplicateBusinessKey as exc:
                     outcome["result"] = exc
@@ -192,12 +174,12 @@ def test_two_starts_racing_for_one_key_the_second_is_refused(db, services, froze
         else:
             first.commit()
             try:
-                _start(db, "batch", user="alice", business_key="B-7")
+                start(db, "batch", user="alice", business_key="B-7")
             except DuplicateBusinessKey as exc:
                 outcome["result"] = exc
     assert isinstance(outcome["result"], DuplicateBusinessKey), outcome
     assert "business key 'B-7' is already used" in str(outcome["result"])
-    assert _count(db, ProcessInstance) == 1
+    assert count_rows(db, ProcessInstance) == 1
 
 
 def _wait_for_lock_wait(db, timeout: float = 30.0) -> None:
@@ -228,9 +210,9 @@ def test_an_instance_is_named_by_number_process_and_key_or_a_key_alone(db, servi
     from engine.errors import InstanceNotFound
 
     _deploy_all(db, services)
-    b7 = _start(db, "batch", business_key="B-7")
-    p7 = _start(db, "plain", business_key="B-7")
-    numeric = _start(db, "plain", business_key="9000")
+    b7 = start(db, "batch", business_key="B-7")
+    p7 = start(db, "plain", business_key="B-7")
+    numeric = start(db, "plain", business_key="9000")
     with db.session() as s:
         ref = business_keys.instance_by_reference
         assert (ref(s, str(b7)), ref(s, f" #{p7} "), ref(s, "batch:B-7"), ref(s, "plain: B-7 ")) == (b7, p7, b7, p7)
@@ -257,12 +239,12 @@ def test_keys_generated_from_the_diagrams_pattern_count_per_year_in_the_site_tim
                                                                         "businessKey.field": "number"})})
     shanghai = load_settings({**settings.__dict__, "site_timezone": "Asia/Shanghai"}, environ={})
     frozen_clock.value = datetime(2026, 12, 31, 15, 30, tzinfo=timezone.utc)  # 23:30 in Shanghai
-    first = _start(db, "dev", settings=shanghai)
-    given = _start(db, "dev", data={"number": "DEV-2026-0100"}, settings=shanghai)  # a given number counts too
-    second = _start(db, "dev", settings=shanghai)
+    first = start(db, "dev", settings=shanghai)
+    given = start(db, "dev", data={"number": "DEV-2026-0100"}, settings=shanghai)  # a given number counts too
+    second = start(db, "dev", settings=shanghai)
     frozen_clock.advance(minutes=40)  # 00:10 on 1 January 2027 in Shanghai, still 2026 in UTC
-    new_year = _start(db, "dev", settings=shanghai)
-    utc = _start(db, "dev")
+    new_year = start(db, "dev", settings=shanghai)
+    utc = start(db, "dev")
     with db.session() as s:
         keys = business_keys.keys_of(s, [first, given, second, new_year, utc])
     assert [keys[i] for i in (first, given, second, new_year, utc)] == [
@@ -290,7 +272,7 @@ def test_two_starts_drawing_numbers_at_once_get_consecutive_numbers(db, services
         drawn["first"] = instances.start(first, "dev").id
         if backend == "postgresql":
             def second() -> None:
-                drawn["second"] = _start(db, "dev", user="alice")
+                drawn["second"] = start(db, "dev", user="alice")
             thread = threading.Thread(target=second)
             thread.start()
             _wait_for_lock_wait(db)  # the second waits for the definition row the first holds
@@ -298,7 +280,7 @@ def test_two_starts_drawing_numbers_at_once_get_consecutive_numbers(db, services
             thread.join(30)
         else:
             first.commit()
-            drawn["second"] = _start(db, "dev", user="alice")
+            drawn["second"] = start(db, "dev", user="alice")
     with db.session() as s:
         assert business_keys.keys_of(s, [drawn["first"], drawn["second"]]) == {drawn["first"]: "D001",
                                                                              drawn["second"]: "D002"}

@@ -8,7 +8,7 @@ import pytest
 from engine.errors import DuplicateBusinessKey, LinkRefused
 from signatures import kdf, testing
 from tests.engine.conftest import deploy
-from tests.engine.keys_diagrams import BATCH, DEVIATION
+from tests.engine.keys_support import BATCH, DEVIATION
 from tests.engine.test_cli import login_env, run  # noqa: F401 - `run` is a fixture
 
 

@@ -8,7 +8,6 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from audit.models import AuditEntry
 from audit.verify import verify_trail
 from engine import business_keys, instances, links, tasks
 from engine.errors import InstanceNotFound, LinkRefused
@@ -16,18 +15,11 @@ from engine.models import ProcessInstance
 from engine.runtime_models import InstanceLink, InstanceLinkRetraction
 from store.uow import UnitOfWork
 from tests.engine.conftest import actor, deploy
-from tests.engine.keys_diagrams import BATCH, DEVIATION, REPORTING_BATCH, REQUESTED_DEVIATION
+from tests.engine.keys_support import BATCH, DEVIATION, REPORTING_BATCH, REQUESTED_DEVIATION, audit_actions, count_rows, start
 
 pytestmark = pytest.mark.req("URS-LNK-001")
 
 OPEN_DEVIATIONS = {"relation": ("raised", "affected_by"), "process": "deviation", "status": "running"}
-
-
-def _start(db, key, user="sam", **kwargs):
-    with UnitOfWork(db, actor(user)) as uow:
-        instance = instances.start(uow, key, **kwargs)
-        uow.commit()
-    return instance.id
 
 
 def _link(db, subject, relation, obj, user="quinn", **kwargs):
@@ -37,24 +29,14 @@ def _link(db, subject, relation, obj, user="quinn", **kwargs):
     return made
 
 
-def _count(db, model):
-    with db.session() as s:
-        return s.execute(select(func.count()).select_from(model)).scalar_one()
-
-
-def _actions(db, action):
-    with db.session() as s:
-        return s.execute(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)).scalars().all()
-
-
 @pytest.fixture
 def plant(db, services, frozen_clock):
     """Three batches, two deviations raised from B-1 (D-1 also affects B-2), one of them closed."""
     deploy(db, services, files={"batch.bpmn": BATCH})
     deploy(db, services, files={"deviation.bpmn": DEVIATION})
-    ids = {number: _start(db, "batch", data={"batch_number": number}) for number in ("B-1", "B-2", "B-3")}
+    ids = {number: start(db, "batch", data={"batch_number": number}) for number in ("B-1", "B-2", "B-3")}
     for number in ("D-1", "D-2"):
-        ids[number] = _start(db, "deviation", user="alice", data={"deviation": {"number": number}})
+        ids[number] = start(db, "deviation", user="alice", data={"deviation": {"number": number}})
     _link(db, ids["D-1"], "raised_from", ids["B-1"], user="alice", reason="found at weighing")
     _link(db, ids["B-2"], "affected_by", ids["D-1"], reason="same API lot L-77")  # named from the batch's side
     _link(db, ids["D-2"], "raised_from", ids["B-1"], user="alice")
@@ -90,7 +72,7 @@ def test_a_batchs_open_deviations_and_a_deviations_affected_batches(db, plant):
 
 def test_links_are_audited_with_both_ends(db, plant):
     ids = plant
-    entries = _actions(db, "instance.linked")
+    entries = audit_actions(db, "instance.linked")
     assert len(entries) == 3
     second = entries[1]
     assert (second.object_type, second.actor_id, second.reason) == ("instance_link", "quinn", "same API lot L-77")
@@ -112,7 +94,7 @@ def test_a_retracted_link_no_longer_counts_but_stays_on_record(db, plant):
         assert links.related(s, ids["B-2"], **OPEN_DEVIATIONS) == []
         (kept,) = links.related(s, ids["B-2"], include_retracted=True)
     assert kept.retracted == {"reason": "B-2 used lot L-78, not L-77", "at": kept.retracted["at"], "by": "quinn"}
-    (entry,) = _actions(db, "instance.link_retracted")
+    (entry,) = audit_actions(db, "instance.link_retracted")
     assert (entry.object_id, entry.reason) == (str(link.link_id), "B-2 used lot L-78, not L-77")
     with UnitOfWork(db, actor("quinn")) as uow, pytest.raises(LinkRefused, match=rf"link {link.link_id} was "
                                                                                  "retracted already"):
@@ -121,7 +103,7 @@ def test_a_retracted_link_no_longer_counts_but_stays_on_record(db, plant):
     _link(db, ids["D-1"], "affects", ids["B-2"], reason="confirmed after all")
     with db.session() as s:
         assert [r.business_key for r in links.related(s, ids["B-2"], **OPEN_DEVIATIONS)] == ["D-1"]
-    assert _count(db, InstanceLink) == 4 and _count(db, InstanceLinkRetraction) == 1
+    assert count_rows(db, InstanceLink) == 4 and count_rows(db, InstanceLinkRetraction) == 1
 
 
 @pytest.mark.parametrize("case, error, message", [
@@ -139,11 +121,11 @@ def test_refused_links_change_nothing_but_the_record_of_the_attempt(db, plant, c
             "missing": (ids["D-1"], "affects", 999), "twice": (ids["D-1"], "raised_from", ids["B-1"]),
             "twice_inverse": (ids["B-1"], "raised", ids["D-1"]),
             "long_reason": (ids["D-1"], "affects", ids["B-3"])}[case]
-    before = _count(db, InstanceLink)
+    before = count_rows(db, InstanceLink)
     with pytest.raises(error, match=message):
         _link(db, *args, reason="x" * 2001 if case == "long_reason" else None)
-    assert _count(db, InstanceLink) == before
-    (refusal,) = _actions(db, "instance.link_refused")
+    assert count_rows(db, InstanceLink) == before
+    (refusal,) = audit_actions(db, "instance.link_refused")
     assert (refusal.object_type, refusal.object_id) == ("process_instance", str(args[0]))
 
 
@@ -151,7 +133,7 @@ def test_refused_links_change_nothing_but_the_record_of_the_attempt(db, plant, c
 def test_retraction_needs_a_reason_and_an_existing_link(db, plant, reason, message):
     with UnitOfWork(db, actor("quinn")) as uow, pytest.raises(LinkRefused, match=message):
         links.retract(uow, 999 if reason == "ok" else 1, reason)
-    assert _count(db, InstanceLinkRetraction) == 0
+    assert count_rows(db, InstanceLinkRetraction) == 0
 
 
 def test_unknown_relation_in_a_query_is_an_error_not_an_empty_answer(db, plant):
@@ -196,7 +178,7 @@ def test_kind_sets_are_built_explicitly_and_the_standard_set_is_frozen():
 def test_a_message_start_records_started_by_and_takes_the_key_from_the_payload(db, services, frozen_clock):
     deploy(db, services, files={"reporting_batch.bpmn": REPORTING_BATCH})
     deploy(db, services, files={"requested_deviation.bpmn": REQUESTED_DEVIATION})
-    batch = _start(db, "reporting_batch", data={"batch_number": "B-9", "deviation_number": "DEV-0042"})
+    batch = start(db, "reporting_batch", data={"batch_number": "B-9", "deviation_number": "DEV-0042"})
     with UnitOfWork(db, actor("alice")) as uow:
         (view,) = tasks.inbox(uow, "alice", services=services)
         tasks.complete_task(uow, view.id, {}, [], services=services)
@@ -210,7 +192,7 @@ def test_a_message_start_records_started_by_and_takes_the_key_from_the_payload(d
     assert (link.source_id, link.kind, link.target_id, link.element_id) == (deviation, "started_by", batch,
                                                                             "deviation_request")
     # the same number requested again: the step that throws it is refused, nothing changes
-    second = _start(db, "reporting_batch", data={"batch_number": "B-10", "deviation_number": "DEV-0042"})
+    second = start(db, "reporting_batch", data={"batch_number": "B-10", "deviation_number": "DEV-0042"})
     from engine.errors import DuplicateBusinessKey
 
     with UnitOfWork(db, actor("alice")) as uow, pytest.raises(DuplicateBusinessKey, match="DEV-0042"):

@@ -10,7 +10,7 @@ import pytest
 
 from signatures import kdf, testing
 from tests.conftest import missing
-from tests.engine.keys_diagrams import BATCH, DEVIATION
+from tests.engine.keys_support import BATCH, DEVIATION
 from tests.web.conftest import csrf_of
 from tests.web.test_access_matrix import open_session
 

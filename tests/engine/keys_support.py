@@ -1,5 +1,12 @@
-"""Small batch and deviation diagrams for the business-key and link tests."""
+"""Small batch and deviation diagrams and helpers for the business-key and link tests."""
 from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from audit.models import AuditEntry
+from engine import instances
+from store.uow import UnitOfWork
+from tests.engine.conftest import actor
 
 NS = ('xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
       'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" targetNamespace="http://gmp.example/keys"')
@@ -55,3 +62,20 @@ REQUESTED_DEVIATION = one_step(
     start='<bpmn:messageEventDefinition messageRef="msg_request"><bpmn:extensionElements>'
           '<spiffworkflow:messageVariable>request</spiffworkflow:messageVariable>'
           '</bpmn:extensionElements></bpmn:messageEventDefinition>')
+
+
+def start(db, key, user="sam", **kwargs) -> int:
+    with UnitOfWork(db, actor(user)) as uow:
+        instance = instances.start(uow, key, **kwargs)
+        uow.commit()
+    return instance.id
+
+
+def count_rows(db, model) -> int:
+    with db.session() as s:
+        return s.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def audit_actions(db, action) -> list:
+    with db.session() as s:
+        return s.execute(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)).scalars().all()
