@@ -2,8 +2,8 @@
 
 Each request checks that the session is open and not idle beyond the timeout (in a
 read-only transaction), and marks activity: in a short write of its own, at most every
-`TOUCH_EVERY` (a session may so end up to that much before the full timeout, never after). An ended or expired session is dropped from the cookie and the reason kept for
-the sign-in page (session timeout, deactivation, sign-out elsewhere).
+`TOUCH_EVERY` (a session may so end up to that much before the full timeout, never after).
+An ended or expired session is dropped from the cookie and the reason kept for the sign-in page (session timeout, deactivation, sign-out elsewhere).
 """
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ def load_current_user() -> None:
     sid = session.get(SESSION_KEY)
     if not sid or request.endpoint in UNTRACKED:
         return
+    from core import clock
     from signatures.errors import SessionError
     from signatures.identities import get_user, role_kind_of, roles_of
-    from core import clock
     from signatures.sessions import get_active_session
 
     with unit_of_work(read_only=True) as uow:

@@ -27,7 +27,7 @@ def shown_tasks(page: str) -> list[str]:
     return re.findall(r'data-task="([^"]+)"', page)
 
 
-def test_inbox_pages_and_filters_on_the_server(plant, db, settings):  # type: ignore[no-untyped-def]
+def test_inbox_pages_and_filters_on_the_server(plant, db, settings):  # type: ignore[no-untyped-def]  # noqa: F811
     client, people = plant
     start_more(db, settings, people["quinn"], [f"Batch B-00{n}" for n in range(2, 8)])  # 7 ready tasks in all
     first = client.get("/tasks/?per_page=3").get_data(as_text=True)
@@ -47,7 +47,7 @@ def test_inbox_pages_and_filters_on_the_server(plant, db, settings):  # type: ig
     assert len(shown_tasks(client.get("/tasks/?lane=operator").get_data(as_text=True))) == 7
 
 
-def test_inbox_page_query_counts_in_the_database(plant, db, settings):  # type: ignore[no-untyped-def]
+def test_inbox_page_query_counts_in_the_database(plant, db, settings):  # type: ignore[no-untyped-def]  # noqa: F811
     from engine.listing import MAX_PER_PAGE, inbox_page
     from engine.ports import default_services
     from store.uow import UnitOfWork
@@ -62,7 +62,7 @@ def test_inbox_page_query_counts_in_the_database(plant, db, settings):  # type: 
         assert inbox_page(uow, "nobody", services=default_services(settings)).total == 0
 
 
-def test_records_list_pages_and_filters(plant, db, settings):  # type: ignore[no-untyped-def]
+def test_records_list_pages_and_filters(plant, db, settings):  # type: ignore[no-untyped-def]  # noqa: F811
     client, people = plant
     start_more(db, settings, people["quinn"], [f"Batch C-{n}" for n in range(4)])
     open_session(db, client, people["quinn"])
@@ -74,7 +74,7 @@ def test_records_list_pages_and_filters(plant, db, settings):  # type: ignore[no
     assert "No records yet." in client.get("/records/?status=cancelled").get_data(as_text=True)
 
 
-def test_a_page_is_served_while_another_transaction_holds_the_write_lock(plant, db):  # type: ignore[no-untyped-def]
+def test_a_page_is_served_while_another_transaction_holds_the_write_lock(plant, db):  # type: ignore[no-untyped-def]  # noqa: F811
     from sqlalchemy import text
 
     client, people = plant
@@ -119,7 +119,7 @@ def test_a_read_only_unit_of_work_refuses_to_write(db):  # type: ignore[no-untyp
                                .where(AuditEntry.action == "access.refused")).scalar_one() == 1
 
 
-def test_activity_is_marked_at_most_every_half_minute(plant, db, frozen_clock):  # type: ignore[no-untyped-def]
+def test_activity_is_marked_at_most_every_half_minute(plant, db, frozen_clock):  # type: ignore[no-untyped-def]  # noqa: F811
     from signatures.models import AuthSession
 
     client, people = plant
