@@ -3,7 +3,8 @@
 Each request checks that the session is open and not idle beyond the timeout (in a
 read-only transaction), and marks activity: in a short write of its own, at most every
 `TOUCH_EVERY` (a session may so end up to that much before the full timeout, never after).
-An ended or expired session is dropped from the cookie and the reason kept for the sign-in page (session timeout, deactivation, sign-out elsewhere).
+An ended or expired session is dropped from the cookie and the reason kept for the sign-in
+page (session timeout, deactivation, sign-out elsewhere).
 """
 from __future__ import annotations
 
