@@ -33,10 +33,10 @@ def _available(module: str) -> bool:
 @click.command()
 def run() -> None:
     """Migrate, seed demo data (GMP_DEMO=1), start simulators and scheduler, serve."""
-    from store.migrate import upgrade
+    from store.verified_upgrade import verified_upgrade
 
     settings = cli_settings()
-    upgrade(settings.database_url)
+    verified_upgrade(settings.database_url)
     click.echo(f"database ready: {settings.database_url}")
     gmp = [sys.executable, "-m", "cli"]
     if settings.demo and _available("bpmn.demo"):
