@@ -51,7 +51,7 @@ def current_filter():  # type: ignore[no-untyped-def]
         return ExportFilter(object_type=(args.get("object_type") or "").strip() or None,
                             object_ids=(object_id,) if object_id else (),
                             actor_id=(args.get("user") or "").strip() or None,
-                            action=(args.get("action") or "").strip() or None,
+                            action_prefix=(args.get("action") or "").strip() or None,
                             since=_date("since"), until=_date("until", end=True))
     except AuditError as exc:
         raise BadFilter(str(exc)) from exc
