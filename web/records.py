@@ -85,7 +85,7 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
 
 
 def _record(instance_id: int) -> dict[str, Any]:
-    with database().session() as session:
+    with database().read_session() as session:
         record = build_record(session, instance_id)
     from core import clock
 
@@ -99,7 +99,6 @@ RELATIONS = {
     "affected_by": N_("affected by"), "started_by": N_("started by"), "started": N_("started"),
     "caused": N_("caused"), "caused_by": N_("caused by"),
 }
-LISTED = 500  # newest records listed; the search finds older ones
 
 
 def relation_label(name: str) -> str:
@@ -124,14 +123,14 @@ def may(endpoint: str) -> bool:
 
 @bp.get("/")
 def index():  # type: ignore[no-untyped-def]
-    from engine.instances import list_instances
+    from engine.listing import instances_page
 
     status = (request.args.get("status") or "").strip() or None
-    query = (request.args.get("q") or "").strip()
-    with database().session() as session:
-        rows = list_instances(session, status=status, search=query or None, limit=LISTED)
-    return render_template("records/index.html", rows=list(reversed(rows)), status=status or "", q=query,
-                           limited=len(rows) == LISTED)
+    with database().read_session() as session:
+        page = instances_page(session, page=request.args.get("page", 1, type=int) or 1, status=status,
+                              per_page=request.args.get("per_page", 50, type=int) or 50,
+                              search=request.args.get("q") or "")
+    return render_template("records/index.html", rows=page.items, page=page, status=status or "")
 
 
 def _render_record(instance_id: int, *, message: str | None = None, status: int = 200,
@@ -160,7 +159,7 @@ def link(instance_id: int):  # type: ignore[no-untyped-def]
             uow.commit()
     except EngineError as exc:
         return _render_record(instance_id, message=str(exc), status=exc.http_status, form=form)
-    with database().session() as session:
+    with database().read_session() as session:
         from engine.business_keys import key_of
 
         key = key_of(session, other)

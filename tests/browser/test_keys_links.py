@@ -82,8 +82,8 @@ def test_operator_finds_a_task_by_batch_number(page, live_server, live_db, site)
     sign_in(page, live_server, live_db, site["alice"])
     page.goto(live_server.url + "/tasks/")
     assert page.locator("[data-task]").count() == 2
-    page.locator("#t-q").fill("2024-009")
-    page.get_by_role("button", name="Find").click()
+    page.locator("#t-search").fill("2024-009")
+    page.get_by_role("button", name="Filter").click()
     assert page.locator("[data-task]").count() == 1
     assert page.get_by_test_id("business-key").inner_text() == "B-2024-009"
     assert no_horizontal_scroll(page)

@@ -73,11 +73,10 @@ def test_inbox_shows_and_searches_business_keys(site, db):
     assert re.findall(r'data-testid="business-key">([^<]+)<', page) == ["B-2024-007", "B-2024-008"]
     found = client.get("/tasks/?q=2024-008").get_data(as_text=True)
     assert re.findall(r'data-testid="business-key">([^<]+)<', found) == ["B-2024-008"]
-    assert "Show all 2" in found
     assert len(re.findall(r"data-task=", client.get(f"/tasks/?q=%23{ids['B-7']}").get_data(as_text=True))) == 1
     assert len(re.findall(r"data-task=", client.get("/tasks/?q=paraCETamol").get_data(as_text=True))) == 1
     none = client.get("/tasks/?q=nothing-like-this").get_data(as_text=True)
-    assert "No task matches “nothing-like-this”." in none and "data-task=" not in none
+    assert "No task matches the filter." in none and "data-task=" not in none
 
 
 def test_records_list_searches_keys_titles_and_numbers(site, db):
@@ -89,7 +88,7 @@ def test_records_list_searches_keys_titles_and_numbers(site, db):
     assert re.findall(r'data-instance="(\d+)"', found) == [str(ids["B-8"]), str(ids["B-7"])]
     assert re.findall(r'data-instance="(\d+)"', client.get("/records/?q=spill").get_data(as_text=True)) == [
         str(ids["D-1"])]
-    assert "No record matches “zzz”." in client.get("/records/?q=zzz&status=running").get_data(as_text=True)
+    assert "data-instance=" not in client.get("/records/?q=zzz&status=running").get_data(as_text=True)
 
 
 def test_qa_links_records_and_both_record_pages_show_it(site, db):
