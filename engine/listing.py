@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from engine import instances
 from engine.models import InstanceTask, ProcessDefinition, ProcessDefinitionVersion, ProcessInstance
-from engine.runtime_models import BusinessKey
 from engine.ports import EngineServices, default_services
+from engine.runtime_models import BusinessKey
 from engine.tasks import TaskView
 
 T = TypeVar("T")
