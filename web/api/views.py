@@ -95,12 +95,27 @@ def _ready_tasks(session: Any, *, instance_id: int | None = None, lane: str | No
     return items, (f"{last.instance_id}.{last.seq}" if last is not None else None)
 
 
+def _process_data(session: Any, instance_id: int, header_data: dict[str, Any]) -> dict[str, Any]:
+    """The instance's process data as its newest definite task holds it (with the workflow's data objects)."""
+    from engine.instances import DEFINITE
+    from engine.models import InstanceTask
+
+    body = session.execute(select(InstanceTask.body).where(
+        InstanceTask.instance_id == instance_id, InstanceTask.dropped.is_(False),
+        InstanceTask.state.op("&")(int(DEFINITE)) != 0).order_by(InstanceTask.seq.desc()).limit(1)).scalar()
+    data = dict(header_data or {})
+    if body:
+        data.update({k: v for k, v in (json.loads(body).get("data") or {}).items() if not k.startswith("_")})
+    return data
+
+
 def _instance_document(session: Any, instance_id: int) -> dict[str, Any]:
     from engine.instances import get_instance, inspect
 
     header = inspect(session, instance_id)
     instance = get_instance(session, instance_id)
     ready, _ = _ready_tasks(session, instance_id=instance_id)
+    header["data"] = _process_data(session, instance_id, header["data"])
     return {"instance_id": header["id"], "title": header["title"], "process": header["process"],
             "version": header["version"], "business_key": _business_key(instance), "status": header["status"],
             "started_at": header["started_at"], "started_by": header["started_by"], "ended_at": header["ended_at"],
