@@ -17,7 +17,7 @@ def count(db, action: str, actor: str | None = None) -> int:  # type: ignore[no-
         return int(session.execute(query).scalar_one())
 
 
-@pytest.mark.req("P11-10d", "P11-10g", "A11-12")
+@pytest.mark.req("URS-API-002", "URS-API-004", "P11-10d", "P11-10g", "A11-12")
 def test_token_speaks_for_its_account_and_every_call_is_audited(plant):
     response = plant.api.get("/me")
     assert response.status_code == 200
@@ -29,7 +29,7 @@ def test_token_speaks_for_its_account_and_every_call_is_audited(plant):
     assert count(plant.db, "api.call", "system:mes-line1") == 1
 
 
-@pytest.mark.req("P11-10d", "P11-300c", "CN-2")
+@pytest.mark.req("URS-API-002", "URS-API-004", "P11-10d", "P11-300c", "CN-2")
 @pytest.mark.parametrize("header,message", [
     (None, "needs an API token"),
     ("Basic abc", "must be 'Bearer <token>'"),
@@ -45,7 +45,7 @@ def test_bad_tokens_are_refused_with_the_header_named(plant, header, message):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-@pytest.mark.req("P11-300c", "P11-10d", "A11-12")
+@pytest.mark.req("URS-API-002", "P11-300c", "P11-10d", "A11-12")
 def test_revoked_expired_and_deactivated_tokens_are_refused(plant):
     from signatures.models import SecurityAlert
     from store.uow import UnitOfWork
@@ -77,7 +77,7 @@ def test_revoked_expired_and_deactivated_tokens_are_refused(plant):
     assert count(plant.db, "api.token_refused") == 3
 
 
-@pytest.mark.req("P11-10d", "A11-12")
+@pytest.mark.req("URS-API-002", "P11-10d", "A11-12")
 def test_token_secret_is_stored_hashed_and_shown_once(plant):
     from web.api.models import ApiToken
 
@@ -95,7 +95,7 @@ def test_token_secret_is_stored_hashed_and_shown_once(plant):
     assert not any(secret in text for text in texts)
 
 
-@pytest.mark.req("P11-10g", "CN-2")
+@pytest.mark.req("URS-API-002", "URS-API-004", "P11-10g", "CN-2")
 def test_a_token_without_the_scope_is_refused_and_recorded(plant):
     narrow = issue(plant.db, plant.people["admin"], "mes-line1", ["masterdata:read"])
     response = plant.api.get("/tasks", token=narrow)
@@ -106,7 +106,7 @@ def test_a_token_without_the_scope_is_refused_and_recorded(plant):
     assert plant.api.get("/masterdata", token=narrow).status_code == 200
 
 
-@pytest.mark.req("P11-10d", "P11-200a2", "P11-200a3")
+@pytest.mark.req("URS-API-003", "P11-10d", "P11-200a2", "P11-200a3")
 def test_a_system_account_never_signs_in_to_the_web_nor_signs(plant, client, fast_kdf):
     from signatures.errors import AuthenticationFailed
     from signatures.records import SimpleRecord
@@ -123,7 +123,7 @@ def test_a_system_account_never_signs_in_to_the_web_nor_signs(plant, client, fas
                  Credentials(user, "whatever password", "123456"), None, plant.settings)
 
 
-@pytest.mark.req("P11-10d")
+@pytest.mark.req("URS-API-002", "P11-10d")
 def test_a_web_session_is_not_an_api_credential(plant, client):
     from tests.web.test_access_matrix import open_session
 
@@ -134,7 +134,7 @@ def test_a_web_session_is_not_an_api_credential(plant, client):
     assert posted.status_code == 401
 
 
-@pytest.mark.req("A11-5", "P11-10k")
+@pytest.mark.req("URS-API-001", "A11-5", "P11-10k")
 def test_openapi_document_describes_every_operation_with_its_scope(plant, app):
     from web.access import load_matrix
 
@@ -156,7 +156,7 @@ def test_openapi_document_describes_every_operation_with_its_scope(plant, app):
     assert "/masterdata/equipment-tags/{key}" in doc["paths"]
 
 
-@pytest.mark.req("A11-5", "CN-6")
+@pytest.mark.req("URS-API-001", "A11-5", "CN-6")
 def test_reference_page_is_self_hosted(plant):
     page = plant.api.client.get("/api/v1/docs")
     html = page.get_data(as_text=True)

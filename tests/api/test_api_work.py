@@ -10,7 +10,7 @@ from tests.api.test_api_basics import count
 
 
 # ---------------------------------------------------------------- exchange checks (Annex 11 §5)
-@pytest.mark.req("A11-5", "ALCOA-ATTRIBUTABLE", "P11-10e")
+@pytest.mark.req("URS-API-005", "URS-API-006", "A11-5", "ALCOA-ATTRIBUTABLE", "P11-10e")
 def test_start_an_instance_is_acknowledged_and_attributed_to_the_system(plant):
     response = plant.api.post("/instances", {"process": "api_batch", "title": "Batch B-7", "data": {"lot": "L-7"}},
                               headers={"X-Request-Id": "erp-order-4711"})
@@ -32,7 +32,7 @@ def test_start_an_instance_is_acknowledged_and_attributed_to_the_system(plant):
     assert count(plant.db, "api.call", "system:mes-line1") >= 1
 
 
-@pytest.mark.req("A11-5")
+@pytest.mark.req("URS-API-005", "URS-API-006", "A11-5")
 @pytest.mark.parametrize("headers,digest_of,field,status", [
     ({"Content-Digest": ""}, None, "Content-Digest", 400),
     ({"Content-Digest": "md5=:abc:"}, None, "Content-Digest", 400),
@@ -56,7 +56,7 @@ def test_a_body_whose_checksum_fails_is_refused_acknowledged_and_changes_nothing
         assert session.execute(select(ProcessInstance)).first() is None
 
 
-@pytest.mark.req("A11-5", "URS-FRM-002")
+@pytest.mark.req("URS-API-005", "URS-API-006", "A11-5", "URS-FRM-002")
 @pytest.mark.parametrize("body,field", [
     ({}, "/process"),
     ({"process": "api_batch", "colour": "red"}, "/colour"),
@@ -73,7 +73,7 @@ def test_schema_errors_name_the_field(plant, body, field):
     assert response.get_json()["field"] == field, response.get_json()
 
 
-@pytest.mark.req("A11-5")
+@pytest.mark.req("URS-API-005", "URS-API-006", "A11-5")
 def test_malformed_json_and_parameters_name_the_field(plant):
     bad = plant.api.post("/instances", raw=b'{"process": ')
     assert bad.status_code == 400 and bad.get_json()["field"] == "body"
@@ -91,7 +91,7 @@ def test_malformed_json_and_parameters_name_the_field(plant):
 
 
 # ---------------------------------------------------------------- system tasks
-@pytest.mark.req("P11-10g", "A11-5", "URS-FRM-003")
+@pytest.mark.req("URS-API-003", "URS-API-006", "P11-10g", "A11-5", "URS-FRM-003")
 def test_a_system_task_is_completed_by_the_system_account_without_signature(plant):
     instance_id = plant.start()
     task = plant.task(instance_id, "system")
@@ -118,7 +118,7 @@ def test_a_system_task_is_completed_by_the_system_account_without_signature(plan
     assert value["out_of_limits"] and value["exception_comment"] == "scale recalibrated, QA informed"
 
 
-@pytest.mark.req("P11-10g", "CN-1")
+@pytest.mark.req("URS-API-003", "P11-10g", "CN-1")
 def test_a_system_account_without_the_lane_role_or_scope_is_refused(plant):
     from store.uow import UnitOfWork
     from tests.api.conftest import create_account, issue
@@ -156,7 +156,7 @@ def _to_waiting(plant) -> int:  # type: ignore[no-untyped-def]
     return instance_id
 
 
-@pytest.mark.req("A11-5", "P11-10f")
+@pytest.mark.req("URS-API-005", "URS-API-006", "A11-5", "P11-10f")
 def test_a_message_is_delivered_by_correlation(plant):
     first = _to_waiting(plant)
     plant.clock.advance(seconds=1)
@@ -185,7 +185,7 @@ def test_a_message_is_delivered_by_correlation(plant):
     assert count(plant.db, "message.received", "system:mes-line1") == 2
 
 
-@pytest.mark.req("A11-5")
+@pytest.mark.req("URS-API-005", "URS-API-006", "A11-5")
 def test_an_ambiguous_message_is_refused_and_a_start_message_starts_its_process(plant):
     _to_waiting(plant)
     _to_waiting(plant)
@@ -201,7 +201,7 @@ def test_an_ambiguous_message_is_refused_and_a_start_message_starts_its_process(
 
 
 # ---------------------------------------------------------------- a person's task
-@pytest.mark.req("P11-200a2", "P11-200a1", "P11-10d", "A11-14", "P11-300d")
+@pytest.mark.req("URS-API-003", "P11-200a2", "P11-200a1", "P11-10d", "A11-14", "P11-300d")
 def test_a_persons_task_needs_that_persons_own_signature_ceremony(plant, fast_kdf):
     from signatures.models import Signature
 
@@ -251,7 +251,7 @@ def test_a_persons_task_needs_that_persons_own_signature_ceremony(plant, fast_kd
 
 
 # ---------------------------------------------------------------- reading
-@pytest.mark.req("P11-10b", "CN-6")
+@pytest.mark.req("URS-API-006", "P11-10b", "CN-6")
 def test_records_as_json_and_pdf(plant):
     instance_id = plant.start()
     record = plant.api.get(f"/records/{instance_id}")
@@ -264,7 +264,7 @@ def test_records_as_json_and_pdf(plant):
     assert plant.api.get("/records/424242").status_code == 404
 
 
-@pytest.mark.req("P11-10k", "A11-5")
+@pytest.mark.req("URS-API-006", "P11-10k", "A11-5")
 def test_master_data_resources(plant):
     index = plant.api.get("/masterdata").get_json()["resources"]
     assert [r["name"] for r in index] == ["equipment-tags", "process-definitions"]
@@ -281,7 +281,7 @@ def test_master_data_resources(plant):
     assert unknown.status_code == 404 and unknown.get_json()["field"] == "resource"
 
 
-@pytest.mark.req("P11-10e", "A11-9", "P11-10a")
+@pytest.mark.req("URS-API-006", "P11-10e", "A11-9", "P11-10a")
 def test_audit_trail_entries_and_verifiable_export(plant, tmp_path):
     from audit.export import verify_export
     from audit.server_key import public_keys
@@ -305,7 +305,7 @@ def test_audit_trail_entries_and_verifiable_export(plant, tmp_path):
     assert lonely.status_code == 422 and lonely.get_json()["field"] == "object_id"
 
 
-@pytest.mark.req("A11-5")
+@pytest.mark.req("URS-API-005", "URS-API-006", "A11-5")
 def test_acknowledgements_belong_to_their_account(plant):
     from tests.api.conftest import create_account, issue
 
@@ -318,7 +318,7 @@ def test_acknowledgements_belong_to_their_account(plant):
     assert mine["items"][0]["ack_id"] == ack["ack_id"]
 
 
-@pytest.mark.req("A11-5", "P11-10e")
+@pytest.mark.req("URS-API-005", "URS-API-006", "A11-5", "P11-10e")
 def test_acknowledgements_are_append_only(plant):
     from sqlalchemy.exc import DBAPIError
 

@@ -156,7 +156,7 @@ def check_params(params: Sequence[Param], path_values: Mapping[str, str], query:
     if unknown:
         raise BodyInvalid(f"unknown query parameter {unknown[0]!r}" + (f": expected {', '.join(sorted(known))}"
                                                                         if known else ": this call takes none"),
-                          unknown[0])
+                          unknown[0] or "query")
     values: dict[str, Any] = {}
     for param in params:
         if param.where == "path":
