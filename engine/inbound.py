@@ -83,6 +83,14 @@ def _matches(instance: Any, data: Mapping[str, Any], correlation: Mapping[str, A
     return True
 
 
+def _task_data(body: str | None) -> dict[str, Any]:
+    """The data of a stored task row, with typed values (Decimal, date) restored."""
+    from engine.runtime_factory import serializer
+
+    raw = (json.loads(body).get("data") or {}) if body else {}
+    return dict(serializer().registry.restore(raw))
+
+
 def waiting_instances(session: Any, name: str, correlation: Mapping[str, Any]) -> list[int]:
     """Running instances with a task waiting for message `name` that match `correlation`."""
     from engine.models import InstanceTask, ProcessInstance
@@ -97,7 +105,7 @@ def waiting_instances(session: Any, name: str, correlation: Mapping[str, Any]) -
     for spec_name, body, instance in rows:
         if instance.id in found or spec_name not in _catch_specs(session, instance.version_id, name):
             continue
-        data = (json.loads(body).get("data") or {}) if body else {}
+        data = _task_data(body)
         if _matches(instance, data, correlation):
             found.append(instance.id)
     return found

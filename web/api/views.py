@@ -103,9 +103,12 @@ def _process_data(session: Any, instance_id: int, header_data: dict[str, Any]) -
     body = session.execute(select(InstanceTask.body).where(
         InstanceTask.instance_id == instance_id, InstanceTask.dropped.is_(False),
         InstanceTask.state.op("&")(int(DEFINITE)) != 0).order_by(InstanceTask.seq.desc()).limit(1)).scalar()
+    from engine.runtime_factory import serializer
+
     data = dict(header_data or {})
     if body:
-        data.update({k: v for k, v in (json.loads(body).get("data") or {}).items() if not k.startswith("_")})
+        stored = serializer().registry.restore(json.loads(body).get("data") or {})
+        data.update({k: v for k, v in stored.items() if not k.startswith("_")})
     return data
 
 
