@@ -181,7 +181,8 @@ def prose(text: str) -> Any:
     def inline(line: str) -> str:
         html = str(escape(line))
         html = re.sub(r"`([^`]+)`", r"<code>\1</code>", html)
-        return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", html)
+        html = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", html)
+        return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", html)
 
     blocks = []
     for block in re.split(r"\n\s*\n", text.strip()):
