@@ -486,7 +486,8 @@ AUDIT_FILTERS = [
           "Needs object_type."),
     Param("actor", "query", {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z][a-z0-9._:-]*$"},
           "Actor ID (a user ID, or system:<account> for a system account)."),
-    Param("action", "query", {"type": "string", "minLength": 1, "maxLength": 80, "pattern": "^[a-z_.]+$"}),
+    Param("action", "query", {"type": "string", "minLength": 1, "maxLength": 80, "pattern": "^[a-z_.]+$"},
+          "An action, or its prefix (task. for every task action)."),
 ]
 
 
@@ -497,7 +498,7 @@ def _audit_filter(params: dict[str, Any], since: Any = None, until: Any = None) 
     try:
         return ExportFilter(object_type=params.get("object_type"),
                             object_ids=(params["object_id"],) if "object_id" in params else (),
-                            actor_id=params.get("actor"), action=params.get("action"), since=since, until=until)
+                            actor_id=params.get("actor"), action_prefix=params.get("action"), since=since, until=until)
     except AuditError as exc:
         raise BodyInvalid(str(exc), "object_id" if "object" in str(exc) else "since") from exc
 
