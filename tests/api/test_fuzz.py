@@ -1,6 +1,6 @@
 """Property-based fuzzing of the API (schemathesis) against the running server.
 
-The real application is served on 127.0.0.1 in a thread (SQLite), seeded with a system
+The production server (gunicorn, as `gmp serve` runs it) serves the application on 127.0.0.1 (SQLite), seeded with a system
 account, a person, and the test processes with instances at each step. Schemathesis
 generates valid and invalid requests for every operation of /api/v1/openapi.json; each
 body is sent with its correct Content-Digest (the checksum itself is tested elsewhere), so
@@ -27,9 +27,6 @@ EXAMPLES = 5
 
 @pytest.fixture(scope="module")
 def fuzz_server(_sqlite_template, tmp_path_factory):  # type: ignore[no-untyped-def]
-    import logging
-
-    from app import create_app
     from core import clock
     from core.config import load_settings
     from signatures import kdf, testing
@@ -37,18 +34,17 @@ def fuzz_server(_sqlite_template, tmp_path_factory):  # type: ignore[no-untyped-
     from store.uow import UnitOfWork
     from tests.api.conftest import ALL_SCOPES, add_system_role, create_account, deploy, issue
     from tests.browser.conftest import LiveServer
+    from tests.support.shared_clock import SharedClock
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     folder = tmp_path_factory.mktemp("fuzz")
     (folder / "instance").mkdir()
     shutil.copy(_sqlite_template, folder / "gmp.sqlite3")
     config = {"instance_path": str(folder / "instance"), "database_url": f"sqlite:///{folder / 'gmp.sqlite3'}",
               "secret_key": TEST_SECRET, "server_key_passphrase": TEST_PASSPHRASE}
     cfg = load_settings(config, environ={})
-    frozen = clock.FrozenClock()
+    frozen = SharedClock(folder / "instance" / "test-clock")
     clock.set_clock(frozen)
     db = Database(cfg.database_url)
-    app = create_app(config)
     try:
         with kdf.unsafe_fast_kdf():
             admin = testing.bootstrap_admin(db, cfg)
@@ -69,11 +65,10 @@ def fuzz_server(_sqlite_template, tmp_path_factory):  # type: ignore[no-untyped-
                     instances.start(uow, "api_batch", title=f"Batch F-{n}", data={"lot": f"F-{n}"}, settings=cfg)
                     uow.commit()
             frozen.advance(seconds=31)
-            with LiveServer(app) as server:
-                yield server.url, token
+        with LiveServer(cfg, frozen.path) as server:  # the production server, as `gmp serve` runs it
+            yield server.url, token
     finally:
         clock.set_clock(None)
-        app.extensions["gmp.db"].dispose()
         db.dispose()
 
 
