@@ -11,8 +11,9 @@ accountability statements, a refused sign-in, tag registry revisions approved by
 process definitions uploaded and approved by signature (one superseded), instances with
 completed, signed and second-person-verified tasks, a running instance, a cancelled one, a
 deviation raised by an operator (a link and an exception), a message that started a process,
-a waiting timer, a notification, a language preference, an audit review and a signed audit
-checkpoint (in the database and the instance's checkpoint log).
+a waiting timer, a notification, a language preference, an audit review, a signed audit
+checkpoint (in the database and the instance's checkpoint log) and, in releases that have the
+API (0007_api on), a system account with tokens.
 """
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ def main(url: str, instance_path: str, secret_key: str, passphrase: str) -> dict
             _definitions(db, settings, people, fresh)
             manifest["instances"] = _instances(db, settings, people, fresh)
             _web(db, people)
+            if (TREE / "web" / "api" / "accounts.py").exists():  # releases from 0007_api on
+                _api(db, admin)
             with UnitOfWork(db, people["audrey"].actor) as uow:
                 from audit.review import record_review
 
@@ -227,6 +230,26 @@ def _instances(db, settings, people, fresh) -> dict:
     timed = start("alice", "weigh_deadline", title="Weighing with a deadline")
     return {"released": released, "running": running, "cancelled": cancelled, "batch_with_deviation": batch,
             "halted_line": halting, "timed": timed}
+
+
+def _api(db, admin) -> None:
+    """A system account with a system role, one token issued and one revoked."""
+    from datetime import timedelta
+
+    from core import clock
+    from signatures.roles import add_role
+    from store.uow import UnitOfWork
+    from web.api.accounts import create_account, issue_token, revoke_token
+
+    with UnitOfWork(db, admin.actor) as uow:
+        add_role(uow, "mes", "system", "MES interface", "MES 接口", "lanes worked by the MES", reason="line 1 MES")
+        create_account(uow, "mes-line-1", "MES line 1", roles=["mes"], reason="line 1 MES connection")
+        issue_token(uow, "mes-line-1", "instances:start instances:read", clock.now() + timedelta(days=90),
+                    label="production", reason="go-live")
+        first, _secret = issue_token(uow, "mes-line-1", "tasks:read", clock.now() + timedelta(days=30),
+                                     label="trial", reason="trial connection")
+        revoke_token(uow, first.token_id, "trial over")
+        uow.commit()
 
 
 def _web(db, people) -> None:

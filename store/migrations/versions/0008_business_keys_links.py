@@ -2,16 +2,16 @@
 
 Adds tables and one nullable column; changes no existing row.
 
-Revision ID: 0007_business_keys_links
-Revises: 0006_web
+Revision ID: 0008_business_keys_links
+Revises: 0007_api
 """
 import sqlalchemy as sa
 from alembic import op
 
 from store.sqlguards import append_only
 
-revision = "0007_business_keys_links"
-down_revision = "0006_web"
+revision = "0008_business_keys_links"
+down_revision = "0007_api"
 branch_labels = None
 depends_on = None
 
