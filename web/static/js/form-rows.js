@@ -1,0 +1,149 @@
+/* Task forms in the browser (forms/templates/form.html): rows of a repeating group added and
+   removed, a row's equipment value captured, the exception comment opened when a value is
+   outside its limits, and a warning when a text is longer than its field takes.
+   Only a convenience: the server parses, checks and decides everything again. */
+(function () {
+  "use strict";
+
+  function form(el) { return el.closest(".gmp-form") || document.querySelector(".gmp-form"); }
+  function msg(el, name, values) {
+    var root = el.closest("[data-msg-" + name + "]") || form(el);
+    var text = (root && root.getAttribute("data-msg-" + name)) || "";
+    Object.keys(values || {}).forEach(function (key) { text = text.split("%(" + key + ")s").join(values[key]); });
+    return text;
+  }
+
+  function visibleRows(group) {
+    return Array.prototype.filter.call(group.querySelector(".gmp-row-list").children,
+      function (li) { return li.classList.contains("gmp-row"); });
+  }
+
+  /* Visible numbers follow the order on screen; the names keep their index (the server renumbers). */
+  function renumber(group) {
+    var rows = visibleRows(group);
+    var min = parseInt(group.getAttribute("data-min-rows") || "0", 10);
+    var max = parseInt(group.getAttribute("data-max-rows") || "200", 10);
+    rows.forEach(function (li, i) {
+      var title = msg(group, "row", { number: String(i + 1) });
+      var legend = li.querySelector(".gmp-row-title");
+      if (legend && legend.closest(".gmp-row") === li) { legend.textContent = title; }
+      var remove = li.querySelector("[data-remove-row]");
+      if (remove && remove.closest(".gmp-row") === li) {
+        remove.textContent = msg(group, "remove", { row: title });
+        remove.disabled = rows.length <= Math.max(min, 1);
+      }
+    });
+    var add = group.querySelector("[data-add-row]");
+    if (add) { add.disabled = rows.length >= max; }
+  }
+
+  function addRow(group) {
+    var template = group.querySelector("template.gmp-row-template");
+    if (!template) { return; }
+    var rows = visibleRows(group);
+    var max = parseInt(group.getAttribute("data-max-rows") || "200", 10);
+    if (rows.length >= max) { status(group, msg(group, "max-rows", { count: String(max) })); return; }
+    var index = parseInt(group.getAttribute("data-next-index") || String(rows.length), 10);
+    group.setAttribute("data-next-index", String(index + 1));
+    var html = template.innerHTML.split("__INDEX__").join(String(index))
+      .split("__NUMBER__").join(String(rows.length + 1));
+    var holder = document.createElement("ol");
+    holder.innerHTML = html;
+    var li = holder.firstElementChild;
+    group.querySelector(".gmp-row-list").appendChild(li);
+    renumber(group);
+    var first = li.querySelector("input:not([type=hidden]):not([readonly]), select, textarea");
+    if (first) { first.focus(); }
+    status(group, msg(group, "added", { row: msg(group, "row", { number: String(visibleRows(group).length) }) }));
+  }
+
+  function removeRow(button) {
+    var li = button.closest(".gmp-row");
+    var group = li.closest(".gmp-rows");
+    var title = li.querySelector(".gmp-row-title").textContent;
+    li.parentNode.removeChild(li);
+    renumber(group);
+    status(group, msg(group, "removed", { row: title }));
+    var add = group.querySelector("[data-add-row]");
+    if (add) { add.focus(); }
+  }
+
+  function status(group, text) {
+    var out = group.querySelector(".gmp-row-status");
+    if (out) { out.textContent = text; }
+  }
+
+  function capture(button) {
+    var page = document.querySelector("[data-capture-url]");
+    if (!page) { return; }
+    var field = button.closest(".gmp-field");
+    var token = document.querySelector("input[name=csrf_token]");
+    button.disabled = true;
+    fetch(page.getAttribute("data-capture-url"), {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json",
+                 "X-CSRF-Token": token ? token.value : "" },
+      body: JSON.stringify({ field: button.getAttribute("data-capture") })
+    }).then(function (r) { return r.json(); }).then(function (answer) {
+      var error = field.querySelector(".gmp-error");
+      if (answer.ok) {
+        field.querySelector("input[readonly]").value = answer.text;
+        field.querySelector("input.gmp-reading").value = String(answer.reading_id);
+        var source = field.querySelector(".gmp-badge-equipment");
+        if (source) { source.textContent = answer.source; }
+        if (error) { error.hidden = true; error.textContent = ""; }
+      } else if (error) {
+        error.hidden = false;
+        error.textContent = answer.error;
+      }
+    }).catch(function () {}).then(function () { button.disabled = false; });
+  }
+
+  function checkLimits(input) {
+    var low = input.getAttribute("data-low"), high = input.getAttribute("data-high");
+    var field = input.closest(".gmp-field");
+    var details = field && field.querySelector("details.gmp-exception");
+    if (!details) { return; }
+    var text = input.value.trim();
+    if (!/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(text)) { return; }
+    var value = parseFloat(text);
+    var outside = (low !== "" && low !== null && value < parseFloat(low)) ||
+                  (high !== "" && high !== null && value > parseFloat(high));
+    if (outside) { details.open = true; }
+    field.classList.toggle("gmp-field-outside", outside);
+  }
+
+  function checkLength(input) {
+    var max = parseInt(input.getAttribute("data-max-length") || "0", 10);
+    if (!max) { return; }
+    var note = input.parentNode.querySelector(".gmp-length");
+    var length = input.value.length;
+    if (length > max) {
+      if (!note) {
+        note = document.createElement("p");
+        note.className = "gmp-length gmp-error";
+        note.setAttribute("aria-live", "polite");
+        input.parentNode.appendChild(note);
+      }
+      note.textContent = msg(input, "too-long", { length: String(length), count: String(max) });
+    } else if (note) {
+      note.parentNode.removeChild(note);
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest("[data-add-row], [data-remove-row], [data-capture]");
+    if (!target) { return; }
+    event.preventDefault();
+    if (target.hasAttribute("data-add-row")) { addRow(target.closest(".gmp-rows")); }
+    else if (target.hasAttribute("data-remove-row")) { removeRow(target); }
+    else { capture(target); }
+  });
+  document.addEventListener("input", function (event) {
+    var el = event.target;
+    if (el.hasAttribute && el.hasAttribute("data-low")) { checkLimits(el); }
+    if (el.hasAttribute && el.hasAttribute("data-max-length")) { checkLength(el); }
+  });
+  Array.prototype.forEach.call(document.querySelectorAll(".gmp-rows"), renumber);
+  Array.prototype.forEach.call(document.querySelectorAll("[data-max-length]"), checkLength);
+})();
