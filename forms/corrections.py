@@ -19,8 +19,19 @@ from jsonschema import Draft202012Validator
 from core import clock
 from core.clock import isoformat, parse_iso
 from forms.errors import CorrectionInvalid, ExpressionError
-from forms.keywords import COMMENT_MAX_LENGTH, FieldSpec, FormDefinition, Limits, calculation_order, join_path, load_definition, split_path
+from forms.keywords import (
+    COMMENT_MAX_LENGTH,
+    FieldSpec,
+    FormDefinition,
+    Limits,
+    calculation_order,
+    enclosing,
+    join_path,
+    load_definition,
+    split_path,
+)
 from forms.numbers import decimal_places, format_decimal, to_decimal
+from forms.validation import calculated_value, schema_error, sort_key
 
 CORRECTION_MEANING = "corrected"
 
@@ -142,8 +153,6 @@ def correct_value(
         raise CorrectionInvalid(f"the corrected value of {field_name!r} is the same as the current value")
     errors = sorted(_validator(definition, spec).iter_errors(new_value), key=lambda e: e.message)
     if new_value is None or errors:
-        from forms.validation import schema_error
-
         problem = schema_error(definition, errors[0]) if errors else None
         detail = problem.message if problem is not None else "a value is required"
         raise CorrectionInvalid(f"the corrected value of {field_name!r} is not valid: {detail}")
@@ -179,13 +188,7 @@ class FlatScope(Mapping[str, Any]):
 
     def __init__(self, values: Mapping[str, Any], path: str) -> None:
         self.values = values
-        self.prefixes: list[str] = []
-        parts = split_path(path)[:-1]
-        while True:
-            self.prefixes.append(join_path(*parts))
-            if not parts:
-                break
-            parts = parts[:-2] if len(parts) >= 2 and isinstance(parts[-1], int) else parts[:-1]
+        self.prefixes = enclosing(path)
 
     def __getitem__(self, name: str) -> Any:
         for prefix in self.prefixes:
@@ -259,14 +262,9 @@ def current_view(schema: dict[str, Any], ui_schema: dict[str, Any] | None, first
             if any(n not in scope or scope[n] is None for n in spec.calculated.names):
                 continue
             try:
-                result = spec.calculated.evaluate(scope)
+                values[path] = calculated_value(spec.calculated.evaluate(scope), spec)
             except ExpressionError:
                 continue
-            if spec.decimals is not None:
-                from forms.numbers import quantize
-
-                result = quantize(result, spec.decimals)
-            values[path] = int(result) if spec.type == "integer" and result == result.to_integral_value() else result
     view: dict[str, FieldHistory] = {}
     for path in _ordered_paths(definition, values):
         spec = definition.spec_at(path)
@@ -279,6 +277,4 @@ def current_view(schema: dict[str, Any], ui_schema: dict[str, Any] | None, first
 
 
 def _ordered_paths(definition: FormDefinition, values: Mapping[str, Any]) -> list[str]:
-    from forms.validation import sort_key
-
     return sorted(values, key=lambda p: sort_key(definition, p))

@@ -29,12 +29,22 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from forms.errors import FORM_LEVEL, N_, ExpressionError, FieldError, FormInvalid, Term
-from forms.keywords import COMMENT_MAX_LENGTH, FieldSpec, FormDefinition, Limits, calculation_order, join_path, load_definition, split_path
+from forms.keywords import (
+    COMMENT_MAX_LENGTH,
+    ROW_PLACEHOLDER,
+    FieldSpec,
+    FormDefinition,
+    Limits,
+    calculation_order,
+    join_path,
+    load_definition,
+    split_path,
+)
 from forms.numbers import format_decimal, parse_decimal, quantize, reading_decimal
-from forms.validation import CapturedValue, FormResult, validate_submission
+from forms.validation import CapturedValue, FormResult, calculated_value, resolve_name, validate_submission
 
 Gettext = Callable[[str], str]
-INDEX = "__INDEX__"
+INDEX = ROW_PLACEHOLDER
 NUMBER = "__NUMBER__"
 PREFIXES = ("f", "exc", "ovr", "ovv", "cap", "r")
 
@@ -148,28 +158,15 @@ class _Parser:
         return replace(result, errors=self.errors)
 
     def resolve(self, parts: list[Any], rows_seen: dict[tuple[Any, ...], set[int]], marker: bool) -> FieldSpec | None:
-        """The field ``parts`` names (noting every row number met on the way), or None."""
-        specs: tuple[FieldSpec, ...] = self.definition.fields
-        spec: FieldSpec | None = None
-        index = 0
-        while index < len(parts):
-            name = parts[index]
-            spec = next((s for s in specs if s.name == name), None)
-            if spec is None:
-                return None
-            index += 1
-            if spec.kind == "rows":
-                if index == len(parts) or not isinstance(parts[index], int):
-                    return None
-                rows_seen.setdefault(tuple(parts[:index]), set()).add(parts[index])
-                index += 1
-                if index == len(parts):
-                    return spec if marker else None
-            elif spec.kind == "scalar" and index < len(parts):
-                return None
-            specs = spec.children
-        if spec is not None and spec.kind != "scalar" and not marker:
+        """The field ``parts`` names (a row, for an ``r:`` marker), noting every row number on the way; or None."""
+        spec = self.definition.spec_at(parts)
+        wanted = "rows" if marker else "scalar"
+        if spec is None or spec.kind != wanted or (marker and not isinstance(parts[-1], int)) or \
+                any(isinstance(p, str) and p == ROW_PLACEHOLDER for p in parts):
             return None
+        for i, part in enumerate(parts):
+            if isinstance(part, int):
+                rows_seen.setdefault(tuple(parts[:i]), set()).add(part)
         return spec
 
     @staticmethod
@@ -495,19 +492,12 @@ class _Renderer:
 
     def name_label(self, path: str, name: str) -> str:
         """The label of the field a calculation at ``path`` calls ``name``."""
-        found = self.definition.spec_at(self.resolve_name(path, name).replace(INDEX, "0"))
+        found = self.definition.spec_at(self.resolve_name(path, name))
         return found.label(self.language) if found is not None else name
 
     def resolve_name(self, path: str, name: str) -> str:
         """Path of the field a calculation at ``path`` names: its own row or group first, then outwards."""
-        parts = split_path(path)[:-1]
-        while True:
-            candidate = join_path(*parts, name)
-            if self.definition.spec_at(candidate.replace(INDEX, "0")) is not None:
-                return candidate
-            if not parts:
-                return name
-            parts = parts[:-2] if len(parts) >= 2 and (isinstance(parts[-1], int) or parts[-1] == INDEX) else parts[:-1]
+        return resolve_name(self.definition, path, name)
 
     def row_title(self, spec: FieldSpec, number: str) -> str:
         pattern = spec.text("rowTitle", self.language)
@@ -611,13 +601,10 @@ def preview_calculations(definition: FormDefinition, values: Mapping[str, Any],
         for spec in calculation_order(specs):
             assert spec.calculated is not None
             try:
-                value = spec.calculated.evaluate(scope)
+                known[spec.name] = result[join_path(prefix, spec.name)] = calculated_value(
+                    spec.calculated.evaluate(scope), spec)
             except ExpressionError:
                 continue
-            if spec.decimals is not None:
-                value = quantize(value, spec.decimals)
-            known[spec.name] = result[join_path(prefix, spec.name)] = (
-                int(value) if spec.type == "integer" and value == value.to_integral_value() else value)
         for spec in specs:
             path = join_path(prefix, spec.name)
             inner = node.get(spec.name)

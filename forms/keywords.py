@@ -339,8 +339,25 @@ class FormDefinition:
         return " › ".join(pieces)
 
 
+ROW_PLACEHOLDER = "__INDEX__"
+"""Stands for a row number in the paths of a repeating group's row template (the browser fills it in)."""
+
+
+def enclosing(path: str) -> list[str]:
+    """Paths of the objects around the field ``path``, innermost first: its row or group, then each
+    enclosing one, then the form (``materials.1.net`` -> ``["materials.1", ""]``). A calculation at
+    ``path`` finds the names it uses in these, in this order."""
+    parts = split_path(path)[:-1]
+    result = []
+    while True:
+        result.append(join_path(*parts))
+        if not parts:
+            return result
+        parts = parts[:-2] if len(parts) >= 2 and _is_index(parts[-1]) else parts[:-1]
+
+
 def split_path(path: str) -> list[Any]:
-    return [int(p) if _is_index(p) else p for p in str(path).split(".")] if path else []
+    return [int(p) if p.isdigit() else p for p in str(path).split(".")] if path else []
 
 
 def join_path(*parts: Any) -> str:
@@ -348,7 +365,7 @@ def join_path(*parts: Any) -> str:
 
 
 def _is_index(part: Any) -> bool:
-    return isinstance(part, int) or (isinstance(part, str) and part.isdigit())
+    return isinstance(part, int) or (isinstance(part, str) and (part.isdigit() or part == ROW_PLACEHOLDER))
 
 
 def calculation_order(specs: tuple[FieldSpec, ...]) -> list[FieldSpec]:

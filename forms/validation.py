@@ -24,7 +24,17 @@ from jsonschema.exceptions import ValidationError as SchemaValidationError
 
 from core.clock import isoformat
 from forms.errors import FORM_LEVEL, N_, ExpressionError, FieldError, FieldRef, FieldRefs, FormInvalid, Term
-from forms.keywords import COMMENT_MAX_LENGTH, FieldSpec, FormDefinition, Limits, calculation_order, join_path, load_definition, split_path
+from forms.keywords import (
+    COMMENT_MAX_LENGTH,
+    FieldSpec,
+    FormDefinition,
+    Limits,
+    calculation_order,
+    enclosing,
+    join_path,
+    load_definition,
+    split_path,
+)
 from forms.numbers import decimal_places, format_decimal, quantize, reading_decimal, to_decimal
 
 
@@ -223,7 +233,7 @@ class _Run:
                 self.error(path, "calculation_failed", N_("Cannot be calculated from the values entered (%(expression)s)."),
                            {"expression": spec.calculated.source})
                 continue
-            values[spec.name] = _calculated_value(result, spec)
+            values[spec.name] = calculated_value(result, spec)
             self.sources[path] = Source.CALCULATED
         for spec in specs:
             path = join_path(prefix, spec.name)
@@ -268,14 +278,7 @@ class _Run:
 
     def name_path(self, prefix: str, name: str, chain: list[Mapping[str, Any]]) -> str:
         """Path of the field a calculation's name refers to (its own row first, then outwards)."""
-        parts = split_path(prefix)
-        while True:
-            candidate = join_path(*parts, name)
-            if self.definition.spec_at(candidate) is not None:
-                return candidate
-            if not parts:
-                return name
-            parts = parts[:-1]
+        return resolve_name(self.definition, join_path(prefix, name), name)
 
     def entered_value(self, spec: FieldSpec, path: str, raw: Any) -> Any:
         if raw is None:
@@ -471,12 +474,21 @@ def _has_automatic(spec: FieldSpec) -> bool:
     return any(leaf.calculated is not None or leaf.equipment_tag is not None or leaf.fixed for leaf in spec.leaves())
 
 
-def _calculated_value(result: Decimal, spec: FieldSpec) -> Any:
+def calculated_value(result: Decimal, spec: FieldSpec) -> Any:
+    """A calculation's result as its field holds it: a whole number for an integer field, rounded
+    (half up) to the field's x-gmp-decimals for a number field."""
     if spec.type == "integer" and result == result.to_integral_value():
         return int(result)
-    if spec.decimals is not None:
-        return quantize(result, spec.decimals)
-    return result
+    return quantize(result, spec.decimals) if spec.decimals is not None else result
+
+
+def resolve_name(definition: FormDefinition, path: str, name: str) -> str:
+    """Path of the field that ``name``, used by a calculation or limit at ``path``, stands for."""
+    for prefix in enclosing(path):
+        candidate = join_path(prefix, name)
+        if definition.spec_at(candidate) is not None:
+            return candidate
+    return name
 
 
 _VALIDATORS: dict[int, Draft202012Validator] = {}

@@ -96,25 +96,12 @@ def test_capture_from_equipment_and_complete(scale_task, db, simulator, frozen_c
 
 @pytest.mark.req("URS-FRM-004", "P11-10h", "ALCOA-ORIGINAL")
 def test_each_row_captures_its_own_reading(scale_task, app, db, simulator, frozen_clock):
-    from engine import definitions, instances
-    from engine.ports import SignatureInput, default_services
+    from tests.web.test_form_rows import deploy
 
     client, alice, first_task = scale_task
-    settings_ = app.extensions["gmp.settings"]
-    rows = SCALE.parent / "scale_rows"
-    files = {str(p.relative_to(rows)): p.read_bytes() for p in sorted(rows.rglob("*")) if p.is_file()}
-    quinn, quentin = client.people["quinn"], client.people["quentin"]
-    with UnitOfWork(db, quinn.actor) as uow:
-        version = definitions.upload(uow, files, reason="rows", services=default_services(settings_))
-        uow.commit()
     frozen_clock.advance(seconds=31)
-    with UnitOfWork(db, quentin.actor) as uow:
-        definitions.approve(uow, version.id, SignatureInput("approved", "quentin", {
-            "password": quentin.password, "totp": testing.next_totp(db, quentin)}), services=default_services(settings_))
-        uow.commit()
-    with UnitOfWork(db, quinn.actor) as uow:
-        instance_id = instances.start(uow, "scale_rows", title="Batch B-10", settings=settings_).id
-        uow.commit()
+    instance_id = deploy(db, app.extensions["gmp.settings"], client.people["quinn"], client.people["quentin"],
+                         SCALE.parent / "scale_rows", "scale_rows", "Batch B-10")
     tid = [t for t in re.findall(r'data-task="([^"]+)"', client.get("/tasks/").get_data(as_text=True)) if t != first_task][0]
     page = client.get(f"/tasks/{tid}").get_data(as_text=True)
     assert 'data-capture="containers.0.net"' in page and 'name="cap:containers.0.net"' in page

@@ -106,6 +106,16 @@ def test_rows_with_exact_decimals_and_per_row_limits_complete_and_print(rows_pla
     assert body["data"]["_form"]["fields"]["materials.1.net"]["out_of_limits"] is True
     assert '"10.100"' in canonical and '"2.513"' in canonical and "10.09999" not in canonical
     assert set(body["data"]["_form"]["verification_fields"]) == {"materials.0.net", "materials.1.net"}
+    # the signed task record holds the exact digits, and is rebuilt byte for byte from the stored task
+    from engine.tasks import record_hash
+    from web.corrections import task_document
+
+    schema = json.loads((PROCESS / "forms" / "dispensing.json").read_text())
+    ui = json.loads((PROCESS / "forms" / "dispensing.ui.json").read_text())
+    with db.session() as s:
+        first, _, _ = task_document(s, tid, schema, ui)
+    assert first["data"]["materials"][1]["net"] == "2.513" and first["data"]["materials"][0]["net"] == "10.100"
+    assert record_hash(first) == body["internal_data"]["gmp"]["record_hash"]
 
     record = json.loads(client.get("/records/1.json").get_data(as_text=True))
     [task] = record["tasks"]
