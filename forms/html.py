@@ -19,6 +19,7 @@ from the captures and the calculation. Row numbers sent by the browser may have 
 """
 from __future__ import annotations
 
+import json
 from collections import ChainMap
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -541,6 +542,15 @@ class _Renderer:
                 limits_text = f"{limits_text} {spec.unit}"
         calculated_value = None
         calc_for = ""
+        live = {}  # what the browser needs to preview calculations and calculated limits while typing
+        names = set(spec.calculated.names if spec.calculated else ()) | set(limits.names if limits else ())
+        if names:
+            live["names"] = json.dumps({n: self.element_id(self.resolve_name(path, n)) for n in sorted(names)})
+        if spec.calculated is not None:
+            live["expression"] = spec.calculated.source
+        if limits is not None and not limits.static:
+            live["low"] = getattr(limits.min, "source", "" if limits.min is None else display(limits.min))
+            live["high"] = getattr(limits.max, "source", "" if limits.max is None else display(limits.max))
         if spec.calculated is not None:
             calculated_value = None if template else self.calculated.get(path)
             calc_for = " ".join(self.element_id(self.resolve_name(path, n)) for n in sorted(spec.calculated.names))
@@ -568,7 +578,7 @@ class _Renderer:
             "help": help_text, "placeholder": spec.text("placeholder", self.language),
             "value": value, "text": text, "errors": errors, "capture": capture, "capture_text": capture_text,
             "reading": self.captures.get(path, "") if not template else "",
-            "calculated_value": calculated_value, "calc_for": calc_for, "exception": exception,
+            "calculated_value": calculated_value, "calc_for": calc_for, "exception": exception, "live": live,
             "formula": self.formula(spec, path) if spec.calculated is not None else "", "override": override,
             "limits": limits_text, "low": display(low) if low is not None else "",
             "high": display(high) if high is not None else "", "options": options,

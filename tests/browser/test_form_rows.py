@@ -58,6 +58,11 @@ def test_operator_fills_a_dispensing_table_with_rows_and_exact_decimals(page, li
     page.locator("#f-materials-2-lot").fill("L-88")
     page.locator("#f-materials-2-target").fill("2.5")
     page.locator("#f-materials-2-net").fill("2.513")  # outside 2.5 kg ± 0.5 %
+    # previewed while typing (the server computes the record): the deviation, the row's limits, the exception box
+    expect(page.locator("#f-materials-2-deviation")).to_have_text("0.52")
+    expect(page.locator("#f-materials-2-net-limits")).to_have_text("Limits: 2.4875 – 2.5125 kg")
+    expect(page.locator("#f-materials-2-net-field details.gmp-exception")).to_have_attribute("open", "")
+    expect(page.locator("#f-materials-0-net-field details.gmp-exception")).not_to_have_attribute("open", "")
     page.locator("#f-balance_check-0-reading").fill("1.001")
     page.locator("#f-balance_check-1-reading").fill("9.999")
     assert no_horizontal_scroll(page)

@@ -17,7 +17,7 @@ def test_every_input_has_a_label_and_descriptions(schema, ui):
         assert f'for="{field_id}"' in html, field_id
     assert 'aria-describedby="f-tare-unit f-tare-critical"' in html
     assert 'id="f-tare-unit">kg<' in html
-    assert 'id="f-net-limits">Limits: 9.5 – 10.5 kg' in html
+    assert 'id="f-net-limits">Limits: <span class="gmp-limits-text" data-unit="kg">9.5 – 10.5 kg</span>' in html
     assert "Captured from equipment <code>BAL-01.gross</code>" in html
     assert 'id="f-gross" readonly aria-readonly="true" value="12.1"' in html
     assert '<output id="f-net" class="gmp-output" for="f-gross f-tare"' in html and ">10.1</output>" in html

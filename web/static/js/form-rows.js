@@ -101,6 +101,7 @@
 
   function checkLimits(input) {
     var low = input.getAttribute("data-low"), high = input.getAttribute("data-high");
+    if (!low && !high) { return; }
     var field = input.closest(".gmp-field");
     var details = field && field.querySelector("details.gmp-exception");
     if (!details) { return; }
@@ -131,6 +132,100 @@
     }
   }
 
+  /* A preview of calculations and calculated limits while typing, with the grammar of
+     forms/expressions.py (numbers, names, + - * /, parentheses, min, max, abs, round).
+     In binary floating point, rounded for display: the server computes the record in decimals. */
+  function parse(source) {
+    var tokens = source.match(/\d+\.?\d*|\.\d+|[A-Za-z_][A-Za-z0-9_]*|[-+*\/(),]/g) || [];
+    var pos = 0;
+    function peek() { return tokens[pos]; }
+    function next() { return tokens[pos++]; }
+    function primary() {
+      var token = next();
+      if (token === "(") { var inner = sum(); next(); return inner; }
+      if (token === "-") { var negated = primary(); return function (env) { return -negated(env); }; }
+      if (token === "+") { return primary(); }
+      if (/^[\d.]/.test(token)) { var number = parseFloat(token); return function () { return number; }; }
+      if (peek() === "(") {
+        next();
+        var args = [];
+        while (peek() !== ")" && pos < tokens.length) { args.push(sum()); if (peek() === ",") { next(); } }
+        next();
+        return function (env) {
+          var values = args.map(function (a) { return a(env); });
+          if (token === "min") { return Math.min.apply(null, values); }
+          if (token === "max") { return Math.max.apply(null, values); }
+          if (token === "abs") { return Math.abs(values[0]); }
+          var factor = Math.pow(10, values.length > 1 ? values[1] : 0);
+          return Math.sign(values[0]) * Math.round(Math.abs(values[0]) * factor + 1e-9) / factor;
+        };
+      }
+      return function (env) { return env(token); };
+    }
+    function binary(op, l, r) {
+      return function (env) {
+        var a = l(env), b = r(env);
+        return op === "+" ? a + b : op === "-" ? a - b : op === "*" ? a * b : a / b;
+      };
+    }
+    function product() {
+      var left = primary();
+      while (peek() === "*" || peek() === "/") { left = binary(next(), left, primary()); }
+      return left;
+    }
+    function sum() {
+      var left = product();
+      while (peek() === "+" || peek() === "-") { left = binary(next(), left, product()); }
+      return left;
+    }
+    return sum();
+  }
+
+  function evaluate(source, namesJson) {
+    var names = JSON.parse(namesJson || "{}");
+    try {
+      var value = parse(source)(function (name) {
+        var el = document.getElementById(names[name]);
+        var text = el ? (el.tagName === "OUTPUT" ? el.textContent : el.value).trim() : "";
+        if (!/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(text)) { throw new Error("no value"); }
+        return parseFloat(text);
+      });
+      return isFinite(value) ? value : null;
+    } catch (e) { return null; }
+  }
+
+  function shown(value, decimals) {
+    if (decimals !== null && decimals !== "") { return value.toFixed(parseInt(decimals, 10)); }
+    return String(Number(value.toPrecision(12)));
+  }
+
+  function recalculate(root) {
+    for (var pass = 0; pass < 3; pass++) {  /* calculations may use other calculations */
+      Array.prototype.forEach.call(root.querySelectorAll("output[data-expression]"), function (out) {
+        if (!out.getAttribute("data-expression") || out.id.indexOf("__INDEX__") >= 0) { return; }
+        var value = evaluate(out.getAttribute("data-expression"), out.getAttribute("data-names"));
+        out.textContent = value === null ? "—" : shown(value, out.getAttribute("data-decimals"));
+      });
+    }
+    Array.prototype.forEach.call(root.querySelectorAll("input[data-low-expression]"), function (input) {
+      if (input.id.indexOf("__INDEX__") >= 0) { return; }
+      var names = input.getAttribute("data-names");
+      var lowSource = input.getAttribute("data-low-expression"), highSource = input.getAttribute("data-high-expression");
+      var low = lowSource ? evaluate(lowSource, names) : null, high = highSource ? evaluate(highSource, names) : null;
+      var text = input.closest(".gmp-field").querySelector(".gmp-limits-text");
+      if ((lowSource && low === null) || (highSource && high === null)) { return; }
+      input.setAttribute("data-low", low === null ? "" : String(Number(low.toPrecision(12))));
+      input.setAttribute("data-high", high === null ? "" : String(Number(high.toPrecision(12))));
+      if (text) {
+        var unit = text.getAttribute("data-unit");
+        var range = low !== null && high !== null ? input.getAttribute("data-low") + " – " + input.getAttribute("data-high")
+          : (low !== null ? "≥ " + input.getAttribute("data-low") : "≤ " + input.getAttribute("data-high"));
+        text.textContent = range + (unit ? " " + unit : "");
+      }
+      checkLimits(input);
+    });
+  }
+
   document.addEventListener("click", function (event) {
     var target = event.target.closest("[data-add-row], [data-remove-row], [data-capture]");
     if (!target) { return; }
@@ -141,9 +236,12 @@
   });
   document.addEventListener("input", function (event) {
     var el = event.target;
-    if (el.hasAttribute && el.hasAttribute("data-low")) { checkLimits(el); }
+    var root = el.closest && el.closest(".gmp-form");
+    if (root) { recalculate(root); }
+    if (el.hasAttribute && (el.hasAttribute("data-low") || el.hasAttribute("data-low-expression"))) { checkLimits(el); }
     if (el.hasAttribute && el.hasAttribute("data-max-length")) { checkLength(el); }
   });
   Array.prototype.forEach.call(document.querySelectorAll(".gmp-rows"), renumber);
+  Array.prototype.forEach.call(document.querySelectorAll(".gmp-form"), recalculate);
   Array.prototype.forEach.call(document.querySelectorAll("[data-max-length]"), checkLength);
 })();
