@@ -77,7 +77,7 @@ def test_rows_with_exact_decimals_and_per_row_limits_complete_and_print(rows_pla
     page = client.get(f"/tasks/{tid}").get_data(as_text=True)
     assert "Materials dispensed" in page and 'name="f:materials.0.net"' in page and "<template" in page
     assert 'name="f:materials.__INDEX__.net"' in page and "Add a row" in page
-    assert "Limits: 0.998 – 1.002 kg" in page and "9.998 – 10.002 kg" in page  # fixed rows from defaults
+    assert "0.998 – 1.002 kg</span>" in page and "9.998 – 10.002 kg" in page  # fixed rows from defaults
     labels = [t.strip() for t in re.findall(r"<(?:label|legend)[^>]*>([^<]*)", page) if t.strip()]
     keys = {"batch", "materials", "material", "lot", "target", "net", "deviation", "balance_check", "weight",
             "nominal", "reading", "remarks"}
@@ -161,7 +161,7 @@ def test_a_chinese_operator_reads_labels_and_errors_in_chinese_only(rows_plant, 
         "f:materials.0.target": "ten", "f:balance_check.1.reading": "10.5"})))
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "配料明细 › 第 1 行 › 目标量</a>: 请输入数字。" in html
+    assert "配料明细 › 第 1 行 › 目标量</a>：请输入数字。" in html
     assert "10.500 kg 超出限度 9.998 – 10.002 kg：请填写异常说明后方可接受。" in html
     assert "数值超出限度：记录异常" in html and "偏差说明" not in html
     messages = re.findall(r'<div class="gmp-error" id="[^"]+" role="alert">(.*?)</div>', html)
