@@ -195,7 +195,21 @@ class FlatScope(Mapping[str, Any]):
             key = join_path(prefix, name)
             if key in self.values:
                 return self.values[key]
+            rows = self._rows(key)
+            if rows is not None:
+                return rows
         raise KeyError(name)
+
+    def _rows(self, group: str) -> list[dict[str, Any]] | None:
+        """The rows of the repeating group at path ``group`` as objects of their own values (for sum, count)."""
+        found: dict[int, dict[str, Any]] = {}
+        start = group + "."
+        for key, value in self.values.items():
+            if key.startswith(start):
+                index, _, column = key[len(start):].partition(".")
+                if index.isdigit() and column and "." not in column:
+                    found.setdefault(int(index), {})[column] = value
+        return [found[i] for i in sorted(found)] if found else None
 
     def __iter__(self) -> Iterator[str]:
         seen = set()
@@ -254,7 +268,7 @@ def current_view(schema: dict[str, Any], ui_schema: dict[str, Any] | None, first
             raise CorrectionInvalid(f"a stored correction names unknown field {correction.field!r}")
         values[correction.field] = typed(spec, correction.corrected)
         by_field.setdefault(correction.field, []).append(correction)
-    for prefix, specs in scopes(definition, values):
+    for prefix, specs in scopes(definition, values) * 2:  # twice: totals over rows after the rows
         for spec in calculation_order(specs):
             assert spec.calculated is not None
             path = join_path(prefix, spec.name)

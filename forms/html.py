@@ -42,7 +42,7 @@ from forms.keywords import (
     split_path,
 )
 from forms.numbers import format_decimal, parse_decimal, quantize, reading_decimal
-from forms.validation import CapturedValue, FormResult, calculated_value, resolve_name, validate_submission
+from forms.validation import CapturedValue, FormResult, after_rows, calculated_value, resolve_name, validate_submission
 
 Gettext = Callable[[str], str]
 INDEX = ROW_PLACEHOLDER
@@ -544,8 +544,14 @@ class _Renderer:
         calc_for = ""
         live = {}  # what the browser needs to preview calculations and calculated limits while typing
         names = set(spec.calculated.names if spec.calculated else ()) | set(limits.names if limits else ())
-        if names:
-            live["names"] = json.dumps({n: self.element_id(self.resolve_name(path, n)) for n in sorted(names)})
+        mapping: dict[str, Any] = {n: self.element_id(self.resolve_name(path, n)) for n in sorted(names)}
+        if spec.calculated is not None:
+            for group, column in sorted(spec.calculated.columns):
+                mapping[f"{group}.{column}"] = {"rows": self.element_id(self.resolve_name(path, group)), "column": column}
+            for group in sorted(spec.calculated.counted):
+                mapping[group] = {"rows": self.element_id(self.resolve_name(path, group))}
+        if mapping:
+            live["names"] = json.dumps(mapping)
         if spec.calculated is not None:
             live["expression"] = spec.calculated.source
         if limits is not None and not limits.static:
@@ -601,29 +607,37 @@ def preview_calculations(definition: FormDefinition, values: Mapping[str, Any],
     """Calculated values (by path) for display from whatever has been entered or captured so far."""
     result: dict[str, Any] = {}
 
-    def walk(specs: tuple[FieldSpec, ...], node: Mapping[str, Any], prefix: str, chain: list[Mapping[str, Any]]) -> None:
+    def walk(specs: tuple[FieldSpec, ...], node: Mapping[str, Any], prefix: str,
+             chain: list[Mapping[str, Any]]) -> dict[str, Any]:
         known: dict[str, Any] = {k: v for k, v in node.items() if v is not None}
         for spec in specs:
             path = join_path(prefix, spec.name)
             if spec.kind == "scalar" and path in captured:
                 known.setdefault(spec.name, captured[path].value)
         scope = ChainMap(known, *chain)
-        for spec in calculation_order(specs):
-            assert spec.calculated is not None
-            try:
-                known[spec.name] = result[join_path(prefix, spec.name)] = calculated_value(
-                    spec.calculated.evaluate(scope), spec)
-            except ExpressionError:
-                continue
+        order = calculation_order(specs)
+        later = after_rows(order)
+
+        def calculate(which: list[FieldSpec]) -> None:
+            for spec in which:
+                assert spec.calculated is not None
+                try:
+                    known[spec.name] = result[join_path(prefix, spec.name)] = calculated_value(
+                        spec.calculated.evaluate(scope), spec)
+                except ExpressionError:
+                    continue
+
+        calculate([s for s in order if s.name not in later])
         for spec in specs:
             path = join_path(prefix, spec.name)
             inner = node.get(spec.name)
             if spec.kind == "group" and isinstance(inner, Mapping):
-                walk(spec.children, inner, path, [known, *chain])
+                known[spec.name] = walk(spec.children, inner, path, [known, *chain])
             elif spec.kind == "rows" and isinstance(inner, list):
-                for index, row in enumerate(inner):
-                    if isinstance(row, Mapping):
-                        walk(spec.children, row, join_path(path, index), [known, *chain])
+                known[spec.name] = [walk(spec.children, row, join_path(path, index), [known, *chain])
+                                    for index, row in enumerate(inner) if isinstance(row, Mapping)]
+        calculate([s for s in order if s.name in later])
+        return known
 
     walk(definition.fields, values, "", [])
     return result

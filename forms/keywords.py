@@ -482,7 +482,7 @@ class _Loader:
             if name not in specs:
                 specs[name] = self.container(name, prop, ui.get(name, {}), name in required, prefix,
                                              f"{where}/{name}", chain)
-        self.check_calculations(scope, chain, where)
+        self.check_calculations(scope, chain, where, specs)
         return tuple(specs[name] for name in order)
 
     def container(self, name: str, prop: Mapping[str, Any], ui: Any, required: bool, prefix: str, where: str,
@@ -671,8 +671,24 @@ class _Loader:
                          decimals=decimals, max_length=max_length, translations=translations, options=options,
                          titled=titled)
 
-    def check_calculations(self, scope: dict[str, FieldSpec], chain: list[dict[str, FieldSpec]], where: str) -> None:
+    def check_calculations(self, scope: dict[str, FieldSpec], chain: list[dict[str, FieldSpec]], where: str,
+                           specs: Mapping[str, FieldSpec]) -> None:
         for spec in scope.values():
+            for expression in (spec.calculated, spec.limits.min if spec.limits else None,
+                               spec.limits.max if spec.limits else None):
+                if not isinstance(expression, expressions.Expression):
+                    continue
+                for group, column in sorted(expression.columns) + [(g, None) for g in sorted(expression.counted)]:
+                    rows = specs.get(group)
+                    if rows is None or rows.kind != "rows":
+                        raise FormDefinitionError(f"{group!r} is not a repeating group of this form or group "
+                                                  f"(sum() and count() take one)", path=f"{where}/{spec.name}")
+                    if column is None:
+                        continue
+                    cell = next((c for c in rows.children if c.name == column), None)
+                    if cell is None or not cell.is_numeric:
+                        raise FormDefinitionError(f"sum() of {group}.{column}: {column!r} is not a numeric column of "
+                                                  f"{group!r}", path=f"{where}/{spec.name}")
             for what, names in (("calculation", spec.calculated.names if spec.calculated else frozenset()),
                                 ("limit", spec.limits.names if spec.limits else frozenset())):
                 for dep in sorted(names):

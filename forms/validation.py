@@ -218,14 +218,27 @@ class _Run:
                 values[spec.name] = value
                 self.sources[path] = source
         scope = ChainMap(values, *chain)
-        for spec in calculation_order(specs):
+        order = calculation_order(specs)
+        later = after_rows(order)
+        self.calculate([s for s in order if s.name not in later], values, scope, prefix, chain)
+        self.containers(specs, data, values, prefix, chain, preset)
+        self.calculate([s for s in order if s.name in later], values, scope, prefix, chain)
+        return values
+
+    def calculate(self, order: list[FieldSpec], values: dict[str, Any], scope: Mapping[str, Any], prefix: str,
+                  chain: list[Mapping[str, Any]]) -> None:
+        for spec in order:
             assert spec.calculated is not None
             path = join_path(prefix, spec.name)
-            missing = sorted(n for n in spec.calculated.names if scope.get(n) is None)
+            missing = [self.name_path(prefix, n, chain) for n in sorted(spec.calculated.names) if scope.get(n) is None]
+            for group, column in sorted(spec.calculated.columns):
+                rows = scope.get(group)
+                if isinstance(rows, list) and any(not isinstance(r, Mapping) or r.get(column) is None for r in rows):
+                    missing.append(join_path(prefix, group, column))
             if missing:
                 if spec.required:
                     self.error(path, "not_calculable", N_("Cannot be calculated until %(fields)s are entered."),
-                               {"fields": FieldRefs(self.ref(self.name_path(prefix, n, chain)) for n in missing)})
+                               {"fields": FieldRefs(self.ref(p) for p in missing)})
                 continue
             try:
                 result = spec.calculated.evaluate(scope)
@@ -235,6 +248,9 @@ class _Run:
                 continue
             values[spec.name] = calculated_value(result, spec)
             self.sources[path] = Source.CALCULATED
+
+    def containers(self, specs: tuple[FieldSpec, ...], data: Mapping[str, Any], values: dict[str, Any], prefix: str,
+                   chain: list[Mapping[str, Any]], preset: Mapping[str, Any] | None) -> None:
         for spec in specs:
             path = join_path(prefix, spec.name)
             raw = data.get(spec.name)
@@ -249,7 +265,6 @@ class _Run:
                                                inner_preset if isinstance(inner_preset, Mapping) else None)
             elif spec.kind == "rows":
                 values[spec.name] = self.build_rows(spec, path, raw, [values, *chain])
-        return values
 
     def build_rows(self, spec: FieldSpec, path: str, raw: Any, chain: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if raw is None:
@@ -480,6 +495,17 @@ def calculated_value(result: Decimal, spec: FieldSpec) -> Any:
     if spec.type == "integer" and result == result.to_integral_value():
         return int(result)
     return quantize(result, spec.decimals) if spec.decimals is not None else result
+
+
+def after_rows(order: list[FieldSpec]) -> set[str]:
+    """Names of the calculations (in dependency order) that need the rows of a repeating group
+    (``sum``/``count``), directly or through another calculation: computed after the rows."""
+    later: set[str] = set()
+    for spec in order:
+        assert spec.calculated is not None
+        if spec.calculated.aggregates or spec.calculated.names & later:
+            later.add(spec.name)
+    return later
 
 
 def resolve_name(definition: FormDefinition, path: str, name: str) -> str:

@@ -63,6 +63,8 @@ def test_operator_fills_a_dispensing_table_with_rows_and_exact_decimals(page, li
     expect(page.locator("#f-materials-2-net-limits")).to_have_text("Limits: 2.4875 – 2.5125 kg")
     expect(page.locator("#f-materials-2-net-field details.gmp-exception")).to_have_attribute("open", "")
     expect(page.locator("#f-materials-0-net-field details.gmp-exception")).not_to_have_attribute("open", "")
+    expect(page.locator("#f-total_net")).to_have_text("12.613")  # sum(materials.net) over the rows shown
+    expect(page.locator("#f-material_count")).to_have_text("2")
     page.locator("#f-balance_check-0-reading").fill("1.001")
     page.locator("#f-balance_check-1-reading").fill("9.999")
     assert no_horizontal_scroll(page)

@@ -71,6 +71,9 @@ CASES = [
     ("rows_min_max", lambda s: s["properties"].update({"rows": {"type": "array", "minItems": 3, "maxItems": 2, "items": {"type": "object", "properties": {"a": {"type": "string"}}}}}), None, "minItems is greater than maxItems"),  # noqa: E501
     ("rows_default", lambda s: s["properties"].update({"rows": {"type": "array", "default": [1], "items": {"type": "object", "properties": {"a": {"type": "string"}}}}}), None, "must be a list of rows"),  # noqa: E501
     ("rows_default_key", lambda s: s["properties"].update({"rows": {"type": "array", "default": [{"b": 1}], "items": {"type": "object", "properties": {"a": {"type": "string"}}}}}), None, "names fields that are not columns"),  # noqa: E501
+    ("sum_not_rows", lambda s: s["properties"].update({"t": {"type": "number", "x-gmp-calculated": "sum(lot.x)"}}), None, "'lot' is not a repeating group"),  # noqa: E501
+    ("sum_column", lambda s: s["properties"].update({"rows": {"type": "array", "items": {"type": "object", "properties": {"a": {"type": "string"}}}}, "t": {"type": "number", "x-gmp-calculated": "sum(rows.a)"}}), None, "'a' is not a numeric column"),  # noqa: E501
+    ("count_not_rows", lambda s: s["properties"].update({"t": {"type": "number", "x-gmp-calculated": "count(tare)"}}), None, "'tare' is not a repeating group"),  # noqa: E501
     ("group_empty", lambda s: s["properties"].update({"grp": {"type": "object", "properties": {}}}), None, "a group needs 'properties'"),
     ("limits_order", lambda s: s["properties"]["tare"].update({"x-gmp-limits": {"min": 2, "max": 1}}), None, "min is greater than"),
     ("tag_empty", lambda s: s["properties"]["tare"].update({"x-gmp-equipment-tag": ""}), None, "non-empty tag name"),
@@ -123,7 +126,7 @@ def test_schema_must_be_an_object_and_json():
 @pytest.mark.req("URS-FRM-006")
 @pytest.mark.parametrize("source,message", [
     ("__import__('os')", "only the functions"),
-    ("gross.real", "Attribute is not allowed"),
+    ("gross.real", r"a column \(rows.column\) is only allowed inside sum\(\)"),
     ("gross[0]", "Subscript is not allowed"),
     ("gross ** 99", "operator Pow is not allowed"),
     ("gross > 1", "Compare is not allowed"),
@@ -137,6 +140,10 @@ def test_schema_must_be_an_object_and_json():
     ("1+" * 300 + "1", "limited to 500 characters"),
     ("(" * 10 + "a" + ")" * 10 + "+a" * 120, "too complex"),
     ("lambda: 1", "Lambda is not allowed"),
+    ("sum(rows)", r"sum\(\) takes one column of a repeating group"),
+    ("sum(rows.a.b)", r"sum\(\) takes one column"),
+    ("count(rows.a)", r"count\(\) takes one repeating group"),
+    ("rows.a + 1", r"a column \(rows.column\) is only allowed inside sum\(\)"),
 ])
 def test_expressions_refuse_everything_but_arithmetic(source, message):
     with pytest.raises(ExpressionError, match=message):

@@ -103,6 +103,7 @@ def test_rows_with_exact_decimals_and_per_row_limits_complete_and_print(rows_pla
     assert rows[0]["net"] == {"typename": "Decimal", "value": "10.100"}  # x-gmp-decimals 3
     assert rows[1]["net"] == {"typename": "Decimal", "value": "2.513"}
     assert rows[1]["deviation"] == {"typename": "Decimal", "value": "0.52"}
+    assert body["data"]["total_net"] == {"typename": "Decimal", "value": "12.613"} and body["data"]["material_count"] == 2
     assert body["data"]["_form"]["fields"]["materials.1.net"]["out_of_limits"] is True
     assert '"10.100"' in canonical and '"2.513"' in canonical and "10.09999" not in canonical
     assert set(body["data"]["_form"]["verification_fields"]) == {"materials.0.net", "materials.1.net"}
@@ -126,6 +127,8 @@ def test_rows_with_exact_decimals_and_per_row_limits_complete_and_print(rows_pla
         ["API-001", "A-17", "10.100", "10.100", "0.00"], ["LAC-200", "L-88", "2.500", "2.513", "0.52"]]
     assert [r["cells"][2]["value"] for r in check["rows"]] == ["1.001", "9.999"]
     assert record["exceptions"][0]["label"] == "Materials dispensed › row 2 › Net weight"
+    listed = {v["label"]: v["value"] for v in task["values"] if not v.get("in_table")}
+    assert listed["Total net weight"] == "12.613" and listed["Materials weighed"] == 2
     page = client.get("/records/1").get_data(as_text=True)
     assert 'data-rows="materials"' in page and "2.513" in page and "DEV-2026-017" in page
     pdf = client.get("/records/1.pdf")
@@ -190,5 +193,7 @@ def test_a_row_value_is_corrected_with_the_original_kept(rows_plant, db, frozen_
     assert cells["materials.0.net"]["value"] == "10.090" and cells["materials.0.net"]["original"] == "10.100"
     assert cells["materials.0.net"]["changed_since_first_entry"]
     assert cells["materials.0.deviation"]["value"] == "-0.10" and cells["materials.0.deviation"]["recalculated"]
+    total = {v["field"]: v for v in record["tasks"][0]["values"]}["total_net"]
+    assert total["value"] == "12.603" and total["original"] == "12.613" and total["recalculated"]
     page = client.get("/records/1").get_data(as_text=True)
     assert "transcription error" in page and "10.100" in page and "10.090" in page

@@ -52,6 +52,7 @@
     var li = holder.firstElementChild;
     group.querySelector(".gmp-row-list").appendChild(li);
     renumber(group);
+    recalculate(form(group));
     var first = li.querySelector("input:not([type=hidden]):not([readonly]), select, textarea");
     if (first) { first.focus(); }
     status(group, msg(group, "added", { row: msg(group, "row", { number: String(visibleRows(group).length) }) }));
@@ -63,6 +64,7 @@
     var title = li.querySelector(".gmp-row-title").textContent;
     li.parentNode.removeChild(li);
     renumber(group);
+    recalculate(form(group));
     status(group, msg(group, "removed", { row: title }));
     var add = group.querySelector("[data-add-row]");
     if (add) { add.focus(); }
@@ -136,7 +138,7 @@
      forms/expressions.py (numbers, names, + - * /, parentheses, min, max, abs, round).
      In binary floating point, rounded for display: the server computes the record in decimals. */
   function parse(source) {
-    var tokens = source.match(/\d+\.?\d*|\.\d+|[A-Za-z_][A-Za-z0-9_]*|[-+*\/(),]/g) || [];
+    var tokens = source.match(/\d+\.?\d*|\.\d+|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?|[-+*\/(),]/g) || [];
     var pos = 0;
     function peek() { return tokens[pos]; }
     function next() { return tokens[pos++]; }
@@ -153,6 +155,8 @@
         next();
         return function (env) {
           var values = args.map(function (a) { return a(env); });
+          if (token === "sum") { return values[0].reduce(function (t, v) { return t + v; }, 0); }
+          if (token === "count") { return values[0].length; }
           if (token === "min") { return Math.min.apply(null, values); }
           if (token === "max") { return Math.max.apply(null, values); }
           if (token === "abs") { return Math.abs(values[0]); }
@@ -185,13 +189,32 @@
     var names = JSON.parse(namesJson || "{}");
     try {
       var value = parse(source)(function (name) {
-        var el = document.getElementById(names[name]);
-        var text = el ? (el.tagName === "OUTPUT" ? el.textContent : el.value).trim() : "";
-        if (!/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(text)) { throw new Error("no value"); }
-        return parseFloat(text);
+        var target = names[name];
+        if (target && typeof target === "object") { return rowValues(target); }
+        return number(document.getElementById(target));
       });
       return isFinite(value) ? value : null;
     } catch (e) { return null; }
+  }
+
+  function number(el) {
+    var text = el ? (el.tagName === "OUTPUT" ? el.textContent : el.value).trim() : "";
+    if (!/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(text)) { throw new Error("no value"); }
+    return parseFloat(text);
+  }
+
+  /* sum(rows.column): the column's values, one per row shown; count(rows): the rows themselves */
+  function rowValues(target) {
+    var group = document.getElementById(target.rows);
+    if (!group) { throw new Error("no rows"); }
+    return visibleRows(group).map(function (li) {
+      if (!target.column) { return li; }
+      var cell = Array.prototype.filter.call(li.querySelectorAll(".gmp-field[data-field]"), function (field) {
+        var path = field.getAttribute("data-field");
+        return field.closest(".gmp-row") === li && path.slice(path.lastIndexOf(".") + 1) === target.column;
+      })[0];
+      return number(cell && cell.querySelector("input, output"));
+    });
   }
 
   function shown(value, decimals) {
