@@ -29,7 +29,7 @@ def sign_with_verifier(page, db, people) -> None:  # type: ignore[no-untyped-def
     page.locator(".task-form button[type=submit]").last.click()
 
 
-@pytest.mark.req("URS-FRM-002", "URS-FRM-003", "URS-FRM-008", "P11-200a1", "ALCOA-ACCURATE")
+@pytest.mark.req("URS-FRM-002", "URS-FRM-003", "URS-FRM-008", "URS-FRM-009", "URS-FRM-010", "P11-200a1", "ALCOA-ACCURATE")
 def test_operator_fills_a_dispensing_table_with_rows_and_exact_decimals(page, live_server, live_db, live_settings,
                                                                         plant):  # noqa: F811
     from playwright.sync_api import expect
@@ -96,7 +96,7 @@ def test_operator_fills_a_dispensing_table_with_rows_and_exact_decimals(page, li
     assert "Materials dispensed" in text and "DEV-2026-017" in text and "10.099" not in text
 
 
-@pytest.mark.req("URS-WEB-003", "CN-6")
+@pytest.mark.req("URS-WEB-003", "URS-FRM-012", "CN-6")
 def test_chinese_operator_sees_chinese_labels_and_messages(page, live_server, live_db, live_settings,
                                                            plant):  # noqa: F811
     from playwright.sync_api import expect
@@ -120,7 +120,7 @@ def test_chinese_operator_sees_chinese_labels_and_messages(page, live_server, li
     shot(page, "form-rows-zh-errors")
 
 
-@pytest.mark.req("URS-FRM-002", "URS-FRM-004")
+@pytest.mark.req("URS-FRM-002", "URS-FRM-004", "URS-FRM-012")
 def test_a_bad_override_never_clears_another_field_in_the_browser(page, live_server, live_db, live_settings,
                                                                   plant):  # noqa: F811
     from playwright.sync_api import expect

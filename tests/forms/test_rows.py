@@ -20,7 +20,7 @@ from forms import (
 from forms.validation import Source
 from tests.forms.conftest import AT
 
-pytestmark = pytest.mark.req("URS-FRM-002", "URS-FRM-003", "URS-FRM-006")
+pytestmark = pytest.mark.req("URS-FRM-002", "URS-FRM-003", "URS-FRM-006", "URS-FRM-009", "URS-FRM-010")
 
 TABLE = {
     "type": "object", "title": "Calibration", "required": ["points", "room"],

@@ -94,7 +94,7 @@ def test_capture_from_equipment_and_complete(scale_task, db, simulator, frozen_c
 
 
 
-@pytest.mark.req("URS-FRM-004", "P11-10h", "ALCOA-ORIGINAL")
+@pytest.mark.req("URS-FRM-004", "URS-FRM-009", "P11-10h", "ALCOA-ORIGINAL")
 def test_each_row_captures_its_own_reading(scale_task, app, db, simulator, frozen_clock):
     from tests.web.test_form_rows import deploy
 
@@ -138,7 +138,7 @@ def test_each_row_captures_its_own_reading(scale_task, app, db, simulator, froze
     simulator.model.release()
 
 
-@pytest.mark.req("URS-FRM-002", "URS-FRM-004")
+@pytest.mark.req("URS-FRM-002", "URS-FRM-004", "URS-FRM-012")
 def test_a_bad_override_never_clears_another_field_nor_hides_its_error(scale_task):
     client, alice, tid = scale_task
     response = client.post(f"/tasks/{tid}", data={"csrf_token": "walk-token", "f:lot": "L9", "ovv:net": "ten kg",

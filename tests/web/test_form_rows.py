@@ -68,7 +68,7 @@ def signed(db, people, data: dict[str, str]) -> dict[str, str]:  # type: ignore[
             "sig2_password": bob.password, "sig2_totp": testing.next_totp(db, bob)}
 
 
-@pytest.mark.req("URS-FRM-002", "URS-FRM-003", "URS-FRM-008", "ALCOA-ACCURATE")
+@pytest.mark.req("URS-FRM-002", "URS-FRM-003", "URS-FRM-008", "URS-FRM-009", "URS-FRM-010", "ALCOA-ACCURATE")
 def test_rows_with_exact_decimals_and_per_row_limits_complete_and_print(rows_plant, db, frozen_clock):
     from audit.models import AuditEntry
     from engine.models import InstanceTask
@@ -137,7 +137,7 @@ def test_rows_with_exact_decimals_and_per_row_limits_complete_and_print(rows_pla
     assert "10.099" not in text
 
 
-@pytest.mark.req("URS-FRM-002", "URS-WEB-003")
+@pytest.mark.req("URS-FRM-002", "URS-FRM-011", "URS-WEB-003")
 def test_max_length_is_enforced_with_a_clear_error_and_rows_are_checked_one_by_one(rows_plant, db):
     client, people, tid = rows_plant
     response = client.post(f"/tasks/{tid}", data=signed(db, people, rows_form(**{
@@ -154,7 +154,7 @@ def test_max_length_is_enforced_with_a_clear_error_and_rows_are_checked_one_by_o
     assert 'value="9.9991"' in html and 'value="2,5"' in html  # what was typed stays on the page
 
 
-@pytest.mark.req("URS-WEB-003", "CN-6")
+@pytest.mark.req("URS-WEB-003", "URS-FRM-012", "CN-6")
 def test_a_chinese_operator_reads_labels_and_errors_in_chinese_only(rows_plant, db):
     client, people, tid = rows_plant
     client.post("/language", data={"csrf_token": "walk-token", "language": "zh"})
@@ -171,7 +171,7 @@ def test_a_chinese_operator_reads_labels_and_errors_in_chinese_only(rows_plant, 
     assert messages and not [m for m in messages if re.search(r"[A-Za-z]{3,}", re.sub(r"\d[\d.]* kg", "", m))]
 
 
-@pytest.mark.req("URS-FRM-007", "CN-4", "A11-8")
+@pytest.mark.req("URS-FRM-007", "URS-FRM-009", "CN-4", "A11-8")
 def test_a_row_value_is_corrected_with_the_original_kept(rows_plant, db, frozen_clock):
     client, people, tid = rows_plant
     alice = people["alice"]

@@ -79,7 +79,7 @@ def test_live_preview_is_rendered_by_the_server(qa):
     assert not broken["ok"] and "Not valid JSON" in broken["error"]
 
 
-@pytest.mark.req("URS-FRM-008", "URS-WEB-003")
+@pytest.mark.req("URS-FRM-008", "URS-FRM-009", "URS-FRM-012", "URS-WEB-003")
 def test_preview_renders_groups_and_repeating_rows_in_either_language(qa):
     author, _, _, _ = qa
     rows = Path(__file__).parent / "processes" / "dispense_rows" / "forms"
