@@ -220,17 +220,16 @@ class _Run:
         scope = ChainMap(values, *chain)
         order = calculation_order(specs)
         later = after_rows(order)
-        self.calculate([s for s in order if s.name not in later], values, scope, prefix, chain)
+        self.calculate([s for s in order if s.name not in later], values, scope, prefix)
         self.containers(specs, data, values, prefix, chain, preset)
-        self.calculate([s for s in order if s.name in later], values, scope, prefix, chain)
+        self.calculate([s for s in order if s.name in later], values, scope, prefix)
         return values
 
-    def calculate(self, order: list[FieldSpec], values: dict[str, Any], scope: Mapping[str, Any], prefix: str,
-                  chain: list[Mapping[str, Any]]) -> None:
+    def calculate(self, order: list[FieldSpec], values: dict[str, Any], scope: Mapping[str, Any], prefix: str) -> None:
         for spec in order:
             assert spec.calculated is not None
             path = join_path(prefix, spec.name)
-            missing = [self.name_path(prefix, n, chain) for n in sorted(spec.calculated.names) if scope.get(n) is None]
+            missing = [self.name_path(prefix, n) for n in sorted(spec.calculated.names) if scope.get(n) is None]
             for group, column in sorted(spec.calculated.columns):
                 rows = scope.get(group)
                 if isinstance(rows, list) and any(not isinstance(r, Mapping) or r.get(column) is None for r in rows):
@@ -291,7 +290,7 @@ class _Run:
             self.error(path, "rows_required", N_("Add at least one row."))
         return rows
 
-    def name_path(self, prefix: str, name: str, chain: list[Mapping[str, Any]]) -> str:
+    def name_path(self, prefix: str, name: str) -> str:
         """Path of the field a calculation's name refers to (its own row first, then outwards)."""
         return resolve_name(self.definition, join_path(prefix, name), name)
 
@@ -459,7 +458,7 @@ class _Run:
                     if missing and path not in bad:
                         self.error(path, "limits_not_calculable",
                                    N_("The limits cannot be worked out until %(fields)s are entered."),
-                                   {"fields": FieldRefs(self.ref(self.name_path(prefix, n, chain)) for n in missing)})
+                                   {"fields": FieldRefs(self.ref(self.name_path(prefix, n)) for n in missing)})
                     limits = None
             if limits is not None and path not in bad and to_decimal(value) is not None:
                 out = not limits.contains(value)
