@@ -90,6 +90,7 @@ def test_operator_fills_a_dispensing_table_with_rows_and_exact_decimals(page, li
     with page.expect_download(timeout=60_000) as download:  # WeasyPrint on a busy machine
         page.get_by_role("link", name="Export PDF").click()
     pdf = Path(download.value.path()).read_bytes()
+    (ARTIFACTS / "form-rows-record.pdf").write_bytes(pdf)
     text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
     lines = [line for line in text.splitlines() if "API-001" in line or "LAC-200" in line]
     assert len(lines) == 2 and "10.100" in lines[0] and "2.513" in lines[1] and "0.52" in lines[1]
