@@ -112,7 +112,7 @@ class FormInvalid(FormError, ValidationError):
             raise ValueError("FormInvalid needs at least one error")
         self.field_errors: tuple[FieldError, ...] = tuple(errors)
         self.submission: Any = None  # the parsed submission, when the web layer redisplays it
-        summary = "; ".join(e.message if e.field == FORM_LEVEL else f"{e.label or e.field}: {e.message}" for e in errors)
+        summary = "; ".join(e.message if e.field == FORM_LEVEL else f"{_named(e)}: {e.message}" for e in errors)
         super().__init__(f"form has {len(errors)} error(s): {summary}")
 
     @property
@@ -125,6 +125,11 @@ class FormInvalid(FormError, ValidationError):
 
     def codes(self, name: str) -> list[str]:
         return [e.code for e in self.field_errors if e.field == name]
+
+
+def _named(error: FieldError) -> str:
+    """``Materials dispensed › row 2 › Net weight (materials.1.net)``: the label a person reads and the path."""
+    return f"{error.label} ({error.field})" if error.label and error.label != error.field else error.field
 
 
 class CorrectionInvalid(FormError, ValidationError):

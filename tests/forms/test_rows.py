@@ -84,7 +84,7 @@ def test_each_row_is_checked_and_named(table):
     error = invalid(table, UI, values)
     assert error.codes("points.1.reading") == ["out_of_limits"]
     assert error.field_errors[0].label == "Test points › row 2 › Reading"
-    assert "Test points › row 2 › Reading: 50.006 g is outside the limits 49.995 – 50.005 g" in str(error)
+    assert "Test points › row 2 › Reading (points.1.reading): 50.006 g is outside the limits 49.995 – 50.005 g" in str(error)
     result = validate_submission(table, UI, values, exceptions={"points.1.reading": "weights recalibrated, DEV-8"},
                                  entered_by="u1", verified_by="u2")
     assert [r.name for r in result.exceptions] == ["points.1.reading"]
