@@ -31,7 +31,8 @@ COMMANDS = {
     "run": "web.cli:run",
     "notify": "web.notify_cli:notify",
     "config": "store.cli:config",
-    "validation": "validation_pack.cli:validation",
+    "validation-pack": "validation_pack.cli:validation_pack",
+    "oq": "validation_pack.cli:oq",
 }
 
 

@@ -133,6 +133,11 @@ def quick_selection(items: list[pytest.Item]) -> list[pytest.Item]:
                 if rid.startswith("URS-") and rid not in chosen:
                     chosen[rid] = item
     keep = {id(item) for item in chosen.values()}
+    if not any(_uses_browser(item) for item in chosen.values()):
+        # every quick run drives the browser at least once: its screenshots are evidence too
+        browser = next((item for item in items if _uses_browser(item)), None)
+        if browser is not None:
+            keep.add(id(browser))
     return [item for item in items if id(item) in keep]
 
 
@@ -152,6 +157,52 @@ def _source(item: pytest.Item) -> tuple[str, int]:
     except (TypeError, OSError):
         return "", 0
     return "".join(lines), start
+
+
+def script_steps(source: str) -> tuple[list[str], list[str]]:
+    """(steps, checks) read from a test script: the first line of each statement, and its asserts
+    and `pytest.raises` expectations, in order (bounded)."""
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return [], []
+    function = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    if function is None:
+        return [], []
+    steps: list[str] = []
+    checks: list[str] = []
+
+    def first_line(node: ast.AST) -> str:
+        text = ast.unparse(node).splitlines()[0]
+        return text if len(text) <= 120 else text[:117] + "..."
+
+    def walk(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+                continue  # the docstring
+            if isinstance(node, ast.Assert):
+                checks.append(first_line(node.test))
+                continue
+            if isinstance(node, (ast.With, ast.AsyncWith)):
+                for w in node.items:
+                    text = ast.unparse(w.context_expr)
+                    if "raises" in text:
+                        checks.append("refused: " + (text if len(text) <= 120 else text[:117] + "..."))
+                walk(node.body)
+                continue
+            if isinstance(node, (ast.For, ast.While, ast.If, ast.Try)):
+                steps.append(first_line(node).rstrip(":") if not isinstance(node, ast.Try) else "try")
+                walk(getattr(node, "body", []))
+                continue
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            steps.append(first_line(node))
+
+    walk(function.body)
+    return steps[:12], checks[:10]
 
 
 def _humanize(item: pytest.Item) -> str:
@@ -260,17 +311,22 @@ class OqRecorder:
         if captured:
             evidence.attach("captured-output.txt", captured[-20000:], "captured output and log")
         ids = requirement_ids(item)
+        source, line = _source(item)
         doc = _docstring(item)
         expected = doc or _humanize(item)
+        code_steps, checks = script_steps(source)
         steps = [vars(step) for step in evidence.steps] or [
+            {"action": action, "expected": "", "actual": ""} for action in code_steps] or [
             {"action": f"run {item.nodeid}", "expected": expected, "actual": ""}]
+        if checks and not evidence.steps:
+            expected = expected + " | checks: " + "; ".join(checks)
         call = phases.get("call")
         actual = ("as expected: every assertion held" if outcome == "passed"
                   else (failure.strip().splitlines() or [outcome])[-1][:500])
-        source, line = _source(item)
         record = {
             "nodeid": nodeid, "line": line, "script": source,
-            "script_sha256": hashlib.sha256(source.encode("utf-8")).hexdigest(), "file": item.nodeid.split("::")[0], "title": _humanize(item), "doc": doc,
+            "script_sha256": hashlib.sha256(source.encode("utf-8")).hexdigest(),
+            "file": item.nodeid.split("::")[0], "title": _humanize(item), "doc": doc,
             "requirements": [rid for rid in ids if rid.startswith("URS-")],
             "regulatory": [rid for rid in ids if not rid.startswith("URS-")],
             "risk_priority": _risk_priority(ids), "browser": _uses_browser(item),

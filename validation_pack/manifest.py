@@ -19,7 +19,8 @@ from typing import Any
 
 from core.config import PROJECT_ROOT
 
-SHIPPED = Path(__file__).resolve().parent / "release_manifest.json"
+SHIPPED_REL = "validation_pack/release_manifest.json"
+SHIPPED = PROJECT_ROOT / SHIPPED_REL
 
 
 @dataclass
@@ -83,8 +84,8 @@ def provenance(root: Path = PROJECT_ROOT) -> dict[str, Any]:
     except metadata.PackageNotFoundError:
         version = "not installed"
     result: dict[str, Any] = {"version": version, "commit": None, "dirty": None}
-    if SHIPPED.exists():
-        result["release"] = json.loads(SHIPPED.read_text(encoding="utf-8")).get("release")
+    if (root / SHIPPED_REL).exists():
+        result["release"] = json.loads((root / SHIPPED_REL).read_text(encoding="utf-8")).get("release")
     found = git_tree(root)
     if found:
         result["commit"] = found[0]
@@ -103,7 +104,7 @@ def write_release_manifest(path: Path = SHIPPED, root: Path = PROJECT_ROOT, rele
 
         raise ValidationError(f"{root} is not a git checkout: a release manifest is written from the release's commit")
     commit, tree = found
-    files = {p: sha256_file(root / p) for p in sorted(tree) if (root / p).is_file()}
+    files = {p: sha256_file(root / p) for p in sorted(tree) if (root / p).is_file() and p != SHIPPED_REL}
     document = {"release": release or provenance(root)["version"], "commit": commit, "files": files}
     path.write_text(json.dumps(document, indent=1, sort_keys=True), encoding="utf-8")
     return document
@@ -111,9 +112,10 @@ def write_release_manifest(path: Path = SHIPPED, root: Path = PROJECT_ROOT, rele
 
 def check_installation(root: Path = PROJECT_ROOT) -> FileCheck:
     """Hash every installed project file and compare with the release manifest."""
-    if SHIPPED.exists():
-        manifest = json.loads(SHIPPED.read_text(encoding="utf-8"))
-        check = FileCheck(f"release manifest {SHIPPED.name} (release {manifest.get('release')}, "
+    shipped = root / SHIPPED_REL
+    if shipped.exists():
+        manifest = json.loads(shipped.read_text(encoding="utf-8"))
+        check = FileCheck(f"release manifest {SHIPPED_REL} (release {manifest.get('release')}, "
                           f"commit {str(manifest.get('commit'))[:12]})")
         for rel, expected in sorted(manifest["files"].items()):
             path = root / rel
@@ -132,7 +134,7 @@ def check_installation(root: Path = PROJECT_ROOT) -> FileCheck:
     check = FileCheck(f"git commit {commit[:12]}")
     for rel, blob in sorted(tree.items()):
         path = root / rel
-        if rel == SHIPPED.relative_to(root).as_posix():
+        if rel == SHIPPED_REL:
             continue
         if not path.is_file():
             check.missing.append(rel)

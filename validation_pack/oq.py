@@ -143,7 +143,8 @@ def run_oq(out: Path, settings: Settings, *, quick: bool = False, backend: str |
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise ValidationError(f"the OQ output folder {out} is not empty: give a new folder")
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--oq-evidence", str(out),
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "validation_pack.evidence",
+               "--oq-evidence", str(out),
                "-o", "console_output_style=classic", *(["--oq-quick"] if quick else []), *(select or [str(tests)])]
     with (out / "pytest.log").open("wb") as log:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
