@@ -45,8 +45,10 @@ def validation_pack() -> None:
 @click.option("--no-pq", is_flag=True, help="leave the PQ out of this pack")
 @click.option("--pq-batches", type=int, default=None, help="PQ batches (default: the scenario's declared load)")
 @click.option("--executor", default=None, help="user ID of the executor, who signs (executed) after the build")
+@click.option("--pack-id", default=None, hidden=True, help="the pack's ID (given by the web application)")
+@click.option("--actor", default=None, hidden=True, help="user who started the build (web application)")
 def build(out: Path, quick: bool, from_results: Path | None, pq_from: Path | None, no_pq: bool,
-          pq_batches: int | None, executor: str | None) -> None:
+          pq_batches: int | None, executor: str | None, pack_id: str | None, actor: str | None) -> None:
     """Execute IQ, OQ and PQ (or read their results) and write the signed documents."""
     from audit.canonical import Actor
     from validation_pack import pack
@@ -55,8 +57,8 @@ def build(out: Path, quick: bool, from_results: Path | None, pq_from: Path | Non
     creds = _credentials(executor, "to sign the pack as its executor") if executor else None
     try:
         result = pack.build(settings, out, quick=quick, from_results=from_results, pq_results=pq_from,
-                            skip_pq=no_pq, pq_batches=pq_batches, actor=Actor(executor, executor) if executor else None,
-                            executor=creds)
+                            skip_pq=no_pq, pq_batches=pq_batches, executor=creds, pack_id=pack_id,
+                            actor=Actor(executor or actor, executor or actor) if (executor or actor) else None)
     except GmpError as exc:
         _fail(exc)
     summary = json.loads((out / "json" / "SUMMARY.json").read_text(encoding="utf-8"))
@@ -81,6 +83,20 @@ def sign(folder: Path, user: str, meaning: str) -> None:
     except GmpError as exc:
         _fail(exc)
     click.echo(f"{len(signed)} documents signed '{meaning}' by {signed[0]['printed_name']} at {signed[0]['utc']}")
+
+
+@validation_pack.command("issue", hidden=True)
+@click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def issue_cmd(folder: Path) -> None:
+    """Re-render the documents of a pack with its current signatures (after a signature)."""
+    from validation_pack import pack
+
+    try:
+        pack.issue(cli_settings(), folder)
+        pack.write_progress(folder, "done", 1, 1)
+    except GmpError as exc:
+        _fail(exc)
+    click.echo(f"issued {folder}")
 
 
 @validation_pack.command("verify")

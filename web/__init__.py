@@ -28,6 +28,7 @@ BLUEPRINTS = [
     "web.notifications:bp",
     "web.corrections:bp",
     "web.equipment:bp",
+    "web.validation:bp",
 ]
 
 

@@ -59,6 +59,7 @@ NAV = [
     ("admin.roles", N_("Roles")),
     ("admin.alerts", N_("Security alerts")),
     ("equipment.revisions", N_("Equipment tags")),
+    ("validation.index", N_("Validation")),
     ("notifications.index", N_("Notifications")),
 ]
 
