@@ -39,6 +39,7 @@ class DemoScenario:
     full_load = Load(batches=20, concurrency=4)
     quick_load = Load(batches=2, concurrency=2)
     acceptance = "every batch completes without error and the audit trail verifies at the end"
+    needs_opcua = False  # the batch reads a Modbus tag
 
     def __init__(self) -> None:
         self.people: dict[str, Any] = {}

@@ -45,19 +45,28 @@ def validation_pack() -> None:
 @click.option("--no-pq", is_flag=True, help="leave the PQ out of this pack")
 @click.option("--pq-batches", type=int, default=None, help="PQ batches (default: the scenario's declared load)")
 @click.option("--executor", default=None, help="user ID of the executor, who signs (executed) after the build")
+@click.option("--deviations", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="JSON {test node ID or requirement ID: deviation reference} for non-passing results")
 @click.option("--pack-id", default=None, hidden=True, help="the pack's ID (given by the web application)")
 @click.option("--actor", default=None, hidden=True, help="user who started the build (web application)")
 def build(out: Path, quick: bool, from_results: Path | None, pq_from: Path | None, no_pq: bool,
-          pq_batches: int | None, executor: str | None, pack_id: str | None, actor: str | None) -> None:
+          pq_batches: int | None, executor: str | None, deviations: Path | None, pack_id: str | None,
+          actor: str | None) -> None:
     """Execute IQ, OQ and PQ (or read their results) and write the signed documents."""
     from audit.canonical import Actor
     from validation_pack import pack
 
     settings = cli_settings()
+    try:
+        refs = json.loads(deviations.read_text(encoding="utf-8")) if deviations else None
+    except ValueError as exc:
+        raise click.ClickException(f"{deviations}: not JSON: {exc}") from exc
+    if refs is not None and not (isinstance(refs, dict) and all(isinstance(v, str) for v in refs.values())):
+        raise click.ClickException(f"{deviations}: expected {{\"test or requirement ID\": \"deviation reference\"}}")
     creds = _credentials(executor, "to sign the pack as its executor") if executor else None
     try:
         result = pack.build(settings, out, quick=quick, from_results=from_results, pq_results=pq_from,
-                            skip_pq=no_pq, pq_batches=pq_batches, executor=creds, pack_id=pack_id,
+                            skip_pq=no_pq, pq_batches=pq_batches, executor=creds, pack_id=pack_id, deviations=refs,
                             actor=Actor(executor or actor, executor or actor) if (executor or actor) else None)
     except GmpError as exc:
         _fail(exc)

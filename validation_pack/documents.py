@@ -247,7 +247,9 @@ def body_oq(pack: dict[str, Any], oq: dict[str, Any], folder: Path) -> str:
     if failed:
         parts.append("<h2>4. Failures / 失败</h2>")
         for r in failed:
-            parts.append(f"<h3>{esc(r['nodeid'])}</h3><pre class='mono'>{esc(r['failure'][-3000:])}</pre>")
+            deviation = (f"<p>Deviation / 偏差: <b>{esc(r['deviation'])}</b></p>" if r.get("deviation") else
+                         "<p class='fail'>No deviation reference yet / 尚无偏差编号</p>")
+            parts.append(f"<h3>{esc(r['nodeid'])}</h3>{deviation}<pre class='mono'>{esc(r['failure'][-3000:])}</pre>")
     return "".join(parts)
 
 

@@ -90,7 +90,8 @@ def build(settings: Settings, out: Path, *, quick: bool = False, from_results: P
           pq_results: Path | None = None, pq_batches: int | None = None, pq_scenario: str = "demo",
           skip_pq: bool = False, oq_select: list[str] | None = None, actor: Actor | None = None,
           pack_id: str | None = None, install_root: Path | None = None, executor: Any = None,
-          auth_session: Any = None, db: Database | None = None) -> dict[str, Any]:
+          auth_session: Any = None, db: Database | None = None,
+          deviations: dict[str, str] | None = None) -> dict[str, Any]:
     """Build a pack into `out` (a new or empty folder); returns pack.json's content.
 
     With `executor` (the executor's credentials) the documents are signed "executed" before
@@ -124,6 +125,10 @@ def build(settings: Settings, out: Path, *, quick: bool = False, from_results: P
         pq_result = run_pq(out / "pq", settings, scenario=pq_scenario, quick=quick, batches=pq_batches,
                            progress=lambda done, total: write_progress(out, "PQ", done, total))
     write_progress(out, "documents", 0, len(documents.ORDER))
+    for record in oq_results.records:  # a non-passing test carries the deviation that handles it, if given
+        if record["outcome"] != "passed":
+            refs = [(deviations or {}).get(key) for key in [record["nodeid"], *record.get("requirements", [])]]
+            record["deviation"] = next((ref for ref in refs if ref), None)
     dq_result = dq.design_qualification()
     trace_result = trace.matrix(oq_results.records, oq_results.run.get("inventory"))
     evidence = {
@@ -191,12 +196,15 @@ def summarize(evidence: dict[str, Any], oq_results: OqResults) -> dict[str, Any]
                              f"in this run; {len(trace_result['gaps'])} gaps listed"},
     }
     ok = all(d["verdict"] in ("pass", "n/a") for d in docs.values())
+    open_failures = [r["nodeid"] for r in oq_results.records if r["outcome"] != "passed" and not r.get("deviation")]
     conclusion = ("Every executed check and test passed. " if ok else
                   "Not every executed check or test passed: see the failing items; each needs a deviation "
                   "record before the installation is released for use. ") + (
         f"{len(trace_result['gaps'])} traceability gaps are listed in the matrix (requirements of processes "
-        "not yet built, tests without requirements); each needs a test or a documented rationale.")
-    return {"documents": docs, "passed": ok, "conclusion": conclusion}
+        "not yet built, tests without requirements); each needs a test or a documented rationale.") + (
+        f" {len(open_failures)} non-passing OQ tests have no deviation reference yet (build --deviations)."
+        if open_failures else "")
+    return {"documents": docs, "passed": ok, "conclusion": conclusion, "failures_without_deviation": open_failures}
 
 
 def _write_pack(out: Path, pack: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ throughput, step latencies, errors and, at the end, verifies the whole audit tra
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import statistics
@@ -55,6 +56,7 @@ class Scenario(Protocol):
     full_load: Load
     quick_load: Load
     acceptance: str
+    needs_opcua: bool
 
     def setup(self, db: Any, settings: Settings, load: Load) -> None: ...
 
@@ -70,6 +72,14 @@ def register_scenario(name: str, factory: Callable[[], Scenario]) -> None:
 
 def scenarios() -> dict[str, Callable[[], Scenario]]:
     return dict(_SCENARIOS)
+
+
+class _Stopper:
+    def __init__(self, plant: Any) -> None:
+        self.plant = plant
+
+    def close(self) -> None:
+        self.plant.stop()
 
 
 def _free_port() -> int:
@@ -104,19 +114,29 @@ def run_pq(out: Path, settings: Settings, *, scenario: str = "demo", quick: bool
     url = database_url or f"sqlite:///{instance / 'pq.sqlite3'}"
     if database_url:
         check_oq_database(database_url, settings)
-    modbus_port, opcua_port = _free_port(), _free_port()
+    modbus_port = _free_port()
+    opcua_port = _free_port() if getattr(chosen, "needs_opcua", True) else None
     pq_settings = load_settings({"instance_path": str(instance), "database_url": url,
                                  "site_timezone": settings.site_timezone, "modbus_port": modbus_port,
-                                 "opcua_port": opcua_port, "modbus_host": "127.0.0.1"}, environ={})
+                                 "opcua_port": opcua_port or settings.opcua_port, "modbus_host": "127.0.0.1"},
+                                environ={})
     upgrade(url)
     db = Database(url)
     result: dict[str, Any] = {"scenario": scenario, "scenario_description": chosen.description, "quick": quick,
                               "batches": load.batches, "concurrency": load.concurrency,
                               "database": url.split("@")[-1] if url.startswith("postgresql") else "SQLite (fresh file)",
-                              "plant": f"plant simulator: Modbus TCP 127.0.0.1:{modbus_port}, "
-                                       f"OPC UA opc.tcp://127.0.0.1:{opcua_port}", "acceptance": chosen.acceptance}
+                              "plant": f"plant simulator: Modbus TCP 127.0.0.1:{modbus_port}"
+                                       + (f", OPC UA opc.tcp://127.0.0.1:{opcua_port}" if opcua_port else ""),
+                              "acceptance": chosen.acceptance}
+    plant = PlantSimulator(host="127.0.0.1", modbus_port=modbus_port, opcua_port=opcua_port)
     try:
-        with PlantSimulator(host="127.0.0.1", modbus_port=modbus_port, opcua_port=opcua_port):
+        plant.start()
+    except (TimeoutError, OSError) as exc:
+        db.dispose()
+        raise ValidationError(f"the plant simulator did not start on 127.0.0.1:{modbus_port} "
+                              f"({type(exc).__name__}: {exc}): the PQ needs it; is the machine overloaded?") from exc
+    try:
+        with contextlib.closing(_Stopper(plant)):
             chosen.setup(db, pq_settings, load)
             result["started_at"] = clock.isoformat(clock.now())
             done = [0]

@@ -107,10 +107,14 @@ def test_diff_of_two_builds_reports_a_changed_file_and_a_changed_test(installati
 
     (release / "core" / "clock.py").write_text("# release 2: changed\n")
     git(release, "commit", "-qam", "release 2")
-    example.write_text(textwrap.dedent(TEST_V1).replace("[1, 2]) == 3", "[1, 2, 3]) == 6"))
+    example.write_text(textwrap.dedent(TEST_V1).replace("[1, 2]) == 3", "[1, 2, 3]) == 7"))  # now fails
     run_oq(tmp_path / "oq2", installation, select=[str(example)])
     new = tmp_path / "new"
-    pack.build(installation, new, from_results=tmp_path / "oq2", skip_pq=True, install_root=release)
+    pack.build(installation, new, from_results=tmp_path / "oq2", skip_pq=True, install_root=release,
+               deviations={"URS-VAL-008": "DEV-2026-017"})
+    failed = json.loads((new / "json" / "OQ.json").read_text(encoding="utf-8"))["records"][0]
+    assert failed["outcome"] == "failed" and failed["deviation"] == "DEV-2026-017"
+    assert json.loads((new / "json" / "SUMMARY.json").read_text(encoding="utf-8"))["failures_without_deviation"] == []
 
     with kdf.unsafe_fast_kdf(), pytest.raises(ReviewRefused, match="must be signed by its executor before it is reviewed"):
         pack.sign_pack(installation, old, "reviewed", testing.credentials(db, rob), db=db)
@@ -120,6 +124,7 @@ def test_diff_of_two_builds_reports_a_changed_file_and_a_changed_test(installati
     assert [t["change"] for t in sections["4. Tests"]["rows"]] == ["script changed"]
     assert "test_delta_example" in sections["4. Tests"]["rows"][0]["test"]
     assert any(r["item"] == "source commit" for r in sections["3. Versions, schema and keys"]["rows"])
+    assert [(r["old"], r["new"]) for r in sections["5. Results per test"]["rows"]] == [("passed", "failed")]
     assert "Signature is Valid." in pades.pdfsig_report(tmp_path / "diff" / "DIFF.pdf")
     text = poppler("pdftotext", "-layout", tmp_path / "diff" / "DIFF.pdf", "-")
     assert "core/clock.py" in text and "script changed" in text and "再验证差异报告" in text
@@ -127,3 +132,21 @@ def test_diff_of_two_builds_reports_a_changed_file_and_a_changed_test(installati
         shutil.copy(tmp_path / "diff" / "DIFF.pdf", ARTIFACTS / "DIFF-example.pdf")
     with pytest.raises(PackInvalid, match="holds no validation pack"):
         write_diff(installation, tmp_path / "oq1", new, tmp_path / "diff2")
+
+
+@pytest.mark.req("URS-VAL-005")
+def test_build_refuses_a_malformed_deviations_file_before_building(installation, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from validation_pack.cli import validation_pack
+
+    monkeypatch.setenv("GMP_INSTANCE_PATH", installation.instance_path)
+    monkeypatch.setenv("GMP_DATABASE_URL", installation.database_url)
+    bad = tmp_path / "deviations.json"
+    bad.write_text("[1, 2]")
+    out = tmp_path / "pack"
+    result = CliRunner().invoke(validation_pack, ["build", "--out", str(out), "--deviations", str(bad)])
+    assert result.exit_code == 1 and "expected {" in result.output and not out.exists()
+    bad.write_text("{not json")
+    result = CliRunner().invoke(validation_pack, ["build", "--out", str(out), "--deviations", str(bad)])
+    assert result.exit_code == 1 and "not JSON" in result.output and not out.exists()
