@@ -63,7 +63,9 @@ def build(out: Path, quick: bool, from_results: Path | None, pq_from: Path | Non
         raise click.ClickException(f"{deviations}: not JSON: {exc}") from exc
     if refs is not None and not (isinstance(refs, dict) and all(isinstance(v, str) for v in refs.values())):
         raise click.ClickException(f"{deviations}: expected {{\"test or requirement ID\": \"deviation reference\"}}")
-    creds = _credentials(executor, "to sign the pack as its executor") if executor else None
+    creds = (lambda: _credentials(executor, "to sign the pack as its executor")) if executor else None
+    if executor:
+        click.echo(f"{executor} is asked for a password and TOTP code when the pack is ready to be signed", err=True)
     try:
         result = pack.build(settings, out, quick=quick, from_results=from_results, pq_results=pq_from,
                             skip_pq=no_pq, pq_batches=pq_batches, executor=creds, pack_id=pack_id, deviations=refs,

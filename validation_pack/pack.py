@@ -161,7 +161,16 @@ def build(settings: Settings, out: Path, *, quick: bool = False, from_results: P
     _audit(settings, actor or SYSTEM, "validation_pack.built", pack_id,
            {"folder": str(out), "quick": quick, "oq": oq_results.counts, "documents": list(documents.ORDER)})
     if executor is not None:
-        sign_pack(settings, out, "executed", executor, auth_session=auth_session, db=db, reissue=False)
+        from core.errors import GmpError
+
+        try:  # `executor` may be a function asked only now: a TOTP code typed at the start would be stale
+            credentials = executor() if callable(executor) else executor
+            sign_pack(settings, out, "executed", credentials, auth_session=auth_session, db=db, reissue=False)
+        except GmpError as exc:
+            issue(settings, out)  # the executed work is kept: the documents are issued unsigned
+            write_progress(out, "done", len(documents.ORDER), len(documents.ORDER))
+            raise ValidationError(f"the pack {pack_id} was built in {out} but not signed: {exc}; sign it with "
+                                  f"`gmp validation-pack sign {out} --user USER --meaning executed`") from exc
     issue(settings, out)
     write_progress(out, "done", len(documents.ORDER), len(documents.ORDER))
     return load_pack(out)

@@ -11,9 +11,10 @@ import pytest
 
 from core import clock
 from signatures import kdf, testing
+from signatures.credentials import Credentials
 from validation_pack import pack, pades
 from validation_pack.diff import write_diff
-from validation_pack.oq import run_oq
+from validation_pack.oq import ValidationError, run_oq
 from validation_pack.pack import PackInvalid, ReviewRefused
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "validation-pack"
@@ -103,7 +104,10 @@ def test_diff_of_two_builds_reports_a_changed_file_and_a_changed_test(installati
     example.write_text(textwrap.dedent(TEST_V1))
     run_oq(tmp_path / "oq1", installation, select=[str(example)])
     old = tmp_path / "old"
-    pack.build(installation, old, from_results=tmp_path / "oq1", skip_pq=True, install_root=release)
+    with pytest.raises(ValidationError, match=r"was built in .* but not signed: .*gmp validation-pack sign"):
+        pack.build(installation, old, from_results=tmp_path / "oq1", skip_pq=True, install_root=release, db=db,
+                   executor=lambda: Credentials("vera", "not vera's password", "000000"))
+    assert (old / "OQ.pdf").exists() and pack.load_pack(old)["signatures"]["OQ"] == []  # the work is kept, unsigned
 
     (release / "core" / "clock.py").write_text("# release 2: changed\n")
     git(release, "commit", "-qam", "release 2")
