@@ -9,6 +9,7 @@ they are.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
@@ -16,6 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -88,11 +90,20 @@ def sign_pdf(pdf: bytes, settings: Settings, *, reason: str, location: str = "")
         raise DocumentSigningError(f"the document key in {folder} cannot be opened: {exc}") from exc
     if signer is None:
         raise DocumentSigningError(f"the document key in {folder} cannot be opened with GMP_SERVER_KEY_PASSPHRASE")
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     meta = signers.PdfSignatureMetadata(field_name="ValidationPack", md_algorithm="sha256", reason=reason,
                                         location=location or None, subfilter=fields.SigSeedSubFilter.PADES)
-    out = _Pdf17Signer(meta, signer=signer).sign_pdf(writer)
-    return out.getvalue()
+
+    def run() -> bytes:
+        out = _Pdf17Signer(meta, signer=signer).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)))
+        return bytes(out.getvalue())
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no event loop runs in this thread: pyHanko may run its own
+        return run()
+    # pyHanko's synchronous API starts an event loop: from inside a running one, sign in a thread of its own
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
 
 
 def _pdf17_signer_class():  # type: ignore[no-untyped-def]

@@ -41,3 +41,13 @@ def test_document_key_half_missing_or_wrong_passphrase_is_refused(installation):
     wrong = installation.__class__(**{**vars(installation), "server_key_passphrase": "not the passphrase at all"})
     with pytest.raises(DocumentSigningError, match="cannot be opened"):
         pades.sign_pdf(render_pdf(html_document("x", "<p>x</p>")), wrong, reason="test")
+
+
+@pytest.mark.req("URS-VAL-007")
+def test_signing_works_from_inside_a_running_event_loop(installation, pdfsig):
+    import asyncio
+
+    async def sign_in_loop():
+        return pades.sign_pdf(render_pdf(html_document("x", "<p>x</p>")), installation, reason="test")
+
+    assert "Signature is Valid." in pades.verify_bytes(asyncio.run(sign_in_loop()))
