@@ -37,7 +37,7 @@ def test_ci_builds_the_pack_once_signed_by_executor_and_reviewer(installation, v
     clock.set_clock(None)  # the OQ, the PQ and the signatures run on real time; the users were enrolled before it
     out = tmp_path / "pack"
     with kdf.unsafe_fast_kdf():
-        built = pack.build(installation, out, quick=True, executor=testing.credentials(db, vera), db=db)
+        built = pack.build(installation, out, quick=True, executor=lambda: testing.credentials(db, vera), db=db)
     oq = json.loads((out / "json" / "OQ.json").read_text(encoding="utf-8"))
     assert oq["counts"]["total"] > 50 and oq["counts"]["passed"] == oq["counts"]["total"], oq["counts"]
     assert oq["run"]["quick"] and oq["run"]["require_all"]
