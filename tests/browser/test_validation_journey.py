@@ -41,8 +41,8 @@ def wait_until_done(page) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.req("URS-VAL-009", "URS-VAL-007", "P11-10g", "A11-6")
-def test_build_sign_and_review_the_pack_in_the_browser(page, live_server, live_db, validation_people, frozen_clock,
-                                                      oq_evidence):
+def test_build_sign_and_review_the_pack_in_the_browser(page, live_server, live_db, live_settings, validation_people,
+                                                      frozen_clock, oq_evidence):
     vera, rob = validation_people
     sign_in(page, live_server, live_db, vera)
     page.get_by_role("link", name="Validation").first.click()
@@ -90,5 +90,5 @@ def test_build_sign_and_review_the_pack_in_the_browser(page, live_server, live_d
     from validation_pack.jobs import pack_folder
     from validation_pack.pack import verify_pack
 
-    lines = verify_pack(live_server.app.extensions["gmp.settings"], pack_folder(live_server.app.extensions["gmp.settings"], pack_id))
+    lines = verify_pack(live_settings, pack_folder(live_settings, pack_id))
     assert sum("2 Part 11 signature(s) verify" in line for line in lines) == 6
