@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from core import clock
 from signatures import kdf, testing
 from signatures.credentials import Credentials
 from validation_pack import pack, pades
@@ -30,11 +29,10 @@ def poppler(tool, *args):
 @pytest.mark.oq_exclude
 @pytest.mark.req("URS-VAL-002", "URS-VAL-003", "URS-VAL-004", "URS-VAL-005", "URS-VAL-006", "URS-VAL-007",
                  "CN-10", "P11-10a", "P11-50a", "P11-50b", "A11-4.4")
-def test_ci_builds_the_pack_once_signed_by_executor_and_reviewer(installation, validators, frozen_clock, tmp_path):
+def test_ci_builds_the_pack_once_signed_by_executor_and_reviewer(installation, validators, tmp_path):
     import bpmn.glue  # noqa: F401 - the process library registers its PQ scenario
 
     db, vera, rob = validators
-    clock.set_clock(None)  # the OQ, the PQ and the signatures run on real time; the users were enrolled before it
     out = tmp_path / "pack"
     with kdf.unsafe_fast_kdf():
         built = pack.build(installation, out, quick=True, executor=lambda: testing.credentials(db, vera), db=db)
