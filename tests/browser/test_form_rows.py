@@ -67,6 +67,7 @@ def test_operator_fills_a_dispensing_table_with_rows_and_exact_decimals(page, li
     expect(page.locator("#f-material_count")).to_have_text("2")
     page.locator("#f-balance_check-0-reading").fill("1.001")
     page.locator("#f-balance_check-1-reading").fill("9.999")
+    page.get_by_label("Remarks").fill("EQ-" + "7" * 3990)  # a long value without a space: it must wrap
     assert no_horizontal_scroll(page)
     shot(page, "form-rows-filled")
     sign_with_verifier(page, live_db, plant)
@@ -86,6 +87,11 @@ def test_operator_fills_a_dispensing_table_with_rows_and_exact_decimals(page, li
     expect(table.locator("tbody tr").nth(1)).to_contain_text("2.513")
     expect(table.locator("td.outside")).to_have_count(1)
     expect(page.locator(".record-row-notes")).to_contain_text("DEV-2026-017")
+    remarks = page.locator("table.record-values tr[data-field=remarks] td.value")
+    expect(remarks.locator("summary")).to_contain_text("(3993 characters, show all)")  # long values folded ...
+    assert remarks.bounding_box()["height"] < 300
+    remarks.locator("summary").click()
+    assert no_horizontal_scroll(page) and remarks.bounding_box()["height"] < 3993  # ... and wrapped when shown
     shot(page, "form-rows-record")
     with page.expect_download(timeout=60_000) as download:  # WeasyPrint on a busy machine
         page.get_by_role("link", name="Export PDF").click()
@@ -95,6 +101,7 @@ def test_operator_fills_a_dispensing_table_with_rows_and_exact_decimals(page, li
     lines = [line for line in text.splitlines() if "API-001" in line or "LAC-200" in line]
     assert len(lines) == 2 and "10.100" in lines[0] and "2.513" in lines[1] and "0.52" in lines[1]
     assert "Materials dispensed" in text and "DEV-2026-017" in text and "10.099" not in text
+    assert text.count("7777777") > 50  # the PDF prints the long value in full, wrapped
 
 
 @pytest.mark.req("URS-WEB-003", "URS-FRM-012", "CN-6")
