@@ -20,7 +20,7 @@ def serve(host: str | None, port: int | None) -> None:
     """Serve the web application."""
     from werkzeug.serving import run_simple
 
-    from app import create_app
+    from web.factory import create_app
 
     settings = cli_settings()
     app = create_app()

@@ -66,12 +66,15 @@ def live_db(live_settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def live_server(live_settings) -> Iterator[LiveServer]:
+def live_server(live_settings, runtime) -> Iterator[LiveServer]:
+    """The application served in a thread, on this test's engine runtime with the process
+    library's parts (a test registers its own gates on `runtime` before it uses them)."""
     from app import create_app
+    from bpmn.glue import extend
     from signatures import kdf
 
     app = create_app({"instance_path": live_settings.instance_path, "database_url": live_settings.database_url,
-                      "secret_key": TEST_SECRET, "server_key_passphrase": TEST_PASSPHRASE})
+                      "secret_key": TEST_SECRET, "server_key_passphrase": TEST_PASSPHRASE}, runtime=extend(runtime))
     with kdf.unsafe_fast_kdf(), LiveServer(app) as server:
         yield server
     app.extensions["gmp.db"].dispose()

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
-from engine.runtime_factory import attach_script_engine
 from engine.scripting import (
     RestrictedEnvironment,
     ScriptLimits,
@@ -17,9 +16,8 @@ from engine.scripting import (
     ScriptSyntaxError,
     ScriptTimeoutError,
     check_source,
-    is_restricted,
-    make_script_engine,
 )
+from engine.spiff.script_engine import attach_script_engine, is_restricted, make_script_engine
 from tests.engine_runtime.support import serializer, workflow
 
 SHORT = ScriptLimits(timeout_seconds=0.2)
@@ -219,7 +217,7 @@ def test_the_time_limit_comes_from_settings(tmp_path: Any) -> None:
 
 @pytest.mark.req("URS-RUN-001", "P11-10a")
 def test_upload_check_names_every_element_with_code_the_sandbox_refuses() -> None:
-    from engine.scripting import check_spec_sources, spec_sources
+    from engine.spiff.script_engine import check_spec_sources, spec_sources
     from tests.engine_runtime.support import parse
 
     spec, subs = parse({"site_gateway.bpmn": {"EXPR": "().__class__"}}, "site_gateway")
