@@ -26,7 +26,7 @@ COMMANDS = {
     "process": "engine.cli:process",
     "simulate": "connectors.cli:simulate",
     "tags": "connectors.cli:tags",
-    "demo": "bpmn.demo:demo",
+    "demo": "web.demo_cli:demo",
     "serve": "web.cli:serve",
     "run": "web.cli:run",
     "notify": "web.notify_cli:notify",

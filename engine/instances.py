@@ -45,6 +45,7 @@ from engine.models import InstanceTask, ProcessDefinition, ProcessDefinitionVers
 from engine.runtime import EngineRuntime, SaveContext, StepScope, resolve
 from engine.spiff import steps
 from engine.spiff.script_engine import attach_script_engine
+from engine.spiff.serializer import registry
 from engine.spiff.workflow import DEFINITE, GmpWorkflow, state_name
 
 MAX_REASON = 2000
@@ -276,10 +277,11 @@ def inspect(session: Session, instance_id: int) -> dict[str, Any]:
         InstanceTask.instance_id == instance.id, InstanceTask.dropped.is_(False),
         InstanceTask.state.op("&")(int(DEFINITE)) != 0).order_by(InstanceTask.seq)).scalars().all()
     header = json.loads(instance.workflow_json)
+    data = registry().restore(header.get("data", {}))  # typed values (Decimal, date) as they were
     return {"id": instance.id, "title": instance.title, "process": definition.key, "version": version.version,
             "status": instance.status, "started_at": instance.started_at, "started_by": instance.started_by,
             "ended_at": instance.ended_at, "cancel_reason": instance.cancel_reason,
-            "data": header.get("data", {}),
+            "data": data,
             "tasks": [{"id": r.id, "bpmn_id": r.bpmn_id, "name": r.bpmn_name, "lane": r.lane, "manual": r.manual,
                        "state": state_name(r.state), "claimed_by": r.claimed_by, "updated_at": r.updated_at}
                       for r in rows if r.bpmn_id]}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from contextvars import ContextVar
+from decimal import Decimal
 from typing import Any, Mapping
 
 from sqlalchemy import select
@@ -45,8 +46,12 @@ def _now() -> str:
     return clock.isoformat(clock.now())
 
 
+def _json_value(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else str(value)  # exact decimals stay JSON numbers
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    return json.dumps(value, sort_keys=True, default=_json_value)
 
 
 class DbOperatorActions:

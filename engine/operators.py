@@ -38,6 +38,7 @@ import ast
 import copy
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from engine.errors import (
@@ -65,7 +66,7 @@ __all__ = ["OperatorRegistry", "Operator", "Param", "OperatorCaller", "OperatorC
 
 # ---------------------------------------------------------------- declarations
 TYPES: dict[str, tuple[type, ...]] = {
-    "str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "dict": (dict,),
+    "str": (str,), "int": (int,), "float": (int, float, Decimal), "bool": (bool,), "dict": (dict,),
     "list": (list, tuple), "any": (object,),
 }
 
@@ -306,10 +307,18 @@ class OperatorCaller:
                                         element=call.element_id)
         result = operator.function(context, **values)
         try:
-            return json.dumps(result)
+            return json.dumps(result, default=_json_number)
         except (TypeError, ValueError) as exc:
             raise OperatorTaskError(f"{call.label}: operator {operator.name!r} returned a value "
                                     f"that is not JSON ({exc})", element=call.element_id) from exc
+
+
+def _json_number(value: Any) -> Any:
+    """Exact decimals in an operator's result become JSON numbers (SpiffWorkflow stores the result
+    from JSON text); anything else that is not JSON is refused."""
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def run_pending_operation(workflow: Any, task_id: str) -> None:

@@ -28,6 +28,7 @@ import threading
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Callable, Mapping
 
 from sqlalchemy import select
@@ -98,6 +99,12 @@ def _timer_due(internal: Mapping[str, Any]) -> str | None:
         return None
 
 
+def _json_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)  # an exact decimal parameter (a literal such as 0.5) as a JSON number
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 class DueTimerRows:
     """The save hook that gives a saved instance's waiting timers their due rows (attached by
     engine.install), so the scheduler sees them at once."""
@@ -149,8 +156,9 @@ class Scheduler:
                     if pending is not None:
                         jobs.append({"instance_id": instance_id, "task_id": task_id, "element_id": bpmn_id or "?",
                                      "operator": pending.get("name", "?"),
-                                     "params_json": json.dumps(pending.get("params") or {}, sort_keys=True),
-                                     "state": "pending", "progress_json": json.dumps(pending.get("progress") or {}),
+                                     "params_json": json.dumps(pending.get("params") or {}, sort_keys=True,
+                                                               default=_json_number),
+                                     "state": "pending", "progress_json": json.dumps(pending.get("progress") or {}, default=_json_number),
                                      "created_at": now, "updated_at": now})
             for start in range(0, len(timers), INSERT_CHUNK):  # bounded statements (SQLite's variable limit)
                 uow.session.execute(_insert_ignore(self.db, DueTimer, timers[start:start + INSERT_CHUNK],
@@ -254,7 +262,7 @@ class Scheduler:
         try:
             operator = registry.get(name)
             result = operator.function(context, **params)
-            json.dumps(result)
+            json.dumps(result, default=_json_number)
         except OperatorFailed as exc:
             failure = exc
         except Exception as exc:  # noqa: BLE001 - an operator's failure is recorded, never lost
@@ -289,9 +297,9 @@ class Scheduler:
         instance_id = opened.instance.id
         outcome = "failed" if failure is not None or error is not None else "done"
         job.state = outcome
-        job.result_json = json.dumps(result) if outcome == "done" else None
+        job.result_json = json.dumps(result, default=_json_number) if outcome == "done" else None
         job.error = f"{failure.code}: {failure.message}" if failure else error
-        job.progress_json = json.dumps(dict(progress))
+        job.progress_json = json.dumps(dict(progress), default=_json_number)
         job.updated_at = _iso(clock.now())
         uow.audit(f"operator.{'completed' if outcome == 'done' else 'failed'}", "task", job.task_id,
                   changes=[["state", "running", outcome]],
@@ -305,7 +313,7 @@ class Scheduler:
             job = uow.session.get(OperatorJob, job_id, with_for_update=True)
             assert job is not None
             job.state, job.error, job.updated_at = "failed", error, _iso(clock.now())
-            job.progress_json = json.dumps(dict(progress))
+            job.progress_json = json.dumps(dict(progress), default=_json_number)
             uow.audit("operator.failed", "task", job.task_id, changes=[["state", "running", "failed"]], reason=error,
                       details={"instance_id": job.instance_id, "element_id": job.element_id,
                                "operator": job.operator})
@@ -389,7 +397,7 @@ class JobContext:
             job = uow.session.get(OperatorJob, self.job_id, with_for_update=True)
             assert job is not None
             old = job.progress_json
-            job.progress_json = json.dumps(self.progress, sort_keys=True)
+            job.progress_json = json.dumps(self.progress, sort_keys=True, default=_json_number)
             job.updated_at = _iso(clock.now())
             uow.audit("operator.progress", "operator_job", self.job_id, changes=[["progress", json.loads(old),
                                                                                   self.progress]],

@@ -133,7 +133,17 @@ _WITHHELD = frozenset({
 class GmpPolicy(RestrictingNodeTransformer):
     """RestrictedPython's policy plus size guards on operators and a few refusals."""
 
-    _GUARDED = {ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Add: "+", ast.Mod: "%"}
+    _GUARDED = {ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Add: "+", ast.Mod: "%", ast.Sub: "-",
+                ast.Div: "/", ast.FloorDiv: "//"}
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        """Number literals with a fraction are exact decimals: `net * 1.5`, `0.1 + 0.2 == 0.3`."""
+        node = super().visit_Constant(node)
+        if isinstance(node, ast.Constant) and type(node.value) is float:
+            call = ast.Call(func=ast.Name("_gmp_decimal_", ast.Load()), args=[ast.Constant(repr(node.value))],
+                            keywords=[])
+            return ast.fix_missing_locations(ast.copy_location(call, node))
+        return node
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         node = self.node_contents_visit(node)
@@ -229,11 +239,25 @@ _PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 
 _FAST = (int, float)
+_PLAIN = {"-": _op.sub, "/": _op.truediv, "//": _op.floordiv}
+
+
+def _exact(value: Any) -> Decimal:
+    """A float as the decimal it was written as (its shortest repr): 0.1 -> Decimal('0.1')."""
+    return Decimal(repr(value))
 
 
 def _binop(symbol: str, left: Any, right: Any) -> Any:
     if symbol == "+" and type(left) in _FAST and type(right) in _FAST:
         return left + right  # the common case, and it cannot grow beyond one bit
+    # exact decimals meet floats (old data, equipment readings) as decimals, never TypeError
+    if type(left) is float and isinstance(right, Decimal):
+        left = _exact(left)
+    elif type(right) is float and isinstance(left, Decimal):
+        right = _exact(right)
+    plain = _PLAIN.get(symbol)
+    if plain is not None:
+        return plain(left, right)
     if symbol == "*":
         if isinstance(left, _SEQUENCES) and isinstance(right, int):
             _check_length(len(left) * max(right, 0), "a repeated sequence")
@@ -271,9 +295,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-_INPLACE = {"+=": "+", "*=": "*", "**=": "**", "<<=": "<<", "%=": "%"}
+_INPLACE = {"+=": "+", "*=": "*", "**=": "**", "<<=": "<<", "%=": "%", "-=": "-", "/=": "/", "//=": "//"}
 _INPLACE_PLAIN: dict[str, Callable[[Any, Any], Any]] = {
-    "-=": _op.sub, "/=": _op.truediv, "//=": _op.floordiv, ">>=": _op.rshift,
+    ">>=": _op.rshift,
     "&=": _op.and_, "|=": _op.or_, "^=": _op.xor, "@=": _op.matmul,
 }
 
@@ -744,6 +768,7 @@ def _base_namespace() -> dict[str, Any]:
             "_write_": full_write_guard,
             "_inplacevar_": _inplacevar,
             "_gmp_binop_": _binop,
+            "_gmp_decimal_": Decimal,
             "_gmp_text_": _text,
             "_apply_": _apply,
             "_gmp_fmtval_": _fmtval,

@@ -55,6 +55,9 @@ from engine.spiff.serializer import row_data, saved_last_completion
 from engine.spiff.specs import find_task_spec, properties_of
 from engine.spiff.workflow import READY, state_name
 
+__all__ = ["TaskView", "Completion", "TaskDefinition", "READY", "task_record", "record_hash", "task_definition",
+           "ready_task_ids", "gate_refusal", "inbox", "claim", "release", "complete_task"]
+
 
 @dataclass(frozen=True)
 class TaskView:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from datetime import date
+from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping
 from uuid import UUID
 
@@ -41,11 +43,21 @@ _lock = threading.Lock()
 _spec_cache: "OrderedDict[tuple[int, str], tuple[Any, dict[str, Any]]]" = OrderedDict()
 
 
+def register_data_types(registry: Any) -> None:
+    """Task data keeps exact decimals (form numbers) and calendar dates through the workflow JSON,
+    as ``{"typename": "Decimal", "value": "10.10"}`` and ``{"typename": "date", "value": "2026-01-31"}``."""
+    registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]), typename="Decimal")
+    registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]),
+                      typename="date")
+
+
 def serializer() -> BpmnWorkflowSerializer:
     global _serializer
     with _lock:
         if _serializer is None:
-            _serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_CONFIG))
+            registry = BpmnWorkflowSerializer.configure(_CONFIG)
+            register_data_types(registry)
+            _serializer = BpmnWorkflowSerializer(registry)
         return _serializer
 
 
@@ -160,12 +172,13 @@ def saved_last_completion(state_json: str) -> dict[str, Any] | None:
 
 
 def row_data(body_json: str) -> dict[str, Any]:
-    """The task data of a task row body (JSON form)."""
-    return dict(json.loads(body_json).get("data") or {})
+    """The task data of a task row body, typed values (Decimal, date) restored."""
+    return dict(registry().restore(json.loads(body_json).get("data") or {}))
 
 
 def row_internal_data(body_json: str) -> dict[str, Any]:
-    return dict(json.loads(body_json).get("internal_data") or {})
+    """The internal data of a task row body, typed values restored."""
+    return dict(registry().restore(json.loads(body_json).get("internal_data") or {}))
 
 
 # ---------------------------------------------------------------- loading
