@@ -10,7 +10,7 @@ from audit.models import AuditEntry
 from engine import definitions, instances, persistence, tasks
 from engine.errors import CalledProcessError, DefinitionCheckFailed, FormDataInvalid, WorkflowRuntimeError
 from store.uow import UnitOfWork
-from tests.engine.conftest import ALL_ROLES, actor, deploy, sig
+from tests.engine.conftest import ALL_ROLES, actor, deploy
 
 REQ = pytest.mark.req("URS-ENG-011", "P11-10k")
 NS = ('xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
