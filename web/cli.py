@@ -16,15 +16,22 @@ from store.cli import cli_settings
 @click.command()
 @click.option("--host", default=None, help="address to bind (default GMP_WEB_HOST)")
 @click.option("--port", default=None, type=int, help="port to bind (default GMP_WEB_PORT)")
+<<<<<<< HEAD
 def serve(host: str | None, port: int | None) -> None:
     """Serve the web application."""
     from werkzeug.serving import run_simple
 
     from web.factory import create_app
+=======
+@click.option("--workers", default=None, type=click.IntRange(min=1), help="worker processes (default GMP_WEB_WORKERS)")
+@click.option("--threads", default=None, type=click.IntRange(min=1), help="threads per worker (default GMP_WEB_THREADS)")
+def serve(host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
+    """Serve the web application on the production WSGI server (gunicorn)."""
+    from web.server import serve as serve_forever
+>>>>>>> main
 
     settings = cli_settings()
-    app = create_app()
-    run_simple(host or settings.web_host, port or settings.web_port, app, threaded=True, use_reloader=False)
+    serve_forever(settings, host=host, port=port, workers=workers, threads=threads)
 
 
 def _available(module: str) -> bool:
@@ -34,10 +41,10 @@ def _available(module: str) -> bool:
 @click.command()
 def run() -> None:
     """Migrate, seed demo data (GMP_DEMO=1), start simulators and scheduler, serve."""
-    from store.migrate import upgrade
+    from store.verified_upgrade import verified_upgrade
 
     settings = cli_settings()
-    upgrade(settings.database_url)
+    verified_upgrade(settings.database_url)
     click.echo(f"database ready: {settings.database_url}")
     gmp = [sys.executable, "-m", "cli"]
     if settings.demo and _available("web.demo_cli"):
