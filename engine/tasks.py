@@ -56,7 +56,7 @@ from engine.spiff.specs import find_task_spec, properties_of
 from engine.spiff.workflow import READY, state_name
 
 __all__ = ["TaskView", "Completion", "TaskDefinition", "READY", "task_record", "record_hash", "task_definition",
-           "ready_task_ids", "gate_refusal", "inbox", "claim", "release", "complete_task"]
+           "ready_task_ids", "gate_refusal", "inbox", "views_of", "claim", "release", "complete_task"]
 
 
 @dataclass(frozen=True)
@@ -220,11 +220,17 @@ def inbox(uow: Any, user_id: str | None = None, *, services: EngineServices | No
                InstanceTask.dropped.is_(False), InstanceTask.lane.in_(sorted(roles)),
                ProcessInstance.status == instances.InstanceStatus.RUNNING.value)
         .order_by(InstanceTask.instance_id, InstanceTask.seq)).all()
+    return views_of(uow, [(row, instance) for row, instance in rows if row.claimed_by in (None, user_id)],
+                    user_id, roles, runtime)
+
+
+def views_of(uow: Any, rows: Sequence[tuple[InstanceTask, ProcessInstance]], user_id: str, roles: set[str],
+             runtime: EngineRuntime | None = None) -> list[TaskView]:
+    """Task views of ready task rows, each with why claiming it would be refused (gates at 'claim')."""
+    runtime = resolve(runtime)
     views = []
     refs: dict[int, VersionRef] = {}
     for row, instance in rows:
-        if row.claimed_by not in (None, user_id):
-            continue
         refusal = None
         definition = _definition(uow.session, row, instance, runtime, refs)
         if definition.rules.all_gates:

@@ -16,15 +16,9 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
-<<<<<<< HEAD
 from store import chain
 from store.canonical import SYSTEM, Actor, AuditEvent
-from store.db import Database
-=======
-from audit import chain
-from audit.canonical import SYSTEM, Actor, AuditEvent
 from store.db import Database, ReadOnlyWrite
->>>>>>> main
 
 
 class UnitOfWork:

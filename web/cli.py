@@ -16,19 +16,11 @@ from store.cli import cli_settings
 @click.command()
 @click.option("--host", default=None, help="address to bind (default GMP_WEB_HOST)")
 @click.option("--port", default=None, type=int, help="port to bind (default GMP_WEB_PORT)")
-<<<<<<< HEAD
-def serve(host: str | None, port: int | None) -> None:
-    """Serve the web application."""
-    from werkzeug.serving import run_simple
-
-    from web.factory import create_app
-=======
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="worker processes (default GMP_WEB_WORKERS)")
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="threads per worker (default GMP_WEB_THREADS)")
 def serve(host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
     """Serve the web application on the production WSGI server (gunicorn)."""
     from web.server import serve as serve_forever
->>>>>>> main
 
     settings = cli_settings()
     serve_forever(settings, host=host, port=port, workers=workers, threads=threads)

@@ -166,18 +166,11 @@ def inbox():  # type: ignore[no-untyped-def]
     from engine.listing import inbox_page
 
     with unit_of_work() as uow:
-<<<<<<< HEAD
-        tasks = engine_inbox(uow, g.user.user_id, services=engine_services())
-    return render_template("tasks/inbox.html", tasks=tasks)
-=======
         args = request.args
         page = inbox_page(uow, g.user.user_id, services=engine_services(), page=args.get("page", 1, type=int) or 1,
                           per_page=args.get("per_page", 50, type=int) or 50, search=args.get("q") or "",
                           lane=(args.get("lane") or "").strip() or None)
-        blocked = {t.id: gate_refusal(uow, load_task_form(uow.session, t.id), g.user) for t in page.items}
-    return render_template("tasks/inbox.html", tasks=page.items, page=page, blocked=blocked,
-                           roles=sorted(g.user.roles))
->>>>>>> main
+    return render_template("tasks/inbox.html", tasks=page.items, page=page, roles=sorted(g.user.roles))
 
 
 @bp.post("/<task_id>/claim")

@@ -16,10 +16,15 @@ from tests.browser.test_work import plant  # noqa: F401 - fixture
 from tests.web.test_operator import deploy_and_start, gated_bundle, register_scale_gate
 
 
+@pytest.fixture
+def runtime_hook() -> str:
+    return "tests.browser.runtime_hooks:scale_gate"  # the server's runtime has the test gate
+
+
 @pytest.mark.req("P11-10i", "P11-10g", "URS-WEB-003")
 def test_gates_refuse_at_claim_with_the_reason_in_the_inbox(page, live_server, live_db, live_settings, plant,  # noqa: F811
                                                             runtime):
-    register_scale_gate(runtime)  # in the application's runtime: alice is not certified on the scale
+    register_scale_gate(runtime)  # here (the upload check) as in the server: alice is not certified on the scale
     deploy_and_start(live_db, live_settings, plant["quinn"], plant["quentin"], gated_bundle("scale_certified"))
     sign_in(page, live_server, live_db, plant["alice"])
     page.goto(live_server.url + "/tasks/")
