@@ -106,3 +106,39 @@ def starts_on(spec: Any, event: BpmnEvent) -> bool:
                 definition.name == event.event_definition.name:
             return True
     return False
+
+
+# ---------------------------------------------------------------- messages from other systems (engine.inbound)
+def message_catchers(spec: Any, subprocess_specs: Mapping[str, Any], name: str) -> frozenset[str]:
+    """Names of the task specs of these processes that catch message `name`."""
+    found = set()
+    for process in [spec, *subprocess_specs.values()]:
+        for task_spec in process.task_specs.values():
+            definition = getattr(task_spec, "event_definition", None)
+            inner = getattr(definition, "event_definitions", None) or [definition]
+            if any(isinstance(d, MessageEventDefinition) and d.name == name for d in inner):
+                found.add(task_spec.name)
+    return frozenset(found)
+
+
+def starts_on_message(spec: Any, name: str) -> bool:
+    """Whether the process's top-level start event catches message `name`."""
+    for task_spec in spec.task_specs.values():
+        definition = getattr(task_spec, "event_definition", None)
+        if type(task_spec).__name__ == "StartEvent" and isinstance(definition, MessageEventDefinition) \
+                and definition.name == name:
+            return True
+    return False
+
+
+def send_message(workflow: Any, name: str, payload: Mapping[str, Any]) -> bool:
+    """Hand message `name` to the workflow's task waiting for it (the caller chose the instance by
+    its own correlation: SpiffWorkflow gets the instance's correlations); False if none waits."""
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        inner = getattr(definition, "event_definitions", None) or [definition]
+        for candidate in inner:
+            if isinstance(candidate, MessageEventDefinition) and candidate.name == name:
+                workflow.send_event(BpmnEvent(candidate, dict(payload), dict(task.workflow.correlations)))
+                return True
+    return False
