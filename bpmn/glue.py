@@ -9,7 +9,8 @@ GMP process library brings:
   records, equipment status); until they are registered, a definition using these
   properties is refused at upload, naming the element;
 - the equipment operators (connectors.operators), bound to this process's database and
-  settings for calls whose operator context carries neither.
+  settings for calls whose operator context carries neither;
+- its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
 
 The web application keeps the result in `app.extensions["gmp.runtime"]`; the `gmp`
 command builds one per process. Tests build their own (`extend` adds the library's parts
@@ -47,8 +48,19 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
 
 def install(db: Database | None = None, settings: Settings | None = None, *, freeze: bool = True) -> EngineRuntime:
     """The product's engine runtime: the engine's own parts and the process library's."""
+    install_pq_scenarios()
     runtime = extend(build_runtime(name="gmp"), db, settings)
     problems = runtime.check()
     if problems:
         raise RuntimeError("; ".join(problems))
     return runtime.freeze() if freeze else runtime
+
+
+def install_pq_scenarios() -> None:
+    """Give the PQ runner (validation_pack.pq) the library's scenarios (idempotent)."""
+    from core.modules import optional_module
+
+    if optional_module("validation_pack.pq") is not None:
+        from bpmn import pq_demo
+
+        pq_demo.install()
