@@ -39,7 +39,7 @@ def run() -> None:
     verified_upgrade(settings.database_url)
     click.echo(f"database ready: {settings.database_url}")
     gmp = [sys.executable, "-m", "cli"]
-    if settings.demo and _available("bpmn.demo"):
+    if settings.demo and _available("web.demo_cli"):
         subprocess.run([*gmp, "demo", "seed"], check=True)
     children: list[subprocess.Popen[bytes]] = []
     for name, module in (("simulate", "connectors.cli"), ("scheduler", "engine.scheduler_cli"), ("notify", "web.notify_cli")):

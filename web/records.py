@@ -26,7 +26,6 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
     from engine.instances import inspect
     from engine.links import related
     from engine.models import InstanceTask
-    from engine.runtime_factory import serializer
     from signatures.manifestation import manifestations
     from signatures.service import signatures_for
     from web.corrections import task_data
@@ -94,7 +93,8 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
     return jsonable({"instance": {k: header[k] for k in ("id", "title", "process", "version", "business_key",
                                                            "status", "started_at", "started_by", "ended_at",
                                                            "cancel_reason")},
-                     "data": serializer().registry.restore(header["data"]), "tasks": tasks, "exceptions": exceptions,
+                     "data": header["data"],  # typed values restored by inspect
+                     "tasks": tasks, "exceptions": exceptions,
                      "timeline": timeline, "links": [r.as_dict() for r in linked]})
 
 
