@@ -2,6 +2,7 @@
 shown in the inbox and listings, searchable; every refusal changes nothing but its audit entry."""
 from __future__ import annotations
 
+import contextvars
 import json
 
 import pytest
@@ -166,7 +167,7 @@ def test_two_starts_racing_for_one_key_the_second_is_refused(db, services, froze
                     outcome["result"] = "started"
                 except DuplicateBusinessKey as exc:
                     outcome["result"] = exc
-            thread = threading.Thread(target=second)
+            thread = threading.Thread(target=contextvars.copy_context().run, args=(second,))  # the test's runtime
             thread.start()
             _wait_for_lock_wait(db)  # the second insert waits on the first's uncommitted key
             first.commit()
@@ -273,7 +274,7 @@ def test_two_starts_drawing_numbers_at_once_get_consecutive_numbers(db, services
         if backend == "postgresql":
             def second() -> None:
                 drawn["second"] = start(db, "dev", user="alice")
-            thread = threading.Thread(target=second)
+            thread = threading.Thread(target=contextvars.copy_context().run, args=(second,))  # the test's runtime
             thread.start()
             _wait_for_lock_wait(db)  # the second waits for the definition row the first holds
             first.commit()
