@@ -82,18 +82,44 @@ def process() -> None:
 @process.command("check")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--process", "process_id", help="the process to run, if the files define several")
-def check_cmd(paths: tuple[str, ...], process_id: str | None) -> None:
-    """Parse and check a definition without storing it."""
-    from engine.definitions import configured_roles, validate_upload
+@click.option("--role", "extra_roles", multiple=True, help="a role lanes may name besides the known ones (repeatable)")
+def check_cmd(paths: tuple[str, ...], process_id: str | None, extra_roles: tuple[str, ...]) -> None:
+    """Parse and check a definition without storing it (no database needed).
+
+    Lanes are checked against the seeded role catalogue, the site's roles when the configured
+    database is migrated, and --role.
+    """
+    from engine.definitions import validate_upload
     from engine.ports import default_services
 
-    def work(db: Any, settings: Any) -> None:
+    settings = cli_settings()
+    roles, source = _known_roles(settings)
+    files = read_paths(paths)
+    bundle = validate_upload(files, roles=roles | set(extra_roles), services=default_services(settings),
+                             process_id=process_id)
+    click.echo(f"ok: process '{bundle.process_id}' ({len(bundle.files)} files) passes every check (roles: {source})")
+
+
+def _known_roles(settings: Any) -> tuple[set[str], str]:
+    """Roles a lane may name: the seeded catalogue, plus the site's when its database is migrated."""
+    from engine.definitions import configured_roles
+    from store.schema import schema_state
+
+    seeded: set[str] = set()
+    try:
+        from signatures.catalogue import SEED_ROLES
+    except ModuleNotFoundError:
+        pass
+    else:
+        seeded = set(SEED_ROLES)
+    if not schema_state(settings.database_url).is_current:
+        return seeded, "the seeded role catalogue (the configured database is not migrated)"
+    db = open_database(settings)
+    try:
         with db.session() as session:
-            roles = configured_roles(session)
-        bundle = validate_upload(read_paths(paths), roles=roles, services=default_services(settings),
-                                 process_id=process_id)
-        click.echo(f"ok: process '{bundle.process_id}' ({len(bundle.files)} files) passes every check")
-    _with_db(work)
+            return seeded | configured_roles(session), "the seeded catalogue and the site's roles"
+    finally:
+        db.dispose()
 
 
 @process.command("upload")

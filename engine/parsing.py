@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
@@ -198,7 +199,8 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None) -> ParsedBund
                 line = getattr(exc, "lineno", None)
                 problems.append(Problem(f"not valid JSON: {exc}", file=name, line=line))
             continue
-        root = parse_xml(content, name)
+        with _reading(name):
+            root = parse_xml(content, name)
         if kind == "bpmn":
             if root.tag != f"{{{BPMN_NS}}}definitions":
                 raise DefinitionError(f"{name}:{root.sourceline}: not a BPMN 2.0 file (root element {root.tag})")
@@ -209,9 +211,11 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None) -> ParsedBund
         raise DefinitionError("the upload contains no .bpmn file")
 
     for name, root in bpmn_trees.items():
-        VALIDATOR.preprocess(root)
-        schema = VALIDATOR.validator
-        if not schema.validate(root):
+        with _reading(name):
+            VALIDATOR.preprocess(root)
+            schema = VALIDATOR.validator
+            valid = schema.validate(root)
+        if not valid:
             for err in schema.error_log:
                 problems.append(Problem(f"BPMN schema: {err.message}", file=name, line=err.line))
         for proc in root.iter(f"{{{BPMN_NS}}}process"):
@@ -225,10 +229,13 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None) -> ParsedBund
     parser = GmpBpmnParser(validator=VALIDATOR)
     try:
         for name, root in dmn_trees.items():
-            parser.add_dmn_xml(root, filename=name)
+            with _reading(name):
+                parser.add_dmn_xml(root, filename=name)
         for name, root in bpmn_trees.items():
-            parser.add_bpmn_xml(root, filename=name)
-        ids = parser.get_process_ids()
+            with _reading(name):
+                parser.add_bpmn_xml(root, filename=name)
+        with _reading(", ".join(sorted(bpmn_trees))):
+            ids = parser.get_process_ids()
         if process_id is None:
             executable = [pid for pid in ids if _is_executable(bpmn_trees, pid)]
             candidates = executable or ids
@@ -237,8 +244,9 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None) -> ParsedBund
             process_id = candidates[0]
         elif process_id not in ids:
             raise DefinitionError(f"process '{process_id}' is not defined in the files (found: {', '.join(sorted(ids))})")
-        spec = parser.get_spec(process_id)
-        subprocess_specs = parser.get_subprocess_specs(process_id)
+        with _reading(", ".join(sorted(bpmn_trees))):
+            spec = parser.get_spec(process_id)
+            subprocess_specs = parser.get_subprocess_specs(process_id)
     except ValidationException as exc:
         element_id = getattr(exc, "id", None) or None
         file, line = (elements[element_id].file, elements[element_id].line) if element_id in elements else (
@@ -260,6 +268,28 @@ def _is_executable(trees: Mapping[str, Any], process_id: str) -> bool:
     return False
 
 
+def _canonical(element: Any) -> bytes:
+    """Canonical XML of an element for its fingerprint. C14N 1.0 refuses relative namespace URIs
+    (`xmlns:x="relative/uri"`, found in diagrams of some modellers): those elements use C14N 2.0."""
+    try:
+        return etree.tostring(element, method="c14n")
+    except etree.C14NError:
+        return etree.canonicalize(etree.tostring(element, encoding="unicode")).encode("utf-8")
+
+
+@contextmanager
+def _reading(name: str) -> Iterator[None]:
+    """Any failure while reading one file becomes a clear error naming the file (never a traceback)."""
+    try:
+        yield
+    except (DefinitionError, ValidationException, SpiffWorkflowException):
+        raise
+    except Exception as exc:  # untrusted input: whatever the parser raises is the file's problem
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise DefinitionCheckFailed([Problem(f"cannot be read as BPMN/DMN ({type(exc).__name__}"
+                                             + (f": {detail}" if detail else "") + ")", file=name)]) from exc
+
+
 def _local(tag: Any) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
 
@@ -269,29 +299,30 @@ def _catalogue(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any],
     """Every BPMN element with an id (diagram layout left out), plus one entry per file."""
     elements: dict[str, ElementInfo] = {}
     for name, root in bpmn_trees.items():
-        lanes: dict[str, str] = {}
-        for lane in root.iter(f"{{{BPMN_NS}}}lane"):
-            for ref in lane.iter(f"{{{BPMN_NS}}}flowNodeRef"):
-                if ref.text:
-                    lanes[ref.text.strip()] = lane.get("name") or lane.get("id")
-        for element in root.iter():
-            if not isinstance(element.tag, str):
-                continue
-            ns = etree.QName(element.tag).namespace
-            element_id = element.get("id")
-            if not element_id or ns in DI_NAMESPACES or ns != BPMN_NS:
-                continue
-            tag = _local(element.tag)
-            props = {p.get("name"): p.get("value") for p in element.findall(
-                f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}properties/{{{SPIFF_NS}}}property")}
-            if tag in CONTAINER_TAGS:
-                basis = json.dumps(sorted(element.attrib.items())).encode()
-            else:
-                basis = etree.tostring(element, method="c14n")
-            elements[element_id] = ElementInfo(
-                id=element_id, tag=tag, name=element.get("name"), file=name, line=element.sourceline,
-                lane=lanes.get(element_id), properties={k: v for k, v in props.items() if k},
-                fingerprint=hashlib.sha256(basis).hexdigest())
+        with _reading(name):
+            lanes: dict[str, str] = {}
+            for lane in root.iter(f"{{{BPMN_NS}}}lane"):
+                for ref in lane.iter(f"{{{BPMN_NS}}}flowNodeRef"):
+                    if ref.text:
+                        lanes[ref.text.strip()] = lane.get("name") or lane.get("id")
+            for element in root.iter():
+                if not isinstance(element.tag, str):
+                    continue
+                ns = etree.QName(element.tag).namespace
+                element_id = element.get("id")
+                if not element_id or ns in DI_NAMESPACES or ns != BPMN_NS:
+                    continue
+                tag = _local(element.tag)
+                props = {p.get("name"): p.get("value") for p in element.findall(
+                    f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}properties/{{{SPIFF_NS}}}property")}
+                if tag in CONTAINER_TAGS:
+                    basis = json.dumps(sorted(element.attrib.items())).encode()
+                else:
+                    basis = _canonical(element)
+                elements[element_id] = ElementInfo(
+                    id=element_id, tag=tag, name=element.get("name"), file=name, line=element.sourceline,
+                    lane=lanes.get(element_id), properties={k: v for k, v in props.items() if k},
+                    fingerprint=hashlib.sha256(basis).hexdigest())
     for name in list(dmn_trees) + [n for n in files if n.lower().endswith(".json")]:
         key = f"file:{name}"
         elements[key] = ElementInfo(id=key, tag="file", name=name, file=name, line=None, lane=None, properties={},
