@@ -40,13 +40,14 @@ class PlantSimulator:
     def __init__(self, *, host: str = "127.0.0.1", modbus_port: int = 5020, opcua_port: int | None = 4840,
                  control_port: int | None = None, seed: int = 1, noise: bool = True,
                  opcua_users: dict[str, str] | None = None, allow_anonymous: bool = True,
-                 certificate: Path | None = None, private_key: Path | None = None) -> None:
+                 certificate: Path | None = None, private_key: Path | None = None,
+                 opcua_extra_namespaces: tuple[str, ...] = ()) -> None:
         self.host = host
         self.model = PlantModel(seed=seed, noise=noise)
         self.modbus = ModbusSimulator(self.model, host, modbus_port)
         self.opcua = None if opcua_port is None else OpcUaSimulator(
             self.model, host, opcua_port, users=opcua_users, allow_anonymous=allow_anonymous,
-            certificate=certificate, private_key=private_key)
+            certificate=certificate, private_key=private_key, extra_namespaces=opcua_extra_namespaces)
         self.control_port = control_port
         self._control_server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
