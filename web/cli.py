@@ -16,15 +16,14 @@ from store.cli import cli_settings
 @click.command()
 @click.option("--host", default=None, help="address to bind (default GMP_WEB_HOST)")
 @click.option("--port", default=None, type=int, help="port to bind (default GMP_WEB_PORT)")
-def serve(host: str | None, port: int | None) -> None:
-    """Serve the web application."""
-    from werkzeug.serving import run_simple
-
-    from app import create_app
+@click.option("--workers", default=None, type=click.IntRange(min=1), help="worker processes (default GMP_WEB_WORKERS)")
+@click.option("--threads", default=None, type=click.IntRange(min=1), help="threads per worker (default GMP_WEB_THREADS)")
+def serve(host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
+    """Serve the web application on the production WSGI server (gunicorn)."""
+    from web.server import serve as serve_forever
 
     settings = cli_settings()
-    app = create_app()
-    run_simple(host or settings.web_host, port or settings.web_port, app, threaded=True, use_reloader=False)
+    serve_forever(settings, host=host, port=port, workers=workers, threads=threads)
 
 
 def _available(module: str) -> bool:
@@ -65,7 +64,7 @@ def run() -> None:
     SIGTERM or SIGINT (Ctrl-C; also when not started from a terminal, where SIGINT may arrive
     ignored) stops every child process, then this one.
     """
-    from store.migrate import upgrade
+    from store.verified_upgrade import verified_upgrade
 
     # Our own handlers, whatever was inherited: a shell starts background jobs with SIGINT ignored.
     signal.signal(signal.SIGTERM, _raise_stop)
@@ -74,7 +73,7 @@ def run() -> None:
     code = 0
     try:
         settings = cli_settings()
-        upgrade(settings.database_url)
+        verified_upgrade(settings.database_url)
         click.echo(f"database ready: {settings.database_url}")
         gmp = [sys.executable, "-m", "cli"]
         # children start with the default SIGINT action, not an ignored one inherited from here
