@@ -176,6 +176,7 @@ def signer_at_terminal(db: Database, settings: Settings, user_id: str | None = N
     one TOTP code is not spent twice)."""
     from signatures.accounts import get_user
     from signatures.credentials import Credentials
+    from signatures.precheck import precheck_signing
 
     person = live_session(db, settings)
     if person is not None:
@@ -186,12 +187,14 @@ def signer_at_terminal(db: Database, settings: Settings, user_id: str | None = N
                                                                   hide_input=True, err=True)
         code = None if person.signed_in_session else (os.environ.get("GMP_TOTP") or click.prompt("TOTP code",
                                                                                                   err=True))
-        return Signer(person.actor, person.session_id, Credentials(person.user_id, password, code))
+        # the key unwrap (the slow, deliberate password cost) before any write transaction opens
+        return Signer(person.actor, person.session_id,
+                      precheck_signing(db, Credentials(person.user_id, password, code)))
     user, password, code = _ask(user_id)
     with db.session() as session:
         account = get_user(session, user)
         actor = Actor(account.user_id, account.printed_name)
-    return Signer(actor, None, Credentials(user, password, code))
+    return Signer(actor, None, precheck_signing(db, Credentials(user, password, code)))
 
 
 # ---------------------------------------------------------------- commands
