@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
@@ -42,7 +41,7 @@ from audit.filters import ExportFilter
 from audit.models import AuditEntry
 from audit.server_key import public_keys as folder_public_keys
 from audit.statement import sign_statement
-from audit.trail_pdf import site_time
+from audit.trail_pdf import format_changes, site_time
 from core import clock
 from core.config import Settings
 from store.db import Database
@@ -197,12 +196,17 @@ def export_jsonl(db: Database, settings: Settings, out: Path, flt: ExportFilter 
 
 
 # ---------------------------------------------------------------- readable formats
-def entries(db: Database, flt: ExportFilter, head_seq: int) -> Iterator[AuditEntry]:
-    """The entries up to `head_seq` that match, in sequence order (streamed)."""
+ENTRY_COLUMNS = (AuditEntry.seq, AuditEntry.ts, AuditEntry.actor_id, AuditEntry.actor_name, AuditEntry.action,
+                 AuditEntry.object_type, AuditEntry.object_id, AuditEntry.changes, AuditEntry.reason, AuditEntry.details,
+                 AuditEntry.entry_hash)
+
+
+def entries(db: Database, flt: ExportFilter, head_seq: int) -> Iterator[Any]:
+    """The entries up to `head_seq` that match, in sequence order (streamed rows with the entry's column names)."""
     with db.session() as session:
-        query = flt.where(select(AuditEntry)).where(AuditEntry.seq <= head_seq).order_by(AuditEntry.seq) \
+        query = flt.where(select(*ENTRY_COLUMNS)).where(AuditEntry.seq <= head_seq).order_by(AuditEntry.seq) \
             .execution_options(yield_per=2000)
-        yield from session.execute(query).scalars()
+        yield from session.execute(query)
         session.rollback()
 
 
@@ -212,24 +216,6 @@ def count_entries(db: Database, flt: ExportFilter, head_seq: int) -> int:
                                 .where(AuditEntry.seq <= head_seq)).scalar_one()
         session.rollback()
     return int(count)
-
-
-def format_changes(changes_json: str) -> str:
-    """`field: old -> new` lines of an entry's changes column."""
-    lines = []
-    for change in json.loads(changes_json):
-        if isinstance(change, list) and len(change) == 3:
-            name, old, new = change
-            lines.append(f"{name}: {_show(old)} -> {_show(new)}")
-        else:
-            lines.append(_show(change))
-    return "\n".join(lines)
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    return value if isinstance(value, str) else dumps(value)
 
 
 CSV_COLUMNS = ["seq", "time_utc", "time_site", "user_id", "printed_name", "action", "object_type", "object_id",
@@ -259,7 +245,7 @@ def export_csv(db: Database, settings: Settings, out: Path, flt: ExportFilter = 
 
 
 def export_pdf(db: Database, settings: Settings, out: Path, flt: ExportFilter = ExportFilter(),
-               progress: Progress | None = None, title: str = "Audit trail") -> ExportResult:
+               progress: Progress | None = None, title: str = "Audit trail", namer: Any = None) -> ExportResult:
     """A PDF/A-3b printout for people (audit.trail_pdf); refuses more than PDF_MAX_ENTRIES entries."""
     from audit.trail_pdf import write_trail_pdf
 
@@ -270,7 +256,8 @@ def export_pdf(db: Database, settings: Settings, out: Path, flt: ExportFilter = 
     if total > PDF_MAX_ENTRIES:
         raise ExportError(f"{total} entries match: a PDF holds at most {PDF_MAX_ENTRIES}; narrow the export with a "
                           "filter (--object-type/--object-id, --user, --action, --since/--until) or use --format jsonl")
-    write_trail_pdf(entries(db, flt, head.seq), total, out, settings, flt, head, title=title, progress=progress)
+    write_trail_pdf(entries(db, flt, head.seq), total, out, settings, flt, head, title=title, progress=progress,
+                    namer=namer)
     return ExportResult(out, "pdf", total, head_seq=head.seq)
 
 
