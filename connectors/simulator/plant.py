@@ -28,6 +28,7 @@ from connectors.simulator.opcua_server import OpcUaSimulator
 T = TypeVar("T")
 TICK_SECONDS = 0.1
 PROTOCOLS = ("modbus", "opcua")
+START_TIMEOUT_SECONDS = 180
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -73,7 +74,9 @@ class PlantSimulator:
         self._thread = threading.Thread(target=self._run, args=(ready,), name="plant-simulator", daemon=True)
         self._thread.start()
         try:
-            ready.result(timeout=30)
+            # the OPC UA address space takes about 1.3 s to build on an idle machine, minutes on a
+            # saturated one: wait generously rather than fail a whole test session or `gmp simulate`
+            ready.result(timeout=START_TIMEOUT_SECONDS)
         except BaseException:
             self._thread.join(timeout=5)
             self._thread = None

@@ -29,7 +29,8 @@ def test_history_shows_names_and_folds_engine_steps(plant, db, settings):  # noq
     heading = re.search(r"<h1>(.*?)</h1>", page).group(1)
     assert "Weigh the material" in heading and "Batch B-001 #1" in heading and tid not in heading
     assert f"task/{tid}" in page  # the ID stays readable below the name
-    steps = re.findall(r'<details data-testid="engine-steps"><summary>(\d+) engine steps', page)
+    steps = re.findall(r'<details data-testid="engine-steps"><summary>Engine steps \(task state changes, operator '
+                       r'progress\): (\d+)', page)
     assert steps and all(int(n) >= 1 for n in steps)
     folded = page[page.index('<details data-testid="engine-steps">'):]
     assert "task.state_changed" in folded[:folded.index("</details>")]
