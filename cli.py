@@ -34,6 +34,7 @@ COMMANDS = {
     "serve": "web.cli:serve",
     "run": "web.cli:run",
     "notify": "web.notify_cli:notify",
+    "api": "web.api.cli:api",
     "config": "store.cli:config",
     "validation": "validation_pack.cli:validation",
 }

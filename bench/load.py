@@ -84,10 +84,10 @@ def prepare(backend: str, url: str, instance: Path, operators: int, tasks: int, 
 def _clocked(backend: str, url: str, instance: Path, operators: int, tasks: int) -> Plant:
     from core import clock
 
-    # The plant is set up "two minutes ago": enrolment uses TOTP steps of the past, so each operator
-    # signs in with the previous step's code and signs its first task with the current one (no waiting).
+    # The plant is set up "half an hour ago": enrolment uses TOTP steps of the past, so each operator
+    # signs in with the current step's code and signs its first task with the next one (no waiting).
     real = clock.get_clock()
-    clock.set_clock(lambda: real() - timedelta(minutes=2))
+    clock.set_clock(lambda: real() - timedelta(minutes=30))
     try:
         return _prepare(backend, url, instance, operators, tasks)
     finally:
@@ -230,7 +230,7 @@ class Operator:
         status, page = self.request("GET", "/sign-in")
         self.csrf = CSRF.search(page).group(1)  # type: ignore[union-attr]
         totp = pyotp.TOTP(self.person.totp_secret)
-        code = totp.at(time.time() - 30)  # the previous step: the first signature uses the current one
+        code = totp.now()  # this step; the first signature uses the next one (both accepted across a step boundary)
         status, page = self.request("POST", "/sign-in", {"csrf_token": self.csrf, "user_id": self.person.user_id,
                                                          "password": self.person.password, "totp": code})
         if status != 302:
@@ -254,7 +254,7 @@ class Operator:
             return False, status, 0.0
         form = {"csrf_token": self.csrf, "f:lot": f"L-{task_id[:8]}", "sig_password": self.person.password}
         if not self.signed_once:
-            form["sig_totp"] = pyotp.TOTP(self.person.totp_secret).now()
+            form["sig_totp"] = pyotp.TOTP(self.person.totp_secret).at(time.time() + 30)
         posted = time.perf_counter()
         status, page = self.request("POST", f"/tasks/{task_id}", form)
         latency = time.perf_counter() - posted
@@ -293,7 +293,6 @@ def run_window(plant: Plant, port: int, workers: int, clients: int, seconds: flo
     pool = plant.tasks[:max_tasks] if max_tasks is not None else plant.tasks
     queues = [pool[n::clients] for n in range(clients)]
     lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
     operators = []
     for person in people:
         operator = plant.sessions.get(person.user_id)
@@ -321,6 +320,7 @@ def run_window(plant: Plant, port: int, workers: int, clients: int, seconds: flo
                     window.errors += 1
 
     threads = [threading.Thread(target=work, args=(op, q)) for op, q in zip(operators, queues)]
+    stop_at = time.monotonic() + seconds  # the window starts once everyone is signed in
     started = time.perf_counter()
     for thread in threads:
         thread.start()

@@ -28,6 +28,8 @@ BLUEPRINTS = [
     "web.notifications:bp",
     "web.corrections:bp",
     "web.equipment:bp",
+    "web.api.views:bp",
+    "web.api.admin:bp",
 ]
 
 

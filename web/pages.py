@@ -57,6 +57,7 @@ NAV = [
     ("admin.users", N_("Users")),
     ("admin.roles", N_("Roles")),
     ("admin.alerts", N_("Security alerts")),
+    ("api_admin.accounts", N_("System accounts")),
     ("equipment.revisions", N_("Equipment tags")),
     ("notifications.index", N_("Notifications")),
 ]
