@@ -69,8 +69,8 @@ def _matches(instance: Any, data: Mapping[str, Any], correlation: Mapping[str, A
     for key, value in correlation.items():
         if key == "instance_id":
             actual: Any = instance.id
-        elif key == "business_key" and hasattr(instance, "business_key"):
-            actual = instance.business_key
+        elif key == "business_key":
+            actual = _business_key_of(instance)
         elif key in data:
             actual = data[key]
         else:
@@ -81,6 +81,18 @@ def _matches(instance: Any, data: Mapping[str, Any], correlation: Mapping[str, A
         elif actual != value:
             return False
     return True
+
+
+def _business_key_of(instance: Any) -> str | None:
+    """The instance's business key where this release records them (engine.business_keys), else None."""
+    from sqlalchemy.orm import object_session
+
+    from core.modules import optional_module
+
+    keys = optional_module("engine.business_keys")
+    if keys is None:
+        return getattr(instance, "business_key", None)
+    return keys.key_of(object_session(instance), instance.id)  # type: ignore[no-any-return]
 
 
 def _task_data(body: str | None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ BLUEPRINTS = [
     "web.equipment:bp",
     "web.api.views:bp",
     "web.api.admin:bp",
+    "web.validation:bp",
 ]
 
 

@@ -59,6 +59,7 @@ NAV = [
     ("admin.alerts", N_("Security alerts")),
     ("api_admin.accounts", N_("System accounts")),
     ("equipment.revisions", N_("Equipment tags")),
+    ("validation.index", N_("Validation")),
     ("notifications.index", N_("Notifications")),
 ]
 

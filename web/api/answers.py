@@ -26,6 +26,7 @@ FIELD_OF = {
     "DefinitionNotFound": "/process", "DefinitionStateError": "/process", "FormDataInvalid": "/data",
     "SignatureRequired": "/signer", "SignatureRefused": "/signer", "MessageNotDeliverable": "/correlation",
     "MessageAmbiguous": "/correlation", "ExportError": "since", "WorkflowRuntimeError": "/data",
+    "BusinessKeyError": "/business_key", "DuplicateBusinessKey": "/business_key",
 }
 HTTP_FIELD = {404: "path", 405: "method", 413: "body"}
 TITLES = {400: "Malformed request", 401: "Authentication required", 403: "Not permitted", 404: "Not found",

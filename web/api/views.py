@@ -46,8 +46,20 @@ def _supports_business_key() -> bool:
     return "business_key" in pyinspect.signature(instances.start).parameters
 
 
+def _keys() -> Any:
+    """engine.business_keys where this release has it (business keys of instances), else None."""
+    from core.modules import optional_module
+
+    return optional_module("engine.business_keys")
+
+
 def _business_key(instance: Any) -> str | None:
-    return getattr(instance, "business_key", None)
+    from sqlalchemy.orm import object_session
+
+    keys = _keys()
+    if keys is None:
+        return getattr(instance, "business_key", None)
+    return keys.key_of(object_session(instance), instance.id)  # type: ignore[no-any-return]
 
 
 def _role_kinds(session: Any) -> dict[str, str]:
@@ -200,16 +212,20 @@ def list_instances(params: dict[str, Any], body: Any) -> tuple[int, Any]:
     if "status" in params:
         query = query.where(ProcessInstance.status == params["status"])
     if "business_key" in params:
-        if not hasattr(ProcessInstance, "business_key"):
+        from engine import runtime_models
+
+        key_table = getattr(runtime_models, "BusinessKey", None)
+        if key_table is None:
             return 200, {"items": [], "next": None}
-        query = query.where(ProcessInstance.business_key == params["business_key"])
+        query = query.where(ProcessInstance.id.in_(select(key_table.instance_id).where(
+            key_table.business_key == params["business_key"])))
     if "after" in params:
         query = query.where(ProcessInstance.id < params["after"])
     with database().session() as session:
         rows = session.execute(query.limit(limit + 1)).all()
-    items = [{"instance_id": i.id, "title": i.title, "process": key, "version": version,
-              "business_key": _business_key(i), "status": i.status, "started_at": i.started_at,
-              "started_by": i.started_by, "ended_at": i.ended_at} for i, version, key in rows[:limit]]
+        items = [{"instance_id": i.id, "title": i.title, "process": key, "version": version,
+                  "business_key": _business_key(i), "status": i.status, "started_at": i.started_at,
+                  "started_by": i.started_by, "ended_at": i.ended_at} for i, version, key in rows[:limit]]
     return 200, {"items": items, "next": str(rows[limit - 1][0].id) if len(rows) > limit else None}
 
 
