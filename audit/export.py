@@ -35,13 +35,13 @@ from sqlalchemy import func, select
 
 from audit import checkpoints as cps
 from audit.canonical import DOMAIN, GENESIS_HASH, dumps
+from audit.entry_text import format_changes, site_time
 from audit.errors import ChainBroken, EmptyTrail, ExportError
 from audit.export_verify import ExportReport, verify_export
 from audit.filters import ExportFilter
 from audit.models import AuditEntry
 from audit.server_key import public_keys as folder_public_keys
 from audit.statement import sign_statement
-from audit.trail_pdf import format_changes, site_time
 from core import clock
 from core.config import Settings
 from store.db import Database

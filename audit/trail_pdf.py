@@ -8,11 +8,11 @@ says "Page n / N".
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from audit.checkpoints import Checkpoint
+from audit.entry_text import format_changes, site_time
 from audit.filters import ExportFilter
 from audit.models import AuditEntry
 from audit.pdf_table import Column, TableDocument, Text
@@ -23,30 +23,6 @@ COLUMNS = [Column("Seq", 0.045), Column("Time (UTC / site)", 0.16), Column("User
            Column("Action", 0.11), Column("Object", 0.17), Column("Changes (old -> new)", 0.27),
            Column("Reason", 0.135)]
 Namer = Callable[[list[tuple[str, str]]], dict[tuple[str, str], str]]
-
-
-def site_time(ts: str, settings: Settings) -> str:
-    return clock.parse_iso(ts).astimezone(settings.tz()).strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def format_changes(changes_json: str) -> str:
-    """`field: old -> new` lines of an entry's changes column."""
-    lines = []
-    for change in json.loads(changes_json):
-        if isinstance(change, list) and len(change) == 3:
-            name, old, new = change
-            lines.append(f"{name}: {_show(old)} -> {_show(new)}")
-        else:
-            lines.append(_show(change))
-    return "\n".join(lines)
-
-
-def _show(value: Any) -> str:
-    from audit.canonical import dumps
-
-    if value is None:
-        return "(none)"
-    return value if isinstance(value, str) else dumps(value)
 
 
 def write_trail_pdf(rows: Iterable[AuditEntry], total: int, out: Path, settings: Settings, flt: ExportFilter,

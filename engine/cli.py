@@ -8,7 +8,9 @@
 
 PATH is a folder (every .bpmn, .dmn and .json below it, named relative to it) or files.
 Who acts: the `gmp login` session, else GMP_USER / GMP_PASSWORD / GMP_TOTP, or prompts. Commands go through the same
-services (engine.definitions, engine.instances) as the web application.
+services (engine.definitions, engine.instances) as the web application, with the engine
+runtime the `gmp` command installed for its process (the process library's gates,
+properties and operators).
 """
 from __future__ import annotations
 
@@ -69,37 +71,37 @@ def check_cmd(paths: tuple[str, ...], process_id: str | None, extra_roles: tuple
     Lanes are checked against the seeded role catalogue, the site's roles when the configured
     database is migrated, and --role.
     """
-    from engine.definitions import validate_upload
+    from engine.definitions import configured_roles, validate_upload
     from engine.ports import default_services
+    from store.schema import schema_state
 
     settings = cli_settings()
-    roles, source = _known_roles(settings)
     files = read_paths(paths)
-    bundle = validate_upload(files, roles=roles | set(extra_roles), services=default_services(settings),
-                             process_id=process_id)
+    seeded = _seeded_roles()
+    if not schema_state(settings.database_url).is_current:
+        bundle = validate_upload(files, roles=seeded | set(extra_roles), services=default_services(settings),
+                                 process_id=process_id)
+        source = "the seeded role catalogue (the configured database is not migrated)"
+    else:
+        db = open_database(settings)
+        try:
+            with db.session() as session:
+                bundle = validate_upload(files, roles=seeded | configured_roles(session) | set(extra_roles),
+                                         services=default_services(settings), process_id=process_id,
+                                         session=session)
+        finally:
+            db.dispose()
+        source = "the seeded catalogue and the site's roles"
     click.echo(f"ok: process '{bundle.process_id}' ({len(bundle.files)} files) passes every check (roles: {source})")
 
 
-def _known_roles(settings: Any) -> tuple[set[str], str]:
-    """Roles a lane may name: the seeded catalogue, plus the site's when its database is migrated."""
-    from engine.definitions import configured_roles
-    from store.schema import schema_state
-
-    seeded: set[str] = set()
+def _seeded_roles() -> set[str]:
+    """The seeded role catalogue (empty when the signatures package is not installed)."""
     try:
         from signatures.catalogue import SEED_ROLES
     except ModuleNotFoundError:
-        pass
-    else:
-        seeded = set(SEED_ROLES)
-    if not schema_state(settings.database_url).is_current:
-        return seeded, "the seeded role catalogue (the configured database is not migrated)"
-    db = open_database(settings)
-    try:
-        with db.session() as session:
-            return seeded | configured_roles(session), "the seeded catalogue and the site's roles"
-    finally:
-        db.dispose()
+        return set()
+    return set(SEED_ROLES)
 
 
 @process.command("upload")

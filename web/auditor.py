@@ -113,7 +113,7 @@ def trail():  # type: ignore[no-untyped-def]
 
 
 def _entry_view(row) -> dict:  # type: ignore[no-untyped-def]
-    from audit.trail_pdf import format_changes
+    from audit.entry_text import format_changes
 
     tz = settings().tz()
     at = datetime.strptime(row.ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)

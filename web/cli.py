@@ -78,7 +78,7 @@ def run() -> None:
         gmp = [sys.executable, "-m", "cli"]
         # children start with the default SIGINT action, not an ignored one inherited from here
         restore = {"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)}
-        if settings.demo and _available("bpmn.demo"):
+        if settings.demo and _available("web.demo_cli"):
             seeding = subprocess.Popen([*gmp, "demo", "seed"], **restore)  # type: ignore[call-overload]
             children.append(("demo seed", seeding))
             if seeding.wait() != 0:

@@ -80,10 +80,14 @@ def handle_error(exc: Exception):  # type: ignore[no-untyped-def]
 
         return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
     if isinstance(exc, GmpError):
+        from web.i18n import error_text
+
         extra: dict[str, Any] = {}
         if hasattr(exc, "errors") and isinstance(getattr(exc, "errors"), dict):
             extra["fields"] = exc.errors  # FormInvalid: per-field messages
-        return answer(exc.http_status, type(exc).__name__, str(exc), **extra)
+        if getattr(exc, "template", None):  # a gate's refusal: which gate, which code
+            extra.update(gate=getattr(exc, "gate", None), code=getattr(exc, "code", None))
+        return answer(exc.http_status, type(exc).__name__, error_text(exc), **extra)
     if isinstance(exc, HTTPException):
         status = exc.code or 500
         return answer(status, type(exc).__name__, _(TITLES.get(status, exc.name)) if status != 404 else
