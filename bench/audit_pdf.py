@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from audit.canonical import Actor  # noqa: E402
-from audit.export import ExportFilter, count_entries, export_pdf  # noqa: E402
 from audit.entry_text import format_changes  # noqa: E402
+from audit.export import ExportFilter, count_entries, export_pdf  # noqa: E402
 from core.config import load_settings  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.migrate import upgrade  # noqa: E402

@@ -17,9 +17,9 @@ FORMATS = {"pdf": ".pdf", "json": ".json"}
 
 def fetch_record(instance_id: int, fmt: str, user_id: str | None) -> tuple[bytes, str]:
     """The record as the web application renders it for the person at the terminal: (bytes, who)."""
-    from app import create_app
     from signatures.cli_session import person_at_terminal
     from web.current_user import SESSION_KEY
+    from web.factory import create_app
 
     settings = cli_settings()
     app = create_app()
