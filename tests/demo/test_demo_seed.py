@@ -70,7 +70,7 @@ def test_seed_after_bootstrap_says_what_it_found_and_what_to_do(db, settings, mo
         testing.bootstrap_admin(db, settings)
     monkeypatch.setenv("GMP_INSTANCE_PATH", settings.instance_path)
     monkeypatch.setenv("GMP_DATABASE_URL", settings.database_url)
-    result = CliRunner().invoke(demo.demo, ["seed"])
+    result = CliRunner().invoke(demo_cli.demo, ["seed"])
     assert result.exit_code == 0, result.output
     assert "demo data already present" not in result.output
     assert "nothing seeded: the database" in result.output and "already has 1 user account(s) (admin)" in result.output
