@@ -87,8 +87,13 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
         (AuditEntry.object_type == "task") & (AuditEntry.object_id.in_(task_ids) if task_ids else False),
         (AuditEntry.object_type == "instance_link") & (AuditEntry.object_id.in_(link_ids) if link_ids else False),
     )).order_by(AuditEntry.seq)).scalars()
+    from web.record_names import object_names
+
+    entries = list(entries)
+    names = object_names(session, {(e.object_type, e.object_id) for e in entries})
     timeline = [{"seq": e.seq, "ts": e.ts, "actor_id": e.actor_id, "actor_name": e.actor_name, "action": e.action,
-                 "object": f"{e.object_type}/{e.object_id}", "reason": e.reason} for e in entries]
+                 "object": f"{e.object_type}/{e.object_id}", "name": names.get((e.object_type, e.object_id)),
+                 "reason": e.reason} for e in entries]
     exceptions = [{"task": t["name"], **v} for t in tasks for v in t["values"] if v["out_of_limits"]]
     return jsonable({"instance": {k: header[k] for k in ("id", "title", "process", "version", "business_key",
                                                            "status", "started_at", "started_by", "ended_at",
@@ -225,8 +230,10 @@ def index():  # type: ignore[no-untyped-def]
 
 def _render_record(instance_id: int, *, message: str | None = None, status: int = 200,
                    form: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    from web.record_names import fold_engine_steps
+
     return render_template("records/record.html", record=_record(instance_id), relations=RELATIONS,
-                           link_message=message, link_form=form or {}), status
+                           link_message=message, link_form=form or {}, fold_engine_steps=fold_engine_steps), status
 
 
 @bp.get("/<int:instance_id>")

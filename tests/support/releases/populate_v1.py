@@ -13,7 +13,9 @@ completed, signed and second-person-verified tasks, a running instance, a cancel
 deviation raised by an operator (a link and an exception), a message that started a process,
 a waiting timer, a notification, a language preference, an audit review, a signed audit
 checkpoint (in the database and the instance's checkpoint log) and, in releases that have the
-API (0007_api on), a system account with tokens.
+API (0007_api on), a system account with tokens. Releases with the engine runtime object
+(0008_md_changes on) get the product's runtime (`bpmn.glue.install`) made current first, as
+their web application and commands do; nothing else in the services' API used here changed.
 """
 from __future__ import annotations
 
@@ -41,6 +43,11 @@ def main(url: str, instance_path: str, secret_key: str, passphrase: str) -> dict
     clock.set_clock(frozen)
     db = Database(url)
     manifest: dict = {"revision": revision, "instances": {}}
+    if (TREE / "engine" / "runtime.py").exists():  # releases from 0008_md_changes on
+        from bpmn.glue import install
+        from engine.runtime import activate
+
+        activate(install(db, settings))
     try:
         from signatures import kdf, testing
 

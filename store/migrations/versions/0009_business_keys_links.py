@@ -2,16 +2,16 @@
 
 Adds tables and one nullable column; changes no existing row.
 
-Revision ID: 0008_business_keys_links
-Revises: 0007_api
+Revision ID: 0009_business_keys_links
+Revises: 0008_md_changes
 """
 import sqlalchemy as sa
 from alembic import op
 
 from store.sqlguards import append_only
 
-revision = "0008_business_keys_links"
-down_revision = "0007_api"
+revision = "0009_business_keys_links"
+down_revision = "0008_md_changes"
 branch_labels = None
 depends_on = None
 
