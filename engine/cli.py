@@ -227,8 +227,9 @@ def start_cmd(key: str, business_key: str | None, title: str | None, data_json: 
             raise click.BadParameter("--data must be a JSON object")
 
     def work(db: Any, settings: Any) -> None:
-        actor = _login(db, settings)
-        with UnitOfWork(db, actor) as uow:
+        from signatures.cli_session import person_at_terminal
+
+        with person_at_terminal(db, settings) as person, UnitOfWork(db, person.actor) as uow:
             instance = start(uow, key, title=title, data=data, business_key=business_key, settings=settings)
             uow.commit()
             number = instance.id
@@ -309,8 +310,9 @@ def link_cmd(subject: str, relation: str, other: str, reason: str | None) -> Non
     def work(db: Any, settings: Any) -> None:
         with db.session() as session:
             first, second = instance_ref(session, subject), instance_ref(session, other)
-        actor = _login(db, settings)
-        with UnitOfWork(db, actor) as uow:
+        from signatures.cli_session import person_at_terminal
+
+        with person_at_terminal(db, settings) as person, UnitOfWork(db, person.actor) as uow:
             made = link(uow, first, relation, second, reason=reason)
             uow.commit()
         click.echo(f"link {made.id}: instance {made.source_id} {made.kind} instance {made.target_id}")
@@ -325,8 +327,9 @@ def unlink_cmd(link_id: int, reason: str) -> None:
     from engine.links import retract
 
     def work(db: Any, settings: Any) -> None:
-        actor = _login(db, settings)
-        with UnitOfWork(db, actor) as uow:
+        from signatures.cli_session import person_at_terminal
+
+        with person_at_terminal(db, settings) as person, UnitOfWork(db, person.actor) as uow:
             retract(uow, link_id, reason)
             uow.commit()
         click.echo(f"link {link_id} retracted")
