@@ -57,9 +57,9 @@ from engine.scripting import (
     ScriptSyntaxError,
     ScriptTimeoutError,
     is_trivial,
+    memory_message,
     run_evaluation,
     timeout_message,
-    memory_message,
 )
 
 RECYCLE_GROWTH_BYTES = 48 * 1024 * 1024   # retire a worker that kept this much more than it started with
