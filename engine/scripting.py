@@ -22,6 +22,11 @@ Defences, in order:
    few hundred ticks, the process's resident memory. After the deadline every further
    tick raises again, so `try/except` inside the script cannot swallow the stop.
 
+These are Python-level checks; the hard limits are the operating system's: the engine
+runs every evaluation in a worker process with RLIMIT_AS/RLIMIT_CPU, killed at the
+timeout (engine.sandbox), because one C-level call (`pow(10, 10**8)`) holds the
+interpreter lock and no check in the interpreter can stop it.
+
 One evaluation is an `Evaluation` (source, task data, helpers, limits, the clock's
 reading): plain data, passed explicitly, run by `run_evaluation`. Nothing here knows
 SpiffWorkflow: `engine.spiff.script_engine` adapts this environment to SpiffWorkflow's
