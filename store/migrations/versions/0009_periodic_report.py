@@ -1,15 +1,15 @@
 """Periodic evaluation reports (A11-11): the generated report's content, append-only.
 
-Revision ID: 0008_periodic_report
-Revises: 0007_api
+Revision ID: 0009_periodic_report
+Revises: 0008_md_changes
 """
 import sqlalchemy as sa
 from alembic import op
 
 from store.sqlguards import append_only
 
-revision = "0008_periodic_report"
-down_revision = "0007_api"
+revision = "0009_periodic_report"
+down_revision = "0008_md_changes"
 branch_labels = None
 depends_on = None
 
