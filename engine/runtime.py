@@ -33,6 +33,7 @@ from engine.operators import OperatorCaller, OperatorRegistry
 from engine.properties import PropertyRegistry, TaskRules
 from engine.sandbox import SandboxConfig
 from engine.spiff.specs import properties_of
+from masterdata.changes import ChangeCatalogue
 
 
 @dataclass
@@ -70,12 +71,13 @@ OperatorActions = Callable[["StepScope", Any], Any]
 
 class EngineRuntime:
     """The registries of one application or command process: gates, task properties,
-    operators, save hooks; and how operators reach the instance API."""
+    operators, save hooks; how operators reach the instance API; and the kinds of data
+    under change control (`changes`, a masterdata.changes.ChangeCatalogue)."""
 
     def __init__(self, *, gates: GateRegistry | None = None, properties: PropertyRegistry | None = None,
                  operators: OperatorRegistry | None = None, save_hooks: list[SaveHook] | None = None,
                  operator_actions: OperatorActions | None = None, name: str = "runtime",
-                 sandbox: SandboxConfig | None = None) -> None:
+                 changes: ChangeCatalogue | None = None, sandbox: SandboxConfig | None = None) -> None:
         self.name = name
         self.sandbox = sandbox or SandboxConfig()  # limits of diagram code (engine.sandbox)
         self.gates = gates or GateRegistry()
@@ -84,6 +86,7 @@ class EngineRuntime:
         self.save_hooks: list[SaveHook] = list(save_hooks or [])
         self.operator_actions = operator_actions
         self.caller = OperatorCaller(self.operators)
+        self.changes = changes if changes is not None else ChangeCatalogue()
         self.frozen = False
 
     def add_save_hook(self, hook: SaveHook) -> None:
@@ -98,6 +101,7 @@ class EngineRuntime:
         self.gates.freeze()
         self.properties.freeze()
         self.operators.freeze()
+        self.changes.freeze()
         self.frozen = True
         return self
 
