@@ -347,8 +347,10 @@ _AT_EXIT = [False]
 
 
 def pool(config: SandboxConfig | None = None) -> SandboxPool:
-    """The pool of this process for these limits (one per distinct config; made on first use)."""
+    """The pool of this process for these limits (made on first use). Timeouts and source
+    limits travel with each request, so pools differ only by worker count and memory."""
     config = config or SandboxConfig()
+    config = SandboxConfig(workers=config.workers, memory_mb=config.memory_mb)
     with _POOLS_LOCK:
         existing = _POOLS.get(config)
         if existing is not None and existing.pid == os.getpid() and not existing.closed:

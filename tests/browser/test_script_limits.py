@@ -155,3 +155,29 @@ def test_a_runaway_script_neither_stalls_the_server_nor_leaves_it_larger(live_se
         assert status == 201, body
     after = tree_rss(live_server.process.pid)
     assert after - before < 50 * 1024 * 1024, (before, after)
+
+    sandbox_workers = grandchildren(live_server.process.pid)  # gunicorn master -> web workers -> sandbox workers
+    assert sandbox_workers
+    live_server.__exit__()  # SIGTERM, as a service manager stops `gmp serve`
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in sandbox_workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in sandbox_workers)
+
+
+def grandchildren(root: int) -> list[int]:
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    return [pid for pid, ppid in parents.items() if parents.get(ppid) == root]
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
