@@ -73,10 +73,10 @@ def _populate(url: str) -> None:
 
 @pytest.mark.req("URS-CON-001", "URS-MD-020", "A11-4.8", "A11-10")
 def test_existing_registry_revisions_are_carried_over_and_every_record_is_kept(empty_url):
-    upgrade(empty_url, "0008_md_changes")
+    upgrade(empty_url, "0009_periodic_report")
     _populate(empty_url)
-    report = verified_upgrade(empty_url, "0009_tag_registry_changes")
-    assert report.verified and report.to_revision == "0009_tag_registry_changes"
+    report = verified_upgrade(empty_url, "0010_tag_registry_changes")
+    assert report.verified and report.to_revision == "0010_tag_registry_changes"
     db = Database(empty_url)
     try:
         with db.session() as session:

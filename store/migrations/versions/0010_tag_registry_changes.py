@@ -11,8 +11,8 @@ over into md_change_set / md_change, without changing any existing record:
 - a rejected revision becomes withdrawn changes, with the rejection's reason.
 Events are replayed in time order (decisions at decided_at, imports at imported_at).
 
-Revision ID: 0009_tag_registry_changes
-Revises: 0008_md_changes
+Revision ID: 0010_tag_registry_changes
+Revises: 0009_periodic_report
 """
 import hashlib
 import json
@@ -20,8 +20,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_tag_registry_changes"
-down_revision = "0008_md_changes"
+revision = "0010_tag_registry_changes"
+down_revision = "0009_periodic_report"
 branch_labels = None
 depends_on = None
 
