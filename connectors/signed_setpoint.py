@@ -195,6 +195,68 @@ def write_signed_setpoint(context: Any, content: Mapping[str, Any], task_id: str
             "state": "confirmed", "readback": reading_document(result.readback), "signature": signed}
 
 
+# ---------------------------------------------------------------- where a task's set-point stands
+def declared_tag(session: Any, properties: Mapping[str, str]) -> dict[str, Any] | None:
+    """What the task page tells the signer before signing: the tag (or the field naming it),
+    the value field, and the tag's unit and allowed range from the effective registry."""
+    from connectors.registry import effective_tags
+
+    value_field = (properties.get(VALUE_FIELD) or "").strip()
+    if not value_field:
+        return None
+    tag = (properties.get(TAG) or "").strip()
+    info: dict[str, Any] = {"tag": tag or None, "tag_field": (properties.get(TAG_FIELD) or "").strip() or None,
+                            "value_field": value_field, "registered": None, "unit": "", "low": None, "high": None,
+                            "writable": None}
+    if tag:
+        found = effective_tags(session).get(tag)
+        info["registered"] = found is not None
+        if found is not None:
+            definition = found.definition
+            info.update(unit=definition.unit, low=definition.low, high=definition.high,
+                        writable=definition.writable, equipment_id=definition.equipment_id)
+    return info
+
+
+def task_setpoint(session: Any, instance_id: int | str, task_id: str, internal: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The set-point a task's signature authorised and where it stands, from the task's saved
+    internal data and the write records: requested (signed, waiting for the scheduler, or
+    sent and waiting for the read-back), confirmed, or failed (with why). None: the task
+    authorised no set-point."""
+    from connectors.setpoints import writes_of
+
+    gmp = internal.get("gmp") or {}
+    authorised = gmp.get("authorises") or {}
+    if authorised.get("action") != ACTION:
+        return None
+    pending = internal.get("operator") or {}
+    signature = (pending.get("params") or {}).get("signature") or {}
+    view: dict[str, Any] = {
+        "tag": authorised.get("tag"), "value": authorised.get("value"), "unit": "",
+        "signature": {"id": signature.get("id"), "meaning": signature.get("meaning"),
+                      "signer": signature.get("signer"), "signer_name": signature.get("signer_name")},
+        "state": "requested", "write_id": None, "readback": None, "detail": None, "code": None,
+        "requested_at": None, "recorded_at": None}
+    writes = writes_of(session, instance_id, task_id)
+    if writes:
+        write = writes[-1]
+        view.update(unit=write.unit, state=write.state, write_id=write.write_id, readback=write.readback,
+                    detail=write.detail, requested_at=write.requested_at, recorded_at=write.recorded_at)
+    error = internal.get("operator_error")
+    if isinstance(error, Mapping):
+        view.update(state="failed", code=error.get("code"), detail=view["detail"] or error.get("message"))
+    elif view["state"] == "requested":
+        from sqlalchemy import select
+
+        from engine.runtime_models import OperatorJob
+
+        job = session.execute(select(OperatorJob.state, OperatorJob.error).where(
+            OperatorJob.task_id == str(task_id))).first()
+        if job is not None and job.state == "failed":  # nothing in the diagram caught it
+            view.update(state="failed", detail=view["detail"] or job.error)
+    return view
+
+
 def register(runtime: Any, env: ConnectorEnvironment | None = None) -> None:
     """Add the signed set-point (task properties, operator, signed action) to an engine runtime."""
     from engine.operators import Param

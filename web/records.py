@@ -74,6 +74,7 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
             "entered_by": provenance.get("entered_by"), "verified_by": provenance.get("verified_by"),
             "signatures": [m.__dict__ for m in manifestations(signed, settings())],
             "corrections": corrections,
+            "setpoints": _setpoints(session, row),
         })
     task_ids = [row.id for row in rows]
     entries = session.execute(select(AuditEntry).where(or_(
@@ -88,6 +89,15 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
                      "data": header["data"],  # typed values restored by inspect
                      "tasks": tasks, "exceptions": exceptions,
                      "timeline": timeline})
+
+
+def _setpoints(session: Any, row: Any) -> list[dict[str, Any]]:
+    """The set-point write the task's signature authorised, with its state (none: [])."""
+    from connectors.signed_setpoint import task_setpoint
+
+    internal = (json.loads(row.body) if row.body else {}).get("internal_data") or {}
+    found = task_setpoint(session, row.instance_id, row.id, internal)
+    return [found] if found is not None else []
 
 
 def _current(definition: Any, fields: dict[str, Any], corrections: list[dict[str, Any]]) -> dict[str, Any]:

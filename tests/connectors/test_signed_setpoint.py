@@ -255,3 +255,76 @@ def test_the_form_must_give_the_set_point_and_the_declaration_is_checked_at_uplo
             with pytest.raises(DefinitionCheckFailed, match=message):
                 definitions.upload(uow, files(**{old: new}), reason=name, roles={"operator"},
                                    services=upload_services())
+
+
+@pytest.mark.req("URS-CON-009", "P11-10b", "P11-50b", "CN-6")
+def test_the_task_page_the_completed_page_and_the_record_show_each_state(
+        registered, settings, people, plant, frozen_clock, plant_runtime):
+    import re
+    import subprocess
+
+    from app import create_app
+    from tests.conftest import TEST_PASSPHRASE, TEST_SECRET
+    from tests.web.test_access_matrix import open_session
+
+    app = create_app({"instance_path": settings.instance_path, "database_url": settings.database_url,
+                      "secret_key": TEST_SECRET, "server_key_passphrase": TEST_PASSPHRASE}, runtime=plant_runtime)
+    app.config["TESTING"] = True
+    client = app.test_client()
+    operator = people.operator
+    deploy(registered, upload_services(), files=files())
+    ids = []
+    for _ in range(2):
+        with UnitOfWork(registered, operator.actor) as uow:
+            ids.append(instances.start(uow, "set_dryer_inlet_temp").id)
+            uow.commit()
+    open_session(registered, client, operator)
+    plant.set(POINT, 60.0)
+    try:
+        for instance_id, value in zip(ids, ("72.5", "95.0")):
+            with registered.session() as session:
+                task_id = session.scalars(select(InstanceTask.id).where(InstanceTask.instance_id == instance_id)
+                                          .where(InstanceTask.bpmn_id == "set_inlet_temp")).one()
+            page = client.get(f"/tasks/{task_id}").get_data(as_text=True)
+            notice = re.search(r'data-testid="setpoint-notice">(.*?)</p>', page, re.S).group(1)
+            assert "Inlet air set-point" in notice and TAG in notice and "30.0 to 80.0 degC" in notice
+            frozen_clock.advance(seconds=31)
+            done = client.post(f"/tasks/{task_id}", data={"csrf_token": "walk-token", "f:inlet_temp": value,
+                                                         "sig_password": operator.password,
+                                                         "sig_totp": testing.next_totp(registered, operator)})
+            html = done.get_data(as_text=True)
+            assert done.status_code == 200, html
+            assert 'data-state="requested"' in html and "waiting for the scheduler" in html
+            assert f'data-setpoint-poll="/tasks/{task_id}/setpoint"' in html
+            opened = client.get(f"/tasks/{task_id}")  # signed: the task page follows the write
+            assert opened.status_code == 302 and opened.headers["Location"].endswith(f"/tasks/{task_id}/setpoint")
+            assert 'data-state="requested"' in client.get(f"/tasks/{task_id}/setpoint").get_data(as_text=True)
+        Scheduler(registered, settings, name="worker-1", runtime=plant_runtime).run_once()
+        assert plant.value(POINT) == 72.5
+    finally:
+        plant.set(POINT, 60.0)
+    confirmed_task = _task_of(registered, ids[0])
+    status = client.get(f"/tasks/{confirmed_task}/setpoint").get_data(as_text=True)
+    assert 'data-state="confirmed"' in status and "confirmed by read-back" in status
+    record = json.loads(client.get(f"/records/{ids[0]}.json").get_data(as_text=True))
+    (setpoint,) = record["tasks"][0]["setpoints"]
+    assert (setpoint["tag"], setpoint["value"], setpoint["unit"], setpoint["state"], setpoint["readback"]) == \
+        (TAG, 72.5, "degC", "confirmed", 72.5)
+    assert setpoint["signature"]["meaning"] == "performed" and setpoint["signature"]["signer"] == "op.chen"
+    failed = json.loads(client.get(f"/records/{ids[1]}.json").get_data(as_text=True))["tasks"][0]["setpoints"][0]
+    assert failed["state"] == "failed" and failed["code"] == "setpoint_refused"
+    assert "outside the allowed range" in failed["detail"]
+    page = client.get(f"/records/{ids[1]}").get_data(as_text=True)
+    assert 'data-state="failed"' in page and "outside the allowed range" in page
+    pdf = client.get(f"/records/{ids[0]}.pdf")
+    assert pdf.status_code == 200
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf.data, capture_output=True, check=True).stdout.decode()
+    assert TAG in text and "confirmed by read-back" in text and "72.5" in text
+    assert client.get(f"/tasks/{ids[0]}/setpoint").status_code == 404  # not a task id
+    app.extensions["gmp.db"].dispose()
+
+
+def _task_of(db, instance_id):  # type: ignore[no-untyped-def]
+    with db.session() as session:
+        return session.scalars(select(InstanceTask.id).where(InstanceTask.instance_id == instance_id,
+                                                             InstanceTask.bpmn_id == "set_inlet_temp")).one()
