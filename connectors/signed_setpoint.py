@@ -238,6 +238,11 @@ def task_setpoint(session: Any, instance_id: int | str, task_id: str, internal: 
         "state": "requested", "write_id": None, "readback": None, "detail": None, "code": None,
         "requested_at": None, "recorded_at": None}
     writes = writes_of(session, instance_id, task_id)
+    if not writes:  # not written yet: the unit the registry gives the tag now
+        from connectors.registry import effective_tags
+
+        found = effective_tags(session).get(str(view["tag"]))
+        view["unit"] = found.definition.unit if found is not None else ""
     if writes:
         write = writes[-1]
         view.update(unit=write.unit, state=write.state, write_id=write.write_id, readback=write.readback,

@@ -77,9 +77,11 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
             "setpoints": _setpoints(session, row),
         })
     task_ids = [row.id for row in rows]
+    write_ids = [sp["write_id"] for t in tasks for sp in t["setpoints"] if sp.get("write_id")]
     entries = session.execute(select(AuditEntry).where(or_(
         (AuditEntry.object_type == "process_instance") & (AuditEntry.object_id == str(instance_id)),
         (AuditEntry.object_type == "task") & (AuditEntry.object_id.in_(task_ids) if task_ids else False),
+        (AuditEntry.object_type == "setpoint_write") & (AuditEntry.object_id.in_(write_ids) if write_ids else False),
     )).order_by(AuditEntry.seq)).scalars()
     timeline = [{"seq": e.seq, "ts": e.ts, "actor_id": e.actor_id, "actor_name": e.actor_name, "action": e.action,
                  "object": f"{e.object_type}/{e.object_id}", "reason": e.reason} for e in entries]

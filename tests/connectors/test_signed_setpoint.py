@@ -294,7 +294,8 @@ def test_the_task_page_the_completed_page_and_the_record_show_each_state(
                                                          "sig_totp": testing.next_totp(registered, operator)})
             html = done.get_data(as_text=True)
             assert done.status_code == 200, html
-            assert 'data-state="requested"' in html and "waiting for the scheduler" in html
+            assert 'data-state="requested"' in html and "waiting for the scheduler" in html and "Task signed" in html
+            assert f"{value} degC" in html
             assert f'data-setpoint-poll="/tasks/{task_id}/setpoint"' in html
             opened = client.get(f"/tasks/{task_id}")  # signed: the task page follows the write
             assert opened.status_code == 302 and opened.headers["Location"].endswith(f"/tasks/{task_id}/setpoint")
@@ -311,6 +312,8 @@ def test_the_task_page_the_completed_page_and_the_record_show_each_state(
     assert (setpoint["tag"], setpoint["value"], setpoint["unit"], setpoint["state"], setpoint["readback"]) == \
         (TAG, 72.5, "degC", "confirmed", 72.5)
     assert setpoint["signature"]["meaning"] == "performed" and setpoint["signature"]["signer"] == "op.chen"
+    actions = [e["action"] for e in record["timeline"]]
+    assert actions.index("tag.write_requested") < actions.index("tag.write_confirmed") < actions.index("operator.completed")
     failed = json.loads(client.get(f"/records/{ids[1]}.json").get_data(as_text=True))["tasks"][0]["setpoints"][0]
     assert failed["state"] == "failed" and failed["code"] == "setpoint_refused"
     assert "outside the allowed range" in failed["detail"]
