@@ -23,6 +23,7 @@ from engine import instances
 from engine.errors import DefinitionCheckFailed, FormDataInvalid
 from engine.models import InstanceTask, ProcessInstance
 from engine.ports import EngineServices, SignatureInput, default_services, jsonschema_validate
+from engine.runtime_models import OperatorJob
 from engine.scheduler import Scheduler
 from engine.spiff.workflow import CANCELLED, COMPLETED, STARTED
 from signatures import testing
@@ -301,7 +302,9 @@ def test_the_task_page_the_completed_page_and_the_record_show_each_state(
             assert opened.status_code == 302 and opened.headers["Location"].endswith(f"/tasks/{task_id}/setpoint")
             assert 'data-state="requested"' in client.get(f"/tasks/{task_id}/setpoint").get_data(as_text=True)
         Scheduler(registered, settings, name="worker-1", runtime=plant_runtime).run_once()
-        assert plant.value(POINT) == 72.5
+        with registered.session() as session:
+            jobs = [(j.state, j.error) for j in session.scalars(select(OperatorJob))]
+        assert plant.value(POINT) == 72.5, jobs
     finally:
         plant.set(POINT, 60.0)
     confirmed_task = _task_of(registered, ids[0])
