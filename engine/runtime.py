@@ -34,6 +34,7 @@ from engine.operators import OperatorCaller, OperatorRegistry
 from engine.properties import PropertyRegistry, TaskRules
 from engine.signed_actions import SignedActionRegistry
 from engine.spiff.specs import properties_of
+from masterdata.changes import ChangeCatalogue
 
 
 @dataclass
@@ -71,11 +72,13 @@ OperatorActions = Callable[["StepScope", Any], Any]
 
 class EngineRuntime:
     """The registries of one application or command process: gates, task properties,
-    operators, save hooks; and how operators reach the instance API."""
+    operators, save hooks; how operators reach the instance API; and the kinds of data
+    under change control (`changes`, a masterdata.changes.ChangeCatalogue)."""
 
     def __init__(self, *, gates: GateRegistry | None = None, properties: PropertyRegistry | None = None,
                  operators: OperatorRegistry | None = None, save_hooks: list[SaveHook] | None = None,
                  operator_actions: OperatorActions | None = None, name: str = "runtime",
+                 changes: ChangeCatalogue | None = None,
                  signed_actions: SignedActionRegistry | None = None) -> None:
         self.name = name
         self.gates = gates or GateRegistry()
@@ -85,6 +88,7 @@ class EngineRuntime:
         self.operator_actions = operator_actions
         self.signed_actions = signed_actions or SignedActionRegistry()
         self.caller = OperatorCaller(self.operators)
+        self.changes = changes if changes is not None else ChangeCatalogue()
         self.frozen = False
 
     def add_save_hook(self, hook: SaveHook) -> None:
@@ -100,6 +104,7 @@ class EngineRuntime:
         self.properties.freeze()
         self.operators.freeze()
         self.signed_actions.freeze()
+        self.changes.freeze()
         self.frozen = True
         return self
 
