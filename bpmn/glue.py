@@ -10,13 +10,10 @@ GMP process library brings:
   properties is refused at upload, naming the element;
 - the equipment operators (connectors.operators), bound to this process's database and
   settings for calls whose operator context carries neither;
-<<<<<<< HEAD
 - the signed set-point (connectors.signed_setpoint): a user task whose signature
   authorises a set-point write built from its form (`setpoint.*` properties), carried
   out by the scheduler;
-=======
 - the kinds of data under change control (`runtime.changes`): equipment tags;
->>>>>>> main
 - its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
 
 The web application keeps the result in `app.extensions["gmp.runtime"]`; the `gmp`
@@ -26,11 +23,8 @@ to a runtime a test already made).
 from __future__ import annotations
 
 from connectors import operators as equipment_operators
-<<<<<<< HEAD
 from connectors import signed_setpoint
-=======
 from connectors.registry import TAG_KIND
->>>>>>> main
 from core.config import Settings
 from engine.install import build_runtime
 from engine.properties import TaskProperty
