@@ -46,6 +46,10 @@ RELEASES = {
     "0006_web": Release("0006_web", "8f57166f9ed3bc857b38f62a28608a22a81b7406", "populate_v1.py"),
     "0007_api": Release("0007_api", "6c3d75908c6d993cc9fc97a6ccaf54dc9585c2e9", "populate_v1.py"),
     "0008_md_changes": Release("0008_md_changes", "48713cb011628ffdc16aeabf62515aad0f68a014", "populate_v1.py"),
+    "0009_periodic_report": Release("0009_periodic_report", "1f6f3060bef411883d2693f8f312c632d3ddaddf",
+                                    "populate_v1.py"),
+    "0010_tag_registry_changes": Release("0010_tag_registry_changes", "1e64707f363c149733710356b63b3e0ae9afb511",
+                                         "populate_v1.py"),
 }
 OLDEST_RELEASED = "0006_web"
 

@@ -2,16 +2,16 @@
 
 Adds tables and one nullable column; changes no existing row.
 
-Revision ID: 0009_business_keys_links
-Revises: 0008_md_changes
+Revision ID: 0011_business_keys_links
+Revises: 0010_tag_registry_changes
 """
 import sqlalchemy as sa
 from alembic import op
 
 from store.sqlguards import append_only
 
-revision = "0009_business_keys_links"
-down_revision = "0008_md_changes"
+revision = "0011_business_keys_links"
+down_revision = "0010_tag_registry_changes"
 branch_labels = None
 depends_on = None
 
