@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from store.db import Database
 from store.migrate import current, upgrade
-from tests.support.upgrade import OLDEST_RELEASED, added_columns, head_revision, previous_head, snapshot, unchanged
+from tests.support.upgrade import FILLED_COLUMNS, OLDEST_RELEASED, added_columns, head_revision, previous_head, snapshot, unchanged
 
 START_REVISIONS = sorted({previous_head(), OLDEST_RELEASED})  # what sites run now; the longest upgrade path
 
@@ -58,8 +58,15 @@ def test_upgrade_keeps_every_record_and_the_audit_trail(populated_database, froz
     after = snapshot(populated.url)
     assert unchanged(before, after) == []
     for table, columns in added_columns(before, after).items():  # a new column leaves existing rows NULL
-        index = [after[table]["columns"].index(c) for c in columns]
-        assert all(row[i] is None for row in after[table]["rows"] for i in index), (table, columns)
+        for column in columns:
+            i = after[table]["columns"].index(column)
+            values = [row[i] for row in after[table]["rows"][:len(before[table]["rows"])]]
+            if (table, column) in FILLED_COLUMNS:  # records carried over: each row points at its new record
+                target = after[FILLED_COLUMNS[table, column][1]]
+                ids = {row[target["columns"].index("id")] for row in target["rows"]}
+                assert all(value in ids for value in values), (table, column, values)
+            else:
+                assert all(value is None for value in values), (table, column)
     db = Database(populated.url)
     try:
         from store.models import load_all

@@ -53,6 +53,13 @@ RELEASES = {
 }
 OLDEST_RELEASED = "0006_web"
 
+# New columns a revision fills in existing rows, because it carries those records over into
+# new tables and links them there (every other new column stays NULL in existing rows):
+# (table, column) -> (revision, the table the value points to).
+FILLED_COLUMNS = {
+    ("tag_registry_revision", "change_set_id"): ("0010_tag_registry_changes", "md_change_set"),
+}
+
 
 @dataclass
 class PopulatedDatabase:
@@ -199,5 +206,5 @@ def added_columns(before: dict[str, dict[str, Any]], after: dict[str, dict[str, 
             for name, new in after.items() if name in before and set(new["columns"]) - set(before[name]["columns"])}
 
 
-__all__ = ["RELEASES", "OLDEST_RELEASED", "Release", "PopulatedDatabase", "ReleaseUnavailable", "head_revision",
+__all__ = ["RELEASES", "OLDEST_RELEASED", "FILLED_COLUMNS", "Release", "PopulatedDatabase", "ReleaseUnavailable", "head_revision",
            "previous_head", "release_tree", "populate", "snapshot", "unchanged", "added_columns"]

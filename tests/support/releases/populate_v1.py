@@ -140,9 +140,12 @@ def _tags(db, settings, people, fresh) -> None:
     from store.uow import UnitOfWork
 
     plant = (TREE / "connectors" / "plant_tags.yaml").read_bytes()
-    for reason in ("plant tags, first issue", "plant tags, second issue"):
-        with UnitOfWork(db, people["quinn"].actor) as uow:
-            number = import_revision(uow, plant, "plant_tags.yaml", reason=reason).number
+    second = plant.replace(b"description: dispensing scale net weight\n",
+                           b"description: dispensing scale net weight (gross minus tare)\n", 1)
+    assert second != plant
+    for reason, content in (("plant tags, first issue", plant), ("plant tags, second issue", second)):
+        with UnitOfWork(db, people["quinn"].actor) as uow:  # the second changes one tag (0010 on refuses no change)
+            number = import_revision(uow, content, "plant_tags.yaml", reason=reason).number
             uow.commit()
         with UnitOfWork(db, people["quentin"].actor) as uow:
             approve_revision(uow, number, credentials=fresh("quentin"), settings=settings, reason="checked")
