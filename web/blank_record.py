@@ -80,6 +80,10 @@ def _limits(spec: Any) -> str:
     if spec.limits is not None:
         text = spec.limits.describe()
         parts.append(f"{text} {spec.unit}" if spec.unit else text)
+    elif spec.unit:
+        parts.append(f"unit / 单位: {spec.unit}")
+    if spec.critical:
+        parts.append("critical: verified by a second person / 关键数据：需第二人复核")
     if spec.calculated is not None:
         parts.append("calculated / 计算: " + e(getattr(spec.calculated, "source", "")))
     if spec.equipment_tag:
