@@ -25,7 +25,8 @@ def test_blank_record_of_a_task_and_of_a_process_version(plant, app, db, tmp_pat
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     text = pdf_text(response.data, tmp_path)
     for expected in ("Blank record 空白记录: Weigh the material (#1)", "Instance No. / 实例编号 #1", "Batch B-001",
-                     "Business key / 业务键", "Weigh the material", "Value / 数值", "9.5 – 10.5 kg", "critical: verified by a second person",
+                     "Business key / 业务键", "Weigh the material", "Value / 数值", "9.5 – 10.5 kg",
+                     "critical: verified by a second person",
                      "Performed / 操作", "Verified (second person) / 复核（第二人）",
                      "Transcribed into the system (late entry) / 补录入系统",
                      "Alice Operator (alice)", "late entry with the original time"):
