@@ -10,6 +10,9 @@ GMP process library brings:
   properties is refused at upload, naming the element;
 - the equipment operators (connectors.operators), bound to this process's database and
   settings for calls whose operator context carries neither;
+- the signed set-point (connectors.signed_setpoint): a user task whose signature
+  authorises a set-point write built from its form (`setpoint.*` properties), carried
+  out by the scheduler;
 - the kinds of data under change control (`runtime.changes`): equipment tags;
 - its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
 
@@ -20,6 +23,7 @@ to a runtime a test already made).
 from __future__ import annotations
 
 from connectors import operators as equipment_operators
+from connectors import signed_setpoint
 from connectors.registry import TAG_KIND
 from core.config import Settings
 from engine.install import build_runtime
@@ -47,6 +51,7 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
         runtime.changes.register(TAG_KIND)
     env = equipment_operators.environment(db, settings) if db is not None and settings is not None else None
     equipment_operators.register_operators(runtime.operators, env)
+    signed_setpoint.register(runtime, env)
     return runtime
 
 
