@@ -4,10 +4,10 @@
 
 `install` builds the runtime explicitly (engine.install.build_runtime) and adds what the
 GMP process library brings:
-- task properties the library enforces: `qualification.sops` (needs gate `training`) and
-  `equipment` (needs gate `equipment`). Their gates come with the master data (training
-  records, equipment status); until they are registered, a definition using these
-  properties is refused at upload, naming the element;
+- task properties the library enforces: `qualification.sops` (gate `training`), `equipment`
+  (gate `equipment`), `material.lots` (gate `supplier`), and the gate `qp`; the gates read
+  the master data and its records (bpmn.gates, masterdata.checks);
+- the kinds of master data under change control (masterdata.kinds) in `runtime.changes`;
 - the equipment operators (connectors.operators), bound to this process's database and
   settings for calls whose operator context carries neither;
 - its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
@@ -18,11 +18,13 @@ to a runtime a test already made).
 """
 from __future__ import annotations
 
+from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
 from core.config import Settings
 from engine.install import build_runtime
 from engine.properties import TaskProperty
 from engine.runtime import EngineRuntime
+from masterdata.kinds import register_kinds
 from store.db import Database
 
 TRAINING_GATE = "training"
@@ -32,15 +34,18 @@ LIBRARY_PROPERTIES: tuple[TaskProperty, ...] = (
     TaskProperty("qualification.sops", "SOP ids the performer must be currently qualified on (training records)",
                  is_list=True, gates=(TRAINING_GATE,), label_en="Required SOP qualifications",
                  label_zh="所需 SOP 资质"),
-    TaskProperty("equipment", "equipment ids or classes the task uses; each must be released for use",
+    TaskProperty("equipment", "equipment ids or classes the task uses; each must be released for use and clean, "
+                 "its instruments in calibration",
                  is_list=True, gates=(EQUIPMENT_GATE,), label_en="Equipment", label_zh="设备"),
 )
 
 
 def extend(runtime: EngineRuntime, db: Database | None = None, settings: Settings | None = None) -> EngineRuntime:
-    """Add the library's task properties and operators to `runtime` (not frozen)."""
+    """Add the library's task properties, gates, master data kinds and operators to `runtime` (not frozen)."""
     for prop in LIBRARY_PROPERTIES:
         runtime.properties.register(prop)
+    library_gates.install(runtime)
+    register_kinds(runtime.changes)
     env = equipment_operators.environment(db, settings) if db is not None and settings is not None else None
     equipment_operators.register_operators(runtime.operators, env)
     return runtime
