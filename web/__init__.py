@@ -31,6 +31,7 @@ BLUEPRINTS = [
     "web.api.views:bp",
     "web.api.admin:bp",
     "web.validation:bp",
+    "web.periodic:bp",
 ]
 
 

@@ -1,16 +1,16 @@
 """Operational master data records: lots and their QC status, equipment logbook,
 calibrations, qualifications and their revocation (signed, append-only).
 
-Revision ID: 0009_md_records
-Revises: 0008_md_changes
+Revision ID: 0010_md_records
+Revises: 0009_periodic_report
 """
 import sqlalchemy as sa
 from alembic import op
 
 from store.sqlguards import append_only
 
-revision = "0009_md_records"
-down_revision = "0008_md_changes"
+revision = "0010_md_records"
+down_revision = "0009_periodic_report"
 branch_labels = None
 depends_on = None
 
