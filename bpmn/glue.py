@@ -7,7 +7,8 @@ GMP process library brings:
 - task properties the library enforces: `qualification.sops` (gate `training`), `equipment`
   (gate `equipment`), `material.lots` (gate `supplier`), and the gate `qp`; the gates read
   the master data and its records (bpmn.gates, masterdata.checks);
-- the kinds of master data under change control (masterdata.kinds) in `runtime.changes`;
+- the kinds of data under change control in `runtime.changes`: equipment tags, and the master
+  data kinds (masterdata.kinds);
 - the equipment operators (connectors.operators), bound to this process's database and
   settings for calls whose operator context carries neither;
 - its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
+from connectors.registry import TAG_KIND
 from core.config import Settings
 from engine.install import build_runtime
 from engine.properties import TaskProperty
@@ -41,10 +43,13 @@ LIBRARY_PROPERTIES: tuple[TaskProperty, ...] = (
 
 
 def extend(runtime: EngineRuntime, db: Database | None = None, settings: Settings | None = None) -> EngineRuntime:
-    """Add the library's task properties, gates, master data kinds and operators to `runtime` (not frozen)."""
+    """Add the library's task properties, gates, operators and kinds of controlled data (equipment tags,
+    master data) to `runtime` (not frozen)."""
     for prop in LIBRARY_PROPERTIES:
         runtime.properties.register(prop)
     library_gates.install(runtime)
+    if TAG_KIND.name not in runtime.changes:
+        runtime.changes.register(TAG_KIND)
     register_kinds(runtime.changes)
     env = equipment_operators.environment(db, settings) if db is not None and settings is not None else None
     equipment_operators.register_operators(runtime.operators, env)
@@ -54,7 +59,7 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
 def install(db: Database | None = None, settings: Settings | None = None, *, freeze: bool = True) -> EngineRuntime:
     """The product's engine runtime: the engine's own parts and the process library's."""
     install_pq_scenarios()
-    runtime = extend(build_runtime(name="gmp"), db, settings)
+    runtime = extend(build_runtime(name="gmp", settings=settings), db, settings)
     problems = runtime.check()
     if problems:
         raise RuntimeError("; ".join(problems))

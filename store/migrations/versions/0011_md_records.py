@@ -1,16 +1,16 @@
 """Operational master data records: lots and their QC status, equipment logbook,
 calibrations, qualifications and their revocation (signed, append-only).
 
-Revision ID: 0010_md_records
-Revises: 0009_periodic_report
+Revision ID: 0011_md_records
+Revises: 0010_tag_registry_changes
 """
 import sqlalchemy as sa
 from alembic import op
 
 from store.sqlguards import append_only
 
-revision = "0010_md_records"
-down_revision = "0009_periodic_report"
+revision = "0011_md_records"
+down_revision = "0010_tag_registry_changes"
 branch_labels = None
 depends_on = None
 
