@@ -11,6 +11,9 @@ GMP process library brings:
   data kinds (masterdata.kinds);
 - the equipment operators (connectors.operators), bound to this process's database and
   settings for calls whose operator context carries neither;
+- the signed set-point (connectors.signed_setpoint): a user task whose signature
+  authorises a set-point write built from its form (`setpoint.*` properties), carried
+  out by the scheduler;
 - its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
 
 The web application keeps the result in `app.extensions["gmp.runtime"]`; the `gmp`
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
+from connectors import signed_setpoint
 from connectors.registry import TAG_KIND
 from core.config import Settings
 from engine.install import build_runtime
@@ -53,6 +57,7 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
     register_kinds(runtime.changes)
     env = equipment_operators.environment(db, settings) if db is not None and settings is not None else None
     equipment_operators.register_operators(runtime.operators, env)
+    signed_setpoint.register(runtime, env)
     return runtime
 
 

@@ -40,6 +40,7 @@ class TaskForm:
     verifier_meaning: str | None
     rules: Any = None
     properties: Mapping[str, str] | None = None
+    setpoint: Mapping[str, Any] | None = None  # the set-point write the signature authorises, if declared
 
 
 def load_task_form(session: Any, task_id: str) -> TaskForm:
@@ -53,7 +54,43 @@ def load_task_form(session: Any, task_id: str) -> TaskForm:
     ui_schema = files.get(rules.form_ui_schema) if rules.form_ui_schema else None
     return TaskForm(row.id, row.instance_id, definition.instance.title or "", row.bpmn_id or row.spec_name,
                     row.bpmn_name or row.bpmn_id or row.spec_name, row.lane, row.claimed_by, schema, ui_schema,
-                    tuple(rules.signature_meanings), rules.verifier_meaning, rules, definition.properties)
+                    tuple(rules.signature_meanings), rules.verifier_meaning, rules, definition.properties,
+                    _declared_setpoint(session, definition.properties, schema))
+
+
+def _declared_setpoint(session: Any, properties: Mapping[str, str], schema: Any) -> dict[str, Any] | None:
+    """What the signer is told before signing: the tag, the field, the tag's allowed range."""
+    from connectors.signed_setpoint import declared_tag
+
+    info = declared_tag(session, properties)
+    if info is None:
+        return None
+
+    def label(path: str | None) -> str:
+        node: Any = schema or {}
+        for part in (path or "").split("."):
+            node = ((node or {}).get("properties") or {}).get(part) if isinstance(node, dict) else None
+        from web.i18n import current_language
+
+        if not isinstance(node, dict):
+            return path or ""
+        zh = ((node.get("x-gmp-i18n") or {}).get("zh") or {}).get("title")
+        return (zh if current_language() == "zh" and zh else node.get("title")) or path or ""
+
+    return {**info, "value_label": label(info["value_field"]), "tag_label": label(info["tag_field"])}
+
+
+def _signed_setpoint(session: Any, task_id: str) -> dict[str, Any] | None:
+    """The set-point this task's signature authorised and where it stands (None: none)."""
+    import json
+
+    from connectors.signed_setpoint import task_setpoint
+    from engine.models import InstanceTask
+
+    row = session.get(InstanceTask, task_id)
+    if row is None or not row.body:
+        return None
+    return task_setpoint(session, row.instance_id, row.id, json.loads(row.body).get("internal_data") or {})
 
 
 def gate_refusal(uow: Any, form: TaskForm, user: Any, stage: str = "open") -> Any:
@@ -300,10 +337,25 @@ def _render(form: TaskForm, *, submission: Any = None, errors: Any = None, messa
 @bp.get("/<task_id>")
 def task(task_id: str):  # type: ignore[no-untyped-def]
     with unit_of_work() as uow:
+        if _signed_setpoint(uow.session, task_id) is not None:  # signed already: follow its write
+            return redirect(url_for("tasks.setpoint", task_id=task_id))
         form = load_task_form(uow.session, task_id)
         captured = latest_captures(uow.session, form)
         refusal = gate_refusal(uow, form, g.user)
     return _render(form, captured=captured, refusal=refusal)
+
+
+@bp.get("/<task_id>/setpoint")
+def setpoint(task_id: str):  # type: ignore[no-untyped-def]
+    """Where the set-point this task's signature authorised stands (requested, confirmed, failed)."""
+    from werkzeug.exceptions import NotFound
+
+    with unit_of_work() as uow:
+        view = _signed_setpoint(uow.session, task_id)
+        if view is None:
+            raise NotFound(_("This task authorised no set-point write."))
+        form = load_task_form(uow.session, task_id)
+    return render_template("tasks/setpoint.html", form=form, setpoint=view)
 
 
 def _prechecked(user_id: str, prefix: str) -> dict[str, Any]:
@@ -385,4 +437,6 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
 
     with unit_of_work() as uow:
         manifest = manifestation_html(signatures_for(uow.session, "task", task_id))
-    return render_template("tasks/completed.html", form=form, completion=completion, manifest=manifest)
+        signed_setpoint = _signed_setpoint(uow.session, task_id)
+    return render_template("tasks/completed.html", form=form, completion=completion, manifest=manifest,
+                           setpoint=signed_setpoint)
