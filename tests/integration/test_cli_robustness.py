@@ -51,6 +51,7 @@ COMMANDS = [
     (["user", "grant", "bob", "qa", "--reason", "r"], None), (["user", "revoke", "bob", "qa", "--reason", "r"], None),
     (["user", "reset-credentials", "bob", "--reason", "r"], None), (["user", "unlock", "bob", "--reason", "r"], None),
     (["user", "verify-identity", "bob", "--method", "passport", "--reason", "r"], None),
+    (["archive", "create", "--before", "2026-01-01", "--out", "{tmp}/a.zip"], None),
 ]
 # Commands not run above, and why: each new command is added to one of the two lists.
 NOT_ON_THE_DATABASE = {
@@ -64,6 +65,7 @@ NOT_ON_THE_DATABASE = {
     "validation-pack diff": "compares two packs", "validation-pack issue": "a pack folder",
     "validation-pack manifest": "release files", "validation-pack pq": "its own databases",
     "validation-pack sign": "a pack folder", "validation-pack verify": "a pack folder",
+    "archive verify": "reads an archive file offline", "archive show": "reads an archive file offline",
 }
 
 
