@@ -216,3 +216,47 @@ def test_engine_workflows_run_their_scripts_in_the_pool() -> None:
     assert sandbox.live_workers()  # the process's pool holds warm workers
     sandbox.shutdown()
     assert sandbox.live_workers() == []
+
+
+CHILD = """
+import sys
+from datetime import datetime, timezone
+from engine import sandbox
+from engine.scripting import DEFAULT_HELPERS, Evaluation, ScriptLimits
+pool = sandbox.pool(sandbox.SandboxConfig(workers=2))
+ev = Evaluation("exec", sys.argv[1], {}, {}, dict(DEFAULT_HELPERS), ScriptLimits(timeout_seconds=30),
+                datetime.now(timezone.utc))
+import threading
+threading.Thread(target=lambda: pool.run(ev), daemon=True).start()
+import time
+while len(sandbox.live_workers()) < 1:
+    time.sleep(0.01)
+print(" ".join(map(str, sandbox.live_workers())), flush=True)
+if sys.argv[2] == "exit":
+    time.sleep(0.2)  # the evaluation is under way in its worker
+    sys.exit(0)       # like a gmp command ending: atexit stops the workers
+time.sleep(60)        # killed from outside meanwhile
+"""
+
+
+@pytest.mark.req("URS-RUN-002")
+@pytest.mark.parametrize("how", ["exit", "sigkill"])
+def test_workers_end_with_their_process(how: str) -> None:
+    """A command that ends stops its workers (atexit); a server process killed outright leaves
+    none behind either: an idle worker ends at the end of its input, a busy one at its CPU limit."""
+    import signal
+    import subprocess
+    import sys
+
+    script = "r = 1" if how == "sigkill" else "while True: pass"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, script, how], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    workers = [int(pid) for pid in child.stdout.readline().split()]
+    assert workers
+    if how == "sigkill":
+        child.send_signal(signal.SIGKILL)
+    child.wait(timeout=60)
+    deadline = time.monotonic() + 10  # the busy worker's own limit is 30 s: only atexit ends it sooner
+    while any(not _zombie_or_gone(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_zombie_or_gone(pid) for pid in workers)
