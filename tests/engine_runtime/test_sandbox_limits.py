@@ -260,3 +260,16 @@ def test_workers_end_with_their_process(how: str) -> None:
     while any(not _zombie_or_gone(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(_zombie_or_gone(pid) for pid in workers)
+
+
+def test_a_worker_killed_while_idle_is_replaced_without_an_error(pool: Any) -> None:
+    import signal
+
+    pool.run(request("r = 1"))
+    [worker] = pool.workers()
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not _zombie_or_gone(worker) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool.run(request("r = 2")).variables == {"r": 2}
+    assert pool.workers() and worker not in pool.workers()
