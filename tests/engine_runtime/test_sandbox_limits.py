@@ -69,7 +69,7 @@ PROBES = [
 ]
 
 
-@pytest.mark.req("URS-RUN-002", "A11-7.1")
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002", "A11-7.1")
 @pytest.mark.parametrize("source, error", PROBES, ids=[p[0][:40] for p in PROBES])
 def test_c_level_probes_stop_at_the_limit_in_a_worker(pool: Any, source: str, error: type[ScriptError]) -> None:
     before = resident(os.getpid())
@@ -87,7 +87,7 @@ def test_c_level_probes_stop_at_the_limit_in_a_worker(pool: Any, source: str, er
     assert pool.run(request("r = 6 * 7")).variables == {"r": 42}  # the pool goes on (a fresh worker if killed)
 
 
-@pytest.mark.req("URS-RUN-002")
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002")
 def test_a_killed_worker_is_replaced_and_leaves_nothing_running(pool: Any) -> None:
     pool.run(request("r = 1"))
     [first] = pool.workers()
@@ -111,7 +111,7 @@ def _zombie_or_gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.req("URS-RUN-002")
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002")
 def test_other_evaluations_go_on_while_one_runs_away(pool: Any) -> None:
     """The caller waits on a pipe, the interpreter lock is free: another thread evaluates meanwhile."""
     results: dict[str, Any] = {}
@@ -135,7 +135,7 @@ def test_other_evaluations_go_on_while_one_runs_away(pool: Any) -> None:
     assert isinstance(results["runaway"], ScriptTimeoutError)
 
 
-@pytest.mark.req("URS-RUN-002")
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002")
 def test_memory_of_the_worker_returns_after_a_large_evaluation(pool: Any) -> None:
     pool.run(request("r = 1"))
     [worker] = pool.workers()
@@ -239,7 +239,7 @@ time.sleep(60)        # killed from outside meanwhile
 """
 
 
-@pytest.mark.req("URS-RUN-002")
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002")
 @pytest.mark.parametrize("how", ["exit", "sigkill"])
 def test_workers_end_with_their_process(how: str) -> None:
     """A command that ends stops its workers (atexit); a server process killed outright leaves
