@@ -53,7 +53,7 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
 def install(db: Database | None = None, settings: Settings | None = None, *, freeze: bool = True) -> EngineRuntime:
     """The product's engine runtime: the engine's own parts and the process library's."""
     install_pq_scenarios()
-    runtime = extend(build_runtime(name="gmp"), db, settings)
+    runtime = extend(build_runtime(name="gmp", settings=settings), db, settings)
     problems = runtime.check()
     if problems:
         raise RuntimeError("; ".join(problems))

@@ -21,6 +21,7 @@ from lxml import etree
 
 from engine.deep import run_deep
 from engine.errors import DefinitionCheckFailed, DefinitionError, UnsafeXmlError
+from engine.scripting import MAX_SOURCE_CHARS, source_too_long
 from engine.spiff.parser import SpecError, UnknownProcess, parse_specs, schema_problems
 from engine.spiff.specs import process_name
 
@@ -159,17 +160,51 @@ def check_file_names(files: Mapping[str, bytes]) -> None:
 
 
 # ---------------------------------------------------------------- the bundle
-def parse_bundle(files: Mapping[str, bytes], process_id: str | None = None) -> ParsedBundle:
-    """Parse uploaded files into specs; raise DefinitionCheckFailed or UnsafeXmlError."""
-    return run_deep(_parse_bundle, dict(files), process_id)
+def parse_bundle(files: Mapping[str, bytes], process_id: str | None = None, *,
+                 max_source_chars: int = MAX_SOURCE_CHARS) -> ParsedBundle:
+    """Parse uploaded files into specs; raise DefinitionCheckFailed or UnsafeXmlError.
+
+    Scripts and expressions longer than `max_source_chars` are refused right after the XML
+    is read, before anything parses them as Python."""
+    return run_deep(_parse_bundle, dict(files), process_id, max_source_chars)
 
 
-def _parse_bundle(files: dict[str, bytes], process_id: str | None) -> ParsedBundle:
+# Elements whose text is diagram Python (BPMN, SpiffWorkflow extensions, DMN cells).
+CODE_TAGS = {"script", "conditionExpression", "completionCondition", "loopCardinality", "timeDate",
+             "timeDuration", "timeCycle", "preScript", "postScript", "messagePayload", "formalExpression",
+             "condition", "loopDataInputRef", "inputDataItem", "outputDataItem"}
+CODE_ATTRIBUTES = ("value", "expression")  # of spiffworkflow:parameter and the like
+
+
+def source_size_problems(root: Any, filename: str, max_chars: int, *, dmn: bool = False) -> list[Problem]:
+    """Every script or expression in one XML tree longer than `max_chars`, naming its element."""
+    problems = []
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        local = _local(element.tag)
+        texts = []
+        if local in CODE_TAGS or (dmn and local == "text"):
+            texts.append(("", element.text or ""))
+        if etree.QName(element.tag).namespace == SPIFF_NS:
+            texts.extend((f" attribute {name!r}", element.get(name) or "") for name in CODE_ATTRIBUTES)
+        for where, text in texts:
+            if len(text) > max_chars:
+                owner = next((e for e in element.iterancestors() if e.get("id")), None) \
+                    if not element.get("id") else element
+                problems.append(Problem(f"{local}{where}: {source_too_long(len(text), max_chars)}", file=filename,
+                                        line=element.sourceline,
+                                        element_id=owner.get("id") if owner is not None else None))
+    return problems
+
+
+def _parse_bundle(files: dict[str, bytes], process_id: str | None, max_source_chars: int) -> ParsedBundle:
     check_file_names(files)
     bpmn_trees: dict[str, Any] = {}
     dmn_trees: dict[str, Any] = {}
     json_files: dict[str, Any] = {}
     problems: list[Problem] = []
+    too_long: list[Problem] = []
     for name in sorted(files):
         content = files[name]
         kind = _kind(name, content)
@@ -184,6 +219,7 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None) -> ParsedBund
             continue
         with _reading(name):
             root = parse_xml(content, name)
+        too_long.extend(source_size_problems(root, name, max_source_chars, dmn=kind == "dmn"))
         if kind == "bpmn":
             if root.tag != f"{{{BPMN_NS}}}definitions":
                 raise DefinitionError(f"{name}:{root.sourceline}: not a BPMN 2.0 file (root element {root.tag})")
@@ -192,6 +228,8 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None) -> ParsedBund
             dmn_trees[name] = root
     if not bpmn_trees:
         raise DefinitionError("the upload contains no .bpmn file")
+    if too_long:  # refused before the schema check and SpiffWorkflow's parser read them
+        raise DefinitionCheckFailed(problems + too_long)
 
     for name, root in bpmn_trees.items():
         with _reading(name):
