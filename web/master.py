@@ -47,13 +47,17 @@ def kind_label(kind: Any) -> str:
 def field_title(kind: Any, name: str) -> str:
     """A field's title in the user's language (schema `title`, `x-gmp-i18n.zh.title`)."""
     schema: Any = kind.schema
+    titles = []
     for part in name.split("."):
+        if part.isdigit():  # a list item: numbered from 1
+            schema = schema.get("items") or {}
+            titles.append(part)
+            continue
         schema = (schema.get("properties") or {}).get(part) or {}
-    if current_language() == "zh":
         zh = ((schema.get("x-gmp-i18n") or {}).get("zh") or {}).get("title")
-        if zh:
-            return str(zh)
-    return str(schema.get("title") or name.split(".")[-1].replace("_", " "))
+        titles.append(str(zh) if zh and current_language() == "zh" else
+                      str(schema.get("title") or part.replace("_", " ")))
+    return " › ".join(titles)
 
 
 def _roles() -> set[str]:

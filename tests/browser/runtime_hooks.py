@@ -17,3 +17,10 @@ def training_gate(runtime: Any) -> None:
 
     runtime.gates.register(Gate("training", lambda ctx: None, consumes=("qualification.sops",),
                                 codes={"not_qualified": "%(user)s is not qualified on %(sops)s"}))
+
+
+def widget_kind(runtime: Any) -> None:
+    """A test kind of controlled data (the master data pages are generic over the catalogue)."""
+    from tests.masterdata.test_changes import WIDGET
+
+    runtime.changes.register(WIDGET)
