@@ -40,6 +40,7 @@ COMMANDS = {
     "validation-pack": "validation_pack.cli:validation_pack",
     "oq": "validation_pack.cli:oq",
     "report": "web.report_cli:report",
+    "archive": "web.archive_cli:archive",
 }
 
 
