@@ -15,11 +15,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from web.i18n import error_text
-from web.uow import settings, unit_of_work
+from web.uow import database, settings, unit_of_work
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 PROVENANCE_KEY = "_form"
@@ -345,6 +345,31 @@ def task(task_id: str):  # type: ignore[no-untyped-def]
     return _render(form, captured=captured, refusal=refusal)
 
 
+@bp.get("/<task_id>/blank.pdf")
+def blank(task_id: str):  # type: ignore[no-untyped-def]
+    """This step as a blank record to fill in on paper while the system is down (web/blank_record.py)."""
+    from core import clock
+    from engine.definitions import get_version
+    from engine.models import ProcessDefinition
+    from engine.tasks import task_definition
+    from web.blank_record import blank_pdf, step_of_task
+
+    with database().read_session() as session:
+        form = load_task_form(session, task_id)
+        found = task_definition(session, task_id)
+        version = get_version(session, found.version.id)
+        process = session.get(ProcessDefinition, version.definition_id)
+        key = getattr(found.instance, "business_key", None) or ""
+        header = {"Process / 流程": f"{process.name} ({process.key}) v{version.version}",
+                  "Instance No. / 实例编号": f"#{form.instance_id}", "Business key / 业务键": key,
+                  "Title / 标题": form.instance_title, "Task / 任务": task_id,
+                  "Printed / 打印": f"{clock.isoformat(clock.now())} by / 由 {g.user.printed_name} ({g.user.user_id})"}
+    pdf = blank_pdf(f"Blank record 空白记录: {form.name} (#{form.instance_id})", [step_of_task(form)], header,
+                    f"#{form.instance_id} {form.bpmn_id} blank record")
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="blank-{form.instance_id}-{form.bpmn_id}.pdf"'})
+
+
 @bp.get("/<task_id>/setpoint")
 def setpoint(task_id: str):  # type: ignore[no-untyped-def]
     """Where the set-point this task's signature authorised stands (requested, confirmed, failed)."""
@@ -385,6 +410,7 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
         parse_html_submission,
         validate_submission,
     )
+    from web import late_entry
 
     user = g.user
     submission = Submission()
@@ -394,6 +420,10 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
         if form.schema is not None:
             submission = parse_html_submission(form.schema, form.ui_schema, request.form)
             captured.update(row_captures(uow.session, form, submission.captures))
+        try:
+            late = late_entry.from_form(request.form, uow.session, task_id, user, settings())
+        except late_entry.LateEntryInvalid as exc:
+            return _render(form, submission=submission, message=str(exc), status=422, captured=captured)
     verifier = (request.form.get("sig2_user_id") or "").strip() or None
     try:
         if form.schema is not None:
@@ -412,6 +442,8 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
                                       entered_by=user.user_id, verified_by=verifier)
         record = checked.to_record()
         record.pop("data")
+        if late is not None:
+            record["late_entry"] = late.to_json()
         return {**checked.data, PROVENANCE_KEY: record}
 
     signatures = []
@@ -423,6 +455,8 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
     try:
         with unit_of_work() as uow:
             before = ready_task_ids(uow.session, form.instance_id)
+            if late is not None:  # in the trail before the completion it explains
+                late_entry.audit(uow, task_id, form.instance_id, late)
             completion = complete_task(uow, task_id, submission.data, signatures,
                                        services=engine_services(validator), settings=settings())
             notify_new_tasks(uow, form, [t for t in completion.ready if t not in before])

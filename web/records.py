@@ -77,6 +77,7 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
             "record_hash": gmp.get("record_hash"), "values": values,
             "tables": _tables(definition, values),
             "entered_by": provenance.get("entered_by"), "verified_by": provenance.get("verified_by"),
+            "late_entry": provenance.get("late_entry"),
             "signatures": [m.__dict__ for m in manifestations(signed, settings())],
             "corrections": corrections,
             "setpoints": _setpoints(session, row),
@@ -98,11 +99,12 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
                  "object": f"{e.object_type}/{e.object_id}", "name": names.get((e.object_type, e.object_id)),
                  "reason": e.reason} for e in entries]
     exceptions = [{"task": t["name"], **v} for t in tasks for v in t["values"] if v["out_of_limits"]]
+    late_entries = [{"task": t["name"], "task_id": t["task_id"], **t["late_entry"]} for t in tasks if t["late_entry"]]
     return jsonable({"instance": {k: header[k] for k in ("id", "title", "process", "version", "business_key",
                                                            "status", "started_at", "started_by", "ended_at",
                                                            "cancel_reason")},
                      "data": header["data"],  # typed values restored by inspect
-                     "tasks": tasks, "exceptions": exceptions,
+                     "tasks": tasks, "exceptions": exceptions, "late_entries": late_entries,
                      "timeline": timeline, "links": [r.as_dict() for r in linked]})
 
 

@@ -291,6 +291,7 @@ def test_the_task_page_the_completed_page_and_the_record_show_each_state(
             assert "Inlet air set-point" in notice and TAG in notice and "30.0 to 80.0 degC" in notice
             frozen_clock.advance(seconds=31)
             done = client.post(f"/tasks/{task_id}", data={"csrf_token": "walk-token", "f:inlet_temp": value,
+                                                         "f:comment": "drying step 3",
                                                          "sig_password": operator.password,
                                                          "sig_totp": testing.next_totp(registered, operator)})
             html = done.get_data(as_text=True)
@@ -327,6 +328,12 @@ def test_the_task_page_the_completed_page_and_the_record_show_each_state(
     text = subprocess.run(["pdftotext", "-", "-"], input=pdf.data, capture_output=True, check=True).stdout.decode()
     assert TAG in text and "confirmed by read-back" in text and "72.5" in text
     assert client.get(f"/tasks/{ids[0]}/setpoint").status_code == 404  # not a task id
+    # a signed correction of the task's record verifies the first version, set-point included
+    frozen_clock.advance(seconds=31)
+    corrected = client.post(f"/records/{ids[0]}/tasks/{confirmed_task}/correct", data={
+        "csrf_token": "walk-token", "field": "comment", "value": "drying step 4", "reason": "wrong step noted",
+        "sig_password": operator.password, "sig_totp": testing.next_totp(registered, operator)})
+    assert corrected.status_code == 302, corrected.get_data(as_text=True)
     app.extensions["gmp.db"].dispose()
 
 

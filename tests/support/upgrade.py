@@ -50,6 +50,7 @@ RELEASES = {
                                     "populate_v1.py"),
     "0010_tag_registry_changes": Release("0010_tag_registry_changes", "1e64707f363c149733710356b63b3e0ae9afb511",
                                          "populate_v1.py"),
+    "0011_md_records": Release("0011_md_records", "1be4923a5dd0e099a467d4010c3a66c1cab0fbab", "populate_v1.py"),
 }
 OLDEST_RELEASED = "0006_web"
 

@@ -2,16 +2,16 @@
 
 Adds tables and one nullable column; changes no existing row.
 
-Revision ID: 0011_business_keys_links
-Revises: 0010_tag_registry_changes
+Revision ID: 0012_business_keys_links
+Revises: 0011_md_records
 """
 import sqlalchemy as sa
 from alembic import op
 
 from store.sqlguards import append_only
 
-revision = "0011_business_keys_links"
-down_revision = "0010_tag_registry_changes"
+revision = "0012_business_keys_links"
+down_revision = "0011_md_records"
 branch_labels = None
 depends_on = None
 
