@@ -34,6 +34,7 @@ BLUEPRINTS = [
     "web.api.admin:bp",
     "web.validation:bp",
     "web.periodic:bp",
+    "web.plant:bp",
 ]
 
 
