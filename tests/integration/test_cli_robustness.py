@@ -33,6 +33,8 @@ COMMANDS = [
     (["tags", "write", "X", "1", "--reason", "r"], "alice\npw\n123456\n"), (["login"], "alice\npw\n123456\n"),
     (["records", "json", "1"], None), (["process", "compare", "x", "1", "2"], None),
     (["report", "periodic", "--from", "2026-01-01", "--to", "2026-02-01", "--out", "{tmp}/r.pdf"], None),
+    (["report", "periodic", "--from", "2026-01-01", "--to", "2026-02-01", "--out", "{tmp}/r.pdf", "--sign-as", "quinn"],
+     "pw\n123456\n"),
     (["api", "account", "list"], None), (["admin", "bootstrap", "admin", "--name", "Ada"], None),
     (["role", "add", "x", "--kind", "business", "--label-en", "x", "--label-zh", "x", "--reason", "r"], None),
     (["api", "account", "create", "mes", "--name", "MES", "--reason", "r"], None),
