@@ -130,3 +130,25 @@ def test_the_pages_speak_chinese(people, db, app):
     page = eng.get("/master/").get_data(as_text=True)
     assert "主数据" in page and "部件" in page
     assert "新建 部件" in eng.get("/master/widget").get_data(as_text=True)
+
+
+def test_every_kind_of_the_product_catalogue_has_its_pages(people, app):
+    clients, who = people
+    qa = clients["quinn"]
+    kinds = app.extensions["gmp.runtime"].changes.kinds()
+    assert {"tag", "widget"} <= {k.name for k in kinds} and len(kinds) > 2  # the library's kinds are there
+    for kind in kinds:
+        listing = qa.get(f"/master/{kind.name}")
+        assert listing.status_code == 200, kind.name
+        form = qa.get(f"/master/{kind.name}/edit")
+        assert form.status_code == (302 if kind.managed_by else 200), kind.name
+        if not kind.managed_by:
+            assert f'name="f_{kind.key_field}"' in form.get_data(as_text=True)
+    drafted = qa.post("/master/material/edit", data={
+        **CSRF, "f_code": "API-001", "f_name": "Paracetamol", "f_oeb": "4", "f_unit": "kg",
+        "f_protective_equipment": "- PAPR\n- double gloves", "f_storage": "condition: below 25 °C\nmax_c: 25",
+        "reason": "new API", "action": "create"})
+    assert drafted.status_code == 302, drafted.get_data(as_text=True)
+    with app.extensions["gmp.db"].session() as session:
+        draft = changes.pending(session, "material")[0]
+    assert draft.data["protective_equipment"] == ["PAPR", "double gloves"] and draft.data["storage"]["max_c"] == 25
