@@ -147,6 +147,8 @@ class _Worker:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin = self.process.stdin.fileno()
         self.stdout = self.process.stdout.fileno()
+        self._poll = select.poll()
+        self._poll.register(self.stdout, select.POLLIN | select.POLLHUP | select.POLLERR)
         self.started_rss: int | None = None
         kind, rss = self.receive(time.monotonic() + START_SECONDS)
         if kind != "ready":
@@ -160,6 +162,8 @@ class _Worker:
         return self.process.pid
 
     def send(self, message: Any) -> None:
+        if self.process.poll() is not None:
+            raise WorkerLost("ended while idle")
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(_HEADER.pack(len(data)) + data)
         try:
@@ -175,8 +179,7 @@ class _Worker:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 raise TimeoutError
-            ready, _, _ = select.select([self.stdout], [], [], wait)
-            if not ready:
+            if not self._poll.poll(wait * 1000):  # poll, not select: any descriptor number
                 raise TimeoutError
             chunk = os.read(self.stdout, min(remaining, 1 << 20))
             if not chunk:
@@ -276,9 +279,18 @@ class SandboxPool:
 
     def _call(self, message: Any, seconds: float, stopped: ScriptError) -> Any:
         worker = self._acquire()
-        healthy = False
         try:
             worker.send(message)
+        except WorkerLost:  # it ended while idle (killed from outside): once more with a fresh one
+            self._release(worker, False)
+            worker = self._acquire()
+            try:
+                worker.send(message)
+            except WorkerLost:
+                self._release(worker, False)
+                raise ScriptRuntimeError("the script sandbox's worker process could not take the evaluation") from None
+        healthy = False
+        try:
             kind, rss, payload = worker.receive(time.monotonic() + seconds)
             worker.rss = rss
             healthy = True

@@ -45,6 +45,21 @@ def _titled(schema: Mapping[str, Any], title: str, **extra: Any) -> dict[str, An
     return {**schema, "title": title, **extra}
 
 
+def _dates(data: Mapping[str, Any], *fields: str) -> list[tuple[str, str]]:
+    """Dates that match the pattern but do not exist (2026-02-30)."""
+    from datetime import date
+
+    problems = []
+    for name in fields:
+        value = data.get(name)
+        if isinstance(value, str):
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                problems.append((name, f"{value} is not a date"))
+    return problems
+
+
 def _limits(prefix: str, item: Mapping[str, Any]) -> list[tuple[str, str]]:
     low, high = item.get("min"), item.get("max")
     if low is not None and high is not None and low > high:
@@ -102,6 +117,8 @@ ASL_STATUSES = ("approved", "conditional", "rejected")
 
 
 def _check_asl(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    if _dates(data, "valid_until"):
+        return _dates(data, "valid_until")
     wanted = f"{data.get('supplier')}:{data.get('material')}"
     if data.get("code") != wanted:
         return [("code", f"must be '<supplier>:<material>' ({wanted})")]
@@ -167,7 +184,7 @@ INSTRUMENT = ChangeKind(
 # ---------------------------------------------------------------- documents and training
 DOCUMENT_TYPES = ("sop", "specification", "master_recipe", "work_instruction", "form", "policy")
 DOCUMENT = ChangeKind(
-    "document", "Document", "文件", key_field="code",
+    "document", "Document", "文件", key_field="code", validate=lambda data: _dates(data, "effective_date"),
     schema=_obj(["code", "title", "type", "version", "effective_date"], {
         "code": _titled(CODE, "Document id"),
         "title": _titled(TEXT, "Title"),

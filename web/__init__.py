@@ -30,6 +30,7 @@ BLUEPRINTS = [
     "web.notifications:bp",
     "web.corrections:bp",
     "web.equipment:bp",
+    "web.master:bp",
     "web.api.views:bp",
     "web.api.admin:bp",
     "web.validation:bp",

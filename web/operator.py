@@ -455,10 +455,10 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
     try:
         with unit_of_work() as uow:
             before = ready_task_ids(uow.session, form.instance_id)
+            if late is not None:  # in the trail before the completion it explains
+                late_entry.audit(uow, task_id, form.instance_id, late)
             completion = complete_task(uow, task_id, submission.data, signatures,
                                        services=engine_services(validator), settings=settings())
-            if late is not None:
-                late_entry.audit(uow, task_id, form.instance_id, late)
             notify_new_tasks(uow, form, [t for t in completion.ready if t not in before])
             uow.commit()
     except FormInvalid as exc:

@@ -59,6 +59,7 @@ NAV = [
     ("admin.alerts", N_("Security alerts")),
     ("api_admin.accounts", N_("System accounts")),
     ("equipment.revisions", N_("Equipment tags")),
+    ("master.index", N_("Master data")),
     ("validation.index", N_("Validation")),
     ("reports.index", N_("Periodic evaluation")),
     ("notifications.index", N_("Notifications")),

@@ -10,3 +10,9 @@ def scale_gate(runtime: Any) -> None:
 
     register_scale_gate(runtime)
 
+
+def widget_kind(runtime: Any) -> None:
+    """A test kind of controlled data (the master data pages are generic over the catalogue)."""
+    from tests.masterdata.test_changes import WIDGET
+
+    runtime.changes.register(WIDGET)

@@ -110,7 +110,7 @@ def healthz_seconds(url: str) -> float:
     return time.monotonic() - started
 
 
-@pytest.mark.req("URS-RUN-002", "A11-7.1")
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002", "A11-7.1")
 def test_a_runaway_script_neither_stalls_the_server_nor_leaves_it_larger(live_server, live_db, live_settings,  # type: ignore[no-untyped-def]
                                                                          frozen_clock) -> None:
     with kdf.unsafe_fast_kdf():
@@ -186,7 +186,7 @@ def alive(pid: int) -> bool:
 RUNAWAY = DIAGRAM.replace(SCRIPT.encode(), b"r = pow(10, 10**8) > 0").replace(b'id="probe"', b'id="runaway"')
 
 
-@pytest.mark.req("URS-RUN-002")
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002")
 def test_the_author_reads_which_element_broke_which_limit(page, live_server, live_db, live_settings,  # type: ignore[no-untyped-def]
                                                           frozen_clock, tmp_path) -> None:
     """In the library: a 25,000-character script is refused at upload naming the element and the setting;
