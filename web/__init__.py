@@ -35,6 +35,7 @@ BLUEPRINTS = [
     "web.api.admin:bp",
     "web.validation:bp",
     "web.periodic:bp",
+    "web.plant:bp",
 ]
 
 

@@ -52,6 +52,7 @@ NAV = [
     ("main.home", N_("Home")),
     ("tasks.inbox", N_("My tasks")),
     ("records.index", N_("Records")),
+    ("plant.index", N_("Plant status")),
     ("library.index", N_("Process library")),
     ("audit_ui.trail", N_("Audit trail")),
     ("admin.users", N_("Users")),

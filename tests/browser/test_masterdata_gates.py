@@ -78,3 +78,8 @@ def test_an_operator_on_an_old_sop_version_is_refused_at_claim_with_the_reason_i
     expect(page.get_by_test_id("gate-refusal")).to_contain_text(
         f"Alice Operator 持有 SOP-PRD-012 第 3 版资质；该任务需要第 4 版（自 {today} 起生效）")
     page.screenshot(path=str(ARTIFACTS / "training-gate-refused-zh.png"), full_page=True)
+
+    # the plant status page shows why: the qualification Alice holds is on v3
+    page.goto(live_server.url + "/plant/?user=alice")
+    expect(page.locator('tr[data-user="alice"][data-sop="SOP-PRD-012"]')).to_contain_text("v3")
+    page.screenshot(path=str(ARTIFACTS / "plant-status-zh.png"), full_page=True)
