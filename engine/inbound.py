@@ -2,10 +2,12 @@
 
 A message from outside (a LIMS result, an ERP release) names the BPMN message and a
 correlation: keys whose values must all equal the receiving instance's (`instance_id`,
-`business_key` where instances carry one, or a name in the instance's process data as
-its waiting task holds it). It is delivered to the one running instance that waits for
-that message and matches; if none waits, the approved process whose message start event
-catches it is started with the correlation and the payload as its data. Otherwise it is
+`business_key` (engine.business_keys), or a name in the instance's process data as its
+waiting task holds it). It is delivered to the one running instance that waits for that
+message and matches; if none waits, the approved process whose message start event
+catches it is started with the correlation and the payload as its data, and with the
+correlation's business key (else the one its definition takes from the payload; a key
+another instance of the process holds is refused, DuplicateBusinessKey). Otherwise it is
 refused and nothing changes: no instance matches (MessageNotDeliverable), or several do
 (MessageAmbiguous: a correlation must name one instance). Each delivery is an
 `engine_message` row and a `message.received` audit entry, in the caller's unit of work.
@@ -78,15 +80,11 @@ def _matches(instance: Any, data: Mapping[str, Any], correlation: Mapping[str, A
 
 
 def _business_key_of(instance: Any) -> str | None:
-    """The instance's business key where this release records them (engine.business_keys), else None."""
     from sqlalchemy.orm import object_session
 
-    from core.modules import optional_module
+    from engine.business_keys import key_of
 
-    keys = optional_module("engine.business_keys")
-    if keys is None:
-        return getattr(instance, "business_key", None)
-    return keys.key_of(object_session(instance), instance.id)  # type: ignore[no-any-return]
+    return key_of(object_session(instance), instance.id)
 
 
 def _task_data(body: str | None) -> dict[str, Any]:
@@ -164,8 +162,13 @@ def receive_message(uow: Any, name: str, correlation: Mapping[str, Any], payload
                                         f"{json.dumps(correlation, sort_keys=True)}, and no approved process starts "
                                         "on it: nothing was changed")
         data = {k: v for k, v in correlation.items() if k not in ("instance_id", "business_key")}
+        business_key = correlation.get("business_key")
+        if business_key is None:  # the field the process names, of the message payload (as for internal messages)
+            from engine.business_keys import derive
+
+            business_key = derive(session, keys[0], payload)
         started = instances.start(uow, keys[0], title=f"{keys[0]} (message {name})"[:200], data=data,
-                                  settings=settings, runtime=runtime)
+                                  settings=settings, runtime=runtime, business_key=business_key)
         instance_id, outcome = started.id, "started"
         instances.advance(uow, instance_id, _send(name, payload), settings=settings, runtime=runtime)
     now = clock.isoformat(clock.now())

@@ -8,7 +8,6 @@ operation is its entry in web/access_matrix.yaml. Every body is checked (schema,
 from __future__ import annotations
 
 import dataclasses
-import inspect as pyinspect
 import json
 from types import SimpleNamespace
 from typing import Any
@@ -40,26 +39,12 @@ def holder() -> Any:
     return g.api.holder
 
 
-def _supports_business_key() -> bool:
-    from engine import instances
-
-    return "business_key" in pyinspect.signature(instances.start).parameters
-
-
-def _keys() -> Any:
-    """engine.business_keys where this release has it (business keys of instances), else None."""
-    from core.modules import optional_module
-
-    return optional_module("engine.business_keys")
-
-
 def _business_key(instance: Any) -> str | None:
     from sqlalchemy.orm import object_session
 
-    keys = _keys()
-    if keys is None:
-        return getattr(instance, "business_key", None)
-    return keys.key_of(object_session(instance), instance.id)  # type: ignore[no-any-return]
+    from engine.business_keys import key_of
+
+    return key_of(object_session(instance), instance.id)
 
 
 def _role_kinds(session: Any) -> dict[str, str]:
@@ -172,15 +157,9 @@ def me(params: dict[str, Any], body: Any) -> tuple[int, Any]:
 def start_instance(params: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
     from engine import instances
 
-    extra: dict[str, Any] = {}
-    if "business_key" in body:
-        if not _supports_business_key():
-            raise BodyInvalid("this server does not record business keys yet: leave business_key out",
-                              "/business_key")
-        extra["business_key"] = body["business_key"]
-    with unit_of_work(holder().actor) as uow:
+    with unit_of_work(holder().actor) as uow:  # business key: engine.business_keys (explicit, data or numbered)
         instance = instances.start(uow, body["process"], title=body.get("title"), data=body.get("data") or {},
-                                   settings=settings(), **extra)
+                                   settings=settings(), business_key=body.get("business_key"))
         document = _instance_document(uow.session, instance.id)
         _notify(uow, document["title"], [t["task_id"] for t in document["ready_tasks"]])
         g.api.details["instance_id"] = instance.id
@@ -199,6 +178,7 @@ def start_instance(params: dict[str, Any], body: dict[str, Any]) -> tuple[int, A
                          "Instance ID from `next` of the previous page."), LIMIT],
            replies={200: Reply("A page of instances.", S.page_of(S.INSTANCE))}, errors=READ_ERRORS)
 def list_instances(params: dict[str, Any], body: Any) -> tuple[int, Any]:
+    from engine.business_keys import keys_of
     from engine.models import ProcessDefinition, ProcessDefinitionVersion, ProcessInstance
 
     limit = params.get("limit", 50)
@@ -211,19 +191,17 @@ def list_instances(params: dict[str, Any], body: Any) -> tuple[int, Any]:
     if "status" in params:
         query = query.where(ProcessInstance.status == params["status"])
     if "business_key" in params:
-        from engine import runtime_models
+        from engine.runtime_models import BusinessKey
 
-        key_table = getattr(runtime_models, "BusinessKey", None)
-        if key_table is None:
-            return 200, {"items": [], "next": None}
-        query = query.where(ProcessInstance.id.in_(select(key_table.instance_id).where(
-            key_table.business_key == params["business_key"])))
+        query = query.where(ProcessInstance.id.in_(select(BusinessKey.instance_id).where(
+            BusinessKey.business_key == params["business_key"])))
     if "after" in params:
         query = query.where(ProcessInstance.id < params["after"])
     with database().session() as session:
         rows = session.execute(query.limit(limit + 1)).all()
+        keys = keys_of(session, [i.id for i, _version, _key in rows[:limit]])
         items = [{"instance_id": i.id, "title": i.title, "process": key, "version": version,
-                  "business_key": _business_key(i), "status": i.status, "started_at": i.started_at,
+                  "business_key": keys.get(i.id), "status": i.status, "started_at": i.started_at,
                   "started_by": i.started_by, "ended_at": i.ended_at} for i, version, key in rows[:limit]]
     return 200, {"items": items, "next": str(rows[limit - 1][0].id) if len(rows) > limit else None}
 
