@@ -1,7 +1,8 @@
 """Our own rules on a parsed definition, on top of the BPMN schema.
 
 Each failure is a `Problem` naming the file, line and element id:
-- every process in the files is executable;
+- the process that runs, and every process it calls, is executable (other processes in the
+  files, e.g. other pools of a collaboration, are not run and not checked);
 - every user or manual task sits in a lane, and the lane's name is a configured role;
 - every form file a task names exists and is a valid JSON Schema (UI schema: valid JSON);
 - every service task's operator is registered;
@@ -69,9 +70,13 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
     gates = set(gates) if gates is not None else set(registered_gates())
     meanings = set(meanings)
 
+    run_ids = {bundle.process_id, *bundle.subprocess_specs}
+    not_run: set[str] = set()  # elements of other processes in the files (e.g. other pools): never run
     for name, root in bundle.bpmn_trees.items():
         for proc in root.iter(f"{{{BPMN_NS}}}process"):
-            if proc.get("isExecutable") != "true":
+            if proc.get("id") not in run_ids:
+                not_run.update(e.get("id") for e in proc.iter() if isinstance(e.tag, str) and e.get("id"))
+            elif proc.get("isExecutable") != "true":
                 problems.append(Problem("process is not executable (set isExecutable=\"true\")", file=name,
                                         line=proc.sourceline, element_id=proc.get("id")))
 
@@ -87,7 +92,7 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
                                         operator_checker() if use_registry else None))
     problems.extend(_check_sources(bundle))
     for info in bundle.elements.values():
-        if info.tag in FLOW_NODE_TAGS and info.id not in seen:
+        if info.tag in FLOW_NODE_TAGS and info.id not in seen and info.id not in not_run:
             problems.append(Problem("element is not connected to the process flow (unreachable from a start event)",
                                     file=info.file, line=info.line, element_id=info.id))
     return problems

@@ -43,6 +43,15 @@ MAX_DEPTH = 64
 _DECL = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,199}$")
 CONTAINER_TAGS = {"definitions", "process", "subProcess", "laneSet", "collaboration", "transaction"}
+# Attributes SpiffArena's modeler writes that the BPMN 2.0 schema does not define. They carry
+# nothing this engine uses, so the schema check drops them (docs/bpmn-extensions.md lists
+# every difference from SpiffArena's dialect).
+DIALECT_ATTRIBUTES = (("dataStoreReference", "type"), ("startEvent", "messageRef"))
+FLOW_NODE_LOCAL_NAMES = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "sendTask", "receiveTask",
+                         "businessRuleTask", "callActivity", "subProcess", "transaction", "adHocSubProcess",
+                         "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
+                         "complexGateway", "startEvent", "intermediateCatchEvent", "intermediateThrowEvent",
+                         "boundaryEvent", "endEvent"}
 
 
 @dataclass(frozen=True)
@@ -175,12 +184,16 @@ def check_file_names(files: Mapping[str, bytes]) -> None:
 
 
 # ---------------------------------------------------------------- the bundle
-def parse_bundle(files: Mapping[str, bytes], process_id: str | None = None) -> ParsedBundle:
-    """Parse uploaded files into specs; raise DefinitionCheckFailed or UnsafeXmlError."""
-    return run_deep(_parse_bundle, dict(files), process_id)
+def parse_bundle(files: Mapping[str, bytes], process_id: str | None = None, *,
+                 schema_errors_fatal: bool = True) -> ParsedBundle:
+    """Parse uploaded files into specs; raise DefinitionCheckFailed or UnsafeXmlError.
+
+    `schema_errors_fatal=False` (engine.drafts, which reports them itself) goes on to build the
+    specs when the BPMN schema finds problems, so that every other problem is found too."""
+    return run_deep(_parse_bundle, dict(files), process_id, schema_errors_fatal)
 
 
-def _parse_bundle(files: dict[str, bytes], process_id: str | None) -> ParsedBundle:
+def _parse_bundle(files: dict[str, bytes], process_id: str | None, schema_errors_fatal: bool = True) -> ParsedBundle:
     check_file_names(files)
     bpmn_trees: dict[str, Any] = {}
     dmn_trees: dict[str, Any] = {}
@@ -209,26 +222,20 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None) -> ParsedBund
         raise DefinitionError("the upload contains no .bpmn file")
 
     for name, root in bpmn_trees.items():
-        VALIDATOR.preprocess(root)
-        schema = VALIDATOR.validator
-        if not schema.validate(root):
-            for err in schema.error_log:
-                problems.append(Problem(f"BPMN schema: {err.message}", file=name, line=err.line))
-        for proc in root.iter(f"{{{BPMN_NS}}}process"):
-            if proc.get("isExecutable") != "true":
-                problems.append(Problem("process is not executable (set isExecutable=\"true\")", file=name,
-                                        line=proc.sourceline, element_id=proc.get("id")))
+        found = schema_problems(name, root)
+        if schema_errors_fatal:
+            problems.extend(found)
     if problems:
         raise DefinitionCheckFailed(problems)
 
     elements = _catalogue(bpmn_trees, dmn_trees, files)
-    parser = GmpBpmnParser(validator=VALIDATOR)
+    parser = GmpBpmnParser(validator=None)  # validated above, with the dialect attributes dropped
     try:
         for name, root in dmn_trees.items():
             parser.add_dmn_xml(root, filename=name)
         for name, root in bpmn_trees.items():
             parser.add_bpmn_xml(root, filename=name)
-        ids = parser.get_process_ids()
+        ids = list(parser.process_parsers)  # get_process_ids() leaves out processes that are not executable
         if process_id is None:
             executable = [pid for pid in ids if _is_executable(bpmn_trees, pid)]
             candidates = executable or ids
@@ -237,6 +244,9 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None) -> ParsedBund
             process_id = candidates[0]
         elif process_id not in ids:
             raise DefinitionError(f"process '{process_id}' is not defined in the files (found: {', '.join(sorted(ids))})")
+        not_executable = [pid for pid in _run_ids(parser, process_id) if not _is_executable(bpmn_trees, pid)]
+        if not_executable:
+            raise DefinitionCheckFailed([_not_executable(bpmn_trees, pid) for pid in not_executable])
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
     except ValidationException as exc:
@@ -252,6 +262,78 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None) -> ParsedBund
                         json_files=json_files, elements=elements)
 
 
+def schema_problems(name: str, root: Any) -> list[Problem]:
+    """The BPMN 2.0 schema's findings for one file, each placed on the element at its line.
+
+    Drops SpiffArena's `DIALECT_ATTRIBUTES` from the tree first (SpiffWorkflow reads neither)."""
+    VALIDATOR.preprocess(root)
+    for tag, attribute in DIALECT_ATTRIBUTES:
+        for element in root.iter(f"{{{BPMN_NS}}}{tag}"):
+            element.attrib.pop(attribute, None)
+    schema = VALIDATOR.validator
+    if schema.validate(root):
+        return []
+    ids = element_ids_by_line(root)
+    return [Problem("BPMN schema: " + err.message.replace(f"{{{BPMN_NS}}}", "bpmn:"), file=name, line=err.line,
+                    element_id=ids.get(err.line)) for err in schema.error_log]
+
+
+def element_ids_by_line(root: Any) -> dict[int, str]:
+    """Line -> id of the element starting there (or of its nearest ancestor with an id)."""
+    out: dict[int, str] = {}
+    for element in root.iter():
+        if not isinstance(element.tag, str) or element.sourceline is None or element.sourceline in out:
+            continue
+        holder = element
+        while holder is not None and not holder.get("id"):
+            holder = holder.getparent()
+        if holder is not None:
+            out[element.sourceline] = holder.get("id")
+    return out
+
+
+def _run_ids(parser: Any, process_id: str) -> list[str]:
+    """The process that runs and the processes its call activities call."""
+    ids = [process_id]
+    try:
+        known = set(parser.process_parsers)
+        ids.extend(sorted(pid for pid in parser.get_subprocess_specs(process_id) if pid in known and pid != process_id))
+    except SpiffWorkflowException:
+        pass  # a missing called process is reported when the specs are built
+    return ids
+
+
+def _not_executable(trees: Mapping[str, Any], process_id: str) -> Problem:
+    for name, root in trees.items():
+        for proc in root.iter(f"{{{BPMN_NS}}}process"):
+            if proc.get("id") == process_id:
+                return Problem("process is not executable (set isExecutable=\"true\")", file=name,
+                               line=proc.sourceline, element_id=process_id)
+    return Problem("process is not executable (set isExecutable=\"true\")", element_id=process_id)
+
+
+@dataclass(frozen=True)
+class ProcessChoice:
+    """One process of a file, as offered when a file holds several."""
+
+    id: str
+    name: str
+    file: str
+    executable: bool
+    flow_nodes: int
+
+
+def process_choices(bpmn_trees: Mapping[str, Any]) -> list[ProcessChoice]:
+    out = []
+    for name, root in sorted(bpmn_trees.items()):
+        for proc in root.iter(f"{{{BPMN_NS}}}process"):
+            nodes = sum(1 for e in proc.iter() if isinstance(e.tag, str) and e.tag.startswith(f"{{{BPMN_NS}}}")
+                        and etree.QName(e.tag).localname in FLOW_NODE_LOCAL_NAMES)
+            out.append(ProcessChoice(id=proc.get("id") or "", name=proc.get("name") or proc.get("id") or "",
+                                     file=name, executable=proc.get("isExecutable") == "true", flow_nodes=nodes))
+    return out
+
+
 def _is_executable(trees: Mapping[str, Any], process_id: str) -> bool:
     for root in trees.values():
         for proc in root.iter(f"{{{BPMN_NS}}}process"):
@@ -262,6 +344,23 @@ def _is_executable(trees: Mapping[str, Any], process_id: str) -> bool:
 
 def _local(tag: Any) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _canonical(element: Any) -> bytes:
+    """C14N of an element. Canonical XML refuses relative namespace URIs (some modelers declare
+    one, e.g. `xmlns:x="@vendor/ns;1"`): unused declarations are then dropped first, and an element
+    that uses one is fingerprinted by its plain serialization."""
+    try:
+        return etree.tostring(element, method="c14n")
+    except etree.C14NError:
+        import copy
+
+        clone = copy.deepcopy(element)
+        etree.cleanup_namespaces(clone)
+        try:
+            return etree.tostring(clone, method="c14n")
+        except etree.C14NError:
+            return etree.tostring(element)
 
 
 def _catalogue(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any],
@@ -287,7 +386,7 @@ def _catalogue(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any],
             if tag in CONTAINER_TAGS:
                 basis = json.dumps(sorted(element.attrib.items())).encode()
             else:
-                basis = etree.tostring(element, method="c14n")
+                basis = _canonical(element)
             elements[element_id] = ElementInfo(
                 id=element_id, tag=tag, name=element.get("name"), file=name, line=element.sourceline,
                 lane=lanes.get(element_id), properties={k: v for k, v in props.items() if k},
