@@ -7,6 +7,12 @@ entry_hash = SHA-256(DOMAIN || prev_hash(32 bytes) || SHA-256(canonical))
 
 so an export may carry only SHA-256(canonical) of an entry it leaves out and still
 let a verifier recompute the chain. docs/audit-export-format.md specifies it.
+
+Exact decimals (form numbers are `Decimal`) are written as JSON strings with their exact
+digits in plain notation, never as binary floats and never in exponent form:
+Decimal("10.10") -> "10.10", Decimal("1E+1") -> "10", Decimal("0E-7") -> "0.0000000".
+Stored entries keep their canonical bytes: verification reads them, it never re-encodes
+Python values.
 """
 from __future__ import annotations
 
@@ -59,7 +65,7 @@ def jsonable(value: Any) -> Any:
             return str(value)
         return value
     if isinstance(value, Decimal):
-        return str(value)
+        return decimal_text(value)
     if isinstance(value, datetime):
         return isoformat(value) if value.tzinfo else value.isoformat()
     if isinstance(value, date):
@@ -74,6 +80,14 @@ def jsonable(value: Any) -> Any:
         items = [jsonable(v) for v in value]
         return sorted(items, key=dumps) if isinstance(value, (set, frozenset)) else items
     return str(value)
+
+
+def decimal_text(value: Decimal) -> str:
+    """The exact digits of a decimal in plain notation (what a person wrote, without an exponent)."""
+    text = str(value)
+    if "E" in text and value.is_finite():
+        return format(value, "f")
+    return text
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -9,12 +9,17 @@ a workflow run without passing through here). Extension points for the runtime i
   task or event-definition classes (e.g. clock-driven timers), next to
   `engine.parsing.register_parser_class` for the parser.
 - `set_service_caller(caller)`: how service tasks reach the operator registry.
+
+Task data may hold `Decimal` (exact form numbers) and `date` values: `register_data_types`
+gives the serializer a converter for each, so they come back from the database as they went in.
 """
 from __future__ import annotations
 
 import json
 import threading
 from collections import OrderedDict
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
@@ -83,11 +88,20 @@ def set_service_caller(caller: Any) -> None:
     _service_caller = caller
 
 
+def register_data_types(registry: Any) -> None:
+    """Task data keeps exact decimals (form numbers) and calendar dates through the workflow JSON,
+    as ``{"typename": "Decimal", "value": "10.10"}`` and ``{"typename": "date", "value": "2026-01-31"}``."""
+    registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]), typename="Decimal")
+    registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]),
+                      typename="date")
+
+
 def serializer() -> BpmnWorkflowSerializer:
     global _serializer
     with _lock:
         if _serializer is None:
             registry = BpmnWorkflowSerializer.configure(_config)
+            register_data_types(registry)
             _serializer = BpmnWorkflowSerializer(registry)
         return _serializer
 

@@ -7,15 +7,13 @@ an audit entry; failures count toward the lockout (P11-300d, see lockout.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
-
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
 
 from audit.canonical import Actor
 from core import clock
 from core.config import Settings
-from signatures import kdf, totp
+from signatures import totp
+from signatures.accounts import get_user, is_expired, require_admin
+from signatures.enrolment import issue_enrolment
 from signatures.errors import (
     AccountDisabled,
     AccountExpired,
@@ -27,13 +25,17 @@ from signatures.errors import (
     PasswordExpired,
     PasswordPolicyError,
 )
-from signatures.identities import get_user, is_expired, require_admin
+from signatures.keys import current_key, retire_keys, rewrap
 from signatures.lockout import register_failure
-from signatures.models import AuthSession, PasswordHistory, UserAccount, UserStatus
+from signatures.models import AuthSession, UserAccount, UserStatus
+from signatures.passwords import MAX_PASSWORD_LENGTH, check_password_policy, password_expired, password_matches, set_password
+from signatures.sessions import create_session, end_sessions_of
 from store.uow import UnitOfWork
 
-MAX_PASSWORD_LENGTH = 1024
 GENERIC_FAILURE = "user ID, password or TOTP code is wrong"
+
+__all__ = ["Credentials", "authenticate", "login", "change_password", "reset_credentials", "MAX_PASSWORD_LENGTH",
+           "password_matches", "check_password_policy", "set_password", "password_expired"]
 
 
 @dataclass(frozen=True)
@@ -44,50 +46,6 @@ class Credentials:
     username: str
     password: str = field(repr=False)
     totp: str | None = field(default=None, repr=False)
-
-
-def password_matches(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
-        return False
-    try:
-        return kdf.password_hasher().verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
-
-
-def check_password_policy(uow: UnitOfWork, user: UserAccount, password: str, settings: Settings) -> None:
-    """Length and history (no reuse of the last `password_history` passwords) (P11-300b)."""
-    if not isinstance(password, str) or len(password) < settings.password_min_length:
-        raise PasswordPolicyError(f"the password must have at least {settings.password_min_length} characters")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise PasswordPolicyError(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
-    if password.strip().lower() in (user.user_id.lower(), user.printed_name.strip().lower()):
-        raise PasswordPolicyError("the password may not be the user ID or the name")
-    if settings.password_history:
-        recent = uow.session.execute(
-            select(PasswordHistory.password_hash).where(PasswordHistory.user_id == user.user_id)
-            .order_by(PasswordHistory.id.desc()).limit(settings.password_history)
-        ).scalars()
-        if any(password_matches(old, password) for old in recent):
-            raise PasswordPolicyError(f"the password may not repeat any of the last {settings.password_history} passwords")
-
-
-def set_password(uow: UnitOfWork, user: UserAccount, password: str, settings: Settings, *, actor: Actor,
-                 audit_action: str | None = "user.password_changed") -> None:
-    check_password_policy(uow, user, password, settings)
-    hashed = kdf.password_hasher().hash(password)
-    now = clock.now()
-    user.password_hash = hashed
-    user.password_changed_at = now
-    uow.session.add(PasswordHistory(user_id=user.user_id, password_hash=hashed, created_at=now))
-    uow.session.flush()
-    if audit_action:
-        uow.audit(audit_action, "user", user.user_id, actor=actor, changes=[["password", "(set)", "(changed)"]])
-
-
-def password_expired(user: UserAccount, settings: Settings) -> bool:
-    return (user.password_changed_at is None
-            or clock.now() >= user.password_changed_at + timedelta(days=settings.password_max_age_days))
 
 
 def authenticate(uow: UnitOfWork, username: str, password: str, totp_code: str | None, settings: Settings, *,
@@ -140,8 +98,6 @@ def authenticate(uow: UnitOfWork, username: str, password: str, totp_code: str |
 def login(uow: UnitOfWork, username: str, password: str, totp: str | None, settings: Settings,
           client: str | None = None) -> AuthSession:
     """Password AND TOTP; creates a server-side session. Every attempt is audited."""
-    from signatures.sessions import create_session
-
     user = authenticate(uow, username, password, totp, settings, action="user.login_refused",
                         details={"client": client})
     auth_session = create_session(uow.session, user, client)
@@ -153,8 +109,6 @@ def login(uow: UnitOfWork, username: str, password: str, totp: str | None, setti
 def change_password(uow: UnitOfWork, username: str, old_password: str, totp_code: str, new_password: str,
                     settings: Settings) -> UserAccount:
     """The owner changes their password (also when it has aged); the signing key is re-wrapped."""
-    from signatures.keys import current_key, rewrap
-
     user = authenticate(uow, username, old_password, totp_code, settings, action="user.password_change_refused",
                         check_ageing=False)
     if new_password == old_password:
@@ -172,10 +126,6 @@ def reset_credentials(uow: UnitOfWork, user_id: str, reason: str, settings: Sett
     Sessions end; the old public key is retired (old signatures stay verifiable); the
     next enrolment creates a new key pair. The account cannot log in or sign until then.
     """
-    from signatures.enrolment import issue_enrolment
-    from signatures.keys import retire_keys
-    from signatures.sessions import end_sessions_of
-
     admin = require_admin(uow)
     if not (reason or "").strip():
         raise InvalidIdentityData("a credential reset needs a reason")

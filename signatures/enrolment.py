@@ -23,7 +23,9 @@ from core import clock
 from core.config import Settings
 from signatures import totp
 from signatures.errors import EnrolmentError
+from signatures.keys import create_key_pair
 from signatures.models import Enrolment, UserAccount, UserStatus
+from signatures.passwords import set_password
 from store.uow import UnitOfWork
 
 
@@ -122,9 +124,6 @@ def provisioning_uri(session: Session, user_id: str, secret: str) -> str:
 def enrol(uow: UnitOfWork, user_id: str, secret: str, password: str, totp_code: str,
           settings: Settings) -> UserAccount:
     """Set the owner's password and TOTP; create their signing key pair. One use per secret."""
-    from signatures.credentials import set_password
-    from signatures.keys import create_key_pair
-
     row = _open(uow.session, user_id, secret)
     user = uow.session.get(UserAccount, user_id)
     assert user is not None

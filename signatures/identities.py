@@ -15,76 +15,30 @@ from typing import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit.canonical import Actor, dumps
+from audit.canonical import dumps
 from core import clock
 from core.config import Settings
+from signatures.accounts import User, actor_for, get_user, is_expired, list_users, require_admin, role_kind_of, roles_of
+from signatures.enrolment import issue_enrolment, revoke_open_enrolments
 from signatures.errors import (
     AccountStateError,
     BootstrapRefused,
     DuplicateUser,
     InvalidIdentityData,
     NotAuthorised,
-    RoleConflict,
     UnknownRole,
-    UnknownUser,
 )
 from signatures.models import AccessReview, Role, RoleKind, UserAccount, UserRole, UserStatus
 from signatures.roles import get_role, kind_of_roles
+from signatures.sessions import end_sessions_of
 from store.uow import UnitOfWork
 
-User = UserAccount
 USER_ID = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
 
 __all__ = ["User", "UserStatus", "RoleKind", "get_user", "roles_of", "role_kind_of", "actor_for",
            "create_user", "bootstrap_admin", "grant_role", "revoke_role", "deactivate_user", "unlock_user",
            "set_expiry", "verify_identity", "list_users", "record_access_review", "require_admin",
            "is_expired"]
-
-
-def get_user(session: Session, user_id: str) -> UserAccount:
-    user = session.get(UserAccount, user_id)
-    if user is None:
-        raise UnknownUser(f"unknown user {user_id!r}")
-    return user
-
-
-def list_users(session: Session) -> list[UserAccount]:
-    return list(session.execute(select(UserAccount).order_by(UserAccount.user_id)).scalars())
-
-
-def roles_of(session: Session, user_id: str) -> set[str]:
-    """Names of the roles currently granted to the user."""
-    return set(session.execute(
-        select(UserRole.role).where(UserRole.user_id == user_id, UserRole.revoked_at.is_(None))
-    ).scalars())
-
-
-def role_kind_of(session: Session, user_id: str) -> RoleKind | None:
-    kinds = set(session.execute(
-        select(Role.kind).join(UserRole, UserRole.role == Role.name)
-        .where(UserRole.user_id == user_id, UserRole.revoked_at.is_(None))
-    ).scalars())
-    if len(kinds) > 1:  # cannot happen through this module; refuse rather than guess
-        raise RoleConflict(f"user {user_id!r} holds roles of several kinds {sorted(kinds)} (CN-1)")
-    return RoleKind(kinds.pop()) if kinds else None
-
-
-def actor_for(user: UserAccount) -> Actor:
-    return Actor(user.user_id, user.printed_name)
-
-
-def is_expired(user: UserAccount) -> bool:
-    """Expired after its expiry date (UTC): the expiry date itself is the last valid day."""
-    return user.expires_on is not None and clock.now().date() > user.expires_on
-
-
-def require_admin(uow: UnitOfWork) -> UserAccount:
-    """The unit of work's actor must be an active, unexpired administrator."""
-    user = uow.session.get(UserAccount, uow.actor.user_id)
-    if (user is None or user.status != UserStatus.ACTIVE.value or is_expired(user)
-            or role_kind_of(uow.session, user.user_id) is not RoleKind.ADMIN):
-        raise NotAuthorised(f"{uow.actor.user_id!r} is not an active administrator")
-    return user
 
 
 def _validate_new_user(session: Session, user_id: str, printed_name: str, roles: Iterable[str]) -> list[str]:
@@ -107,8 +61,6 @@ def _validate_new_user(session: Session, user_id: str, printed_name: str, roles:
 
 def _insert_user(uow: UnitOfWork, user_id: str, printed_name: str, roles: list[str],
                  expires_on: date | None, settings: Settings, reason: str | None) -> tuple[UserAccount, str]:
-    from signatures.enrolment import issue_enrolment
-
     now = clock.now()
     user = UserAccount(user_id=user_id, printed_name=printed_name.strip(), status=UserStatus.PENDING_ENROLMENT.value,
                        expires_on=expires_on, created_at=now, created_by=uow.actor.user_id, totp_last_step=0,
@@ -197,9 +149,6 @@ def revoke_role(uow: UnitOfWork, user_id: str, role: str, reason: str) -> None:
 
 def deactivate_user(uow: UnitOfWork, user_id: str, reason: str) -> UserAccount:
     """Deactivate for good: the ID stays taken, sessions end, open enrolments are revoked."""
-    from signatures.enrolment import revoke_open_enrolments
-    from signatures.sessions import end_sessions_of
-
     admin = require_admin(uow)
     reason = _reason(reason, "deactivating a user")
     user = get_user(uow.session, user_id)

@@ -18,6 +18,8 @@ from audit import chain
 from audit.canonical import SYSTEM, Actor, AuditEvent
 from core import clock
 from core.config import Settings
+from signatures.accounts import require_admin
+from signatures.errors import AccountStateError, InvalidIdentityData
 from signatures.models import SecurityAlert, UserAccount, UserStatus
 from store.uow import UnitOfWork
 
@@ -60,9 +62,6 @@ def list_alerts(session: Session, include_acknowledged: bool = False) -> list[Se
 
 
 def acknowledge_alert(uow: UnitOfWork, alert_id: int, reason: str) -> SecurityAlert:
-    from signatures.errors import AccountStateError, InvalidIdentityData
-    from signatures.identities import require_admin
-
     admin = require_admin(uow)
     if not (reason or "").strip():
         raise InvalidIdentityData("acknowledging a security alert needs a reason")

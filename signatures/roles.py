@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock
+from signatures.accounts import require_admin
 from signatures.errors import DuplicateRole, InvalidIdentityData, RoleConflict, UnknownRole
 from signatures.models import Role, RoleKind
 from store.uow import UnitOfWork
@@ -43,8 +44,6 @@ def kind_of_roles(session: Session, names: Iterable[str]) -> RoleKind | None:
 def add_role(uow: UnitOfWork, name: str, kind: RoleKind | str, label_en: str, label_zh: str,
              description: str, reason: str) -> Role:
     """Add a role to the catalogue (an audited configuration change). The actor must be an administrator."""
-    from signatures.identities import require_admin
-
     require_admin(uow)
     if not ROLE_NAME.match(name or ""):
         raise InvalidIdentityData(f"invalid role name {name!r}: expected lower-case letters, digits and '_', 2-64 characters")

@@ -21,7 +21,6 @@ Countersigned message (by the server key; time and sequence come from the server
 """
 from __future__ import annotations
 
-import hashlib
 from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any, Sequence
@@ -38,6 +37,7 @@ from core import clock
 from core.config import Settings
 from signatures import sessions
 from signatures.credentials import Credentials, authenticate
+from signatures.documents import COUNTERSIGNATURE_DOMAIN, SIGNATURE_DOMAIN, countersignature_document, signature_document
 from signatures.errors import (
     AccountabilityNotSigned,
     FourEyesViolation,
@@ -56,9 +56,6 @@ from signatures.records import SignableRecord, canonical_json, check_record, con
 from signatures.signing_rules import SigningRules, load_rules
 from signatures.verify import verify_many, verify_signature, verify_signatures
 from store.uow import UnitOfWork
-
-SIGNATURE_DOMAIN = b"GMP-SIGNATURE-v1\x00"
-COUNTERSIGNATURE_DOMAIN = b"GMP-COUNTERSIGNATURE-v1\x00"
 
 __all__ = ["sign", "sign_many", "verify_many", "sign_correction", "signatures_for", "verify_signatures", "verify_signature", "Credentials",
            "Meaning", "signature_document", "countersignature_document"]
@@ -104,20 +101,6 @@ def _server_key(settings: Settings) -> ServerKey:
         _server_keys[(str(settings.instance), key.key_id)] = key
         return key
     return _server_keys[cache_key]
-
-
-def signature_document(row: Signature) -> dict[str, Any]:
-    return {"v": 1, "seq": row.seq, "record_type": row.record_type, "record_id": row.record_id,
-            "record_version": row.record_version, "content_sha256": row.content_sha256, "signer_id": row.signer_id,
-            "printed_name": row.printed_name, "meaning": row.meaning, "signed_at": row.signed_at,
-            "components": row.components, "reason": row.reason, "key_id": row.key_id}
-
-
-def countersignature_document(row: Signature) -> dict[str, Any]:
-    return {"v": 1, "seq": row.seq, "countersigned_at": row.signed_at, "signer_key_id": row.key_id,
-            "message_sha256": hashlib.sha256(row.message).hexdigest(),
-            "signer_signature_sha256": hashlib.sha256(row.signer_signature).hexdigest(),
-            "server_key_id": row.server_key_id}
 
 
 def signatures_for(session: Session, record_type: str, record_id: str,

@@ -22,14 +22,15 @@ from sqlalchemy.orm import Session
 from audit.server_key import key_id_of as server_key_id_of
 from audit.server_key import public_keys
 from core.config import Settings
+from signatures.documents import COUNTERSIGNATURE_DOMAIN, SIGNATURE_DOMAIN, countersignature_document, signature_document
 from signatures.errors import BindingMismatch, ContentChanged, CountersignatureInvalid, NoSignatures, SignatureInvalid
 from signatures.keys import key_id_of, public_key
 from signatures.models import Signature, SigningKey
 from signatures.records import SignableRecord, canonical_json, check_record, content_sha256
 
 _SIGNATURE_COLUMNS = tuple(getattr(Signature, column.key) for column in Signature.__table__.columns)
-_SIG = b"GMP-SIGNATURE-v1\x00"
-_COUNTER = b"GMP-COUNTERSIGNATURE-v1\x00"
+_SIG = SIGNATURE_DOMAIN
+_COUNTER = COUNTERSIGNATURE_DOMAIN
 
 
 def _label(row: Signature) -> str:
@@ -72,8 +73,6 @@ def _verify_row(row: Signature, signer: tuple[Ed25519PublicKey, str] | None, rec
     """Check one row. `signer`: (public key, owner) of the intact key `row.key_id`, None if it is
     missing or altered; `record_digest`: SHA-256 of the record's canonical content (None: computed
     here); `trusted`: the instance's server keys by key ID (None: the row's own server key)."""
-    from signatures.service import countersignature_document, signature_document
-
     message = row.message
     if not message.startswith(_SIG):
         raise SignatureInvalid(f"{_label(row)}: signed message lacks the signature domain tag")

@@ -138,3 +138,24 @@ def test_corrupt_checkpoint_log_is_refused(trail, settings):
     log_path(settings).write_text('{"seq": "x"}\n')
     with pytest.raises(CheckpointLogCorrupt, match="line 1: not a checkpoint: seq must be a positive integer"):
         verify_trail(trail, settings)
+
+
+@pytest.mark.req("URS-AUD-003", "ALCOA-ACCURATE")
+def test_exact_decimals_are_written_as_their_digits_and_the_trail_verifies(trail, settings):
+    """A form number is a Decimal: the entry keeps its exact digits (10.10 stays 10.10, no 10.099999...,
+    no exponent), while floats, integers and strings are encoded exactly as before."""
+    from decimal import Decimal
+
+    from store.uow import UnitOfWork
+    from tests.audit.conftest import ALICE
+
+    with UnitOfWork(trail, ALICE) as uow:
+        uow.audit("task.completed", "task", "t-1",
+                  changes=[["net", None, Decimal("10.10")], ["tiny", None, Decimal("1E-7")], ["big", None, Decimal("1.5E+3")],
+                           ["old", 10.1, 3], ["rows", None, [{"w": Decimal("0.1")}]]])
+        uow.commit()
+        seq = uow.audit_seqs[0]
+    canonical = bytes(_row(trail, seq)["canonical"]).decode()
+    assert ('"changes":[["net",null,"10.10"],["tiny",null,"0.0000001"],["big",null,"1500"],["old",10.1,3],'
+            '["rows",null,[{"w":"0.1"}]]]') in canonical
+    assert verify_trail(trail, settings).entries == 7

@@ -57,3 +57,34 @@ def test_cold_load_reproduces_the_warm_workflow(db, services, frozen_clock):
     assert [t.id for t in warm.active_tasks()] == [t.id for t in cold.active_tasks()]
     assert cold.script_engine is not None and type(cold.script_engine).__name__ != "PythonScriptEngine"
     assert cold.get_tasks(state=16)[0].data["batch"] == "B-7"
+
+
+@pytest.mark.req("URS-ENG-008", "A11-7.1")
+def test_exact_decimals_and_dates_in_task_data_survive_a_cold_load(db, services, frozen_clock):
+    import json
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+
+    data = {"net": Decimal("10.10"), "tiny": Decimal("0.0000001"), "rows": [{"w": Decimal("-2.5")}],
+            "expiry": date(2027, 1, 31), "at": datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc), "n": 3, "f": 0.5}
+    deploy(db, services, files={"chain.bpmn": chain_bpmn(2)})
+    with UnitOfWork(db, actor("alice")) as uow:
+        iid = instances.start(uow, "chain", data=data).id
+        uow.commit()
+    persistence.CACHE.clear()
+    with UnitOfWork(db, actor("alice")) as uow:
+        tasks.complete_task(uow, tasks.inbox(uow, services=services)[0].id, {}, [], services=services)
+        uow.commit()
+    with db.session() as s:
+        inst = s.get(ProcessInstance, iid)
+        body = s.execute(select(InstanceTask.body).where(InstanceTask.instance_id == iid, InstanceTask.bpmn_id == "t1")
+                         ).scalar_one()
+        spec, subs = version_spec(s.get(ProcessDefinitionVersion, inst.version_id))
+        cold = persistence.load(s, inst, spec, subs)
+    stored = json.loads(body)["data"]
+    assert stored["net"] == {"typename": "Decimal", "value": "10.10"}
+    assert stored["expiry"] == {"typename": "date", "value": "2027-01-31"}
+    loaded = cold.get_tasks(state=16)[0].data
+    for key, value in data.items():
+        assert loaded[key] == value and type(loaded[key]) is type(value), key
+    assert str(loaded["net"]) == "10.10" and type(loaded["rows"][0]["w"]) is Decimal
