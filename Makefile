@@ -6,17 +6,20 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test install lint bench clean-instance
 
+# Installs quietly: pip's output goes to .venv/install.log and is shown only when it fails.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the dependencies into $(VENV) (the first time takes a few minutes)..."
+	@{ $(BIN)/pip install --disable-pip-version-check --upgrade pip \
+	   && $(BIN)/pip install --disable-pip-version-check -e '.[test]'; } > $(VENV)/install.log 2>&1 \
+	   || { tail -n 40 $(VENV)/install.log; echo "installing failed; the whole log is in $(VENV)/install.log"; exit 1; }
+	@touch $(STAMP)
 
 install: $(STAMP)
 
 ## Set up and run the product: migrations, demo data, equipment simulators, scheduler, web server.
 run: $(STAMP)
-	GMP_DEMO=$${GMP_DEMO:-1} $(BIN)/gmp run
+	@GMP_DEMO=$${GMP_DEMO:-1} $(BIN)/gmp run
 
 ## Set up and run all tests (SQLite and a throw-away PostgreSQL when installed).
 test: $(STAMP)

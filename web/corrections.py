@@ -97,6 +97,8 @@ def correct(instance_id: int, task_id: str):  # type: ignore[no-untyped-def]
                 uow.commit()
                 return redirect(url_for("records.record", instance_id=instance_id, _anchor=f"task-{task_id}"))
             except (FormError, SignatureError, GmpError) as exc:
-                message, status = str(exc), 422
+                from web.wording import refusal_text
+
+                message, status = refusal_text(exc), 422
         return render_template("records/correct.html", form=form, values=values, fields=fields,
                                instance_id=instance_id, message=message), status

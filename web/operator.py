@@ -39,6 +39,7 @@ class TaskForm:
     verifier_meaning: str | None
     rules: Any = None
     properties: Mapping[str, str] | None = None
+    version_id: int | None = None
 
 
 def load_task_form(session: Any, task_id: str) -> TaskForm:
@@ -68,7 +69,7 @@ def load_task_form(session: Any, task_id: str) -> TaskForm:
     return TaskForm(row.id, row.instance_id, instance.title or "", row.bpmn_id or row.spec_name,
                     row.bpmn_name or row.bpmn_id or row.spec_name, row.lane, row.claimed_by, schema, ui_schema,
                     tuple(rules.signature_meanings), rules.verifier_meaning, rules,
-                    dict((task_spec.extensions or {}).get("properties", {}) or {}))
+                    dict((task_spec.extensions or {}).get("properties", {}) or {}), instance.version_id)
 
 
 def gate_refusal(uow: Any, form: TaskForm, user: Any) -> str | None:
@@ -83,7 +84,9 @@ def gate_refusal(uow: Any, form: TaskForm, user: Any) -> str | None:
     try:
         run_gates(ctx)
     except GateRefused as exc:
-        return str(exc)
+        from web.wording import refusal_text
+
+        return refusal_text(exc)
     return None
 
 
@@ -192,11 +195,16 @@ def engine_services(validator: Any = None):  # type: ignore[no-untyped-def]
 @bp.get("/")
 def inbox():  # type: ignore[no-untyped-def]
     from engine.tasks import inbox as engine_inbox
+    from web.labels import element_label, role_labels
 
     with unit_of_work() as uow:
         tasks = engine_inbox(uow, g.user.user_id, services=engine_services())
-        blocked = {t.id: gate_refusal(uow, load_task_form(uow.session, t.id), g.user) for t in tasks}
-    return render_template("tasks/inbox.html", tasks=tasks, blocked=blocked)
+        forms = {t.id: load_task_form(uow.session, t.id) for t in tasks}
+        blocked = {t.id: gate_refusal(uow, forms[t.id], g.user) for t in tasks}
+        names = {t.id: element_label(uow.session, forms[t.id].version_id, t.bpmn_id, t.name or t.bpmn_id or "")
+                 for t in tasks}
+        roles = role_labels(uow.session)
+    return render_template("tasks/inbox.html", tasks=tasks, blocked=blocked, names=names, roles=roles)
 
 
 @bp.post("/<task_id>/claim")
@@ -227,12 +235,16 @@ def _render(form: TaskForm, *, values: Mapping[str, Any] | None = None, errors: 
     from flask_babel import gettext
 
     from forms import render_form
+    from web.labels import element_label, role_labels
 
     fields = None
     if form.schema is not None:
         fields = render_form(form.schema, form.ui_schema, values=values, errors=errors, exceptions=exceptions,
                              overrides=overrides, captured=captured, gettext=gettext)
-    return render_template("tasks/task.html", form=form, fields=fields, message=message,
+    with unit_of_work() as uow:
+        title = element_label(uow.session, form.version_id, form.bpmn_id, form.name)
+        role = role_labels(uow.session).get(form.lane or "", form.lane)
+    return render_template("tasks/task.html", form=form, fields=fields, message=message, title=title, role=role,
                            equipment=bool(equipment_fields(form))), status
 
 
@@ -255,6 +267,8 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
     with unit_of_work() as uow:
         form = load_task_form(uow.session, task_id)
         captured = latest_captures(uow.session, form)
+        if form.meanings and not statement_signed(uow.session, user.user_id):
+            return accountability_detour(form)
     submission = Submission()
     verifier = (request.form.get("sig2_user_id") or "").strip() or None
     try:
@@ -264,9 +278,9 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
                                          exceptions=submission.exceptions, overrides=submission.overrides,
                                          captured=captured, entered_by=user.user_id, verified_by=verifier)
             if result.needs_verification and form.verifier_meaning is None:
-                raise FormInvalid([FieldError(FORM_LEVEL, "no_verifier_step", _(
-                    "This form has entries that need a second-person verification, but the task asks for no "
-                    "verifier signature: the process definition must set signature.verifier."))])
+                from web.wording import FORM_NEEDS_VERIFIER
+
+                raise FormInvalid([FieldError(FORM_LEVEL, "no_verifier_step", FORM_NEEDS_VERIFIER)])
     except FormInvalid as exc:
         return _render(form, values=submission.data, errors=exc, exceptions=submission.exceptions,
                        overrides=submission.overrides, status=422, captured=captured)
@@ -292,11 +306,64 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
             notify_new_tasks(uow, form, [t for t in completion.ready if t not in before])
             uow.commit()
     except (EngineError, FormError) as exc:
+        from web.wording import refusal_text
+
         return _render(form, values=submission.data, exceptions=submission.exceptions, captured=captured,
-                       overrides=submission.overrides, message=str(exc), status=getattr(exc, "http_status", 422))
+                       overrides=submission.overrides, message=refusal_text(exc),
+                       status=getattr(exc, "http_status", 422))
     from signatures.service import signatures_for
+    from web.labels import element_label
     from web.signing import manifestation_html
 
     with unit_of_work() as uow:
         manifest = manifestation_html(signatures_for(uow.session, "task", task_id))
-    return render_template("tasks/completed.html", form=form, completion=completion, manifest=manifest)
+        title = element_label(uow.session, form.version_id, form.bpmn_id, form.name)
+    return render_template("tasks/completed.html", form=form, completion=completion, manifest=manifest, title=title)
+
+
+# ---------------------------------------------------------------- first signature
+CARRY_PREFIX = "carry."
+
+
+def statement_signed(session: Any, user_id: str) -> bool:
+    from signatures.accountability import get_statement
+
+    return get_statement(session, user_id) is not None
+
+
+def carried_fields() -> list[tuple[str, str]]:
+    """What the person typed in the task form, without the CSRF token and signature components."""
+    return [(f"{CARRY_PREFIX}{name}", value) for name, values in request.form.lists()
+            if name != "csrf_token" and not name.startswith(("sig_", "sig2_")) for value in values]
+
+
+def accountability_detour(form: TaskForm):  # type: ignore[no-untyped-def]
+    """The first signature: the statement first, then back to the task with the entries kept."""
+    from web.signing import accountability_page
+
+    return accountability_page(carried=carried_fields(),
+                               resume=url_for("tasks.resume", task_id=form.task_id), task_name=form.name)
+
+
+@bp.post("/<task_id>/resume")
+def resume(task_id: str):  # type: ignore[no-untyped-def]
+    """The task form again with the entries carried through the accountability statement."""
+    from werkzeug.datastructures import MultiDict
+
+    from forms import FormInvalid, parse_html_submission
+
+    with unit_of_work() as uow:
+        form = load_task_form(uow.session, task_id)
+        captured = latest_captures(uow.session, form)
+    entries = MultiDict([(name[len(CARRY_PREFIX):], value) for name, values in request.form.lists()
+                         if name.startswith(CARRY_PREFIX) for value in values])
+    flash(_("The accountability statement is signed. Your entries are kept: check them and sign to complete."), "info")
+    if form.schema is None:
+        return _render(form, captured=captured)
+    try:
+        submission = parse_html_submission(form.schema, form.ui_schema, entries)
+    except FormInvalid as exc:
+        raw = {key.partition(":")[2]: value for key, value in entries.items() if key.startswith("f:")}
+        return _render(form, values=raw, errors=exc, captured=captured)
+    return _render(form, values=submission.data, exceptions=submission.exceptions, overrides=submission.overrides,
+                   captured=captured)

@@ -95,9 +95,17 @@ def index():  # type: ignore[no-untyped-def]
     return render_template("records/index.html", rows=list(reversed(rows)), status=status or "")
 
 
+def _display_names(instance_id: int) -> dict[str, Any]:
+    """Task names and roles in the reader's language (the stored record keeps the originals)."""
+    from web.labels import instance_labels, role_labels
+
+    with database().session() as session:
+        return {"labels": instance_labels(session, instance_id), "roles": role_labels(session)}
+
+
 @bp.get("/<int:instance_id>")
 def record(instance_id: int):  # type: ignore[no-untyped-def]
-    return render_template("records/record.html", record=_record(instance_id))
+    return render_template("records/record.html", record=_record(instance_id), **_display_names(instance_id))
 
 
 @bp.get("/<int:instance_id>.json")
@@ -112,7 +120,7 @@ def record_pdf(instance_id: int):  # type: ignore[no-untyped-def]
     from audit.pdf import html_document, render_pdf
 
     record_data = _record(instance_id)
-    body = render_template("records/record_pdf.html", record=record_data)
+    body = render_template("records/record_pdf.html", record=record_data, **_display_names(instance_id))
     title = _("Record of %(title)s", title=record_data["instance"]["title"] or instance_id)
     pdf = render_pdf(html_document(title, body, lang="zh-CN"))
     return Response(pdf, mimetype="application/pdf",

@@ -47,7 +47,7 @@ def fixed_dialect() -> dict[str, bytes]:
     return {"spiff_dialect.bpmn": text.encode()}
 
 
-@pytest.mark.req("URS-ENG-001", "URS-ENG-002")
+@pytest.mark.req("URS-ENG-001", "URS-ENG-002", "URS-LIB-001")
 def test_spiffarena_dialect_is_read_and_each_problem_is_on_its_element():
     found = drafts.inspect(files_of("spiff_dialect.bpmn"), roles=ALL_ROLES, meanings=MEANINGS)
     assert found.process_id == "sample_receipt" and found.process_name == "Sample receipt"
@@ -59,7 +59,7 @@ def test_spiffarena_dialect_is_read_and_each_problem_is_on_its_element():
     assert found.elements["log_sample"].name == "Log the sample"
 
 
-@pytest.mark.req("URS-ENG-001")
+@pytest.mark.req("URS-ENG-001", "URS-LIB-001")
 def test_several_processes_in_one_file_ask_which_one_and_other_pools_are_not_checked():
     with pytest.raises(drafts.ProcessChoiceNeeded, match="choose the one to import") as raised:
         drafts.inspect(files_of("two_pools.bpmn"), roles=ALL_ROLES, meanings=MEANINGS)
@@ -74,7 +74,7 @@ def test_several_processes_in_one_file_ask_which_one_and_other_pools_are_not_che
         drafts.inspect(files_of("two_pools.bpmn"), "nope", roles=ALL_ROLES, meanings=MEANINGS)
 
 
-@pytest.mark.req("URS-ENG-001")
+@pytest.mark.req("URS-ENG-001", "URS-LIB-001")
 def test_schema_problems_are_placed_on_elements_and_reported_with_the_other_problems():
     text = (IMPORTED / "spiff_dialect.bpmn").read_text().replace(
         '<bpmn:endEvent id="stored" name="Sample stored">', '<bpmn:endEvent id="stored" name="Sample stored" colour="red">')
@@ -85,7 +85,7 @@ def test_schema_problems_are_placed_on_elements_and_reported_with_the_other_prob
     assert any(p.element_id == "log_sample" for p in found.problems)  # found although the schema failed
 
 
-@pytest.mark.req("URS-ENG-001", "URS-ENG-002")
+@pytest.mark.req("URS-ENG-001", "URS-ENG-002", "URS-LIB-001")
 @pytest.mark.parametrize("content,error,match", [
     (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x/>', UnsafeXmlError, "DOCTYPE declarations are not allowed"),
     (b"<bpmn:definitions", UnsafeXmlError, "not well-formed XML"),
@@ -98,7 +98,7 @@ def test_hostile_or_malformed_files_are_refused_and_nothing_is_stored(db, servic
         assert s.execute(select(ProcessDefinitionVersion)).first() is None
 
 
-@pytest.mark.req("URS-ENG-003", "P11-10k", "A11-10")
+@pytest.mark.req("URS-ENG-003", "URS-LIB-002", "P11-10k", "A11-10")
 def test_imported_draft_with_problems_is_stored_but_cannot_be_submitted_or_approved(db, services, frozen_clock):
     version, problems = import_as(db, services, files_of("spiff_dialect.bpmn"))
     assert version.status == "draft" and len(problems) == 2
@@ -121,7 +121,7 @@ def test_imported_draft_with_problems_is_stored_but_cannot_be_submitted_or_appro
     assert actions.count("definition_version.approval_refused") == 1
 
 
-@pytest.mark.req("URS-ENG-003", "P11-10k", "A11-10")
+@pytest.mark.req("URS-ENG-003", "URS-LIB-002", "P11-10k", "A11-10")
 def test_finished_draft_is_submitted_then_approved_and_runs(db, services, frozen_clock):
     first, _ = import_as(db, services, files_of("spiff_dialect.bpmn"))
     second, problems = import_as(db, services, fixed_dialect(), reason="put in the operator lane; LIMS call removed")
