@@ -5,7 +5,8 @@ account, the owner enrols with password and TOTP, the administrator records the
 identity verification. Every step is in the audit trail like any other. Seeding is
 idempotent: an existing demo database is left as it is.
 
-Beside the users, the seed puts the plant's equipment tags (`connectors/plant_tags.yaml`,
+Rita (who approves) and Victor (the demo's second person) sign the accountability statement; the
+others meet it at their first signature. Beside the users, the seed puts the plant's equipment tags (`connectors/plant_tags.yaml`,
 imported by Quinn QA and approved by Rita Reviewer with a signature) and the demo processes
 in `bpmn/demo_processes/` (uploaded by Quinn, approved by Rita) into effect, and starts one
 instance of each, so that operators find work in their inbox.
@@ -135,9 +136,12 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
     from signatures.accountability import sign_statement
 
     quinn, rita, sam = Actor("quinn", "Quinn QA"), Actor("rita", "Rita Reviewer"), Actor("sam", "Sam Supervisor")
-    with UnitOfWork(db, rita) as uow:
-        sign_statement(uow, _credentials(db, "rita", secrets["rita"], demo_clock), settings)
-        uow.commit()
+    # Rita approves below; Victor is the demo's second person, ready to verify. Everyone else signs the
+    # accountability statement when they meet their first signature.
+    for actor in (rita, Actor("victor", "Victor Verifier")):
+        with UnitOfWork(db, actor) as uow:
+            sign_statement(uow, _credentials(db, actor.user_id, secrets[actor.user_id], demo_clock), settings)
+            uow.commit()
     with UnitOfWork(db, quinn) as uow:
         revision = import_revision(uow, PLANT_TAGS.read_bytes(), PLANT_TAGS.name,
                                    reason="demo plant: tags of the simulated equipment",

@@ -82,6 +82,8 @@ def run() -> None:
     settings = cli_settings()
     logs = settings.instance / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    click.echo("Starting GMP Workflow" + (" (the first start also creates the demo data)..." if settings.demo
+                                          and not (settings.instance / "demo-users.txt").exists() else "..."))
     upgrade(settings.database_url)
     gmp = [sys.executable, "-m", "cli"]
     if settings.demo and _available("bpmn.demo"):
@@ -121,7 +123,7 @@ def run() -> None:
     os._exit(0)
 
 
-def _wait_until_serving(host: str, port: int, server: subprocess.Popen[bytes], timeout: float = 60) -> bool:
+def _wait_until_serving(host: str, port: int, server: subprocess.Popen[bytes], timeout: float = 600) -> bool:
     """True once the port accepts connections; False if the server exits or the time is up."""
     import socket
 

@@ -267,8 +267,9 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
     with unit_of_work() as uow:
         form = load_task_form(uow.session, task_id)
         captured = latest_captures(uow.session, form)
-        if form.meanings and not statement_signed(uow.session, user.user_id):
-            return accountability_detour(form)
+        first_signature = bool(form.meanings) and not statement_signed(uow.session, user.user_id)
+    if first_signature:
+        return accountability_detour(form)
     submission = Submission()
     verifier = (request.form.get("sig2_user_id") or "").strip() or None
     try:
