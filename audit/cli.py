@@ -144,24 +144,25 @@ def _parse_time(value: str | None, settings: Settings, option: str) -> datetime 
 @click.option("--object-type", help="only entries about this object type")
 @click.option("--object-id", "object_ids", multiple=True, help="only these object IDs (with --object-type)")
 @click.option("--user", "actor_id", help="only entries by this user ID")
-@click.option("--action", help="only this action, e.g. task.completed")
+@click.option("--action", "action_prefix", help="only actions starting with this, e.g. signature or task.completed")
 @click.option("--since", help="from this time (ISO 8601; without a zone: site time zone)")
 @click.option("--until", help="before this time (ISO 8601; without a zone: site time zone)")
 def export_command(fmt: str, out: Path, object_type: str | None, object_ids: tuple[str, ...], actor_id: str | None,
-                   action: str | None, since: str | None, until: str | None) -> None:
+                   action_prefix: str | None, since: str | None, until: str | None) -> None:
     """Export the trail (JSONL verifiable offline, CSV, or PDF/A for people)."""
     from audit.export import ExportFilter, export
 
     settings, db = open_store()
     try:
-        flt = ExportFilter(object_type=object_type, object_ids=object_ids, actor_id=actor_id, action=action,
+        flt = ExportFilter(object_type=object_type, object_ids=object_ids, actor_id=actor_id, action_prefix=action_prefix,
                            since=_parse_time(since, settings, "--since"), until=_parse_time(until, settings, "--until"))
         result = export(db, settings, fmt, out, flt)
     except AuditError as exc:
         raise _fail(exc) from exc
     finally:
         db.dispose()
-    click.echo(f"exported {result.entries} entries to {result.path} ({result.format})")
+    click.echo(f"exported {result.entries} entries to {result.path} ({result.format}); signed checkpoint at entry "
+               f"{result.head_seq} written first")
 
 
 @audit.command("verify-export")
@@ -169,8 +170,11 @@ def export_command(fmt: str, out: Path, object_type: str | None, object_ids: tup
 @click.option("--public-key", "key_files", multiple=True, required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="trusted server public key(s), PEM (the output of `gmp audit public-key`)")
-def verify_export_command(file: Path, key_files: tuple[Path, ...]) -> None:
-    """Verify a JSONL export without the database."""
+@click.option("--accept-unanchored", is_flag=True,
+              help="accept an export that cannot prove its completeness or whose entries no signature covers "
+                   "(version 1 exports); reported, never silent")
+def verify_export_command(file: Path, key_files: tuple[Path, ...], accept_unanchored: bool) -> None:
+    """Verify a JSONL export without the database (exit 0 only if intact, anchored and provably complete)."""
     from audit.checkpoints import load_public_keys_pem
     from audit.export import verify_export
 
@@ -178,7 +182,7 @@ def verify_export_command(file: Path, key_files: tuple[Path, ...]) -> None:
         keys = {}
         for key_file in key_files:
             keys.update(load_public_keys_pem(key_file.read_bytes()))
-        report = verify_export(file, keys)
+        report = verify_export(file, keys, accept_unanchored=accept_unanchored)
     except AuditError as exc:
         raise _fail(exc) from exc
     click.echo(report.summary())

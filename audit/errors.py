@@ -38,6 +38,10 @@ class ExportInvalid(AuditError):
     """An export file does not verify or is not in the documented format."""
 
 
+class ExportUnanchored(ExportInvalid):
+    """An export whose entries no signature covers, or that cannot prove its completeness (version 1)."""
+
+
 class ReviewError(AuditError):
     """An audit-trail review names a range that does not exist."""
 

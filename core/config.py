@@ -127,6 +127,10 @@ class Settings:
     script_timeout_seconds: int = _setting(2, _positive_int, "wall-time limit of one BPMN expression or script")
     web_host: str = _setting("127.0.0.1", _text, "address the web server binds")
     web_port: int = _setting(5000, _positive_int, "port the web server binds")
+    web_workers: int = _setting(2, _positive_int, "web server worker processes (`gmp serve`; about one per CPU core)")
+    web_threads: int = _setting(4, _positive_int, "request threads in each web server worker process")
+    web_forwarded_allow_ips: str = _setting("127.0.0.1", _text, "addresses of the reverse proxies whose "
+                                            "X-Forwarded-* headers are trusted (comma-separated, `*` for any)")
 
     @classmethod
     def names(cls) -> list[str]:

@@ -156,7 +156,8 @@ def _wrap_sign(fn: Callable[..., Any], settings: Any, auth_session: Any) -> Call
     def sign(uow: Any, *, signer_id: str, meaning: str, record_type: str, record_id: str, record_hash: str,
              content: Mapping[str, Any], credentials: Mapping[str, str]) -> SignatureRecord:
         record = SimpleRecord(record_type, record_id, 1, dict(content))
-        creds = Credentials(signer_id, credentials.get("password", ""), credentials.get("totp") or None)
+        creds = Credentials(signer_id, credentials.get("password", ""), credentials.get("totp") or None,
+                            prechecked=credentials.get("prechecked"))  # type: ignore[arg-type]
         row = fn(uow, record, meaning, creds, auth_session, settings, reason=credentials.get("reason") or None)
         return SignatureRecord(signature_id=str(row.seq), signer_id=row.signer_id, signer_name=row.printed_name,
                                meaning=row.meaning)

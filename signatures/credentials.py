@@ -7,6 +7,7 @@ an audit entry; failures count toward the lockout (P11-300d, see lockout.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
 
 from audit.canonical import Actor
 from core import clock
@@ -32,6 +33,9 @@ from signatures.passwords import MAX_PASSWORD_LENGTH, check_password_policy, pas
 from signatures.sessions import create_session, end_sessions_of
 from store.uow import UnitOfWork
 
+if TYPE_CHECKING:
+    from signatures.precheck import Prechecked
+
 GENERIC_FAILURE = "user ID, password or TOTP code is wrong"
 
 __all__ = ["Credentials", "authenticate", "login", "change_password", "reset_credentials", "MAX_PASSWORD_LENGTH",
@@ -46,14 +50,20 @@ class Credentials:
     username: str
     password: str = field(repr=False)
     totp: str | None = field(default=None, repr=False)
+    prechecked: "Prechecked | None" = field(default=None, repr=False, compare=False)
+    """The password check done before the write transaction (signatures.precheck), if any."""
 
 
 def authenticate(uow: UnitOfWork, username: str, password: str, totp_code: str | None, settings: Settings, *,
                  action: str, require_totp: bool = True, check_ageing: bool = True,
-                 details: dict[str, object] | None = None) -> UserAccount:
+                 details: dict[str, object] | None = None, prechecked: "Prechecked | None" = None,
+                 password_check: Callable[[UserAccount], bool] | None = None) -> UserAccount:
     """Check the components; on failure record the refusal (`action`), count it, raise.
 
     Returns the user on success; the TOTP step is consumed and the failure count reset.
+    The password is checked by `password_check(user)` when given (the signing ceremony
+    unwraps the key instead), else by a `prechecked` outcome for the current password hash,
+    else against the hash here.
     """
     info = dict(details or {})
     user = uow.session.get(UserAccount, username) if username else None
@@ -72,7 +82,13 @@ def authenticate(uow: UnitOfWork, username: str, password: str, totp_code: str |
     if is_expired(user):
         register_failure(uow, user, user.user_id, action, "account expired", settings, info, count=False)
         raise AccountExpired(f"account {user.user_id} expired on {user.expires_on}")
-    if not password_matches(user.password_hash, password):
+    if password_check is not None:
+        password_ok = password_check(user)
+    elif prechecked is not None and prechecked.applies_to_hash(user):
+        password_ok = prechecked.ok
+    else:
+        password_ok = password_matches(user.password_hash, password)
+    if not password_ok:
         register_failure(uow, user, user.user_id, action, "wrong password", settings, info)
         raise AuthenticationFailed(GENERIC_FAILURE)
     step = None
@@ -96,10 +112,11 @@ def authenticate(uow: UnitOfWork, username: str, password: str, totp_code: str |
 
 
 def login(uow: UnitOfWork, username: str, password: str, totp: str | None, settings: Settings,
-          client: str | None = None) -> AuthSession:
-    """Password AND TOTP; creates a server-side session. Every attempt is audited."""
+          client: str | None = None, *, prechecked: "Prechecked | None" = None) -> AuthSession:
+    """Password AND TOTP; creates a server-side session. Every attempt is audited.
+    `prechecked`: the password checked before the write transaction (signatures.precheck)."""
     user = authenticate(uow, username, password, totp, settings, action="user.login_refused",
-                        details={"client": client})
+                        details={"client": client}, prechecked=prechecked)
     auth_session = create_session(uow.session, user, client)
     uow.audit("user.login", "user", user.user_id, actor=Actor(user.user_id, user.printed_name),
               details={"client": client, "session": auth_session.id[:8]})

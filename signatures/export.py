@@ -9,29 +9,49 @@
     sig-<seq>/countersignature.bin        the server's 64-byte raw signature
     sig-<seq>/server.pub.pem
     sig-<seq>/signature.json              the stored fields, readable
+    sig-<seq>/content.bin                 the record's canonical content (when the record is given)
 
 and per signer an `accountability-<user>/` folder with the signed statement (same three
-files), plus `manifest.json`. Verify with
-
-    openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin -in message.bin -sigfile sig.bin
-    openssl pkeyutl -verify -pubin -inkey server.pub.pem -rawin -in countersignature-message.bin \\
-        -sigfile countersignature.bin
+files), plus `manifest.json` (which says, per signature, where the record's canonical
+content is) and `VERIFY.txt` (the stock-OpenSSL recipe of docs/signatures.md).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.orm import Session
 
 from signatures.accountability import get_statement
-from signatures.errors import NoSignatures
+from signatures.errors import InvalidRecord, NoSignatures
 from signatures.keys import public_pem
 from signatures.models import Signature, SigningKey
+from signatures.records import SignableRecord, check_record
+
+NO_CONTENT = ("not in this bundle: pass the record to export_bundle, or take the canonical content of {record} "
+              "version {version} from the system that holds it; its SHA-256 must equal content_sha256 in "
+              "message.bin")
+VERIFY_TEXT = """Verify each sig-<seq>/ folder with stock OpenSSL 3 and POSIX tools (docs/signatures.md):
+
+  cd sig-<seq>
+  openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin -in message.bin -sigfile sig.bin
+  openssl pkeyutl -verify -pubin -inkey server.pub.pem -rawin -in countersignature-message.bin -sigfile countersignature.bin
+  field() { tr -d '\\000' < "$2" | grep -o "\\"$1\\":\\"[^\\"]*\\"" | cut -d'"' -f4; }
+  sha() { openssl dgst -sha256 -r "$1" | cut -c1-64; }
+  keyhash() { openssl pkey -pubin -in "$1" -outform DER | tail -c 32 | openssl dgst -sha256 -r | cut -c1-64; }
+  test "$(sha message.bin)" = "$(field message_sha256 countersignature-message.bin)"
+  test "$(sha sig.bin)" = "$(field signer_signature_sha256 countersignature-message.bin)"
+  test "$(keyhash signer.pub.pem | cut -c1-32)" = "$(field key_id message.bin)"
+  test "$(keyhash server.pub.pem | cut -c1-16)" = "$(field server_key_id countersignature-message.bin)"
+  test "$(sha content.bin)" = "$(field content_sha256 message.bin)"
+
+Then compare server.pub.pem with the site's published keys (`gmp audit public-key`).
+Where content.bin is absent, manifest.json says where the record's canonical content is.
+"""
 
 
 def _server_pem(row: Signature) -> bytes:
@@ -48,9 +68,16 @@ def signature_fields(row: Signature) -> dict[str, Any]:
 
 
 def export_bundle(session: Session, record_type: str, record_id: str, out_dir: Path | str,
-                  record_version: int | None = None) -> Path:
+                  record_version: int | None = None, records: Iterable[SignableRecord] = ()) -> Path:
+    """Write the bundle; `records` are the signed record's versions, whose canonical content goes in."""
     from signatures.service import signatures_for
 
+    contents: dict[int, bytes] = {}
+    for given in records:
+        rec = check_record(given)
+        if (rec.record_type, rec.record_id) != (record_type, str(record_id)):
+            raise InvalidRecord(f"{rec.record_type}/{rec.record_id} is not the record {record_type}/{record_id}")
+        contents[rec.record_version] = rec.canonical_content()
     rows = signatures_for(session, record_type, record_id, record_version)
     if not rows:
         raise NoSignatures(f"{record_type}/{record_id} has no signature to export")
@@ -67,11 +94,18 @@ def export_bundle(session: Session, record_type: str, record_id: str, out_dir: P
         files = {"message.bin": row.message, "sig.bin": row.signer_signature, "signer.pub.pem": public_pem(key),
                  "countersignature-message.bin": row.countersignature_message,
                  "countersignature.bin": row.countersignature, "server.pub.pem": _server_pem(row)}
+        content = contents.get(row.record_version)
+        if content is not None:
+            files["content.bin"] = content
+            where = f"{folder.name}/content.bin"
+        else:
+            where = NO_CONTENT.format(record=f"{row.record_type}/{row.record_id}", version=row.record_version)
         for name, data in files.items():
             (folder / name).write_bytes(data)
-        (folder / "signature.json").write_text(json.dumps(signature_fields(row), ensure_ascii=False, indent=2) + "\n",
+        fields = {**signature_fields(row), "canonical_content": where}
+        (folder / "signature.json").write_text(json.dumps(fields, ensure_ascii=False, indent=2) + "\n",
                                                encoding="utf-8")
-        manifest["signatures"].append({"folder": folder.name, **signature_fields(row),
+        manifest["signatures"].append({"folder": folder.name, **fields,
                                        "sha256": {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}})
         if row.signer_id not in signers:
             signers.append(row.signer_id)
@@ -89,5 +123,6 @@ def export_bundle(session: Session, record_type: str, record_id: str, out_dir: P
         manifest["accountability"].append({"folder": folder.name, "user_id": signer, "signed_at": statement.signed_at,
                                            "statement_en": statement.statement_en,
                                            "statement_zh": statement.statement_zh})
+    (out / "VERIFY.txt").write_text(VERIFY_TEXT, encoding="utf-8")
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return out

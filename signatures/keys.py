@@ -73,13 +73,27 @@ def current_key(session: Session, user_id: str) -> SigningKey:
 
 
 def unwrap_private_key(row: SigningKey, password: str) -> Ed25519PrivateKey:
+    private = try_unwrap(row, password)
+    if private is None:
+        raise SigningKeyError(f"signing key {row.key_id} cannot be unwrapped with this password")
+    return private
+
+
+def try_unwrap(row: SigningKey, password: str) -> Ed25519PrivateKey | None:
+    """The private key, or None when the password is not the one it is wrapped under.
+
+    One argon2id derivation. The wrapping is authenticated (AES-GCM, bound to key and user),
+    and the key is re-wrapped whenever the password changes, so a key that unwraps proves
+    the password as the stored password hash would: the signing ceremony uses this as its
+    password check instead of deriving twice.
+    """
     if row.wrapped_private_key is None:
         raise SigningKeyError(f"signing key {row.key_id} is retired")
     wrapping_key = kdf.derive_key(password, row.salt, json.loads(row.kdf))
     try:
         raw = AESGCM(wrapping_key).decrypt(row.nonce, row.wrapped_private_key, _aad(row.key_id, row.user_id))
-    except InvalidTag as exc:
-        raise SigningKeyError(f"signing key {row.key_id} cannot be unwrapped with this password") from exc
+    except InvalidTag:
+        return None
     private = Ed25519PrivateKey.from_private_bytes(raw)
     public_raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     if public_raw != row.public_key:

@@ -3,9 +3,9 @@
 For every signature of the record's version: the record's content hash, the binding
 (type, ID, version) in the signed message, every stored column against the signed
 message, the signer's Ed25519 signature (key ID = hash of the public key, key owned by
-the signer), and the server's countersignature. With `settings`, server public keys
-come from the instance key folder (the trust anchor); without, from the signature row
-(still checked against its key ID).
+the signer), and the server's countersignature. The server public keys always come
+from the instance key folder (the trust anchor, hence `settings` is required): the key
+stored in the signature row is never trusted on its own, it must be one of them.
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit.server_key import key_id_of as server_key_id_of
 from audit.server_key import public_keys
 from core.config import Settings
 from signatures.documents import COUNTERSIGNATURE_DOMAIN, SIGNATURE_DOMAIN, countersignature_document, signature_document
@@ -54,11 +53,18 @@ def _trusted_server_keys(settings: Settings) -> dict[str, tuple[Ed25519PublicKey
     return _trusted[cache_key]
 
 
+def _require(settings: Settings | None) -> Settings:
+    if settings is None:
+        raise TypeError("signature verification needs settings: the trusted server public keys come from the "
+                        "instance key folder, never from the signature row")
+    return settings
+
+
 def verify_signature(session: Session, row: Signature, record: SignableRecord | None = None,
                      settings: Settings | None = None) -> None:
     """Verify one stored signature (against `record` when given); nothing, or a precise error."""
-    _verify_row(row, _signer_key(session.get(SigningKey, row.key_id)), record, None,
-                _trusted_server_keys(settings) if settings is not None else None)
+    trusted = _trusted_server_keys(_require(settings))
+    _verify_row(row, _signer_key(session.get(SigningKey, row.key_id)), record, None, trusted)
 
 
 def _signer_key(key: SigningKey | None) -> tuple[Ed25519PublicKey, str] | None:
@@ -69,10 +75,10 @@ def _signer_key(key: SigningKey | None) -> tuple[Ed25519PublicKey, str] | None:
 
 
 def _verify_row(row: Signature, signer: tuple[Ed25519PublicKey, str] | None, record: SignableRecord | None,
-                record_digest: str | None, trusted: dict[str, tuple[Ed25519PublicKey, bytes]] | None) -> None:
+                record_digest: str | None, trusted: dict[str, tuple[Ed25519PublicKey, bytes]]) -> None:
     """Check one row. `signer`: (public key, owner) of the intact key `row.key_id`, None if it is
     missing or altered; `record_digest`: SHA-256 of the record's canonical content (None: computed
-    here); `trusted`: the instance's server keys by key ID (None: the row's own server key)."""
+    here); `trusted`: the instance's server keys by key ID."""
     message = row.message
     if not message.startswith(_SIG):
         raise SignatureInvalid(f"{_label(row)}: signed message lacks the signature domain tag")
@@ -114,28 +120,18 @@ def _verify_row(row: Signature, signer: tuple[Ed25519PublicKey, str] | None, rec
     if counter != row.countersignature_message:
         raise CountersignatureInvalid(f"{_label(row)}: countersigned message does not match the signature "
                                       "(sequence, time or signer signature changed)")
-    if trusted is not None:
-        known = trusted.get(row.server_key_id)
-        if known is None:
-            raise CountersignatureInvalid(f"{_label(row)}: server key {row.server_key_id} is not a key of this "
-                                          "server")
-        server, raw = known
-        if raw != row.server_public_key:
-            raise CountersignatureInvalid(f"{_label(row)}: stored server public key is not the server's key "
-                                          f"{row.server_key_id}")
-    else:
-        server = _stored_server_key(row, _label(row))
+    known = trusted.get(row.server_key_id)
+    if known is None:
+        raise CountersignatureInvalid(f"{_label(row)}: server key {row.server_key_id} is not a key of this "
+                                      "server")
+    server, raw = known
+    if raw != row.server_public_key:
+        raise CountersignatureInvalid(f"{_label(row)}: stored server public key is not the server's key "
+                                      f"{row.server_key_id}")
     try:
         server.verify(row.countersignature, counter)
     except InvalidSignature as exc:
         raise CountersignatureInvalid(f"{_label(row)}: the server countersignature does not verify") from exc
-
-
-def _stored_server_key(row: Signature, label: str) -> Ed25519PublicKey:
-    public = Ed25519PublicKey.from_public_bytes(row.server_public_key)
-    if server_key_id_of(public) != row.server_key_id:
-        raise CountersignatureInvalid(f"{label}: stored server public key does not match key {row.server_key_id}")
-    return public
 
 
 def verify_signatures(session: Session, record: SignableRecord, settings: Settings | None = None, *,
@@ -150,6 +146,7 @@ def verify_signatures(session: Session, record: SignableRecord, settings: Settin
 def verify_many(session: Session, records: Sequence[SignableRecord], settings: Settings | None = None, *,
                 required: bool = False) -> None:
     """`verify_signatures` for many records (e.g. every step of a batch record), in few queries."""
+    trusted = _trusted_server_keys(_require(settings))
     recs = [check_record(record) for record in records]
     by_type: dict[str, set[str]] = {}
     for rec in recs:
@@ -171,7 +168,6 @@ def verify_many(session: Session, records: Sequence[SignableRecord], settings: S
         signers.update((key.key_id, _signer_key(key)) for key in session.execute(
             select(SigningKey.key_id, SigningKey.user_id, SigningKey.public_key)
             .where(SigningKey.key_id.in_(key_ids[start:start + 500]))))
-    trusted = _trusted_server_keys(settings) if settings is not None else None
     for rec in recs:
         found = rows.get((rec.record_type, rec.record_id, rec.record_version), [])
         if not found:

@@ -21,12 +21,22 @@ def db() -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Apply all migrations to the configured database."""
-    from store.migrate import current, upgrade
+    """Apply all migrations, verifying that every record and the audit trail are unchanged (Annex 11 §4.8)."""
+    from store.verified_upgrade import MigrationNotVerified, verified_upgrade
 
     settings = cli_settings()
-    upgrade(settings.database_url)
-    click.echo(f"database at revision {current(settings.database_url)}")
+    try:
+        report = verified_upgrade(settings.database_url)
+    except MigrationNotVerified as exc:
+        for difference in exc.report.differences:
+            click.echo(f"  {difference}", err=True)
+        raise click.ClickException(str(exc)) from exc
+    if report.from_revision not in (None, report.to_revision):
+        records = sum(t.rows for t in report.tables.values())
+        click.echo(f"verified: {records} records in {len(report.tables)} tables and "
+                   f"{report.trail_before.get('entries', 0)} audit entries identical before and after "
+                   f"(upgrade {report.from_revision} -> {report.to_revision}, recorded in the audit trail)")
+    click.echo(f"database at revision {report.to_revision}")
 
 
 @db.command("current")

@@ -5,6 +5,10 @@ unless `commit()` is called. Refused attempts (a wrong password, a failed gate) 
 recorded with `record_refusal`: those entries, and `after_rollback` callbacks such
 as a failed-attempt counter, are written in a fresh transaction after the rollback,
 so a refusal changes nothing except the record of the refusal.
+
+`UnitOfWork(db, actor, read_only=True)` reads in a read-only transaction (no write lock,
+see `Database.read_session`); it cannot commit changes or audit entries, but refusals
+are still recorded (in their own transaction).
 """
 from __future__ import annotations
 
@@ -14,14 +18,15 @@ from sqlalchemy.orm import Session
 
 from audit import chain
 from audit.canonical import SYSTEM, Actor, AuditEvent
-from store.db import Database
+from store.db import Database, ReadOnlyWrite
 
 
 class UnitOfWork:
-    def __init__(self, db: Database, actor: Actor = SYSTEM) -> None:
+    def __init__(self, db: Database, actor: Actor = SYSTEM, *, read_only: bool = False) -> None:
         self.db = db
         self.actor = actor
-        self.session: Session = db.session()
+        self.read_only = read_only
+        self.session: Session = db.read_session() if read_only else db.session()
         self.events: list[AuditEvent] = []
         self._refusals: list[AuditEvent] = []
         self._after_rollback: list[Callable[[Session], None]] = []
@@ -69,6 +74,18 @@ class UnitOfWork:
     def commit(self) -> None:
         if self.committed:
             raise RuntimeError("unit of work already committed")
+        if self.read_only:
+            if self.events:
+                raise ReadOnlyWrite(f"a read-only unit of work cannot write audit entries ({self.events[0].action})")
+            self.session.flush()
+            self.session.commit()
+            self.committed = True
+            if self._refusals:
+                self._after_rollback.clear()
+                self.rollback()
+            for callback in self._after_commit:
+                callback()
+            return
         try:
             self.session.flush()
             self.audit_seqs = chain.append(self.session, self.events + self._refusals)

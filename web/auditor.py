@@ -51,7 +51,7 @@ def current_filter():  # type: ignore[no-untyped-def]
         return ExportFilter(object_type=(args.get("object_type") or "").strip() or None,
                             object_ids=(object_id,) if object_id else (),
                             actor_id=(args.get("user") or "").strip() or None,
-                            action=(args.get("action") or "").strip() or None,
+                            action_prefix=(args.get("action") or "").strip() or None,
                             since=_date("since"), until=_date("until", end=True))
     except AuditError as exc:
         raise BadFilter(str(exc)) from exc
@@ -66,7 +66,7 @@ def trail():  # type: ignore[no-untyped-def]
     query = flt.where(select(AuditEntry)).order_by(AuditEntry.seq.desc()).limit(PAGE_SIZE + 1)
     if before:
         query = query.where(AuditEntry.seq < before)
-    with database().session() as session:
+    with database().read_session() as session:
         rows = list(session.execute(query).scalars())
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
@@ -93,7 +93,7 @@ def record(object_type: str, object_id: str):  # type: ignore[no-untyped-def]
     from signatures.service import signatures_for
     from web.signing import manifestation_html
 
-    with database().session() as session:
+    with database().read_session() as session:
         rows = list(session.execute(select(AuditEntry).where(AuditEntry.object_type == object_type,
                                                              AuditEntry.object_id == object_id)
                                     .order_by(AuditEntry.seq)).scalars())
@@ -164,7 +164,7 @@ def review():  # type: ignore[no-untyped-def]
                     manifest = manifestation_html([signature])
             except SignatureError as exc:
                 message, status = str(exc), 422
-    with database().session() as session:
+    with database().read_session() as session:
         reviews = list_reviews(session)
         pending = unreviewed_after(session)
     return render_template("audit/review.html", reviews=reviews, pending=pending, message=message,

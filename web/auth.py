@@ -30,8 +30,11 @@ def _field(name: str) -> str:
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 def login():  # type: ignore[no-untyped-def]
+    from signatures.credentials import Credentials
     from signatures.credentials import login as sign_in
     from signatures.errors import AccountLocked, PasswordExpired, SignatureError
+    from signatures.precheck import precheck_login
+    from web.uow import database
 
     message = None
     if request.method == "GET" and request.args.get("expired"):
@@ -42,10 +45,12 @@ def login():  # type: ignore[no-untyped-def]
     status = 200
     user_id = _field("user_id")
     if request.method == "POST":
+        password = request.form.get("password") or ""
+        checked = precheck_login(database(), Credentials(user_id, password)).prechecked  # before the write lock
         try:
             with unit_of_work() as uow:
-                row = sign_in(uow, user_id, request.form.get("password") or "", _field("totp"), settings(),
-                              client=request.remote_addr)
+                row = sign_in(uow, user_id, password, _field("totp"), settings(), client=request.remote_addr,
+                              prechecked=checked)
                 uow.commit()
         except AccountLocked:
             message, status = _("This account is locked after too many failed attempts. "

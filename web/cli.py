@@ -1,7 +1,6 @@
 """`gmp serve` (the web server) and `gmp run` (everything `make run` starts)."""
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -21,18 +20,14 @@ DEMO_PLANT = ("scale.load=10.012",)
 @click.command()
 @click.option("--host", default=None, help="address to bind (default GMP_WEB_HOST)")
 @click.option("--port", default=None, type=int, help="port to bind (default GMP_WEB_PORT)")
-@click.option("--quiet", is_flag=True, help="no start banner and no request log (errors are still printed)")
-def serve(host: str | None, port: int | None, quiet: bool = False) -> None:
-    """Serve the web application."""
-    from werkzeug.serving import run_simple
-
-    from app import create_app
+@click.option("--workers", default=None, type=click.IntRange(min=1), help="worker processes (default GMP_WEB_WORKERS)")
+@click.option("--threads", default=None, type=click.IntRange(min=1), help="threads per worker (default GMP_WEB_THREADS)")
+def serve(host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
+    """Serve the web application on the production WSGI server (gunicorn)."""
+    from web.server import serve as serve_forever
 
     settings = cli_settings()
-    app = create_app()
-    if quiet:
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    run_simple(host or settings.web_host, port or settings.web_port, app, threaded=True, use_reloader=False)
+    serve_forever(settings, host=host, port=port, workers=workers, threads=threads)
 
 
 def _available(module: str) -> bool:
@@ -73,7 +68,7 @@ def run() -> None:
     """Migrate, seed demo data (GMP_DEMO=1), start simulators, scheduler and notifications, serve.
 
     Prints only the address and the demo users; what the parts print goes to instance/logs/."""
-    from store.migrate import upgrade
+    from store.verified_upgrade import verified_upgrade
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -84,7 +79,7 @@ def run() -> None:
     logs.mkdir(parents=True, exist_ok=True)
     click.echo("Starting GMP Workflow" + (" (the first start also creates the demo data)..." if settings.demo
                                           and not (settings.instance / "demo-users.txt").exists() else "..."))
-    upgrade(settings.database_url)
+    verified_upgrade(settings.database_url)
     gmp = [sys.executable, "-m", "cli"]
     if settings.demo and _available("bpmn.demo"):
         seeded = subprocess.run([*gmp, "demo", "seed"], capture_output=True, text=True)
@@ -102,7 +97,7 @@ def run() -> None:
     url = f"http://{settings.web_host}:{settings.web_port}"
     try:
         with open(logs / "web.log", "ab") as log:
-            server = subprocess.Popen([*gmp, "serve", "--quiet"], stdout=log, stderr=subprocess.STDOUT)
+            server = subprocess.Popen([*gmp, "serve"], stdout=log, stderr=subprocess.STDOUT)
         children.append(server)
         if _wait_until_serving(settings.web_host, settings.web_port, server):
             click.echo(start_banner(url, demo_users(settings.instance) if settings.demo else [], logs))

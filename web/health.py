@@ -12,6 +12,6 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 def healthz():  # type: ignore[no-untyped-def]
     db = current_app.extensions["gmp.db"]
-    with db.session() as session:
+    with db.read_session() as session:
         head = session.execute(select(AuditHead.seq)).scalar_one_or_none()
     return jsonify(status="ok", audit_head=head)

@@ -26,6 +26,7 @@ def index():  # type: ignore[no-untyped-def]
     user = g.user
     alerts: list[Any] = []
     tasks: list[Any] = []
+    task_total = 0
     with unit_of_work() as uow:
         rows = list(uow.session.execute(select(Notification).where(Notification.user_id == user.user_id)
                                         .order_by(Notification.id.desc()).limit(200)).scalars())
@@ -34,11 +35,12 @@ def index():  # type: ignore[no-untyped-def]
 
             alerts = list_alerts(uow.session)
         elif user.kind == "business":
+            from engine.listing import inbox_page
             from engine.ports import default_services
-            from engine.tasks import inbox
 
-            tasks = inbox(uow, user.user_id, services=default_services())
-        return render_template("notifications/index.html", rows=rows, alerts=alerts, tasks=tasks)
+            waiting = inbox_page(uow, user.user_id, services=default_services(), per_page=20)
+            tasks, task_total = waiting.items, waiting.total
+        return render_template("notifications/index.html", rows=rows, alerts=alerts, tasks=tasks, task_total=task_total)
 
 
 @bp.post("/<int:notification_id>/read")

@@ -194,17 +194,21 @@ def engine_services(validator: Any = None):  # type: ignore[no-untyped-def]
 
 @bp.get("/")
 def inbox():  # type: ignore[no-untyped-def]
-    from engine.tasks import inbox as engine_inbox
+    from engine.listing import inbox_page
     from web.labels import element_label, role_labels
 
     with unit_of_work() as uow:
-        tasks = engine_inbox(uow, g.user.user_id, services=engine_services())
-        forms = {t.id: load_task_form(uow.session, t.id) for t in tasks}
-        blocked = {t.id: gate_refusal(uow, forms[t.id], g.user) for t in tasks}
+        args = request.args
+        page = inbox_page(uow, g.user.user_id, services=engine_services(), page=args.get("page", 1, type=int) or 1,
+                          per_page=args.get("per_page", 50, type=int) or 50, search=args.get("q") or "",
+                          lane=(args.get("lane") or "").strip() or None)
+        forms = {t.id: load_task_form(uow.session, t.id) for t in page.items}
+        blocked = {t.id: gate_refusal(uow, forms[t.id], g.user) for t in page.items}
         names = {t.id: element_label(uow.session, forms[t.id].version_id, t.bpmn_id, t.name or t.bpmn_id or "")
-                 for t in tasks}
-        roles = role_labels(uow.session)
-    return render_template("tasks/inbox.html", tasks=tasks, blocked=blocked, names=names, roles=roles)
+                 for t in page.items}
+        role_names = role_labels(uow.session)
+    return render_template("tasks/inbox.html", tasks=page.items, page=page, blocked=blocked,
+                           roles=sorted(g.user.roles), names=names, role_names=role_names)
 
 
 @bp.post("/<task_id>/claim")
@@ -256,6 +260,18 @@ def task(task_id: str):  # type: ignore[no-untyped-def]
     return _render(form, captured=captured)
 
 
+def _prechecked(user_id: str, prefix: str) -> dict[str, Any]:
+    """The signer's components from the dialog, with the key unwrap done now, before the unit
+    of work opens (signatures.precheck): the derivation holds no database lock."""
+    from signatures.credentials import Credentials
+    from signatures.precheck import precheck_signing
+    from web.uow import database
+
+    password, totp = request.form.get(f"{prefix}_password") or "", (request.form.get(f"{prefix}_totp") or "").strip()
+    checked = precheck_signing(database(), Credentials(user_id, password, totp or None))
+    return {"password": password, "totp": totp, "prechecked": checked.prechecked}
+
+
 @bp.post("/<task_id>")
 def complete(task_id: str):  # type: ignore[no-untyped-def]
     from engine.errors import EngineError
@@ -294,11 +310,12 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
         record.pop("data")
         return {**checked.data, PROVENANCE_KEY: record}
 
-    credentials = {"password": request.form.get("sig_password") or "", "totp": (request.form.get("sig_totp") or "").strip()}
-    signatures = [SignatureInput(meaning, user.user_id, credentials) for meaning in form.meanings]
+    signatures = []
+    if form.meanings:
+        credentials = _prechecked(user.user_id, "sig")
+        signatures = [SignatureInput(meaning, user.user_id, credentials) for meaning in form.meanings]
     if form.verifier_meaning and verifier:
-        signatures.append(SignatureInput(form.verifier_meaning, verifier, {
-            "password": request.form.get("sig2_password") or "", "totp": (request.form.get("sig2_totp") or "").strip()}))
+        signatures.append(SignatureInput(form.verifier_meaning, verifier, _prechecked(verifier, "sig2")))
     try:
         with unit_of_work() as uow:
             before = ready_task_ids(uow.session, form.instance_id)

@@ -77,7 +77,7 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
 
 
 def _record(instance_id: int) -> dict[str, Any]:
-    with database().session() as session:
+    with database().read_session() as session:
         record = build_record(session, instance_id)
     from core import clock
 
@@ -87,12 +87,14 @@ def _record(instance_id: int) -> dict[str, Any]:
 
 @bp.get("/")
 def index():  # type: ignore[no-untyped-def]
-    from engine.instances import list_instances
+    from engine.listing import instances_page
 
     status = (request.args.get("status") or "").strip() or None
-    with database().session() as session:
-        rows = list_instances(session, status=status)
-    return render_template("records/index.html", rows=list(reversed(rows)), status=status or "")
+    with database().read_session() as session:
+        page = instances_page(session, page=request.args.get("page", 1, type=int) or 1, status=status,
+                              per_page=request.args.get("per_page", 50, type=int) or 50,
+                              search=request.args.get("q") or "")
+    return render_template("records/index.html", rows=page.items, page=page, status=status or "")
 
 
 def _display_names(instance_id: int) -> dict[str, Any]:

@@ -38,11 +38,16 @@ def meaning_labels(meaning: str) -> tuple[str, str]:
 
 
 def _credentials(prefix: str, user_id: str | None = None):  # type: ignore[no-untyped-def]
+    """The components typed in the dialog, with the key unwrap done now (signatures.precheck):
+    called before the unit of work opens, the derivation holds no database lock."""
     from signatures.credentials import Credentials
+    from signatures.precheck import precheck_signing
+    from web.uow import database
 
     form = request.form
-    return Credentials((user_id or form.get(f"{prefix}_user_id") or "").strip(), form.get(f"{prefix}_password") or "",
-                       (form.get(f"{prefix}_totp") or "").strip() or None)
+    return precheck_signing(database(), Credentials(
+        (user_id or form.get(f"{prefix}_user_id") or "").strip(), form.get(f"{prefix}_password") or "",
+        (form.get(f"{prefix}_totp") or "").strip() or None))
 
 
 def sign_from_form(uow: Any, record: Any, meaning: str, *, reason: str | None = None):  # type: ignore[no-untyped-def]

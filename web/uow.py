@@ -1,7 +1,7 @@
 """One unit of work per request, acting as the signed-in user."""
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, has_request_context, request
 
 from audit.canonical import SYSTEM, Actor
 from core.config import Settings
@@ -22,6 +22,16 @@ def current_actor() -> Actor:
     return user.actor if user is not None else SYSTEM
 
 
-def unit_of_work(actor: Actor | None = None) -> UnitOfWork:
-    """`with unit_of_work() as uow: ...; uow.commit()` — rolls back unless committed."""
-    return UnitOfWork(database(), actor or current_actor())
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def unit_of_work(actor: Actor | None = None, *, read_only: bool | None = None) -> UnitOfWork:
+    """`with unit_of_work() as uow: ...; uow.commit()` — rolls back unless committed.
+
+    A GET (or HEAD) request reads in a read-only transaction unless `read_only=False`:
+    pages never take the database's write lock, so they neither wait for a signing in
+    progress nor hold one up.
+    """
+    if read_only is None:
+        read_only = has_request_context() and request.method in READ_METHODS
+    return UnitOfWork(database(), actor or current_actor(), read_only=read_only)

@@ -1,5 +1,9 @@
-"""Browser tests: the real application served by werkzeug in a thread, driven by Playwright
-with Debian's Chromium (/usr/bin/chromium). A screenshot is saved to test-artifacts/ on failure.
+"""Browser tests: the real application on the production server (gunicorn, two worker
+processes, started as `python -m tests.browser.server`), driven by Playwright with Debian's
+Chromium (/usr/bin/chromium). A screenshot is saved to test-artifacts/ on failure.
+
+The test process and the server share the database, the instance folder and the clock
+(a frozen clock kept in a file: `frozen_clock` here is a tests.support.shared_clock.SharedClock).
 
 Browser journeys run on SQLite only: they test the pages; the services below them are
 tested on both backends in their own suites.
@@ -7,7 +11,12 @@ tested on both backends in their own suites.
 from __future__ import annotations
 
 import os
-import threading
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Iterator
 
@@ -29,21 +38,47 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
 
 
 class LiveServer:
-    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
-        from werkzeug.serving import make_server
+    """`gmp serve`'s server in a child process; the test waits until it answers /healthz."""
 
-        self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def __init__(self, settings, clock_file: Path) -> None:  # type: ignore[no-untyped-def]
+        from connectors.simulator.plant import free_port
+
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GMP_")}
+        self.log = Path(settings.instance_path) / "server.log"
+        self.args = [sys.executable, "-m", "tests.browser.server", settings.instance_path, settings.database_url,
+                     str(port), str(clock_file)]
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "LiveServer":
-        self.thread.start()
-        return self
+        root = Path(__file__).resolve().parents[2]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(self.args, cwd=root, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:  # wait on the condition "the server answers", not a fixed time
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the web server stopped at start:\n{self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"the web server did not answer within 60 s:\n{self.log.read_text()}")
+            time.sleep(0.1)
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.thread.join()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 @pytest.fixture
@@ -66,15 +101,23 @@ def live_db(live_settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def live_server(live_settings) -> Iterator[LiveServer]:
-    from app import create_app
-    from signatures import kdf
+def frozen_clock(live_settings):  # type: ignore[no-untyped-def]
+    """The test's frozen clock, shared with the server process through a file."""
+    from core import clock
+    from tests.support.shared_clock import SharedClock
 
-    app = create_app({"instance_path": live_settings.instance_path, "database_url": live_settings.database_url,
-                      "secret_key": TEST_SECRET, "server_key_passphrase": TEST_PASSPHRASE})
-    with kdf.unsafe_fast_kdf(), LiveServer(app) as server:
+    shared = SharedClock(Path(live_settings.instance_path) / "test-clock")
+    clock.set_clock(shared)
+    try:
+        yield shared
+    finally:
+        clock.set_clock(None)
+
+
+@pytest.fixture
+def live_server(live_settings, frozen_clock) -> Iterator[LiveServer]:
+    with LiveServer(live_settings, frozen_clock.path) as server:
         yield server
-    app.extensions["gmp.db"].dispose()
 
 
 @pytest.fixture(scope="session")

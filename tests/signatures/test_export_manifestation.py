@@ -64,6 +64,76 @@ def test_bundle_verifies_with_stock_openssl(db, settings, make_user, tmp_path):
     assert bad.returncode != 0 and "Signature Verification Failure" in bad.stdout
 
 
+def _recipe() -> str:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "signatures.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- openssl-recipe:start -->\n```sh\n(.*?)```\n<!-- openssl-recipe:end -->", doc, re.S)
+    assert block is not None
+    return block.group(1)
+
+
+def _run_recipe(folder):
+    lines = [line for line in _recipe().splitlines() if not line.startswith("cd ")]
+    script = "set -e\n" + "\n".join(lines) + "\n"
+    return subprocess.run(["sh", "-c", script], cwd=folder, capture_output=True, text=True)
+
+
+@pytest.mark.req("URS-SIG-006", "P11-10b", "P11-70")
+def test_documented_openssl_recipe_binds_message_signature_keys_and_content(db, settings, make_user, tmp_path,
+                                                                           frozen_clock):
+    """The recipe of docs/signatures.md (also VERIFY.txt in the bundle) passes on a real bundle, and fails
+    when a message and signature of another signature by the same signer are swapped in: the two Ed25519
+    checks alone would accept that, the message_sha256 binding does not."""
+    if shutil.which("openssl") is None:
+        from tests.conftest import missing
+        missing("openssl command")
+    olga = make_user("olga", "Olga 王")
+    other = SimpleRecord("batch_record", "B-002", 1, {"product": "Paracetamol 500 mg"})
+    for record in (BATCH, other):
+        frozen_clock.advance(seconds=31)
+        with UnitOfWork(db, olga.actor) as uow:
+            sign(uow, record, Meaning.PERFORMED, testing.credentials(db, olga), None, settings)
+            uow.commit()
+    with db.session() as s:
+        first = export_bundle(s, "batch_record", "B-001", tmp_path / "b1", records=[BATCH])
+        second = export_bundle(s, "batch_record", "B-002", tmp_path / "b2", records=[other])
+        bare = export_bundle(s, "batch_record", "B-001", tmp_path / "bare")
+    verify_text = (first / "VERIFY.txt").read_text()
+    assert all(line in verify_text for line in _recipe().splitlines()[1:])
+    manifest = json.loads((first / "manifest.json").read_text(encoding="utf-8"))
+    folder = first / manifest["signatures"][0]["folder"]
+    assert manifest["signatures"][0]["canonical_content"] == f"{folder.name}/content.bin"
+    assert (folder / "content.bin").read_bytes() == BATCH.canonical_content()
+    done = _run_recipe(folder)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("Signature Verified Successfully") == 2
+    bare_manifest = json.loads((bare / "manifest.json").read_text(encoding="utf-8"))
+    assert bare_manifest["signatures"][0]["canonical_content"].startswith("not in this bundle")
+    # message.bin and sig.bin of the other signature: both Ed25519 checks still pass ...
+    donor = second / json.loads((second / "manifest.json").read_text())["signatures"][0]["folder"]
+    for name in ("message.bin", "sig.bin"):
+        shutil.copy(donor / name, folder / name)
+    assert openssl_verify(folder / "signer.pub.pem", folder / "message.bin", folder / "sig.bin").returncode == 0
+    assert openssl_verify(folder / "server.pub.pem", folder / "countersignature-message.bin",
+                          folder / "countersignature.bin").returncode == 0
+    # ... the recipe does not
+    done = _run_recipe(folder)
+    assert done.returncode != 0
+
+
+@pytest.mark.req("URS-SIG-006")
+def test_bundle_refuses_content_of_another_record(db, settings, make_user, tmp_path):
+    from signatures.errors import InvalidRecord
+
+    signed_batch(db, settings, make_user)
+    with db.session() as s:
+        with pytest.raises(InvalidRecord, match="batch_record/B-002 is not the record batch_record/B-001"):
+            export_bundle(s, "batch_record", "B-001", tmp_path / "x",
+                          records=[SimpleRecord("batch_record", "B-002", 1, {})])
+
+
 @pytest.mark.req("URS-SIG-006")
 def test_bundle_of_unsigned_record_refused(db, tmp_path, admin):
     with db.session() as s:

@@ -64,7 +64,6 @@ def test_signature_stores_everything_and_verifies(db, settings, make_user, froze
         assert len(stored.signer_signature) == 64 and len(stored.countersignature) == 64
         assert stored.content_sha256 == __import__("hashlib").sha256(RECORD.canonical_content()).hexdigest()
         verify_signatures(s, RECORD, settings)
-        verify_signatures(s, RECORD)
         assert [r.seq for r in signatures_for(s, "task_completion", "T-1")] == [row.seq]
     entry = last_entry(db, "signature.created")
     assert entry.actor_id == "olga" and entry.object_id == "T-1"
@@ -77,7 +76,7 @@ def test_changed_record_fails_verification(db, settings, make_user):
     changed = SimpleRecord("task_completion", "T-1", 1, {"weight_kg": "12.600", "lot": "L-7"})
     with db.session() as s:
         with pytest.raises(ContentChanged, match="changed after signing: content SHA-256 expected"):
-            verify_signatures(s, changed)
+            verify_signatures(s, changed, settings)
 
 
 @pytest.mark.req("URS-SIG-004", "P11-70", "P11-10a")
@@ -94,9 +93,9 @@ def test_signature_cannot_be_copied_to_another_record(db, settings, make_user):
     with db.session() as s:
         with pytest.raises(BindingMismatch, match="signed for task_completion/T-1 version 1, not for "
                                                   "task_completion/T-2"):
-            verify_signatures(s, other)
+            verify_signatures(s, other, settings)
         with pytest.raises(BindingMismatch, match="not for task_completion/T-2"):
-            verify_signature(s, s.get(Signature, row.seq), other)
+            verify_signature(s, s.get(Signature, row.seq), other, settings)
 
 
 @pytest.mark.req("URS-SIG-004", "P11-10a", "CN-9")
@@ -122,9 +121,9 @@ def test_tampered_signature_detected(db, settings, make_user, column, value, err
 @pytest.mark.req("URS-SIG-004", "P11-10a")
 def test_verify_requires_signatures_when_asked(db, settings, admin):
     with db.session() as s:
-        verify_signatures(s, RECORD)
+        verify_signatures(s, RECORD, settings)
         with pytest.raises(NoSignatures, match="has no signature"):
-            verify_signatures(s, RECORD, required=True)
+            verify_signatures(s, RECORD, settings, required=True)
 
 
 @pytest.mark.req("URS-SIG-003", "P11-200a1")
@@ -405,3 +404,37 @@ def test_one_ceremony_signs_several_records_each_bound(db, settings, make_user, 
             sign_many(uow, [], Meaning.ASSESSED, creds, None, settings)
     with db.session() as s:
         assert signatures_for(s, "deviation", "D-9") == []
+
+
+@pytest.mark.req("URS-SIG-004", "P11-10a", "P11-70")
+def test_verification_trusts_only_the_server_keys_of_the_instance(db, settings, make_user):
+    """A row re-countersigned by a key of the forger's own, with that key stored in the row, is refused;
+    and there is no way to verify without the trusted keys (no fallback to the key in the row)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from audit.server_key import key_id_of
+    from signatures.documents import countersignature_document
+    from signatures.records import canonical_json
+    from signatures.verify import verify_many
+
+    olga = make_user("olga")
+    row = do_sign(db, settings, olga)
+    forger = Ed25519PrivateKey.generate()
+    with db.session() as s:
+        forged = s.get(Signature, row.seq)
+        s.expunge(forged)
+        forged.server_public_key = forger.public_key().public_bytes(serialization.Encoding.Raw,
+                                                                    serialization.PublicFormat.Raw)
+        forged.server_key_id = key_id_of(forger.public_key())
+        forged.countersignature_message = b"GMP-COUNTERSIGNATURE-v1\x00" + canonical_json(
+            countersignature_document(forged))
+        forged.countersignature = forger.sign(forged.countersignature_message)
+        with pytest.raises(CountersignatureInvalid, match=f"server key {forged.server_key_id} is not a key of "
+                                                          "this server"):
+            verify_signature(s, forged, RECORD, settings)
+        for call in (lambda: verify_signature(s, forged, RECORD), lambda: verify_signatures(s, RECORD),
+                     lambda: verify_many(s, [RECORD], required=True)):
+            with pytest.raises(TypeError, match="needs settings: the trusted server public keys"):
+                call()
+        verify_signatures(s, RECORD, settings, required=True)  # the stored row itself is intact
