@@ -346,10 +346,10 @@ def _local(tag: Any) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
 
 
-def _canonical(element: Any) -> bytes:
+def canonical(element: Any) -> bytes:
     """C14N of an element. Canonical XML refuses relative namespace URIs (some modelers declare
     one, e.g. `xmlns:x="@vendor/ns;1"`): unused declarations are then dropped first, and an element
-    that uses one is fingerprinted by its plain serialization."""
+    that uses one is fingerprinted by its plain serialization (with only the namespaces it uses)."""
     try:
         return etree.tostring(element, method="c14n")
     except etree.C14NError:
@@ -360,7 +360,7 @@ def _canonical(element: Any) -> bytes:
         try:
             return etree.tostring(clone, method="c14n")
         except etree.C14NError:
-            return etree.tostring(element)
+            return etree.tostring(clone)
 
 
 def _catalogue(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any],
@@ -386,7 +386,7 @@ def _catalogue(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any],
             if tag in CONTAINER_TAGS:
                 basis = json.dumps(sorted(element.attrib.items())).encode()
             else:
-                basis = _canonical(element)
+                basis = canonical(element)
             elements[element_id] = ElementInfo(
                 id=element_id, tag=tag, name=element.get("name"), file=name, line=element.sourceline,
                 lane=lanes.get(element_id), properties={k: v for k, v in props.items() if k},

@@ -381,8 +381,11 @@ def submit(version_id: int):  # type: ignore[no-untyped-def]
 
 def notify_approvers(uow: Any, version: Any, key: str) -> int:
     """One notification to each active QA user other than the author."""
+    from flask_babel import force_locale
+
     from engine.definitions import APPROVER_ROLE
     from signatures.identities import list_users, roles_of
+    from web.current_user import preferred_language
     from web.notify_core import notify
 
     sent = 0
@@ -390,9 +393,9 @@ def notify_approvers(uow: Any, version: Any, key: str) -> int:
         if person.status != "active" or person.user_id == version.created_by:
             continue
         if APPROVER_ROLE in {str(getattr(r, "name", r)) for r in roles_of(uow.session, person.user_id)}:
-            notify(uow, person.user_id, "approval_waiting",
-                   f"{key} v{version.version}: waiting for your approval",
-                   f"{version.created_by}: {version.change_reason}",
+            with force_locale(preferred_language(uow.session, person.user_id) or settings().default_language):
+                title = _("%(key)s v%(n)s: waiting for your approval", key=key, n=version.version)
+            notify(uow, person.user_id, "approval_waiting", title, f"{version.created_by}: {version.change_reason}",
                    url_for("library.approve", version_id=version.id))
             sent += 1
     return sent

@@ -227,15 +227,36 @@ def _inner_changes(old_trees: Mapping[str, Any], new_trees: Mapping[str, Any], e
             out[local] = " ".join("".join(child.itertext()).split())
         return out
 
+    def spiff_settings(element: Any) -> dict[str, str]:
+        """SpiffWorkflow's own extension elements other than the properties: the service operator and
+        its parameters, pre- and post-scripts, instructions, called decisions."""
+        from engine.parsing import SPIFF_NS
+
+        out: dict[str, str] = {}
+        for holder in element.findall(f"{{{BPMN_NS}}}extensionElements"):
+            for child in holder:
+                if not isinstance(child.tag, str) or etree.QName(child.tag).namespace != SPIFF_NS:
+                    continue
+                local = etree.QName(child.tag).localname
+                if local == "properties":
+                    continue
+                if local == "serviceTaskOperator":
+                    out[_("service operator")] = child.get("id") or ""
+                    for parameter in child.iter(f"{{{SPIFF_NS}}}parameter"):
+                        out[_("parameter %(name)s", name=parameter.get("id"))] = parameter.get("value") or ""
+                else:
+                    out[local] = " ".join("".join(child.itertext()).split())
+        return out
+
     def extensions(element: Any) -> list[bytes]:
         """Extension data other than our properties and the translations (compared above)."""
-        from engine.parsing import SPIFF_NS
+        from engine.parsing import SPIFF_NS, canonical
 
         out = []
         for holder in element.findall(f"{{{BPMN_NS}}}extensionElements"):
             for child in holder:
                 if isinstance(child.tag, str) and etree.QName(child.tag).namespace not in (SPIFF_NS, I18N_NS):
-                    out.append(etree.tostring(child, method="c14n") if _c14n_ok(child) else etree.tostring(child))
+                    out.append(canonical(child))
         return out
 
     def translations(element: Any) -> dict[str, str]:
@@ -246,6 +267,10 @@ def _inner_changes(old_trees: Mapping[str, Any], new_trees: Mapping[str, Any], e
     for name in sorted(set(a) | set(b)):
         if a.get(name) != b.get(name):
             lines.append(f"{name}: {_q(a.get(name))} → {_q(b.get(name))}")
+    sa, sb = spiff_settings(before), spiff_settings(after)
+    for name in sorted(set(sa) | set(sb)):
+        if sa.get(name) != sb.get(name):
+            lines.append(f"{name}: {_q(sa.get(name))} → {_q(sb.get(name))}")
     if extensions(before) != extensions(after):
         lines.append(_("other extension data (of another modeler) changed"))
     ta, tb = translations(before), translations(after)
@@ -318,10 +343,3 @@ def form_changes(old: bytes | None, new: bytes | None) -> list[str]:
         lines.append(_("the layout of the file changed, not its fields"))
     return lines
 
-
-def _c14n_ok(element: Any) -> bool:
-    try:
-        etree.tostring(element, method="c14n")
-    except etree.C14NError:
-        return False
-    return True

@@ -133,7 +133,7 @@ PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (_p(r"^service task names no operator"),
      N_("This service task names no operator: choose what it does, or make it a user task.")),
     (_p(r"^process is not executable"),
-     N_("The process is not marked executable: tick \"Executable\" in the process's properties.")),
+     N_("The process is not marked executable: tick \"Executable\" in the process's properties (General).")),
     (_p(r"^element is not connected to the process flow"),
      N_("This element is not connected to the flow. Connect it with sequence flows, or remove it.")),
     (_p(r"^signature\.(meaning|verifier) '(?P<meaning>[^']+)' is not a known signature meaning"),

@@ -202,7 +202,7 @@
         return vnode("option", { value: c.value, children: c.label || c.value });
       }));
       children.push(vnode("select", { id: addId, "class": "bio-properties-panel-input gmp-add", "aria-label":
-        (labels.add || "Add…") + " " + props.label, "data-gmp-add": props.property, value: "", children: opts,
+        labels.add || "Add…", title: props.label, "data-gmp-add": props.property, value: "", children: opts,
         onChange: function (event) {
           var value = event.target.value;
           if (!value) { return; }
@@ -435,6 +435,7 @@
         document.getElementById("modeler-reason").value = "";
         problems = body.problems || [];
         showProblems();
+        Array.prototype.forEach.call(document.querySelectorAll("main > .flash"), function (old) { old.remove(); });
         say(body.message, false);
       })
       .catch(function (error) { say(String(error), true); })
