@@ -435,7 +435,7 @@
         document.getElementById("modeler-reason").value = "";
         problems = body.problems || [];
         showProblems();
-        Array.prototype.forEach.call(document.querySelectorAll("main > .flash"), function (old) { old.remove(); });
+        Array.prototype.forEach.call(document.querySelectorAll("main > .flash:not(#modeler-status)"), function (old) { old.remove(); });
         say(body.message, false);
       })
       .catch(function (error) { say(String(error), true); })

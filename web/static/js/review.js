@@ -25,10 +25,20 @@
     return new XMLSerializer().serializeToString(doc);
   }
 
-  function mark(viewer, ids, cls) {
+  function shapeOf(viewer, id) {
+    /* The shape of an element id; a process in a collaboration is shown by its pool. */
     var registry = viewer.get("elementRegistry");
+    return registry.get(id) || registry.filter(function (e) {
+      return e.businessObject && e.businessObject.processRef && e.businessObject.processRef.id === id;
+    })[0] || null;
+  }
+
+  function mark(viewer, ids, cls) {
     var canvas = viewer.get("canvas");
-    (ids || []).forEach(function (id) { if (registry.get(id)) { canvas.addMarker(id, cls); } });
+    (ids || []).forEach(function (id) {
+      var shape = shapeOf(viewer, id);
+      if (shape) { canvas.addMarker(shape.id, cls); }
+    });
   }
 
   var boxes = section.querySelectorAll(".review-diagram[data-source]");
@@ -58,7 +68,7 @@
     if (!item) { return; }
     ["new", "old"].forEach(function (side) {
       var viewer = viewers[side];
-      var element = viewer && viewer.get("elementRegistry").get(item.getAttribute("data-element-id"));
+      var element = viewer && shapeOf(viewer, item.getAttribute("data-element-id"));
       if (element) {
         var canvas = viewer.get("canvas");
         canvas.scrollToElement ? canvas.scrollToElement(element) : null;
