@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench clean-instance
+.PHONY: run test install lint bench clean-instance release-manifest
 
 # Installs quietly: pip's output goes to .venv/install.log and is shown only when it fails.
 $(STAMP): pyproject.toml
@@ -27,3 +27,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	for script in bench/*.py; do case $$script in */__init__.py) ;; *) $(BIN)/python $$script --quick || exit 1;; esac; done
+
+## When a release is cut: the SHA-256 of every file of the release commit, shipped for the IQ.
+release-manifest: $(STAMP)
+	$(BIN)/gmp validation-pack manifest

@@ -30,8 +30,10 @@ COMMANDS = {
     "serve": "web.cli:serve",
     "run": "web.cli:run",
     "notify": "web.notify_cli:notify",
+    "api": "web.api.cli:api",
     "config": "store.cli:config",
-    "validation": "validation_pack.cli:validation",
+    "validation-pack": "validation_pack.cli:validation_pack",
+    "oq": "validation_pack.cli:oq",
 }
 
 

@@ -56,6 +56,8 @@ DEMO_USERS = (
     DemoUser("peter", "Peter Qualified-Person", ("qp",)),
     DemoUser("audrey", "Audrey Auditor", ("auditor",)),
     DemoUser("lin", "林晓 Lin Xiao", ("operator",), "zh"),
+    DemoUser("vera", "Vera Validation", ("validation",)),
+    DemoUser("wang", "王伟 Wang Wei", ("validation",), "zh"),
 )
 DEMO_ADMIN = DemoUser("admin", "Ada Admin", ("admin",))
 

@@ -14,3 +14,15 @@ from store.db import Database
 
 def install(db: Database, settings: Settings) -> None:
     equipment_operators.configure(db, settings)
+
+
+def _register_pq_scenarios() -> None:
+    from core.modules import optional_module
+
+    if optional_module("validation_pack.pq") is not None:
+        from bpmn import pq_demo
+
+        pq_demo.install()
+
+
+_register_pq_scenarios()  # importing the glue plugs the library in (as for the operators above)

@@ -1,7 +1,8 @@
 """Safe arithmetic for calculated fields: parsed with ``ast``, never ``eval``.
 
 Allowed: numbers, names of other fields, ``+ - * /``, unary minus/plus,
-parentheses, and the functions ``min``, ``max``, ``abs``, ``round``.
+parentheses, and the functions ``min``, ``max``, ``abs``, ``round``; over the rows of a
+repeating group ``sum(rows.column)`` (the column's total) and ``count(rows)`` (how many rows).
 Everything else (attributes, subscripts, comparisons, calls of other names,
 keyword arguments, strings, powers) is refused when the form is loaded.
 Arithmetic runs on ``Decimal`` so that ``0.1 + 0.2`` is ``0.3`` as a person expects.
@@ -17,7 +18,7 @@ from forms.errors import ExpressionError
 
 MAX_LENGTH = 500
 MAX_NODES = 200
-FUNCTIONS = {"min", "max", "abs", "round"}
+FUNCTIONS = {"min", "max", "abs", "round", "sum", "count"}
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 
 
@@ -28,6 +29,15 @@ class Expression:
     source: str
     names: frozenset[str]
     _tree: ast.Expression
+    columns: frozenset[tuple[str, str]] = frozenset()
+    """(repeating group, column) pairs summed with ``sum(rows.column)``."""
+    counted: frozenset[str] = frozenset()
+    """Repeating groups counted with ``count(rows)``."""
+
+    @property
+    def aggregates(self) -> bool:
+        """True when the calculation runs over the rows of a repeating group."""
+        return bool(self.columns or self.counted)
 
     def evaluate(self, values: Mapping[str, Any]) -> Decimal:
         """Evaluate with the given field values; every name must have a number."""
@@ -55,7 +65,28 @@ def parse(source: str) -> Expression:
     if len(nodes) > MAX_NODES:
         raise ExpressionError(f"calculation {source!r} is too complex ({len(nodes)} nodes, at most {MAX_NODES})")
     names: set[str] = set()
+    columns: set[tuple[str, str]] = set()
+    counted: set[str] = set()
+    skip: set[int] = set()
     for node in nodes:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("sum", "count"):
+            arg = node.args[0] if len(node.args) == 1 and not node.keywords else None
+            if node.func.id == "sum":
+                if not (isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name)):
+                    raise ExpressionError(f"calculation {source!r}: sum() takes one column of a repeating group, "
+                                          "e.g. sum(materials.net)")
+                columns.add((arg.value.id, arg.attr))
+                skip.update(id(n) for n in ast.walk(arg))
+            else:
+                if not isinstance(arg, ast.Name):
+                    raise ExpressionError(f"calculation {source!r}: count() takes one repeating group, e.g. count(materials)")
+                counted.add(arg.id)
+                skip.add(id(arg))
+            skip.add(id(node.func))
+            continue
+    for node in nodes:
+        if id(node) in skip:
+            continue
         if isinstance(node, (ast.Expression, ast.Load, ast.UAdd, ast.USub) + _BINOPS):
             continue
         if isinstance(node, ast.BinOp):
@@ -83,9 +114,12 @@ def parse(source: str) -> Expression:
             if node.func.id == "round" and len(node.args) not in (1, 2):
                 raise ExpressionError(f"calculation {source!r}: round() takes one or two arguments")
             continue
+        if isinstance(node, ast.Attribute):
+            raise ExpressionError(f"calculation {source!r}: a column (rows.column) is only allowed inside sum()")
         raise ExpressionError(f"calculation {source!r}: {type(node).__name__} is not allowed")
     names -= FUNCTIONS
-    return Expression(source=source.strip(), names=frozenset(names), _tree=tree)
+    return Expression(source=source.strip(), names=frozenset(names), _tree=tree, columns=frozenset(columns),
+                      counted=frozenset(counted))
 
 
 def _number(value: Any, name: str) -> Decimal:
@@ -113,6 +147,21 @@ def _eval(node: ast.AST, values: Mapping[str, Any]) -> Decimal:
         if isinstance(node.op, ast.Mult):
             return left * right
         return left / right
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("sum", "count"):
+        arg = node.args[0]
+        group = arg.value.id if isinstance(arg, ast.Attribute) else arg.id  # type: ignore[attr-defined]
+        rows = values[group] if group in values else None
+        if not isinstance(rows, (list, tuple)):
+            raise ExpressionError(f"repeating group {group!r} has no rows yet")
+        if node.func.id == "count":
+            return Decimal(len(rows))
+        total = Decimal(0)
+        for row in rows:
+            cell = row.get(arg.attr) if isinstance(row, Mapping) else None  # type: ignore[attr-defined]
+            if cell is None:
+                raise ExpressionError(f"field {arg.attr!r} has no value yet in every row of {group!r}")  # type: ignore[attr-defined]
+            total += _number(cell, arg.attr)  # type: ignore[attr-defined]
+        return total
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         args = [_eval(a, values) for a in node.args]
         if node.func.id == "min":

@@ -135,7 +135,7 @@ def role_list() -> None:
 
 @role.command("add")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(["admin", "audit", "business"]), required=True)
+@click.option("--kind", type=click.Choice(["admin", "audit", "business", "system"]), required=True)
 @click.option("--label-en", required=True)
 @click.option("--label-zh", required=True)
 @click.option("--description", default="")

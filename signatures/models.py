@@ -48,6 +48,7 @@ class RoleKind(str, enum.Enum):
     ADMIN = "admin"        # user and configuration management only; never GMP work or GMP signatures
     AUDIT = "audit"        # read-only
     BUSINESS = "business"  # GMP work and signatures
+    SYSTEM = "system"      # lanes worked by other systems through the API; held by system accounts, never by a person
 
 
 class Role(Base):

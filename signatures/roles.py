@@ -1,7 +1,9 @@
-"""The role catalogue: configured roles, each of one kind (admin, audit, business).
+"""The role catalogue: configured roles, each of one kind (admin, audit, business, system).
 
 A user's roles are all of one kind (CN-1: administrators, auditors and business users
-are separate people). Adding a role is an audited configuration change (A11-10).
+are separate people). Roles of kind `system` name the lanes that other systems work
+through the API: only system accounts hold them, never a person, and they never sign.
+Adding a role is an audited configuration change (A11-10).
 """
 from __future__ import annotations
 
@@ -34,6 +36,9 @@ def get_role(session: Session, name: str) -> Role:
 def kind_of_roles(session: Session, names: Iterable[str]) -> RoleKind | None:
     """The one kind shared by `names`; RoleConflict if they mix kinds (CN-1)."""
     kinds = {RoleKind(get_role(session, name).kind) for name in names}
+    if RoleKind.SYSTEM in kinds:
+        raise RoleConflict("roles " + ", ".join(sorted(names)) + " include a system role: system roles are held by "
+                           "system accounts only, never by a person")
     if len(kinds) > 1:
         raise RoleConflict("roles " + ", ".join(sorted(names)) + " mix kinds "
                            + ", ".join(sorted(k.value for k in kinds))
@@ -50,7 +55,7 @@ def add_role(uow: UnitOfWork, name: str, kind: RoleKind | str, label_en: str, la
     try:
         kind = RoleKind(kind)
     except ValueError as exc:
-        raise InvalidIdentityData(f"invalid role kind {kind!r}: expected admin, audit or business") from exc
+        raise InvalidIdentityData(f"invalid role kind {kind!r}: expected admin, audit, business or system") from exc
     if not label_en.strip() or not label_zh.strip():
         raise InvalidIdentityData("a role needs an English and a Chinese label")
     if not (reason or "").strip():

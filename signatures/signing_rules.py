@@ -36,6 +36,8 @@ class SigningRules:
             raise RoleNotPermitted("the signer holds no role")
         if kind is RoleKind.ADMIN:
             raise RoleNotPermitted("administrator accounts never sign records (CN-1)")
+        if kind is RoleKind.SYSTEM:
+            raise RoleNotPermitted("system roles never sign records (Part 11: only a person signs)")
         if kind is RoleKind.AUDIT and record_type not in self.non_gmp_record_types:
             raise RoleNotPermitted(f"audit-kind roles never sign GMP records such as {record_type!r} (CN-1)")
         allowed = self.allowed_roles(record_type, meaning)

@@ -15,6 +15,7 @@ MODEL_MODULES = [
     "connectors.models",
     "forms.models",
     "web.models",
+    "web.api.models",
     "validation_pack.models",
 ]
 

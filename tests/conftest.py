@@ -15,7 +15,9 @@ import pytest
 
 from core import clock
 from core.config import load_settings
-from tests.support.pgserver import PgServer, find_bindir
+from tests.support.pgserver import ExternalPgServer, PgServer, find_bindir
+
+pytest_plugins = ["validation_pack.evidence"]  # OQ evidence (active with --oq-evidence DIR)
 
 REQUIRE_ALL = os.environ.get("GMP_TEST_REQUIRE_ALL") == "1"
 BACKENDS = {"all": ["sqlite", "postgresql"], "sqlite": ["sqlite"], "postgresql": ["postgresql"]}[
@@ -53,6 +55,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # ---------------------------------------------------------------- databases
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
+    if os.environ.get("GMP_TEST_PG_URL"):  # a server given to the OQ run (`gmp oq run --database-url`)
+        yield ExternalPgServer(os.environ["GMP_TEST_PG_URL"])  # type: ignore[misc]
+        return
     if find_bindir() is None:
         missing("PostgreSQL server (Debian package postgresql)")
     server = PgServer().start()
@@ -66,7 +71,8 @@ def pg_server() -> Iterator[PgServer]:
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from store.migrate import upgrade
 
-    path = tmp_path_factory.mktemp("tmpl") / "template.sqlite3"
+    given = os.environ.get("GMP_TEST_SQLITE_TEMPLATE")  # a file given to the OQ run (`gmp oq run --database-url`)
+    path = Path(given) if given else tmp_path_factory.mktemp("tmpl") / "template.sqlite3"
     upgrade(f"sqlite:///{path}")
     return path
 
@@ -75,9 +81,12 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _pg_template(pg_server: PgServer) -> str:
     from store.migrate import upgrade
 
-    pg_server.admin_execute("CREATE DATABASE gmp_template")
-    upgrade(pg_server.url("gmp_template"))
-    return "gmp_template"
+    name = getattr(pg_server, "template", None)
+    if name is None:
+        name = "gmp_template"
+        pg_server.admin_execute(f"CREATE DATABASE {name}")
+    upgrade(pg_server.url(name))
+    return name
 
 
 _counter = itertools.count()

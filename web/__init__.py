@@ -29,6 +29,9 @@ BLUEPRINTS = [
     "web.notifications:bp",
     "web.corrections:bp",
     "web.equipment:bp",
+    "web.api.views:bp",
+    "web.api.admin:bp",
+    "web.validation:bp",
 ]
 
 

@@ -4,6 +4,10 @@ Every endpoint of the application must be listed; an endpoint that is not is ref
 (fail closed) and a test fails. A rule is `public` (no sign-in), `signed_in` (any
 signed-in user), or a list of role names and role kinds (`kind:admin`, `kind:audit`,
 `kind:business`). A refused attempt answers 403 and is recorded in the audit trail (CN-2).
+
+The API for other systems (/api/v1) is not used with a session: its rules are `token`
+(any valid API token) or a list of scopes (`scope:tasks:read`); the bearer token is
+checked by web.api.auth, and a signed-in session never satisfies such a rule.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from flask import Flask, g, request
 from web.errors import RoleRefused, RouteNotInMatrix, SignInRequired
 
 MATRIX_FILE = Path(__file__).resolve().parent / "access_matrix.yaml"
-PUBLIC, SIGNED_IN = "public", "signed_in"
+PUBLIC, SIGNED_IN, TOKEN = "public", "signed_in", "token"
 
 
 class MatrixError(ValueError):
@@ -32,8 +36,12 @@ class Rule:
     any_signed_in: bool = False
     roles: frozenset[str] = frozenset()
     kinds: frozenset[str] = frozenset()
+    token: bool = False  # an API rule: a bearer token with every scope in `scopes`
+    scopes: frozenset[str] = frozenset()
 
     def allows(self, roles: frozenset[str], kind: str | None) -> bool:
+        if self.token:
+            return False  # a session is never an API credential
         if self.public or self.any_signed_in:
             return True
         return bool(self.roles & roles) or (kind is not None and kind in self.kinds)
@@ -44,8 +52,15 @@ def parse_rule(endpoint: str, value: Any) -> Rule:
         return Rule(endpoint, public=True)
     if value == SIGNED_IN:
         return Rule(endpoint, any_signed_in=True)
+    if value == TOKEN:
+        return Rule(endpoint, token=True)
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise MatrixError(f"{endpoint}: expected 'public', 'signed_in' or a list of roles, found {value!r}")
+    scopes = {v.split(":", 1)[1] for v in value if v.startswith("scope:")}
+    if scopes:
+        if len(scopes) != len(value):
+            raise MatrixError(f"{endpoint}: API scopes and roles may not be mixed in one rule")
+        return Rule(endpoint, token=True, scopes=frozenset(scopes))
     kinds = {v.split(":", 1)[1] for v in value if v.startswith("kind:")}
     bad = kinds - {"admin", "audit", "business"}
     if bad:
@@ -75,6 +90,11 @@ def guard() -> None:
         return  # no route (404/405): the error handler answers
     rule = rule_for(endpoint)
     if rule.public:
+        return
+    if rule.token:
+        from web.api.auth import authorise
+
+        authorise(rule.scopes)
         return
     user = g.get("user")
     if user is None:

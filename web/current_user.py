@@ -42,6 +42,8 @@ class CurrentUser:
 
 def load_current_user() -> None:
     g.user = None
+    if request.blueprint == "api":
+        return  # the API for other systems: bearer tokens only, never the session (web.api.auth)
     sid = session.get(SESSION_KEY)
     if not sid or request.endpoint in UNTRACKED:
         return

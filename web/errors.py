@@ -71,6 +71,10 @@ def answer(status: int, error: str, message: str, **extra: Any):  # type: ignore
 
 
 def handle_error(exc: Exception):  # type: ignore[no-untyped-def]
+    if request.path == "/api/v1" or request.path.startswith("/api/v1/"):
+        from web.api.answers import api_answer
+
+        return api_answer(exc)  # the API's own JSON errors, each naming its field
     if isinstance(exc, SignInRequired) and not wants_json():
         from flask import redirect, url_for
 

@@ -472,7 +472,8 @@ def preview():  # type: ignore[no-untyped-def]
     """Server-rendered preview of a form being edited (JSON in, HTML out)."""
     from flask_babel import gettext
 
-    from forms import FormDefinitionError, render_form
+    from forms import FormDefinitionError, load_definition, render_form
+    from web.i18n import current_language
 
     body = request.get_json(silent=True) or {}
     try:
@@ -480,11 +481,19 @@ def preview():  # type: ignore[no-untyped-def]
         ui_schema = json.loads(body.get("ui_schema") or "{}")
     except ValueError as exc:
         return jsonify(ok=False, error=_("Not valid JSON: %(error)s", error=str(exc)))
+    from flask_babel import force_locale
+
+    from web.i18n import LANGUAGES
+
+    language = str(body.get("language") or current_language())
+    language = language if language in LANGUAGES else current_language()
     try:
-        html = render_form(schema, ui_schema, gettext=gettext, id_prefix="preview-")
+        with force_locale(language):  # the interface words of the preview in the language previewed
+            html = render_form(schema, ui_schema, gettext=gettext, id_prefix="preview-", language=language)
+        warnings = list(load_definition(schema, ui_schema).warnings)
     except FormDefinitionError as exc:
         return jsonify(ok=False, error=str(exc))
-    return jsonify(ok=True, html=str(html))
+    return jsonify(ok=True, html=str(html), warnings=warnings)
 
 
 # ---------------------------------------------------------------- starting

@@ -91,7 +91,8 @@ def gate_refusal(uow: Any, form: TaskForm, user: Any) -> str | None:
 
 
 def equipment_fields(form: TaskForm) -> dict[str, str]:
-    """Field name -> registered tag, for the form's equipment-captured fields."""
+    """Field name -> registered tag, for the form's top-level equipment-captured fields
+    (a repeating group's rows capture one by one: `capture_field`)."""
     from forms import load_definition
 
     if form.schema is None:
@@ -100,13 +101,19 @@ def equipment_fields(form: TaskForm) -> dict[str, str]:
     return {spec.name: spec.equipment_tag for spec in definition.fields if spec.equipment_tag}
 
 
+def _captured_value(tag: str, row: Any) -> Any:
+    from core.clock import parse_iso
+    from forms import CapturedValue
+
+    return CapturedValue(tag=tag, value=json.loads(row.value_json), captured_at=parse_iso(row.source_timestamp),
+                         unit=row.unit or None, stable=row.quality == "good", reading_id=row.id)
+
+
 def latest_captures(session: Any, form: TaskForm) -> dict[str, Any]:
-    """The newest stored reading of each equipment field's tag for this task, as forms.CapturedValue."""
+    """The newest stored reading of each top-level equipment field's tag for this task, as forms.CapturedValue."""
     from sqlalchemy import select
 
     from connectors.models import EquipmentReading
-    from core.clock import parse_iso
-    from forms import CapturedValue
 
     captured = {}
     for name, tag in equipment_fields(form).items():
@@ -114,10 +121,75 @@ def latest_captures(session: Any, form: TaskForm) -> dict[str, Any]:
                                                              EquipmentReading.tag_name == tag)
                               .order_by(EquipmentReading.id.desc()).limit(1)).scalar_one_or_none()
         if row is not None:
-            captured[name] = CapturedValue(tag=tag, value=json.loads(row.value_json),
-                                           captured_at=parse_iso(row.source_timestamp), unit=row.unit or None,
-                                           stable=row.quality == "good")
+            captured[name] = _captured_value(tag, row)
     return captured
+
+
+def row_captures(session: Any, form: TaskForm, readings: Mapping[str, str]) -> dict[str, Any]:
+    """The readings a submission names for its rows' equipment fields (``cap:PATH`` = reading id),
+    each checked to be a reading of this task from the field's own tag; others are left out
+    (the field then reports that nothing was captured)."""
+    from connectors.models import EquipmentReading
+    from forms import load_definition
+
+    if form.schema is None or not readings:
+        return {}
+    definition = load_definition(form.schema, form.ui_schema)
+    captured: dict[str, Any] = {}
+    used: set[int] = set()
+    for path, reading_id in readings.items():
+        spec = definition.spec_at(path)
+        if spec is None or spec.equipment_tag is None or not str(reading_id).isdigit():
+            continue
+        row = session.get(EquipmentReading, int(reading_id))
+        if row is None or row.task_id != form.task_id or row.tag_name != spec.equipment_tag or row.id in used:
+            continue
+        used.add(row.id)
+        captured[path] = _captured_value(spec.equipment_tag, row)
+    return captured
+
+
+@bp.post("/<task_id>/capture-field")
+def capture_field(task_id: str):  # type: ignore[no-untyped-def]
+    """Read one equipment field of a row now (JSON in: {"field": PATH}); the reading is stored as
+    original data and its id goes back into the form, which submits it with the row."""
+    from flask_babel import gettext
+
+    from connectors.errors import ConnectorError
+    from connectors.service import client_for, read_tag
+    from forms import load_definition
+    from forms.html import display
+    from forms.numbers import quantize, reading_decimal
+
+    path = str((request.get_json(silent=True) or {}).get("field") or "")
+    with unit_of_work() as uow:
+        form = load_task_form(uow.session, task_id)
+        spec = load_definition(form.schema, form.ui_schema).spec_at(path) if form.schema is not None else None
+        if spec is None or spec.equipment_tag is None:
+            return jsonify(ok=False, error=gettext("This field is not captured from equipment.")), 422
+        try:
+            read_tag(uow, spec.equipment_tag, client=client_for(settings()), purpose="form",
+                     instance_id=str(form.instance_id), task_id=task_id)
+            uow.session.flush()
+        except ConnectorError as exc:
+            return jsonify(ok=False, error=gettext("The equipment could not be read: %(error)s", error=str(exc))), 502
+        from sqlalchemy import select
+
+        from connectors.models import EquipmentReading
+
+        row = uow.session.execute(select(EquipmentReading).where(
+            EquipmentReading.task_id == task_id, EquipmentReading.tag_name == spec.equipment_tag)
+            .order_by(EquipmentReading.id.desc()).limit(1)).scalar_one()
+        reading_id, value, unit, at, good = row.id, json.loads(row.value_json), row.unit, row.source_timestamp, row.quality
+        uow.commit()
+    number = reading_decimal(value) if spec.type == "number" else None
+    if number is not None and spec.decimals is not None:
+        number = quantize(number, spec.decimals)
+    text = display(number if number is not None else value)
+    source = gettext("Captured from equipment") + f" {spec.equipment_tag} · {at[:19].replace('T', ' ')} UTC"
+    if good != "good":
+        source += " · " + gettext("not stable")
+    return jsonify(ok=True, reading_id=reading_id, text=text, unit=unit, source=source)
 
 
 @bp.post("/<task_id>/capture")
@@ -140,18 +212,27 @@ def live(task_id: str):  # type: ignore[no-untyped-def]
     from connectors.errors import ConnectorError
     from connectors.registry import lookup
     from connectors.service import client_for
+    from forms import load_definition
+    from forms.html import display
+    from forms.numbers import reading_decimal
+    from web.i18n import current_language
 
     values: dict[str, Any] = {}
     with unit_of_work() as uow:
         form = load_task_form(uow.session, task_id)
+        definition = load_definition(form.schema, form.ui_schema) if form.schema is not None else None
         for name, tag in equipment_fields(form).items():
+            label = definition.field(name).label(current_language()) if definition is not None else name
             try:
                 registered = lookup(uow, tag, action="read")
                 reading = client_for(settings()).read(registered.definition, registered.revision)
             except ConnectorError as exc:
-                values[name] = {"error": str(exc)}
+                values[name] = {"label": label, "error": str(exc)}
             else:
-                values[name] = {"value": reading.value, "unit": reading.unit, "quality": reading.quality.value}
+                number = reading_decimal(reading.value) if isinstance(reading.value, float) else None
+                values[name] = {"label": label, "value": reading.value, "unit": reading.unit,
+                                "text": display(number if number is not None else reading.value),
+                                "quality": reading.quality.value}
     return jsonify(values)
 
 
@@ -232,19 +313,19 @@ def release(task_id: str):  # type: ignore[no-untyped-def]
     return redirect(url_for("tasks.inbox"))
 
 
-def _render(form: TaskForm, *, values: Mapping[str, Any] | None = None, errors: Any = None,
-            exceptions: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None,
-            message: str | None = None, status: int = 200,
-            captured: Mapping[str, Any] | None = None):  # type: ignore[no-untyped-def]
+def _render(form: TaskForm, *, submission: Any = None, errors: Any = None, message: str | None = None,
+            status: int = 200, captured: Mapping[str, Any] | None = None):  # type: ignore[no-untyped-def]
+    """The task page; a submission shown again keeps every value and text as typed, with its errors."""
     from flask_babel import gettext
 
     from forms import render_form
+    from web.i18n import current_language
     from web.labels import element_label, role_labels
 
     fields = None
     if form.schema is not None:
-        fields = render_form(form.schema, form.ui_schema, values=values, errors=errors, exceptions=exceptions,
-                             overrides=overrides, captured=captured, gettext=gettext)
+        fields = render_form(form.schema, form.ui_schema, submission=submission, errors=errors, captured=captured,
+                             gettext=gettext, language=current_language(), capture_buttons=True)
     with unit_of_work() as uow:
         title = element_label(uow.session, form.version_id, form.bpmn_id, form.name)
         role = role_labels(uow.session).get(form.lane or "", form.lane)
@@ -277,30 +358,39 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
     from engine.errors import EngineError
     from engine.ports import SignatureInput
     from engine.tasks import complete_task
-    from forms import FORM_LEVEL, FieldError, FormError, FormInvalid, Submission, parse_html_submission, validate_submission
+    from forms import (
+        FORM_LEVEL,
+        FieldError,
+        FormError,
+        FormInvalid,
+        Submission,
+        check_html_submission,
+        parse_html_submission,
+        validate_submission,
+    )
 
     user = g.user
+    submission = Submission()
     with unit_of_work() as uow:
         form = load_task_form(uow.session, task_id)
         captured = latest_captures(uow.session, form)
         first_signature = bool(form.meanings) and not statement_signed(uow.session, user.user_id)
+        if form.schema is not None and not first_signature:
+            submission = parse_html_submission(form.schema, form.ui_schema, request.form)
+            captured.update(row_captures(uow.session, form, submission.captures))
     if first_signature:
         return accountability_detour(form)
-    submission = Submission()
     verifier = (request.form.get("sig2_user_id") or "").strip() or None
     try:
         if form.schema is not None:
-            submission = parse_html_submission(form.schema, form.ui_schema, request.form)
-            result = validate_submission(form.schema, form.ui_schema, submission.data,
-                                         exceptions=submission.exceptions, overrides=submission.overrides,
-                                         captured=captured, entered_by=user.user_id, verified_by=verifier)
+            result = check_html_submission(form.schema, form.ui_schema, submission, captured=captured,
+                                           entered_by=user.user_id, verified_by=verifier)
             if result.needs_verification and form.verifier_meaning is None:
                 from web.wording import FORM_NEEDS_VERIFIER
 
                 raise FormInvalid([FieldError(FORM_LEVEL, "no_verifier_step", FORM_NEEDS_VERIFIER)])
     except FormInvalid as exc:
-        return _render(form, values=submission.data, errors=exc, exceptions=submission.exceptions,
-                       overrides=submission.overrides, status=422, captured=captured)
+        return _render(form, submission=submission, errors=exc, status=422, captured=captured)
 
     def validator(schema: Any, ui_schema: Any, data: Mapping[str, Any]) -> dict[str, Any]:
         checked = validate_submission(schema, ui_schema, data, exceptions=submission.exceptions,
@@ -323,11 +413,12 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
                                        services=engine_services(validator), settings=settings())
             notify_new_tasks(uow, form, [t for t in completion.ready if t not in before])
             uow.commit()
+    except FormInvalid as exc:
+        return _render(form, submission=submission, errors=exc, captured=captured, status=422)
     except (EngineError, FormError) as exc:
         from web.wording import refusal_text
 
-        return _render(form, values=submission.data, exceptions=submission.exceptions, captured=captured,
-                       overrides=submission.overrides, message=refusal_text(exc),
+        return _render(form, submission=submission, captured=captured, message=refusal_text(exc),
                        status=getattr(exc, "http_status", 422))
     from signatures.service import signatures_for
     from web.labels import element_label
@@ -368,7 +459,7 @@ def resume(task_id: str):  # type: ignore[no-untyped-def]
     """The task form again with the entries carried through the accountability statement."""
     from werkzeug.datastructures import MultiDict
 
-    from forms import FormInvalid, parse_html_submission
+    from forms import parse_html_submission
 
     with unit_of_work() as uow:
         form = load_task_form(uow.session, task_id)
@@ -378,10 +469,5 @@ def resume(task_id: str):  # type: ignore[no-untyped-def]
     flash(_("The accountability statement is signed. Your entries are kept: check them and sign to complete."), "info")
     if form.schema is None:
         return _render(form, captured=captured)
-    try:
-        submission = parse_html_submission(form.schema, form.ui_schema, entries)
-    except FormInvalid as exc:
-        raw = {key.partition(":")[2]: value for key, value in entries.items() if key.startswith("f:")}
-        return _render(form, values=raw, errors=exc, captured=captured)
-    return _render(form, values=submission.data, exceptions=submission.exceptions, overrides=submission.overrides,
-                   captured=captured)
+    submission = parse_html_submission(form.schema, form.ui_schema, entries)  # keeps what was typed, as typed
+    return _render(form, submission=submission, captured=captured)

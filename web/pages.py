@@ -139,7 +139,9 @@ NAV = [
     ("admin.users", N_("Users")),
     ("admin.roles", N_("Roles")),
     ("admin.alerts", N_("Security alerts")),
+    ("api_admin.accounts", N_("System accounts")),
     ("equipment.revisions", N_("Equipment tags")),
+    ("validation.index", N_("Validation")),
     ("notifications.index", N_("Notifications")),
 ]
 

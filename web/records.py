@@ -17,12 +17,16 @@ bp = Blueprint("records", __name__, url_prefix="/records")
 
 
 def build_record(session: Any, instance_id: int) -> dict[str, Any]:
-    """Everything about one instance, as plain JSON-able data."""
+    """Everything about one instance, as plain JSON-able data (exact decimals as their digits)."""
+    from audit.canonical import jsonable
     from audit.models import AuditEntry
     from engine.instances import inspect
     from engine.models import InstanceTask
+    from engine.runtime_factory import serializer
     from signatures.manifestation import manifestations
     from signatures.service import signatures_for
+    from web.corrections import task_data
+    from web.models import FormCorrection
 
     header = inspect(session, instance_id)
     rows = list(session.execute(select(InstanceTask).where(InstanceTask.instance_id == instance_id,
@@ -30,35 +34,44 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
                                 .order_by(InstanceTask.seq)).scalars())
     tasks = []
     for row in rows:
-        body = json.loads(row.body)
-        gmp = (body.get("internal_data") or {}).get("gmp")
-        if not row.manual or not gmp:
+        if not row.manual:
             continue
-        data = dict(body.get("data") or {})
+        data, gmp = task_data(row)
+        if not gmp:
+            continue
         provenance = data.pop("_form", None) or {}
         fields = provenance.get("fields") or {}
         signed = signatures_for(session, "task", row.id)
-        from web.models import FormCorrection
-
         corrections = [json.loads(c.correction) for c in session.execute(
             select(FormCorrection).where(FormCorrection.task_id == row.id).order_by(FormCorrection.id)).scalars()]
         by_field: dict[str, list[dict[str, Any]]] = {}
         for item in corrections:
             by_field.setdefault(item["field"], []).append(item)
+        definition = _definition(session, row.id)
+        view = _current(definition, fields, corrections)
+        if definition is not None:
+            from forms.validation import sort_key
+
+            fields = {path: fields[path] for path in sorted(fields, key=lambda p: sort_key(definition, p))}
+        values = []
+        for path, info in fields.items():
+            now = view.get(path)
+            values.append({
+                "field": path, "label": _label(definition, path),
+                "value": now.value if now is not None else (
+                    by_field[path][-1]["corrected"] if path in by_field else info.get("value")),
+                "original": info.get("value"), "corrections": by_field.get(path, []),
+                "changed_since_first_entry": now.changed_since_first_entry if now is not None else path in by_field,
+                "recalculated": bool(now is not None and now.recalculated), "unit": info.get("unit"),
+                "source": info.get("source"), "out_of_limits": info.get("out_of_limits"),
+                "exception_comment": info.get("exception_comment"), "override_reason": info.get("override_reason"),
+                "capture": info.get("capture"), "limits": info.get("limits"),
+                "needs_verification": info.get("needs_verification")})
         tasks.append({
             "task_id": row.id, "bpmn_id": row.bpmn_id, "name": row.bpmn_name or row.bpmn_id, "lane": row.lane,
             "completed_by": gmp.get("completed_by"), "completed_at": row.updated_at,
-            "record_hash": gmp.get("record_hash"),
-            "values": [{"field": name, "value": (by_field[name][-1]["corrected"] if name in by_field
-                                                 else info.get("value")),
-                        "original": info.get("value"), "corrections": by_field.get(name, []),
-                        "changed_since_first_entry": name in by_field, "unit": info.get("unit"),
-                        "source": info.get("source"), "out_of_limits": info.get("out_of_limits"),
-                        "exception_comment": info.get("exception_comment"),
-                        "override_reason": info.get("override_reason"),
-                        "capture": info.get("capture"), "limits": info.get("limits"),
-                        "needs_verification": info.get("needs_verification")}
-                       for name, info in fields.items()],
+            "record_hash": gmp.get("record_hash"), "values": values,
+            "tables": _tables(definition, values),
             "entered_by": provenance.get("entered_by"), "verified_by": provenance.get("verified_by"),
             "signatures": [m.__dict__ for m in manifestations(signed, settings())],
             "corrections": corrections,
@@ -71,9 +84,86 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
     timeline = [{"seq": e.seq, "ts": e.ts, "actor_id": e.actor_id, "actor_name": e.actor_name, "action": e.action,
                  "object": f"{e.object_type}/{e.object_id}", "reason": e.reason} for e in entries]
     exceptions = [{"task": t["name"], **v} for t in tasks for v in t["values"] if v["out_of_limits"]]
-    return {"instance": {k: header[k] for k in ("id", "title", "process", "version", "status", "started_at",
-                                                  "started_by", "ended_at", "cancel_reason")},
-            "data": header["data"], "tasks": tasks, "exceptions": exceptions, "timeline": timeline}
+    return jsonable({"instance": {k: header[k] for k in ("id", "title", "process", "version", "status", "started_at",
+                                                           "started_by", "ended_at", "cancel_reason")},
+                     "data": serializer().registry.restore(header["data"]), "tasks": tasks, "exceptions": exceptions,
+                     "timeline": timeline})
+
+
+def _current(definition: Any, fields: dict[str, Any], corrections: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each field as it stands after the corrections, calculated fields recalculated (forms.current_view)."""
+    from forms import Correction, FormError, current_view
+
+    if definition is None:
+        return {}
+    try:
+        return current_view(dict(definition.schema), dict(definition.ui_schema),
+                            {path: info.get("value") for path, info in fields.items()},
+                            [Correction.from_json(item) for item in corrections])
+    except (FormError, KeyError, ValueError):
+        return {}
+
+
+def _definition(session: Any, task_id: str) -> Any:
+    """The task's form definition (for labels and rows), or None when the task has none."""
+    from core.errors import GmpError
+    from forms import FormDefinitionError, load_definition
+    from web.operator import load_task_form
+
+    try:
+        form = load_task_form(session, task_id)
+        return load_definition(form.schema, form.ui_schema) if form.schema is not None else None
+    except (GmpError, FormDefinitionError):
+        return None
+
+
+def _label(definition: Any, path: str) -> str:
+    """A field's label in the reader's language, naming its row (``Dispensing › row 2 › Net weight``)."""
+    from web.i18n import current_language
+
+    if definition is None:
+        return path
+    return definition.label_of(path, current_language(), lambda n: _("row %(number)s", number=n))
+
+
+def _tables(definition: Any, values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The values of each repeating group as a table: one line per row, one column per field;
+    values outside rows stay in the field list (``in_table`` marks the others)."""
+    from forms.keywords import join_path, split_path
+    from web.i18n import current_language
+
+    if definition is None:
+        return []
+    tables: dict[str, dict[str, Any]] = {}
+    for value in values:
+        parts = split_path(value["field"])
+        cut = next((i for i, p in enumerate(parts) if isinstance(p, int)), None)
+        if cut is None or any(isinstance(p, int) for p in parts[cut + 1:]):
+            continue  # outside rows, or a table inside a row: listed field by field
+        group_path = join_path(*parts[:cut])
+        spec = definition.spec_at(group_path)
+        if spec is None or spec.kind != "rows":
+            continue
+        value["in_table"] = True
+        table = tables.get(group_path)
+        if table is None:
+            columns = [c for c in spec.leaves()]
+            table = tables[group_path] = {
+                "path": group_path, "label": _label(definition, group_path),
+                "columns": [{"key": c.key[len(spec.key) + 1:], "label": c.label(current_language()), "unit": c.unit}
+                            for c in columns],
+                "rows": {}}
+        column = join_path(*parts[cut + 1:])
+        table["rows"].setdefault(parts[cut], {})[column] = value
+    result = []
+    for table in tables.values():
+        table["rows"] = [{"number": index + 1, "cells": [cells.get(c["key"]) for c in table["columns"]]}
+                         for index, cells in sorted(table["rows"].items())]
+        table["notes"] = [cell for r in table["rows"] for cell in r["cells"] if cell and (
+            cell["out_of_limits"] or cell["override_reason"] or cell["changed_since_first_entry"]
+            or cell["needs_verification"] or cell["capture"])]
+        result.append(table)
+    return result
 
 
 def _record(instance_id: int) -> dict[str, Any]:

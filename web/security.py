@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import Flask, Response, request, session
+from flask import Flask, Response, g, request, session
 
 from web.errors import CsrfRefused
 
@@ -28,6 +28,8 @@ def csrf_token() -> str:
 def check_csrf() -> None:
     if request.method in SAFE_METHODS or request.routing_exception is not None:
         return  # no route (404/405): the error handler answers
+    if g.get("api") is not None:
+        return  # the API: a bearer token, never a cookie, authenticates the call (web.api.auth)
     expected = session.get(FIELD)
     sent = request.headers.get(HEADER) or request.form.get(FIELD)
     if not expected or not sent or not hmac.compare_digest(str(expected), str(sent)):

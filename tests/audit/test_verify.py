@@ -140,7 +140,7 @@ def test_corrupt_checkpoint_log_is_refused(trail, settings):
         verify_trail(trail, settings)
 
 
-@pytest.mark.req("URS-AUD-003", "ALCOA-ACCURATE")
+@pytest.mark.req("URS-AUD-003", "URS-FRM-010", "ALCOA-ACCURATE")
 def test_exact_decimals_are_written_as_their_digits_and_the_trail_verifies(trail, settings):
     """A form number is a Decimal: the entry keeps its exact digits (10.10 stays 10.10, no 10.099999...,
     no exponent), while floats, integers and strings are encoded exactly as before."""

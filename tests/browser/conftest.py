@@ -133,13 +133,15 @@ def browser():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def page(browser, request):  # type: ignore[no-untyped-def]
+def page(browser, request, oq_evidence):  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="en-GB")
     context.set_default_timeout(10_000)
     tab = context.new_page()
     yield tab
     failed = any(getattr(request.node, f"rep_{when}", None) is not None and getattr(request.node, f"rep_{when}").failed
                  for when in ("setup", "call"))
+    if oq_evidence.active and not tab.is_closed():  # OQ evidence: the page as the journey left it
+        oq_evidence.screenshot(tab, "final page of the journey")
     if failed:
         ARTIFACTS.mkdir(exist_ok=True)
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.nodeid)

@@ -59,7 +59,7 @@ def test_cold_load_reproduces_the_warm_workflow(db, services, frozen_clock):
     assert cold.get_tasks(state=16)[0].data["batch"] == "B-7"
 
 
-@pytest.mark.req("URS-ENG-008", "A11-7.1")
+@pytest.mark.req("URS-ENG-008", "URS-FRM-010", "A11-7.1")
 def test_exact_decimals_and_dates_in_task_data_survive_a_cold_load(db, services, frozen_clock):
     import json
     from datetime import date, datetime, timezone

@@ -1,6 +1,8 @@
 """Form definitions: JSON Schema check first, then every GMP keyword and UI key."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from forms import FormDefinitionError, load_definition
@@ -14,7 +16,7 @@ def test_definition_reads_fields_in_ui_order(schema, ui):
     definition = load_definition(schema, ui)
     assert [f.name for f in definition.fields] == ["lot", "gross", "tare", "net", "clean", "status", "note"]
     net = definition.field("net")
-    assert net.unit == "kg" and net.limits.min == 9.5 and net.calculated.names == {"gross", "tare"}
+    assert net.unit == "kg" and net.limits.min == Decimal("9.5") and net.calculated.names == {"gross", "tare"}
     assert definition.field("gross").readonly and definition.field("tare").critical
     assert definition.field("note").widget == "textarea" and definition.field("status").widget == "select"
     assert definition.title == "Dispense"
@@ -43,11 +45,36 @@ CASES = [
     ("unknown_required", lambda s: s["required"].append("ghost"), None, "'required' names fields that do not exist"),
     ("no_type", lambda s: s["properties"]["lot"].pop("type"), None, "every field needs a 'type'"),
     ("unknown_keyword", lambda s: s["properties"]["lot"].update({"x-gmp-colour": "red"}), None, "unknown GMP keyword 'x-gmp-colour'"),
-    ("nested_keyword", lambda s: s["properties"].update({"grp": {"type": "object", "properties": {"a": {"type": "number", "x-gmp-unit": "g"}}}}), None, "only allowed on top-level fields"),  # noqa: E501
+    ("group_keyword", lambda s: s["properties"].update({"grp": {"type": "object", "x-gmp-unit": "g", "properties": {"a": {"type": "number"}}}}), None, "apply to scalar fields only"),  # noqa: E501
+    ("nested_unknown", lambda s: s["properties"].update({"grp": {"type": "object", "properties": {"a": {"type": "number", "x-gmp-colour": "g"}}}}), None, "unknown GMP keyword 'x-gmp-colour'"),  # noqa: E501
+    ("scalar_list", lambda s: s["properties"].update({"tags": {"type": "array", "items": {"type": "string"}}}), None, "lists of plain values are not supported"),  # noqa: E501
+    ("dotted_name", lambda s: s["properties"].update({"a.b": {"type": "string"}}), None, "cannot be empty or contain"),
+    ("form_keyword", lambda s: s.update({"x-gmp-unit": "kg"}), None, "belongs on a field, not on the form"),
     ("empty_unit", lambda s: s["properties"]["tare"].update({"x-gmp-unit": " "}), None, "x-gmp-unit must be a non-empty string"),
     ("limits_on_text", lambda s: s["properties"]["lot"].update({"x-gmp-limits": {"min": 1}}), None, "number and integer fields only"),
     ("limits_shape", lambda s: s["properties"]["tare"].update({"x-gmp-limits": {"low": 1}}), None, "'min' and/or 'max'"),
-    ("limits_value", lambda s: s["properties"]["tare"].update({"x-gmp-limits": {"min": "1"}}), None, "x-gmp-limits.min must be a number"),
+    ("limits_value", lambda s: s["properties"]["tare"].update({"x-gmp-limits": {"min": True}}), None, "x-gmp-limits.min must be a number or a calculation"),  # noqa: E501
+    ("limits_expression", lambda s: s["properties"]["tare"].update({"x-gmp-limits": {"min": "gross -"}}), None, "x-gmp-limits.min: calculation"),  # noqa: E501
+    ("limits_unknown", lambda s: s["properties"]["tare"].update({"x-gmp-limits": {"min": "ghost"}}), None, "limit uses unknown field 'ghost'"),  # noqa: E501
+    ("limits_self", lambda s: s["properties"]["tare"].update({"x-gmp-limits": {"min": "tare - 1"}}), None, "cannot use its own field"),  # noqa: E501
+    ("decimals_type", lambda s: s["properties"]["lot"].update({"x-gmp-decimals": 2}), None, "x-gmp-decimals applies to number fields only"),  # noqa: E501
+    ("decimals_value", lambda s: s["properties"]["tare"].update({"x-gmp-decimals": 13}), None, "whole number from 0 to 12"),
+    ("max_length_ceiling", lambda s: s["properties"]["lot"].update({"maxLength": 200001}), None, "maxLength is limited to"),
+    ("i18n_shape", lambda s: s["properties"]["lot"].update({"x-gmp-i18n": ["zh"]}), None, "must map a language"),
+    ("i18n_language", lambda s: s["properties"]["lot"].update({"x-gmp-i18n": {"Chinese": {"title": "批"}}}), None, "is not a language code"),  # noqa: E501
+    ("i18n_key", lambda s: s["properties"]["lot"].update({"x-gmp-i18n": {"zh": {"colour": "红"}}}), None, "takes"),
+    ("i18n_empty", lambda s: s["properties"]["lot"].update({"x-gmp-i18n": {"zh": {"title": " "}}}), None, "must be a non-empty text"),
+    ("i18n_enum", lambda s: s["properties"]["status"].update({"x-gmp-i18n": {"zh": {"enumNames": ["好"]}}}), None, "must name each of the 2 choices"),  # noqa: E501
+    ("i18n_enum_plain", lambda s: s["properties"]["lot"].update({"x-gmp-i18n": {"zh": {"enumNames": ["好"]}}}), None, "is for fields with a list of choices"),  # noqa: E501
+    ("rows_items", lambda s: s["properties"].update({"rows": {"type": "array"}}), None, "needs 'items' of type 'object'"),
+    ("rows_max", lambda s: s["properties"].update({"rows": {"type": "array", "maxItems": 5000, "items": {"type": "object", "properties": {"a": {"type": "string"}}}}}), None, "maxItems is limited"),  # noqa: E501
+    ("rows_min_max", lambda s: s["properties"].update({"rows": {"type": "array", "minItems": 3, "maxItems": 2, "items": {"type": "object", "properties": {"a": {"type": "string"}}}}}), None, "minItems is greater than maxItems"),  # noqa: E501
+    ("rows_default", lambda s: s["properties"].update({"rows": {"type": "array", "default": [1], "items": {"type": "object", "properties": {"a": {"type": "string"}}}}}), None, "must be a list of rows"),  # noqa: E501
+    ("rows_default_key", lambda s: s["properties"].update({"rows": {"type": "array", "default": [{"b": 1}], "items": {"type": "object", "properties": {"a": {"type": "string"}}}}}), None, "names fields that are not columns"),  # noqa: E501
+    ("sum_not_rows", lambda s: s["properties"].update({"t": {"type": "number", "x-gmp-calculated": "sum(lot.x)"}}), None, "'lot' is not a repeating group"),  # noqa: E501
+    ("sum_column", lambda s: s["properties"].update({"rows": {"type": "array", "items": {"type": "object", "properties": {"a": {"type": "string"}}}}, "t": {"type": "number", "x-gmp-calculated": "sum(rows.a)"}}), None, "'a' is not a numeric column"),  # noqa: E501
+    ("count_not_rows", lambda s: s["properties"].update({"t": {"type": "number", "x-gmp-calculated": "count(tare)"}}), None, "'tare' is not a repeating group"),  # noqa: E501
+    ("group_empty", lambda s: s["properties"].update({"grp": {"type": "object", "properties": {}}}), None, "a group needs 'properties'"),
     ("limits_order", lambda s: s["properties"]["tare"].update({"x-gmp-limits": {"min": 2, "max": 1}}), None, "min is greater than"),
     ("tag_empty", lambda s: s["properties"]["tare"].update({"x-gmp-equipment-tag": ""}), None, "non-empty tag name"),
     ("tag_on_object", lambda s: s["properties"].update({"grp": {"type": "object", "x-gmp-equipment-tag": "T"}}), None, "scalar fields only"),  # noqa: E501
@@ -99,7 +126,7 @@ def test_schema_must_be_an_object_and_json():
 @pytest.mark.req("URS-FRM-006")
 @pytest.mark.parametrize("source,message", [
     ("__import__('os')", "only the functions"),
-    ("gross.real", "Attribute is not allowed"),
+    ("gross.real", r"a column \(rows.column\) is only allowed inside sum\(\)"),
     ("gross[0]", "Subscript is not allowed"),
     ("gross ** 99", "operator Pow is not allowed"),
     ("gross > 1", "Compare is not allowed"),
@@ -113,6 +140,10 @@ def test_schema_must_be_an_object_and_json():
     ("1+" * 300 + "1", "limited to 500 characters"),
     ("(" * 10 + "a" + ")" * 10 + "+a" * 120, "too complex"),
     ("lambda: 1", "Lambda is not allowed"),
+    ("sum(rows)", r"sum\(\) takes one column of a repeating group"),
+    ("sum(rows.a.b)", r"sum\(\) takes one column"),
+    ("count(rows.a)", r"count\(\) takes one repeating group"),
+    ("rows.a + 1", r"a column \(rows.column\) is only allowed inside sum\(\)"),
 ])
 def test_expressions_refuse_everything_but_arithmetic(source, message):
     with pytest.raises(ExpressionError, match=message):

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from forms import FormInvalid, parse_html_submission, render_form, validate_submission
+from forms import FormInvalid, check_html_submission, parse_html_submission, render_form, validate_submission
 from tests.forms.conftest import capture
 
 pytestmark = pytest.mark.req("URS-FRM-008")
@@ -17,10 +17,10 @@ def test_every_input_has_a_label_and_descriptions(schema, ui):
         assert f'for="{field_id}"' in html, field_id
     assert 'aria-describedby="f-tare-unit f-tare-critical"' in html
     assert 'id="f-tare-unit">kg<' in html
-    assert 'id="f-net-limits">Limits: 9.5 – 10.5 kg' in html
+    assert 'id="f-net-limits">Limits: <span class="gmp-limits-text" data-unit="kg">9.5 – 10.5 kg</span>' in html
     assert "Captured from equipment <code>BAL-01.gross</code>" in html
     assert 'id="f-gross" readonly aria-readonly="true" value="12.1"' in html
-    assert '<output id="f-net" class="gmp-output" for="gross tare"' in html and ">10.1</output>" in html
+    assert '<output id="f-net" class="gmp-output" for="f-gross f-tare"' in html and ">10.1</output>" in html
     assert "Material lot code" in html and "Free text" in html
     assert html.index('data-field="lot"') < html.index('data-field="gross"') < html.index('data-field="net"')
 
@@ -52,7 +52,7 @@ def test_widgets(schema, ui):
     html = str(render_form(schema, ui, values={"choice": "b"}, captured=capture(stable=False)))
     assert 'type="date"' in html and 'name="f:choice" value="b" checked' in html
     assert 'placeholder="LOT"' in html and " autofocus" in html and "not stable" in html
-    assert '<textarea id="f-note" name="f:note" rows="3" maxlength="20"' in html
+    assert '<textarea id="f-note" name="f:note" rows="3" data-max-length="20"' in html  # no silent cut-off
 
 
 def test_parse_html_submission_types_values(schema, ui):
@@ -68,16 +68,24 @@ def test_parse_html_submission_types_values(schema, ui):
 @pytest.mark.parametrize("posted,field,text", [
     ({"f:tare": "two"}, "tare", "Enter a number."),
     ({"f:tare": "nan"}, "tare", "Enter a number."),
+    ({"f:tare": "1e3"}, "tare", "Enter a number."),
+    ({"f:tare": "2,5"}, "tare", "Use a point for decimals (10.5, not 10,5)."),
     ({"f:clean": "perhaps"}, "clean", "Enter yes or no."),
+    ({"f:status": "lost"}, "status", "Choose one of: ok, hold."),
     ({"f:ghost": "1"}, "__form__", "ghost is not a field of this form."),
+    ({"f:lot.x": "1"}, "__form__", "lot.x is not a field of this form."),
 ])
 def test_parse_html_submission_errors(schema, ui, posted, field, text):
-    with pytest.raises(FormInvalid, match="form has 1 error") as info:
-        parse_html_submission(schema, ui, posted)
-    assert info.value.errors[field] == [text]
+    submission = parse_html_submission(schema, ui, {**posted, "f:lot": "L-007"})
+    assert [e.message for e in submission.errors if e.field == field] == [text]
+    assert submission.data["lot"] == "L-007"  # a bad value elsewhere never clears another field
+    with pytest.raises(FormInvalid, match="error") as info:
+        check_html_submission(schema, ui, submission, captured=capture())
+    assert info.value.errors[field] == [text] and info.value.submission is submission
 
 
 def test_parse_integer_error(schema, ui):
     schema["properties"]["n"] = {"type": "integer"}
-    with pytest.raises(FormInvalid, match="Enter a whole number."):
-        parse_html_submission(schema, ui, {"f:n": "7.5"})
+    submission = parse_html_submission(schema, ui, {"f:n": "7.5"})
+    assert submission.errors[0].message == "Enter a whole number." and "n" not in submission.data
+    assert submission.raw["n"] == "7.5"

@@ -82,3 +82,29 @@ class PgServer:
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+class ExternalPgServer:
+    """A PostgreSQL server given by URL (the OQ's database): its named database is the template."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        self.host, self.port, self.user = parsed.host or "127.0.0.1", parsed.port or 5432, parsed.username or "postgres"
+        self.password = parsed.password
+        self.template = parsed.database
+
+    def url(self, database: str = "postgres") -> str:
+        auth = f"{self.user}:{self.password}" if self.password else self.user
+        return f"postgresql+psycopg://{auth}@{self.host}:{self.port}/{database}"
+
+    def admin_execute(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(host=self.host, port=self.port, user=self.user, password=self.password,
+                             dbname="postgres", autocommit=True) as conn:
+            conn.execute(sql)
+
+    def stop(self) -> None:
+        pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +77,28 @@ def test_live_preview_is_rendered_by_the_server(qa):
                                                    "with at least one property"}
     broken = author.post("/library/preview", json={"schema": "{"}, headers={"X-CSRF-Token": "walk-token"}).get_json()
     assert not broken["ok"] and "Not valid JSON" in broken["error"]
+
+
+@pytest.mark.req("URS-FRM-008", "URS-FRM-009", "URS-FRM-012", "URS-WEB-003")
+def test_preview_renders_groups_and_repeating_rows_in_either_language(qa):
+    author, _, _, _ = qa
+    rows = Path(__file__).parent / "processes" / "dispense_rows" / "forms"
+    schema, ui = (rows / "dispensing.json").read_text(), (rows / "dispensing.ui.json").read_text()
+    for language, label, row in (("en", "Materials dispensed", "Row 1"), ("zh", "配料明细", "第 1 行")):
+        answer = author.post("/library/preview", json={"schema": schema, "ui_schema": ui, "language": language},
+                             headers={"X-CSRF-Token": "walk-token"}).get_json()
+        assert answer["ok"] and answer["warnings"] == []
+        html = answer["html"]
+        assert label in html and row in html and 'name="f:materials.0.net"' in html and "<template" in html
+        assert 'id="preview-f-balance_check-1-reading"' in html and "9.998 – 10.002 kg" in html
+    nested = json.dumps({"type": "object", "properties": {
+        "room": {"type": "object", "title": "Room", "properties": {"area": {"type": "string"}, "clean_by": {"type": "string"}}},
+        "equipment_id": {"type": "string"}}})
+    answer = author.post("/library/preview", json={"schema": nested}, headers={"X-CSRF-Token": "walk-token"}).get_json()
+    assert answer["ok"] and '<fieldset class="gmp-group" id="preview-f-room"' in answer["html"]
+    assert "Equipment id" in answer["html"] and ">equipment_id<" not in answer["html"]
+    assert answer["warnings"] == ["equipment_id: no title (the label shows 'Equipment id')",
+                                  "room.area: no title (the label shows 'Area')", "room.clean_by: no title (the label shows 'Clean by')"]
 
 
 @pytest.mark.req("P11-10k", "A11-10", "A11-6", "P11-50a")

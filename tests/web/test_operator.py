@@ -106,7 +106,7 @@ def test_sign_and_complete_with_a_second_person(plant, db):
         row = s.get(InstanceTask, tid)
         body = json.loads(row.body)
     text = json.dumps(body)
-    assert '"net": 10.1' in text and '"verified_by": "bob"' in text and '"source": "calculated"' in text
+    assert '"net": {"typename": "Decimal", "value": "10.1"}' in text and '"verified_by": "bob"' in text and '"source": "calculated"' in text
     assert "Weigh the material" not in client.get("/tasks/").get_data(as_text=True)
 
 

@@ -7,6 +7,8 @@
   var ui = document.getElementById("ui-text");
   var preview = document.getElementById("preview");
   var error = document.getElementById("preview-error");
+  var warnings = document.getElementById("preview-warnings");
+  var language = document.getElementById("preview-language");
   var token = document.querySelector("input[name=csrf_token]").value;
   var timer = null;
 
@@ -14,16 +16,28 @@
     fetch(root.getAttribute("data-preview"), {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": token, "Accept": "application/json" },
-      body: JSON.stringify({ schema: schema.value, ui_schema: ui ? ui.value : "{}" })
+      body: JSON.stringify({ schema: schema.value, ui_schema: ui ? ui.value : "{}",
+                             language: language ? language.value : "" })
     }).then(function (r) { return r.json(); }).then(function (answer) {
       error.hidden = answer.ok;
       error.textContent = answer.ok ? "" : answer.error;
-      if (answer.ok) { preview.innerHTML = answer.html; }
+      if (answer.ok) {
+        preview.innerHTML = answer.html;
+        var list = warnings.querySelector("ul");
+        list.innerHTML = "";
+        (answer.warnings || []).forEach(function (text) {
+          var li = document.createElement("li");
+          li.textContent = text;
+          list.appendChild(li);
+        });
+        warnings.hidden = !(answer.warnings || []).length;
+      }
     });
   }
   function later() { clearTimeout(timer); timer = setTimeout(refresh, 300); }
   schema.addEventListener("input", later);
   if (ui) { ui.addEventListener("input", later); }
+  if (language) { language.addEventListener("change", refresh); }
   refresh();
 
   document.getElementById("form-save").addEventListener("submit", function () {

@@ -7,7 +7,8 @@
   function show(values) {
     out.textContent = Object.keys(values).map(function (name) {
       var v = values[name];
-      return name + ": " + (v.error ? v.error : v.value + " " + (v.unit || "") + (v.quality !== "good" ? " (" + v.quality + ")" : ""));
+      var shown = v.text !== undefined ? v.text : v.value;
+      return (v.label || name) + ": " + (v.error ? v.error : shown + " " + (v.unit || "") + (v.quality !== "good" ? " (" + v.quality + ")" : ""));
     }).join(" · ");
   }
   function poll() {

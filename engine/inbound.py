@@ -1,0 +1,202 @@
+"""Messages from other systems: `receive_message(uow, name, correlation, payload)`.
+
+A message from outside (a LIMS result, an ERP release) names the BPMN message and a
+correlation: keys whose values must all equal the receiving instance's (`instance_id`,
+`business_key` where instances carry one, or a name in the instance's process data as
+its waiting task holds it). It is delivered to the one running instance that waits for
+that message and matches; if none waits, the approved process whose message start event
+catches it is started with the correlation and the payload as its data. Otherwise it is
+refused and nothing changes: no instance matches (MessageNotDeliverable), or several do
+(MessageAmbiguous: a correlation must name one instance). Each delivery is an
+`engine_message` row and a `message.received` audit entry, in the caller's unit of work.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+
+from core import clock
+from engine.errors import EngineError
+
+_waiting_specs: dict[tuple[int, str, str], frozenset[str]] = {}  # version contents never change
+
+
+class MessageNotDeliverable(EngineError):
+    """No running instance waits for the message with this correlation, and no process starts on it."""
+
+    http_status = 409
+
+
+class MessageAmbiguous(EngineError):
+    """Several running instances wait for the message and match the correlation."""
+
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class Delivery:
+    name: str
+    outcome: str  # "delivered" | "started"
+    instance_id: int
+
+
+def _catch_specs(session: Any, version_id: int, name: str) -> frozenset[str]:
+    """Names of the task specs of a version that catch message `name` (cached per version contents)."""
+    from engine.definitions import version_ref
+
+    ref = version_ref(session, version_id)
+    key = (version_id, ref.files_sha256, name)
+    if key not in _waiting_specs:
+        spec, subprocesses = ref.spec()
+        found = set()
+        for process in [spec, *subprocesses.values()]:
+            for task_spec in process.task_specs.values():
+                definition = getattr(task_spec, "event_definition", None)
+                inner = getattr(definition, "event_definitions", None) or [definition]
+                if any(isinstance(d, MessageEventDefinition) and d.name == name for d in inner):
+                    found.add(task_spec.name)
+        _waiting_specs[key] = frozenset(found)
+    return _waiting_specs[key]
+
+
+def _matches(instance: Any, data: Mapping[str, Any], correlation: Mapping[str, Any]) -> bool:
+    for key, value in correlation.items():
+        if key == "instance_id":
+            actual: Any = instance.id
+        elif key == "business_key":
+            actual = _business_key_of(instance)
+        elif key in data:
+            actual = data[key]
+        else:
+            return False
+        if type(actual) is bool or type(value) is bool:
+            if actual is not value:
+                return False
+        elif actual != value:
+            return False
+    return True
+
+
+def _business_key_of(instance: Any) -> str | None:
+    """The instance's business key where this release records them (engine.business_keys), else None."""
+    from sqlalchemy.orm import object_session
+
+    from core.modules import optional_module
+
+    keys = optional_module("engine.business_keys")
+    if keys is None:
+        return getattr(instance, "business_key", None)
+    return keys.key_of(object_session(instance), instance.id)  # type: ignore[no-any-return]
+
+
+def _task_data(body: str | None) -> dict[str, Any]:
+    """The data of a stored task row, with typed values (Decimal, date) restored."""
+    from engine.runtime_factory import serializer
+
+    raw = (json.loads(body).get("data") or {}) if body else {}
+    return dict(serializer().registry.restore(raw))
+
+
+def waiting_instances(session: Any, name: str, correlation: Mapping[str, Any]) -> list[int]:
+    """Running instances with a task waiting for message `name` that match `correlation`."""
+    from engine.models import InstanceTask, ProcessInstance
+
+    rows = session.execute(
+        select(InstanceTask.spec_name, InstanceTask.body, ProcessInstance)
+        .join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
+        .where(InstanceTask.state == int(TaskState.WAITING), InstanceTask.dropped.is_(False),
+               ProcessInstance.status == "running")
+        .order_by(InstanceTask.instance_id, InstanceTask.seq)).all()
+    found: list[int] = []
+    for spec_name, body, instance in rows:
+        if instance.id in found or spec_name not in _catch_specs(session, instance.version_id, name):
+            continue
+        data = _task_data(body)
+        if _matches(instance, data, correlation):
+            found.append(instance.id)
+    return found
+
+
+def starting_processes(session: Any, name: str) -> list[str]:
+    """Keys of approved processes whose top-level start event catches message `name`."""
+    from engine.definitions import version_ref
+    from engine.models import ProcessDefinition, ProcessDefinitionVersion
+
+    keys = []
+    for key, version_id in session.execute(
+            select(ProcessDefinition.key, ProcessDefinitionVersion.id)
+            .join(ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
+            .where(ProcessDefinitionVersion.status == "approved").order_by(ProcessDefinition.key)):
+        spec, _subprocesses = version_ref(session, version_id).spec()
+        for task_spec in spec.task_specs.values():
+            definition = getattr(task_spec, "event_definition", None)
+            if type(task_spec).__name__ == "StartEvent" and isinstance(definition, MessageEventDefinition) \
+                    and definition.name == name:
+                keys.append(key)
+                break
+    return keys
+
+
+def _send(name: str, payload: Mapping[str, Any]) -> Any:
+    """The step that hands the message to the workflow's task waiting for it."""
+    def step(wf: Any) -> None:
+        for task in wf.get_tasks(state=TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            inner = getattr(definition, "event_definitions", None) or [definition]
+            for candidate in inner:
+                if isinstance(candidate, MessageEventDefinition) and candidate.name == name:
+                    # the instance was chosen by our correlation: hand Spiff the instance's own correlations
+                    wf.send_event(BpmnEvent(candidate, dict(payload), dict(task.workflow.correlations)))
+                    return
+        raise MessageNotDeliverable(f"instance is not waiting for message {name!r}")
+    return step
+
+
+def receive_message(uow: Any, name: str, correlation: Mapping[str, Any], payload: Mapping[str, Any] | None = None,
+                    *, settings: Any = None) -> Delivery:
+    """Deliver a message from another system; see the module docstring."""
+    from engine import instances
+    from engine.runtime_models import RoutedMessage
+
+    session = uow.session
+    payload = dict(payload or {})
+    correlation = dict(correlation)
+    if not correlation:
+        raise MessageNotDeliverable("a message from another system needs a correlation naming its instance")
+    matched = waiting_instances(session, name, correlation)
+    if len(matched) > 1:
+        raise MessageAmbiguous(f"{len(matched)} instances wait for message {name!r} with correlation "
+                               f"{json.dumps(correlation, sort_keys=True)} (instances {', '.join(map(str, matched[:10]))}):"
+                               " the correlation must name one instance")
+    if matched:
+        instance_id, outcome = matched[0], "delivered"
+        instances.advance(uow, instance_id, _send(name, payload), settings=settings)
+    else:
+        keys = starting_processes(session, name)
+        if not keys:
+            raise MessageNotDeliverable(f"no running instance waits for message {name!r} with correlation "
+                                        f"{json.dumps(correlation, sort_keys=True)}, and no approved process starts "
+                                        "on it: nothing was changed")
+        data = {k: v for k, v in correlation.items() if k not in ("instance_id", "business_key")}
+        started = instances.start(uow, keys[0], title=f"{keys[0]} (message {name})"[:200], data=data,
+                                  settings=settings)
+        instance_id, outcome = started.id, "started"
+        instances.advance(uow, instance_id, _send(name, payload), settings=settings)
+    now = clock.isoformat(clock.now())
+    session.add(RoutedMessage(name=name, kind="message", correlations_json=json.dumps(correlation, sort_keys=True),
+                              payload_json=json.dumps(payload, sort_keys=True, default=str), from_instance_id=None,
+                              to_instance_id=instance_id, outcome=outcome, created_at=now))
+    uow.audit("message.received", "process_instance", instance_id,
+              details={"name": name, "correlation": correlation, "outcome": outcome,
+                       "payload_keys": sorted(payload)})
+    return Delivery(name, outcome, instance_id)
+
+
+__all__ = ["receive_message", "waiting_instances", "starting_processes", "Delivery", "MessageNotDeliverable",
+           "MessageAmbiguous"]

@@ -1,0 +1,126 @@
+"""Master data other systems may read, one `Resource` each (no Flask).
+
+Adding a resource is one entry in `resources()`: its name (the URL segment), a title,
+the JSON Schema of one item, and two functions over a database session: `page(session,
+after, limit)` -> (items, next key or None) and `get(session, key)` -> item or None.
+The API serves `/masterdata/<name>` and `/masterdata/<name>/{key}` for each, the OpenAPI
+document lists them with their item schema, and one access-matrix entry (scope
+`masterdata:read`) covers them all.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from sqlalchemy.orm import Session
+
+Item = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    title: str
+    description: str
+    key_name: str
+    key_schema: Mapping[str, Any]
+    item_schema: Mapping[str, Any]
+    page: Callable[[Session, str | None, int], tuple[list[Item], str | None]]
+    get: Callable[[Session, str], Item | None]
+
+
+def _paged(items: list[Item], key: str, after: str | None, limit: int) -> tuple[list[Item], str | None]:
+    """A page of `items` sorted by `key`, starting after the key value `after`."""
+    ordered = sorted(items, key=lambda item: str(item[key]))
+    if after is not None:
+        ordered = [item for item in ordered if str(item[key]) > after]
+    page = ordered[:limit]
+    return page, (str(page[-1][key]) if len(ordered) > limit else None)
+
+
+# ---------------------------------------------------------------- equipment tags (the effective registry)
+def _tag_item(registered: Any) -> Item:
+    return {"name": registered.name, "revision": registered.revision, **registered.definition.document()}
+
+
+def _tags_page(session: Session, after: str | None, limit: int) -> tuple[list[Item], str | None]:
+    from connectors.registry import effective_tags
+
+    return _paged([_tag_item(t) for t in effective_tags(session).values()], "name", after, limit)
+
+
+def _tag(session: Session, key: str) -> Item | None:
+    from connectors.registry import effective_tags
+
+    found = effective_tags(session).get(key)
+    return _tag_item(found) if found is not None else None
+
+
+TAG_SCHEMA = {
+    "type": "object", "required": ["name", "equipment_id", "protocol", "data_type", "unit", "revision"],
+    "properties": {
+        "name": {"type": "string"}, "revision": {"type": "integer",
+                                                 "description": "Number of the approved registry revision."},
+        "equipment_id": {"type": "string"}, "protocol": {"type": "string"}, "endpoint": {"type": "string"},
+        "data_type": {"type": "string"}, "unit": {"type": "string"}, "access": {"type": "string"},
+        "low": {"type": ["number", "null"]}, "high": {"type": ["number", "null"]},
+        "description": {"type": "string"},
+    },
+}
+
+
+# ---------------------------------------------------------------- process definitions
+def _definition_item(row: Mapping[str, Any]) -> Item:
+    versions = row["versions"]
+    approved = [v for v in versions if v["status"] == "approved"]
+    return {"key": row["key"], "name": row["name"],
+            "approved_version": approved[-1]["version"] if approved else None,
+            "versions": [{k: v[k] for k in ("version", "status", "reason", "created_by", "created_at", "approved_by",
+                                            "approved_at", "files_sha256")} for v in versions]}
+
+
+def _definitions_page(session: Session, after: str | None, limit: int) -> tuple[list[Item], str | None]:
+    from engine.definitions import list_definitions
+
+    return _paged([_definition_item(row) for row in list_definitions(session)], "key", after, limit)
+
+
+def _definition(session: Session, key: str) -> Item | None:
+    from engine.definitions import get_definition, history
+    from engine.errors import DefinitionNotFound
+
+    try:
+        definition = get_definition(session, key)
+    except DefinitionNotFound:
+        return None
+    return _definition_item({"key": definition.key, "name": definition.name, "versions": history(session, key)})
+
+
+DEFINITION_SCHEMA = {
+    "type": "object", "required": ["key", "name", "versions"],
+    "properties": {
+        "key": {"type": "string"}, "name": {"type": "string"}, "approved_version": {"type": ["integer", "null"]},
+        "versions": {"type": "array", "items": {"type": "object", "properties": {
+            "version": {"type": "integer"}, "status": {"type": "string"}, "reason": {"type": ["string", "null"]},
+            "created_by": {"type": "string"}, "created_at": {"type": "string"},
+            "approved_by": {"type": ["string", "null"]}, "approved_at": {"type": ["string", "null"]},
+            "files_sha256": {"type": "string"}}}},
+    },
+}
+
+
+def resources() -> list[Resource]:
+    """Every master-data resource the API serves, in the order the OpenAPI document lists them."""
+    return [
+        Resource("equipment-tags", "Equipment tags",
+                 "The effective (approved) tag registry: every tag other systems may expect values from.",
+                 "name", {"type": "string", "minLength": 1, "maxLength": 200}, TAG_SCHEMA, _tags_page, _tag),
+        Resource("process-definitions", "Process definitions",
+                 "Every process definition with its versions under change control and the approved one.",
+                 "key", {"type": "string", "minLength": 1, "maxLength": 200}, DEFINITION_SCHEMA,
+                 _definitions_page, _definition),
+    ]
+
+
+def resource_named(name: str) -> Resource | None:
+    return next((r for r in resources() if r.name == name), None)
