@@ -26,7 +26,7 @@ COMMANDS = {
     "process": "engine.cli:process",
     "simulate": "connectors.cli:simulate",
     "tags": "connectors.cli:tags",
-    "demo": "bpmn.demo:demo",
+    "demo": "web.demo_cli:demo",
     "serve": "web.cli:serve",
     "run": "web.cli:run",
     "notify": "web.notify_cli:notify",
@@ -57,7 +57,20 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup)
 def gmp() -> None:
     """GMP workflow engine: processes, signatures, audit trail, equipment."""
-    import bpmn.glue  # noqa: F401 - the library's operators are known to every command (scheduler, process checks)
+    install_runtime()
+
+
+def install_runtime() -> Any:
+    """The engine runtime of this command's process (the engine's and the process library's
+    parts), current for the rest of the process; None if the library is not installed."""
+    glue = optional_module("bpmn.glue")
+    if glue is None:
+        return None
+    from engine.runtime import activate
+
+    runtime = glue.install()
+    activate(runtime)
+    return runtime
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
@@ -36,13 +35,13 @@ from sqlalchemy import func, select
 
 from audit import checkpoints as cps
 from audit.canonical import DOMAIN, GENESIS_HASH, dumps
+from audit.entry_text import format_changes, site_time
 from audit.errors import ChainBroken, EmptyTrail, ExportError
 from audit.export_verify import ExportReport, verify_export
 from audit.filters import ExportFilter
 from audit.models import AuditEntry
 from audit.server_key import public_keys as folder_public_keys
 from audit.statement import sign_statement
-from audit.trail_pdf import site_time
 from core import clock
 from core.config import Settings
 from store.db import Database
@@ -212,24 +211,6 @@ def count_entries(db: Database, flt: ExportFilter, head_seq: int) -> int:
                                 .where(AuditEntry.seq <= head_seq)).scalar_one()
         session.rollback()
     return int(count)
-
-
-def format_changes(changes_json: str) -> str:
-    """`field: old -> new` lines of an entry's changes column."""
-    lines = []
-    for change in json.loads(changes_json):
-        if isinstance(change, list) and len(change) == 3:
-            name, old, new = change
-            lines.append(f"{name}: {_show(old)} -> {_show(new)}")
-        else:
-            lines.append(_show(change))
-    return "\n".join(lines)
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    return value if isinstance(value, str) else dumps(value)
 
 
 CSV_COLUMNS = ["seq", "time_utc", "time_site", "user_id", "printed_name", "action", "object_type", "object_id",

@@ -5,20 +5,16 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from audit.checkpoints import Checkpoint
+from audit.entry_text import format_changes, site_time
 from audit.filters import ExportFilter
 from audit.models import AuditEntry
 from core import clock
 from core.config import Settings
 
 
-def site_time(ts: str, settings: Settings) -> str:
-    return clock.parse_iso(ts).astimezone(settings.tz()).strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
 def write_trail_pdf(rows: Iterable[AuditEntry], total: int, out: Path, settings: Settings, flt: ExportFilter,
                     head: Checkpoint, *, title: str = "Audit trail",
                     progress: Callable[[int, int], None] | None = None) -> None:
-    from audit.export import format_changes
     from audit.pdf import escape, html_document, render_pdf
 
     cells = []

@@ -248,7 +248,7 @@ def engine_only(n: int, measured: int) -> tuple[float, float]:
 
     from engine.deep import run_deep
     from engine.persistence import task_body, workflow_state
-    from engine.workflow import GmpWorkflow
+    from engine.spiff.workflow import GmpWorkflow
 
     serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
     stock = stock_workflow(n)
@@ -385,4 +385,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from engine.install import build_runtime
+    from engine.runtime import activate
+
+    activate(build_runtime(name="bench"))  # this process's engine runtime: the engine's own parts
     main()

@@ -1,4 +1,7 @@
-"""`gmp demo seed`: demo users (and, as the library grows, demo data) for `make run`.
+"""Demo data for `make run`: demo users, the plant's tags and the library's demo processes.
+
+`seed(settings)` is what `gmp demo seed` runs (the command lives in web.demo_cli, which also
+records the demo users' interface language, a web preference).
 
 Demo users are created through the real services: an administrator creates each
 account, the owner enrols with password and TOTP, the administrator records the
@@ -24,12 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-
-import click
+from typing import Any, Callable
 
 from core import clock
 from core.config import Settings
-from store.cli import cli_settings
 from store.db import Database
 from store.uow import UnitOfWork
 
@@ -76,11 +77,18 @@ def _enrol(db: Database, settings: Settings, user_id: str, secret: str) -> str:
     return view.totp_secret
 
 
-def seed(settings: Settings) -> list[tuple[str, str, str, str]]:
-    """Create the demo users; return (user, name, roles, TOTP secret) rows. Idempotent."""
+def seed(settings: Settings, *, set_language: Callable[[Database, DemoUser], None] | None = None,
+         runtime: Any = None) -> list[tuple[str, str, str, str]]:
+    """Create the demo users; return (user, name, roles, TOTP secret) rows. Idempotent.
+
+    `set_language(db, user)` records a demo user's interface language (the web layer's);
+    the demo processes are checked and run with `runtime` (default: the library's own,
+    bpmn.glue.install)."""
+    from bpmn.glue import install
     from signatures.identities import bootstrap_admin, create_user, list_users, verify_identity
 
     db = Database(settings.database_url)
+    runtime = runtime or install(db, settings)
     real_clock = clock.get_clock()
     demo_clock = clock.FrozenClock(clock.now() - timedelta(minutes=20))
     clock.set_clock(demo_clock)
@@ -106,11 +114,11 @@ def seed(settings: Settings) -> list[tuple[str, str, str, str]]:
                 verify_identity(uow, user.user_id, "demo account: identity document checked in person",
                                 "demo data")
                 uow.commit()
-            if user.language != "en":
-                _set_language(db, user)
+            if user.language != "en" and set_language is not None:
+                set_language(db, user)
             demo_clock.advance(seconds=1)
         secrets = {row[0]: row[3] for row in rows}
-        _seed_library(db, settings, secrets, demo_clock)
+        _seed_library(db, settings, secrets, demo_clock, runtime)
         if demo_clock() > real_clock() - timedelta(minutes=1):
             raise RuntimeError("demo seed ran out of past time: too many ceremonies for the 20-minute window")
         return rows
@@ -128,7 +136,8 @@ def _credentials(db: Database, user_id: str, secret: str, demo_clock: clock.Froz
     return Credentials(user_id, DEMO_PASSWORD, totp.code_at_step(secret, totp.current_step(secret, clock.now())))
 
 
-def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], demo_clock: clock.FrozenClock) -> None:
+def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], demo_clock: clock.FrozenClock,
+                  runtime: Any) -> None:
     """Tags and processes in effect, approved by a second QA user, one instance of each started."""
     from audit.canonical import Actor
     from connectors.registry import approve_revision, import_revision
@@ -160,7 +169,7 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
         files = {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*"))
                  if path.is_file()}
         with UnitOfWork(db, quinn) as uow:
-            version = definitions.upload(uow, files, reason=f"demo process {folder.name}")
+            version = definitions.upload(uow, files, reason=f"demo process {folder.name}", runtime=runtime)
             key = uow.session.get(ProcessDefinition, version.definition_id).key
             uow.commit()
             version_id = version.id
@@ -171,61 +180,6 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
                 reason="demo process reviewed")
             uow.commit()
         with UnitOfWork(db, sam) as uow:
-            instances.start(uow, key, title=f"Demo {folder.name.replace('_', ' ')}", settings=settings)
+            instances.start(uow, key, title=f"Demo {folder.name.replace('_', ' ')}", settings=settings,
+                            runtime=runtime)
             uow.commit()
-
-
-def _set_language(db: Database, user: DemoUser) -> None:
-    try:
-        from web.models import UserPreference
-    except ModuleNotFoundError:
-        return
-    with UnitOfWork(db) as uow:
-        uow.session.add(UserPreference(user_id=user.user_id, language=user.language,
-                                       updated_at=clock.isoformat(clock.now())))
-        uow.audit("user.language_set", "user", user.user_id, changes=[["language", None, user.language]])
-        uow.commit()
-
-
-
-
-@click.group()
-def demo() -> None:
-    """Demo data for trying the product (never on a production database)."""
-
-
-@demo.command("seed")
-def demo_seed() -> None:
-    """Create the demo users (idempotent) and write instance/demo-users.txt."""
-    settings = cli_settings()
-    rows = seed(settings)
-    if not rows:
-        click.echo("demo data already present")
-        return
-    lines = [f"password for every demo user: {DEMO_PASSWORD}", "user\tname\troles\tTOTP secret"]
-    lines += ["\t".join(row) for row in rows]
-    path = settings.instance / "demo-users.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    click.echo(f"demo users created; see {path} (TOTP: `gmp demo totp USER`)")
-
-
-@demo.command("totp")
-@click.argument("user_id")
-def demo_totp(user_id: str) -> None:
-    """Print a demo user's current TOTP code."""
-    from signatures import totp
-    from signatures.models import UserAccount
-
-    settings = cli_settings()
-    path = settings.instance / "demo-users.txt"
-    if not path.exists():
-        raise click.ClickException("not a demo database (no instance/demo-users.txt)")
-    db = Database(settings.database_url)
-    try:
-        with db.session() as session:
-            user = session.get(UserAccount, user_id)
-            if user is None or not user.totp_secret:
-                raise click.ClickException(f"no enrolled user {user_id!r}")
-            click.echo(totp.code_at_step(user.totp_secret, totp.current_step(user.totp_secret, clock.now())))
-    finally:
-        db.dispose()

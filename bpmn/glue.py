@@ -1,28 +1,66 @@
-"""Plugs the process library's operators (and, as the library grows, its gates) into the
-engine's registries. Imported by every process that runs or checks processes: the web
-application (upload checks, task completion) and `gmp` commands (scheduler, process).
+"""The process library's install step: the engine runtime of a web application or command.
 
-Importing registers; `install(db, settings)` also binds the equipment operators to this
-process's database and settings.
+    runtime = install(db, settings)    # engine parts + the library's, frozen
+
+`install` builds the runtime explicitly (engine.install.build_runtime) and adds what the
+GMP process library brings:
+- task properties the library enforces: `qualification.sops` (needs gate `training`) and
+  `equipment` (needs gate `equipment`). Their gates come with the master data (training
+  records, equipment status); until they are registered, a definition using these
+  properties is refused at upload, naming the element;
+- the equipment operators (connectors.operators), bound to this process's database and
+  settings for calls whose operator context carries neither;
+- its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
+
+The web application keeps the result in `app.extensions["gmp.runtime"]`; the `gmp`
+command builds one per process. Tests build their own (`extend` adds the library's parts
+to a runtime a test already made).
 """
 from __future__ import annotations
 
-import connectors.operators as equipment_operators
+from connectors import operators as equipment_operators
 from core.config import Settings
+from engine.install import build_runtime
+from engine.properties import TaskProperty
+from engine.runtime import EngineRuntime
 from store.db import Database
 
+TRAINING_GATE = "training"
+EQUIPMENT_GATE = "equipment"
 
-def install(db: Database, settings: Settings) -> None:
-    equipment_operators.configure(db, settings)
+LIBRARY_PROPERTIES: tuple[TaskProperty, ...] = (
+    TaskProperty("qualification.sops", "SOP ids the performer must be currently qualified on (training records)",
+                 is_list=True, gates=(TRAINING_GATE,), label_en="Required SOP qualifications",
+                 label_zh="所需 SOP 资质"),
+    TaskProperty("equipment", "equipment ids or classes the task uses; each must be released for use",
+                 is_list=True, gates=(EQUIPMENT_GATE,), label_en="Equipment", label_zh="设备"),
+)
 
 
-def _register_pq_scenarios() -> None:
+def extend(runtime: EngineRuntime, db: Database | None = None, settings: Settings | None = None) -> EngineRuntime:
+    """Add the library's task properties and operators to `runtime` (not frozen)."""
+    for prop in LIBRARY_PROPERTIES:
+        runtime.properties.register(prop)
+    env = equipment_operators.environment(db, settings) if db is not None and settings is not None else None
+    equipment_operators.register_operators(runtime.operators, env)
+    return runtime
+
+
+def install(db: Database | None = None, settings: Settings | None = None, *, freeze: bool = True) -> EngineRuntime:
+    """The product's engine runtime: the engine's own parts and the process library's."""
+    install_pq_scenarios()
+    runtime = extend(build_runtime(name="gmp"), db, settings)
+    problems = runtime.check()
+    if problems:
+        raise RuntimeError("; ".join(problems))
+    return runtime.freeze() if freeze else runtime
+
+
+def install_pq_scenarios() -> None:
+    """Give the PQ runner (validation_pack.pq) the library's scenarios (idempotent)."""
     from core.modules import optional_module
 
     if optional_module("validation_pack.pq") is not None:
         from bpmn import pq_demo
 
         pq_demo.install()
-
-
-_register_pq_scenarios()  # importing the glue plugs the library in (as for the operators above)

@@ -1,7 +1,8 @@
 """Engine operators over equipment tags (BPMN spiff service tasks).
 
-Plain functions with typed parameters do the work; `register_operators()` puts thin
-adapters into the engine's operator registry (`engine.operators.REGISTRY`):
+Plain functions with typed parameters do the work; `register_operators(registry)` puts
+thin adapters into an engine runtime's operator registry (bpmn.glue does it when it
+builds the runtime; nothing registers at import time):
 
     equipment.read_tag(tag)                                   -> reading
     equipment.write_tag(tag, value, signature_id, signed_task) -> confirmed write (long-running)
@@ -10,7 +11,8 @@ adapters into the engine's operator registry (`engine.operators.REGISTRY`):
 
 The adapters find the database and settings on the operator context (`context.db` in
 the scheduler's job context, `context.uow` inside an engine step, `context.settings`), or
-else in the process environment set with `configure(db, settings)` at start-up. A read
+else in the `ConnectorEnvironment` given to `register_operators` (else settings from the
+process environment). A read
 inside a step is stored in the step's own transaction; the operators that need their
 own transactions (a set-point write is committed as requested before it is sent;
 sampling stores each sample as taken) are long-running: the scheduler runs them.
@@ -20,6 +22,7 @@ condition_timeout.
 """
 from __future__ import annotations
 
+import functools
 import operator as op
 import time
 import uuid
@@ -59,28 +62,24 @@ class ConnectorEnvironment:
     client: EquipmentClient
 
 
-_environment: ConnectorEnvironment | None = None
+def environment(db: Database, settings: Settings) -> ConnectorEnvironment:
+    """Database, settings and equipment client of a process, for operators whose context carries neither."""
+    return ConnectorEnvironment(db, settings, service.client_for(settings))
 
 
-def configure(db: Database, settings: Settings) -> ConnectorEnvironment:
-    """Bind the process's database and settings for operators whose context carries neither."""
-    global _environment
-    _environment = ConnectorEnvironment(db, settings, service.client_for(settings))
-    return _environment
-
-
-def environment_of(context: Any) -> ConnectorEnvironment:
+def environment_of(context: Any, fallback: ConnectorEnvironment | None = None) -> ConnectorEnvironment:
     """Database and settings for an operator call: from the engine's context (`db`, or the
-    step's `uow.db`; `settings`), else from `configure()`, else settings from the environment."""
+    step's `uow.db`; `settings`), else from `fallback`, else settings from the environment."""
     uow = getattr(context, "uow", None)
     db = getattr(context, "db", None) or (uow.db if uow is not None else None)
     settings = getattr(context, "settings", None)
-    if db is None and _environment is not None:
-        db = _environment.db
+    if db is None and fallback is not None:
+        db = fallback.db
     if settings is None:
-        settings = _environment.settings if _environment is not None else load_settings()
+        settings = fallback.settings if fallback is not None else load_settings()
     if db is None:
-        raise ConnectorError("equipment operators need a database: call connectors.operators.configure(db, settings)")
+        raise ConnectorError("equipment operators need a database: the operator context carries none and "
+                             "register_operators was given no environment")
     return ConnectorEnvironment(db, settings, service.client_for(settings))
 
 
@@ -256,39 +255,41 @@ def _failed(exc: ConnectorError) -> Exception:
     return OperatorFailed(code, str(exc), {k: v for k, v in exc.context.items() if isinstance(v, (str, int, float))})
 
 
-def _op_read_tag(context: Any, tag: str) -> dict[str, Any]:
+def _op_read_tag(context: Any, tag: str, *, fallback: ConnectorEnvironment | None = None) -> dict[str, Any]:
     instance, element, actor = _ids(context)
     try:
-        return read_tag(environment_of(context), tag, actor=actor, instance_id=instance, task_id=element,
+        return read_tag(environment_of(context, fallback), tag, actor=actor, instance_id=instance, task_id=element,
                         uow=getattr(context, "uow", None))
     except ConnectorError as exc:
         raise _failed(exc) from exc
 
 
-def _op_write_tag(context: Any, tag: str, value: float, signature_id: str, signed_task: str) -> dict[str, Any]:
+def _op_write_tag(context: Any, tag: str, value: float, signature_id: str, signed_task: str, *,
+                  fallback: ConnectorEnvironment | None = None) -> dict[str, Any]:
     instance, _element, actor = _ids(context)
     try:
-        return write_tag(environment_of(context), tag, value, signature_id=str(signature_id),
+        return write_tag(environment_of(context, fallback), tag, value, signature_id=str(signature_id),
                          instance_id=str(instance), signed_task=signed_task, actor=actor)
     except ConnectorError as exc:
         raise _failed(exc) from exc
 
 
-def _op_sample_tags(context: Any, tags: list[str], duration_s: float, interval_s: float) -> dict[str, Any]:
+def _op_sample_tags(context: Any, tags: list[str], duration_s: float, interval_s: float, *,
+                    fallback: ConnectorEnvironment | None = None) -> dict[str, Any]:
     instance, element, actor = _ids(context)
     progress = getattr(context, "save_progress", None)
     try:
-        return sample_tags(environment_of(context), list(tags), float(duration_s), float(interval_s), actor=actor,
+        return sample_tags(environment_of(context, fallback), list(tags), float(duration_s), float(interval_s), actor=actor,
                            instance_id=instance, task_id=element, progress=progress)
     except ConnectorError as exc:
         raise _failed(exc) from exc
 
 
 def _op_await_condition(context: Any, tag: str, condition: str, value: Any, timeout_s: float,
-                        interval_s: float = 0.5) -> dict[str, Any]:
+                        interval_s: float = 0.5, *, fallback: ConnectorEnvironment | None = None) -> dict[str, Any]:
     instance, element, actor = _ids(context)
     try:
-        return await_condition(environment_of(context), tag, condition, value, float(timeout_s), float(interval_s),
+        return await_condition(environment_of(context, fallback), tag, condition, value, float(timeout_s), float(interval_s),
                                actor=actor, instance_id=instance, task_id=element)
     except ConnectorError as exc:
         raise _failed(exc) from exc
@@ -298,30 +299,33 @@ ERROR_CODES = ("equipment_unavailable", "equipment_refused", "setpoint_refused",
                "condition_timeout", "equipment_error")
 
 
-def register_operators(registry: Any = None) -> Any:
-    """Register the equipment operators in `registry` (default: the engine's REGISTRY)."""
-    from engine.operators import REGISTRY, Param
+def register_operators(registry: Any, env: ConnectorEnvironment | None = None) -> Any:
+    """Register the equipment operators in an engine runtime's operator registry.
 
-    target = registry if registry is not None else REGISTRY
-    target.register("equipment.read_tag", _op_read_tag, [Param("tag", "str", description="registered tag name")],
+    `env`: database and settings for calls whose operator context carries neither."""
+    from engine.operators import Param
+
+    target = registry
+
+    def bound(fn: Callable[..., Any]) -> Callable[..., Any]:
+        return functools.partial(fn, fallback=env) if env is not None else fn
+
+    target.register("equipment.read_tag", bound(_op_read_tag), [Param("tag", "str", description="registered tag name")],
                     description="Read a registered equipment tag now", error_codes=ERROR_CODES, replace=True)
-    target.register("equipment.write_tag", _op_write_tag,
+    target.register("equipment.write_tag", bound(_op_write_tag),
                     [Param("tag", "str"), Param("value", "any", description="set-point in engineering units"),
                      Param("signature_id", "any", description="signature (performed) given at the user task"),
                      Param("signed_task", "str", description="the user task where the signature was given")],
                     long_running=True,  # its own transactions (request, outcome): never inside an engine step
                     description="Write a signed set-point and confirm it by read-back", error_codes=ERROR_CODES,
                     replace=True)
-    target.register("equipment.sample_tags", _op_sample_tags,
+    target.register("equipment.sample_tags", bound(_op_sample_tags),
                     [Param("tags", "list"), Param("duration_s", "float"), Param("interval_s", "float")],
                     long_running=True, description="Sample tags for a duration: min, max, mean, out-of-limit samples",
                     error_codes=ERROR_CODES, replace=True)
-    target.register("equipment.await_condition", _op_await_condition,
+    target.register("equipment.await_condition", bound(_op_await_condition),
                     [Param("tag", "str"), Param("condition", "str"), Param("value", "any"),
                      Param("timeout_s", "float"), Param("interval_s", "float", required=False)],
                     long_running=True, description="Wait until a tag meets a condition or the timeout passes",
                     error_codes=ERROR_CODES, replace=True)
     return target
-
-
-register_operators()  # the process-wide engine registry knows the equipment operators once this module is imported

@@ -4,71 +4,42 @@ Each failure is a `Problem` naming the file, line and element id:
 - the process that runs, and every process it calls, is executable (other processes in the
   files, e.g. other pools of a collaboration, are not run and not checked);
 - every user or manual task sits in a lane, and the lane's name is a configured role;
-- every form file a task names exists and is a valid JSON Schema (UI schema: valid JSON);
-- every service task's operator is registered;
-- every signature meaning a task requires is a known meaning;
-- every gate a task names is registered; every property under our prefixes is known;
-- every task, gateway and event is connected to the flow (SpiffWorkflow skips the others).
+- every task property is declared in the runtime (under a claimed namespace) and its
+  value passes the property's own check (form files exist and are valid JSON Schema,
+  signature meanings are known, named gates are registered...);
+- every gate a task's properties need is registered (`qualification.sops` needs
+  `training`: without it the definition is refused, naming the element);
+- every service task's operator is registered and its call is well typed;
+- every expression and script compiles in the sandbox;
+- every task, gateway and event is connected to the flow (SpiffWorkflow skips the others);
+- every call activity that names a process outside the files names a definition that
+  exists and has an approved version (when the caller passes `called`).
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any, Collection
-
-import jsonschema
-from SpiffWorkflow.spiff.specs.defaults import ServiceTask
+from typing import Any, Callable, Collection
 
 from engine.errors import DefinitionCheckFailed
-from engine.extensions import (
-    FORM_SCHEMA,
-    FORM_UI_SCHEMA,
-    KNOWN_PROPERTIES,
-    OWNED_PREFIXES,
-    SIGNATURE_MEANING,
-    SIGNATURE_VERIFIER,
-    rules_of,
-    split_list,
-)
-from engine.gates import registered_gates
 from engine.parsing import BPMN_NS, ParsedBundle, Problem
+from engine.properties import PropertyCheck
+from engine.runtime import EngineRuntime
+from engine.spiff.script_engine import check_spec_sources
+from engine.spiff.service_task import is_service_task, operation_name
+from engine.spiff.specs import element_specs, is_user_task, lane_of, properties_of
 
 FLOW_NODE_TAGS = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "sendTask", "receiveTask",
                   "businessRuleTask", "callActivity", "subProcess", "exclusiveGateway", "parallelGateway",
                   "inclusiveGateway", "eventBasedGateway", "intermediateCatchEvent", "intermediateThrowEvent",
                   "endEvent"}
 
-
-def registered_operators() -> frozenset[str] | None:
-    """Names in engine.operators' registry, or None while that module does not exist."""
-    try:
-        module = importlib.import_module("engine.operators")
-    except ModuleNotFoundError as exc:
-        if exc.name == "engine.operators":
-            return None
-        raise
-    registry = getattr(module, "REGISTRY", None)
-    return frozenset(registry.names()) if registry is not None else frozenset()
-
-
-def operator_checker() -> Any:
-    """engine.operators.check_operator_call (typed parameters), or None while it does not exist."""
-    try:
-        module = importlib.import_module("engine.operators")
-    except ModuleNotFoundError as exc:
-        if exc.name == "engine.operators":
-            return None
-        raise
-    return getattr(module, "check_operator_call", None)
+# process id -> None if it can be called (exists, approved), else why not
+CalledCheck = Callable[[str], str | None]
 
 
 def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Collection[str],
-                 operators: Collection[str] | None = None, gates: Collection[str] | None = None) -> list[Problem]:
+                 runtime: EngineRuntime, called: CalledCheck | None = None) -> list[Problem]:
     problems: list[Problem] = []
     roles = set(roles)
-    use_registry = operators is None
-    operators = set(operators) if operators is not None else set(registered_operators() or ())
-    gates = set(gates) if gates is not None else set(registered_gates())
-    meanings = set(meanings)
 
     run_ids = {bundle.process_id, *bundle.subprocess_specs}
     not_run: set[str] = set()  # elements of other processes in the files (e.g. other pools): never run
@@ -80,17 +51,17 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
                 problems.append(Problem("process is not executable (set isExecutable=\"true\")", file=name,
                                         line=proc.sourceline, element_id=proc.get("id")))
 
-    specs = [bundle.spec, *bundle.subprocess_specs.values()]
     seen: set[str] = set()
-    for spec in specs:
-        for task_spec in spec.task_specs.values():
-            bpmn_id = getattr(task_spec, "bpmn_id", None)
-            if not bpmn_id or bpmn_id in seen:
-                continue
-            seen.add(bpmn_id)
-            problems.extend(_check_task(bundle, task_spec, bpmn_id, roles, operators, gates, meanings,
-                                        operator_checker() if use_registry else None))
+    for bpmn_id, task_spec in element_specs(bundle.spec, bundle.subprocess_specs):
+        seen.add(bpmn_id)
+        problems.extend(_check_task(bundle, task_spec, bpmn_id, roles, frozenset(meanings), runtime))
     problems.extend(_check_sources(bundle))
+    for element_id, process_id in sorted(bundle.external_calls.items()):
+        why = called(process_id) if called is not None else None
+        if why is not None:
+            file, line = bundle.locate(element_id)
+            problems.append(Problem(f"call activity calls process '{process_id}', which is not in the uploaded "
+                                    f"files and {why}", file=file, line=line, element_id=element_id))
     for info in bundle.elements.values():
         if info.tag in FLOW_NODE_TAGS and info.id not in seen and info.id not in not_run:
             problems.append(Problem("element is not connected to the process flow (unreachable from a start event)",
@@ -100,8 +71,6 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
 
 def _check_sources(bundle: ParsedBundle) -> list[Problem]:
     """Every script and expression compiles in the sandbox: hostile code is refused at upload."""
-    from engine.scripting import check_spec_sources
-
     out = []
     for element_id, message in check_spec_sources(bundle.spec, bundle.subprocess_specs):
         file, line = bundle.locate(element_id)
@@ -110,68 +79,44 @@ def _check_sources(bundle: ParsedBundle) -> list[Problem]:
     return out
 
 
-def _check_task(bundle: ParsedBundle, task_spec: Any, bpmn_id: str, roles: set[str], operators: set[str],
-                gates: set[str], meanings: set[str], checker: Any = None) -> list[Problem]:
+def _check_task(bundle: ParsedBundle, task_spec: Any, bpmn_id: str, roles: set[str], meanings: frozenset[str],
+                runtime: EngineRuntime) -> list[Problem]:
     file, line = bundle.locate(bpmn_id)
     out: list[Problem] = []
 
     def problem(message: str) -> None:
         out.append(Problem(message, file=file, line=line, element_id=bpmn_id))
 
-    properties = (getattr(task_spec, "extensions", None) or {}).get("properties", {}) or {}
-    for key in properties:
-        if key.startswith(OWNED_PREFIXES) and key not in KNOWN_PROPERTIES:
-            problem(f"unknown extension property '{key}' (known: {', '.join(sorted(KNOWN_PROPERTIES))})")
-    rules = rules_of(task_spec)
+    properties = properties_of(task_spec)
+    registry = runtime.properties
+    for key in registry.unknown(properties):
+        problem(f"unknown extension property '{key}' (known: {', '.join(registry.names())})")
+    context = PropertyCheck(bpmn_id, properties, bundle.files, bundle.json_files, meanings, runtime.gates.names())
+    for key, value in properties.items():
+        prop = registry.get(key)
+        if prop is not None and prop.check is not None and value.strip():
+            for message in prop.check(value.strip(), context):
+                problem(message if message.startswith(("form file", "gate ")) else f"{key} {message}")
+    for prop_name, gate in registry.needed_gates(properties):
+        if gate not in runtime.gates:
+            problem(f"property '{prop_name}' needs gate '{gate}', which is not registered "
+                    f"(registered: {', '.join(sorted(runtime.gates.names())) or 'none'})")
 
-    if getattr(task_spec, "manual", False):  # user and manual tasks
-        lane = getattr(task_spec, "lane", None)
+    if is_user_task(task_spec):
+        lane = lane_of(task_spec)
         if not lane:
             problem("user task is not in a lane: put it in the lane of the role that performs it")
         elif lane not in roles:
             problem(f"lane '{lane}' is not a configured role (roles: {', '.join(sorted(roles)) or 'none'})")
 
-    for prop, required in ((FORM_SCHEMA, True), (FORM_UI_SCHEMA, False)):
-        filename = properties.get(prop)
-        if not filename:
-            continue
-        if filename not in bundle.files:
-            problem(f"form file '{filename}' ({prop}) is not among the uploaded files")
-            continue
-        if filename not in bundle.json_files:
-            problem(f"form file '{filename}' is not valid JSON")
-            continue
-        if required:
-            schema = bundle.json_files[filename]
-            try:
-                if not isinstance(schema, dict):
-                    raise jsonschema.SchemaError("a JSON Schema must be an object")
-                cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-                cls.check_schema(schema)
-            except jsonschema.SchemaError as exc:
-                problem(f"form file '{filename}' is not a valid JSON Schema: {exc.message}")
-
-    for prop in (SIGNATURE_MEANING, SIGNATURE_VERIFIER):
-        for meaning in split_list(properties.get(prop)):
-            if meaning not in meanings:
-                problem(f"{prop} '{meaning}' is not a known signature meaning "
-                        f"(known: {', '.join(sorted(meanings))})")
-    if rules.verifier_meaning and not rules.signature_meanings:
-        problem(f"{SIGNATURE_VERIFIER} needs a {SIGNATURE_MEANING} for the first signature it verifies")
-
-    for gate in rules.gates:
-        if gate not in gates:
-            problem(f"gate '{gate}' is not registered (registered: {', '.join(sorted(gates)) or 'none'})")
-
-    if isinstance(task_spec, ServiceTask):
-        operator = (task_spec.extensions or {}).get("serviceTaskOperator") or {}
-        name = operator.get("name") if isinstance(operator, dict) else None
+    if is_service_task(task_spec):
+        name = operation_name(task_spec)
         if not name:
             problem("service task names no operator (spiffworkflow:serviceTaskOperator)")
-        elif name not in operators:
+        elif name not in runtime.operators:
             problem(f"service operator '{name}' is not registered")
-        elif checker is not None:  # typed parameters, checked by the operator registry
-            for message in checker(name, getattr(task_spec, "operation_params", {}) or {}):
+        else:  # typed parameters, checked by the operator registry
+            for message in runtime.operators.check_call(name, getattr(task_spec, "operation_params", {}) or {}):
                 problem(message)
     return out
 

@@ -8,7 +8,9 @@
 
 PATH is a folder (every .bpmn, .dmn and .json below it, named relative to it) or files.
 Who acts: GMP_USER / GMP_PASSWORD / GMP_TOTP, or prompts. Commands go through the same
-services (engine.definitions, engine.instances) as the web application.
+services (engine.definitions, engine.instances) as the web application, with the engine
+runtime the `gmp` command installed for its process (the process library's gates,
+properties and operators).
 """
 from __future__ import annotations
 
@@ -89,9 +91,8 @@ def check_cmd(paths: tuple[str, ...], process_id: str | None) -> None:
 
     def work(db: Any, settings: Any) -> None:
         with db.session() as session:
-            roles = configured_roles(session)
-        bundle = validate_upload(read_paths(paths), roles=roles, services=default_services(settings),
-                                 process_id=process_id)
+            bundle = validate_upload(read_paths(paths), roles=configured_roles(session),
+                                     services=default_services(settings), process_id=process_id, session=session)
         click.echo(f"ok: process '{bundle.process_id}' ({len(bundle.files)} files) passes every check")
     _with_db(work)
 

@@ -6,7 +6,8 @@ limit, and a web server's request threads have small C stacks. `run_deep(fn, ...
 `fn` in a worker thread with a 256 MiB stack (kept for reuse) and a recursion limit of
 20 000 (raised only while deep calls run), and hands the result (or the exception) back
 to the caller. The caller blocks meanwhile, so objects such as a SQLAlchemy session are
-never used by two threads at once.
+never used by two threads at once. `fn` runs in a copy of the caller's context
+(`contextvars`), so what is current there (the engine runtime) is current in `fn`.
 
 `run_bounded(max_frames, fn, ...)` runs `fn` on the calling thread when the caller can
 bound its depth and that many frames fit under the normal recursion limit (an engine step
@@ -14,6 +15,7 @@ of a process of a few hundred elements), and hands it to `run_deep` otherwise.
 """
 from __future__ import annotations
 
+import contextvars
 import queue
 import sys
 import threading
@@ -91,6 +93,7 @@ def run_deep(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 class _Job:
     def __init__(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
         self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.context = contextvars.copy_context()
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = threading.Event()
@@ -121,7 +124,7 @@ class _Worker:
             if job is None:
                 return
             try:
-                job.result = job.fn(*job.args, **job.kwargs)
+                job.result = job.context.run(job.fn, *job.args, **job.kwargs)
             except BaseException as exc:  # handed back to the calling thread
                 job.error = exc
             finally:

@@ -26,7 +26,8 @@ from engine.errors import ApprovalRefused, DefinitionError, DefinitionNotFound, 
 from engine.models import ProcessDefinition, ProcessDefinitionVersion
 from engine.parsing import ParsedBundle, parse_bundle
 from engine.ports import EngineServices, SignatureInput, default_services
-from engine.runtime_factory import cached_spec, spec_to_json
+from engine.runtime import EngineRuntime, resolve
+from engine.spiff.serializer import cached_spec, spec_to_json
 
 APPROVER_ROLE = "qa"
 APPROVAL_MEANING = "approved"
@@ -60,26 +61,47 @@ def configured_roles(session: Session) -> set[str]:
     return {r.name for r in list_roles(session)}
 
 
+def callable_process(session: Session) -> Any:
+    """The upload check of a call activity naming a process outside its files: the
+    definition must exist and have an approved version; None if so, else why not."""
+    def check(process_id: str) -> str | None:
+        definition = session.execute(select(ProcessDefinition).where(ProcessDefinition.key == process_id)
+                                     ).scalar_one_or_none()
+        if definition is None:
+            return "no process definition has that id"
+        approved = session.execute(select(ProcessDefinitionVersion.id).where(
+            ProcessDefinitionVersion.definition_id == definition.id,
+            ProcessDefinitionVersion.status == VersionStatus.APPROVED.value)).first()
+        return None if approved is not None else "the definition has no approved version"
+    return check
+
+
 def validate_upload(files: Mapping[str, bytes], *, roles: Collection[str], services: EngineServices,
-                    process_id: str | None = None, operators: Collection[str] | None = None,
-                    gates: Collection[str] | None = None) -> ParsedBundle:
-    """Parse and check without storing anything (the `--check` of the CLI, the editor's validate)."""
+                    process_id: str | None = None, runtime: EngineRuntime | None = None,
+                    session: Session | None = None) -> ParsedBundle:
+    """Parse and check without storing anything (the `--check` of the CLI, the editor's validate).
+
+    The gates, task properties and operators a definition may use are those of the
+    runtime (`runtime=`, else the current one). With `session`, call activities naming a
+    process outside the files are checked against the stored definitions.
+    """
     bundle = parse_bundle(files, process_id)
-    ensure_valid(bundle, roles=roles, meanings=services.meanings, operators=operators, gates=gates)
+    ensure_valid(bundle, roles=roles, meanings=services.meanings, runtime=resolve(runtime),
+                 called=callable_process(session) if session is not None else None)
     return bundle
 
 
 def upload(uow: Any, files: Mapping[str, bytes], *, reason: str, process_id: str | None = None,
            roles: Collection[str] | None = None, services: EngineServices | None = None,
-           operators: Collection[str] | None = None, gates: Collection[str] | None = None) -> ProcessDefinitionVersion:
+           runtime: EngineRuntime | None = None) -> ProcessDefinitionVersion:
     """Store a checked upload as the next draft version of its process (creating the definition)."""
     services = services or default_services()
     reason = check_reason(reason)
     session: Session = uow.session
     if roles is None:
         roles = configured_roles(session)
-    bundle = validate_upload(files, roles=roles, services=services, process_id=process_id, operators=operators,
-                             gates=gates)
+    bundle = validate_upload(files, roles=roles, services=services, process_id=process_id, runtime=runtime,
+                             session=session)
     return store_draft(uow, bundle.files, process_id=bundle.process_id, process_name=bundle.process_name,
                        spec_json=spec_to_json(bundle.spec, bundle.subprocess_specs), elements=bundle.elements,
                        reason=reason)
@@ -141,12 +163,12 @@ def _previous_version(session: Session, definition_id: int, number: int) -> Proc
 
 
 def full_check(session: Session, version: ProcessDefinitionVersion, *, services: EngineServices,
-               roles: Collection[str] | None = None) -> ParsedBundle:
+               roles: Collection[str] | None = None, runtime: EngineRuntime | None = None) -> ParsedBundle:
     """Every check of an upload, on a stored version, against the roles, gates and operators in
     effect now (an imported draft may have been stored with problems)."""
     definition = session.get(ProcessDefinition, version.definition_id)
     return validate_upload(version_files(version), roles=configured_roles(session) if roles is None else roles,
-                           services=services, process_id=definition.key)
+                           services=services, process_id=definition.key, runtime=runtime, session=session)
 
 
 def submit(uow: Any, version_id: int, *, services: EngineServices | None = None,
@@ -275,6 +297,18 @@ def approved_version(session: Session, key: str) -> ProcessDefinitionVersion:
     if version is None:
         raise DefinitionStateError(f"process '{key}' has no approved version: a draft cannot start instances")
     return version
+
+
+def resolve_called_process(session: Session, process_id: str) -> tuple[int, Any, dict[str, Any]]:
+    """The approved version of `process_id` now: (version id, spec, subprocess specs), for a call activity."""
+    from engine.errors import CalledProcessError
+
+    try:
+        version = approved_version(session, process_id)
+    except (DefinitionNotFound, DefinitionStateError) as exc:
+        raise CalledProcessError(f"called process '{process_id}': {exc}") from exc
+    spec, subprocess_specs = version_ref(session, version.id).spec()
+    return version.id, spec, subprocess_specs
 
 
 def list_definitions(session: Session) -> list[dict[str, Any]]:

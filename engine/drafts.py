@@ -6,12 +6,12 @@ the problems the full checks find are shown on the elements, and the same full c
 again when the draft is submitted for approval and when it is approved
 (`engine.definitions.submit` / `approve`), so a draft with problems never takes effect.
 
-- `inspect(files, process_id=None, *, roles, meanings, operators=None, gates=None)` ->
+- `inspect(files, process_id=None, *, roles, meanings, runtime=None, session=None)` ->
   `Inspection`. Refuses what is not safe, well-formed BPMN (`UnsafeXmlError`,
   `DefinitionError`: nothing stored); raises `ProcessChoiceNeeded` (with `.choices`) when the
   files hold several processes and none is named; otherwise lists every problem found, each
   placed on its element where it has one.
-- `import_draft(uow, files, reason=..., process_id=None, services=None, roles=None)` ->
+- `import_draft(uow, files, reason=..., process_id=None, services=None, roles=None, runtime=None)` ->
   `(version, problems)`: the next draft version of the chosen process.
 - `version_problems(session, version, services)`: the problems of a stored version, found
   again now (the roles, gates and operators in effect may have changed since it was saved).
@@ -27,7 +27,7 @@ from lxml import etree
 from sqlalchemy.orm import Session
 
 from engine.checks import check_bundle
-from engine.definitions import check_reason, configured_roles, store_draft, version_files
+from engine.definitions import callable_process, check_reason, configured_roles, store_draft, version_files
 from engine.errors import DefinitionCheckFailed, DefinitionError
 from engine.models import ProcessDefinition, ProcessDefinitionVersion
 from engine.parsing import (
@@ -45,7 +45,8 @@ from engine.parsing import (
     schema_problems,
 )
 from engine.ports import EngineServices, default_services
-from engine.runtime_factory import spec_to_json
+from engine.runtime import EngineRuntime, resolve
+from engine.spiff.serializer import spec_to_json
 
 log = logging.getLogger("gmp.engine.drafts")
 
@@ -124,8 +125,12 @@ def choose_process(choices: list[ProcessChoice], process_id: str | None) -> Proc
 
 
 def inspect(files: Mapping[str, bytes], process_id: str | None = None, *, roles: Collection[str],
-            meanings: Collection[str], operators: Collection[str] | None = None,
-            gates: Collection[str] | None = None) -> Inspection:
+            meanings: Collection[str], runtime: EngineRuntime | None = None,
+            session: Session | None = None) -> Inspection:
+    """Every problem of `files` as the draft of `process_id` (see the module's docstring).
+
+    The gates, task properties and operators are the runtime's (`runtime=`, else the current
+    one); with `session`, called processes are looked up among the stored definitions."""
     files = dict(files)
     bpmn_trees, dmn_trees, problems = _read(files)
     choices = process_choices(bpmn_trees)
@@ -136,7 +141,8 @@ def inspect(files: Mapping[str, bytes], process_id: str | None = None, *, roles:
                             elements=_catalogue(bpmn_trees, dmn_trees, files))
     try:
         bundle = parse_bundle(files, chosen.id, schema_errors_fatal=False)
-        problems.extend(check_bundle(bundle, roles=roles, meanings=meanings, operators=operators, gates=gates))
+        problems.extend(check_bundle(bundle, roles=roles, meanings=meanings, runtime=resolve(runtime),
+                                     called=callable_process(session) if session is not None else None))
     except DefinitionCheckFailed as exc:
         problems.extend(exc.problems)
     except DefinitionError as exc:
@@ -185,13 +191,13 @@ def _find(trees: Mapping[str, Any], text: str) -> tuple[str, int | None, str] | 
 
 def import_draft(uow: Any, files: Mapping[str, bytes], *, reason: str, process_id: str | None = None,
                  services: EngineServices | None = None, roles: Collection[str] | None = None,
-                 operators: Collection[str] | None = None, gates: Collection[str] | None = None
-                 ) -> tuple[ProcessDefinitionVersion, list[Problem]]:
+                 runtime: EngineRuntime | None = None) -> tuple[ProcessDefinitionVersion, list[Problem]]:
     """Store well-formed BPMN as the next draft of its process, whatever the checks find."""
     services = services or default_services()
     reason = check_reason(reason)
     roles = configured_roles(uow.session) if roles is None else roles
-    found = inspect(files, process_id, roles=roles, meanings=services.meanings, operators=operators, gates=gates)
+    found = inspect(files, process_id, roles=roles, meanings=services.meanings, runtime=runtime,
+                    session=uow.session)
     version = store_draft(uow, files, process_id=found.process_id, process_name=found.process_name,
                           spec_json=found.spec_json, elements=found.elements, reason=reason,
                           details={"problems": [str(p) for p in found.problems[:50]],
@@ -200,13 +206,15 @@ def import_draft(uow: Any, files: Mapping[str, bytes], *, reason: str, process_i
 
 
 def version_problems(session: Session, version: ProcessDefinitionVersion, *,
-                     services: EngineServices | None = None, roles: Collection[str] | None = None) -> list[Problem]:
+                     services: EngineServices | None = None, roles: Collection[str] | None = None,
+                     runtime: EngineRuntime | None = None) -> list[Problem]:
     """Every problem of a stored version under the roles, gates and operators in effect now."""
     services = services or default_services()
     definition = session.get(ProcessDefinition, version.definition_id)
     try:
         found = inspect(version_files(version), definition.key,
-                        roles=configured_roles(session) if roles is None else roles, meanings=services.meanings)
+                        roles=configured_roles(session) if roles is None else roles, meanings=services.meanings,
+                        runtime=runtime, session=session)
     except DefinitionError as exc:
         return [Problem(str(exc))]
     return found.problems

@@ -1,5 +1,11 @@
-"""Errors of the workflow engine. `EngineError` is the root; every refusal is specific."""
+"""Errors of the workflow engine. `EngineError` is the root; every refusal is specific.
+
+Every engine module raises from here (operators, timers and gates included), so no
+module has to import another one for its errors.
+"""
 from __future__ import annotations
+
+from typing import Any, Mapping
 
 from core.errors import GmpError
 
@@ -82,11 +88,44 @@ class LaneRoleRefused(TaskRefused):
 
 
 class GateRefused(TaskRefused):
+    """A gate refused the user at claim, when opening or at completion.
+
+    `gate` and `code` say which gate and which of its declared refusal codes; `detail` is
+    the English text; `template` (the code's declared message, `%(name)s` placeholders)
+    and `params` let the interface show it in the user's language.
+    """
+
     check = "gate"
+
+    def __init__(self, detail: str, *, gate: str | None = None, code: str | None = None,
+                 template: str | None = None, params: Mapping[str, Any] | None = None) -> None:
+        super().__init__(detail, gate=gate, code=code)
+        self.gate = gate
+        self.code = code
+        self.detail = detail
+        self.template = template
+        self.params = dict(params or {})
 
 
 class GateNotRegistered(GateRefused):
-    pass
+    """A task needs a gate that the runtime does not know (fail closed)."""
+
+    def __init__(self, detail: str, *, gate: str | None = None, task: str | None = None) -> None:
+        super().__init__(detail, gate=gate, code="not_registered",
+                         template="task '%(task)s' needs gate '%(gate)s', which is not registered",
+                         params={"gate": gate or "?", "task": task or "?"})
+
+
+class RegistrationError(EngineError):
+    """A gate, task property or operator was declared badly or twice."""
+
+    http_status = 500
+
+
+class RuntimeNotInstalled(EngineError):
+    """An engine call ran without an engine runtime (see engine.runtime)."""
+
+    http_status = 500
 
 
 class FormDataInvalid(TaskRefused):
@@ -110,3 +149,59 @@ class WorkflowRuntimeError(EngineError):
     """SpiffWorkflow raised while running engine steps (script, gateway condition...)."""
 
     http_status = 500
+
+
+# ---------------------------------------------------------------- timers
+class TimerExpressionError(EngineError):
+    """A timer expression does not give a valid ISO 8601 date-time, duration or cycle."""
+
+    http_status = 422
+
+
+# ---------------------------------------------------------------- operators
+class OperatorError(EngineError):
+    """Root of operator errors."""
+
+
+class UnknownOperator(OperatorError):
+    http_status = 422
+
+
+class OperatorRegistrationError(OperatorError, RegistrationError):
+    """An operator was registered twice or with a bad declaration."""
+
+
+class OperatorParameterError(OperatorError):
+    """Evaluated parameters do not match the operator's declaration."""
+
+    http_status = 422
+
+
+class OperatorFailed(OperatorError):
+    """Raised BY an operator: a business failure with a BPMN error code.
+
+    `code` is matched against error boundary events (`bpmn:error errorCode`).
+    """
+
+    def __init__(self, code: str, message: str, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, code=code)
+        self.code = code
+        self.details = dict(details or {})
+
+
+class OperatorTaskError(OperatorError):
+    """A service task failed and nothing in the diagram catches the failure."""
+
+    http_status = 500
+
+    def __init__(self, message: str, *, element: str, code: str | None = None) -> None:
+        super().__init__(message, element=element, code=code)
+        self.element = element
+        self.code = code
+
+
+# ---------------------------------------------------------------- call activities
+class CalledProcessError(WorkflowRuntimeError):
+    """A call activity names a process that is neither in its files nor approved."""
+
+    http_status = 409

@@ -16,13 +16,14 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.util import BpmnEvent
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
 from core import clock
 from engine.errors import EngineError
+from engine.runtime import EngineRuntime
+from engine.spiff.events import message_catchers, send_message, starts_on_message
+from engine.spiff.serializer import row_data
+from engine.spiff.workflow import WAITING
 
 _waiting_specs: dict[tuple[int, str, str], frozenset[str]] = {}  # version contents never change
 
@@ -54,14 +55,7 @@ def _catch_specs(session: Any, version_id: int, name: str) -> frozenset[str]:
     key = (version_id, ref.files_sha256, name)
     if key not in _waiting_specs:
         spec, subprocesses = ref.spec()
-        found = set()
-        for process in [spec, *subprocesses.values()]:
-            for task_spec in process.task_specs.values():
-                definition = getattr(task_spec, "event_definition", None)
-                inner = getattr(definition, "event_definitions", None) or [definition]
-                if any(isinstance(d, MessageEventDefinition) and d.name == name for d in inner):
-                    found.add(task_spec.name)
-        _waiting_specs[key] = frozenset(found)
+        _waiting_specs[key] = message_catchers(spec, subprocesses, name)
     return _waiting_specs[key]
 
 
@@ -97,10 +91,7 @@ def _business_key_of(instance: Any) -> str | None:
 
 def _task_data(body: str | None) -> dict[str, Any]:
     """The data of a stored task row, with typed values (Decimal, date) restored."""
-    from engine.runtime_factory import serializer
-
-    raw = (json.loads(body).get("data") or {}) if body else {}
-    return dict(serializer().registry.restore(raw))
+    return row_data(body) if body else {}
 
 
 def waiting_instances(session: Any, name: str, correlation: Mapping[str, Any]) -> list[int]:
@@ -110,7 +101,7 @@ def waiting_instances(session: Any, name: str, correlation: Mapping[str, Any]) -
     rows = session.execute(
         select(InstanceTask.spec_name, InstanceTask.body, ProcessInstance)
         .join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
-        .where(InstanceTask.state == int(TaskState.WAITING), InstanceTask.dropped.is_(False),
+        .where(InstanceTask.state == WAITING, InstanceTask.dropped.is_(False),
                ProcessInstance.status == "running")
         .order_by(InstanceTask.instance_id, InstanceTask.seq)).all()
     found: list[int] = []
@@ -134,32 +125,21 @@ def starting_processes(session: Any, name: str) -> list[str]:
             .join(ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
             .where(ProcessDefinitionVersion.status == "approved").order_by(ProcessDefinition.key)):
         spec, _subprocesses = version_ref(session, version_id).spec()
-        for task_spec in spec.task_specs.values():
-            definition = getattr(task_spec, "event_definition", None)
-            if type(task_spec).__name__ == "StartEvent" and isinstance(definition, MessageEventDefinition) \
-                    and definition.name == name:
-                keys.append(key)
-                break
+        if starts_on_message(spec, name):
+            keys.append(key)
     return keys
 
 
 def _send(name: str, payload: Mapping[str, Any]) -> Any:
     """The step that hands the message to the workflow's task waiting for it."""
     def step(wf: Any) -> None:
-        for task in wf.get_tasks(state=TaskState.WAITING):
-            definition = getattr(task.task_spec, "event_definition", None)
-            inner = getattr(definition, "event_definitions", None) or [definition]
-            for candidate in inner:
-                if isinstance(candidate, MessageEventDefinition) and candidate.name == name:
-                    # the instance was chosen by our correlation: hand Spiff the instance's own correlations
-                    wf.send_event(BpmnEvent(candidate, dict(payload), dict(task.workflow.correlations)))
-                    return
-        raise MessageNotDeliverable(f"instance is not waiting for message {name!r}")
+        if not send_message(wf, name, payload):
+            raise MessageNotDeliverable(f"instance is not waiting for message {name!r}")
     return step
 
 
 def receive_message(uow: Any, name: str, correlation: Mapping[str, Any], payload: Mapping[str, Any] | None = None,
-                    *, settings: Any = None) -> Delivery:
+                    *, settings: Any = None, runtime: EngineRuntime | None = None) -> Delivery:
     """Deliver a message from another system; see the module docstring."""
     from engine import instances
     from engine.runtime_models import RoutedMessage
@@ -176,7 +156,7 @@ def receive_message(uow: Any, name: str, correlation: Mapping[str, Any], payload
                                " the correlation must name one instance")
     if matched:
         instance_id, outcome = matched[0], "delivered"
-        instances.advance(uow, instance_id, _send(name, payload), settings=settings)
+        instances.advance(uow, instance_id, _send(name, payload), settings=settings, runtime=runtime)
     else:
         keys = starting_processes(session, name)
         if not keys:
@@ -185,9 +165,9 @@ def receive_message(uow: Any, name: str, correlation: Mapping[str, Any], payload
                                         "on it: nothing was changed")
         data = {k: v for k, v in correlation.items() if k not in ("instance_id", "business_key")}
         started = instances.start(uow, keys[0], title=f"{keys[0]} (message {name})"[:200], data=data,
-                                  settings=settings)
+                                  settings=settings, runtime=runtime)
         instance_id, outcome = started.id, "started"
-        instances.advance(uow, instance_id, _send(name, payload), settings=settings)
+        instances.advance(uow, instance_id, _send(name, payload), settings=settings, runtime=runtime)
     now = clock.isoformat(clock.now())
     session.add(RoutedMessage(name=name, kind="message", correlations_json=json.dumps(correlation, sort_keys=True),
                               payload_json=json.dumps(payload, sort_keys=True, default=str), from_instance_id=None,

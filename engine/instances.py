@@ -1,9 +1,9 @@
 """Process instances: start, list, inspect, cancel; the load/step/save cycle.
 
 Every change to an instance runs in the caller's unit of work:
-`_open(uow, id)` locks the instance row (SELECT ... FOR UPDATE; SQLite holds the
+`open_instance(uow, id)` locks the instance row (SELECT ... FOR UPDATE; SQLite holds the
 database lock from BEGIN IMMEDIATE), takes the workflow from the warm cache if its
-lock_version is current or loads it from its rows, and `_finish(uow, opened)` writes
+lock_version is current or loads it from its rows, and `finish(uow, opened)` writes
 the audit entries for every definite task transition and instance event, saves the
 changed rows with the optimistic lock_version check, and puts the workflow back in the
 cache once the transaction commits. A rollback simply leaves the cache without it.
@@ -11,39 +11,48 @@ cache once the transaction commits. A rollback simply leaves the cache without i
 `advance(uow, id, fn)` is that cycle as one public call (lock, load, `fn` and engine
 steps, save), for the scheduler and the message router.
 
-Between open and save the workflow carries its operator scope (unit of work, instance
-id), so a short service-task operator reached by any step of the request runs in place,
-in the request's unit of work (long-running ones are left to the scheduler). Saving
-(`_finish`) also makes the runtime see the instance at once: waiting timers get their
-due rows, and messages or signals the step threw are routed to the instances that
-catch them (or start the process whose start event catches them) in the same unit of
-work. Both checks cost nothing for an instance without timers or thrown events.
+Between open and save the workflow carries its step (`engine.runtime.StepScope`: unit of
+work, instance, settings, runtime), so a short service-task operator reached by any step
+of the request runs in place, in the request's unit of work (long-running ones are left
+to the scheduler), and a call activity can reach a separately approved process. Saving
+runs the runtime's save hooks (engine.runtime.SaveHook): the engine's own make waiting
+timers get their due rows and route the messages and signals a step threw, in the same
+unit of work. Saving itself calls nothing above this module.
 """
 from __future__ import annotations
 
 import enum
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock
 from engine import persistence
-from engine.deep import run_bounded, run_deep
-from engine.definitions import VersionRef, VersionStatus, approved_version, get_version, version_ref
-from engine.errors import EngineError, InstanceNotFound, InstanceStateError, WorkflowRuntimeError
+from engine.deep import run_deep
+from engine.definitions import (
+    VersionRef,
+    VersionStatus,
+    approved_version,
+    get_version,
+    resolve_called_process,
+    version_ref,
+)
+from engine.errors import InstanceNotFound, InstanceStateError
 from engine.models import InstanceTask, ProcessDefinition, ProcessDefinitionVersion, ProcessInstance
-from engine.runtime_factory import new_workflow
-from engine.workflow import GmpWorkflow
+from engine.runtime import EngineRuntime, SaveContext, StepScope, resolve
+from engine.spiff import steps
+from engine.spiff.script_engine import attach_script_engine
+from engine.spiff.serializer import registry
+from engine.spiff.workflow import DEFINITE, GmpWorkflow, state_name
 
-DEFINITE = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.COMPLETED | TaskState.ERROR | \
-    TaskState.CANCELLED
 MAX_REASON = 2000
-SCOPE_KEY = "_gmp_operator_scope"  # read by engine.operators.scope_context_for
+
+__all__ = ["InstanceStatus", "Opened", "start", "cancel", "advance", "list_instances", "inspect", "get_instance",
+           "run_steps", "has_timers", "open_instance", "open_task_instance", "finish", "release_unchanged",
+           "state_name", "DEFINITE"]
 
 
 class InstanceStatus(str, enum.Enum):
@@ -59,77 +68,42 @@ class Opened:
     version: VersionRef
     workflow: GmpWorkflow
     db_url: str
+    runtime: EngineRuntime
     settings: Any = None
     routed: list[dict[str, Any]] = field(default_factory=list)  # messages/signals routed when saved
 
-
-def state_name(state: int | None) -> str | None:
-    return TaskState.get_name(state).lower() if state is not None else None
+    @property
+    def step(self) -> StepScope:
+        return self.workflow.run.step  # type: ignore[no-any-return]
 
 
 def _db_url(uow: Any) -> str:
     return str(getattr(uow.db, "url", id(uow.db)))
 
 
-def step_depth_bound(wf: GmpWorkflow) -> int:
-    """Frames an engine step of `wf` can need, at most.
-
-    What recurses in a step is SpiffWorkflow's prediction of future tasks, one frame per
-    element along a path (measured on a 300-element chain: 317 frames from the root, 11
-    for a warm step). Bounded by the number of elements of the process and of every
-    process it calls, doubled, plus a margin; computed once per loaded workflow.
-    """
-    bound = wf.__dict__.get("_gmp_depth_bound")
-    if bound is None:
-        elements = len(wf.spec.task_specs) + sum(len(s.task_specs) for s in (wf.subprocess_specs or {}).values())
-        bound = 2 * elements + 64
-        wf.__dict__["_gmp_depth_bound"] = bound
-    return int(bound)
+run_steps = steps.run_steps
+has_timers = steps.has_timers
 
 
-def run_steps(wf: GmpWorkflow, fn: Any = None) -> None:
-    """Run `fn(wf)` (if given) then engine steps; wrap Spiff errors.
-
-    On the calling thread when the step's depth bound fits under the normal recursion
-    limit, else in the deep-stack thread (engine.deep).
-    """
-    def work() -> None:
-        if fn is not None:
-            fn(wf)
-        wf.do_engine_steps()
-    try:
-        run_bounded(step_depth_bound(wf), work)
-    except EngineError:
-        raise
-    except SpiffWorkflowException as exc:
-        raise WorkflowRuntimeError(f"the process failed at '{_element(exc)}': {str(exc).splitlines()[0]}") from exc
+def _resolve_called(scope: StepScope, process_id: str, element_id: str) -> tuple[int, Any, Any]:
+    version_id, spec, subprocess_specs = resolve_called_process(scope.uow.session, process_id)
+    scope.uow.audit("instance.process_called", "process_instance", scope.instance_id,
+                    details={"element_id": element_id, "process": process_id, "version_id": version_id})
+    return version_id, spec, subprocess_specs
 
 
-def has_timers(wf: GmpWorkflow) -> bool:
-    """Whether the process (or a process it calls) has a timer event; computed once per loaded workflow."""
-    flag = wf.__dict__.get("_gmp_has_timers")
-    if flag is None:
-        from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-
-        specs = [wf.spec, *(wf.subprocess_specs or {}).values()]
-        flag = any(isinstance(getattr(t, "event_definition", None), TimerEventDefinition)
-                   for s in specs for t in s.task_specs.values())
-        wf.__dict__["_gmp_has_timers"] = flag
-    return bool(flag)
-
-
-def _scope(wf: GmpWorkflow, uow: Any, instance_id: int) -> None:
-    wf.__dict__[SCOPE_KEY] = (uow, instance_id)
-
-
-def _element(exc: Any) -> str:
-    spec = getattr(exc, "task_spec", None)
-    return getattr(spec, "bpmn_id", None) or getattr(spec, "name", None) or "?"
+def _enter(wf: GmpWorkflow, uow: Any, instance_id: int, runtime: EngineRuntime, settings: Any) -> None:
+    """Attach the runtime's script engine (if not already) and put the step on the workflow."""
+    engine = getattr(wf, "script_engine", None)
+    if getattr(engine, "service_caller", None) is not runtime.caller:
+        attach_script_engine(wf, settings, runtime.caller)
+    wf.run.step = StepScope(uow, instance_id, runtime, settings, _resolve_called)
 
 
 def start(uow: Any, key: str, *, title: str | None = None, data: Mapping[str, Any] | None = None,
-          version_id: int | None = None, settings: Any = None) -> ProcessInstance:
+          version_id: int | None = None, settings: Any = None, runtime: EngineRuntime | None = None) -> ProcessInstance:
     """Start an instance of the approved version of `key` (or of `version_id`, which must be approved)."""
+    runtime = resolve(runtime)
     session: Session = uow.session
     if version_id is not None:
         version = get_version(session, version_id)
@@ -141,12 +115,10 @@ def start(uow: Any, key: str, *, title: str | None = None, data: Mapping[str, An
     definition = session.get(ProcessDefinition, version.definition_id)
     ref = version_ref(session, version.id)
     spec, subprocess_specs = ref.spec()
-    wf = run_deep(new_workflow, spec, subprocess_specs, settings)
+    wf = run_deep(steps.new_workflow, spec, subprocess_specs)
     initial = dict(data or {})
     if initial:
-        wf.task_tree.data.update(initial)
-        for task in wf.get_tasks(state=TaskState.READY):
-            task.data.update(initial)
+        steps.seed_data(wf, initial)
     now = clock.isoformat(clock.now())
     instance = ProcessInstance(version_id=version.id, status=InstanceStatus.RUNNING.value,
                                title=(title or definition.name)[:200], started_at=now, started_by=uow.actor.user_id,
@@ -157,10 +129,10 @@ def start(uow: Any, key: str, *, title: str | None = None, data: Mapping[str, An
               changes=[["status", None, InstanceStatus.RUNNING.value]],
               details={"process": definition.key, "version": version.version, "version_id": version.id,
                        "data": initial})
-    _scope(wf, uow, instance.id)
-    run_steps(wf)
-    opened = Opened(instance, ref, wf, _db_url(uow), settings)
-    _finish(uow, opened, new=True)
+    _enter(wf, uow, instance.id, runtime, settings)
+    steps.run_steps(wf)
+    opened = Opened(instance, ref, wf, _db_url(uow), runtime, settings)
+    finish(uow, opened, new=True)
     return instance
 
 
@@ -174,42 +146,44 @@ def get_instance(session: Session, instance_id: int, *, for_update: bool = False
     return instance
 
 
-def _open(uow: Any, instance_id: int, settings: Any = None) -> Opened:
+def open_instance(uow: Any, instance_id: int, settings: Any = None, runtime: EngineRuntime | None = None) -> Opened:
+    """Lock and load instance `instance_id` for a step (see the module docstring)."""
     found = persistence.lock_instance(uow.session, instance_id=instance_id)
     if found is None:
         raise InstanceNotFound(f"no process instance {instance_id}")
-    return _opened(uow, found[0], found[1], settings)
+    return _opened(uow, found[0], found[1], settings, resolve(runtime))
 
 
-def _open_task_instance(uow: Any, task_id: str, settings: Any = None) -> Opened | None:
+def open_task_instance(uow: Any, task_id: str, settings: Any = None,
+                       runtime: EngineRuntime | None = None) -> Opened | None:
     """Lock and open the instance that task `task_id` belongs to (one round trip); None if no such task."""
     found = persistence.lock_instance(uow.session, task_id=task_id)
-    return None if found is None else _opened(uow, found[0], found[1], settings)
+    return None if found is None else _opened(uow, found[0], found[1], settings, resolve(runtime))
 
 
-def _opened(uow: Any, instance: ProcessInstance, files_sha256: str, settings: Any) -> Opened:
+def _opened(uow: Any, instance: ProcessInstance, files_sha256: str, settings: Any, runtime: EngineRuntime) -> Opened:
     session: Session = uow.session
     version = VersionRef(instance.version_id, files_sha256, session)
     url = _db_url(uow)
     wf = persistence.CACHE.take(url, instance.id, instance.lock_version)
     if wf is None:
         spec, subprocess_specs = version.spec()
-        wf = persistence.load(session, instance, spec, subprocess_specs, settings)
-    _scope(wf, uow, instance.id)
-    return Opened(instance, version, wf, url, settings)
+        wf = persistence.load(session, instance, spec, subprocess_specs,
+                              lambda version_id: version_ref(session, version_id).spec())
+    _enter(wf, uow, instance.id, runtime, settings)
+    return Opened(instance, version, wf, url, runtime, settings)
 
 
-def _release_unchanged(opened: Opened) -> None:
+def release_unchanged(opened: Opened) -> None:
     """Give an unmodified workflow back to the cache (after a refusal)."""
-    opened.workflow.__dict__.pop(SCOPE_KEY, None)
+    opened.workflow.run.step = None
     persistence.CACHE.put(opened.db_url, opened.instance.id, opened.instance.lock_version, opened.workflow)
 
 
-def _finish(uow: Any, opened: Opened, *, new: bool = False) -> None:
+def finish(uow: Any, opened: Opened, *, new: bool = False) -> None:
+    """Audit the step's transitions, save the instance, run the save hooks; cache after commit."""
     wf, instance = opened.workflow, opened.instance
-    for task, old, new_state in wf.changelog.transitions:
-        if not new_state & DEFINITE or (old is not None and old == new_state):
-            continue
+    for task, old, new_state in steps.definite_transitions(wf):
         spec = task.task_spec
         uow.audit("task.state_changed", "task", task.id,
                   changes=[["state", state_name(old), state_name(new_state)]],
@@ -220,33 +194,26 @@ def _finish(uow: Any, opened: Opened, *, new: bool = False) -> None:
         instance.ended_at = clock.isoformat(clock.now())
         uow.audit("instance.completed", "process_instance", instance.id,
                   changes=[["status", InstanceStatus.RUNNING.value, InstanceStatus.COMPLETED.value]])
-    events: list[Any] = []
-    if wf.bpmn_events:  # thrown and not caught inside: route now unless a receiver is busy
-        from engine import messages
-
-        events = messages.take_routable_events(uow, instance.id, wf)
+    ctx = SaveContext(uow, instance, wf, opened.runtime, opened.settings, new)
+    for hook in opened.runtime.save_hooks:
+        hook.before_save(ctx)
     persistence.save(uow.session, instance, wf, new=new)
     if instance.status != InstanceStatus.RUNNING.value:
         uow.session.flush()
-    elif has_timers(wf):
-        from engine.scheduler import record_due_timers
-
-        record_due_timers(uow.session, uow.db, instance.id, wf)
     lock_version = instance.lock_version
 
     def cache() -> None:
-        wf.__dict__.pop(SCOPE_KEY, None)
+        wf.run.step = None
         persistence.mark_saved(wf)
         persistence.CACHE.put(opened.db_url, instance.id, lock_version, wf)
     uow.after_commit(cache)
-    if events:
-        from engine import messages
+    for hook in opened.runtime.save_hooks:
+        hook.after_save(ctx)
+    opened.routed = ctx.routed
 
-        opened.routed = messages.route_events(uow, instance.id, events, opened.settings)
 
-
-def advance(uow: Any, instance_id: int, fn: Any = None, *, settings: Any = None,
-            accept: Any = None) -> Opened | None:
+def advance(uow: Any, instance_id: int, fn: Callable[[GmpWorkflow], Any] | None = None, *, settings: Any = None,
+            accept: Callable[[GmpWorkflow], bool] | None = None, runtime: EngineRuntime | None = None) -> Opened | None:
     """Lock and load instance `instance_id`, run `fn(workflow)` (if given) and engine steps, save.
 
     The one call for code outside the core that moves an instance on (the scheduler's
@@ -255,34 +222,35 @@ def advance(uow: Any, instance_id: int, fn: Any = None, *, settings: Any = None,
     (WorkflowRuntimeError, operator errors) propagate; the caller's unit of work then
     rolls back. Returns the opened instance (`routed`: the messages its save delivered).
     """
-    opened = _open(uow, instance_id, settings)
+    opened = open_instance(uow, instance_id, settings, runtime)
     if accept is not None and not accept(opened.workflow):
-        _release_unchanged(opened)
+        release_unchanged(opened)
         return None
-    run_steps(opened.workflow, fn)
-    _finish(uow, opened)
+    steps.run_steps(opened.workflow, fn)
+    finish(uow, opened)
     return opened
 
 
-def cancel(uow: Any, instance_id: int, reason: str, settings: Any = None) -> ProcessInstance:
+def cancel(uow: Any, instance_id: int, reason: str, settings: Any = None,
+           runtime: EngineRuntime | None = None) -> ProcessInstance:
     reason = (reason or "").strip()
     if not reason:
         raise InstanceStateError("cancelling an instance needs a reason")
     if len(reason) > MAX_REASON:
         raise InstanceStateError(f"the reason is longer than {MAX_REASON} characters")
-    opened = _open(uow, instance_id, settings)
+    opened = open_instance(uow, instance_id, settings, runtime)
     instance = opened.instance
     if instance.status != InstanceStatus.RUNNING.value:
-        _release_unchanged(opened)
+        release_unchanged(opened)
         raise InstanceStateError(f"instance {instance_id} is {instance.status}; only a running instance can be "
                                  "cancelled")
-    run_deep(opened.workflow.cancel)
+    run_deep(steps.cancel, opened.workflow)
     instance.status = InstanceStatus.CANCELLED.value
     instance.cancel_reason = reason
     instance.ended_at = clock.isoformat(clock.now())
     uow.audit("instance.cancelled", "process_instance", instance.id,
               changes=[["status", InstanceStatus.RUNNING.value, InstanceStatus.CANCELLED.value]], reason=reason)
-    _finish(uow, opened)
+    finish(uow, opened)
     return instance
 
 
@@ -309,14 +277,11 @@ def inspect(session: Session, instance_id: int) -> dict[str, Any]:
         InstanceTask.instance_id == instance.id, InstanceTask.dropped.is_(False),
         InstanceTask.state.op("&")(int(DEFINITE)) != 0).order_by(InstanceTask.seq)).scalars().all()
     header = json.loads(instance.workflow_json)
+    data = registry().restore(header.get("data", {}))  # typed values (Decimal, date) as they were
     return {"id": instance.id, "title": instance.title, "process": definition.key, "version": version.version,
             "status": instance.status, "started_at": instance.started_at, "started_by": instance.started_by,
             "ended_at": instance.ended_at, "cancel_reason": instance.cancel_reason,
-            "data": header.get("data", {}),
+            "data": data,
             "tasks": [{"id": r.id, "bpmn_id": r.bpmn_id, "name": r.bpmn_name, "lane": r.lane, "manual": r.manual,
                        "state": state_name(r.state), "claimed_by": r.claimed_by, "updated_at": r.updated_at}
                       for r in rows if r.bpmn_id]}
-
-
-__all__ = ["InstanceStatus", "Opened", "start", "cancel", "advance", "list_instances", "inspect", "get_instance",
-           "run_steps", "has_timers"]

@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine import instances
 from engine.models import InstanceTask, ProcessDefinition, ProcessDefinitionVersion, ProcessInstance
 from engine.ports import EngineServices, default_services
-from engine.tasks import TaskView
+from engine.runtime import EngineRuntime
+from engine.tasks import READY, TaskView, views_of
 
 T = TypeVar("T")
 MAX_PER_PAGE = 200
@@ -63,22 +63,25 @@ def _paged(session: Session, stmt: Select[Any], page: int, per_page: int) -> tup
 
 
 def inbox_page(uow: Any, user_id: str | None = None, *, services: EngineServices | None = None, page: int = 1,
-               per_page: int = 50, search: str = "", lane: str | None = None) -> Page[TaskView]:
+               per_page: int = 50, search: str = "", lane: str | None = None,
+               runtime: EngineRuntime | None = None) -> Page[TaskView]:
     """Ready user tasks in lanes whose role the user holds, unclaimed or claimed by the user,
-    in instance order; `search` matches the task name, the instance title or number."""
+    in instance order; `search` matches the task name, the instance title or number. Each
+    task of the page says why its gates would refuse the user at claim (`TaskView.refusal`)."""
     services = services or default_services()
     user_id = user_id or uow.actor.user_id
     page, per_page = _bounds(page, per_page)
     search = (search or "").strip()
     filters = {"search": search, "lane": lane or "", "per_page": per_page if per_page != 50 else ""}
-    roles = sorted(set(services.roles_of(uow, user_id)))
+    held = set(services.roles_of(uow, user_id))
+    roles = sorted(held)
     if lane:
         roles = [r for r in roles if r == lane]
     if not roles:
         return Page([], 1, per_page, 0, filters)
-    stmt = (select(InstanceTask, ProcessInstance.title)
+    stmt = (select(InstanceTask, ProcessInstance)
             .join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
-            .where(InstanceTask.state == int(TaskState.READY), InstanceTask.manual.is_(True),
+            .where(InstanceTask.state == READY, InstanceTask.manual.is_(True),
                    InstanceTask.dropped.is_(False), InstanceTask.lane.in_(roles),
                    ProcessInstance.status == instances.InstanceStatus.RUNNING.value,
                    or_(InstanceTask.claimed_by.is_(None), InstanceTask.claimed_by == user_id))
@@ -90,7 +93,7 @@ def inbox_page(uow: Any, user_id: str | None = None, *, services: EngineServices
                               func.lower(ProcessInstance.title).like(pattern, escape="\\"),
                               cast(ProcessInstance.id, String) == search.lstrip("#")))
     rows, total, page = _paged(uow.session, stmt, page, per_page)
-    items = [TaskView(r.id, r.instance_id, title, r.bpmn_id, r.bpmn_name, r.lane, r.claimed_by) for r, title in rows]
+    items = views_of(uow, [(r, instance) for r, instance in rows], user_id, held, runtime)
     return Page(items, page, per_page, total, filters)
 
 

@@ -5,9 +5,11 @@
 record an exception. Each action writes its rows and audit entries in the caller's unit
 of work, so they commit (or roll back) with the step that caused them.
 
-Message routing (`take_routable_events` and `route_events`, called by the core's save,
-`engine.instances._finish`; `route_instance` for events left saved): after a step, the
-messages an instance threw that it could not catch itself (`workflow.get_events()`) are delivered by the engine:
+Message routing is a save hook of the runtime (`MessageRouting`, attached by
+engine.install): as an instance is saved, the messages and signals it threw that it could
+not catch itself are taken from it (`take_routable_events`) and, once it is saved,
+delivered (`route_events`) in the same unit of work (`route_instance` / `route_pending`
+for events left saved):
 - to every running instance with a task waiting for that message whose correlation
   keys match (`correlations` of the event vs the waiting instance's), or
 - when none waits, to a new instance of the approved process whose message start
@@ -18,16 +20,23 @@ Each routed message is a row in `engine_message` (append-only) and an audit entr
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
+from decimal import Decimal
 from typing import Any, Mapping
 
-from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.util import BpmnEvent
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
 from core import clock
+from engine import instances
+from engine.definitions import version_ref
+from engine.errors import OperatorError
+from engine.models import InstanceTask, ProcessDefinition, ProcessDefinitionVersion, ProcessInstance
+from engine.runtime import EngineRuntime, SaveContext, StepScope
 from engine.runtime_models import InstanceException, InstanceLink, RoutedMessage
+from engine.spiff import events as spiff_events
+from engine.spiff.events import BpmnEvent, catches, deliver, is_message, is_signal
+from engine.spiff.serializer import pending_events
+from engine.spiff.workflow import WAITING
 
 DEVIATION_PROCESS_KEY = "deviation"
 MAX_ROUTING_ROUNDS = 20
@@ -37,19 +46,24 @@ def _now() -> str:
     return clock.isoformat(clock.now())
 
 
+def _json_value(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else str(value)  # exact decimals stay JSON numbers
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    return json.dumps(value, sort_keys=True, default=_json_value)
 
 
 class DbOperatorActions:
     """The operator context of a step: instance actions in the step's unit of work."""
 
     def __init__(self, uow: Any, instance_id: int, element_id: str | None, settings: Any = None, *,
-                 task_data: Mapping[str, Any] | None = None) -> None:
+                 task_data: Mapping[str, Any] | None = None, runtime: EngineRuntime | None = None) -> None:
         self.uow = uow
         self.instance_id = instance_id
         self.element_id = element_id or ""
         self.settings = settings
+        self.runtime = runtime
         self.task_data: Mapping[str, Any] = dict(task_data or {})
 
     def _link(self, to_instance: int, kind: str) -> None:
@@ -60,19 +74,15 @@ class DbOperatorActions:
                        details={"to_instance_id": to_instance, "kind": kind, "element_id": self.element_id})
 
     def start_linked_process(self, process_key: str, data: Mapping[str, Any], link: str) -> str:
-        from engine import instances
-
-        started = instances.start(self.uow, process_key, data=dict(data), settings=self.settings)
+        started = instances.start(self.uow, process_key, data=dict(data), settings=self.settings, runtime=self.runtime)
         self._link(started.id, link)
         return str(started.id)
 
     def raise_deviation(self, title: str, context: Mapping[str, Any], severity: str) -> str:
-        from engine import instances
-
         deviation = {"title": title, "severity": severity, "context": dict(context),
                      "source_instance_id": self.instance_id, "source_element_id": self.element_id}
         started = instances.start(self.uow, DEVIATION_PROCESS_KEY, title=f"Deviation: {title}"[:200],
-                                  data={"deviation": deviation}, settings=self.settings)
+                                  data={"deviation": deviation}, settings=self.settings, runtime=self.runtime)
         self._link(started.id, "deviation")
         self.uow.audit("deviation.raised", "process_instance", started.id, reason=title,
                        details=deviation)
@@ -90,10 +100,14 @@ class DbOperatorActions:
         return str(row.id)
 
     def save_progress(self, progress: Mapping[str, Any]) -> None:
-        from engine.operators import OperatorError
-
         raise OperatorError(f"operator at '{self.element_id}' saved progress but is not declared long_running "
                             "(only the scheduler keeps progress)")
+
+
+def operator_actions(scope: StepScope, call: Any) -> DbOperatorActions:
+    """The runtime's operator context factory: instance actions in the step's unit of work."""
+    return DbOperatorActions(scope.uow, scope.instance_id, call.element_id, scope.settings,
+                             task_data=call.task_data, runtime=scope.runtime)
 
 
 def links_of(session: Any, instance_id: int) -> list[dict[str, Any]]:
@@ -111,75 +125,27 @@ def exceptions_of(session: Any, instance_id: int) -> list[dict[str, Any]]:
              "details": json.loads(r.details_json), "recorded_at": r.recorded_at} for r in rows]
 
 
-# ---------------------------------------------------------------- in-memory routing (SpiffWorkflow level)
-def catches(workflow: Any, event: BpmnEvent) -> bool:
-    """True when a task of `workflow` waits for `event` (with matching correlations)."""
-    for task in workflow.event_manager.tasks.values():
-        if task.state == TaskState.WAITING and task.task_spec.catches(task, event):
-            return True
-    return False
-
-
-def is_message(event: BpmnEvent) -> bool:
-    return isinstance(event.event_definition, MessageEventDefinition)
-
-
-def is_signal(event: BpmnEvent) -> bool:
-    return isinstance(event.event_definition, SignalEventDefinition)
-
-
-def deliver(events: list[BpmnEvent], workflows: Mapping[Any, Any]) -> list[tuple[str, Any]]:
-    """Deliver thrown events to in-memory workflows; (event name, receiver key or None) per event.
-
-    Messages go to the first workflow that catches them (correlation keys matched by
-    SpiffWorkflow's `catches`); signals to every workflow that catches them.
-    """
-    delivered: list[tuple[str, Any]] = []
-    for event in events:
-        receivers = [key for key, wf in workflows.items() if catches(wf, event)]
-        if is_message(event):
-            receivers = receivers[:1]
-        for key in receivers:
-            workflows[key].send_event(event)
-        delivered.extend((event.event_definition.name, key) for key in receivers or [None])
-    return delivered
-
-
-__all__ = ["DbOperatorActions", "links_of", "exceptions_of", "deliver", "catches", "route_events",
-           "take_routable_events", "route_instance", "route_pending",
-           "DEVIATION_PROCESS_KEY", "RoutedMessage"]
+__all__ = ["DbOperatorActions", "operator_actions", "links_of", "exceptions_of", "deliver", "catches",
+           "route_events", "take_routable_events", "route_instance", "route_pending", "MessageRouting",
+           "DEVIATION_PROCESS_KEY", "RoutedMessage", "is_message", "is_signal"]
 
 
 # ---------------------------------------------------------------- database routing
 def _event_record(event: BpmnEvent) -> tuple[str, str, str, str]:
-    kind = "message" if is_message(event) else "signal"
-    reg = _registry()
-    return (event.event_definition.name, kind, _json(event.correlations or {}), _json(reg.convert(event.payload)))
-
-
-def _registry() -> Any:
-    from engine.runtime_factory import serializer
-
-    return serializer().registry
+    return (spiff_events.event_name(event), spiff_events.event_kind(event),
+            _json(spiff_events.event_correlations(event)), _json(spiff_events.event_payload(event)))
 
 
 def _starting_processes(session: Any, event: BpmnEvent) -> list[str]:
     """Keys of approved processes whose top-level start event catches `event`."""
-    from engine.definitions import version_ref
-    from engine.models import ProcessDefinition, ProcessDefinitionVersion
-
     keys = []
     rows = session.execute(select(ProcessDefinition.key, ProcessDefinitionVersion.id)
                            .join(ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
                            .where(ProcessDefinitionVersion.status == "approved").order_by(ProcessDefinition.key))
     for key, version_id in rows:
         spec, _subs = version_ref(session, version_id).spec()
-        for task_spec in spec.task_specs.values():
-            definition = getattr(task_spec, "event_definition", None)
-            if type(task_spec).__name__ == "StartEvent" and definition is not None and \
-                    definition.__class__ is event.event_definition.__class__ and definition.name == event.event_definition.name:
-                keys.append(key)
-                break
+        if spiff_events.starts_on(spec, event):
+            keys.append(key)
     return keys
 
 
@@ -190,55 +156,34 @@ class _Locked(Exception):
 def _waiting_instances(session: Any, exclude: int, event: BpmnEvent) -> list[int]:
     """Running instances with a waiting task whose definition version can catch `event` at all
     (checked on the version's spec, cached per process), so only those are loaded."""
-    from engine.models import InstanceTask, ProcessInstance
-
     rows = session.execute(
         select(InstanceTask.instance_id, ProcessInstance.version_id)
         .join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
-        .where(InstanceTask.state == int(TaskState.WAITING), InstanceTask.dropped.is_(False),
+        .where(InstanceTask.state == WAITING, InstanceTask.dropped.is_(False),
                ProcessInstance.status == "running", ProcessInstance.id != exclude)
         .distinct().order_by(InstanceTask.instance_id))
     return [instance_id for instance_id, version_id in rows if _version_catches(session, version_id, event)]
 
 
 def _version_catches(session: Any, version_id: int, event: BpmnEvent) -> bool:
-    from engine.definitions import version_ref
-
-    definition = event.event_definition
     ref = version_ref(session, version_id)
-    key = (version_id, ref.files_sha256, type(definition), definition.name)  # content-keyed, like the core's caches
-    if key not in _catch_cache:
+    key = (version_id, ref.files_sha256, spiff_events.event_kind(event), spiff_events.event_name(event))
+    if key not in _catch_cache:  # content-keyed, like the core's caches
         spec, subprocess_specs = ref.spec()
-        found = False
-        for process in [spec, *subprocess_specs.values()]:
-            for task_spec in process.task_specs.values():
-                candidate = getattr(task_spec, "event_definition", None)
-                inner = getattr(candidate, "event_definitions", None) or [candidate]  # event-based gateways
-                if any(d is not None and type(d) is type(definition) and getattr(d, "name", None) == definition.name
-                       for d in inner):
-                    found = True
-        _catch_cache[key] = found
+        _catch_cache[key] = spiff_events.version_catches(spec, subprocess_specs, event)
     return _catch_cache[key]
 
 
-_catch_cache: dict[tuple[int, str, type, str], bool] = {}  # version contents never change: safe to keep
+_catch_cache: dict[tuple[int, str, str, str], bool] = {}  # version contents never change: safe to keep
 
 
 def _try_lock(session: Any, instance_id: int) -> bool:
-    from engine.models import ProcessInstance
-
     return session.execute(select(ProcessInstance.id).where(ProcessInstance.id == instance_id)
                            .with_for_update(skip_locked=True)).scalar_one_or_none() is not None
 
 
-def _step(uow: Any, instance_id: int, settings: Any, fn: Any) -> Any:
-    from engine import instances
-
-    return instances.advance(uow, instance_id, fn, settings=settings)
-
-
 def _routable(workflow: Any) -> list[BpmnEvent]:
-    return [e for e in workflow.bpmn_events if is_message(e) or is_signal(e)]
+    return spiff_events.routable(workflow)
 
 
 def _receivers_free(session: Any, source_id: int, events: list[BpmnEvent]) -> bool:
@@ -250,7 +195,8 @@ def _receivers_free(session: Any, source_id: int, events: list[BpmnEvent]) -> bo
     return True
 
 
-_DEPTH_KEY = "_gmp_routing_depth"
+# How deep the chain of routing started by one request is (a receiver's save routes in turn).
+_DEPTH: ContextVar[int] = ContextVar("gmp_routing_depth", default=0)
 
 
 def take_routable_events(uow: Any, source_id: int, workflow: Any) -> list[BpmnEvent]:
@@ -260,15 +206,16 @@ def take_routable_events(uow: Any, source_id: int, workflow: Any) -> list[BpmnEv
     routes them later) when a possible receiver is locked by another transaction or the
     chain of routing started by one request is already MAX_ROUTING_ROUNDS deep."""
     events = _routable(workflow)
-    if not events or uow.__dict__.get(_DEPTH_KEY, 0) >= MAX_ROUTING_ROUNDS:
+    if not events or _DEPTH.get() >= MAX_ROUTING_ROUNDS:
         return []
     if not _receivers_free(uow.session, source_id, events):
         return []
-    workflow.bpmn_events = [e for e in workflow.bpmn_events if not (is_message(e) or is_signal(e))]
+    spiff_events.take_routable(workflow)
     return events
 
 
-def route_events(uow: Any, source_id: int, events: list[BpmnEvent], settings: Any = None) -> list[dict[str, Any]]:
+def route_events(uow: Any, source_id: int, events: list[BpmnEvent], settings: Any = None,
+                 runtime: EngineRuntime | None = None) -> list[dict[str, Any]]:
     """Deliver `events` thrown by instance `source_id` (already saved without them).
 
     Messages go to the first waiting instance that catches them (correlation keys), or
@@ -276,11 +223,8 @@ def route_events(uow: Any, source_id: int, events: list[BpmnEvent], settings: An
     every waiting instance that catches them. One `engine_message` row and one audit
     entry per delivery. Receivers' saves route what they throw in turn (bounded depth).
     """
-    from engine import instances
-
     session = uow.session
-    depth = uow.__dict__.get(_DEPTH_KEY, 0)
-    uow.__dict__[_DEPTH_KEY] = depth + 1
+    token = _DEPTH.set(_DEPTH.get() + 1)
     try:
         outcomes = []
         for event in events:
@@ -289,8 +233,8 @@ def route_events(uow: Any, source_id: int, events: list[BpmnEvent], settings: An
             for candidate in _waiting_instances(session, source_id, event):
                 if not _try_lock(session, candidate):
                     raise _Locked(candidate)
-                if instances.advance(uow, candidate, lambda wf, ev=event: wf.send_event(ev), settings=settings,
-                                     accept=lambda wf, ev=event: catches(wf, ev)) is None:
+                if instances.advance(uow, candidate, lambda wf, ev=event: spiff_events.send(wf, ev), settings=settings,
+                                     accept=lambda wf, ev=event: catches(wf, ev), runtime=runtime) is None:
                     continue
                 receivers.append(candidate)
                 if kind == "message":
@@ -299,8 +243,10 @@ def route_events(uow: Any, source_id: int, events: list[BpmnEvent], settings: An
             if not receivers and kind == "message":
                 keys = _starting_processes(session, event)
                 if keys:
-                    started = instances.start(uow, keys[0], title=f"{keys[0]} (message {name})", settings=settings)
-                    _step(uow, started.id, settings, lambda wf, ev=event: wf.send_event(ev))
+                    started = instances.start(uow, keys[0], title=f"{keys[0]} (message {name})", settings=settings,
+                                              runtime=runtime)
+                    instances.advance(uow, started.id, lambda wf, ev=event: spiff_events.send(wf, ev), settings=settings,
+                                      runtime=runtime)
                     session.add(InstanceLink(from_instance_id=source_id, to_instance_id=started.id, kind="message",
                                              element_id=name, created_at=_now(), created_by=uow.actor.user_id))
                     receivers, outcome = [started.id], "started"
@@ -310,14 +256,30 @@ def route_events(uow: Any, source_id: int, events: list[BpmnEvent], settings: An
                                           created_at=_now()))
                 uow.audit(f"{kind}.{outcome}", "process_instance", source_id,
                           details={"name": name, "to_instance_id": receiver,
-                                   "correlations": event.correlations or {}})
+                                   "correlations": spiff_events.event_correlations(event)})
                 outcomes.append({"name": name, "kind": kind, "to": receiver, "outcome": outcome})
         return outcomes
     finally:
-        uow.__dict__[_DEPTH_KEY] = depth
+        _DEPTH.reset(token)
 
 
-def route_instance(uow: Any, source_id: int, settings: Any = None) -> list[dict[str, Any]]:
+class MessageRouting:
+    """The save hook that routes what a step threw (attached by engine.install)."""
+
+    name = "messages"
+
+    def before_save(self, ctx: SaveContext) -> None:
+        if ctx.workflow.bpmn_events:  # thrown and not caught inside: route now unless a receiver is busy
+            ctx.stash[self.name] = take_routable_events(ctx.uow, ctx.instance.id, ctx.workflow)
+
+    def after_save(self, ctx: SaveContext) -> None:
+        events = ctx.stash.pop(self.name, None)
+        if events:
+            ctx.routed.extend(route_events(ctx.uow, ctx.instance.id, events, ctx.settings, ctx.runtime))
+
+
+def route_instance(uow: Any, source_id: int, settings: Any = None,
+                   runtime: EngineRuntime | None = None) -> list[dict[str, Any]]:
     """Deliver the messages and signals instance `source_id` threw and still holds (saved
     while a receiver was busy, or before routing at save time existed).
 
@@ -325,33 +287,30 @@ def route_instance(uow: Any, source_id: int, settings: Any = None) -> list[dict[
     cleared event list). Raises `_Locked` (caller retries later) when a possible receiver
     is locked by another transaction.
     """
-    from engine import instances
-
-    opened = instances._open(uow, source_id, settings)
+    opened = instances.open_instance(uow, source_id, settings, runtime)
     events = _routable(opened.workflow)
     if not events:
-        instances._release_unchanged(opened)
+        instances.release_unchanged(opened)
         return []
     if not _receivers_free(uow.session, source_id, events):
-        instances._release_unchanged(opened)
+        instances.release_unchanged(opened)
         raise _Locked(source_id)
-    instances._finish(uow, opened)  # takes the events from the workflow and routes them
+    instances.finish(uow, opened)  # the save hook takes the events from the workflow and routes them
     return opened.routed
 
 
 def instances_with_pending_events(session: Any) -> list[int]:
     """Instances whose saved state holds thrown events not yet routed (a process that ended
     right after throwing, like a deviation sending its outcome, included)."""
-    from engine.models import ProcessInstance
-
     rows = session.execute(select(ProcessInstance.id, ProcessInstance.workflow_json)
                            .where(ProcessInstance.status != "cancelled",
                                   ProcessInstance.workflow_json.like('%"bpmn_events":[{%'))
                            .order_by(ProcessInstance.id))
-    return [instance_id for instance_id, text in rows if json.loads(text).get("bpmn_events")]
+    return [instance_id for instance_id, text in rows if pending_events(text)]
 
 
-def route_pending(db: Any, actor: Any, settings: Any = None) -> list[dict[str, Any]]:
+def route_pending(db: Any, actor: Any, settings: Any = None,
+                  runtime: EngineRuntime | None = None) -> list[dict[str, Any]]:
     """Route every pending event of every running instance, one source per transaction."""
     from store.uow import UnitOfWork
 
@@ -363,7 +322,7 @@ def route_pending(db: Any, actor: Any, settings: Any = None) -> list[dict[str, A
             if not _try_lock(uow.session, source_id):
                 continue
             try:
-                result = route_instance(uow, source_id, settings)
+                result = route_instance(uow, source_id, settings, runtime)
             except _Locked:
                 continue  # a receiver is busy: the events stay with the source for the next poll
             uow.commit()

@@ -27,74 +27,46 @@ code (an error boundary event on the task, or on an enclosing subprocess or call
 activity), it becomes that BPMN error event, with `{"code", "message", "details"}` as
 payload; otherwise the task fails with `OperatorTaskError` naming the element.
 
-Integration (engine core): register `OPERATOR_PARSER_CLASSES` with the parser and
-`OPERATOR_SPEC_CONVERTERS` with the serializer; pass `OperatorCaller(registry,
-context_for)` as `service_caller` to `engine.scripting.make_script_engine`.
+Each engine runtime holds its own `OperatorRegistry` (engine.runtime); nothing registers
+at import time. The service task itself (SpiffWorkflow's side: BPMN error events,
+deferring long operators) is `engine.spiff.service_task.OperatorServiceTask`; its
+workflow's script engine carries this module's `OperatorCaller`.
 """
 from __future__ import annotations
 
 import ast
 import copy
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
-from SpiffWorkflow.bpmn.util import BpmnEvent
-from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
-from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
-from SpiffWorkflow.spiff.specs.defaults import ServiceTask
-from SpiffWorkflow.util.task import TaskState
+from engine.errors import (
+    OperatorError,
+    OperatorFailed,
+    OperatorParameterError,
+    OperatorRegistrationError,
+    OperatorTaskError,
+    UnknownOperator,
+)
+from engine.scripting import ScriptError, check_source
+from engine.spiff.service_task import (
+    PendingOperation,
+    ServiceCall,
+    finish_pending_operation,
+    pending_call,
+    pending_operations,
+)
 
-from engine.errors import EngineError
-from engine.scripting import ScriptError, check_source, element_label
-
-# ---------------------------------------------------------------- errors
-
-
-class OperatorError(EngineError):
-    """Root of operator errors."""
-
-
-class UnknownOperator(OperatorError):
-    http_status = 422
-
-
-class OperatorRegistrationError(OperatorError):
-    """An operator was registered twice or with a bad declaration."""
-
-
-class OperatorParameterError(OperatorError):
-    """Evaluated parameters do not match the operator's declaration."""
-
-    http_status = 422
-
-
-class OperatorFailed(OperatorError):
-    """Raised BY an operator: a business failure with a BPMN error code.
-
-    `code` is matched against error boundary events (`bpmn:error errorCode`).
-    """
-
-    def __init__(self, code: str, message: str, details: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message, code=code)
-        self.code = code
-        self.details = dict(details or {})
-
-
-class OperatorTaskError(OperatorError):
-    """A service task failed and nothing in the diagram catches the failure."""
-
-    http_status = 500
-
-    def __init__(self, message: str, *, element: str, code: str | None = None) -> None:
-        super().__init__(message, element=element, code=code)
-        self.element = element
-        self.code = code
+__all__ = ["OperatorRegistry", "Operator", "Param", "OperatorCaller", "OperatorContext", "OperatorError",
+           "OperatorFailed", "OperatorParameterError", "OperatorRegistrationError", "OperatorTaskError",
+           "UnknownOperator", "PendingOperation", "pending_operations", "finish_pending_operation",
+           "run_pending_operation", "register_builtins", "check_workflow_spec", "check_operator_call"]
 
 
 # ---------------------------------------------------------------- declarations
 TYPES: dict[str, tuple[type, ...]] = {
-    "str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "dict": (dict,),
+    "str": (str,), "int": (int,), "float": (int, float, Decimal), "bool": (bool,), "dict": (dict,),
     "list": (list, tuple), "any": (object,),
 }
 
@@ -149,14 +121,20 @@ class Operator:
 
 
 class OperatorRegistry:
-    """Operators by name. One process-wide `REGISTRY`; tests build their own."""
+    """Operators by name; each engine runtime holds one."""
 
     def __init__(self) -> None:
         self._operators: dict[str, Operator] = {}
+        self._frozen = False
+
+    def freeze(self) -> None:
+        self._frozen = True
 
     def register(self, name: str, function: OperatorFunction, params: Iterable[Param] = (), *,
                  long_running: bool = False, description: str = "", error_codes: Iterable[str] = (),
                  replace: bool = False) -> Operator:
+        if self._frozen:
+            raise OperatorRegistrationError(f"operator {name!r}: this runtime is frozen (build a new one)")
         if not name or not all(part.isidentifier() for part in name.split(".")):
             raise OperatorRegistrationError(f"operator name {name!r} must be dotted identifiers")
         if name in self._operators and not replace:
@@ -236,48 +214,74 @@ class OperatorRegistry:
         return problems
 
 
-REGISTRY = OperatorRegistry()
-
-
-def check_operator_call(name: str, params: Mapping[str, Any], registry: OperatorRegistry | None = None) -> list[str]:
+def check_operator_call(name: str, params: Mapping[str, Any], registry: OperatorRegistry) -> list[str]:
     """Deploy-time check of one service task's operator call; a list of problems (empty: fine)."""
-    return (registry or REGISTRY).check_call(name, params)
+    return registry.check_call(name, params)
 
 
-def check_workflow_spec(spec: Any, subprocess_specs: Mapping[str, Any] | None = None,
-                        registry: OperatorRegistry | None = None) -> list[tuple[str, str]]:
+def check_workflow_spec(spec: Any, subprocess_specs: Mapping[str, Any] | None,
+                        registry: OperatorRegistry) -> list[tuple[str, str]]:
     """(element id, problem) for every service task in a parsed spec and its subprocess specs."""
+    from engine.spiff.service_task import service_tasks
+
     found = []
-    for process in [spec, *(subprocess_specs or {}).values()]:
-        for task_spec in process.task_specs.values():
-            if isinstance(task_spec, ServiceTask):
-                for problem in check_operator_call(task_spec.operation_name, task_spec.operation_params, registry):
-                    found.append((task_spec.bpmn_id or task_spec.name, problem))
+    for task_spec in service_tasks([spec, *(subprocess_specs or {}).values()]):
+        for problem in registry.check_call(task_spec.operation_name, task_spec.operation_params):
+            found.append((task_spec.bpmn_id or task_spec.name, problem))
     return found
 
 
 # ---------------------------------------------------------------- calling
-ContextFactory = Callable[[Any], OperatorContext]
+ContextFactory = Callable[[ServiceCall], "OperatorContext | None"]
 
 
 class OperatorCaller:
-    """The `service_caller` of the restricted script engine: runs a registered operator."""
+    """The `service_caller` of a workflow's script engine: runs a registered operator.
 
-    def __init__(self, registry: OperatorRegistry | None = None, context_for: ContextFactory | None = None) -> None:
-        self.registry = registry or REGISTRY
+    The operator context comes from `context_for(call)` when given (in-memory runs,
+    tests), else from the step in progress (`call.step.operator_context(call)`, which the
+    engine sets for every step it runs). A call that has neither, and every call of a
+    long-running operator, is deferred to the scheduler.
+    """
+
+    def __init__(self, registry: OperatorRegistry, context_for: ContextFactory | None = None) -> None:
+        self.registry = registry
         self.context_for = context_for
 
     def __call__(self, task: Any, operation_name: str, operation_params: Mapping[str, Any]) -> str:
-        label = element_label(task.task_spec)
+        call = ServiceCall.of(task)
         try:
             operator = self.registry.get(operation_name)
         except UnknownOperator as exc:
-            raise OperatorTaskError(f"{label}: {exc}", element=task.task_spec.bpmn_id) from exc
+            raise OperatorTaskError(f"{call.label}: {exc}", element=call.element_id) from exc
         values = {name: (spec["value"] if isinstance(spec, Mapping) else spec) for name, spec in operation_params.items()}
-        return self.run(operator, task, values)
+        return self.run(operator, call, values)
 
-    def check_values(self, operator: Operator, task: Any, values: Mapping[str, Any]) -> None:
-        label = element_label(task.task_spec)
+    # ---- what the service task asks (engine.spiff.service_task.OperatorCallerLike)
+    def defers(self, name: str, call: ServiceCall) -> bool:
+        if name not in self.registry:
+            return False  # the call fails with a clear error
+        return self.registry.get(name).long_running or (self.context_for is None and call.step is None)
+
+    def check_params(self, name: str, call: ServiceCall, values: Mapping[str, Any]) -> None:
+        self.check_values(self.registry.get(name), call, values)
+
+    def record(self, call: ServiceCall, action: str, name: str, changes: list[list[Any]]) -> None:
+        """An operator that ran in the step's own unit of work is an audit entry there (the
+        scheduler records the ones it runs itself)."""
+        step = call.step
+        if step is None:
+            return
+        step.uow.audit(action, "task", call.task_id, changes=changes,
+                       details={"operator": name, "element": call.element_id, "instance": step.instance_id})
+
+    # ---- running
+    def _context(self, call: ServiceCall) -> "OperatorContext | None":
+        if self.context_for is not None:
+            return self.context_for(call)
+        return call.step.operator_context(call) if call.step is not None else None
+
+    def check_values(self, operator: Operator, call: ServiceCall, values: Mapping[str, Any]) -> None:
         problems = []
         for param in operator.params:
             if param.name not in values:
@@ -290,123 +294,31 @@ class OperatorCaller:
             if operator.param(name) is None:
                 problems.append(f"unknown parameter {name!r}")
         if problems:
-            raise OperatorParameterError(f"{label}: operator {operator.name!r}: " + "; ".join(problems))
+            raise OperatorParameterError(f"{call.label}: operator {operator.name!r}: " + "; ".join(problems))
 
-    def run(self, operator: Operator, task: Any, values: Mapping[str, Any]) -> str:
-        """Run now (short operators, or the scheduler running a long one); JSON text of the result."""
-        self.check_values(operator, task, values)
-        if self.context_for is None:
-            raise OperatorTaskError(f"{element_label(task.task_spec)}: no operator context is attached to the engine",
-                                    element=task.task_spec.bpmn_id)
-        context = self.context_for(task)
+    def run(self, operator: Operator, call: ServiceCall, values: Mapping[str, Any],
+            context: "OperatorContext | None" = None) -> str:
+        """Run now (short operators, or a long one run to its end in memory); JSON text of the result."""
+        self.check_values(operator, call, values)
+        if context is None:
+            context = self._context(call)
+            if context is None and self.context_for is None:
+                raise OperatorTaskError(f"{call.label}: no operator context is attached to the engine",
+                                        element=call.element_id)
         result = operator.function(context, **values)
         try:
-            return json.dumps(result)
+            return json.dumps(result, default=_json_number)
         except (TypeError, ValueError) as exc:
-            raise OperatorTaskError(f"{element_label(task.task_spec)}: operator {operator.name!r} returned a value "
-                                    f"that is not JSON ({exc})", element=task.task_spec.bpmn_id) from exc
+            raise OperatorTaskError(f"{call.label}: operator {operator.name!r} returned a value "
+                                    f"that is not JSON ({exc})", element=call.element_id) from exc
 
 
-# ---------------------------------------------------------------- the service task
-class OperatorServiceTask(ServiceTask):
-    """SpiffWorkflow's service task with operator errors mapped to BPMN error events
-    and long-running operators deferred to the scheduler."""
-
-    def _execute(self, task: Any) -> bool | None:
-        engine = task.workflow.script_engine
-        caller = getattr(engine, "service_caller", None)
-        operator = caller.registry.get(self.operation_name) if isinstance(caller, OperatorCaller) and \
-            self.operation_name in caller.registry else None
-        unscoped = isinstance(caller, OperatorCaller) and caller.context_for is scope_context_for and \
-            task.workflow.top_workflow.__dict__.get("_gmp_operator_scope") is None
-        if operator is not None and (operator.long_running or unscoped):
-            # Long operators always, and any operator reached by a step that did not open an
-            # operator scope, run in the scheduler (engine.scheduler), which provides one.
-            pending = task.internal_data.get("operator")
-            if pending is None or pending.get("state") != "done":
-                params = self.evaluate_params(task)
-                values = {name: spec["value"] for name, spec in params.items()}
-                caller.check_values(operator, task, values)
-                task.internal_data["operator"] = {"name": operator.name, "params": values, "state": "pending",
-                                                  "progress": {}}
-                return None  # STARTED: the scheduler runs it and completes the task
-        try:
-            done = bool(super()._execute(task))
-        except OperatorFailed as failure:
-            if throw_operator_error(task, failure):
-                _audit_in_request(task, "operator.failed", self.operation_name,
-                                  [["error", None, {"code": failure.code, "message": failure.message}]])
-                return None  # the boundary event takes over and cancels this task
-            raise OperatorTaskError(f"{element_label(self)}: operator {self.operation_name!r} failed with error "
-                                    f"code {failure.code!r}: {failure.message} (no error boundary event catches it)",
-                                    element=self.bpmn_id, code=failure.code) from failure
-        except (OperatorError, ScriptError):
-            raise
-        except Exception as exc:  # an operator's own bug: a clear task error, never swallowed
-            raise OperatorTaskError(f"{element_label(self)}: operator {self.operation_name!r} raised "
-                                    f"{type(exc).__name__}: {exc}", element=self.bpmn_id) from exc
-        _audit_in_request(task, "operator.completed", self.operation_name,
-                          [[self.result_variable, None, task.data.get(self.result_variable)]]
-                          if self.result_variable else [])
-        return done
-
-
-def _audit_in_request(task: Any, action: str, operator: str, changes: list[list[Any]]) -> None:
-    """An operator that ran in the step's own unit of work is an audit entry there (the
-    scheduler records the ones it runs itself)."""
-    scope = task.workflow.top_workflow.__dict__.get("_gmp_operator_scope")
-    if scope is None:
-        return
-    uow, instance_id = scope
-    uow.audit(action, "task", str(task.id), changes=changes,
-              details={"operator": operator, "element": task.task_spec.bpmn_id, "instance": instance_id})
-
-
-def _catching_tasks(task: Any, event: BpmnEvent) -> list[Any]:
-    top = task.workflow.top_workflow
-    target = task.workflow
-    while target is not None:
-        tasks = [t for t in top.event_manager.tasks.values()
-                 if t.workflow == target and t.task_spec.event_definition.catches(t, event)]
-        if tasks:
-            return tasks
-        target = target.parent_workflow if target is not top else None
-    return []
-
-
-def throw_operator_error(task: Any, failure: OperatorFailed) -> bool:
-    """Throw `failure` as a BPMN error event from `task`; False if nothing catches it."""
-    from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
-
-    definition = ErrorEventDefinition(failure.code, code=failure.code)
-    payload = {"code": failure.code, "message": failure.message, "details": copy.deepcopy(failure.details)}
-    event = BpmnEvent(definition, payload=payload, target=task.workflow)
-    if not _catching_tasks(task, event):
-        return False
-    task.internal_data["operator_error"] = payload
-    task.workflow.top_workflow.catch(event)
-    return True
-
-
-# ---------------------------------------------------------------- long-running operators
-@dataclass(frozen=True)
-class PendingOperation:
-    task_id: str
-    element_id: str
-    operator: str
-    params: dict[str, Any] = field(default_factory=dict)
-    progress: dict[str, Any] = field(default_factory=dict)
-
-
-def pending_operations(workflow: Any) -> list[PendingOperation]:
-    """Long-running operator calls waiting for the scheduler in `workflow`."""
-    found = []
-    for task in workflow.get_tasks(state=TaskState.STARTED):
-        pending = task.internal_data.get("operator")
-        if isinstance(task.task_spec, OperatorServiceTask) and pending and pending.get("state") == "pending":
-            found.append(PendingOperation(str(task.id), task.task_spec.bpmn_id, pending["name"],
-                                          dict(pending["params"]), dict(pending.get("progress") or {})))
-    return found
+def _json_number(value: Any) -> Any:
+    """Exact decimals in an operator's result become JSON numbers (SpiffWorkflow stores the result
+    from JSON text); anything else that is not JSON is refused."""
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def run_pending_operation(workflow: Any, task_id: str) -> None:
@@ -415,80 +327,21 @@ def run_pending_operation(workflow: Any, task_id: str) -> None:
     For in-memory use and tests; the scheduler runs the operator outside the instance lock
     (committing progress as it goes) and then calls `finish_pending_operation`.
     """
-    task, spec, pending = _pending_task(workflow, task_id)
+    call, pending = pending_call(workflow, task_id)
     caller = workflow.script_engine.service_caller
     if not isinstance(caller, OperatorCaller):
         raise OperatorError("the workflow's script engine has no operator caller")
     operator = caller.registry.get(pending["name"])
-    inner = caller.context_for
-    with_progress = OperatorCaller(caller.registry, context_for=lambda t: _ProgressContext(inner(t) if inner else None, pending))
+    inner = caller._context(call)
+    if inner is None and caller.context_for is None:
+        raise OperatorTaskError(f"{call.label}: no operator context is attached to the engine", element=call.element_id)
+    context = _ProgressContext(inner, pending)
     try:
-        result = json.loads(with_progress.run(operator, task, pending["params"]))
+        result = json.loads(caller.run(operator, call, pending["params"], context))
     except OperatorFailed as failure:
         finish_pending_operation(workflow, task_id, failure=failure)
         return
     finish_pending_operation(workflow, task_id, result=result)
-
-
-def _pending_task(workflow: Any, task_id: str) -> tuple[Any, Any, dict[str, Any]]:
-    from uuid import UUID
-
-    task = workflow.get_task_from_id(UUID(task_id))
-    spec = task.task_spec
-    pending = task.internal_data.get("operator") or {}
-    if not isinstance(spec, OperatorServiceTask) or pending.get("state") != "pending" or task.state != TaskState.STARTED:
-        raise OperatorError(f"task {task_id} has no pending operator call")
-    return task, spec, pending
-
-
-def finish_pending_operation(workflow: Any, task_id: str, *, result: Any = None, failure: OperatorFailed | None = None,
-                             error: str | None = None, progress: Mapping[str, Any] | None = None) -> None:
-    """Apply the outcome of a long-running operator call to its task (engine steps are the caller's).
-
-    result: the task's result variable gets it and the task completes. failure: the BPMN
-    error event if the diagram catches its code, else the task fails (OperatorTaskError).
-    error: an operator bug; the task fails (OperatorTaskError).
-    """
-    task, spec, pending = _pending_task(workflow, task_id)
-    if progress is not None:
-        pending["progress"] = copy.deepcopy(dict(progress))
-    if failure is not None:
-        pending["state"] = "failed"
-        if throw_operator_error(task, failure):
-            return
-        task.error()
-        raise OperatorTaskError(f"{element_label(spec)}: operator {pending['name']!r} failed with error code "
-                                f"{failure.code!r}: {failure.message} (no error boundary event catches it)",
-                                element=spec.bpmn_id, code=failure.code) from failure
-    if error is not None:
-        pending["state"] = "failed"
-        task.error()
-        raise OperatorTaskError(f"{element_label(spec)}: operator {pending['name']!r} raised {error.splitlines()[0]}",
-                                element=spec.bpmn_id)
-    pending["state"] = "done"
-    task.data[spec.result_variable] = copy.deepcopy(result)
-    task.complete()
-
-
-def scope_context_for(task: Any) -> OperatorContext:
-    """The operator context of a step: the unit of work and instance the engine put on the workflow.
-
-    (`engine.scheduler.operator_scope(workflow, uow, instance_id)` sets it around engine steps.)
-    """
-    scope = task.workflow.top_workflow.__dict__.get("_gmp_operator_scope")
-    if scope is None:
-        raise OperatorTaskError(f"{element_label(task.task_spec)}: service task ran outside an operator scope "
-                                "(the engine step did not say which instance it runs for)",
-                                element=task.task_spec.bpmn_id)
-    from engine.messages import DbOperatorActions
-
-    uow, instance_id = scope
-    return DbOperatorActions(uow, instance_id, task.task_spec.bpmn_id, None, task_data=dict(task.data))
-
-
-def default_service_caller() -> OperatorCaller:
-    """The product's caller: the process-wide registry, contexts from the engine's operator scope."""
-    return OperatorCaller(REGISTRY, context_for=scope_context_for)
 
 
 class _ProgressContext:
@@ -507,17 +360,6 @@ class _ProgressContext:
         self._pending["progress"] = copy.deepcopy(dict(progress))
         if self._inner is not None:
             self._inner.save_progress(progress)
-
-
-class OperatorServiceTaskParser(ServiceTaskParser):
-    pass
-
-
-OPERATOR_PARSER_CLASSES: dict[str, tuple[type, type]] = {
-    "serviceTask": (OperatorServiceTaskParser, OperatorServiceTask),
-}
-
-OPERATOR_SPEC_CONVERTERS: dict[type, type] = {OperatorServiceTask: ServiceTaskConverter}
 
 
 # ---------------------------------------------------------------- built-in operators
@@ -565,5 +407,3 @@ def _raise_deviation_call(ctx: OperatorContext, title: str, context: Mapping[str
                           severity: str = "minor") -> dict[str, Any]:
     return _raise_deviation(ctx, title, context, severity)
 
-
-register_builtins(REGISTRY)

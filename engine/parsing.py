@@ -4,13 +4,9 @@ Every XML file goes through one hardened lxml parser: no entity expansion, no ne
 no DTD loading; a DOCTYPE or ENTITY declaration is refused before parsing (billion
 laughs, external entities); size, element count and nesting depth are bounded. The BPMN
 is then checked against the BPMN XSD that SpiffWorkflow ships (every schema error is
-reported with file and line), and parsed by `GmpBpmnParser` into specs. All of it runs
-in a deep-stack thread (engine.deep) because SpiffWorkflow's parser recurses once per
-element of a chain.
-
-Extension point: `GmpBpmnParser.OVERRIDE_PARSER_CLASSES` maps a BPMN tag to
-(parser class, spec class); `register_parser_class` adds or replaces an entry (the
-runtime issue plugs its timer events in here).
+reported with file and line), and parsed into specs by the adapter's parser
+(engine.spiff.parser). All of it runs in a deep-stack thread (engine.deep) because
+SpiffWorkflow's parser recurses once per element of a chain.
 """
 from __future__ import annotations
 
@@ -21,14 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from lxml import etree
-from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
-from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
-from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from engine.deep import run_deep
 from engine.errors import DefinitionCheckFailed, DefinitionError, UnsafeXmlError
+from engine.spiff.parser import SpecError, UnknownProcess, parse_specs
+from engine.spiff.parser import schema_problems as spiff_schema_problems
+from engine.spiff.specs import process_name
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 DI_NAMESPACES = ("http://www.omg.org/spec/BPMN/20100524/DI", "http://www.omg.org/spec/DD/20100524/DC",
@@ -99,27 +93,17 @@ class ParsedBundle:
     files: dict[str, bytes]
     process_id: str
     process_name: str
-    spec: BpmnProcessSpec
-    subprocess_specs: dict[str, BpmnProcessSpec]
+    spec: Any
+    subprocess_specs: dict[str, Any]
     bpmn_trees: dict[str, Any] = field(default_factory=dict)
     dmn_trees: dict[str, Any] = field(default_factory=dict)
     json_files: dict[str, Any] = field(default_factory=dict)
     elements: dict[str, ElementInfo] = field(default_factory=dict)
+    external_calls: dict[str, str] = field(default_factory=dict)  # call activity id -> separately approved process
 
     def locate(self, element_id: str) -> tuple[str | None, int | None]:
         info = self.elements.get(element_id)
         return (info.file, info.line) if info else (None, None)
-
-
-class GmpBpmnParser(SpiffBpmnParser):
-    """The product's BPMN parser: SpiffWorkflow's spiff dialect plus registered overrides."""
-
-    OVERRIDE_PARSER_CLASSES = dict(SpiffBpmnParser.OVERRIDE_PARSER_CLASSES)
-
-
-def register_parser_class(tag: str, parser_class: type, spec_class: type) -> None:
-    """Parse BPMN elements `tag` (e.g. 'intermediateCatchEvent') with these classes."""
-    GmpBpmnParser.OVERRIDE_PARSER_CLASSES[full_tag(tag)] = (parser_class, spec_class)
 
 
 # ---------------------------------------------------------------- hardened XML
@@ -229,53 +213,52 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None, schema_errors
         raise DefinitionCheckFailed(problems)
 
     elements = _catalogue(bpmn_trees, dmn_trees, files)
-    parser = GmpBpmnParser(validator=None)  # validated above, with the dialect attributes dropped
+
+    def choose(ids: list[str]) -> str:
+        executable = [pid for pid in ids if _is_executable(bpmn_trees, pid)]
+        candidates = executable or ids
+        if len(candidates) != 1:
+            raise DefinitionError(f"the files define several processes ({', '.join(sorted(ids))}): name the one to run")
+        return candidates[0]
+
     try:
-        for name, root in dmn_trees.items():
-            parser.add_dmn_xml(root, filename=name)
-        for name, root in bpmn_trees.items():
-            parser.add_bpmn_xml(root, filename=name)
-        ids = list(parser.process_parsers)  # get_process_ids() leaves out processes that are not executable
-        if process_id is None:
-            executable = [pid for pid in ids if _is_executable(bpmn_trees, pid)]
-            candidates = executable or ids
-            if len(candidates) != 1:
-                raise DefinitionError(f"the files define several processes ({', '.join(sorted(ids))}): name the one to run")
-            process_id = candidates[0]
-        elif process_id not in ids:
-            raise DefinitionError(f"process '{process_id}' is not defined in the files (found: {', '.join(sorted(ids))})")
-        not_executable = [pid for pid in _run_ids(parser, process_id) if not _is_executable(bpmn_trees, pid)]
-        if not_executable:
-            raise DefinitionCheckFailed([_not_executable(bpmn_trees, pid) for pid in not_executable])
-        spec = parser.get_spec(process_id)
-        subprocess_specs = parser.get_subprocess_specs(process_id)
-    except ValidationException as exc:
-        element_id = getattr(exc, "id", None) or None
+        # validated above, with the dialect attributes dropped
+        parsed = parse_specs(bpmn_trees, dmn_trees, process_id, choose, validate=False)
+    except UnknownProcess as exc:
+        raise DefinitionError(exc.message) from exc
+    except SpecError as exc:
+        element_id = exc.element_id
+        if element_id and _process_element(bpmn_trees, element_id) is not None \
+                and not _is_executable(bpmn_trees, element_id):  # the process run, or one it calls
+            raise DefinitionCheckFailed([_not_executable(bpmn_trees, element_id)]) from exc
         file, line = (elements[element_id].file, elements[element_id].line) if element_id in elements else (
-            getattr(exc, "file_name", None) or None, getattr(exc, "line_number", None) or None)
-        raise DefinitionCheckFailed([Problem(str(exc).split("\n")[0], file=file, line=line or None,
+            exc.file, exc.line)
+        raise DefinitionCheckFailed([Problem(exc.message, file=file, line=line or None,
                                              element_id=element_id)]) from exc
-    except SpiffWorkflowException as exc:
-        raise DefinitionCheckFailed([Problem(str(exc).split("\n")[0])]) from exc
-    return ParsedBundle(files=files, process_id=process_id, process_name=spec.description or process_id,
-                        spec=spec, subprocess_specs=subprocess_specs, bpmn_trees=bpmn_trees, dmn_trees=dmn_trees,
-                        json_files=json_files, elements=elements)
+    return ParsedBundle(files=files, process_id=parsed.process_id, process_name=process_name(parsed.spec),
+                        spec=parsed.spec, subprocess_specs=parsed.subprocess_specs, bpmn_trees=bpmn_trees,
+                        dmn_trees=dmn_trees, json_files=json_files, elements=elements,
+                        external_calls=parsed.external_calls)
+
+
+def drop_dialect_attributes(root: Any) -> None:
+    """Drop SpiffArena's `DIALECT_ATTRIBUTES` from a BPMN tree (SpiffWorkflow reads neither)."""
+    for tag, attribute in DIALECT_ATTRIBUTES:
+        for element in root.iter(f"{{{BPMN_NS}}}{tag}"):
+            element.attrib.pop(attribute, None)
 
 
 def schema_problems(name: str, root: Any) -> list[Problem]:
     """The BPMN 2.0 schema's findings for one file, each placed on the element at its line.
 
-    Drops SpiffArena's `DIALECT_ATTRIBUTES` from the tree first (SpiffWorkflow reads neither)."""
-    VALIDATOR.preprocess(root)
-    for tag, attribute in DIALECT_ATTRIBUTES:
-        for element in root.iter(f"{{{BPMN_NS}}}{tag}"):
-            element.attrib.pop(attribute, None)
-    schema = VALIDATOR.validator
-    if schema.validate(root):
+    Drops SpiffArena's `DIALECT_ATTRIBUTES` from the tree first."""
+    drop_dialect_attributes(root)
+    found = spiff_schema_problems(root)
+    if not found:
         return []
     ids = element_ids_by_line(root)
-    return [Problem("BPMN schema: " + err.message.replace(f"{{{BPMN_NS}}}", "bpmn:"), file=name, line=err.line,
-                    element_id=ids.get(err.line)) for err in schema.error_log]
+    return [Problem("BPMN schema: " + message.replace(f"{{{BPMN_NS}}}", "bpmn:"), file=name, line=line,
+                    element_id=ids.get(line) if line is not None else None) for message, line in found]
 
 
 def element_ids_by_line(root: Any) -> dict[int, str]:
@@ -292,24 +275,20 @@ def element_ids_by_line(root: Any) -> dict[int, str]:
     return out
 
 
-def _run_ids(parser: Any, process_id: str) -> list[str]:
-    """The process that runs and the processes its call activities call."""
-    ids = [process_id]
-    try:
-        known = set(parser.process_parsers)
-        ids.extend(sorted(pid for pid in parser.get_subprocess_specs(process_id) if pid in known and pid != process_id))
-    except SpiffWorkflowException:
-        pass  # a missing called process is reported when the specs are built
-    return ids
-
-
-def _not_executable(trees: Mapping[str, Any], process_id: str) -> Problem:
+def _process_element(trees: Mapping[str, Any], process_id: str) -> tuple[str, Any] | None:
     for name, root in trees.items():
         for proc in root.iter(f"{{{BPMN_NS}}}process"):
             if proc.get("id") == process_id:
-                return Problem("process is not executable (set isExecutable=\"true\")", file=name,
-                               line=proc.sourceline, element_id=process_id)
-    return Problem("process is not executable (set isExecutable=\"true\")", element_id=process_id)
+                return name, proc
+    return None
+
+
+def _not_executable(trees: Mapping[str, Any], process_id: str) -> Problem:
+    found = _process_element(trees, process_id)
+    if found is None:
+        return Problem("process is not executable (set isExecutable=\"true\")", element_id=process_id)
+    return Problem("process is not executable (set isExecutable=\"true\")", file=found[0],
+                   line=found[1].sourceline, element_id=process_id)
 
 
 @dataclass(frozen=True)
@@ -396,25 +375,3 @@ def _catalogue(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any],
         elements[key] = ElementInfo(id=key, tag="file", name=name, file=name, line=None, lane=None, properties={},
                                     fingerprint=hashlib.sha256(files[name]).hexdigest())
     return elements
-
-
-# ---------------------------------------------------------------- runtime extensions
-RUNTIME_PARSER_TABLES = (("engine.timers", "TIMER_PARSER_CLASSES"), ("engine.operators", "OPERATOR_PARSER_CLASSES"))
-
-
-def _install_runtime_parsers() -> None:
-    """Register the clock-driven timers and operator service tasks (engine runtime issue) if present."""
-    import importlib
-
-    for module_name, attribute in RUNTIME_PARSER_TABLES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        for tag, (parser_class, spec_class) in getattr(module, attribute, {}).items():
-            register_parser_class(tag, parser_class, spec_class)
-
-
-_install_runtime_parsers()

@@ -1,7 +1,7 @@
 """Instance persistence that does not grow with the process.
 
 - The spec lives once per definition version (`process_definition_version.spec_json`),
-  deserialized once per process (runtime_factory.cached_spec).
+  deserialized once per process (engine.spiff.serializer.cached_spec).
 - Each task is one `instance_task` row (SpiffWorkflow's task fields, data in full).
   A save writes only what the workflow's ChangeLog says changed since the last save:
   created tasks are inserted, changed ones updated, removed ones flagged `dropped`.
@@ -14,19 +14,18 @@
   with ConcurrentUpdate instead of overwriting someone else's step.
 - A warm process keeps loaded workflows in `WorkflowCache` keyed by instance and
   lock_version, so a step does not rebuild the task tree; any rollback evicts.
+
+What a row body holds and how a workflow is rebuilt from rows is the adapter's
+(engine.spiff.serializer); this module reads and writes the rows.
 """
 from __future__ import annotations
 
 import json
 import threading
 from collections import OrderedDict
-from typing import Any, Iterable
+from typing import Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
-from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
-from SpiffWorkflow.task import Task
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Boolean, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -35,71 +34,17 @@ from core import clock
 from engine.deep import run_deep
 from engine.errors import ConcurrentUpdate
 from engine.models import InstanceTask, ProcessInstance
-from engine.runtime_factory import attach_script_engine, empty_workflow, serializer
-from engine.workflow import GmpSubWorkflow, GmpWorkflow, TrackedTask
-
-TOP = ""
-_ACTIVE = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.ERROR
+from engine.spiff.serializer import VersionLoader, build_workflow, task_body, task_columns, workflow_key, workflow_state
+from engine.spiff.workflow import GmpWorkflow
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def task_body(task: Task) -> dict[str, Any]:
-    reg = serializer().registry
-    return {
-        "id": str(task.id),
-        "parent": str(task._parent) if task._parent is not None else None,
-        "children": [str(c) for c in task._children],
-        "last_state_change": task.last_state_change,
-        "state": task._state,
-        "task_spec": task.task_spec.name,
-        "triggered": task.triggered,
-        "internal_data": reg.convert(task.internal_data),
-        "data": reg.convert(reg.clean(task.data)),
-    }
-
-
-def _workflow_header(wf: Any) -> dict[str, Any]:
-    reg = serializer().registry
-    return {
-        "data": reg.convert(reg.clean(wf.data)),
-        "correlations": wf.correlations,
-        "last_task": str(wf.last_task.id) if wf.last_task is not None else None,
-        "success": wf.success,
-        "completed": wf.completed,
-        "root": str(wf.task_tree.id),
-    }
-
-
-def workflow_state(wf: GmpWorkflow) -> dict[str, Any]:
-    reg = serializer().registry
-    state = _workflow_header(wf)
-    state["bpmn_events"] = reg.convert(wf.bpmn_events)
-    state["gmp_last"] = wf.__dict__.get("_gmp_last")
-    state["subprocesses"] = {}
-    for key, sp in wf.subprocesses.items():
-        header = _workflow_header(sp)
-        header["spec"] = sp.spec.name
-        state["subprocesses"][str(key)] = header
-    return state
-
-
-def _workflow_key(task: Task) -> str:
-    parent_id = getattr(task.workflow, "parent_task_id", None)
-    return str(parent_id) if parent_id is not None else TOP
-
-
-def _row(instance_id: int, task: Task, seq: int, now: str) -> dict[str, Any]:
-    spec = task.task_spec
-    return {
-        "id": str(task.id), "instance_id": instance_id, "workflow_key": _workflow_key(task), "seq": seq,
-        "spec_name": spec.name, "bpmn_id": getattr(spec, "bpmn_id", None),
-        "bpmn_name": (getattr(spec, "bpmn_name", None) or None),
-        "lane": getattr(spec, "lane", None), "manual": bool(getattr(spec, "manual", False)),
-        "state": task._state, "dropped": False, "body": _dumps(task_body(task)), "updated_at": now,
-    }
+def _row(instance_id: int, task: Any, seq: int, now: str) -> dict[str, Any]:
+    return {"id": str(task.id), "instance_id": instance_id, "workflow_key": workflow_key(task), "seq": seq,
+            **task_columns(task), "dropped": False, "body": _dumps(task_body(task)), "updated_at": now}
 
 
 _INSERT_TASKS = insert(InstanceTask.__table__)
@@ -192,7 +137,7 @@ def save(session: Session, instance: ProcessInstance, wf: GmpWorkflow, *, new: b
     """Write what changed since the last save; bump lock_version (optimistic check)."""
     now = clock.isoformat(clock.now())
     log = wf.changelog
-    seqs: dict[UUID, int] = wf.__dict__.setdefault("_gmp_seqs", {})
+    seqs: dict[UUID, int] = wf.run.seqs
     next_seq = instance.task_seq
     inserts = []
     for task in log.created.values():
@@ -205,10 +150,10 @@ def save(session: Session, instance: ProcessInstance, wf: GmpWorkflow, *, new: b
     changed = dict(log.changed)
     for task in wf.active_tasks():
         changed.setdefault(task.id, task)
-    updates = [{"id": str(t.id), "state": t._state, "body": _dumps(task_body(t)), "updated_at": now,
+    updates = [{"id": str(t.id), "state": t.state, "body": _dumps(task_body(t)), "updated_at": now,
                 "dropped": False}
                for t in changed.values() if t.id in seqs and t.id not in log.created]
-    updates += [{"id": str(t.id), "state": t._state, "body": _dumps(task_body(t)), "updated_at": now,
+    updates += [{"id": str(t.id), "state": t.state, "body": _dumps(task_body(t)), "updated_at": now,
                  "dropped": True} for t in log.removed.values() if t.id in seqs]
     # Core statements built once, on the session's connection and transaction: no ORM
     # bulk machinery, no statement construction per step.
@@ -249,89 +194,15 @@ def mark_saved(wf: GmpWorkflow) -> None:
 
 # ---------------------------------------------------------------- loading
 def load(session: Session, instance: ProcessInstance, spec: Any, subprocess_specs: dict[str, Any],
-         settings: Any = None) -> GmpWorkflow:
-    rows = session.execute(
+         load_version: VersionLoader | None = None) -> GmpWorkflow:
+    """Rebuild the instance's workflow from its rows (without a script engine: the caller attaches one)."""
+    rows = [tuple(r) for r in session.execute(
         select(InstanceTask.id, InstanceTask.workflow_key, InstanceTask.seq, InstanceTask.body)
         .where(InstanceTask.instance_id == instance.id, InstanceTask.dropped.is_(False))
         .order_by(InstanceTask.seq)
-    ).all()
+    ).all()]
     state = json.loads(instance.workflow_json)
-    wf = run_deep(_build, spec, subprocess_specs, state, rows)
-    return attach_script_engine(wf, settings)
-
-
-def _restore_tasks(wf: Any, bodies: Iterable[dict[str, Any]]) -> None:
-    reg = serializer().registry
-    table: dict[UUID, Task] = {}
-    for dct in bodies:
-        task_spec = wf.spec.task_specs.get(dct["task_spec"])
-        task = TrackedTask.__new__(TrackedTask)
-        # Build without Task.__init__'s side effects (random id, parent notification).
-        task.id = UUID(dct["id"])
-        task.workflow = wf
-        task._parent = UUID(dct["parent"]) if dct["parent"] is not None else None
-        task._children = [UUID(c) for c in dct["children"]]
-        task.__dict__["_gmp_state"] = dct["state"]
-        task.triggered = dct["triggered"]
-        task.task_spec = task_spec
-        task.thread_id = Task.thread_id_pool
-        task.data = reg.restore(dct["data"])
-        task.internal_data = reg.restore(dct["internal_data"])
-        task.last_state_change = dct["last_state_change"]
-        table[task.id] = task
-    wf.tasks = table  # TaskTable: converts to TrackedTask and indexes
-    for task in wf.tasks.values():
-        if isinstance(task.task_spec, CatchingEvent) and task.has_state(TaskState.WAITING):
-            wf.top_workflow.event_manager.add_task(task)
-
-
-def _apply_header(wf: Any, header: dict[str, Any]) -> None:
-    reg = serializer().registry
-    wf.task_tree = wf.tasks.get(UUID(header["root"]))
-    wf.success = header["success"]
-    wf.completed = header.get("completed", False)
-    wf.correlations = header.get("correlations", {})
-    wf.last_task = wf.tasks.get(UUID(header["last_task"])) if header.get("last_task") else None
-    wf.data = reg.restore(header.get("data", {}))
-
-
-def _build(spec: Any, subprocess_specs: dict[str, Any], state: dict[str, Any], rows: list[Any]) -> GmpWorkflow:
-    wf = empty_workflow(spec, subprocess_specs)
-    groups: dict[str, list[dict[str, Any]]] = {}
-    seqs: dict[UUID, int] = {}
-    for row in rows:
-        groups.setdefault(row.workflow_key, []).append(json.loads(row.body))
-        seqs[UUID(row.id)] = row.seq
-    _restore_tasks(wf, groups.pop(TOP, []))
-    _apply_header(wf, state)
-    pending = dict(state.get("subprocesses", {}))
-    progress = True
-    while pending and progress:
-        progress = False
-        for key in list(pending):
-            parent_task = wf.get_task_from_id(UUID(key)) if _known(wf, UUID(key)) else None
-            if parent_task is None:
-                continue
-            header = pending.pop(key)
-            sp_spec = wf.subprocess_specs.get(parent_task.task_spec.spec)
-            sp = GmpSubWorkflow(sp_spec, parent_task.id, wf, deserializing=True)
-            _restore_tasks(sp, groups.pop(key, []))
-            _apply_header(sp, header)
-            wf.subprocesses[parent_task.id] = sp
-            if isinstance(parent_task.task_spec, SubWorkflowTask):
-                sp.completed_event.connect(parent_task.task_spec._on_subworkflow_completed, parent_task)
-            progress = True
-    wf.bpmn_events = serializer().registry.restore(state.get("bpmn_events", []))
-    wf.__dict__["_gmp_seqs"] = seqs
-    wf.__dict__["_gmp_last"] = state.get("gmp_last")
-    wf.changelog.reset()
-    return wf
-
-
-def _known(wf: GmpWorkflow, task_id: UUID) -> bool:
-    if task_id in wf.tasks:
-        return True
-    return any(task_id in sp.tasks for sp in wf.subprocesses.values())
+    return run_deep(build_workflow, spec, subprocess_specs, state, rows, load_version)
 
 
 # ---------------------------------------------------------------- warm cache

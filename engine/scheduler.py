@@ -28,20 +28,26 @@ import threading
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Callable, Mapping
-from uuid import UUID
 
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from audit.canonical import Actor
 from core import clock
 from core.errors import GmpError
-from engine import instances, operators
+from engine import instances
+from engine.errors import OperatorFailed
+from engine.messages import DbOperatorActions, route_pending
 from engine.models import InstanceTask, ProcessInstance
+from engine.runtime import EngineRuntime, SaveContext, StepScope, resolve
 from engine.runtime_models import DueTimer, OperatorJob
-from engine.timers import due_timers
+from engine.spiff import steps
+from engine.spiff.serializer import row_internal_data
+from engine.spiff.service_task import finish_pending_operation, pending_in_row
+from engine.spiff.timers import due_timers, timer_due_text
+from engine.spiff.workflow import STARTED, WAITING
 from store.db import Database
 from store.uow import UnitOfWork
 
@@ -84,12 +90,8 @@ def record_due_timers(session: Any, db: Database, instance_id: int, workflow: An
 
 
 def _timer_due(internal: Mapping[str, Any]) -> str | None:
-    value = internal.get("event_value")
-    if isinstance(value, dict):
-        if value.get("cycles") == 0:
-            return None
-        value = value.get("next")
-    if not isinstance(value, str):
+    value = timer_due_text(internal)
+    if value is None:
         return None
     try:
         return _iso(datetime.fromisoformat(value))
@@ -97,21 +99,41 @@ def _timer_due(internal: Mapping[str, Any]) -> str | None:
         return None
 
 
+def _json_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)  # an exact decimal parameter (a literal such as 0.5) as a JSON number
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+class DueTimerRows:
+    """The save hook that gives a saved instance's waiting timers their due rows (attached by
+    engine.install), so the scheduler sees them at once."""
+
+    name = "timers"
+
+    def before_save(self, ctx: SaveContext) -> None:
+        pass
+
+    def after_save(self, ctx: SaveContext) -> None:
+        if ctx.instance.status == instances.InstanceStatus.RUNNING.value and steps.has_timers(ctx.workflow):
+            record_due_timers(ctx.uow.session, ctx.uow.db, ctx.instance.id, ctx.workflow)
+
+
 class Scheduler:
     """Polls one database. Several schedulers (processes, machines) may poll the same database."""
 
     def __init__(self, db: Database, settings: Any = None, *, name: str | None = None,
-                 context_factory: Callable[..., Any] | None = None) -> None:
+                 runtime: EngineRuntime | None = None) -> None:
         self.db = db
         self.settings = settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self.context_factory = context_factory
+        self.runtime = resolve(runtime)
 
     # ------------------------------------------------------------ discovery
     def discover(self) -> tuple[int, int]:
         """Record waiting timers and pending long operations of running instances."""
-        waiting = int(TaskState.WAITING)
-        started = int(TaskState.STARTED)
+        waiting = WAITING
+        started = STARTED
         now = _iso(clock.now())
         timers: list[dict[str, Any]] = []
         jobs: list[dict[str, Any]] = []
@@ -123,19 +145,20 @@ class Scheduler:
                 .where(InstanceTask.state.in_([waiting, started]), InstanceTask.dropped.is_(False),
                        ProcessInstance.status == instances.InstanceStatus.RUNNING.value))
             for task_id, instance_id, bpmn_id, state, body in result:
-                internal = json.loads(body).get("internal_data") or {}
+                internal = row_internal_data(body)
                 if state == waiting:
                     due = _timer_due(internal)
                     if due is not None:
                         timers.append({"instance_id": instance_id, "task_id": task_id, "element_id": bpmn_id or "?",
                                        "due_at": due, "state": "waiting", "created_at": now})
                 else:
-                    pending = internal.get("operator")
-                    if isinstance(pending, dict) and pending.get("state") == "pending":
+                    pending = pending_in_row(internal)
+                    if pending is not None:
                         jobs.append({"instance_id": instance_id, "task_id": task_id, "element_id": bpmn_id or "?",
                                      "operator": pending.get("name", "?"),
-                                     "params_json": json.dumps(pending.get("params") or {}, sort_keys=True),
-                                     "state": "pending", "progress_json": json.dumps(pending.get("progress") or {}),
+                                     "params_json": json.dumps(pending.get("params") or {}, sort_keys=True,
+                                                               default=_json_number),
+                                     "state": "pending", "progress_json": json.dumps(pending.get("progress") or {}, default=_json_number),
                                      "created_at": now, "updated_at": now})
             for start in range(0, len(timers), INSERT_CHUNK):  # bounded statements (SQLite's variable limit)
                 uow.session.execute(_insert_ignore(self.db, DueTimer, timers[start:start + INSERT_CHUNK],
@@ -174,12 +197,10 @@ class Scheduler:
             return self._void(uow, row, f"instance is {instance.status}")
 
         def still_waiting(wf: Any) -> bool:
-            task = wf.get_task_from_id(UUID(row.task_id)) if _known(wf, row.task_id) else None
-            return task is not None and task.state == TaskState.WAITING and \
-                _timer_due(task.internal_data) == row.due_at
+            return steps.waiting_task_with(wf, row.task_id, lambda internal: _timer_due(internal) == row.due_at)
 
-        opened = instances.advance(uow, row.instance_id, lambda w: w.refresh_timers(), settings=self.settings,
-                                   accept=still_waiting)
+        opened = instances.advance(uow, row.instance_id, steps.refresh_timers, settings=self.settings,
+                                   accept=still_waiting, runtime=self.runtime)
         if opened is None:
             return self._void(uow, row, "the timer is no longer waiting for this time")
         row.state = "fired"
@@ -233,16 +254,16 @@ class Scheduler:
             params = json.loads(job.params_json)
             progress = json.loads(job.progress_json)
 
-        registry = operators.REGISTRY
-        context = JobContext(self.db, job_id, instance_id, element_id, progress, self.settings)
+        registry = self.runtime.operators
+        context = JobContext(self.db, job_id, instance_id, element_id, progress, self.settings, self.runtime)
         result: Any = None
-        failure: operators.OperatorFailed | None = None
+        failure: OperatorFailed | None = None
         error: str | None = None
         try:
             operator = registry.get(name)
             result = operator.function(context, **params)
-            json.dumps(result)
-        except operators.OperatorFailed as exc:
+            json.dumps(result, default=_json_number)
+        except OperatorFailed as exc:
             failure = exc
         except Exception as exc:  # noqa: BLE001 - an operator's failure is recorded, never lost
             error = f"{type(exc).__name__}: {exc}"
@@ -251,7 +272,7 @@ class Scheduler:
         return self._finish_operation(job_id, instance_id, result, failure, error, context.progress)
 
     def _finish_operation(self, job_id: int, instance_id: int, result: Any,
-                          failure: operators.OperatorFailed | None, error: str | None,
+                          failure: OperatorFailed | None, error: str | None,
                           progress: Mapping[str, Any]) -> str:
         step_error: str | None = None
         with UnitOfWork(self.db, SCHEDULER) as uow:
@@ -259,9 +280,9 @@ class Scheduler:
             assert job is not None
             task_id = job.task_id
             try:
-                opened = instances.advance(uow, instance_id, lambda w: operators.finish_pending_operation(
+                opened = instances.advance(uow, instance_id, lambda w: finish_pending_operation(
                     w, task_id, result=result, failure=failure, error=error, progress=progress),
-                    settings=self.settings)
+                    settings=self.settings, runtime=self.runtime)
             except GmpError as exc:
                 step_error = str(exc)  # the unit of work rolls back as the block ends
             else:
@@ -271,14 +292,14 @@ class Scheduler:
         return self._record_job_failure(job_id, step_error, progress)
 
     def _complete_job(self, uow: UnitOfWork, job: OperatorJob, opened: Any, result: Any,
-                      failure: operators.OperatorFailed | None, error: str | None,
+                      failure: OperatorFailed | None, error: str | None,
                       progress: Mapping[str, Any]) -> str:
         instance_id = opened.instance.id
         outcome = "failed" if failure is not None or error is not None else "done"
         job.state = outcome
-        job.result_json = json.dumps(result) if outcome == "done" else None
+        job.result_json = json.dumps(result, default=_json_number) if outcome == "done" else None
         job.error = f"{failure.code}: {failure.message}" if failure else error
-        job.progress_json = json.dumps(dict(progress))
+        job.progress_json = json.dumps(dict(progress), default=_json_number)
         job.updated_at = _iso(clock.now())
         uow.audit(f"operator.{'completed' if outcome == 'done' else 'failed'}", "task", job.task_id,
                   changes=[["state", "running", outcome]],
@@ -292,7 +313,7 @@ class Scheduler:
             job = uow.session.get(OperatorJob, job_id, with_for_update=True)
             assert job is not None
             job.state, job.error, job.updated_at = "failed", error, _iso(clock.now())
-            job.progress_json = json.dumps(dict(progress))
+            job.progress_json = json.dumps(dict(progress), default=_json_number)
             uow.audit("operator.failed", "task", job.task_id, changes=[["state", "running", "failed"]], reason=error,
                       details={"instance_id": job.instance_id, "element_id": job.element_id,
                                "operator": job.operator})
@@ -304,8 +325,6 @@ class Scheduler:
         """Discover, run pending operators, route thrown messages, fire due timers; repeat while
         one of them made progress (an operator's step may throw a message that starts an
         instance that waits on a timer already due...)."""
-        from engine.messages import route_pending
-
         report = PollReport()
         for _ in range(max_rounds):
             timers, jobs = self.discover()
@@ -317,7 +336,7 @@ class Scheduler:
                     break
                 report.operations += 1
                 progress += 1
-            routed = route_pending(self.db, SCHEDULER, self.settings)
+            routed = route_pending(self.db, SCHEDULER, self.settings, self.runtime)
             report.routed += len(routed)
             progress += len(routed)
             for _ in range(max_items):
@@ -339,45 +358,37 @@ class Scheduler:
             stop.wait(poll_seconds)
 
 
-def _known(wf: Any, task_id: str) -> bool:
-    try:
-        return wf.get_task_from_id(UUID(task_id)) is not None
-    except Exception:  # noqa: BLE001 - SpiffWorkflow raises TaskNotFoundException for unknown ids
-        return False
-
-
 # ---------------------------------------------------------------- operator context
 class operator_scope:  # noqa: N801 - used as a context manager, reads like one
     """Tell the operators which unit of work and instance a workflow's service tasks run in.
 
-    The core sets this scope itself on every workflow it opens (`engine.instances`); this
+    The core opens this step itself for every workflow it opens (`engine.instances`); this
     context manager is for workflows stepped outside the core (in-memory runs, tests).
-
-    The scope is kept on the workflow object (engine steps run in a deep-stack thread,
-    so context variables would not reach them).
     """
 
-    KEY = instances.SCOPE_KEY
-
-    def __init__(self, workflow: Any, uow: Any, instance_id: int) -> None:
-        self.workflow, self.scope = workflow, (uow, instance_id)
+    def __init__(self, workflow: Any, uow: Any, instance_id: int, runtime: EngineRuntime | None = None,
+                 settings: Any = None) -> None:
+        self.workflow = workflow
+        self.scope = StepScope(uow, instance_id, resolve(runtime), settings)
+        self._previous: Any = None
 
     def __enter__(self) -> "operator_scope":
-        self.workflow.__dict__[self.KEY] = self.scope
+        self._previous, self.workflow.run.step = self.workflow.run.step, self.scope
         return self
 
     def __exit__(self, *_exc: Any) -> None:
-        self.workflow.__dict__.pop(self.KEY, None)
+        self.workflow.run.step = self._previous
 
 
 class JobContext:
     """The operator context of a long-running call in the scheduler: each action commits itself."""
 
     def __init__(self, db: Database, job_id: int, instance_id: int, element_id: str,
-                 progress: Mapping[str, Any], settings: Any = None) -> None:
+                 progress: Mapping[str, Any], settings: Any = None, runtime: EngineRuntime | None = None) -> None:
         self.db, self.job_id, self.instance_id, self.element_id = db, job_id, instance_id, element_id
         self.progress: dict[str, Any] = dict(progress)
         self.settings = settings
+        self.runtime = runtime
         self.task_data: Mapping[str, Any] = {}
 
     def save_progress(self, progress: Mapping[str, Any]) -> None:
@@ -386,7 +397,7 @@ class JobContext:
             job = uow.session.get(OperatorJob, self.job_id, with_for_update=True)
             assert job is not None
             old = job.progress_json
-            job.progress_json = json.dumps(self.progress, sort_keys=True)
+            job.progress_json = json.dumps(self.progress, sort_keys=True, default=_json_number)
             job.updated_at = _iso(clock.now())
             uow.audit("operator.progress", "operator_job", self.job_id, changes=[["progress", json.loads(old),
                                                                                   self.progress]],
@@ -394,10 +405,9 @@ class JobContext:
             uow.commit()
 
     def _with_uow(self, action: Callable[[Any], str]) -> str:
-        from engine.messages import DbOperatorActions
-
         with UnitOfWork(self.db, SCHEDULER) as uow:
-            value = action(DbOperatorActions(uow, self.instance_id, self.element_id, self.settings))
+            value = action(DbOperatorActions(uow, self.instance_id, self.element_id, self.settings,
+                                             runtime=self.runtime))
             uow.commit()
             return value
 
@@ -411,4 +421,4 @@ class JobContext:
         return self._with_uow(lambda a: a.record_exception(kind, message, details))
 
 
-__all__ = ["Scheduler", "PollReport", "record_due_timers", "operator_scope", "JobContext"]
+__all__ = ["Scheduler", "PollReport", "record_due_timers", "operator_scope", "JobContext", "DueTimerRows"]

@@ -17,14 +17,16 @@ Defences, in order:
    guards (`_getattr_`, `_getitem_`, `_getiter_`, `_write_`, `_inplacevar_`, guarded
    unpacking) and size-checked wrappers for the few `str`/`bytes`/`int` methods that
    take a size argument.
-3. A watchdog on the evaluating thread (`sys.settrace`, only while diagram code runs):
-   every line of diagram code checks a monotonic deadline (settings.script_timeout_seconds)
-   and, every few hundred lines, the process's resident memory. After the deadline every
-   further line raises again, so `try/except` inside the script cannot swallow the stop.
+3. A watchdog per evaluation: every loop iteration and function call of diagram code
+   ticks; a tick checks a monotonic deadline (settings.script_timeout_seconds) and, every
+   few hundred ticks, the process's resident memory. After the deadline every further
+   tick raises again, so `try/except` inside the script cannot swallow the stop.
 
-Errors always name the BPMN element and what was being evaluated there (see
-`describe_site`). docs/engine-runtime.md explains why this runs in the request thread
-rather than in a worker process.
+One evaluation is an `Evaluation` (source, task data, helpers, limits, the clock's
+reading): plain data, passed explicitly, run by `run_evaluation`. Nothing here knows
+SpiffWorkflow: `engine.spiff.script_engine` adapts this environment to SpiffWorkflow's
+script engine and names the BPMN element in errors. docs/engine-runtime.md explains how
+evaluations are bounded.
 """
 from __future__ import annotations
 
@@ -33,7 +35,6 @@ import functools
 import operator as _op
 import os
 import re
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -52,12 +53,10 @@ from RestrictedPython.Guards import (
 )
 from RestrictedPython.PrintCollector import PrintCollector
 from RestrictedPython.transformer import RestrictingNodeTransformer
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
-from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from core import clock
 from engine.errors import EngineError
+from engine.spiff.errors import SpiffError
 
 SCRIPT_FILENAME = "<bpmn-script>"
 MAX_SEQUENCE_LENGTH = 1_000_000      # items or characters produced by one operation
@@ -68,11 +67,12 @@ MEMORY_CHECK_EVERY = 128             # lines of diagram code between two memory 
 
 
 # ---------------------------------------------------------------- errors
-class ScriptError(EngineError, SpiffWorkflowException):
+class ScriptError(EngineError, SpiffError):
     """A BPMN/DMN expression or script failed; the message names the element.
 
-    Also a SpiffWorkflowException, so SpiffWorkflow's own handlers (DMN rows, pre/post
-    scripts) add their notes and re-raise it instead of wrapping it.
+    Also SpiffWorkflow's exception root, so SpiffWorkflow's own handlers (DMN rows,
+    pre/post scripts) add their notes and re-raise it instead of wrapping it. `source`:
+    the expression or script that failed.
     """
 
     http_status = 422
@@ -83,6 +83,7 @@ class ScriptError(EngineError, SpiffWorkflowException):
         self.element = element
         self.detail = detail if detail is not None else message
         self.line = line
+        self.source: str | None = None
         self.notes: list[str] = []
 
     def at(self, element: str, line: int | None = None) -> "ScriptError":
@@ -92,6 +93,7 @@ class ScriptError(EngineError, SpiffWorkflowException):
         line = line if line is not None else self.line
         where = f"{element}, line {line}" if line else element
         error = type(self)(f"{where}: {self.detail}", element=element, detail=self.detail, line=line)
+        error.source = self.source
         error.__cause__ = self.__cause__ or self
         return error
 
@@ -131,7 +133,17 @@ _WITHHELD = frozenset({
 class GmpPolicy(RestrictingNodeTransformer):
     """RestrictedPython's policy plus size guards on operators and a few refusals."""
 
-    _GUARDED = {ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Add: "+", ast.Mod: "%"}
+    _GUARDED = {ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Add: "+", ast.Mod: "%", ast.Sub: "-",
+                ast.Div: "/", ast.FloorDiv: "//"}
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        """Number literals with a fraction are exact decimals: `net * 1.5`, `0.1 + 0.2 == 0.3`."""
+        node = super().visit_Constant(node)
+        if isinstance(node, ast.Constant) and type(node.value) is float:
+            call = ast.Call(func=ast.Name("_gmp_decimal_", ast.Load()), args=[ast.Constant(repr(node.value))],
+                            keywords=[])
+            return ast.fix_missing_locations(ast.copy_location(call, node))
+        return node
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         node = self.node_contents_visit(node)
@@ -227,11 +239,25 @@ _PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 
 _FAST = (int, float)
+_PLAIN = {"-": _op.sub, "/": _op.truediv, "//": _op.floordiv}
+
+
+def _exact(value: Any) -> Decimal:
+    """A float as the decimal it was written as (its shortest repr): 0.1 -> Decimal('0.1')."""
+    return Decimal(repr(value))
 
 
 def _binop(symbol: str, left: Any, right: Any) -> Any:
     if symbol == "+" and type(left) in _FAST and type(right) in _FAST:
         return left + right  # the common case, and it cannot grow beyond one bit
+    # exact decimals meet floats (old data, equipment readings) as decimals, never TypeError
+    if type(left) is float and isinstance(right, Decimal):
+        left = _exact(left)
+    elif type(right) is float and isinstance(left, Decimal):
+        right = _exact(right)
+    plain = _PLAIN.get(symbol)
+    if plain is not None:
+        return plain(left, right)
     if symbol == "*":
         if isinstance(left, _SEQUENCES) and isinstance(right, int):
             _check_length(len(left) * max(right, 0), "a repeated sequence")
@@ -269,9 +295,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-_INPLACE = {"+=": "+", "*=": "*", "**=": "**", "<<=": "<<", "%=": "%"}
+_INPLACE = {"+=": "+", "*=": "*", "**=": "**", "<<=": "<<", "%=": "%", "-=": "-", "/=": "/", "//=": "//"}
 _INPLACE_PLAIN: dict[str, Callable[[Any, Any], Any]] = {
-    "-=": _op.sub, "/=": _op.truediv, "//=": _op.floordiv, ">>=": _op.rshift,
+    ">>=": _op.rshift,
     "&=": _op.and_, "|=": _op.or_, "^=": _op.xor, "@=": _op.matmul,
 }
 
@@ -434,12 +460,14 @@ def _refuse(name: str) -> Callable[..., Any]:
 
 
 def _clock_now(tz: Any = None) -> datetime:
-    value = clock.now()
+    """The product clock as the evaluation saw it when it started (`Evaluation.now`)."""
+    watchdog = getattr(_running, "watchdog", None)
+    value = watchdog.now if watchdog is not None else clock.now()
     return value.astimezone(tz) if tz is not None else value
 
 
 def _clock_today() -> date:
-    return clock.now().date()
+    return _clock_now().date()
 
 
 def guarded_getattr(obj: Any, name: str, default: Any = None) -> Any:
@@ -606,7 +634,8 @@ class _Watchdog:
     swallow the stop, and the evaluation fails even if the script catches it and ends.
     """
 
-    def __init__(self, limits: ScriptLimits) -> None:
+    def __init__(self, limits: ScriptLimits, now: datetime | None = None) -> None:
+        self.now = now if now is not None else clock.now()
         self.deadline = time.monotonic() + limits.timeout_seconds
         self.timeout = limits.timeout_seconds
         self.memory_limit = _memory_baseline() + limits.memory_budget_bytes
@@ -673,13 +702,6 @@ def _first_line(errors: Iterable[str]) -> int | None:
     return None
 
 
-def check_source(source: str, mode: str = "exec") -> None:
-    """Compile without running: for upload checks. Raises ScriptSyntaxError/ScriptSecurityError."""
-    if mode not in ("eval", "exec"):
-        raise ValueError("mode must be 'eval' or 'exec'")
-    _compile(source, mode)
-
-
 def _script_line(tb: Any) -> int | None:
     line = None
     while tb is not None:
@@ -708,22 +730,37 @@ def _translate(exc: BaseException) -> ScriptError:
     return error
 
 
-# ---------------------------------------------------------------- the environment
-class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
-    """Evaluates and executes diagram Python under RestrictedPython with guards and a watchdog."""
+# ---------------------------------------------------------------- one evaluation
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything one evaluation needs, passed explicitly (and picklable: plain data, helper
+    functions by reference), so that an evaluation can run in this thread or in a worker
+    process alike. `now` is the product clock read when the evaluation was asked for:
+    `now()` and `today()` in diagram code answer from it."""
 
-    def __init__(self, helpers: Mapping[str, Callable[..., Any]] | None = None,
-                 limits: ScriptLimits | None = None) -> None:
-        offered = dict(DEFAULT_HELPERS)
-        offered.update(helpers or {})
-        for name, value in offered.items():
-            if isinstance(value, ModuleType) or not callable(value):
-                raise TypeError(f"script helper {name!r} must be a function, not {type(value).__name__}")
-            if name.startswith("_"):
-                raise TypeError(f"script helper {name!r} may not start with '_'")
-        super().__init__(offered)
-        self.limits = limits or ScriptLimits()
-        self._base = {
+    mode: str                      # "eval" (an expression) or "exec" (a script)
+    source: str
+    context: dict[str, Any]        # task data (a script may change it)
+    external: dict[str, Any]
+    helpers: dict[str, Callable[..., Any]]
+    limits: "ScriptLimits"
+    now: datetime
+
+
+@dataclass
+class Outcome:
+    """What an evaluation gives back: the expression's value, or the script's variables."""
+
+    value: Any = None
+    variables: dict[str, Any] | None = None
+
+
+_BASE: dict[str, Any] = {}
+
+
+def _base_namespace() -> dict[str, Any]:
+    if not _BASE:
+        _BASE.update({
             "__builtins__": SAFE_BUILTINS,
             "__name__": "bpmn_script",
             "_getattr_": _getattr_checked,
@@ -731,6 +768,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             "_write_": full_write_guard,
             "_inplacevar_": _inplacevar,
             "_gmp_binop_": _binop,
+            "_gmp_decimal_": Decimal,
             "_gmp_text_": _text,
             "_apply_": _apply,
             "_gmp_fmtval_": _fmtval,
@@ -739,267 +777,121 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             "_print_": PrintCollector,
             "_gmp_tick_": _no_tick,
             "_getiter_": _no_tick,
-        }
+        })
+    return _BASE
 
-    def _namespace(self, context: Mapping[str, Any], external: Mapping[str, Any] | None) -> dict[str, Any]:
-        namespace = dict(self.globals)
-        namespace.update(external or {})
-        namespace.update(context)
-        namespace.update(self._base)
-        return namespace
 
+def run_evaluation(request: Evaluation) -> Outcome:
+    """Compile (cached) and run one evaluation under its watchdog; raise ScriptError (unplaced).
+
+    Pure with respect to the request: reads nothing but the request, changes nothing but
+    the variables it returns, so it can run in a worker process as well as in this thread.
+    """
+    try:
+        source = request.source.strip() if request.mode == "eval" and isinstance(request.source, str) \
+            else request.source
+        code = _compile(source, request.mode)
+        base = _base_namespace()
+        namespace = dict(request.helpers)
+        namespace.update(request.external)
+        namespace.update(request.context)
+        namespace.update(base)
+        watchdog = _Watchdog(request.limits, request.now)
+        value = watchdog.run(code, namespace, request.mode)
+    except BaseException as exc:  # noqa: BLE001 - every failure of diagram code becomes a ScriptError
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        error = _translate(exc)
+        error.source = request.source
+        raise error from exc
+    if request.mode == "eval":
+        return Outcome(value=value)
+    hidden = set(request.helpers) | set(request.external) | set(base)
+    variables = {name: item for name, item in namespace.items()
+                 if not (name in hidden or name.startswith("_") or callable(item) or isinstance(item, ModuleType))}
+    return Outcome(variables=variables)
+
+
+Runner = Callable[[Evaluation], Outcome]
+
+
+# ---------------------------------------------------------------- the environment
+class RestrictedEnvironment:
+    """Evaluates and executes diagram Python under RestrictedPython with guards and a watchdog.
+
+    It is SpiffWorkflow's "script engine environment" (`evaluate`, `execute`,
+    `call_service`, `globals`; SpiffWorkflow calls it by those names, see
+    engine.spiff.script_engine), but knows nothing of SpiffWorkflow: each call becomes an
+    `Evaluation` handed to `runner` (by default `run_evaluation` in this thread).
+
+    `locate(source)` names the element an expression belongs to when SpiffWorkflow calls
+    the environment without a task (message correlations, completion conditions); the
+    adapter sets it from the workflow's specs.
+    """
+
+    def __init__(self, helpers: Mapping[str, Callable[..., Any]] | None = None,
+                 limits: "ScriptLimits | None" = None, runner: Runner | None = None) -> None:
+        offered = dict(DEFAULT_HELPERS)
+        offered.update(helpers or {})
+        for name, value in offered.items():
+            if isinstance(value, ModuleType) or not callable(value):
+                raise TypeError(f"script helper {name!r} must be a function, not {type(value).__name__}")
+            if name.startswith("_"):
+                raise TypeError(f"script helper {name!r} may not start with '_'")
+        self.globals: dict[str, Callable[..., Any]] = offered
+        self.limits = limits or ScriptLimits()
+        self.runner: Runner = runner or run_evaluation
+        self.locate: Callable[[str], str | None] | None = None
+
+    def _request(self, mode: str, source: str, context: Mapping[str, Any],
+                 external: Mapping[str, Any] | None) -> Evaluation:
+        return Evaluation(mode, source, dict(context), dict(external or {}), self.globals, self.limits, clock.now())
+
+    # ---- SpiffWorkflow calls these without a task: errors are placed by `locate`
     def evaluate(self, expression: str, context: Mapping[str, Any], external_context: Mapping[str, Any] | None = None) -> Any:
         try:
-            code = _compile(expression.strip() if isinstance(expression, str) else expression, "eval")
-            namespace = self._namespace(context, external_context)
-            return _Watchdog(self.limits).run(code, namespace, "eval")
-        except BaseException as exc:  # noqa: BLE001 - every failure of diagram code becomes a ScriptError
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            raise _with_caller_element(_translate(exc), expression) from exc
+            return self.evaluate_unplaced(expression, context, external_context)
+        except ScriptError as error:
+            raise self._located(error, expression) from error.__cause__
 
     def execute(self, script: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None) -> bool:
+        try:
+            return self.execute_unplaced(script, context, external_context)
+        except ScriptError as error:
+            raise self._located(error, script) from error.__cause__
+
+    # ---- the script engine calls these with a task in hand, and places errors itself
+    def evaluate_unplaced(self, expression: str, context: Mapping[str, Any],
+                          external_context: Mapping[str, Any] | None = None) -> Any:
+        return self.runner(self._request("eval", expression, context, external_context)).value
+
+    def execute_unplaced(self, script: str, context: dict[str, Any],
+                         external_context: Mapping[str, Any] | None = None) -> bool:
         external = dict(external_context or {})
         clashes = (set(self.globals) | set(external)) & set(context)
         if clashes:
             raise ScriptRuntimeError(f"task data overwrites helper name(s) {sorted(clashes)}: rename the field(s)")
-        try:
-            code = _compile(script, "exec")
-            namespace = self._namespace(context, external)
-            _Watchdog(self.limits).run(code, namespace, "exec")
-        except BaseException as exc:  # noqa: BLE001
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            raise _with_caller_element(_translate(exc), script) from exc
-        hidden = set(self.globals) | set(external) | set(self._base)
+        outcome = self.runner(self._request("exec", script, context, external))
+        variables = outcome.variables or {}
         for name in list(context):
-            if name not in namespace:
+            if name not in variables:
                 del context[name]
-        for name, value in namespace.items():
-            if name in hidden or name.startswith("_") or callable(value) or isinstance(value, ModuleType):
-                continue
-            context[name] = value
+        context.update(variables)
         return True
 
     def call_service(self, context: Mapping[str, Any], **kwargs: Any) -> Any:
         raise ScriptSecurityError("service tasks are called through the engine's operator registry")
 
-
-# ---------------------------------------------------------------- naming the element
-def element_label(task_spec: Any) -> str:
-    kind = type(task_spec).__name__
-    bpmn_id = getattr(task_spec, "bpmn_id", None) or getattr(task_spec, "name", "?")
-    name = getattr(task_spec, "bpmn_name", None)
-    label = f"{_KIND_NAMES.get(kind, kind)} '{bpmn_id}'"
-    return f"{label} ({name})" if name else label
+    def _located(self, error: ScriptError, source: str) -> ScriptError:
+        """Place an error of a call made without a task, by where the source sits in the diagram."""
+        if error.element is not None:
+            return error
+        site = self.locate(source) if self.locate is not None else None
+        return error.at(site or f"expression {source!r}")
 
 
-_KIND_NAMES = {
-    "ScriptTask": "script task", "ServiceTask": "service task", "OperatorServiceTask": "service task",
-    "UserTask": "user task", "ManualTask": "manual task", "ExclusiveGateway": "exclusive gateway",
-    "InclusiveGateway": "inclusive gateway", "BusinessRuleTask": "business rule task",
-    "IntermediateCatchEvent": "intermediate catch event", "IntermediateThrowEvent": "intermediate throw event",
-    "StartEvent": "start event", "EndEvent": "end event", "BoundaryEvent": "boundary event",
-    "SendTask": "send task", "ReceiveTask": "receive task", "CallActivity": "call activity",
-    "SubWorkflowTask": "subprocess", "NoneTask": "task",
-}
-
-
-def describe_site(task: Any, expression: str | None) -> str:
-    """Which element, and which of its expressions, `expression` belongs to."""
-    spec = task.task_spec
-    label = element_label(spec)
-    if expression is None:
-        return label
-    text = expression.strip() if isinstance(expression, str) else expression
-
-    def same(value: Any) -> bool:
-        return isinstance(value, str) and value.strip() == text
-
-    if same(getattr(spec, "script", None)):
-        return f"{label} script"
-    if same(getattr(spec, "prescript", None)):
-        return f"{label} pre-script"
-    if same(getattr(spec, "postscript", None)):
-        return f"{label} post-script"
-    for condition, target in getattr(spec, "cond_task_specs", []) or []:
-        if condition is not None and condition.args and same(condition.args[0]):
-            target_id = target if isinstance(target, str) else (getattr(target, "bpmn_id", None) or target.name)
-            return f"{label} condition of the flow to '{target_id}'"
-    for attribute, what in (("cardinality", "loop cardinality"), ("condition", "completion condition"),
-                            ("completion_condition", "completion condition")):
-        if same(getattr(spec, attribute, None)):
-            return f"{label} {what}"
-    definition = getattr(spec, "event_definition", None)
-    if definition is not None:
-        if same(getattr(definition, "expression", None)):
-            kind = "timer expression" if "Timer" in type(definition).__name__ else "payload expression"
-            return f"{label} {kind}"
-        for prop in list(getattr(definition, "correlation_properties", []) or []) + list(
-                getattr(definition, "process_correlations", []) or []):
-            if same(getattr(prop, "retrieval_expression", None)):
-                return f"{label} correlation property '{prop.name}'"
-    for name, param in (getattr(spec, "operation_params", None) or {}).items():
-        if isinstance(param, dict) and same(param.get("value")):
-            return f"{label} parameter '{name}'"
-    if type(spec).__name__ == "BusinessRuleTask":
-        return f"{label} decision table cell"
-    parent = getattr(task, "parent", None)
-    if parent is not None and getattr(parent.task_spec, "bpmn_id", None) == getattr(spec, "bpmn_id", None) \
-            and parent.task_spec is not spec:  # a multi-instance child: the setting lives on its parent
-        return describe_site(parent, expression)
-    return f"{label} expression"
-
-
-def _with_caller_element(error: ScriptError, expression: str) -> ScriptError:
-    """Place an error raised by a direct `environment.evaluate` call.
-
-    Some SpiffWorkflow call sites (message correlation, ad-hoc completion conditions,
-    conditional paths) call the environment without a task. On the error path only, look
-    up the calling frames for the task or process spec in hand, to name the element.
-    """
-    if error.element is not None:
-        return error
-    frame = sys._getframe(2)
-    for _ in range(12):
-        if frame is None:
-            break
-        if frame.f_globals.get("__name__") == __name__:
-            return error  # called through RestrictedScriptEngine, which places it itself
-        owner = frame.f_locals.get("self")
-        if owner is not None and type(owner).__name__.lower().endswith("processspec"):
-            what = "completion condition" if getattr(owner, "completion_condition", None) == expression else "condition"
-            kind = "ad-hoc subprocess" if "AdHoc" in type(owner).__name__ else "process"
-            return error.at(f"{kind} '{owner.name}' {what}")
-        for name in ("my_task", "task"):
-            candidate = frame.f_locals.get(name)
-            if candidate is not None and hasattr(candidate, "task_spec") and hasattr(candidate, "workflow"):
-                return error.at(describe_site(candidate, expression))
-        frame = frame.f_back
-    return error.at(f"expression {expression!r}")
-
-
-# ---------------------------------------------------------------- the script engine
-ServiceCaller = Callable[[Any, str, Mapping[str, Any]], Any]
-
-
-class RestrictedScriptEngine(PythonScriptEngine):
-    """SpiffWorkflow's script engine over RestrictedEnvironment.
-
-    `call_service` is overridden (SpiffWorkflow 3.2.0 hides a service's exception behind
-    `NameError: name 'script' is not defined` otherwise) and hands the call to the
-    operator registry's caller, which returns the JSON text SpiffWorkflow expects.
-    """
-
-    def __init__(self, environment: RestrictedEnvironment, service_caller: ServiceCaller | None = None) -> None:
-        super().__init__(environment=environment)
-        self.service_caller = service_caller
-
-    def validate(self, expression: str) -> None:
-        ast.parse(expression)
-
-    def evaluate(self, task: Any, expression: str, external_context: Mapping[str, Any] | None = None) -> Any:
-        try:
-            return self.environment.evaluate(expression, task.data, external_context)
-        except ScriptError as error:
-            raise _place(error, task, expression) from error.__cause__
-
-    def execute(self, task: Any, script: str, external_context: Mapping[str, Any] | None = None) -> bool:
-        try:
-            return bool(self.environment.execute(script, task.data, external_context or {}))
-        except ScriptError as error:
-            raise _place(error, task, script) from error.__cause__
-
-    def call_service(self, task: Any, **kwargs: Any) -> Any:
-        if self.service_caller is None:
-            raise ScriptRuntimeError(f"{element_label(task.task_spec)}: no operator registry is attached to the engine")
-        return self.service_caller(task, kwargs["operation_name"], kwargs.get("operation_params") or {})
-
-
-def _place(error: ScriptError, task: Any, expression: str) -> ScriptError:
-    if error.element is not None and not error.element.startswith("expression "):
-        return error
-    if error.element is not None:  # placed by the frame walk without a task: redo with the task
-        error = type(error)(error.detail, detail=error.detail, line=error.line)
-    return error.at(describe_site(task, expression))
-
-
-def make_script_engine(settings: Any = None, *, timeout_seconds: float | None = None,
-                       helpers: Mapping[str, Callable[..., Any]] | None = None,
-                       service_caller: ServiceCaller | None = None) -> RestrictedScriptEngine:
-    """The script engine to attach to every BpmnWorkflow, after every load.
-
-    `settings.script_timeout_seconds` bounds each evaluation; `timeout_seconds` overrides
-    it (tests, the scheduler). `service_caller` defaults to `engine.operators.default_service_caller()`
-    (the process-wide registry; contexts from the engine's operator scope).
-    """
-    if timeout_seconds is None:
-        timeout_seconds = float(getattr(settings, "script_timeout_seconds", 2)) if settings is not None else 2.0
-    if timeout_seconds <= 0:
-        raise ValueError("timeout_seconds must be positive")
-    if service_caller is None:
-        from engine.operators import default_service_caller  # operators import this module
-
-        service_caller = default_service_caller()
-    environment = RestrictedEnvironment(helpers=helpers, limits=ScriptLimits(timeout_seconds=timeout_seconds))
-    return RestrictedScriptEngine(environment, service_caller=service_caller)
-
-
-def is_restricted(workflow: Any) -> bool:
-    """True when a workflow (and every subprocess) runs diagram code through the sandbox."""
-    engine = getattr(workflow, "script_engine", None)
-    return isinstance(engine, RestrictedScriptEngine) and isinstance(engine.environment, RestrictedEnvironment)
-
-
-# ---------------------------------------------------------------- deploy-time check
-def spec_sources(spec: Any, subprocess_specs: Mapping[str, Any] | None = None) -> list[tuple[str, str, str, str]]:
-    """Every piece of diagram Python in parsed specs: (element id, site, mode, source).
-
-    DMN cells are left out (SpiffWorkflow rewrites them before evaluating them); they are
-    checked when they run.
-    """
-    found: list[tuple[str, str, str, str]] = []
-    for process in [spec, *(subprocess_specs or {}).values()]:
-        completion = getattr(process, "completion_condition", None)
-        if isinstance(completion, str) and completion.strip():
-            found.append((process.name, "completion condition", "eval", completion))
-        for task_spec in process.task_specs.values():
-            element = getattr(task_spec, "bpmn_id", None) or task_spec.name
-            for attribute, site, mode in (("script", "script", "exec"), ("prescript", "pre-script", "exec"),
-                                          ("postscript", "post-script", "exec"),
-                                          ("cardinality", "loop cardinality", "eval"),
-                                          ("condition", "completion condition", "eval")):
-                source = getattr(task_spec, attribute, None)
-                if isinstance(source, str) and source.strip():
-                    found.append((element, site, mode, source))
-            for condition, target in getattr(task_spec, "cond_task_specs", []) or []:
-                if condition is not None and condition.args and isinstance(condition.args[0], str):
-                    found.append((element, f"condition of the flow to '{target}'", "eval", condition.args[0]))
-            definition = getattr(task_spec, "event_definition", None)
-            for inner in getattr(definition, "event_definitions", None) or [definition]:
-                expression = getattr(inner, "expression", None)
-                if isinstance(expression, str) and expression.strip():
-                    found.append((element, "event expression", "eval", expression))
-                for prop in list(getattr(inner, "correlation_properties", []) or []) + list(
-                        getattr(inner, "process_correlations", []) or []):
-                    if isinstance(getattr(prop, "retrieval_expression", None), str):
-                        found.append((element, f"correlation property '{prop.name}'", "eval", prop.retrieval_expression))
-            for name, param in (getattr(task_spec, "operation_params", None) or {}).items():
-                if isinstance(param, Mapping) and isinstance(param.get("value"), str):
-                    found.append((element, f"parameter '{name}'", "eval", param["value"]))
-    return found
-
-
-def check_spec_sources(spec: Any, subprocess_specs: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
-    """(element id, problem) for every expression or script that does not compile in the sandbox.
-
-    For the engine core's upload checks: hostile or invalid code is refused when the
-    definition is uploaded, naming the element, instead of failing in a running batch.
-    """
-    problems = []
-    for element, site, mode, source in spec_sources(spec, subprocess_specs):
-        try:
-            check_source(source.strip() if mode == "eval" else source, mode)
-        except ScriptError as exc:
-            problems.append((element, f"{site}: {exc}"))
-    return problems
+def check_source(source: str, mode: str = "exec") -> None:
+    """Compile without running: for upload checks. Raises ScriptSyntaxError/ScriptSecurityError."""
+    if mode not in ("eval", "exec"):
+        raise ValueError("mode must be 'eval' or 'exec'")
+    _compile(source, mode)

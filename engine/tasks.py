@@ -1,6 +1,6 @@
-"""User tasks: the inbox by lane -> role, claim and release, and `complete_task`.
+"""User tasks: the inbox by lane -> role, claim and release, the gates, and `complete_task`.
 
-    complete_task(uow, task_id, data, signatures=(), *, services=None, settings=None) -> Completion
+    complete_task(uow, task_id, data, signatures=(), *, services=None, settings=None, runtime=None) -> Completion
 
 checks, in this order, and refuses with a specific error at the first failure:
 1. the task is a ready user task of a running instance, not claimed by someone else
@@ -15,6 +15,10 @@ changes nothing but one `task.refused` audit entry (written even though the call
 unit of work rolls back). `signatures` are `engine.ports.SignatureInput`s: the
 completer's own for each `signature.meaning`, and a second person's for
 `signature.verifier`.
+
+Gates also run when a user claims a task (`claim`: refused with `task.claim_refused`),
+when the task is opened (`gate_refusal(..., stage="open")`, for the task page) and for the
+inbox, which shows why claiming a task would be refused (`TaskView.refusal`).
 """
 from __future__ import annotations
 
@@ -22,9 +26,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
-from uuid import UUID
 
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,11 +34,29 @@ from audit.canonical import jsonable
 from core import clock
 from core.errors import GmpError
 from engine import instances, persistence
-from engine.errors import FormDataInvalid, LaneRoleRefused, SignatureRefused, SignatureRequired, TaskNotFound, TaskRefused, TaskStateError
-from engine.extensions import rules_of
-from engine.gates import GateContext, run_gates
+from engine.definitions import VersionRef, version_ref
+from engine.errors import (
+    FormDataInvalid,
+    GateRefused,
+    LaneRoleRefused,
+    SignatureRefused,
+    SignatureRequired,
+    TaskNotFound,
+    TaskRefused,
+    TaskStateError,
+)
+from engine.gates import GateContext, Refusal
 from engine.models import InstanceTask, ProcessInstance
 from engine.ports import EngineServices, SignatureInput, SignatureRecord, default_services
+from engine.properties import TaskRules
+from engine.runtime import EngineRuntime, resolve
+from engine.spiff import steps
+from engine.spiff.serializer import row_data, saved_last_completion
+from engine.spiff.specs import find_task_spec, properties_of
+from engine.spiff.workflow import READY, state_name
+
+__all__ = ["TaskView", "Completion", "TaskDefinition", "READY", "task_record", "record_hash", "task_definition",
+           "ready_task_ids", "gate_refusal", "inbox", "views_of", "claim", "release", "complete_task"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +68,7 @@ class TaskView:
     name: str | None
     lane: str | None
     claimed_by: str | None
+    refusal: Refusal | None = None  # why claiming it would be refused now (gates), else None
 
 
 @dataclass
@@ -57,6 +78,21 @@ class Completion:
     instance_status: str
     signatures: list[SignatureRecord] = field(default_factory=list)
     ready: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """A task row with what its definition says about it: spec, rules, form files."""
+
+    row: InstanceTask
+    instance: ProcessInstance
+    version: VersionRef  # the definition version the task's spec comes from
+    task_spec: Any
+    rules: TaskRules
+    properties: dict[str, str]
+
+    def forms(self) -> dict[str, Any]:
+        return self.version.forms()
 
 
 def task_record(instance_id: int, task_id: str, bpmn_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,28 +113,142 @@ def _task_row(session: Session, task_id: str, *, for_update: bool = False) -> In
     return row
 
 
-def inbox(uow: Any, user_id: str | None = None, *, services: EngineServices | None = None) -> list[TaskView]:
-    """Ready user tasks in lanes whose role the user holds, unclaimed or claimed by the user."""
+def _ref(session: Session, version_id: int, refs: dict[int, VersionRef] | None) -> VersionRef:
+    if refs is None:
+        return version_ref(session, version_id)
+    if version_id not in refs:
+        refs[version_id] = version_ref(session, version_id)
+    return refs[version_id]
+
+
+def _spec_version(session: Session, instance: ProcessInstance, workflow_key: str,
+                  refs: dict[int, VersionRef] | None = None) -> tuple[VersionRef, str | None]:
+    """The definition version a (sub)workflow of the instance runs, and the process name in it
+    (None: the version's own process). A separately approved process it called has its own."""
+    ref = _ref(session, instance.version_id, refs)
+    if not workflow_key:
+        return ref, None
+    state = json.loads(instance.workflow_json or "{}")
+    header = (state.get("subprocesses") or {}).get(workflow_key) or {}
+    key = header.get("spec_key") or header.get("spec")
+    called = (state.get("called") or {}).get(key) if key else None
+    if called is None:
+        return ref, key
+    process, _, _version = str(key).rpartition("@")
+    called_ref = _ref(session, int(called), refs)
+    spec, _subs = called_ref.spec()
+    return called_ref, (None if spec.name == process else process)
+
+
+def task_definition(session: Session, task_id: str, runtime: EngineRuntime | None = None) -> TaskDefinition:
+    """A user task with its spec, rules and form files (for its page and its checks)."""
+    runtime = resolve(runtime)
+    row = session.get(InstanceTask, task_id)
+    if row is None or row.dropped or not row.manual:
+        raise TaskNotFound(f"no task {task_id}")
+    instance = instances.get_instance(session, row.instance_id)
+    return _definition(session, row, instance, runtime)
+
+
+def _definition(session: Session, row: InstanceTask, instance: ProcessInstance, runtime: EngineRuntime,
+                refs: dict[int, VersionRef] | None = None) -> TaskDefinition:
+    ref, process = _spec_version(session, instance, row.workflow_key, refs)
+    spec, subprocess_specs = ref.spec()
+    if process is not None and process in subprocess_specs:
+        task_spec = subprocess_specs[process].task_specs.get(row.spec_name)
+    else:
+        task_spec = find_task_spec(spec, subprocess_specs, row.spec_name)
+    if task_spec is None:
+        raise TaskNotFound(f"task {row.id}: its definition is not in version {ref.id}")
+    properties = properties_of(task_spec)
+    return TaskDefinition(row, instance, ref, task_spec, runtime.properties.rules(properties), properties)
+
+
+def ready_task_ids(session: Session, instance_id: int) -> set[str]:
+    """Ids of the ready user tasks of an instance."""
+    return set(session.execute(select(InstanceTask.id).where(
+        InstanceTask.instance_id == instance_id, InstanceTask.state == READY,
+        InstanceTask.manual.is_(True), InstanceTask.dropped.is_(False))).scalars())
+
+
+# ---------------------------------------------------------------- gates before completion
+def _row_gate_context(uow: Any, definition: TaskDefinition, user_id: str, roles: set[str], stage: str) -> GateContext:
+    row, instance = definition.row, definition.instance
+    last = saved_last_completion(instance.workflow_json)
+    return GateContext(uow=uow, user_id=user_id, user_roles=frozenset(roles), instance_id=row.instance_id,
+                       task_id=row.id, bpmn_id=row.bpmn_id or row.spec_name, lane=row.lane, rules=definition.rules,
+                       properties=definition.properties, instance_data=row_data(row.body),
+                       history=tuple([last] if last else []), stage=stage)
+
+
+def _gates_for(uow: Any, definition: TaskDefinition, user_id: str, roles: set[str], stage: str,
+               runtime: EngineRuntime) -> list[str]:
+    return runtime.gates.run(_row_gate_context(uow, definition, user_id, roles, stage))
+
+
+def gate_refusal(uow: Any, task_id: str, user_id: str | None = None, *, stage: str = "open",
+                 services: EngineServices | None = None, runtime: EngineRuntime | None = None) -> Refusal | None:
+    """Why the task's gates would refuse the user now ('claim' or 'open'), or None.
+
+    Gates change nothing; data- and signature-dependent checks run again at completion."""
+    runtime = resolve(runtime)
     services = services or default_services()
     user_id = user_id or uow.actor.user_id
-    roles = sorted(set(services.roles_of(uow, user_id)))
+    definition = task_definition(uow.session, task_id, runtime)
+    roles = set(services.roles_of(uow, user_id))
+    try:
+        _gates_for(uow, definition, user_id, roles, stage, runtime)
+    except GateRefused as exc:
+        return Refusal.of(exc)
+    return None
+
+
+def inbox(uow: Any, user_id: str | None = None, *, services: EngineServices | None = None,
+          runtime: EngineRuntime | None = None) -> list[TaskView]:
+    """Ready user tasks in lanes whose role the user holds, unclaimed or claimed by the user,
+    each with why its gates would refuse the user at claim (None: they would not)."""
+    runtime = resolve(runtime)
+    services = services or default_services()
+    user_id = user_id or uow.actor.user_id
+    roles = set(services.roles_of(uow, user_id))
     if not roles:
         return []
     rows = uow.session.execute(
-        select(InstanceTask, ProcessInstance.title)
+        select(InstanceTask, ProcessInstance)
         .join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
-        .where(InstanceTask.state == int(TaskState.READY), InstanceTask.manual.is_(True),
-               InstanceTask.dropped.is_(False), InstanceTask.lane.in_(roles),
+        .where(InstanceTask.state == READY, InstanceTask.manual.is_(True),
+               InstanceTask.dropped.is_(False), InstanceTask.lane.in_(sorted(roles)),
                ProcessInstance.status == instances.InstanceStatus.RUNNING.value)
         .order_by(InstanceTask.instance_id, InstanceTask.seq)).all()
-    return [TaskView(r.id, r.instance_id, title, r.bpmn_id, r.bpmn_name, r.lane, r.claimed_by)
-            for r, title in rows if r.claimed_by in (None, user_id)]
+    return views_of(uow, [(row, instance) for row, instance in rows if row.claimed_by in (None, user_id)],
+                    user_id, roles, runtime)
+
+
+def views_of(uow: Any, rows: Sequence[tuple[InstanceTask, ProcessInstance]], user_id: str, roles: set[str],
+             runtime: EngineRuntime | None = None) -> list[TaskView]:
+    """Task views of ready task rows, each with why claiming it would be refused (gates at 'claim')."""
+    runtime = resolve(runtime)
+    views = []
+    refs: dict[int, VersionRef] = {}
+    for row, instance in rows:
+        refusal = None
+        definition = _definition(uow.session, row, instance, runtime, refs)
+        if definition.rules.all_gates:
+            try:
+                _gates_for(uow, definition, user_id, roles, "claim", runtime)
+            except GateRefused as exc:
+                refusal = Refusal.of(exc)
+        views.append(TaskView(row.id, row.instance_id, instance.title, row.bpmn_id, row.bpmn_name, row.lane,
+                              row.claimed_by, refusal))
+    return views
 
 
 def _refuse(uow: Any, row: InstanceTask | None, task_id: str, exc: GmpError, action: str = "task.refused") -> None:
     details: dict[str, Any] = {"check": getattr(exc, "check", "state")}
     if row is not None:
         details.update(instance_id=row.instance_id, bpmn_id=row.bpmn_id, lane=row.lane)
+    if isinstance(exc, GateRefused):
+        details.update(gate=exc.gate, code=exc.code)
     uow.record_refusal(action, "task", task_id, reason=str(exc), details=details)
 
 
@@ -110,17 +260,22 @@ def _check_lane(uow: Any, row: InstanceTask, user_id: str, services: EngineServi
     return roles
 
 
-def claim(uow: Any, task_id: str, *, services: EngineServices | None = None) -> InstanceTask:
+def claim(uow: Any, task_id: str, *, services: EngineServices | None = None,
+          runtime: EngineRuntime | None = None) -> InstanceTask:
+    """Claim a ready user task: the lane's role, not claimed by someone else, and the gates."""
+    runtime = resolve(runtime)
     services = services or default_services()
     user = uow.actor.user_id
     row = None
     try:
         row = _task_row(uow.session, task_id, for_update=True)
-        if row.state != int(TaskState.READY) or not row.manual:
+        if row.state != READY or not row.manual:
             raise TaskStateError(f"task '{row.bpmn_id}' is not a ready user task")
-        _check_lane(uow, row, user, services)
+        roles = _check_lane(uow, row, user, services)
         if row.claimed_by and row.claimed_by != user:
             raise TaskStateError(f"task '{row.bpmn_id}' is claimed by {row.claimed_by}")
+        instance = instances.get_instance(uow.session, row.instance_id)
+        _gates_for(uow, _definition(uow.session, row, instance, runtime), user, roles, "claim", runtime)
     except (TaskRefused, TaskStateError) as exc:
         _refuse(uow, row, task_id, exc, "task.claim_refused")
         raise
@@ -153,21 +308,27 @@ def release(uow: Any, task_id: str, *, reason: str | None = None) -> InstanceTas
     return row
 
 
-def _validate_form(opened: instances.Opened, rules: Any, data: Mapping[str, Any],
+def _task_forms(opened: instances.Opened, task: Any) -> dict[str, Any]:
+    """The form files of the definition version the task's spec comes from."""
+    key = getattr(task.workflow, "spec_key", None)
+    called = opened.workflow.run.called.get(key) if key else None
+    return version_ref(opened.version.session, called).forms() if called is not None else opened.version.forms()
+
+
+def _validate_form(forms: Mapping[str, Any], rules: TaskRules, data: Mapping[str, Any],
                    services: EngineServices, bpmn_id: str) -> dict[str, Any]:
     if not rules.form_schema:
         if data:
             raise FormDataInvalid(f"task '{bpmn_id}' has no form, but data was submitted: "
                                   f"{', '.join(sorted(data))}")
         return {}
-    forms = opened.version.forms()
     schema = forms[rules.form_schema]
     ui_schema = forms.get(rules.form_ui_schema) if rules.form_ui_schema else None
     cleaned = services.validate_form(schema, ui_schema, data)
     return dict(cleaned) if isinstance(cleaned, Mapping) else dict(data)
 
 
-def _check_signatures(rules: Any, user: str, signatures: Sequence[SignatureInput], bpmn_id: str) -> None:
+def _check_signatures(rules: TaskRules, user: str, signatures: Sequence[SignatureInput], bpmn_id: str) -> None:
     wanted = list(rules.signature_meanings)
     offered = list(signatures)
     for meaning in wanted:
@@ -193,41 +354,42 @@ def _check_signatures(rules: Any, user: str, signatures: Sequence[SignatureInput
 
 def complete_task(uow: Any, task_id: str, data: Mapping[str, Any] | None = None,
                   signatures: Sequence[SignatureInput] = (), *, services: EngineServices | None = None,
-                  settings: Any = None) -> Completion:
+                  settings: Any = None, runtime: EngineRuntime | None = None) -> Completion:
     """Complete a user task after every check passes; see the module docstring for the order.
 
     Without `services`, `default_services(settings)` is used (signing needs `settings`).
     """
+    runtime = resolve(runtime)
     services = services or default_services(settings)
     data = dict(data or {})
     user = uow.actor.user_id
     row: InstanceTask | None = None
     opened: instances.Opened | None = None
     try:
-        opened = instances._open_task_instance(uow, str(task_id), settings)
+        opened = instances.open_task_instance(uow, str(task_id), settings, runtime)
         if opened is None:
             raise TaskNotFound(f"no task {task_id}")
         row = _task_row(uow.session, task_id)  # read after the instance lock: current claim and state
         if opened.instance.status != instances.InstanceStatus.RUNNING.value:
             raise TaskStateError(f"instance {row.instance_id} is {opened.instance.status}")
         wf = opened.workflow
-        task = wf.get_task_from_id(UUID(row.id))
-        if task is None or task._state != TaskState.READY or not task.task_spec.manual:
+        task = steps.get_task(wf, row.id)
+        if not steps.is_ready_user_task(task):
             raise TaskStateError(f"task '{row.bpmn_id}' is not ready to be completed "
-                                 f"(state {instances.state_name(task._state if task else row.state)})")
+                                 f"(state {state_name(task.state if task is not None else row.state)})")
         if row.claimed_by and row.claimed_by != user:
             raise TaskStateError(f"task '{row.bpmn_id}' is claimed by {row.claimed_by}")
         bpmn_id = row.bpmn_id or task.task_spec.name
         roles = _check_lane(uow, row, user, services)
-        rules = rules_of(task.task_spec)
-        last = wf.__dict__.get("_gmp_last")
+        properties = properties_of(task.task_spec)
+        rules = runtime.properties.rules(properties)
+        last = wf.run.last_completion
         ctx = GateContext(uow=uow, user_id=user, user_roles=frozenset(roles), instance_id=row.instance_id,
-                          task_id=row.id, bpmn_id=bpmn_id, lane=row.lane, rules=rules,
-                          properties=dict((task.task_spec.extensions or {}).get("properties", {}) or {}),
+                          task_id=row.id, bpmn_id=bpmn_id, lane=row.lane, rules=rules, properties=properties,
                           data=data, signatures=tuple(signatures), instance_data=dict(task.data),
-                          history=tuple([last] if last else []))
-        gates_run = run_gates(ctx)
-        cleaned = _validate_form(opened, rules, data, services, bpmn_id)
+                          history=tuple([last] if last else []), stage="complete")
+        gates_run = runtime.gates.run(ctx)
+        cleaned = _validate_form(_task_forms(opened, task), rules, data, services, bpmn_id)
         _check_signatures(rules, user, signatures, bpmn_id)
         document = task_record(row.instance_id, row.id, bpmn_id, cleaned)
         digest = record_hash(document)
@@ -245,27 +407,22 @@ def complete_task(uow: Any, task_id: str, data: Mapping[str, Any] | None = None,
     except (TaskRefused, TaskStateError) as exc:
         _refuse(uow, row, task_id, exc)
         if opened is not None:
-            instances._release_unchanged(opened)
+            instances.release_unchanged(opened)
         raise
 
     # ---- every check passed: change things
     old = {k: task.data.get(k) for k in cleaned}
     changes = [[k, jsonable(old[k]), jsonable(v)] for k, v in sorted(cleaned.items()) if old[k] != v]
-
-    def run(wf: Any) -> None:
-        task.set_data(**cleaned)
-        task.internal_data["gmp"] = {"completed_by": user, "signatures": [r.signature_id for r in records],
-                                     "record_hash": digest}
-        task.run()
-    instances.run_steps(opened.workflow, run)
-    opened.workflow.__dict__["_gmp_last"] = {"bpmn_id": bpmn_id, "completed_by": user}
+    record = {"completed_by": user, "signatures": [r.signature_id for r in records], "record_hash": digest}
+    steps.run_steps(opened.workflow, lambda wf: steps.complete_user_task(task, cleaned, record))
+    opened.workflow.run.last_completion = {"bpmn_id": bpmn_id, "completed_by": user}
     uow.audit("task.completed", "task", row.id, changes=changes,
               details={"instance_id": row.instance_id, "bpmn_id": bpmn_id, "lane": row.lane, "gates": gates_run,
                        "signatures": [{"id": r.signature_id, "signer": r.signer_id, "meaning": r.meaning}
                                       for r in records], "record_hash": digest})
     if row.claimed_by:
         row.claimed_by = None
-    instances._finish(uow, opened)
-    ready = [str(t.id) for t in opened.workflow.get_tasks(state=TaskState.READY, manual=True)]
+    instances.finish(uow, opened)
+    ready = [str(t.id) for t in steps.ready_user_tasks(opened.workflow)]
     return Completion(task_id=row.id, instance_id=row.instance_id, instance_status=opened.instance.status,
                       signatures=records, ready=ready)

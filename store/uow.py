@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
-from audit import chain
-from audit.canonical import SYSTEM, Actor, AuditEvent
+from store import chain
+from store.canonical import SYSTEM, Actor, AuditEvent
 from store.db import Database, ReadOnlyWrite
 
 

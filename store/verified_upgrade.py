@@ -27,9 +27,9 @@ from typing import Any, Iterator
 
 from sqlalchemy import Connection, MetaData, Table, inspect, select, text
 
-from audit import chain
-from audit.canonical import SYSTEM, AuditEvent
 from core.errors import GmpError
+from store import chain
+from store.canonical import SYSTEM, AuditEvent
 from store.db import Database
 
 SKIPPED = {"alembic_version"}

@@ -134,6 +134,18 @@ def db(settings):  # type: ignore[no-untyped-def]
     database.dispose()
 
 
+@pytest.fixture(autouse=True)
+def runtime():  # type: ignore[no-untyped-def]
+    """This test's engine runtime: the engine's own gates, properties, operators and save hooks,
+    current while the test runs. A test registers what it needs on it (never on a module);
+    `bpmn.glue.extend(runtime, db, settings)` adds the process library's parts."""
+    from engine.install import build_runtime
+    from engine.runtime import using
+
+    with using(build_runtime(name="test")) as built:
+        yield built
+
+
 @pytest.fixture
 def frozen_clock() -> Iterator[clock.FrozenClock]:
     frozen = clock.FrozenClock()

@@ -44,6 +44,7 @@ p { margin: 2pt 0 4pt 0; }
 .sig td { height: 26pt; }
 img.shot { max-width: 120mm; max-height: 80mm; border: 0.5pt solid #888; margin: 2pt 0; }
 .nowrap { white-space: nowrap; }
+.shotbox { page-break-inside: avoid; }
 """
 
 
@@ -241,8 +242,8 @@ def body_oq(pack: dict[str, Any], oq: dict[str, Any], folder: Path) -> str:
     if shots:
         parts.append("<h2>3. Screenshots from the browser tests / 浏览器测试截图</h2>")
         for r, e in shots:
-            parts.append(f"<h3>{esc(r['nodeid'])}: {esc(e['label'])}</h3><p class='mono'>SHA-256 {esc(e['sha256'])}</p>"
-                         + _img(folder, e["path"]))
+            parts.append(f"<div class='shotbox'><h3>{esc(r['nodeid'])}: {esc(e['label'])}</h3>"
+                         f"<p class='mono'>SHA-256 {esc(e['sha256'])}</p>{_img(folder, e['path'])}</div>")
     failed = [r for r in records if r["outcome"] != "passed"]
     if failed:
         parts.append("<h2>4. Failures / 失败</h2>")

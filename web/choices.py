@@ -105,22 +105,22 @@ def business_roles(ctx: ChoiceContext) -> list[Choice]:
 
 
 def registered_gates(ctx: ChoiceContext) -> list[Choice]:
-    from engine.gates import registered_gates as names
+    from engine.runtime import current_runtime
 
-    return [Choice(name) for name in sorted(names())]
+    return [Choice(name) for name in sorted(current_runtime().gates.names())]
 
 
 def sops_in_library(ctx: ChoiceContext) -> list[Choice]:
     """SOP ids already named by tasks of the library (until a document register provides them)."""
     from sqlalchemy import select
 
-    from engine.extensions import QUALIFICATION_SOPS, split_list
     from engine.models import ProcessDefinitionVersion
+    from engine.properties import split_list
 
     found: set[str] = set()
     for text in ctx.session.execute(select(ProcessDefinitionVersion.elements_json)).scalars():
         for element in json.loads(text).values():
-            found.update(split_list((element.get("properties") or {}).get(QUALIFICATION_SOPS)))
+            found.update(split_list((element.get("properties") or {}).get("qualification.sops")))
     return [Choice(sop) for sop in sorted(found)]
 
 

@@ -81,7 +81,7 @@ def run() -> None:
                                           and not (settings.instance / "demo-users.txt").exists() else "..."))
     verified_upgrade(settings.database_url)
     gmp = [sys.executable, "-m", "cli"]
-    if settings.demo and _available("bpmn.demo"):
+    if settings.demo and _available("web.demo_cli"):
         seeded = subprocess.run([*gmp, "demo", "seed"], capture_output=True, text=True)
         (logs / "demo-seed.log").write_text(seeded.stdout + seeded.stderr, encoding="utf-8")
         if seeded.returncode != 0:

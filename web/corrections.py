@@ -20,11 +20,10 @@ bp = Blueprint("corrections", __name__, url_prefix="/records")
 
 def task_data(row: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """(task data with exact decimals and dates restored, the engine's gmp note) of a stored task row."""
-    from engine.runtime_factory import serializer
+    from engine.spiff.serializer import registry
 
     body = json.loads(row.body) if row is not None else {}
-    registry = serializer().registry
-    return registry.restore(body.get("data") or {}), (body.get("internal_data") or {}).get("gmp") or {}
+    return registry().restore(body.get("data") or {}), (body.get("internal_data") or {}).get("gmp") or {}
 
 
 def task_document(session: Any, task_id: str, schema: Any = None,

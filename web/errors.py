@@ -89,6 +89,8 @@ def handle_error(exc: Exception):  # type: ignore[no-untyped-def]
             back = request.referrer if request.method != "GET" else request.full_path
             extra["action"] = (url_for("signing.accountability", next=back if _local(back) else None),
                                _("Read and sign the accountability statement"))
+        if getattr(exc, "template", None):  # a gate's refusal: which gate, which code
+            extra.update(gate=getattr(exc, "gate", None), code=getattr(exc, "code", None))
         return answer(exc.http_status, type(exc).__name__, refusal_text(exc), **extra)
     if isinstance(exc, HTTPException):
         status = exc.code or 500

@@ -8,6 +8,7 @@ its messages differ from its .po (a checkout's file times say nothing). Data is 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, current_app, g, session
 from flask_babel import Babel
@@ -56,6 +57,19 @@ def current_language() -> str:
     return "zh" if locale is not None and locale.language == "zh" else "en"
 
 
+def refusal_text(refusal: Any) -> str:
+    """A refusal (an error, or a gate's engine.gates.Refusal) worded for the reader in their
+    language: web.wording, the one place where refusals are worded."""
+    from web.wording import refusal_text as worded
+
+    return worded(refusal)
+
+
+def error_text(exc: BaseException) -> str:
+    """The message of an error for the user (see `refusal_text`)."""
+    return refusal_text(exc)
+
+
 def init_app(app: Flask) -> None:
     try:
         compile_catalogues()
@@ -66,4 +80,4 @@ def init_app(app: Flask) -> None:
     app.config["BABEL_DEFAULT_TIMEZONE"] = "UTC"
     Babel(app, locale_selector=select_language)
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language,
-                                 html_lang=lambda: HTML_LANG[current_language()])
+                                 html_lang=lambda: HTML_LANG[current_language()], refusal_text=refusal_text)

@@ -92,10 +92,9 @@ def _due_of(task_body: str, workflow_json: str) -> Any:
 
 def notify_overdue(db: Database, settings: Settings) -> OverdueResult:
     """Notify lane-role holders of overdue ready tasks, once per task and user; return counts and problems."""
-    from SpiffWorkflow.util.task import TaskState
-
     from engine.instances import InstanceStatus
     from engine.models import InstanceTask, ProcessInstance
+    from engine.tasks import READY
     from signatures.identities import list_users, roles_of
 
     result = OverdueResult()
@@ -105,7 +104,7 @@ def notify_overdue(db: Database, settings: Settings) -> OverdueResult:
         rows = session.execute(
             select(InstanceTask, ProcessInstance.title, ProcessInstance.workflow_json)
             .join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
-            .where(InstanceTask.state == int(TaskState.READY), InstanceTask.manual.is_(True),
+            .where(InstanceTask.state == READY, InstanceTask.manual.is_(True),
                    InstanceTask.dropped.is_(False), InstanceTask.lane.is_not(None),
                    ProcessInstance.status == InstanceStatus.RUNNING.value)
             .order_by(InstanceTask.instance_id, InstanceTask.seq)).all()

@@ -19,6 +19,7 @@ from flask import Blueprint, flash, g, jsonify, redirect, render_template, reque
 from flask_babel import gettext as _
 
 from web.uow import settings, unit_of_work
+from web.wording import refusal_text
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 PROVENANCE_KEY = "_form"
@@ -44,50 +45,25 @@ class TaskForm:
 
 def load_task_form(session: Any, task_id: str) -> TaskForm:
     """The task with its form (schema, UI schema) and the signatures it asks for."""
-    from engine.definitions import version_ref
-    from engine.errors import TaskNotFound
-    from engine.extensions import rules_of
-    from engine.instances import get_instance
-    from engine.models import InstanceTask
+    from engine.tasks import task_definition
 
-    row = session.get(InstanceTask, task_id)
-    if row is None or row.dropped or not row.manual:
-        raise TaskNotFound(f"no task {task_id}")
-    instance = get_instance(session, row.instance_id)
-    ref = version_ref(session, instance.version_id)
-    spec, subprocesses = ref.spec()
-    task_spec = spec.task_specs.get(row.spec_name)
-    for sub in (subprocesses or {}).values():
-        if task_spec is None:
-            task_spec = sub.task_specs.get(row.spec_name)
-    if task_spec is None:
-        raise TaskNotFound(f"task {task_id}: its definition is not in version {instance.version_id}")
-    rules = rules_of(task_spec)
-    files = ref.forms()
+    definition = task_definition(session, task_id)
+    row, rules = definition.row, definition.rules
+    files = definition.forms()
     schema = files.get(rules.form_schema) if rules.form_schema else None
     ui_schema = files.get(rules.form_ui_schema) if rules.form_ui_schema else None
-    return TaskForm(row.id, row.instance_id, instance.title or "", row.bpmn_id or row.spec_name,
+    return TaskForm(row.id, row.instance_id, definition.instance.title or "", row.bpmn_id or row.spec_name,
                     row.bpmn_name or row.bpmn_id or row.spec_name, row.lane, row.claimed_by, schema, ui_schema,
-                    tuple(rules.signature_meanings), rules.verifier_meaning, rules,
-                    dict((task_spec.extensions or {}).get("properties", {}) or {}), instance.version_id)
+                    tuple(rules.signature_meanings), rules.verifier_meaning, rules, definition.properties,
+                    definition.instance.version_id)
 
 
-def gate_refusal(uow: Any, form: TaskForm, user: Any) -> str | None:
+def gate_refusal(uow: Any, form: TaskForm, user: Any, stage: str = "open") -> Any:
     """Why the task's gates would refuse this user now (training, equipment, supplier, ...), or None.
     Gates do not change anything; data- and signature-dependent checks run again at completion."""
-    from engine.errors import GateRefused
-    from engine.gates import GateContext, run_gates
+    from engine.tasks import gate_refusal as engine_gate_refusal
 
-    ctx = GateContext(uow=uow, user_id=user.user_id, user_roles=frozenset(user.roles), instance_id=form.instance_id,
-                      task_id=form.task_id, bpmn_id=form.bpmn_id, lane=form.lane, rules=form.rules,
-                      properties=form.properties or {}, data={})
-    try:
-        run_gates(ctx)
-    except GateRefused as exc:
-        from web.wording import refusal_text
-
-        return refusal_text(exc)
-    return None
+    return engine_gate_refusal(uow, form.task_id, user.user_id, stage=stage, services=engine_services())
 
 
 def equipment_fields(form: TaskForm) -> dict[str, str]:
@@ -237,14 +213,9 @@ def live(task_id: str):  # type: ignore[no-untyped-def]
 
 
 def ready_task_ids(session: Any, instance_id: int) -> set[str]:
-    from SpiffWorkflow.util.task import TaskState
-    from sqlalchemy import select
+    from engine.tasks import ready_task_ids as engine_ready_task_ids
 
-    from engine.models import InstanceTask
-
-    return set(session.execute(select(InstanceTask.id).where(
-        InstanceTask.instance_id == instance_id, InstanceTask.state == int(TaskState.READY),
-        InstanceTask.manual.is_(True), InstanceTask.dropped.is_(False))).scalars())
+    return engine_ready_task_ids(session, instance_id)
 
 
 def notify_new_tasks(uow: Any, form: TaskForm, task_ids: list[str]) -> int:
@@ -276,29 +247,36 @@ def engine_services(validator: Any = None):  # type: ignore[no-untyped-def]
 @bp.get("/")
 def inbox():  # type: ignore[no-untyped-def]
     from engine.listing import inbox_page
-    from web.labels import element_label, role_labels
+    from web.labels import instance_labels, role_labels
 
     with unit_of_work() as uow:
         args = request.args
         page = inbox_page(uow, g.user.user_id, services=engine_services(), page=args.get("page", 1, type=int) or 1,
                           per_page=args.get("per_page", 50, type=int) or 50, search=args.get("q") or "",
                           lane=(args.get("lane") or "").strip() or None)
-        forms = {t.id: load_task_form(uow.session, t.id) for t in page.items}
-        blocked = {t.id: gate_refusal(uow, forms[t.id], g.user) for t in page.items}
-        names = {t.id: element_label(uow.session, forms[t.id].version_id, t.bpmn_id, t.name or t.bpmn_id or "")
-                 for t in page.items}
+        names: dict[str, str] = {}
+        labels: dict[int, dict[str, str]] = {}
+        for t in page.items:
+            if t.instance_id not in labels:
+                labels[t.instance_id] = instance_labels(uow.session, t.instance_id)
+            names[t.id] = labels[t.instance_id].get(t.bpmn_id or "") or t.name or t.bpmn_id or ""
         role_names = role_labels(uow.session)
-    return render_template("tasks/inbox.html", tasks=page.items, page=page, blocked=blocked,
-                           roles=sorted(g.user.roles), names=names, role_names=role_names)
+    return render_template("tasks/inbox.html", tasks=page.items, page=page, roles=sorted(g.user.roles), names=names,
+                           role_names=role_names)
 
 
 @bp.post("/<task_id>/claim")
 def claim(task_id: str):  # type: ignore[no-untyped-def]
+    from engine.errors import GateRefused
     from engine.tasks import claim as engine_claim
 
-    with unit_of_work() as uow:
-        engine_claim(uow, task_id, services=engine_services())
-        uow.commit()
+    try:
+        with unit_of_work() as uow:
+            engine_claim(uow, task_id, services=engine_services())
+            uow.commit()
+    except GateRefused as exc:  # recorded as task.claim_refused; the inbox says why
+        flash(_("The task was not claimed: %(reason)s", reason=refusal_text(exc)), "error")
+        return redirect(url_for("tasks.inbox"))
     return redirect(url_for("tasks.task", task_id=task_id))
 
 
@@ -314,7 +292,8 @@ def release(task_id: str):  # type: ignore[no-untyped-def]
 
 
 def _render(form: TaskForm, *, submission: Any = None, errors: Any = None, message: str | None = None,
-            status: int = 200, captured: Mapping[str, Any] | None = None):  # type: ignore[no-untyped-def]
+            status: int = 200, captured: Mapping[str, Any] | None = None,
+            refusal: Any = None):  # type: ignore[no-untyped-def]
     """The task page; a submission shown again keeps every value and text as typed, with its errors."""
     from flask_babel import gettext
 
@@ -329,7 +308,8 @@ def _render(form: TaskForm, *, submission: Any = None, errors: Any = None, messa
     with unit_of_work() as uow:
         title = element_label(uow.session, form.version_id, form.bpmn_id, form.name)
         role = role_labels(uow.session).get(form.lane or "", form.lane)
-    return render_template("tasks/task.html", form=form, fields=fields, message=message, title=title, role=role,
+    return render_template("tasks/task.html", form=form, fields=fields, message=message, refusal=refusal,
+                           title=title, role=role,
                            equipment=bool(equipment_fields(form))), status
 
 
@@ -338,7 +318,8 @@ def task(task_id: str):  # type: ignore[no-untyped-def]
     with unit_of_work() as uow:
         form = load_task_form(uow.session, task_id)
         captured = latest_captures(uow.session, form)
-    return _render(form, captured=captured)
+        refusal = gate_refusal(uow, form, g.user)
+    return _render(form, captured=captured, refusal=refusal)
 
 
 def _prechecked(user_id: str, prefix: str) -> dict[str, Any]:
@@ -416,8 +397,6 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
     except FormInvalid as exc:
         return _render(form, submission=submission, errors=exc, captured=captured, status=422)
     except (EngineError, FormError) as exc:
-        from web.wording import refusal_text
-
         return _render(form, submission=submission, captured=captured, message=refusal_text(exc),
                        status=getattr(exc, "http_status", 422))
     from signatures.service import signatures_for

@@ -34,7 +34,7 @@ STARTER_PROPERTY = "starter.roles"
 def starter_roles(elements: dict[str, Any], key: str) -> set[str]:
     """Who starts a process: the roles its process element names in `starter.roles`, else the
     roles of the lanes that hold its start events (docs/web.md, "Starting a process")."""
-    from engine.extensions import split_list
+    from engine.properties import split_list
 
     process = elements.get(key) or {}
     named = split_list((process.get("properties") or {}).get(STARTER_PROPERTY))

@@ -22,7 +22,6 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
     from audit.models import AuditEntry
     from engine.instances import inspect
     from engine.models import InstanceTask
-    from engine.runtime_factory import serializer
     from signatures.manifestation import manifestations
     from signatures.service import signatures_for
     from web.corrections import task_data
@@ -86,7 +85,8 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
     exceptions = [{"task": t["name"], **v} for t in tasks for v in t["values"] if v["out_of_limits"]]
     return jsonable({"instance": {k: header[k] for k in ("id", "title", "process", "version", "status", "started_at",
                                                            "started_by", "ended_at", "cancel_reason")},
-                     "data": serializer().registry.restore(header["data"]), "tasks": tasks, "exceptions": exceptions,
+                     "data": header["data"],  # typed values restored by inspect
+                     "tasks": tasks, "exceptions": exceptions,
                      "timeline": timeline})
 
 

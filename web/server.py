@@ -57,7 +57,7 @@ def options(settings: Settings, *, host: str | None = None, port: int | None = N
 
 def serve(settings: Settings, app_factory: Callable[[], Any] | None = None, **overrides: Any) -> None:
     if app_factory is None:
-        from app import create_app
+        from web.factory import create_app
 
         app_factory = create_app
     GmpServer(app_factory, options(settings, **overrides)).run()

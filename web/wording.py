@@ -6,7 +6,10 @@ and for developers ("task 'weigh' belongs to role 'qa'; alice holds operator"). 
 `refusal_text(exc)` instead: the first `Wording` whose error class matches (the root cause is
 tried first, so a signature refused because the accountability statement is missing reads as
 that) and whose pattern, if any, matches the English message; its named groups fill the
-translated text. An error not listed here is shown with its own message.
+translated text. A gate's refusal (engine.errors.GateRefused, engine.gates.Refusal) is matched
+by its gate code, its parameters fill the text; a code not listed here reads as the gate's own
+message template, translated. Any other error not listed here is shown with its own message.
+`web.i18n.refusal_text` (the templates' global) is this function.
 `problem_text(message)` does the same for the problems the definition checks find (the
 modeler and the review page show them to QA).
 
@@ -31,6 +34,7 @@ class Wording:
     text: str  # message for the reader, marked with N_; %(group)s from the pattern and `signer`
     pattern: re.Pattern[str] | None = None
     someone_else: str | None = None  # when the signer is not the signed-in user (a second person)
+    code: str | None = None  # a gate refusal's code (engine.gates.Gate.codes): matched instead of the class
 
 
 def _p(pattern: str) -> re.Pattern[str]:
@@ -88,14 +92,14 @@ REFUSALS: tuple[Wording, ...] = (
             N_("The second signature must come from another person, not from the person who did the step."),
             _p(r"must be made by")),
     Wording("GateNotRegistered",
-            N_("This step needs a check (%(gate)s) that this installation does not have. Nothing was saved: please "
-               "tell QA, who own the process."), _p(r"requires gate '(?P<gate>[^']+)'")),
+            N_("This step needs a check (%(gate)s) that this installation does not have: please tell QA, who own "
+               "the process."), code="not_registered"),
     Wording("GateRefused",
             N_("The verification must come from a second person, not from the person who did the step."),
-            _p(r"^four-eyes: the '")),
+            code="self_verification"),
     Wording("GateRefused",
-            N_("You did the previous step of this record, so this one must be done by someone else."),
-            _p(r"^four-eyes: \S+ completed the previous step")),
+            N_("You did the previous step (%(previous)s) of this record, so this one must be done by someone else."),
+            code="completed_previous"),
     Wording("TaskStateError",
             N_("%(user)s is working on this step: it stays with them until they complete or release it."),
             _p(r"is claimed by (?P<user>[^;\s]+)")),
@@ -140,6 +144,9 @@ PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
      N_("\"%(meaning)s\" is not a signature meaning. Choose one from the list.")),
     (_p(r"^signature\.verifier needs a signature\.meaning"),
      N_("A verifier signature needs the performer's signature first: set the signature meaning too.")),
+    (_p(r"^property '(?P<property>[^']+)' needs gate '(?P<gate>[^']+)', which is not registered"),
+     N_("%(property)s needs the check \"%(gate)s\", which this installation does not have: remove the property, "
+        "or ask for the check to be installed.")),
     (_p(r"^gate '(?P<gate>[^']+)' is not registered"),
      N_("The gate \"%(gate)s\" does not exist in this installation. Choose one from the list.")),
     (_p(r"^unknown extension property '(?P<name>[^']+)'"),
@@ -167,43 +174,86 @@ FORM_NEEDS_VERIFIER = N_(
     "step.")
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    out: list[BaseException] = []
-    current: BaseException | None = exc
+def _chain(exc: Any) -> list[Any]:
+    out: list[Any] = []
+    current: Any = exc
     while current is not None and current not in out:
         out.append(current)
-        current = current.__cause__
+        current = getattr(current, "__cause__", None)
     return out
 
 
-def _is(exc: BaseException, name: str) -> bool:
+def _is(exc: Any, name: str) -> bool:
     return any(cls.__name__ == name for cls in type(exc).__mro__)
+
+
+def _message(error: Any) -> str:
+    return str(getattr(error, "detail", None) or error)
+
+
+def _matches(error: Any, wording: Wording) -> bool:
+    if wording.code is not None:  # a gate's refusal, whether raised (GateRefused) or listed (Refusal)
+        return getattr(error, "code", None) == wording.code and getattr(error, "template", None) is not None
+    return _is(error, wording.error)
 
 
 _SIGNER = re.compile(r"signature '[^']+' by (?P<signer>\S+) refused")
 
 
-def refusal_text(exc: BaseException, *, user_id: str | None = None) -> str:
-    """The refusal worded for the reader (their language), or the error's own message."""
+def refusal_text(exc: Any, *, user_id: str | None = None) -> str:
+    """The refusal worded for the reader (their language), or the error's own message.
+
+    `exc` is an exception or a gate's `engine.gates.Refusal`."""
     chain = _chain(exc)
-    found = _SIGNER.search(str(exc))
+    found = _SIGNER.search(_message(exc))
     signer = found.group("signer") if found else None
     if user_id is None:
         user = g.get("user")
         user_id = user.user_id if user is not None else None
     someone_else = signer is not None and user_id is not None and signer != user_id
     for error in reversed(chain):  # the root cause first
-        message = str(error)
+        message = _message(error)
         for wording in REFUSALS:
-            if not _is(error, wording.error):
+            if not _matches(error, wording):
                 continue
             match = wording.pattern.search(message) if wording.pattern else None
             if wording.pattern is not None and match is None:
                 continue
-            params: dict[str, Any] = {**(match.groupdict() if match else {}), "signer": signer or ""}
+            params: dict[str, Any] = {**dict(getattr(error, "params", None) or {}),
+                                      **(match.groupdict() if match else {}), "signer": signer or ""}
             text = wording.someone_else if someone_else and wording.someone_else else wording.text
-            return gettext(text) % params if "%(" in text else gettext(text)
-    return str(exc)
+            return _filled(text, params)
+    for error in reversed(chain):
+        if getattr(error, "template", None):
+            return _gate_message(error)
+    return _message(exc)
+
+
+def _filled(text: str, params: dict[str, Any]) -> str:
+    translated = gettext(text)
+    try:
+        return translated % params if "%(" in translated else translated
+    except (KeyError, ValueError, TypeError):  # a translation that names other placeholders
+        return text % params if "%(" in text else text
+
+
+def _gate_message(refusal: Any) -> str:
+    """A gate refusal's own message template translated, filled with its parameters; the
+    English detail where the catalogue has no translation."""
+    try:
+        return str(gettext(refusal.template, **dict(getattr(refusal, "params", None) or {})))
+    except (KeyError, ValueError, TypeError):
+        return _message(refusal)
+
+
+# Refusal messages of the engine's own gates (engine.gates.CORE_GATES, engine.errors), for the
+# catalogues: the engine does not import Flask-Babel, its templates are extracted from here.
+ENGINE_MESSAGES = (
+    N_("four-eyes: the '%(meaning)s' signature on '%(task)s' must come from a second person, not from %(user)s "
+       "who completes the task"),
+    N_("four-eyes: %(user)s completed the previous step '%(previous)s' and may not also take '%(task)s'"),
+    N_("task '%(task)s' needs gate '%(gate)s', which is not registered"),
+)
 
 
 def problem_text(message: str) -> str:
@@ -220,6 +270,6 @@ def needs_accountability(exc: BaseException) -> bool:
     chain = _chain(exc)
     if not any(_is(e, "AccountabilityNotSigned") for e in chain):
         return False
-    found = _SIGNER.search(str(exc))
+    found = _SIGNER.search(_message(exc))
     user = g.get("user")
     return found is None or user is None or found.group("signer") == user.user_id

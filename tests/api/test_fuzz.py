@@ -45,8 +45,11 @@ def fuzz_server(_sqlite_template, tmp_path_factory):  # type: ignore[no-untyped-
     frozen = SharedClock(folder / "instance" / "test-clock")
     clock.set_clock(frozen)
     db = Database(cfg.database_url)
+    from bpmn.glue import install
+    from engine.runtime import using
+
     try:
-        with kdf.unsafe_fast_kdf():
+        with kdf.unsafe_fast_kdf(), using(install(db, cfg)):  # this module's setup runs before any test's runtime
             admin = testing.bootstrap_admin(db, cfg)
             add_system_role(db, admin)
             quinn = testing.enrolled_user(db, cfg, admin, "quinn", "Quinn QA", ["qa"])

@@ -1,27 +1,85 @@
-"""The library's operators are registered wherever processes run or are checked."""
+"""The library's install step builds the runtime of every web application and `gmp` process."""
 import subprocess
 import sys
 
-from engine.operators import REGISTRY
+import pytest
+
+from engine.errors import DefinitionCheckFailed, RegistrationError
+from engine.install import build_runtime
 
 
-def test_gmp_commands_know_the_equipment_operators():
-    code = ("import cli, sys\n"
+@pytest.mark.req("URS-ENG-005")
+def test_gmp_commands_install_the_library_runtime():
+    code = ("import cli\n"
             "from click.testing import CliRunner\n"
+            "from engine.runtime import current_runtime\n"
             "CliRunner().invoke(cli.gmp, ['config', '--help'])\n"
-            "from engine.operators import REGISTRY\n"
-            "print(sorted(n for n in REGISTRY.names() if n.startswith('equipment.')))\n")
+            "runtime = current_runtime()\n"
+            "print(runtime.name, runtime.frozen, sorted(n for n in runtime.operators.names() if n.startswith('equipment.')),"
+            " 'qualification.sops' in runtime.properties)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "equipment.read_tag" in out and "equipment.sample_tags" in out
+    assert out.startswith("gmp True [") and "equipment.read_tag" in out and "equipment.sample_tags" in out
+    assert out.strip().endswith("True")
 
 
-def test_the_web_application_binds_the_operators(settings):
-    import connectors.operators as ops
+@pytest.mark.req("URS-ENG-005")
+def test_the_web_application_holds_its_own_runtime(settings):
     from app import create_app
+    from engine.runtime import current_runtime
 
     app = create_app({"instance_path": settings.instance_path, "database_url": settings.database_url})
     try:
-        assert "equipment.write_tag" in REGISTRY.names()
-        assert ops._environment is not None and ops._environment.db is app.extensions["gmp.db"]
+        runtime = app.extensions["gmp.runtime"]
+        assert runtime.frozen and "equipment.write_tag" in runtime.operators.names()
+        assert current_runtime() is not runtime  # building the application changed nothing process-wide
+        with app.test_request_context("/"):
+            app.preprocess_request()
+            assert current_runtime() is runtime
     finally:
         app.extensions["gmp.db"].dispose()
+
+
+def test_a_second_application_has_a_second_runtime(settings):
+    from app import create_app
+
+    one = create_app({"instance_path": settings.instance_path, "database_url": settings.database_url})
+    two = create_app({"instance_path": settings.instance_path, "database_url": settings.database_url})
+    try:
+        assert one.extensions["gmp.runtime"] is not two.extensions["gmp.runtime"]
+        with pytest.raises(RegistrationError, match="frozen"):
+            one.extensions["gmp.runtime"].operators.register("late.op", lambda ctx: None)
+    finally:
+        one.extensions["gmp.db"].dispose()
+        two.extensions["gmp.db"].dispose()
+
+
+@pytest.mark.req("URS-ENG-005")
+def test_qualification_sops_without_a_training_gate_is_refused_at_upload():
+    """The library declares `qualification.sops` (needs gate `training`); the training gate
+    comes with the master data. Until it is registered, a definition naming SOPs is refused."""
+    from bpmn.glue import install
+    from engine.checks import check_bundle
+    from engine.parsing import parse_bundle
+    from tests.engine.conftest import ALL_ROLES, MEANINGS, bundle_files
+
+    files = bundle_files("line_clearance")
+    files["line_clearance.bpmn"] = files["line_clearance.bpmn"].replace(
+        b'<spiffworkflow:property name="gates" value="four_eyes_previous"/>',
+        b'<spiffworkflow:property name="gates" value="four_eyes_previous"/>'
+        b'<spiffworkflow:property name="qualification.sops" value="SOP-QA-003"/>')
+    bundle = parse_bundle(files)
+    found = [str(p) for p in check_bundle(bundle, roles=ALL_ROLES, meanings=MEANINGS, runtime=install())]
+    assert any("element 'qa_approval': property 'qualification.sops' needs gate 'training', which is not registered"
+               in p for p in found), found
+    engine_only = [str(p) for p in check_bundle(bundle, roles=ALL_ROLES, meanings=MEANINGS, runtime=build_runtime())]
+    assert any("unknown extension property 'qualification.sops'" in p for p in engine_only), engine_only
+    with_training = install(freeze=False)
+    from engine.gates import Gate
+
+    with_training.gates.register(Gate("training", lambda ctx: None, codes={"not_qualified": "not qualified"},
+                                      consumes=("qualification.sops",)))
+    assert [str(p) for p in check_bundle(bundle, roles=ALL_ROLES, meanings=MEANINGS, runtime=with_training)] == []
+    with pytest.raises(DefinitionCheckFailed, match="needs gate 'training'"):
+        from engine.checks import ensure_valid
+
+        ensure_valid(bundle, roles=ALL_ROLES, meanings=MEANINGS, runtime=install())

@@ -40,7 +40,7 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
 class LiveServer:
     """`gmp serve`'s server in a child process; the test waits until it answers /healthz."""
 
-    def __init__(self, settings, clock_file: Path) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, settings, clock_file: Path, runtime_hook: str | None = None) -> None:  # type: ignore[no-untyped-def]
         from connectors.simulator.plant import free_port
 
         port = free_port()
@@ -48,7 +48,7 @@ class LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GMP_")}
         self.log = Path(settings.instance_path) / "server.log"
         self.args = [sys.executable, "-m", "tests.browser.server", settings.instance_path, settings.database_url,
-                     str(port), str(clock_file)]
+                     str(port), str(clock_file), *([runtime_hook] if runtime_hook else [])]
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -115,8 +115,15 @@ def frozen_clock(live_settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def live_server(live_settings, frozen_clock) -> Iterator[LiveServer]:
-    with LiveServer(live_settings, frozen_clock.path) as server:
+def runtime_hook() -> str | None:
+    """"module:function" adding a test's own parts (a gate...) to the server's engine runtime;
+    a test module overrides this fixture to use one (the server runs in another process)."""
+    return None
+
+
+@pytest.fixture
+def live_server(live_settings, frozen_clock, runtime_hook) -> Iterator[LiveServer]:
+    with LiveServer(live_settings, frozen_clock.path, runtime_hook) as server:
         yield server
 
 

@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
-from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.process import VALIDATOR
 from sqlalchemy import func, select
 
 from connectors import operators
 from connectors.errors import UnregisteredTag
 from connectors.models import EquipmentReading
 from connectors.operators import ConditionTimeout, ConnectorEnvironment
-from engine.operators import OPERATOR_PARSER_CLASSES, OperatorCaller, OperatorRegistry
-from engine.scripting import make_script_engine
+from engine.operators import OperatorCaller, OperatorRegistry
+from engine.spiff.parser import GmpBpmnParser
+from engine.spiff.script_engine import make_script_engine
 
 
 @pytest.fixture
@@ -101,12 +101,7 @@ BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-class _Parser(SpiffBpmnParser):
-    OVERRIDE_PARSER_CLASSES = dict(SpiffBpmnParser.OVERRIDE_PARSER_CLASSES)
-
-
-for _tag, _classes in OPERATOR_PARSER_CLASSES.items():
-    _Parser.OVERRIDE_PARSER_CLASSES[full_tag(_tag)] = _classes
+_Parser = GmpBpmnParser  # the engine's parser: service tasks call the operator registry
 
 
 @dataclass
@@ -120,11 +115,11 @@ class _Context:
 
 @pytest.mark.req("URS-CON-006", "ALCOA-ORIGINAL")
 def test_read_tag_runs_from_a_bpmn_service_task(registered, settings, plant):
-    registry = operators.register_operators(OperatorRegistry())
+    registry = operators.register_operators(OperatorRegistry())  # a registry of its own
     parser = _Parser(validator=VALIDATOR)
     parser.add_bpmn_str(BPMN.encode(), filename="weigh.bpmn")
-    caller = OperatorCaller(registry, context_for=lambda task: _Context(registered, settings, "31",
-                                                                        task.task_spec.bpmn_id, task.data))
+    caller = OperatorCaller(registry, context_for=lambda call: _Context(registered, settings, "31",
+                                                                        call.element_id, call.task_data))
     wf = BpmnWorkflow(parser.get_spec("weigh"), {}, script_engine=make_script_engine(service_caller=caller))
     wf.get_next_task(spec_name="start").set_data(scale_tag="SCALE-01.net_weight")
     plant.force("scale.net_weight", 24.987)

@@ -39,10 +39,10 @@ BPMN = b"""<?xml version="1.0" encoding="UTF-8"?>
 
 @pytest.mark.req("URS-CON-006", "ALCOA-COMPLETE")
 def test_sample_tags_runs_in_the_scheduler_from_a_bpmn_service_task(registered, settings, plant, frozen_clock,
-                                                                    monkeypatch):
-    from connectors import operators
-    monkeypatch.setattr(operators, "_environment", None)  # restored after the test
-    operators.configure(registered, settings)  # what the worker does at start-up
+                                                                    runtime):
+    from bpmn.glue import extend
+
+    extend(runtime, registered, settings)  # what the worker's install step does at start-up
     services = EngineServices(roles_of=lambda uow, user: ROLES.get(user, set()), sign=TestSigner(),
                               validate_form=jsonschema_validate, meanings=MEANINGS)
     deploy(registered, services, files={"dry_and_sample.bpmn": BPMN})

@@ -11,14 +11,15 @@ from signatures.credentials import login
 from signatures.identities import roles_of
 from signatures.models import UserAccount
 from store.uow import UnitOfWork
+from web import demo_cli
 
 
 @pytest.mark.req("URS-FND-001")
 def test_seed_creates_enrolled_users_who_can_sign_in(db, settings, frozen_clock):
     with kdf.unsafe_fast_kdf():
-        rows = demo.seed(settings)
+        rows = demo_cli.seed(settings)
         assert {row[0] for row in rows} == {"admin"} | {u.user_id for u in demo.DEMO_USERS}
-        assert demo.seed(settings) == []  # idempotent
+        assert demo_cli.seed(settings) == []  # idempotent
         with db.session() as session:
             peter = session.get(UserAccount, "peter")
             assert roles_of(session, "peter") == {"qp"}
@@ -35,7 +36,7 @@ def test_seed_creates_enrolled_users_who_can_sign_in(db, settings, frozen_clock)
 def test_demo_totp_refuses_a_non_demo_database(settings, monkeypatch):
     monkeypatch.setenv("GMP_INSTANCE_PATH", settings.instance_path)
     monkeypatch.setenv("GMP_DATABASE_URL", settings.database_url)
-    result = CliRunner().invoke(demo.demo, ["totp", "alice"])
+    result = CliRunner().invoke(demo_cli.demo, ["totp", "alice"])
     assert result.exit_code != 0
     assert "not a demo database" in result.output
 

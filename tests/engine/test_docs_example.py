@@ -11,8 +11,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "line_clea
 
 
 @pytest.mark.req("URS-ENG-002")
-def test_documented_example_is_valid():
+def test_documented_example_is_valid(runtime):
     files = {str(p.relative_to(EXAMPLE)): p.read_bytes() for p in sorted(EXAMPLE.rglob("*")) if p.is_file()}
     bundle = parse_bundle(files)
     assert bundle.process_id == "line_clearance"
-    assert check_bundle(bundle, roles=ALL_ROLES, meanings=MEANINGS) == []
+    assert check_bundle(bundle, roles=ALL_ROLES, meanings=MEANINGS, runtime=runtime) == []

@@ -6,7 +6,9 @@ import threading
 import pytest
 
 from engine import gates, instances, tasks
-from engine.errors import GateNotRegistered, GateRefused
+from engine.errors import GateNotRegistered, GateRefused, RegistrationError
+from engine.install import build_runtime
+from engine.runtime import using
 from store.uow import UnitOfWork
 from tests.engine.conftest import actor, bundle_files, chain_bpmn, deploy, sig
 
@@ -14,16 +16,16 @@ CLEAR = {"room": "G-101", "previous_product_removed": True, "line_clear": True}
 
 
 @pytest.fixture
-def batch_gate():
+def batch_gate(runtime):
     seen = []
 
     def batch_open(ctx: gates.GateContext) -> None:
         seen.append(ctx)
         if ctx.instance_data.get("batch_status") != "open":
-            raise GateRefused(f"batch is {ctx.instance_data.get('batch_status')!r}, not open")
-    gates.register_gate("batch_open", batch_open)
-    yield seen
-    gates.unregister_gate("batch_open")
+            raise ctx.refuse("batch_not_open", status=ctx.instance_data.get("batch_status"))
+    runtime.gates.register(gates.Gate("batch_open", batch_open,
+                                      codes={"batch_not_open": "batch is %(status)r, not open"}))
+    return seen
 
 
 def with_gate(name: str) -> dict[str, bytes]:
@@ -63,17 +65,17 @@ def test_registered_gate_runs_and_refuses(db, services, frozen_clock, batch_gate
                 uow.commit()
             assert done.instance_status == "completed"
     ctx = batch_gate[-1]
-    assert (ctx.user_id, ctx.bpmn_id, ctx.lane) == ("quinn", "qa_approval", "qa")
+    assert (ctx.user_id, ctx.bpmn_id, ctx.lane, ctx.stage) == ("quinn", "qa_approval", "qa", "complete")
     assert ctx.rules.all_gates == ("four_eyes_previous", "batch_open")
 
 
 @pytest.mark.req("URS-ENG-005")
-def test_gate_missing_at_completion_refuses(db, services, frozen_clock):
-    gates.register_gate("short_lived", lambda ctx: None)
-    try:
+def test_gate_missing_at_completion_refuses(db, services, frozen_clock, runtime):
+    """A definition approved where a gate was registered, run where it is not: fail closed."""
+    with_short_lived = build_runtime(name="with short_lived")
+    with_short_lived.gates.register(gates.Gate("short_lived", lambda ctx: None, codes={"never": "never"}))
+    with using(with_short_lived):
         deploy(db, services, files=with_gate("short_lived"))
-    finally:
-        gates.unregister_gate("short_lived")
     with UnitOfWork(db, actor("alice")) as uow:
         instances.start(uow, "line_clearance")
         uow.commit()
@@ -91,30 +93,41 @@ def test_gate_missing_at_completion_refuses(db, services, frozen_clock):
             tasks.complete_task(uow, task_id, {"decision": "released"}, [sig("quinn", "approved")], services=services)
 
 
-def test_register_twice_is_refused():
-    with pytest.raises(ValueError, match="gate 'four_eyes' is already registered"):
-        gates.register_gate("four_eyes", lambda ctx: None)
+def test_register_twice_is_refused(runtime):
+    with pytest.raises(RegistrationError, match="gate 'four_eyes' is already registered"):
+        runtime.gates.register(gates.Gate("four_eyes", lambda ctx: None, codes={"x": "x"}))
+    with pytest.raises(RegistrationError, match="declares no refusal codes"):
+        gates.Gate("nameless_codes", lambda ctx: None, codes={})
+    with pytest.raises(RegistrationError, match="stages must be among claim, open, complete"):
+        gates.Gate("odd", lambda ctx: None, codes={"x": "x"}, stages=("lunch",))
+    frozen = build_runtime().freeze()
+    with pytest.raises(RegistrationError, match="this runtime is frozen"):
+        frozen.gates.register(gates.Gate("late", lambda ctx: None, codes={"x": "x"}))
 
 
 @pytest.mark.req("URS-ENG-008")
-def test_thousand_task_process_runs_from_an_ordinary_thread(db, services, frozen_clock):
+def test_thousand_task_process_runs_from_an_ordinary_thread(db, services, frozen_clock, runtime):
     outcome: list = []
 
-    def request() -> None:
+    def request() -> None:  # a web request thread makes the application's runtime current first
         try:
-            deploy(db, services, files={"chain.bpmn": chain_bpmn(1000)})
-            with UnitOfWork(db, actor("alice")) as uow:
-                iid = instances.start(uow, "chain").id
-                uow.commit()
-            for _ in range(2):
-                with UnitOfWork(db, actor("alice")) as uow:
-                    task_id = tasks.inbox(uow, services=services)[0].id
-                    tasks.complete_task(uow, task_id, {}, [], services=services)
-                    uow.commit()
-            with db.session() as s:
-                outcome.append([t["bpmn_id"] for t in instances.inspect(s, iid)["tasks"] if t["state"] == "ready"])
+            with using(runtime):
+                work()
         except BaseException as exc:  # reported below
             outcome.append(exc)
+
+    def work() -> None:
+        deploy(db, services, files={"chain.bpmn": chain_bpmn(1000)})
+        with UnitOfWork(db, actor("alice")) as uow:
+            iid = instances.start(uow, "chain").id
+            uow.commit()
+        for _ in range(2):
+            with UnitOfWork(db, actor("alice")) as uow:
+                task_id = tasks.inbox(uow, services=services)[0].id
+                tasks.complete_task(uow, task_id, {}, [], services=services)
+                uow.commit()
+        with db.session() as s:
+            outcome.append([t["bpmn_id"] for t in instances.inspect(s, iid)["tasks"] if t["state"] == "ready"])
     thread = threading.Thread(target=request)
     thread.start()
     thread.join()

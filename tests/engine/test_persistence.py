@@ -8,6 +8,7 @@ from core import clock
 from engine import instances, persistence, tasks
 from engine.definitions import version_spec
 from engine.models import InstanceTask, ProcessDefinitionVersion, ProcessInstance
+from engine.spiff.script_engine import is_restricted
 from store.uow import UnitOfWork
 from tests.engine.conftest import actor, chain_bpmn, deploy
 
@@ -36,7 +37,7 @@ def test_a_step_rewrites_a_bounded_number_of_rows(db, services, frozen_clock):
 
 
 @pytest.mark.req("URS-ENG-008", "A11-7.1")
-def test_cold_load_reproduces_the_warm_workflow(db, services, frozen_clock):
+def test_cold_load_reproduces_the_warm_workflow(db, services, frozen_clock, runtime):
     deploy(db, services, files={"chain.bpmn": chain_bpmn(5)})
     with UnitOfWork(db, actor("alice")) as uow:
         iid = instances.start(uow, "chain", data={"batch": "B-7"}).id
@@ -55,7 +56,9 @@ def test_cold_load_reproduces_the_warm_workflow(db, services, frozen_clock):
         assert {str(t.id): getattr(t, attr) for t in warm.tasks.values()} == \
                {str(t.id): getattr(t, attr) for t in cold.tasks.values()}
     assert [t.id for t in warm.active_tasks()] == [t.id for t in cold.active_tasks()]
-    assert cold.script_engine is not None and type(cold.script_engine).__name__ != "PythonScriptEngine"
+    with UnitOfWork(db, actor("alice")) as uow:  # opened for a step, a loaded workflow runs restricted
+        opened = instances.open_instance(uow, iid)
+        assert is_restricted(opened.workflow) and opened.workflow.script_engine.service_caller is runtime.caller
     assert cold.get_tasks(state=16)[0].data["batch"] == "B-7"
 
 

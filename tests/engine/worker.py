@@ -11,6 +11,7 @@ import sys
 import time
 
 from engine import tasks
+from engine.install import build_runtime
 from engine.ports import EngineServices, jsonschema_validate
 from store.db import Database
 from store.uow import UnitOfWork
@@ -26,8 +27,9 @@ def main(argv: list[str]) -> int:
     while not os.path.exists(go):
         time.sleep(0.005)
     signatures = [sig(user, meaning)] if meaning != "-" else []
+    runtime = build_runtime(name="worker")  # this process's own runtime
     with UnitOfWork(db, actor(user)) as uow:
-        result = tasks.complete_task(uow, task_id, json.loads(data), signatures, services=services)
+        result = tasks.complete_task(uow, task_id, json.loads(data), signatures, services=services, runtime=runtime)
         uow.commit()
     print("ok", result.instance_status, flush=True)
     db.dispose()

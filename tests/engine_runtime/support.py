@@ -7,30 +7,14 @@ from typing import Any, Mapping
 from xml.sax.saxutils import escape
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
-from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
-from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.parser.process import VALIDATOR
 
-from engine import operators, timers
-from engine.scripting import RestrictedScriptEngine, make_script_engine
+from engine.spiff.parser import GmpBpmnParser as RuntimeParser
+from engine.spiff.script_engine import RestrictedScriptEngine, attach_script_engine, make_script_engine
+from engine.spiff.serializer import serializer
 
 PROCESSES = Path(__file__).resolve().parent / "processes"
-
-
-class RuntimeParser(SpiffBpmnParser):
-    OVERRIDE_PARSER_CLASSES = dict(SpiffBpmnParser.OVERRIDE_PARSER_CLASSES)
-
-
-for _tag, _classes in {**timers.TIMER_PARSER_CLASSES, **operators.OPERATOR_PARSER_CLASSES}.items():
-    RuntimeParser.OVERRIDE_PARSER_CLASSES[full_tag(_tag)] = _classes
-
-
-def serializer() -> BpmnWorkflowSerializer:
-    config = dict(SPIFF_CONFIG)
-    config.update(timers.TIMER_SPEC_CONVERTERS)
-    config.update(operators.OPERATOR_SPEC_CONVERTERS)
-    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+__all__ = ["RuntimeParser", "serializer", "render", "parse", "workflow", "InMemoryOperatorContext", "PROCESSES"]
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
@@ -55,7 +39,8 @@ def workflow(files: Mapping[str, Mapping[str, str]], process_id: str, *,
              engine: RestrictedScriptEngine | None = None, data: Mapping[str, Any] | None = None,
              timeout_seconds: float = 2.0) -> BpmnWorkflow:
     spec, subprocesses = parse(files, process_id)
-    wf = BpmnWorkflow(spec, subprocesses, script_engine=engine or make_script_engine(timeout_seconds=timeout_seconds))
+    wf = BpmnWorkflow(spec, subprocesses)  # SpiffWorkflow's own workflow class, with our script engine
+    attach_script_engine(wf, engine=engine or make_script_engine(timeout_seconds=timeout_seconds))
     if data:
         start = wf.get_next_task(spec_name="Start")
         (start or wf.task_tree).set_data(**data)

@@ -14,7 +14,7 @@ from core import clock
 from engine import instances, tasks
 from engine.messages import links_of
 from engine.models import InstanceTask, ProcessInstance
-from engine.operators import REGISTRY, Param
+from engine.operators import OperatorFailed, Param
 from engine.runtime_models import DueTimer, OperatorJob, RoutedMessage
 from engine.scheduler import Scheduler
 from store.uow import UnitOfWork
@@ -29,8 +29,6 @@ def _net_weight(context: Any, gross: float, tare: float) -> float:
     return round(gross - tare, 3)
 
 
-REGISTRY.register("test.net_weight", _net_weight, [Param("gross", "float"), Param("tare", "float")], replace=True,
-                  description="test operator: net weight from gross and tare (short: runs in the request)")
 
 
 def _process(process_id: str, body: str, nodes: list[str], head: str = "") -> bytes:
@@ -238,13 +236,16 @@ def test_advance_of_an_unknown_instance_is_refused(db: Any) -> None:
 
 
 def _unstable(context: Any, reading: float) -> float:
-    from engine.operators import OperatorFailed
-
     raise OperatorFailed("scale_unstable", f"reading {reading} kg did not settle", {"reading": reading})
 
 
-REGISTRY.register("test.unstable_scale", _unstable, [Param("reading", "float")], replace=True,
-                  description="test operator: always fails with code scale_unstable")
+@pytest.fixture(autouse=True)
+def _test_operators(runtime: Any) -> None:
+    """This module's operators, in the test's own runtime."""
+    runtime.operators.register("test.net_weight", _net_weight, [Param("gross", "float"), Param("tare", "float")],
+                               description="test operator: net weight from gross and tare (short: runs in the request)")
+    runtime.operators.register("test.unstable_scale", _unstable, [Param("reading", "float")],
+                               description="test operator: always fails with code scale_unstable")
 
 WEIGH_OR_HANDLE = _process("weigh_or_handle", (
     '<bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>' + _flow(1, "start", "weigh")

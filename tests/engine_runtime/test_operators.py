@@ -7,7 +7,6 @@ import pytest
 from SpiffWorkflow.util.task import TaskState
 
 from engine.operators import (
-    REGISTRY,
     OperatorCaller,
     OperatorFailed,
     OperatorParameterError,
@@ -22,7 +21,7 @@ from engine.operators import (
     register_builtins,
     run_pending_operation,
 )
-from engine.scripting import make_script_engine
+from engine.spiff.script_engine import make_script_engine
 from tests.engine_runtime.support import InMemoryOperatorContext, parse, workflow
 
 REQ = pytest.mark.req("URS-RUN-005", "P11-10f")
@@ -163,7 +162,9 @@ def test_check_workflow_spec_names_the_element() -> None:
         ("call_operator", "operator 'check_weight': required parameter 'low' (float) is missing"),
         ("call_operator", "operator 'check_weight': required parameter 'high' (float) is missing"),
     ]
-    assert "raise_deviation" in REGISTRY and check_operator_call("raise_deviation", {"title": {"type": "str", "value": "'x'"}}) == []
+    builtins = OperatorRegistry()
+    register_builtins(builtins)
+    assert check_operator_call("raise_deviation", {"title": {"type": "str", "value": "'x'"}}, builtins) == []
 
 
 def test_registration_errors() -> None:
@@ -224,8 +225,11 @@ def test_builtin_operators_use_the_instance_api() -> None:
     assert wf.last_task.data["result"] == {"exception_id": "EXC-1", "kind": "out_of_limit"}
 
 
-def test_no_context_attached_is_a_clear_error() -> None:
+def test_outside_an_engine_step_a_short_operator_waits_and_cannot_run_without_a_context() -> None:
     engine = make_script_engine(service_caller=OperatorCaller(_registry()))
     wf = workflow({"operator_call.bpmn": {"XML_OPERATOR": "buggy", "XML_PARAMS": ""}}, "operator_call", engine=engine)
+    wf.do_engine_steps()
+    (pending,) = pending_operations(wf)
+    assert pending.operator == "buggy"
     with pytest.raises(OperatorTaskError, match="no operator context is attached"):
-        wf.do_engine_steps()
+        run_pending_operation(wf, pending.task_id)

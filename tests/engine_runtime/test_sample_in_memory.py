@@ -9,9 +9,9 @@ import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from engine.messages import deliver
-from engine.operators import REGISTRY, OperatorCaller
-from engine.scripting import make_script_engine
+from engine.operators import OperatorCaller
+from engine.spiff.events import deliver
+from engine.spiff.script_engine import make_script_engine
 from tests.engine_runtime.support import InMemoryOperatorContext, parse
 
 SAMPLE = {"sample/batch_record.bpmn": {"SEQUENTIAL": "false"}, "sample/yield_calculation.bpmn": {},
@@ -19,7 +19,9 @@ SAMPLE = {"sample/batch_record.bpmn": {"SEQUENTIAL": "false"}, "sample/yield_cal
 
 
 def _engine(context: InMemoryOperatorContext) -> Any:
-    return make_script_engine(service_caller=OperatorCaller(REGISTRY, context_for=lambda task: context))
+    from engine.runtime import current_runtime
+
+    return make_script_engine(service_caller=OperatorCaller(current_runtime().operators, context_for=lambda call: context))
 
 
 def _batch(number: str, context: InMemoryOperatorContext, sequential: bool = False) -> BpmnWorkflow:

@@ -12,7 +12,8 @@ import pytest
 from SpiffWorkflow.util.task import TaskState
 
 from engine.operators import OperatorCaller, OperatorRegistry, Param
-from engine.scripting import ScriptSecurityError, make_script_engine
+from engine.scripting import ScriptSecurityError
+from engine.spiff.script_engine import make_script_engine
 from tests.engine_runtime.support import workflow
 
 HOSTILE = {

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from audit.models import AuditEntry
 from engine import instances, tasks
 from engine.models import ProcessInstance
-from engine.operators import REGISTRY, OperatorFailed, Param
+from engine.operators import OperatorFailed, Param
 from engine.runtime_models import DueTimer, OperatorJob, RoutedMessage
 from engine.scheduler import Scheduler
 from store.uow import UnitOfWork
@@ -33,8 +33,12 @@ def _sample_temperature(context: Any, count: int) -> list[float]:
     return taken
 
 
-REGISTRY.register("test.sample_temperature", _sample_temperature, [Param("count", "int")], long_running=True,
-                  replace=True, description="test operator: takes `count` temperature samples")
+@pytest.fixture(autouse=True)
+def _test_operators(runtime: Any) -> None:
+    """This module's operators, in the test's own runtime."""
+    runtime.operators.register("test.sample_temperature", _sample_temperature, [Param("count", "int")],
+                               long_running=True, description="test operator: takes `count` temperature samples")
+    runtime.operators.register("test.failing_probe", _failing_probe, [Param("count", "int")], long_running=True)
 
 
 def _start(db: Any, key: str, data: dict[str, Any] | None = None, user: str = "alice") -> int:
@@ -177,7 +181,6 @@ def _failing_probe(context: Any, count: int) -> None:
     raise OperatorFailed("probe_offline", "the temperature probe does not answer", {"probe": "TT-101"})
 
 
-REGISTRY.register("test.failing_probe", _failing_probe, [Param("count", "int")], long_running=True, replace=True)
 
 
 @REQ
@@ -297,7 +300,7 @@ def test_record_due_timers_at_save_time(db: Any, services: Any, frozen_clock: An
     deploy_file(db, services, "hold_release.bpmn")
     instance_id = _start(db, "hold_release")
     with UnitOfWork(db, actor("alice")) as uow:
-        opened = instances._open(uow, instance_id)
+        opened = instances.open_instance(uow, instance_id)
         assert record_due_timers(uow.session, db, instance_id, opened.workflow) == 1
         assert record_due_timers(uow.session, db, instance_id, opened.workflow) == 1  # idempotent
         uow.commit()

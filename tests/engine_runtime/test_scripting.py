@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
-from engine.runtime_factory import attach_script_engine
 from engine.scripting import (
     RestrictedEnvironment,
     ScriptLimits,
@@ -17,9 +16,8 @@ from engine.scripting import (
     ScriptSyntaxError,
     ScriptTimeoutError,
     check_source,
-    is_restricted,
-    make_script_engine,
 )
+from engine.spiff.script_engine import attach_script_engine, is_restricted, make_script_engine
 from tests.engine_runtime.support import serializer, workflow
 
 SHORT = ScriptLimits(timeout_seconds=0.2)
@@ -219,7 +217,7 @@ def test_the_time_limit_comes_from_settings(tmp_path: Any) -> None:
 
 @pytest.mark.req("URS-RUN-001", "P11-10a")
 def test_upload_check_names_every_element_with_code_the_sandbox_refuses() -> None:
-    from engine.scripting import check_spec_sources, spec_sources
+    from engine.spiff.script_engine import check_spec_sources, spec_sources
     from tests.engine_runtime.support import parse
 
     spec, subs = parse({"site_gateway.bpmn": {"EXPR": "().__class__"}}, "site_gateway")
@@ -235,3 +233,23 @@ def test_upload_check_names_every_element_with_code_the_sandbox_refuses() -> Non
     sites = {(element, site) for element, site, _mode, _source in spec_sources(spec, subs)}
     assert ("send_outcome", "correlation property 'batch_number'") in sites
     assert ("send_outcome", "event expression") in sites
+
+
+@pytest.mark.req("URS-RUN-001", "ALCOA-ACCURATE")
+def test_numbers_with_a_fraction_are_exact_decimals() -> None:
+    """Form numbers are Decimal in task data: diagram code keeps arithmetic exact instead of
+    raising TypeError on `net * 1.5`, and floats it meets (old data, readings) join as decimals."""
+    from decimal import Decimal
+
+    env = RestrictedEnvironment()
+    assert env.evaluate("net * 1.5", {"net": Decimal("10.10")}) == Decimal("15.150")
+    assert env.evaluate("0.1 + 0.2 == 0.3", {}) is True
+    assert env.evaluate("net - 0.05 >= 10.05 and net / 2 == 5.05", {"net": Decimal("10.10")}) is True
+    assert env.evaluate("reading + 0.1", {"reading": 0.2}) == Decimal("0.3")
+    assert env.evaluate("gross - tare", {"gross": Decimal("13.0"), "tare": 2.0}) == Decimal("11.0")
+    assert env.evaluate("7 / 2", {}) == 3.5 and env.evaluate("7 // 2", {}) == 3  # integers stay as they were
+    data = {"total": Decimal("1.1")}
+    env.execute("total -= 0.1\ntotal *= 2\nshare = total / 4", data)
+    assert data == {"total": Decimal("2.0"), "share": Decimal("0.5")}
+    assert type(data["share"]) is Decimal
+    assert env.evaluate("sum([r['q'] for r in rows])", {"rows": [{"q": Decimal("2.5")}, {"q": 7.5}]}) == Decimal("10.0")

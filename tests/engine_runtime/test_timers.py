@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from SpiffWorkflow.util.task import TaskState
 
-from engine.runtime_factory import attach_script_engine
-from engine.timers import ClockDurationTimerEventDefinition, TimerExpressionError, due_timers, parse_datetime
+from engine.errors import TimerExpressionError
+from engine.spiff.script_engine import attach_script_engine
+from engine.spiff.timers import ClockDurationTimerEventDefinition, due_timers, parse_datetime
 from tests.engine_runtime.support import serializer, workflow
 
 REQ = pytest.mark.req("URS-RUN-004", "CN-5")

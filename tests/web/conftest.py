@@ -12,11 +12,15 @@ from tests.conftest import TEST_PASSPHRASE, TEST_SECRET
 
 
 @pytest.fixture
-def app(settings) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
+def app(settings, runtime) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
+    """The application, on this test's engine runtime with the process library's parts added
+    (a test registers its own gates on `runtime` and the application uses them)."""
     from app import create_app
+    from bpmn.glue import extend
 
     application = create_app({"instance_path": settings.instance_path, "database_url": settings.database_url,
-                              "secret_key": TEST_SECRET, "server_key_passphrase": TEST_PASSPHRASE})
+                              "secret_key": TEST_SECRET, "server_key_passphrase": TEST_PASSPHRASE},
+                             runtime=extend(runtime))
     application.config["TESTING"] = True
     yield application
     application.extensions["gmp.db"].dispose()

@@ -17,13 +17,14 @@ def bundle() -> dict[str, bytes]:
     return {str(p.relative_to(PROCESS)): p.read_bytes() for p in sorted(PROCESS.rglob("*")) if p.is_file()}
 
 
-def deploy_and_start(db, settings, author, approver) -> int:  # type: ignore[no-untyped-def]
+def deploy_and_start(db, settings, author, approver, files=None) -> int:  # type: ignore[no-untyped-def]
     from engine import definitions, instances
     from engine.ports import SignatureInput, default_services
     from store.uow import UnitOfWork
 
     with UnitOfWork(db, author.actor) as uow:
-        version = definitions.upload(uow, bundle(), reason="first version", services=default_services(settings))
+        version = definitions.upload(uow, files or bundle(), reason="first version",
+                                     services=default_services(settings))
         uow.commit()
     with UnitOfWork(db, approver.actor) as uow:
         definitions.approve(uow, version.id, SignatureInput("approved", approver.user_id, {
@@ -110,22 +111,86 @@ def test_sign_and_complete_with_a_second_person(plant, db):
     assert "Weigh the material" not in client.get("/tasks/").get_data(as_text=True)
 
 
+def gated_bundle(gate: str) -> dict[str, bytes]:
+    """The dispensing process with `gate` named on its weighing task."""
+    files = bundle()
+    files["dispense.bpmn"] = files["dispense.bpmn"].replace(
+        b'<spiffworkflow:property name="signature.verifier" value="verified"/>',
+        b'<spiffworkflow:property name="signature.verifier" value="verified"/>'
+        + f'<spiffworkflow:property name="gates" value="{gate}"/>'.encode())
+    return files
+
+
+def register_scale_gate(runtime):  # type: ignore[no-untyped-def]
+    """A test gate: operators must be certified on the scale; alice is not."""
+    from engine.gates import Gate
+
+    def certified(ctx):  # type: ignore[no-untyped-def]
+        if ctx.user_id == "alice":
+            raise ctx.refuse("not_certified", scale="SC-01")
+    runtime.gates.register(Gate("scale_certified", certified,
+                                codes={"not_certified": "%(user)s is not certified on scale %(scale)s"}))
+
+
 @pytest.mark.req("P11-10i", "P11-10g")
-def test_inbox_shows_why_a_gate_blocks_the_user(plant):
+def test_gates_refuse_at_claim_and_the_inbox_says_why(app, db, settings, frozen_clock, runtime):
+    from sqlalchemy import select
+
+    from audit.models import AuditEntry
+    from engine.models import InstanceTask
+    from tests.web.conftest import csrf_of
+
+    register_scale_gate(runtime)
+    with kdf.unsafe_fast_kdf():
+        admin = testing.bootstrap_admin(db, settings)
+        people = {name: testing.enrolled_user(db, settings, admin, name, full, [role]) for name, full, role in [
+            ("alice", "Alice Operator", "operator"), ("bob", "Bob Verifier", "operator"),
+            ("quinn", "Quinn QA", "qa"), ("quentin", "Quentin QA", "qa")]}
+    frozen_clock.advance(seconds=31)
+    deploy_and_start(db, settings, people["quinn"], people["quentin"], gated_bundle("scale_certified"))
+    client = app.test_client()
+    open_session(db, client, people["alice"])
+    page = client.get("/tasks/").get_data(as_text=True)
+    assert 'data-testid="gate-refusal" data-gate="scale_certified" data-code="not_certified"' in page
+    assert "alice is not certified on scale SC-01" in page
+    task = page.split('data-task="')[1].split('"')[0]
+    assert "alice is not certified on scale SC-01" in client.get(f"/tasks/{task}").get_data(as_text=True)  # opened
+    refused = client.post(f"/tasks/{task}/claim", data={"csrf_token": csrf_of(client)}, follow_redirects=True)
+    assert "The task was not claimed: alice is not certified on scale SC-01" in refused.get_data(as_text=True)
+    with db.session() as s:
+        entry = s.execute(select(AuditEntry).where(AuditEntry.action == "task.claim_refused")).scalar_one()
+        details = json.loads(entry.details)
+        assert s.get(InstanceTask, task).claimed_by is None
+    assert (details["gate"], details["code"]) == ("scale_certified", "not_certified")
+    bob = app.test_client()
+    open_session(db, bob, people["bob"])
+    assert 'data-testid="gate-refusal"' not in bob.get("/tasks/").get_data(as_text=True)
+    bob.post(f"/tasks/{task}/claim", data={"csrf_token": csrf_of(bob)})
+    with db.session() as s:
+        assert s.get(InstanceTask, task).claimed_by == "bob"
+
+
+@pytest.mark.req("P11-10i", "CN-6")
+def test_a_refusal_is_shown_in_the_users_language(app):
+    from flask_babel import force_locale
+
     from engine.errors import GateRefused
-    from engine.extensions import FOUR_EYES_GATE
-    from engine.gates import register_gate
+    from engine.gates import Refusal
+    from web.i18n import refusal_text
 
-    client, _ = plant
-
-    def refuse(ctx):  # type: ignore[no-untyped-def]
-        raise GateRefused(f"{ctx.user_id} holds no current qualification for SOP-DISP-001")
-
-    original = __import__("engine.gates", fromlist=["_registry"])._registry[FOUR_EYES_GATE]
-    register_gate(FOUR_EYES_GATE, refuse, replace=True)
-    try:
-        page = client.get("/tasks/").get_data(as_text=True)
-    finally:
-        register_gate(FOUR_EYES_GATE, original, replace=True)
-    assert 'data-testid="gate-refusal"' in page and "no current qualification for SOP-DISP-001" in page
-    assert 'data-testid="gate-refusal"' not in client.get("/tasks/").get_data(as_text=True)
+    template = "four-eyes: %(user)s completed the previous step '%(previous)s' and may not also take '%(task)s'"
+    params = {"user": "olga", "previous": "weigh", "task": "verify"}
+    refusal = GateRefused(template % params, gate="four_eyes_previous", code="completed_previous", template=template,
+                          params=params)
+    untranslated = GateRefused("bob is not certified", gate="x", code="y", template="%(user)s is not certified",
+                               params={"user": "bob"})
+    with app.test_request_context("/"):
+        with force_locale("zh"):
+            assert refusal_text(refusal) == "您执行了此记录的上一步骤（weigh），因此本步骤须由他人完成。"
+            assert refusal_text(untranslated) == "bob is not certified"  # no catalogue entry: the English text
+            assert refusal_text(GateRefused("x", gate="g", code="z", template="%(task)s is held",
+                                            params={"task": "verify"})) == "verify is held"  # template, filled
+        with force_locale("en"):
+            assert refusal_text(refusal) == "You did the previous step (weigh) of this record, so this one must be done " \
+                "by someone else."
+            assert refusal_text(Refusal.of(refusal)) == refusal_text(refusal)  # listed as raised

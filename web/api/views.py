@@ -78,16 +78,15 @@ def _task_document(row: Any, instance: Any, process: str, kinds: dict[str, str])
 
 def _ready_tasks(session: Any, *, instance_id: int | None = None, lane: str | None = None, kind: str | None = None,
                  after: tuple[int, int] | None = None, limit: int = 200) -> tuple[list[dict[str, Any]], str | None]:
-    from SpiffWorkflow.util.task import TaskState
-
     from engine.models import InstanceTask, ProcessDefinition, ProcessDefinitionVersion, ProcessInstance
+    from engine.tasks import READY
 
     kinds = _role_kinds(session)
     query = (select(InstanceTask, ProcessInstance, ProcessDefinition.key)
              .join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
              .join(ProcessDefinitionVersion, ProcessDefinitionVersion.id == ProcessInstance.version_id)
              .join(ProcessDefinition, ProcessDefinition.id == ProcessDefinitionVersion.definition_id)
-             .where(InstanceTask.state == int(TaskState.READY), InstanceTask.manual.is_(True),
+             .where(InstanceTask.state == READY, InstanceTask.manual.is_(True),
                     InstanceTask.dropped.is_(False), ProcessInstance.status == "running")
              .order_by(InstanceTask.instance_id, InstanceTask.seq))
     if instance_id is not None:
@@ -115,11 +114,11 @@ def _process_data(session: Any, instance_id: int, header_data: dict[str, Any]) -
     body = session.execute(select(InstanceTask.body).where(
         InstanceTask.instance_id == instance_id, InstanceTask.dropped.is_(False),
         InstanceTask.state.op("&")(int(DEFINITE)) != 0).order_by(InstanceTask.seq.desc()).limit(1)).scalar()
-    from engine.runtime_factory import serializer
+    from engine.spiff.serializer import row_data
 
     data = dict(header_data or {})
     if body:
-        stored = serializer().registry.restore(json.loads(body).get("data") or {})
+        stored = row_data(body)
         data.update({k: v for k, v in stored.items() if not k.startswith("_")})
     return data
 
@@ -269,9 +268,9 @@ def _task_detail(session: Any, task_id: str) -> tuple[dict[str, Any], Any]:
     if row is None:
         raise TaskNotFound(f"no task {task_id}")
     document = _task_document(row, instance, key, _role_kinds(session))
-    from SpiffWorkflow.util.task import TaskState
+    from engine.tasks import READY
 
-    document.update(state="ready" if row.state == int(TaskState.READY) else "not ready", form=form.schema,
+    document.update(state="ready" if row.state == READY else "not ready", form=form.schema,
                     signature_meanings=list(form.meanings), verifier_meaning=form.verifier_meaning)
     return document, form
 

@@ -8,14 +8,17 @@ are still evaluated by the workflow's (restricted) script engine, and the serial
 form is SpiffWorkflow's (`TimerConditionalEventDefinitionConverter`), under our class
 names.
 
-Integration (engine core):
+Integration (this adapter):
 - `TIMER_PARSER_CLASSES`: BPMN tag -> (parser class, spec class) for start,
-  intermediate catch and boundary events; register each with
-  `engine.parsing.register_parser_class(tag, parser, spec)`.
-- `TIMER_SPEC_CONVERTERS`: event-definition class -> converter class, to add to the
-  serializer's spec config (`BpmnWorkflowSerializer.configure(config)`).
+  intermediate catch and boundary events, used by `engine.spiff.parser.GmpBpmnParser`.
+- `TIMER_SPEC_CONVERTERS`: event-definition class -> converter class, in the
+  serializer's spec config (`engine.spiff.serializer`).
 - `due_timers(workflow)`: the earliest due time of every waiting timer, for the
   scheduler's due-timer table.
+
+SpiffWorkflow internals used (pinned by the contract tests): `has_fired(my_task)` and
+`cycle_complete(my_task)` of the timer definitions, and `Task._get_internal_data` /
+`_set_internal_data`.
 
 Expressions: ISO 8601 durations (`"PT1H"`), date-times (`"2026-01-05T10:00:00Z"`) and
 repeating intervals (`"R3/PT10M"`), written as Python string expressions (quoted).
@@ -47,13 +50,7 @@ from SpiffWorkflow.spiff.parser.event_parsers import (
 from SpiffWorkflow.util.task import TaskState
 
 from core import clock
-from engine.errors import EngineError
-
-
-class TimerExpressionError(EngineError):
-    """A timer expression does not give a valid ISO 8601 date-time, duration or cycle."""
-
-    http_status = 422
+from engine.errors import EngineError, TimerExpressionError
 
 
 def _utc(value: datetime) -> datetime:
@@ -245,7 +242,7 @@ def due_timers(workflow: Any) -> list[DueTimer]:
             continue
         if not isinstance(definition, _CLOCK_TIMERS):
             raise EngineError(f"timer '{task.task_spec.bpmn_id}' was not parsed with the clock-driven timer classes "
-                              "(register engine.timers.TIMER_PARSER_CLASSES)")
+                              "(engine.spiff.timers.TIMER_PARSER_CLASSES)")
         value = task._get_internal_data("event_value")
         if value is None:
             continue
@@ -257,6 +254,22 @@ def due_timers(workflow: Any) -> list[DueTimer]:
 
 def is_clock_timer(task_spec: Any) -> bool:
     return isinstance(getattr(task_spec, "event_definition", None), _CLOCK_TIMERS)
+
+
+def has_timer_events(specs: Any) -> bool:
+    """Whether any of these process specs has a timer event."""
+    return any(isinstance(getattr(t, "event_definition", None), TimerEventDefinition)
+               for s in specs for t in s.task_specs.values())
+
+
+def timer_due_text(internal_data: Any) -> str | None:
+    """The due time a waiting timer task keeps in its (saved) internal data, as ISO text; None if none."""
+    value = internal_data.get("event_value") if isinstance(internal_data, dict) else None
+    if isinstance(value, dict):
+        if value.get("cycles") == 0:
+            return None
+        value = value.get("next")
+    return value if isinstance(value, str) else None
 
 
 __all__ = [

@@ -17,11 +17,22 @@ iterator stops at depth 1000, so a chain of 1000 user tasks cannot even finish. 
 
 Active tasks come back in the order they became active (SpiffWorkflow's walk returns
 them depth first); both orders are deterministic.
+
+The engine's own state about a loaded workflow (row sequence numbers, the last
+completion, the step in progress, pinned called processes...) is a typed `RunState` on
+`GmpWorkflow.run`, never loose attributes on SpiffWorkflow's objects.
+
+SpiffWorkflow internals used here (pinned by tests/engine/test_spiff_contract.py): a
+task keeps its state in `Task._state`; tasks are created by `Task._add_child` (and the
+root by `Workflow.__init__`) as plain `Task` objects and put into `workflow.tasks`,
+which SpiffWorkflow assigns as a whole when it builds or loads a workflow; parents hear
+of new children through `Task._child_added_notify`; `get_tasks_iterator`,
+`update_waiting_tasks` and `is_completed` are the queries an engine step makes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
@@ -32,6 +43,41 @@ from SpiffWorkflow.util.task import TaskState
 
 ACTIVE_MASK = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.ERROR
 _ITER_OPTIONS = {"end_at_spec", "max_depth", "depth_first"}
+
+# Task states as plain ints, for code outside the adapter (rows store them).
+WAITING = int(TaskState.WAITING)
+READY = int(TaskState.READY)
+STARTED = int(TaskState.STARTED)
+COMPLETED = int(TaskState.COMPLETED)
+ERROR = int(TaskState.ERROR)
+CANCELLED = int(TaskState.CANCELLED)
+DEFINITE = WAITING | READY | STARTED | COMPLETED | ERROR | CANCELLED
+ACTIVE = int(ACTIVE_MASK)
+
+
+def state_name(state: int | None) -> str | None:
+    """'ready', 'completed'... (None for None)."""
+    return TaskState.get_name(state).lower() if state is not None else None
+
+
+@dataclass
+class RunState:
+    """What the engine keeps about one loaded workflow, beside SpiffWorkflow's own state.
+
+    - `seqs`: row sequence number of every saved task (persistence);
+    - `last_completion`: the last user task completed ({"bpmn_id", "completed_by"}), for gates;
+    - `called`: spec key -> definition version id of every separately approved process
+      this instance called (pinned when called; saved with the instance);
+    - `step`: the step in progress (an `engine.runtime.StepScope`), None between steps;
+    - `depth_bound`, `has_timers`: computed once per loaded workflow (and after a call pins a process).
+    """
+
+    seqs: dict[UUID, int] = field(default_factory=dict)
+    last_completion: dict[str, Any] | None = None
+    called: dict[str, int] = field(default_factory=dict)
+    step: Any = None
+    depth_bound: int | None = None
+    has_timers: bool | None = None
 
 
 @dataclass
@@ -53,14 +99,16 @@ class ChangeLog:
 class TrackedTask(Task):
     """A Task whose state changes and child additions are reported to its workflow."""
 
+    _tracked_state: int
+
     @property  # type: ignore[override]
     def _state(self) -> int:
-        return self.__dict__["_gmp_state"]
+        return self._tracked_state
 
     @_state.setter
     def _state(self, value: int) -> None:
-        old = self.__dict__.get("_gmp_state")
-        self.__dict__["_gmp_state"] = value
+        old = getattr(self, "_tracked_state", None)
+        self._tracked_state = value
         if old != value:
             self.workflow._task_state_changed(self, old, value)
 
@@ -99,6 +147,7 @@ class IndexedWorkflowMixin:
 
     _active: dict[UUID, Task]
     _unfinished: set[UUID]
+    _task_table: "TaskTable"
     tasks: Any
 
     def _init_index(self) -> None:
@@ -108,22 +157,21 @@ class IndexedWorkflowMixin:
     # ---- the tasks table (SpiffWorkflow assigns `self.tasks = {}` and, when loading, a new dict)
     @property
     def tasks(self) -> TaskTable:  # type: ignore[no-redef]
-        return self.__dict__["_gmp_tasks"]
+        return self._task_table
 
     @tasks.setter
     def tasks(self, value: dict) -> None:
-        if "_active" not in self.__dict__:
+        if getattr(self, "_active", None) is None:
             self._init_index()
         self._active.clear()
         self._unfinished.clear()
-        self.__dict__["_gmp_tasks"] = value if isinstance(value, TaskTable) and value.workflow is self \
-            else TaskTable(self, value)
-        for task in self.__dict__["_gmp_tasks"].values():
+        self._task_table = value if isinstance(value, TaskTable) and value.workflow is self else TaskTable(self, value)
+        for task in self._task_table.values():
             self._reindex(task, task._state)
 
     @property
     def _changelog(self) -> ChangeLog:
-        return self.top_workflow.__dict__["_gmp_changelog"]  # type: ignore[attr-defined]
+        return self.top_workflow.changelog  # type: ignore[attr-defined, no-any-return]
 
     def _reindex(self, task: Task, state: int | None) -> None:
         if state is not None and state & ACTIVE_MASK:
@@ -140,7 +188,7 @@ class IndexedWorkflowMixin:
         log = self._changelog
         log.created[task.id] = task
         log.removed.pop(task.id, None)
-        if "_gmp_state" in task.__dict__:
+        if hasattr(task, "_tracked_state"):  # a restored task (a new one gets its state after registration)
             self._reindex(task, task._state)
 
     def _task_removed(self, task: Task) -> None:
@@ -199,22 +247,31 @@ class IndexedWorkflowMixin:
 
 
 class GmpSubWorkflow(IndexedWorkflowMixin, BpmnSubWorkflow):
-    """A subprocess or call activity, indexed like the top workflow."""
+    """A subprocess or call activity, indexed like the top workflow.
+
+    `spec_key`: the key of its spec in the top workflow's `subprocess_specs` (for a
+    separately approved process, `process@version-id`).
+    """
+
+    spec_key: str | None = None
 
 
 class GmpWorkflow(IndexedWorkflowMixin, BpmnWorkflow):
-    """The product's BPMN workflow: indexed live tasks, change log for persistence."""
+    """The product's BPMN workflow: indexed live tasks, change log for persistence, run state."""
 
-    def __init__(self, spec: Any, subprocess_specs: Any = None, script_engine: Any = None, **kwargs: Any) -> None:
-        self.__dict__["_gmp_changelog"] = ChangeLog()
-        super().__init__(spec, subprocess_specs, script_engine=script_engine, **kwargs)
+    changelog: ChangeLog
+    run: RunState
 
-    @property
-    def changelog(self) -> ChangeLog:
-        return self.__dict__["_gmp_changelog"]
+    def __init__(self, spec: Any, subprocess_specs: Mapping[str, Any] | None = None, script_engine: Any = None,
+                 **kwargs: Any) -> None:
+        self.changelog = ChangeLog()
+        self.run = RunState()
+        # a copy: a call may add a separately approved process (specs are shared per version)
+        super().__init__(spec, dict(subprocess_specs or {}), script_engine=script_engine, **kwargs)
 
     def create_subprocess(self, my_task: Task, spec_name: str) -> GmpSubWorkflow:
         subprocess = GmpSubWorkflow(self.subprocess_specs[spec_name], parent_task_id=my_task.id, top_workflow=self)
+        subprocess.spec_key = spec_name
         self.subprocesses[my_task.id] = subprocess
         self.changelog.changed[my_task.id] = my_task
         return subprocess

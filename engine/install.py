@@ -1,0 +1,30 @@
+"""The engine's own parts of a runtime, assembled explicitly.
+
+    runtime = build_runtime()          # a fresh EngineRuntime, not frozen
+    # add the process library's gates, properties and operators, then:
+    runtime.freeze()
+
+What the engine itself brings: the gates `four_eyes` and `four_eyes_previous`, the core
+task properties (forms, signatures, `gates`), the built-in operators
+(`start_linked_process`, `raise_deviation`, `record_exception`), the save hooks that give
+waiting timers their due rows and route thrown messages, and the operator context of a
+step (`engine.messages.DbOperatorActions`). This module sits above everything it
+assembles; nothing below imports it.
+"""
+from __future__ import annotations
+
+from engine.gates import CORE_GATES, GateRegistry
+from engine.messages import MessageRouting, operator_actions
+from engine.operators import OperatorRegistry, register_builtins
+from engine.properties import CORE_PROPERTIES, PropertyRegistry
+from engine.runtime import EngineRuntime
+from engine.scheduler import DueTimerRows
+
+
+def build_runtime(name: str = "engine") -> EngineRuntime:
+    """A new runtime with the engine's own gates, properties, operators and save hooks."""
+    operators = OperatorRegistry()
+    register_builtins(operators)
+    return EngineRuntime(gates=GateRegistry(CORE_GATES), properties=PropertyRegistry(CORE_PROPERTIES),
+                         operators=operators, save_hooks=[DueTimerRows(), MessageRouting()],
+                         operator_actions=operator_actions, name=name)

@@ -1,0 +1,189 @@
+"""Contract of SpiffWorkflow: what the adapter (engine/spiff/) relies on, pinned.
+
+The adapter uses SpiffWorkflow's private attributes and methods in a few places (listed in
+engine/spiff/__init__.py). After an upgrade of SpiffWorkflow these tests fail first, each
+naming what changed and which adapter module to adapt, before any engine test fails in a
+less obvious way.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from importlib.metadata import version
+
+import pytest
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, full_tag
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import AdHocSubprocessSpec
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+)
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
+from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.specs.defaults import ServiceTask
+from SpiffWorkflow.spiff.specs.mixins.service_task import ServiceTask as ServiceTaskMixin
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.workflow import Workflow
+
+from engine.spiff.parser import GmpBpmnParser
+from engine.spiff.serializer import build_workflow, serializer, task_body, workflow_state
+from engine.spiff.steps import new_workflow
+from engine.spiff.timers import ClockDurationTimerEventDefinition
+from engine.spiff.workflow import GmpWorkflow, TrackedTask
+from tests.engine.conftest import bundle_files, chain_bpmn
+
+VERIFIED = "3.2.0"
+pytestmark = pytest.mark.req("URS-ENG-012")
+
+
+def _changed(what: str, module: str) -> str:
+    return (f"SpiffWorkflow {version('SpiffWorkflow')} changed: {what}. The adapter was verified against "
+            f"{VERIFIED}; adapt engine/spiff/{module} and this contract.")
+
+
+def _specs(files: dict[str, bytes], process_id: str):  # type: ignore[no-untyped-def]
+    parser = GmpBpmnParser(validator=VALIDATOR)
+    for name, content in files.items():
+        if name.endswith(".bpmn"):
+            parser.add_bpmn_str(content, filename=name)
+    return parser.get_spec(process_id), parser.get_subprocess_specs(process_id)
+
+
+def test_the_installed_version_is_the_verified_one():
+    assert version("SpiffWorkflow") == VERIFIED, _changed("the version", "__init__.py (and re-run this contract)")
+
+
+# ---------------------------------------------------------------- tasks (workflow.py, serializer.py)
+def test_task_init_registers_before_it_sets_its_state():
+    """TaskTable swaps the class of a new task when it is registered; the state set after that
+    goes through TrackedTask._state and reaches the index."""
+    source = inspect.getsource(Task.__init__)
+    assert source.index("workflow.tasks[self.id] = self") < source.index("self._state = state"), \
+        _changed("Task.__init__ no longer registers the task before setting _state", "workflow.py")
+
+
+def test_task_init_sets_exactly_the_attributes_the_loader_restores():
+    spec, subs = _specs({"chain.bpmn": chain_bpmn(1)}, "chain")
+    wf = BpmnWorkflow(spec, subs)
+    plain = {k for k in vars(wf.task_tree) if not k.startswith("__")}
+    assert plain == {"id", "workflow", "_parent", "_children", "_state", "triggered", "task_spec", "thread_id", "data",
+                     "internal_data", "last_state_change"}, \
+        _changed(f"Task.__init__ sets {sorted(plain)}", "serializer.py (_restore_tasks)")
+
+
+def test_state_lives_in_task_state_and_children_come_from_add_child():
+    assert "return self._state" in inspect.getsource(Task.state.fget), _changed("Task.state is not _state", "workflow.py")
+    assert "self._state = value" in inspect.getsource(Task._set_state), \
+        _changed("Task._set_state does not set _state", "workflow.py")
+    add_child = inspect.getsource(Task._add_child)
+    assert "Task(self.workflow, task_spec, self" in add_child, \
+        _changed("Task._add_child no longer builds a plain Task", "workflow.py (TaskTable)")
+    assert "_child_added_notify" in inspect.getsource(Task.__init__), \
+        _changed("a new task no longer notifies its parent", "workflow.py")
+
+
+def test_workflow_assigns_its_task_table_whole_and_queries_as_the_index_expects():
+    assert "self.tasks = {}" in inspect.getsource(Workflow.__init__), \
+        _changed("Workflow.__init__ no longer assigns the task table whole", "workflow.py")
+    params = list(inspect.signature(BpmnWorkflow.get_tasks_iterator).parameters)
+    assert params[:2] == ["self", "first_task"], _changed(f"get_tasks_iterator{params}", "workflow.py")
+    task_filter = BpmnTaskFilter(state=TaskState.READY, manual=True)
+    assert task_filter.state == TaskState.READY and callable(task_filter.matches), \
+        _changed("BpmnTaskFilter has no state/matches", "workflow.py")
+    assert "task_spec._update(task)" in inspect.getsource(BpmnWorkflow.update_waiting_tasks), \
+        _changed("update_waiting_tasks does not update each waiting task's spec", "workflow.py")
+
+
+def test_the_index_answers_as_the_tree_walk_does():
+    """Our index of active tasks gives the same tasks as SpiffWorkflow's walk, on the sample process."""
+    spec, subs = _specs(bundle_files("line_clearance"), "line_clearance")
+    ours, stock = new_workflow(spec, subs), BpmnWorkflow(spec, subs)
+    for wf in (ours, stock):
+        wf.do_engine_steps()
+    for state in (TaskState.READY, TaskState.WAITING, TaskState.READY | TaskState.WAITING):
+        indexed = {t.task_spec.name for t in ours.get_tasks(state=state)}
+        walked = {t.task_spec.name for t in stock.get_tasks(state=state)}
+        assert indexed == walked, _changed(f"the active tasks ({state}) differ from the walk", "workflow.py")
+    assert all(type(t) is TrackedTask for t in ours.tasks.values())
+
+
+def test_a_workflow_rebuilt_from_its_rows_equals_the_one_saved():
+    spec, subs = _specs({"chain.bpmn": chain_bpmn(3)}, "chain")
+    wf = new_workflow(spec, subs)
+    wf.do_engine_steps()
+    wf.get_tasks(state=TaskState.READY, manual=True)[0].run()
+    wf.do_engine_steps()
+    rows = [(str(t.id), "", n, json.dumps(task_body(t))) for n, t in enumerate(wf.tasks.values())]
+    rebuilt = build_workflow(spec, subs, workflow_state(wf), rows)
+    assert {str(t.id): (t.state, t.task_spec.name, t.data) for t in rebuilt.tasks.values()} == \
+        {str(t.id): (t.state, t.task_spec.name, t.data) for t in wf.tasks.values()}
+
+
+def test_subprocesses_are_created_through_create_subprocess():
+    assert list(inspect.signature(BpmnWorkflow.create_subprocess).parameters) == ["self", "my_task", "spec_name"], \
+        _changed("BpmnWorkflow.create_subprocess signature", "workflow.py")
+    params = list(inspect.signature(BpmnSubWorkflow.__init__).parameters)
+    assert params[:4] == ["self", "spec", "parent_task_id", "top_workflow"], \
+        _changed(f"BpmnSubWorkflow{params}", "workflow.py, serializer.py")
+    start = inspect.getsource(SubWorkflowTask.start_workflow)
+    assert "create_subprocess(my_task, self.spec)" in start and "_on_subworkflow_completed" in start, \
+        _changed("SubWorkflowTask.start_workflow", "call_activity.py")
+
+
+# ---------------------------------------------------------------- scripts (script_engine.py)
+def test_script_engine_hands_task_data_to_its_environment():
+    assert "self.environment.evaluate(expression, task.data, external_context)" in \
+        inspect.getsource(PythonScriptEngine.evaluate), _changed("PythonScriptEngine.evaluate", "script_engine.py")
+    assert "self.environment.execute(script, task.data" in inspect.getsource(PythonScriptEngine.execute), \
+        _changed("PythonScriptEngine.execute", "script_engine.py")
+
+
+def test_some_expressions_are_evaluated_without_a_task():
+    """Message correlations and process completion conditions call the environment directly:
+    the environment names their element from the specs (SiteIndex), not from the call stack."""
+    assert "script_engine.environment.evaluate(prop.retrieval_expression" in \
+        inspect.getsource(MessageEventDefinition.calculate_correlations), \
+        _changed("message correlations are no longer evaluated by the environment", "script_engine.py")
+    assert "environment.evaluate(self.completion_condition" in inspect.getsource(AdHocSubprocessSpec.path_complete), \
+        _changed("completion conditions are no longer evaluated by the environment", "script_engine.py")
+
+
+def test_service_tasks_call_the_script_engine_with_the_operation():
+    source = inspect.getsource(ServiceTaskMixin._execute)
+    assert "call_service(" in source and "operation_name=" in source and "operation_params=" in source, \
+        _changed("ServiceTask._execute no longer calls script_engine.call_service", "service_task.py")
+    assert hasattr(ServiceTask, "evaluate_params"), _changed("ServiceTask.evaluate_params is gone", "service_task.py")
+
+
+def test_the_workflow_deserializer_attaches_an_unrestricted_engine():
+    """Why every workflow gets our engine from attach_script_engine: SpiffWorkflow's own
+    deserializer gives a loaded workflow a plain PythonScriptEngine."""
+    spec, subs = _specs({"chain.bpmn": chain_bpmn(1)}, "chain")
+    loaded = serializer().deserialize_json(serializer().serialize_json(BpmnWorkflow(spec, subs)))
+    assert type(loaded.script_engine) is PythonScriptEngine
+
+
+# ---------------------------------------------------------------- timers and parsing
+def test_timer_definitions_answer_through_has_fired_and_internal_data():
+    for definition, name in ((TimeDateEventDefinition, "has_fired"), (DurationTimerEventDefinition, "has_fired"),
+                             (CycleTimerEventDefinition, "cycle_complete")):
+        assert name in vars(definition), _changed(f"{definition.__name__}.{name} is gone", "timers.py")
+    assert issubclass(ClockDurationTimerEventDefinition, DurationTimerEventDefinition)
+    assert hasattr(Task, "_get_internal_data") and hasattr(Task, "_set_internal_data"), \
+        _changed("Task._get_internal_data/_set_internal_data are gone", "timers.py")
+
+
+def test_the_parser_takes_our_spec_classes_and_leaves_unknown_called_processes_out():
+    for tag in ("serviceTask", "callActivity", "startEvent", "intermediateCatchEvent", "boundaryEvent"):
+        assert full_tag(tag) in SpiffBpmnParser.OVERRIDE_PARSER_CLASSES, \
+            _changed(f"the spiff parser no longer overrides {tag}", "parser.py")
+    params = inspect.signature(BpmnParser.get_subprocess_specs).parameters
+    assert "require_call_activity_specs" in params, _changed("get_subprocess_specs signature", "parser.py")
+    assert isinstance(GmpWorkflow(*_specs({"chain.bpmn": chain_bpmn(1)}, "chain")), BpmnWorkflow)
