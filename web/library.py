@@ -295,7 +295,31 @@ def modeler(key: str, number: int):  # type: ignore[no-untyped-def]
     diagrams = sorted(n for n in files if n.endswith(".bpmn"))
     name = request.args.get("file") or (diagrams[0] if diagrams else "")
     return render_template("library/modeler.html", key=key, number=number, name=name, diagrams=diagrams,
-                           problems=problems, status=status, version_id=version_id)
+                           problems=problems, status=status, version_id=version_id, gmp_fields=gmp_fields())
+
+
+USER_TASK_ONLY = ("form", "signature.")  # properties a service task never carries (forms, signatures)
+FIELD_ORDER = ("formJsonSchemaFilename", "formUiSchemaFilename", "signature.meaning", "signature.verifier", "gates")
+
+
+def gmp_fields() -> list[dict[str, Any]]:
+    """The task properties of the engine runtime, for the modeler's GMP group: name, one value
+    or a list, the label in the reader's language, and whether service tasks carry it.
+
+    A property a library adds to the runtime (bpmn.glue, a later library) appears in the
+    modeler without a change here."""
+    from engine.runtime import current_runtime
+    from web.i18n import current_language
+
+    zh = current_language() == "zh"
+    out = []
+    props = current_runtime().properties.all()
+    props.sort(key=lambda p: (FIELD_ORDER.index(p.name) if p.name in FIELD_ORDER else len(FIELD_ORDER), p.name))
+    for prop in props:
+        label = (zh and prop.label_zh) or (_(prop.label_en) if prop.label_en else prop.name)
+        out.append({"name": prop.name, "kind": "list" if prop.is_list else "single", "label": label,
+                    "service": not prop.name.startswith(USER_TASK_ONLY)})
+    return out
 
 
 @bp.post("/<key>/v<int:number>/save")

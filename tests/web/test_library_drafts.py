@@ -65,6 +65,29 @@ def test_import_offers_the_processes_of_a_file_and_opens_the_modeler_with_the_pr
         hostile.get_data(as_text=True)
 
 
+def gmp_fields(html: str) -> list[dict]:
+    return json.loads(re.search(r'data-gmp-fields="([^"]+)"', html).group(1).replace("&#34;", '"'))
+
+
+@pytest.mark.req("URS-LIB-004")
+def test_the_modelers_gmp_fields_are_the_task_properties_of_the_engine_runtime(qa, app):
+    clients, _ = qa
+    quinn = clients["quinn"]
+    upload(quinn, IMPORTED / "spiff_dialect.bpmn")
+    fields = gmp_fields(quinn.get("/library/sample_receipt/v1/modeler").get_data(as_text=True))
+    by_name = {f["name"]: f for f in fields}
+    assert [f["name"] for f in fields][:5] == ["formJsonSchemaFilename", "formUiSchemaFilename", "signature.meaning",
+                                               "signature.verifier", "gates"]
+    # what the application's runtime declares (the engine's and the process library's), nothing else
+    assert set(by_name) == set(app.extensions["gmp.runtime"].properties.names())
+    assert by_name["qualification.sops"] == {"name": "qualification.sops", "kind": "list",
+                                             "label": "Required SOP qualifications", "service": True}
+    assert by_name["signature.verifier"]["kind"] == "single" and not by_name["signature.verifier"]["service"]
+    quinn.post("/language", data={"csrf_token": "walk-token", "language": "zh", "next": "/"})
+    fields = gmp_fields(quinn.get("/library/sample_receipt/v1/modeler").get_data(as_text=True))
+    assert {f["name"]: f["label"] for f in fields}["qualification.sops"] == "所需 SOP 资质"
+
+
 @pytest.mark.req("URS-LIB-002", "URS-LIB-003", "URS-LIB-005", "P11-10k", "A11-10")
 def test_save_keeps_the_modeler_submit_checks_and_notifies_and_the_review_reads_like_a_record(qa, db):
     from web.models import Notification

@@ -40,11 +40,12 @@
         { name: "value", type: "String", isAttr: true }] }
     ]
   };
-  /* Which fields each element kind offers (docs/bpmn-extensions.md). kind: single | list | text. */
-  var TASK = [["formJsonSchemaFilename", "single"], ["formUiSchemaFilename", "single"],
-    ["signature.meaning", "list"], ["signature.verifier", "single"], ["gates", "list"],
-    ["qualification.sops", "list"], ["equipment", "list"]];
-  var SERVICE_TASK = [["gates", "list"], ["qualification.sops", "list"], ["equipment", "list"]];
+  /* Which fields each element kind offers: the task properties of the engine runtime
+     (web.library.gmp_fields; docs/bpmn-extensions.md). kind: single | list. */
+  var gmpFields = JSON.parse(root.getAttribute("data-gmp-fields") || "[]");
+  gmpFields.forEach(function (f) { labels[f.name] = f.label; });
+  var TASK = gmpFields.map(function (f) { return [f.name, f.kind]; });
+  var SERVICE_TASK = gmpFields.filter(function (f) { return f.service; }).map(function (f) { return [f.name, f.kind]; });
   var FIELDS = { "bpmn:UserTask": TASK, "bpmn:ManualTask": TASK, "bpmn:ServiceTask": SERVICE_TASK };
 
   var vnodeCount = 0;
