@@ -21,6 +21,10 @@ COMMANDS = {
     "restore": "audit.cli_backup:restore",
     "admin": "signatures.cli:admin",
     "user": "signatures.cli:user",
+    "login": "signatures.cli_session:login_command",
+    "logout": "signatures.cli_session:logout_command",
+    "whoami": "signatures.cli_session:whoami_command",
+    "records": "web.records_cli:records",
     "role": "signatures.cli:role",
     "scheduler": "engine.scheduler_cli:scheduler",
     "process": "engine.cli:process",
@@ -38,6 +42,25 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a failure on the database or a product error becomes a clear message (exit 1)."""
+        from sqlalchemy.exc import DBAPIError
+
+        from audit.chain import HeadMissing
+
+        try:
+            return super().invoke(ctx)
+        except (DBAPIError, HeadMissing, *_driver_errors()) as exc:
+            raise click.ClickException(_database_problem(exc)) from exc
+        except GmpError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name in START_NEEDS_CURRENT_SCHEMA and not any(arg in ("--help", "-h") for arg in rest):
+            _require_current_schema()
+        return name, command, rest
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(name for name in COMMANDS if self._load(name) is not None)
 
@@ -52,6 +75,49 @@ class LazyGroup(click.Group):
         module_name, attribute = target.split(":")
         module = optional_module(module_name)
         return getattr(module, attribute, None) if module is not None else None
+
+
+# Long-running commands check the schema before they start (they would otherwise fail on every request or poll);
+# every other command is diagnosed when it fails on the database.
+START_NEEDS_CURRENT_SCHEMA = {"serve", "scheduler", "notify"}
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    """The database drivers' own error roots (raised where code uses the DBAPI connection directly)."""
+    import sqlite3
+
+    errors: list[type[BaseException]] = [sqlite3.Error]
+    psycopg = optional_module("psycopg")
+    if psycopg is not None:
+        errors.append(psycopg.Error)
+    return tuple(errors)
+
+
+def _require_current_schema() -> None:
+    from core.config import ConfigError, load_settings
+    from store.schema import schema_state
+
+    try:
+        state = schema_state(load_settings().database_url)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not state.is_current:
+        raise click.ClickException(state.advice())
+
+
+def _database_problem(exc: BaseException) -> str:
+    """What to do about a command that failed on the database: migrate, or what the database said."""
+    from core.config import ConfigError, load_settings
+    from store.schema import schema_state
+
+    try:
+        state = schema_state(load_settings().database_url)
+    except ConfigError as config_error:
+        return str(config_error)
+    if not state.is_current:
+        return state.advice()
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return f"the database refused the command: {detail}"
 
 
 @click.group(cls=LazyGroup)

@@ -196,12 +196,17 @@ def export_jsonl(db: Database, settings: Settings, out: Path, flt: ExportFilter 
 
 
 # ---------------------------------------------------------------- readable formats
-def entries(db: Database, flt: ExportFilter, head_seq: int) -> Iterator[AuditEntry]:
-    """The entries up to `head_seq` that match, in sequence order (streamed)."""
+ENTRY_COLUMNS = (AuditEntry.seq, AuditEntry.ts, AuditEntry.actor_id, AuditEntry.actor_name, AuditEntry.action,
+                 AuditEntry.object_type, AuditEntry.object_id, AuditEntry.changes, AuditEntry.reason, AuditEntry.details,
+                 AuditEntry.entry_hash)
+
+
+def entries(db: Database, flt: ExportFilter, head_seq: int) -> Iterator[Any]:
+    """The entries up to `head_seq` that match, in sequence order (streamed rows with the entry's column names)."""
     with db.session() as session:
-        query = flt.where(select(AuditEntry)).where(AuditEntry.seq <= head_seq).order_by(AuditEntry.seq) \
+        query = flt.where(select(*ENTRY_COLUMNS)).where(AuditEntry.seq <= head_seq).order_by(AuditEntry.seq) \
             .execution_options(yield_per=2000)
-        yield from session.execute(query).scalars()
+        yield from session.execute(query)
         session.rollback()
 
 
@@ -240,7 +245,7 @@ def export_csv(db: Database, settings: Settings, out: Path, flt: ExportFilter = 
 
 
 def export_pdf(db: Database, settings: Settings, out: Path, flt: ExportFilter = ExportFilter(),
-               progress: Progress | None = None, title: str = "Audit trail") -> ExportResult:
+               progress: Progress | None = None, title: str = "Audit trail", namer: Any = None) -> ExportResult:
     """A PDF/A-3b printout for people (audit.trail_pdf); refuses more than PDF_MAX_ENTRIES entries."""
     from audit.trail_pdf import write_trail_pdf
 
@@ -251,7 +256,8 @@ def export_pdf(db: Database, settings: Settings, out: Path, flt: ExportFilter = 
     if total > PDF_MAX_ENTRIES:
         raise ExportError(f"{total} entries match: a PDF holds at most {PDF_MAX_ENTRIES}; narrow the export with a "
                           "filter (--object-type/--object-id, --user, --action, --since/--until) or use --format jsonl")
-    write_trail_pdf(entries(db, flt, head.seq), total, out, settings, flt, head, title=title, progress=progress)
+    write_trail_pdf(entries(db, flt, head.seq), total, out, settings, flt, head, title=title, progress=progress,
+                    namer=namer)
     return ExportResult(out, "pdf", total, head_seq=head.seq)
 
 

@@ -61,9 +61,9 @@ def verify_statement(record: Mapping[str, Any], trusted_keys: Mapping[str, Ed255
     body, key_id, signature = record.get("statement"), record.get("key_id"), record.get("signature")
     if not isinstance(body, dict) or set(body) != set(STATEMENT_KEYS) or body.get("v") != 1:
         raise ExportInvalid(f"{where}: the statement does not have the fields {', '.join(STATEMENT_KEYS)}")
-    if body.get("key_id") != key_id or not isinstance(signature, str):
+    if not isinstance(key_id, str) or body.get("key_id") != key_id or not isinstance(signature, str):
         raise ExportInvalid(f"{where}: the statement's key_id or signature is missing")
-    public = trusted_keys.get(key_id)  # type: ignore[arg-type]
+    public = trusted_keys.get(key_id)
     if public is None:
         raise ExportInvalid(f"{where}: the statement is signed by unknown or untrusted key {key_id!r}")
     try:

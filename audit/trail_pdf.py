@@ -1,4 +1,11 @@
-"""The audit trail as a PDF/A-3b printout for people."""
+"""The audit trail as a PDF/A-3b printout for people (audit.pdf_table lays it out).
+
+Columns: sequence number, time (UTC, and the site time zone below), user ID and printed
+name, action, object (type and ID, with its name where one is known: audit.names),
+changes (old -> new), reason. The first page names the filters, the number of entries and
+the trail head that was signed for the export; every page repeats the column headers and
+says "Page n / N".
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,30 +15,46 @@ from audit.checkpoints import Checkpoint
 from audit.entry_text import format_changes, site_time
 from audit.filters import ExportFilter
 from audit.models import AuditEntry
+from audit.pdf_table import Column, TableDocument, Text
 from core import clock
 from core.config import Settings
+
+COLUMNS = [Column("Seq", 0.045), Column("Time (UTC / site)", 0.16), Column("User / printed name", 0.11),
+           Column("Action", 0.11), Column("Object", 0.17), Column("Changes (old -> new)", 0.27),
+           Column("Reason", 0.135)]
+Namer = Callable[[list[tuple[str, str]]], dict[tuple[str, str], str]]
 
 
 def write_trail_pdf(rows: Iterable[AuditEntry], total: int, out: Path, settings: Settings, flt: ExportFilter,
                     head: Checkpoint, *, title: str = "Audit trail",
-                    progress: Callable[[int, int], None] | None = None) -> None:
-    from audit.pdf import escape, html_document, render_pdf
-
-    cells = []
-    for entry in rows:
-        cells.append(
-            f"<tr><td>{entry.seq}</td><td>{escape(entry.ts)}<br><span class='small'>"
-            f"{escape(site_time(entry.ts, settings))}</span></td><td>{escape(entry.actor_id)}<br>"
-            f"{escape(entry.actor_name)}</td><td>{escape(entry.action)}</td><td>{escape(entry.object_type)}<br>"
-            f"{escape(entry.object_id)}</td><td>{escape(format_changes(entry.changes)).replace(chr(10), '<br>')}</td>"
-            f"<td>{escape(entry.reason)}</td></tr>")
+                    progress: Callable[[int, int], None] | None = None, namer: Namer | None = None) -> int:
+    """Write the entries as a PDF; `progress(done, total)` is called as entries are laid out (then once more
+    when the file is written). Returns the number of pages."""
     described = flt.describe()
-    meta = (f"{total} entries; generated {clock.isoformat(clock.now())} (UTC), site time zone {settings.site_timezone}; "
-            f"trail head {head.seq} signed at export" + (f"; filters: {described}" if described else ""))
-    body = ("<table><colgroup><col style='width:5%'><col style='width:14%'><col style='width:12%'>"
-            "<col style='width:13%'><col style='width:13%'><col style='width:28%'><col style='width:15%'></colgroup>"
-            "<thead><tr><th>Seq</th><th>Time (UTC / site)</th><th>User / printed name</th><th>Action</th>"
-            "<th>Object</th><th>Changes (old -&gt; new)</th><th>Reason</th></tr></thead><tbody>"
-            + "".join(cells) + "</tbody></table>")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(render_pdf(html_document(title, body, meta=meta)))
+    meta = (f"{total} entries; generated {clock.isoformat(clock.now())} (UTC), site time zone "
+            f"{settings.site_timezone}; trail head at export: entry {head.seq}, {head.entry_hash[:16]}..., signed "
+            f"checkpoint by key {head.key_id}" + (f"; filters: {described}" if described else "; no filters"))
+    table = TableDocument(title, meta, COLUMNS, lang="zh-CN")
+    batch: list[AuditEntry] = []
+
+    def flush() -> None:
+        names = namer(sorted({(e.object_type, e.object_id) for e in batch})) if namer else {}
+        for entry in batch:
+            name = names.get((entry.object_type, entry.object_id))
+            obj = [Text(f"{entry.object_type}/{entry.object_id}")] + ([Text(name, small=True)] if name else [])
+            table.add_row([[Text(str(entry.seq))], [Text(entry.ts), Text(site_time(entry.ts, settings), small=True)],
+                           [Text(entry.actor_id), Text(entry.actor_name, small=True)], [Text(entry.action)], obj,
+                           [Text(format_changes(entry.changes))], [Text(entry.reason or "")]])
+        batch.clear()
+        if progress is not None:
+            progress(len(table.rows) // 2, total)  # reading and wrapping: the first half of the work
+
+    for entry in rows:
+        batch.append(entry)
+        if len(batch) >= 500:
+            flush()
+    flush()
+    pages = table.write(out, (lambda done, _n: progress(total // 2 + done // 2, total)) if progress else None)
+    if progress is not None:
+        progress(total, total)
+    return pages

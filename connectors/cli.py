@@ -90,18 +90,11 @@ def _context() -> tuple[object, object]:
     return settings, Database(settings.database_url)
 
 
-def _login(db: object, settings: object, user: str, action: str) -> object:
-    """Authenticate the person at the terminal (user ID, password, TOTP); returns an Actor."""
-    from audit.canonical import Actor
-    from signatures.credentials import authenticate
-    from store.uow import UnitOfWork
+def _person(db: object, settings: object, user: str | None):  # type: ignore[no-untyped-def]
+    """The person at the terminal: the `gmp login` session, or one opened (password + TOTP) for this command."""
+    from signatures.cli_session import person_at_terminal
 
-    password = click.prompt("password", hide_input=True)
-    code = click.prompt("TOTP code")
-    with UnitOfWork(db) as uow:  # type: ignore[arg-type]
-        account = authenticate(uow, user, password, code, settings, action=action)  # type: ignore[arg-type]
-        uow.commit()
-    return Actor(account.user_id, account.printed_name)
+    return person_at_terminal(db, settings, user)  # type: ignore[arg-type]
 
 
 def _fail(exc: Exception) -> None:
@@ -117,8 +110,8 @@ def tags() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--reason", required=True, help="why the registry changes (change control)")
 @click.option("--endpoint", "endpoints", multiple=True, metavar="NAME=URL", help="override an endpoint of the file")
-@click.option("--user", required=True, help="the engineer importing (authenticated)")
-def tags_import(path: Path, reason: str, endpoints: tuple[str, ...], user: str) -> None:
+@click.option("--user", help="the engineer importing (authenticated; default: the `gmp login` session)")
+def tags_import(path: Path, reason: str, endpoints: tuple[str, ...], user: str | None) -> None:
     """Import a YAML/TOML definition file as a pending registry revision."""
     from connectors import registry
     from core.errors import GmpError
@@ -132,12 +125,12 @@ def tags_import(path: Path, reason: str, endpoints: tuple[str, ...], user: str) 
         overrides[name] = url
     settings, db = _context()
     try:
-        actor = _login(db, settings, user, "tag_registry.import_refused")
-        with UnitOfWork(db, actor) as uow:  # type: ignore[arg-type]
-            revision = registry.import_revision(uow, path.read_bytes(), path.name, reason=reason,
-                                                endpoint_overrides=overrides)
-            number, count = revision.number, revision.tag_count
-            uow.commit()
+        with _person(db, settings, user) as person:
+            with UnitOfWork(db, person.actor) as uow:  # type: ignore[arg-type]
+                revision = registry.import_revision(uow, path.read_bytes(), path.name, reason=reason,
+                                                    endpoint_overrides=overrides)
+                number, count = revision.number, revision.tag_count
+                uow.commit()
     except GmpError as exc:
         _fail(exc)
     click.echo(f"registry revision {number}: {count} tags, pending approval by QA")
@@ -146,33 +139,33 @@ def tags_import(path: Path, reason: str, endpoints: tuple[str, ...], user: str) 
 @tags.command("approve")
 @click.argument("number", type=int)
 @click.option("--reason", required=True)
-@click.option("--user", required=True, help="the QA approver (signs with meaning 'approved')")
-def tags_approve(number: int, reason: str, user: str) -> None:
+@click.option("--user", help="the QA approver (signs with meaning 'approved'; default: the `gmp login` session)")
+def tags_approve(number: int, reason: str, user: str | None) -> None:
     """Approve a pending revision by electronic signature; it takes effect at once."""
     from connectors import registry
     from core.errors import GmpError
-    from signatures.credentials import Credentials
+    from signatures.cli_session import signer_at_terminal
     from store.uow import UnitOfWork
 
     settings, db = _context()
-    password = click.prompt("password", hide_input=True)
-    code = click.prompt("TOTP code")
     try:
-        with UnitOfWork(db) as uow:  # type: ignore[arg-type]
-            revision = registry.approve_revision(uow, number, credentials=Credentials(user, password, code),
-                                                 settings=settings, reason=reason)  # type: ignore[arg-type]
+        signer = signer_at_terminal(db, settings, user)  # type: ignore[arg-type]
+        with UnitOfWork(db, signer.actor) as uow:  # type: ignore[arg-type]
+            revision = registry.approve_revision(uow, number, credentials=signer.credentials,  # type: ignore[arg-type]
+                                                 settings=settings, reason=reason, auth_session=signer.session_id)
             signature = revision.approval_signature
             uow.commit()
     except GmpError as exc:
         _fail(exc)
-    click.echo(f"registry revision {number} approved by {user} (signature {signature}); it is now effective")
+    click.echo(f"registry revision {number} approved by {signer.user_id} (signature {signature}); it is now "
+               "effective")
 
 
 @tags.command("reject")
 @click.argument("number", type=int)
 @click.option("--reason", required=True)
-@click.option("--user", required=True)
-def tags_reject(number: int, reason: str, user: str) -> None:
+@click.option("--user", help="who rejects (authenticated; default: the `gmp login` session)")
+def tags_reject(number: int, reason: str, user: str | None) -> None:
     """Reject a pending revision."""
     from connectors import registry
     from core.errors import GmpError
@@ -180,10 +173,10 @@ def tags_reject(number: int, reason: str, user: str) -> None:
 
     settings, db = _context()
     try:
-        actor = _login(db, settings, user, "tag_registry.reject_refused")
-        with UnitOfWork(db, actor) as uow:  # type: ignore[arg-type]
-            registry.reject_revision(uow, number, reason=reason)
-            uow.commit()
+        with _person(db, settings, user) as person:
+            with UnitOfWork(db, person.actor) as uow:  # type: ignore[arg-type]
+                registry.reject_revision(uow, number, reason=reason)
+                uow.commit()
     except GmpError as exc:
         _fail(exc)
     click.echo(f"registry revision {number} rejected")
@@ -218,8 +211,8 @@ def tags_list(number: int | None) -> None:
 
 @tags.command("read")
 @click.argument("name")
-@click.option("--user", required=True, help="who captures the value (authenticated)")
-def tags_read(name: str, user: str) -> None:
+@click.option("--user", help="who captures the value (authenticated; default: the `gmp login` session)")
+def tags_read(name: str, user: str | None) -> None:
     """Read a registered tag now and store the value as equipment data."""
     from connectors import service
     from connectors.operators import reading_document
@@ -228,13 +221,58 @@ def tags_read(name: str, user: str) -> None:
 
     settings, db = _context()
     try:
-        actor = _login(db, settings, user, "equipment.read_refused")
-        with UnitOfWork(db, actor) as uow:  # type: ignore[arg-type]
-            reading = service.read_tag(uow, name, client=service.client_for(settings))
-            uow.commit()
+        with _person(db, settings, user) as person:
+            with UnitOfWork(db, person.actor) as uow:  # type: ignore[arg-type]
+                reading = service.read_tag(uow, name, client=service.client_for(settings))
+                uow.commit()
     except GmpError as exc:
         _fail(exc)
     click.echo(json.dumps(reading_document(reading)))
+
+
+@tags.command("write")
+@click.argument("name")
+@click.argument("value")
+@click.option("--reason", required=True, help="why the set-point changes (recorded with the signature)")
+@click.option("--user", help="who changes it (signs with meaning 'performed'; default: the `gmp login` session)")
+def tags_write(name: str, value: str, reason: str, user: str | None) -> None:
+    """Change a set-point: range check, your electronic signature, write, read-back.
+
+    VALUE is in the tag's engineering unit (true/false for a switch). Nothing is sent unless the
+    tag is registered and writable, the value is inside its allowed range and the signature is
+    given; the write is recorded before it is sent and confirmed by reading the value back.
+    """
+    from audit.canonical import SYSTEM
+    from connectors import setpoints
+    from connectors.service import client_for
+    from core.errors import GmpError
+    from signatures.cli_session import live_session, signer_at_terminal
+    from signatures.service import sign
+    from store.uow import UnitOfWork
+
+    settings, db = _context()
+    try:
+        # first the checks that need no signature (registered, writable, in range): nobody signs for nothing
+        session_person = live_session(db, settings, touch=False)  # type: ignore[arg-type]
+        with UnitOfWork(db, session_person.actor if session_person else SYSTEM) as uow:  # type: ignore[arg-type]
+            tag = setpoints.check_request(uow, name, value)  # refusals are recorded, nothing else
+            typed = setpoints.parse_value(tag, value)
+        click.echo(f"Set-point {name} = {typed} {tag.unit} ({reason}): your signature, meaning 'performed'", err=True)
+        signer = signer_at_terminal(db, settings, user)  # type: ignore[arg-type]
+        change = setpoints.manual_change_id()
+        record = setpoints.SetpointRecord.of(name, typed, setpoints.MANUAL_INSTANCE, change)
+        with UnitOfWork(db, signer.actor) as uow:  # type: ignore[arg-type]
+            signature = sign(uow, record, setpoints.MEANING, signer.credentials, signer.session_id,  # type: ignore[arg-type]
+                             settings, reason=reason)  # type: ignore[arg-type]
+            signature_id = str(signature.seq)
+            uow.commit()
+        result = setpoints.write_setpoint(db, settings, signer.actor, client_for(settings), name, typed,  # type: ignore[arg-type]
+                                          instance_id=setpoints.MANUAL_INSTANCE, task_id=change,
+                                          signature_id=signature_id)
+    except GmpError as exc:
+        _fail(exc)
+    click.echo(f"{name} = {result.readback.value} {result.readback.unit}: written and confirmed by read-back "
+               f"(write {result.write_id}, signature {signature_id})")
 
 
 @tags.command("unconfirmed")

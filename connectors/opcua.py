@@ -52,15 +52,37 @@ class OpcUaIdentity:
 NotificationHandler = Callable[[str, str, ua.DataValue], None]  # (endpoint, node_id, data value)
 
 
-class _Relay:
-    """asyncua subscription handler: passes each notification on with its source."""
+def parse_node_id(node_id: str) -> ua.NodeId:
+    """A node id in OPC UA string form ("ns=2;s=X", "i=85", "nsu=urn:...;s=X"); ValueError names what is wrong.
 
-    def __init__(self, endpoint: str, handler: NotificationHandler) -> None:
+    The namespace-URI form ("nsu=") is resolved to the server's namespace index at connection
+    (`OpcUaConnection`); a node on another server ("svr=") is refused.
+    """
+    if any(part.strip().startswith("svr=") for part in node_id.split(";")[:-1]):
+        raise ValueError(f"{node_id!r} names a node on another server (svr=): register the tag on that server's "
+                         "endpoint")
+    try:
+        parsed = ua.NodeId.from_string(node_id)
+    except (ua.UaStringParsingError, ValueError, TypeError) as exc:
+        raise ValueError(f"{node_id!r} is not an OPC UA node id (e.g. ns=2;s=FBD01.InletTemperature or "
+                         f"nsu=urn:example:plant;s=FBD01.InletTemperature)") from exc
+    if isinstance(parsed, ua.ExpandedNodeId) and parsed.NamespaceUri is not None and not parsed.NamespaceUri:
+        raise ValueError(f"{node_id!r} has an empty namespace URI (nsu=)")
+    return parsed
+
+
+class _Relay:
+    """asyncua subscription handler: passes each notification on with its source, under the node id
+    as registered (a node registered as "nsu=...;s=X" is reported so, not as the server's "ns=N;s=X")."""
+
+    def __init__(self, endpoint: str, handler: NotificationHandler, names: dict[str, str]) -> None:
         self.endpoint = endpoint
         self.handler = handler
+        self.names = names
 
     def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
-        self.handler(self.endpoint, node.nodeid.to_string(), data.monitored_item.Value)
+        resolved = node.nodeid.to_string()
+        self.handler(self.endpoint, self.names.get(resolved, resolved), data.monitored_item.Value)
 
     def status_change_notification(self, status: Any) -> None:
         log.warning("OPC UA subscription on %s changed status: %s", self.endpoint, status)
@@ -82,6 +104,7 @@ class OpcUaConnection:
         self.timeout = timeout
         self.identity = identity or OpcUaIdentity()
         self._client: Client | None = None
+        self._namespaces: list[str] = []  # the server's namespace array, read at each connection
         self._connecting = asyncio.Lock()
         self._subscriptions: list[_SubscriptionSpec] = []
 
@@ -98,6 +121,9 @@ class OpcUaConnection:
                 if self.identity.security:
                     await client.set_security_string(self.identity.security)
                 await asyncio.wait_for(client.connect(), self.timeout)
+                # namespace indexes are the server's to choose (and may change when it restarts): "nsu=" node
+                # ids are resolved against the array of this connection
+                self._namespaces = list(await asyncio.wait_for(client.get_namespace_array(), self.timeout))
             except _FAILURES as exc:
                 await self._dispose(client)
                 if isinstance(exc, ua.UaStatusCodeError) and any(
@@ -116,6 +142,22 @@ class OpcUaConnection:
                                         f"({type(exc).__name__})", endpoint=self.endpoint) from None
             return client
 
+    def resolve(self, node_id: str, what: str) -> ua.NodeId:
+        """The node id as this server knows it: a namespace URI ("nsu=") becomes the server's index."""
+        try:
+            parsed = parse_node_id(node_id)
+        except ValueError as exc:
+            raise DeviceError(f"{what}: {exc}", endpoint=self.endpoint) from None
+        uri = getattr(parsed, "NamespaceUri", None)
+        if not uri:
+            return ua.NodeId(parsed.Identifier, parsed.NamespaceIndex, parsed.NodeIdType)
+        try:
+            index = self._namespaces.index(uri)
+        except ValueError:
+            raise DeviceError(f"{what}: {self.endpoint} has no namespace {uri!r} (its namespaces: "
+                              f"{', '.join(self._namespaces) or 'none read'})", endpoint=self.endpoint) from None
+        return ua.NodeId(parsed.Identifier, index, parsed.NodeIdType)
+
     async def _failed(self, what: str, exc: BaseException, verb: str) -> DeviceUnavailable:
         await self.close()
         return DeviceUnavailable(f"{what}: {verb} {self.endpoint} failed within {self.timeout:g} s "
@@ -123,8 +165,9 @@ class OpcUaConnection:
 
     async def read(self, node_id: str, what: str) -> ua.DataValue:
         client = await self._connected(what)
+        node = client.get_node(self.resolve(node_id, what))
         try:
-            dv = await asyncio.wait_for(client.get_node(node_id).read_data_value(), self.timeout)
+            dv = await asyncio.wait_for(node.read_data_value(), self.timeout)
         except ua.UaStatusCodeError as exc:
             if _is_connection_status(exc):
                 raise await self._failed(what, exc, "reading from") from None
@@ -137,8 +180,9 @@ class OpcUaConnection:
     async def write(self, node_id: str, value: float | int | bool, data_type: DataType, what: str) -> None:
         client = await self._connected(what)
         variant = ua.Variant(_python_value(value, data_type), VARIANT_TYPES[data_type])
+        node = client.get_node(self.resolve(node_id, what))
         try:
-            await asyncio.wait_for(client.get_node(node_id).write_value(ua.DataValue(variant)), self.timeout)
+            await asyncio.wait_for(node.write_value(ua.DataValue(variant)), self.timeout)
         except ua.UaStatusCodeError as exc:
             if _is_connection_status(exc):
                 raise await self._failed(what, exc, "writing to") from None
@@ -159,10 +203,13 @@ class OpcUaConnection:
         return spec
 
     async def _start_subscription(self, client: Client, spec: _SubscriptionSpec) -> None:
-        sub = await asyncio.wait_for(client.create_subscription(spec.period_ms, _Relay(self.endpoint, spec.handler)),
-                                     self.timeout)
+        what = f"subscription on {self.endpoint}"
+        resolved = {node_id: self.resolve(node_id, what) for node_id in spec.node_ids}
+        names = {nid.to_string(): node_id for node_id, nid in resolved.items()}
+        sub = await asyncio.wait_for(client.create_subscription(spec.period_ms, _Relay(self.endpoint, spec.handler,
+                                                                                        names)), self.timeout)
         spec.live = sub
-        nodes = [client.get_node(n) for n in spec.node_ids]
+        nodes = [client.get_node(nid) for nid in resolved.values()]
         await asyncio.wait_for(sub.subscribe_data_change(nodes), self.timeout)
 
     async def unsubscribe(self, spec: _SubscriptionSpec) -> None:

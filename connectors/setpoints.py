@@ -41,6 +41,53 @@ from store.uow import UnitOfWork
 
 MEANING = "performed"
 RECORD_TYPE = "equipment_setpoint"
+MANUAL_INSTANCE = "manual"  # the "instance" of a set-point changed by hand (`gmp tags write`), not by a process
+
+
+def manual_change_id() -> str:
+    """The "task" of a change by hand: a fresh ID, so its signature authorises exactly this change."""
+    return f"change-{uuid.uuid4()}"
+
+
+def parse_value(tag: TagDefinition, text: str) -> float | int | bool:
+    """A value typed for `tag` (true/false for a switch, a number otherwise); SetpointOutOfRange if it is not one."""
+    from connectors.codec import DataType
+
+    raw = text.strip()
+    if tag.data_type is DataType.BOOL:
+        lowered = raw.lower()
+        if lowered in ("true", "1", "on"):
+            return True
+        if lowered in ("false", "0", "off"):
+            return False
+        raise SetpointOutOfRange(f"tag {tag.name} takes true or false, got {text!r}", tag=tag.name)
+    try:
+        number = float(raw)
+    except ValueError:
+        raise SetpointOutOfRange(f"tag {tag.name} takes a number, got {text!r}", tag=tag.name) from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise SetpointOutOfRange(f"tag {tag.name} takes a number, got {text!r}", tag=tag.name)
+    return int(number) if number.is_integer() and "." not in raw and "e" not in raw.lower() else number
+
+
+def check_request(uow: UnitOfWork, tag_name: str, value: str | float | int | bool) -> TagDefinition:
+    """Is a write of `value` (typed or as text) to `tag_name` allowed at all (registered, writable, in range)?
+    Refusals are recorded (they survive the rollback); the caller does not commit anything else."""
+    registered = lookup(uow, tag_name, action="write")
+    tag = registered.definition
+    details = {"tag": tag_name, "value": value}
+    if not tag.writable:
+        message = f"tag {tag_name} is read-only: write of {value!r} refused"
+        uow.record_refusal("tag.write_refused", "equipment_tag", tag_name, reason=message, details=details)
+        raise TagAccessDenied(message, tag=tag_name)
+    if isinstance(value, str):
+        try:
+            value = parse_value(tag, value)
+        except SetpointOutOfRange as exc:
+            uow.record_refusal("tag.write_refused", "equipment_tag", tag_name, reason=str(exc), details=details)
+            raise
+    _check_value(uow, tag, value, details)
+    return tag
 
 
 @dataclass(frozen=True)

@@ -262,6 +262,12 @@ def _definition(item: dict[str, Any], endpoints: Mapping[str, str], where: str) 
             raise RegistryError(f"{where}: unsupported OPC UA data type {data_type.value}")
         if "modbus" in item:
             raise RegistryError(f"{where}: an OPC UA tag has no 'modbus' address")
+        from connectors.opcua import parse_node_id
+
+        try:
+            parse_node_id(str(item["node_id"]))
+        except ValueError as exc:
+            raise RegistryError(f"{where}: {exc}") from None
         kwargs["node_id"] = str(item["node_id"])
     offset = _number(item.get("offset", 0.0), where, "offset")
     return TagDefinition(name=name, equipment_id=str(item["equipment_id"]), protocol=protocol, endpoint=endpoint,

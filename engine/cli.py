@@ -8,7 +8,7 @@
     gmp process instances [--status S] | inspect ID
 
 PATH is a folder (every .bpmn, .dmn and .json below it, named relative to it) or files.
-Who acts: GMP_USER / GMP_PASSWORD / GMP_TOTP, or prompts. Commands go through the same
+Who acts: the `gmp login` session, else GMP_USER / GMP_PASSWORD / GMP_TOTP, or prompts. Commands go through the same
 services (engine.definitions, engine.instances) as the web application, with the engine
 runtime the `gmp` command installed for its process (the process library's gates,
 properties and operators).
@@ -16,13 +16,11 @@ properties and operators).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from audit.canonical import Actor
 from store.runtime import cli_settings, open_database
 from store.uow import UnitOfWork
 
@@ -44,24 +42,6 @@ def read_paths(paths: tuple[str, ...]) -> dict[str, bytes]:
     return files
 
 
-def _credentials(label: str) -> tuple[str, str, str]:
-    user = os.environ.get("GMP_USER") or click.prompt(f"{label} user ID", err=True)
-    password = os.environ.get("GMP_PASSWORD") or click.prompt("Password", hide_input=True, err=True)
-    code = os.environ.get("GMP_TOTP") or click.prompt("TOTP code", err=True)
-    return user, password, code
-
-
-def _login(db: Any, settings: Any) -> Actor:
-    from signatures.credentials import authenticate
-
-    user_id, password, code = _credentials("Your")
-    with UnitOfWork(db) as uow:
-        user = authenticate(uow, user_id, password, code, settings, action="user.login_refused",
-                            details={"client": "cli"})
-        actor = Actor(user.user_id, user.printed_name)
-        uow.audit("user.login", "user", user.user_id, actor=actor, details={"client": "cli"})
-        uow.commit()
-    return actor
 
 
 def _with_db(fn: Callable[[Any, Any], Any]) -> Any:
@@ -85,18 +65,45 @@ def process() -> None:
 @process.command("check")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--process", "process_id", help="the process to run, if the files define several")
-def check_cmd(paths: tuple[str, ...], process_id: str | None) -> None:
-    """Parse and check a definition without storing it."""
+@click.option("--role", "extra_roles", multiple=True, help="a role lanes may name besides the known ones (repeatable)")
+def check_cmd(paths: tuple[str, ...], process_id: str | None, extra_roles: tuple[str, ...]) -> None:
+    """Parse and check a definition without storing it (no database needed).
+
+    Lanes are checked against the seeded role catalogue, the site's roles when the configured
+    database is migrated, and --role.
+    """
     from engine.definitions import configured_roles, validate_upload
     from engine.ports import default_services
+    from store.schema import schema_state
 
-    def work(db: Any, settings: Any) -> None:
-        with db.session() as session:
-            bundle = validate_upload(read_paths(paths), roles=configured_roles(session),
-                                     services=default_services(settings), process_id=process_id, session=session)
-        click.echo(f"ok: process '{bundle.process_id}' ({len(bundle.files)} files) passes every check")
-        report_diagram_findings(bundle.files)
-    _with_db(work)
+    settings = cli_settings()
+    files = read_paths(paths)
+    seeded = _seeded_roles()
+    if not schema_state(settings.database_url).is_current:
+        bundle = validate_upload(files, roles=seeded | set(extra_roles), services=default_services(settings),
+                                 process_id=process_id)
+        source = "the seeded role catalogue (the configured database is not migrated)"
+    else:
+        db = open_database(settings)
+        try:
+            with db.session() as session:
+                bundle = validate_upload(files, roles=seeded | configured_roles(session) | set(extra_roles),
+                                         services=default_services(settings), process_id=process_id,
+                                         session=session)
+        finally:
+            db.dispose()
+        source = "the seeded catalogue and the site's roles"
+    click.echo(f"ok: process '{bundle.process_id}' ({len(bundle.files)} files) passes every check (roles: {source})")
+    report_diagram_findings(bundle.files)
+
+
+def _seeded_roles() -> set[str]:
+    """The seeded role catalogue (empty when the signatures package is not installed)."""
+    try:
+        from signatures.catalogue import SEED_ROLES
+    except ModuleNotFoundError:
+        return set()
+    return set(SEED_ROLES)
 
 
 def report_diagram_findings(files: dict[str, bytes]) -> None:
@@ -127,10 +134,13 @@ def upload_cmd(paths: tuple[str, ...], reason: str, process_id: str | None) -> N
     files = read_paths(paths)
 
     def work(db: Any, settings: Any) -> None:
-        actor = _login(db, settings)
-        with UnitOfWork(db, actor) as uow:
-            version = upload(uow, files, reason=reason, process_id=process_id, services=default_services(settings))
-            uow.commit()
+        from signatures.cli_session import person_at_terminal
+
+        with person_at_terminal(db, settings) as person:
+            with UnitOfWork(db, person.actor) as uow:
+                version = upload(uow, files, reason=reason, process_id=process_id,
+                                 services=default_services(settings))
+                uow.commit()
         click.echo(f"draft version {version.version} stored (id {version.id}); it needs a QA approval to be used")
     _with_db(work)
 
@@ -143,18 +153,18 @@ def approve_cmd(key: str, version: int, reason: str | None) -> None:
     """Approve a draft version with your electronic signature (meaning 'approved')."""
     from engine.definitions import APPROVAL_MEANING, approve, find_version
     from engine.ports import SignatureInput, default_services
-    from signatures.identities import get_user
+    from signatures.cli_session import signer_at_terminal
 
     def work(db: Any, settings: Any) -> None:
-        user_id, password, code = _credentials("Signer")
         with db.session() as session:
             target = find_version(session, key, version)
-            person = get_user(session, user_id)
-            actor = Actor(person.user_id, person.printed_name)
-        click.echo(f"Signing {key} v{version} with meaning '{APPROVAL_MEANING}' as {actor.printed_name}", err=True)
-        with UnitOfWork(db, actor) as uow:
-            approve(uow, target.id, SignatureInput(APPROVAL_MEANING, user_id, {"password": password, "totp": code}),
-                    services=default_services(settings), reason=reason)
+        signer = signer_at_terminal(db, settings)
+        click.echo(f"Signing {key} v{version} with meaning '{APPROVAL_MEANING}' as {signer.actor.printed_name}",
+                   err=True)
+        credentials = {"password": signer.credentials.password, "totp": signer.credentials.totp or ""}
+        with UnitOfWork(db, signer.actor) as uow:
+            approve(uow, target.id, SignatureInput(APPROVAL_MEANING, signer.user_id, credentials),
+                    services=default_services(settings, signer.session_id), reason=reason)
             uow.commit()
         click.echo(f"{key} v{version} approved")
     _with_db(work)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from lxml import etree
 
@@ -195,7 +196,8 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None, schema_errors
                 line = getattr(exc, "lineno", None)
                 problems.append(Problem(f"not valid JSON: {exc}", file=name, line=line))
             continue
-        root = parse_xml(content, name)
+        with _reading(name):
+            root = parse_xml(content, name)
         if kind == "bpmn":
             if root.tag != f"{{{BPMN_NS}}}definitions":
                 raise DefinitionError(f"{name}:{root.sourceline}: not a BPMN 2.0 file (root element {root.tag})")
@@ -206,7 +208,8 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None, schema_errors
         raise DefinitionError("the upload contains no .bpmn file")
 
     for name, root in bpmn_trees.items():
-        found = schema_problems(name, root)
+        with _reading(name):
+            found = schema_problems(name, root)
         if schema_errors_fatal:
             problems.extend(found)
     if problems:
@@ -321,25 +324,35 @@ def _is_executable(trees: Mapping[str, Any], process_id: str) -> bool:
     return False
 
 
-def _local(tag: Any) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
-
-
-def canonical(element: Any) -> bytes:
-    """C14N of an element. Canonical XML refuses relative namespace URIs (some modelers declare
-    one, e.g. `xmlns:x="@vendor/ns;1"`): unused declarations are then dropped first, and an element
-    that uses one is fingerprinted by its plain serialization (with only the namespaces it uses)."""
+def _canonical(element: Any) -> bytes:
+    """Canonical XML of an element for its fingerprint. C14N 1.0 refuses relative namespace URIs
+    (`xmlns:x="relative/uri"`, found in diagrams of some modellers): those elements use C14N 2.0."""
     try:
         return etree.tostring(element, method="c14n")
     except etree.C14NError:
-        import copy
+        return etree.canonicalize(etree.tostring(element, encoding="unicode")).encode("utf-8")
 
-        clone = copy.deepcopy(element)
-        etree.cleanup_namespaces(clone)
-        try:
-            return etree.tostring(clone, method="c14n")
-        except etree.C14NError:
-            return etree.tostring(clone)
+
+def canonical(element: Any) -> bytes:
+    """Canonical XML of an element (for comparing elements: web.review)."""
+    return _canonical(element)
+
+
+@contextmanager
+def _reading(name: str) -> Iterator[None]:
+    """Any failure while reading one file becomes a clear error naming the file (never a traceback)."""
+    try:
+        yield
+    except DefinitionError:
+        raise
+    except Exception as exc:  # untrusted input: whatever the parser raises is the file's problem
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise DefinitionCheckFailed([Problem(f"cannot be read as BPMN/DMN ({type(exc).__name__}"
+                                             + (f": {detail}" if detail else "") + ")", file=name)]) from exc
+
+
+def _local(tag: Any) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
 
 
 def _catalogue(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any],
@@ -347,29 +360,30 @@ def _catalogue(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any],
     """Every BPMN element with an id (diagram layout left out), plus one entry per file."""
     elements: dict[str, ElementInfo] = {}
     for name, root in bpmn_trees.items():
-        lanes: dict[str, str] = {}
-        for lane in root.iter(f"{{{BPMN_NS}}}lane"):
-            for ref in lane.iter(f"{{{BPMN_NS}}}flowNodeRef"):
-                if ref.text:
-                    lanes[ref.text.strip()] = lane.get("name") or lane.get("id")
-        for element in root.iter():
-            if not isinstance(element.tag, str):
-                continue
-            ns = etree.QName(element.tag).namespace
-            element_id = element.get("id")
-            if not element_id or ns in DI_NAMESPACES or ns != BPMN_NS:
-                continue
-            tag = _local(element.tag)
-            props = {p.get("name"): p.get("value") for p in element.findall(
-                f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}properties/{{{SPIFF_NS}}}property")}
-            if tag in CONTAINER_TAGS:
-                basis = json.dumps(sorted(element.attrib.items())).encode()
-            else:
-                basis = canonical(element)
-            elements[element_id] = ElementInfo(
-                id=element_id, tag=tag, name=element.get("name"), file=name, line=element.sourceline,
-                lane=lanes.get(element_id), properties={k: v for k, v in props.items() if k},
-                fingerprint=hashlib.sha256(basis).hexdigest())
+        with _reading(name):
+            lanes: dict[str, str] = {}
+            for lane in root.iter(f"{{{BPMN_NS}}}lane"):
+                for ref in lane.iter(f"{{{BPMN_NS}}}flowNodeRef"):
+                    if ref.text:
+                        lanes[ref.text.strip()] = lane.get("name") or lane.get("id")
+            for element in root.iter():
+                if not isinstance(element.tag, str):
+                    continue
+                ns = etree.QName(element.tag).namespace
+                element_id = element.get("id")
+                if not element_id or ns in DI_NAMESPACES or ns != BPMN_NS:
+                    continue
+                tag = _local(element.tag)
+                props = {p.get("name"): p.get("value") for p in element.findall(
+                    f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}properties/{{{SPIFF_NS}}}property")}
+                if tag in CONTAINER_TAGS:
+                    basis = json.dumps(sorted(element.attrib.items())).encode()
+                else:
+                    basis = _canonical(element)
+                elements[element_id] = ElementInfo(
+                    id=element_id, tag=tag, name=element.get("name"), file=name, line=element.sourceline,
+                    lane=lanes.get(element_id), properties={k: v for k, v in props.items() if k},
+                    fingerprint=hashlib.sha256(basis).hexdigest())
     for name in list(dmn_trees) + [n for n in files if n.lower().endswith(".json")]:
         key = f"file:{name}"
         elements[key] = ElementInfo(id=key, tag="file", name=name, file=name, line=None, lane=None, properties={},

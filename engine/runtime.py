@@ -32,6 +32,7 @@ from engine.gates import GateRegistry
 from engine.operators import OperatorCaller, OperatorRegistry
 from engine.properties import PropertyRegistry, TaskRules
 from engine.spiff.specs import properties_of
+from masterdata.changes import ChangeCatalogue
 
 
 @dataclass
@@ -69,11 +70,13 @@ OperatorActions = Callable[["StepScope", Any], Any]
 
 class EngineRuntime:
     """The registries of one application or command process: gates, task properties,
-    operators, save hooks; and how operators reach the instance API."""
+    operators, save hooks; how operators reach the instance API; and the kinds of data
+    under change control (`changes`, a masterdata.changes.ChangeCatalogue)."""
 
     def __init__(self, *, gates: GateRegistry | None = None, properties: PropertyRegistry | None = None,
                  operators: OperatorRegistry | None = None, save_hooks: list[SaveHook] | None = None,
-                 operator_actions: OperatorActions | None = None, name: str = "runtime") -> None:
+                 operator_actions: OperatorActions | None = None, name: str = "runtime",
+                 changes: ChangeCatalogue | None = None) -> None:
         self.name = name
         self.gates = gates or GateRegistry()
         self.properties = properties or PropertyRegistry()
@@ -81,6 +84,7 @@ class EngineRuntime:
         self.save_hooks: list[SaveHook] = list(save_hooks or [])
         self.operator_actions = operator_actions
         self.caller = OperatorCaller(self.operators)
+        self.changes = changes if changes is not None else ChangeCatalogue()
         self.frozen = False
 
     def add_save_hook(self, hook: SaveHook) -> None:
@@ -95,6 +99,7 @@ class EngineRuntime:
         self.gates.freeze()
         self.properties.freeze()
         self.operators.freeze()
+        self.changes.freeze()
         self.frozen = True
         return self
 

@@ -10,6 +10,7 @@ from store.base import Base
 MODEL_MODULES = [
     "audit.models",
     "signatures.models",
+    "masterdata.models",
     "engine.models",
     "engine.runtime_models",
     "connectors.models",

@@ -154,3 +154,17 @@ def frozen_clock() -> Iterator[clock.FrozenClock]:
         yield frozen
     finally:
         clock.set_clock(None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Command-line sessions (`gmp login`) keep their file under XDG_STATE_HOME: never the real home in tests."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state-home"))
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("XDG_STATE_HOME", None)
+        else:
+            os.environ["XDG_STATE_HOME"] = previous

@@ -13,15 +13,14 @@ from markupsafe import Markup
 
 from core.errors import GmpError
 from web.current_user import SESSION_KEY
+from web.security import safe_next
 from web.uow import settings, unit_of_work
 
 bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("main.home")
+    return safe_next(target) or url_for("main.home")
 
 
 def _field(name: str) -> str:
@@ -69,7 +68,7 @@ def login():  # type: ignore[no-untyped-def]
                 session["lang"] = language
             return redirect(_safe_next(request.form.get("next")))
     return render_template("auth/login.html", message=message, user_id=user_id,
-                           next=request.values.get("next", "")), status
+                           next=safe_next(request.values.get("next")) or ""), status
 
 
 def sign_in_message(exc: Exception) -> str:

@@ -63,59 +63,100 @@ def start_banner(url: str, users: list[tuple[str, str, str]], logs: Path) -> str
     return "\n".join(lines)
 
 
+class _Stop(Exception):
+    """SIGTERM or SIGINT arrived: stop every child, then exit."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise _Stop(signum)
+
+
+def stop_children(children: list[tuple[str, subprocess.Popen[bytes]]], timeout: float = 10.0) -> None:
+    """SIGTERM to every child still running, then wait; SIGKILL whoever is still there after `timeout`."""
+    for _name, child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for name, child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            click.echo(f"{name} did not stop within {timeout:g} s: killed", err=True)
+            child.kill()
+            child.wait()
+
+
 @click.command()
 def run() -> None:
-    """Migrate, seed demo data (GMP_DEMO=1), start simulators, scheduler and notifications, serve.
+    """Migrate, seed demo data (GMP_DEMO=1), start simulators, scheduler, notifier and web server.
 
-    Prints only the address and the demo users; what the parts print goes to instance/logs/."""
+    Prints the address and the demo users; what the parts print goes to instance/logs/.
+    SIGTERM or SIGINT (Ctrl-C; also when not started from a terminal, where SIGINT may arrive
+    ignored) stops every child process, then this one.
+    """
     from store.verified_upgrade import verified_upgrade
 
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)  # stopped by a service manager: stop the parts too
-    settings = cli_settings()
-    logs = settings.instance / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    click.echo("Starting GMP Workflow" + (" (the first start also creates the demo data)..." if settings.demo
-                                          and not (settings.instance / "demo-users.txt").exists() else "..."))
-    verified_upgrade(settings.database_url)
-    gmp = [sys.executable, "-m", "cli"]
-    if settings.demo and _available("web.demo_cli"):
-        seeded = subprocess.run([*gmp, "demo", "seed"], capture_output=True, text=True)
-        (logs / "demo-seed.log").write_text(seeded.stdout + seeded.stderr, encoding="utf-8")
-        if seeded.returncode != 0:
-            click.echo(seeded.stdout + seeded.stderr, err=True)
-            raise click.ClickException("the demo data could not be created (see above)")
-    children: list[subprocess.Popen[bytes]] = []
-    parts = [("simulate", "connectors.cli", [*(a for item in DEMO_PLANT for a in ("--set", item))] if settings.demo
-              else []), ("scheduler", "engine.scheduler_cli", []), ("notify", "web.notify_cli", [])]
-    for name, module, extra in parts:
-        if _available(module):
-            with open(logs / f"{name}.log", "ab") as log:
-                children.append(subprocess.Popen([*gmp, name, *extra], stdout=log, stderr=subprocess.STDOUT))
-    url = f"http://{settings.web_host}:{settings.web_port}"
+    # Our own handlers, whatever was inherited: a shell starts background jobs with SIGINT ignored.
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    code = 0
     try:
+        settings = cli_settings()
+        logs = settings.instance / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        first = settings.demo and not (settings.instance / "demo-users.txt").exists()
+        click.echo("Starting GMP Workflow" + (" (the first start also creates the demo data)..." if first else "..."))
+        verified_upgrade(settings.database_url)
+        gmp = [sys.executable, "-m", "cli"]
+        # children start with the default SIGINT action, not an ignored one inherited from here
+        restore = {"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)}
+        if settings.demo and _available("web.demo_cli"):
+            with open(logs / "demo-seed.log", "wb") as log:
+                seeding = subprocess.Popen([*gmp, "demo", "seed"], stdout=log, stderr=subprocess.STDOUT,
+                                           **restore)  # type: ignore[call-overload]
+                children.append(("demo seed", seeding))
+                if seeding.wait() != 0:
+                    click.echo((logs / "demo-seed.log").read_text(encoding="utf-8", errors="replace"), err=True)
+                    raise click.ClickException("the demo data could not be created (see above)")
+            children.clear()
+        plant = [a for item in DEMO_PLANT for a in ("--set", item)] if settings.demo else []
+        for name, module, extra in (("simulate", "connectors.cli", plant), ("scheduler", "engine.scheduler_cli", []),
+                                    ("notify", "web.notify_cli", [])):
+            if _available(module):
+                with open(logs / f"{name}.log", "ab") as log:
+                    children.append((name, subprocess.Popen([*gmp, name, *extra], stdout=log, stderr=subprocess.STDOUT,
+                                                            **restore)))  # type: ignore[call-overload]
         with open(logs / "web.log", "ab") as log:
-            server = subprocess.Popen([*gmp, "serve"], stdout=log, stderr=subprocess.STDOUT)
-        children.append(server)
-        if _wait_until_serving(settings.web_host, settings.web_port, server):
+            web = subprocess.Popen([*gmp, "serve"], stdout=log, stderr=subprocess.STDOUT,
+                                   **restore)  # type: ignore[call-overload]
+        children.append(("serve", web))
+        url = f"http://{settings.web_host}:{settings.web_port}"
+        if _wait_until_serving(settings.web_host, settings.web_port, web):
             click.echo(start_banner(url, demo_users(settings.instance) if settings.demo else [], logs))
-        else:
-            click.echo(f"the web server did not start; see {logs / 'web.log'}", err=True)
-        server.wait()
-    except KeyboardInterrupt:
-        click.echo("stopping")
+        reported: set[str] = set()
+        while web.poll() is None:
+            for name, child in children:
+                if name not in reported and child.poll() is not None:
+                    reported.add(name)
+                    click.echo(f"{name} exited with status {child.returncode} (see {logs / (name + '.log')})",
+                               err=True)
+            time.sleep(0.2)
+        code = web.returncode or 0
+        click.echo(f"the web server exited with status {code} (see {logs / 'web.log'}): stopping the others",
+                   err=True)
+    except _Stop as stop:
+        click.echo(f"{stop}: stopping {len([c for _, c in children if c.poll() is None])} processes", err=True)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-    os._exit(0)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the shutdown
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop_children(children)
+    sys.stdout.flush()
+    os._exit(code)
 
 
 def _wait_until_serving(host: str, port: int, server: subprocess.Popen[bytes], timeout: float = 600) -> bool:

@@ -42,13 +42,39 @@ def demo_seed() -> None:
     settings = cli_settings()
     rows = seed(settings)
     if not rows:
-        click.echo("demo data already present")
+        click.echo(already_seeded_message(settings))
         return
     lines = [f"password for every demo user: {library_demo.DEMO_PASSWORD}", "user\tname\troles\tTOTP secret"]
     lines += ["\t".join(row) for row in rows]
     path = settings.instance / "demo-users.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     click.echo(f"demo users created; see {path} (TOTP: `gmp demo totp USER`)")
+
+
+def already_seeded_message(settings) -> str:  # type: ignore[no-untyped-def]
+    """What `demo seed` found in a database that has users already, and what to do about it."""
+    from signatures.identities import list_users
+    from store.schema import display_url
+
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            users = [user.user_id for user in list_users(session)]
+    finally:
+        db.dispose()
+    listing = settings.instance / "demo-users.txt"
+    demo_ids = {library_demo.DEMO_ADMIN.user_id} | {user.user_id for user in library_demo.DEMO_USERS}
+    shown = ", ".join(users[:8]) + (f" and {len(users) - 8} more" if len(users) > 8 else "")
+    if demo_ids <= set(users) and listing.exists():
+        return (f"demo data already present: {len(users)} user accounts ({shown}); nothing seeded. The demo users' "
+                f"password and TOTP secrets are in {listing} (a current code: `gmp demo totp USER`).")
+    return (f"nothing seeded: the database {display_url(settings.database_url)} already has {len(users)} user "
+            f"account(s) ({shown}), so it is not empty"
+            + (" (an administrator made by `gmp admin bootstrap`?)" if not demo_ids <= set(users) else
+               f", but {listing} is missing") +
+            ". The demo is seeded only into an empty database, never beside real accounts. To try the demo, use a "
+            "fresh instance folder and database, e.g. `GMP_INSTANCE_PATH=/tmp/gmp-demo GMP_DEMO=1 make run`; to go "
+            "on with this database, create users with `gmp user add` as its administrator.")
 
 
 @demo.command("totp")

@@ -123,10 +123,9 @@ def set_language():  # type: ignore[no-untyped-def]
                 row.language = language
                 row.updated_at = clock.isoformat(clock.now())
             uow.commit()
-    target = request.form.get("next") or ""
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("main.home")
-    return redirect(target)
+    from web.security import safe_next
+
+    return redirect(safe_next(request.form.get("next")) or url_for("main.home"))
 
 
 # Navigation: shown only when the blueprint is registered and the matrix allows the user.

@@ -80,8 +80,13 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
         (AuditEntry.object_type == "process_instance") & (AuditEntry.object_id == str(instance_id)),
         (AuditEntry.object_type == "task") & (AuditEntry.object_id.in_(task_ids) if task_ids else False),
     )).order_by(AuditEntry.seq)).scalars()
+    from web.record_names import object_names
+
+    entries = list(entries)
+    names = object_names(session, {(e.object_type, e.object_id) for e in entries})
     timeline = [{"seq": e.seq, "ts": e.ts, "actor_id": e.actor_id, "actor_name": e.actor_name, "action": e.action,
-                 "object": f"{e.object_type}/{e.object_id}", "reason": e.reason} for e in entries]
+                 "object": f"{e.object_type}/{e.object_id}", "name": names.get((e.object_type, e.object_id)),
+                 "reason": e.reason} for e in entries]
     exceptions = [{"task": t["name"], **v} for t in tasks for v in t["values"] if v["out_of_limits"]]
     return jsonable({"instance": {k: header[k] for k in ("id", "title", "process", "version", "status", "started_at",
                                                            "started_by", "ended_at", "cancel_reason")},
@@ -197,7 +202,10 @@ def _display_names(instance_id: int) -> dict[str, Any]:
 
 @bp.get("/<int:instance_id>")
 def record(instance_id: int):  # type: ignore[no-untyped-def]
-    return render_template("records/record.html", record=_record(instance_id), **_display_names(instance_id))
+    from web.record_names import fold_engine_steps
+
+    return render_template("records/record.html", record=_record(instance_id), fold_engine_steps=fold_engine_steps,
+                           **_display_names(instance_id))
 
 
 @bp.get("/<int:instance_id>.json")

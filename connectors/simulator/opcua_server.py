@@ -21,7 +21,7 @@ from connectors.simulator.maps import OPCUA_NAMESPACE, OPCUA_NODES
 from connectors.simulator.model import POINT_BY_NAME, PlantModel
 
 logging.getLogger("asyncua").setLevel(logging.ERROR)
-APPLICATION_URI = "urn:gmp:plant-simulator:server"  # namespace 1; the plant namespace is 2
+APPLICATION_URI = "urn:gmp:plant-simulator:server"  # namespace 1; the plant namespace is 2 (unless extra ones)
 
 
 class _Users:
@@ -43,7 +43,7 @@ class _Users:
 class OpcUaSimulator:
     def __init__(self, model: PlantModel, host: str, port: int, *, users: dict[str, str] | None = None,
                  allow_anonymous: bool = True, certificate: Path | None = None,
-                 private_key: Path | None = None) -> None:
+                 private_key: Path | None = None, extra_namespaces: tuple[str, ...] = ()) -> None:
         self.model = model
         self.host = host
         self.port = port
@@ -51,6 +51,8 @@ class OpcUaSimulator:
         self._users = _Users(dict(users or {}), allow_anonymous)
         self.certificate = certificate
         self.private_key = private_key
+        self.extra_namespaces = tuple(extra_namespaces)  # registered before the plant's: moves its index
+        self.namespace_index: int | None = None
         self.server: Server | None = None
         self.nodes: dict[str, ua.NodeId] = {}
         self._pushed: dict[str, Any] = {}
@@ -73,7 +75,9 @@ class OpcUaSimulator:
         if self._users.allow_anonymous:
             tokens.insert(0, ua.AnonymousIdentityToken)
         server.set_identity_tokens(tokens)
-        ns = await server.register_namespace(OPCUA_NAMESPACE)
+        for uri in self.extra_namespaces:
+            await server.register_namespace(uri)
+        ns = self.namespace_index = await server.register_namespace(OPCUA_NAMESPACE)
         objects = server.get_objects_node()
         folders: dict[str, Any] = {}
         for point_name, identifier in OPCUA_NODES.items():
@@ -103,7 +107,11 @@ class OpcUaSimulator:
                 return
             point = POINT_BY_NAME[point_name]
             if point.writable and self.model.write(point_name, value.Value.Value):
-                attribute.value = value
+                # a device stamps what it takes: a client's write rarely carries a source timestamp, and
+                # other clients must still see when the value changed
+                now = datetime.now(timezone.utc)
+                attribute.value = ua.DataValue(value.Value, StatusCode=value.StatusCode,
+                                               SourceTimestamp=value.SourceTimestamp or now, ServerTimestamp=now)
                 self._pushed[point_name] = self.model.get(point_name)
             # a write-locked point keeps its value: the device acknowledged but did not act
         return setter

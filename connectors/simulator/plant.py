@@ -28,6 +28,7 @@ from connectors.simulator.opcua_server import OpcUaSimulator
 T = TypeVar("T")
 TICK_SECONDS = 0.1
 PROTOCOLS = ("modbus", "opcua")
+START_TIMEOUT_SECONDS = 180
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -40,13 +41,14 @@ class PlantSimulator:
     def __init__(self, *, host: str = "127.0.0.1", modbus_port: int = 5020, opcua_port: int | None = 4840,
                  control_port: int | None = None, seed: int = 1, noise: bool = True,
                  opcua_users: dict[str, str] | None = None, allow_anonymous: bool = True,
-                 certificate: Path | None = None, private_key: Path | None = None) -> None:
+                 certificate: Path | None = None, private_key: Path | None = None,
+                 opcua_extra_namespaces: tuple[str, ...] = ()) -> None:
         self.host = host
         self.model = PlantModel(seed=seed, noise=noise)
         self.modbus = ModbusSimulator(self.model, host, modbus_port)
         self.opcua = None if opcua_port is None else OpcUaSimulator(
             self.model, host, opcua_port, users=opcua_users, allow_anonymous=allow_anonymous,
-            certificate=certificate, private_key=private_key)
+            certificate=certificate, private_key=private_key, extra_namespaces=opcua_extra_namespaces)
         self.control_port = control_port
         self._control_server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -72,7 +74,9 @@ class PlantSimulator:
         self._thread = threading.Thread(target=self._run, args=(ready,), name="plant-simulator", daemon=True)
         self._thread.start()
         try:
-            ready.result(timeout=30)
+            # the OPC UA address space takes about 1.3 s to build on an idle machine, minutes on a
+            # saturated one: wait generously rather than fail a whole test session or `gmp simulate`
+            ready.result(timeout=START_TIMEOUT_SECONDS)
         except BaseException:
             self._thread.join(timeout=5)
             self._thread = None

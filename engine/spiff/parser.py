@@ -10,8 +10,9 @@ a separately approved definition (engine.spiff.call_activity), listed in
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -46,6 +47,23 @@ class UnknownProcess(SpecError):
     """The process asked for is not defined in the files."""
 
 
+class UnreadableFile(SpecError):
+    """The parser failed on a file in a way SpiffWorkflow does not report (a bug or an odd input): `file` names it."""
+
+
+@contextmanager
+def _reading(name: str) -> Iterator[None]:
+    """Whatever the parser raises while reading `name` that is not a validation error names the file."""
+    try:
+        yield
+    except (SpecError, ValidationException, SpiffWorkflowException):
+        raise
+    except Exception as exc:  # untrusted input: the failure is the file's problem, never a traceback
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise UnreadableFile(f"cannot be read as BPMN/DMN ({type(exc).__name__}" + (f": {detail}" if detail else "")
+                             + ")", file=name) from exc
+
+
 @dataclass
 class ParsedSpecs:
     process_id: str
@@ -75,17 +93,22 @@ def parse_specs(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any], pro
     parser = GmpBpmnParser(validator=VALIDATOR if validate else None)
     try:
         for name, root in dmn_trees.items():
-            parser.add_dmn_xml(root, filename=name)
+            with _reading(name):
+                parser.add_dmn_xml(root, filename=name)
         for name, root in bpmn_trees.items():
-            parser.add_bpmn_xml(root, filename=name)
-        ids = list(parser.process_parsers)  # get_process_ids() leaves out processes that are not executable
+            with _reading(name):
+                parser.add_bpmn_xml(root, filename=name)
+        every_file = ", ".join(sorted(bpmn_trees))
+        with _reading(every_file):
+            ids = list(parser.process_parsers)  # get_process_ids() leaves out processes that are not executable
         if process_id is None:
             process_id = choose(ids)
         elif process_id not in ids:
             raise UnknownProcess(f"process '{process_id}' is not defined in the files (found: {', '.join(sorted(ids))})")
-        spec = parser.get_spec(process_id)
-        found = parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
-    except UnknownProcess:
+        with _reading(every_file):
+            spec = parser.get_spec(process_id)
+            found = parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
+    except SpecError:
         raise
     except ValidationException as exc:
         raise SpecError(str(exc).split("\n")[0], getattr(exc, "id", None) or None,

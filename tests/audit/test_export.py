@@ -205,6 +205,8 @@ FORGERIES = {
     "filters changed": (_refilter, "in filters|does not match the export's filters"),
     "statement changed": (lambda r: [dict(x, statement=dict(x["statement"], entries=1)) if x["type"] == "statement"
                                      else x for x in r], "statement's signature by key .* does not verify"),
+    "statement key_id not text": (lambda r: [dict(x, key_id=["k"]) if x["type"] == "statement" else x for x in r],
+                                  "key_id or signature is missing"),
     "data after the end": (lambda r: r + [r[-1]], "data after the end record"),
     "omitted range inconsistent with its digests": (
         lambda r: [dict(x, last_seq=x["last_seq"] + 1) if x["type"] == "omitted" else x for x in r],

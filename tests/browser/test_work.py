@@ -191,17 +191,45 @@ def test_a_service_task_operator_round_trips_through_the_modeler(page, live_serv
     assert page.locator('[data-group-id="group-gmp"]').get_by_label("Gates").is_visible()
 
 
-@pytest.mark.req("URS-AUD-004", "A11-9", "P11-10e")
-def test_auditor_filters_verifies_and_downloads_the_pdf(page, live_server, live_db, plant):
+@pytest.mark.req("URS-AUD-004", "URS-AUD-008", "A11-9", "P11-10e")
+def test_auditor_filters_verifies_and_downloads_the_pdf(page, live_server, live_db, live_settings, plant):
+    """The auditor's hour: filter by choices and action prefix, read records by name with engine steps folded,
+    export the PDF in the background and download it when the page says it is ready, verify the chain."""
+    from playwright.sync_api import expect
+
+    from tests.browser.conftest import ARTIFACTS
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    deploy_and_start(live_db, live_settings, plant["quinn"], plant["quentin"])
+    complete_weighing(page, live_server, live_db, plant)
+    page.get_by_role("button", name="Sign out").click()
+    plant["clock"].advance(seconds=31)
     sign_in(page, live_server, live_db, plant["audrey"])
     page.goto(live_server.url + "/audit/")
     page.get_by_label("User", exact=True).fill("alice")
+    page.get_by_label("Action", exact=True).fill("task")  # a prefix: task.completed, task.claimed, ...
     page.get_by_role("button", name="Filter").click()
     actions = page.locator("table.audit-entries tbody tr td:nth-child(4)").all_inner_texts()
-    assert actions and all(a for a in actions)
+    assert actions and all(a.startswith("task.") for a in actions)
+    weighing = page.get_by_test_id("record-name").filter(has_text="Weigh the material — Batch B-001 #1")
+    expect(weighing.first).to_be_visible()
     assert no_horizontal_scroll(page)
+    page.screenshot(path=str(ARTIFACTS / "auditor-trail.png"), full_page=True)
+    weighing.first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("History of Weigh the material — Batch B-001 #1")
+    steps = page.get_by_test_id("engine-steps").first
+    expect(steps.locator("tr.engine-step, tr[data-seq]").first).to_be_hidden()
+    steps.locator("summary").click()
+    expect(steps.locator("tr[data-seq]").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "auditor-record-history.png"), full_page=True)
+    page.goto(live_server.url + "/audit/?user=alice")
+    page.get_by_role("button", name="Export PDF").click()
+    job = page.get_by_test_id("export-job")
+    expect(job).to_have_attribute("data-state", "ready", timeout=90_000)
+    page.screenshot(path=str(ARTIFACTS / "auditor-export-ready.png"), full_page=True)
     with page.expect_download() as info:
-        page.get_by_role("link", name="Export PDF").click()
+        page.get_by_role("link", name="Download audit-trail.pdf").click()
     assert info.value.suggested_filename == "audit-trail.pdf"
+    page.goto(live_server.url + "/audit/")
     page.get_by_role("button", name="Verify the whole trail").click()
     assert page.get_by_test_id("verify-result").get_attribute("data-ok") == "true"

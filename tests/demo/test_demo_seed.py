@@ -59,3 +59,24 @@ def test_seed_puts_tags_and_processes_in_effect_with_work_waiting(db, settings):
         latest = session.execute(select(AuditEntry.ts).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one()
     assert latest < clock.isoformat(clock.now())  # the demo history lies in the past
     verify_trail(db, settings)
+
+
+@pytest.mark.req("URS-FND-001")
+def test_seed_after_bootstrap_says_what_it_found_and_what_to_do(db, settings, monkeypatch):
+    """`gmp demo seed` after `gmp admin bootstrap` printed "demo data already present" and seeded nothing."""
+    from signatures import testing
+
+    with kdf.unsafe_fast_kdf():
+        testing.bootstrap_admin(db, settings)
+    monkeypatch.setenv("GMP_INSTANCE_PATH", settings.instance_path)
+    monkeypatch.setenv("GMP_DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(demo_cli.demo, ["seed"])
+    assert result.exit_code == 0, result.output
+    assert "demo data already present" not in result.output
+    assert "nothing seeded: the database" in result.output and "already has 1 user account(s) (admin)" in result.output
+    assert "`gmp admin bootstrap`" in result.output and "GMP_INSTANCE_PATH=/tmp/gmp-demo GMP_DEMO=1 make run" \
+        in result.output and "`gmp user add`" in result.output
+    with kdf.unsafe_fast_kdf():
+        demo.seed(settings)  # nothing: the database is not empty
+    with db.session() as session:
+        assert session.get(UserAccount, "alice") is None

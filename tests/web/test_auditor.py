@@ -19,11 +19,15 @@ def auditor(app, db, settings, frozen_clock):  # type: ignore[no-untyped-def]
     return client, person
 
 
+def _table(page: str) -> str:
+    return page[page.index('<table class="audit-entries">'):]
+
+
 def test_trail_lists_and_filters_entries(auditor):
     client, _ = auditor
     page = client.get("/audit/").get_data(as_text=True)
-    assert "user.created" in page and 'data-seq="1"' in page
-    filtered = client.get("/audit/?user=audrey&action=accountability.signed").get_data(as_text=True)
+    assert "user.created" in _table(page) and 'data-seq="1"' in page
+    filtered = _table(client.get("/audit/?user=audrey&action=accountability.signed").get_data(as_text=True))
     assert "accountability.signed" in filtered and "user.created" not in filtered
     assert client.get("/audit/?since=2026-13-01").status_code == 422
     assert client.get("/audit/?since=2026-02-01&until=2026-01-01").status_code == 422
@@ -42,17 +46,91 @@ def test_one_click_verification(auditor):
     assert 'data-ok="true"' in page and "audit trail intact" in page
 
 
+def _wait_for_job(client, location, timeout=120.0):  # type: ignore[no-untyped-def]
+    """Poll the job's JSON until it has finished (a condition, not a fixed sleep)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.get(location + ".json").get_json()
+        if status["state"] not in ("queued", "running"):
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+
+@pytest.mark.req("URS-AUD-008")
 @pytest.mark.parametrize("fmt,marker", [("jsonl", b'"format"'), ("csv", b"seq"), ("pdf", b"%PDF")])
-def test_exports_download(auditor, fmt, marker):
+def test_exports_run_in_the_background_and_offer_the_file(auditor, fmt, marker):
     client, _ = auditor
-    response = client.get(f"/audit/export.{fmt}?user=audrey")
+    started = client.post("/audit/exports", data={"csrf_token": "walk-token", "format": fmt, "user": "audrey"})
+    assert started.status_code == 302 and "/audit/exports/" in started.headers["Location"]
+    location = started.headers["Location"]
+    status = _wait_for_job(client, location)
+    assert status["state"] == "ready" and status["percent"] == 100 and status["entries"] >= 1, status
+    page = client.get(location).get_data(as_text=True)
+    assert 'data-state="ready"' in page and "The file is ready" in page and "Filters: user audrey" in page
+    response = client.get(location + "/file")
     assert response.status_code == 200 and marker in response.data[:400]
     assert f"audit-trail.{fmt}" in response.headers["Content-Disposition"]
 
 
-def test_export_errors(auditor):
+def test_export_errors(auditor, app, db, settings):
     client, _ = auditor
-    assert client.get("/audit/export.xml").status_code == 422
+    assert client.post("/audit/exports", data={"csrf_token": "walk-token", "format": "xml"}).status_code == 422
+    assert client.get("/audit/exports/no-such-job").status_code == 404
+    failed = client.post("/audit/exports", data={"csrf_token": "walk-token", "format": "pdf", "user": "nobody"})
+    status = _wait_for_job(client, failed.headers["Location"])
+    assert status["state"] == "failed" and "no audit entries match the filters" in status["error"]
+    assert "The export failed: no audit entries match the filters" in client.get(failed.headers["Location"]) \
+        .get_data(as_text=True)
+    assert client.get(failed.headers["Location"] + "/file").status_code == 404
+    # another user's job does not exist for this one
+    with kdf.unsafe_fast_kdf():
+        from signatures.models import UserAccount
+
+        with db.session() as s:
+            secret = s.get(UserAccount, "admin").totp_secret
+        admin = testing.Person("admin", "Ada Admin", testing.DEFAULT_PASSWORD, secret)
+        quinn = testing.enrolled_user(db, settings, admin, "quinn", "Quinn QA", ["qa"])
+    other = app.test_client()
+    open_session(db, other, quinn)
+    assert other.get(failed.headers["Location"]).status_code == 404
+
+
+@pytest.mark.req("URS-AUD-008")
+def test_a_running_export_shows_its_progress_and_refreshes(auditor, settings):
+    """The status page of a job in progress (its status file as the job process writes it)."""
+    import json
+    import time
+
+    client, _ = auditor
+    folder = settings.instance / "exports" / "job-in-progress"
+    folder.mkdir(parents=True)
+    (folder / "job.json").write_text(json.dumps({"id": "job-in-progress", "user_id": "audrey", "format": "pdf",
+                                                 "filters": {}, "described": "", "requested_at":
+                                                 "2026-01-05T08:00:00.000000Z"}))
+    (folder / "status.json").write_text(json.dumps({"state": "running", "done": 5000, "total": 20000, "entries": 0,
+                                                    "updated": time.time()}))
+    page = client.get("/audit/exports/job-in-progress").get_data(as_text=True)
+    assert 'data-state="running"' in page and "Working: 5000 of 20000 entries (25 %)." in page
+    assert '<meta http-equiv="refresh" content="2">' in page and '<progress max="100" value="25"' in page
+    assert client.get("/audit/exports/job-in-progress/file").status_code == 404
+    (folder / "status.json").write_text(json.dumps({"state": "running", "done": 5000, "total": 20000,
+                                                    "updated": time.time() - 3600}))
+    page = client.get("/audit/exports/job-in-progress").get_data(as_text=True)
+    assert 'data-state="interrupted"' in page and "Start it again" in page and 'content="2"' not in page
+
+
+def test_filters_offer_choices_and_match_actions_by_prefix(auditor):
+    client, _ = auditor
+    page = client.get("/audit/").get_data(as_text=True)
+    assert '<option value="user">user</option>' in page  # record types found in the trail
+    assert '<option value="audrey">Audrey Auditor</option>' in page  # users
+    assert '<option value="accountability."></option>' in page and '<option value="user.created"></option>' in page
+    prefix = client.get("/audit/?action=accountability").get_data(as_text=True)
+    assert "accountability.signed" in _table(prefix) and "user.created" not in _table(prefix)
+    assert "Filters: action accountability*" in prefix
 
 
 @pytest.mark.req("URS-AUD-005", "P11-200a1", "P11-50a")

@@ -158,3 +158,59 @@ def test_polling_is_not_activity(client, db, people, settings, frozen_clock):
     client.get("/")
     with db.session() as s:
         assert s.query(AuthSession).one().last_activity_at > before
+
+
+# Open redirect: every form a tester or a browser quirk can turn into another site must fall back home.
+OFFSITE = [
+    "//evil.example/x", "///evil.example/x", "/\t/evil.example/x", "/\n/evil.example/x", "/\r/evil.example/x",
+    "/ /evil.example/x", " //evil.example/x", "\t//evil.example/x", "/\\evil.example/x", "\\\\evil.example/x",
+    "\\/evil.example/x", "/%09/evil.example/x", "/%2F/evil.example/x", "/%2f%2fevil.example/x",
+    "/%252F/evil.example/x", "/%5Cevil.example/x", "/%5C%5Cevil.example/x", "https://evil.example/x",
+    "http:evil.example", "HTTPS://evil.example", "javascript:alert(1)", "data:text/html,<script>1</script>",
+    "evil.example/x", "/./evil.example/x", "/.//evil.example/x", "/../evil.example", "/%2e%2e/evil.example",
+    "/\u3002evil.example", "\uff0f\uff0fevil.example", "/\u2028/evil.example", "/x\x00/evil", "/x?y=\\z", "",
+]
+SAME_SITE = ["/", "/tasks/", "/records/12?tab=signatures#sig-3", "/audit/?action=signature&user=alice",
+             "/records/%E7%8E%8B", "/x?next=//not-a-host-here"]
+
+
+@pytest.mark.req("URS-WEB-002", "URS-WEB-005")
+@pytest.mark.parametrize("target", OFFSITE)
+def test_redirect_targets_off_this_site_are_refused(target):
+    from web.security import safe_next
+
+    assert safe_next(target) is None
+
+
+@pytest.mark.req("URS-WEB-002", "URS-WEB-005")
+@pytest.mark.parametrize("target", SAME_SITE)
+def test_redirect_targets_on_this_site_pass(target):
+    from web.security import safe_next
+
+    assert safe_next(target) == target
+
+
+@pytest.mark.req("URS-WEB-002", "URS-WEB-005")
+def test_sign_in_and_language_never_redirect_off_site(client, db, people, frozen_clock):
+    """The reported case end to end (`/sign-in?next=/%09/evil.example/x` led to `Location: //evil.example/x`),
+    then every tricky form through the language switch, which redirects to `next` without a sign-in."""
+    from urllib.parse import quote
+
+    page = client.get("/sign-in?next=/%09/evil.example/x").get_data(as_text=True)
+    assert '<input type="hidden" name="next" value="">' in page
+    alice = people["alice"]
+    for target in ("/%09/evil.example/x", "/\t/evil.example/x", "//evil.example/x", "/records/?status=running"):
+        frozen_clock.advance(seconds=31)
+        token = csrf_of(client)
+        response = client.post("/sign-in", data={"csrf_token": token, "user_id": "alice", "password": alice.password,
+                                                  "totp": testing.next_totp(db, alice), "next": target})
+        assert response.status_code == 302
+        location = response.headers["Location"]
+        assert location == (target if target.startswith("/records") else "/"), (target, location)
+        client.post("/sign-out", data={"csrf_token": csrf_of(client)})
+    token = csrf_of(client)
+    for target in OFFSITE:
+        response = client.post("/language", data={"language": "en", "csrf_token": token, "next": target})
+        assert response.headers["Location"] == "/", (target, response.headers["Location"])
+    page = client.get("/sign-in?next=" + quote("/records/?x=1")).get_data(as_text=True)
+    assert '<input type="hidden" name="next" value="/records/?x=1">' in page

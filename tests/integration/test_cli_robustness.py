@@ -1,0 +1,136 @@
+"""Commands on a database that was never migrated (or is behind), and `gmp process check` without one."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import TEST_PASSPHRASE, TEST_SECRET
+
+ROOT = Path(__file__).resolve().parents[2]
+LINE_CLEARANCE = ROOT / "tests" / "engine" / "processes" / "line_clearance"
+RELATIVE_NAMESPACE = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:tri="trisotech/model"
+    id="d1" targetNamespace="http://example.com/x">
+  <bpmn:process id="p1" isExecutable="true">
+    <bpmn:startEvent id="s1" tri:origin="x"/>
+    <bpmn:endEvent id="e1"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="s1" targetRef="e1"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+# Every command that reads or writes the database, with what it needs typed in.
+COMMANDS = [
+    (["process", "list"], None), (["process", "instances"], None), (["process", "inspect", "1"], None),
+    (["process", "history", "x"], None), (["tags", "list"], None), (["tags", "unconfirmed"], None),
+    (["audit", "verify"], None), (["audit", "checkpoint"], None), (["audit", "export", "--out", "{tmp}/x.jsonl"], None),
+    (["audit", "rotate-key"], None), (["role", "list"], None), (["backup", "--out", "{tmp}/b.gmpbak"], None),
+    (["scheduler", "--once"], None), (["scheduler"], None), (["notify", "--once"], None), (["notify"], None),
+    (["serve", "--port", "1"], None), (["demo", "seed"], None),
+    (["user", "list"], "admin\npassword\n123456\n"), (["tags", "read", "X", "--user", "alice"], "pw\n123456\n"),
+]
+
+
+@pytest.fixture
+def unmigrated(backend, request, tmp_path):  # type: ignore[no-untyped-def]
+    """(url, tmp_path): a database that exists but was never migrated (an empty PostgreSQL database; an
+    SQLite file path nobody created yet)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}"
+    server = request.getfixturevalue("pg_server")
+    name = f"empty_{abs(hash(request.node.nodeid)) % 10**8}"
+    server.admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    server.admin_execute(f"CREATE DATABASE {name}")
+    request.addfinalizer(lambda: server.admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    return server.url(name)
+
+
+def _run(url: str, tmp_path: Path, args: list[str], stdin: str | None = None):  # type: ignore[no-untyped-def]
+    from cli import gmp
+    from store import runtime
+
+    runtime.cli_settings.cache_clear()
+    env = {"GMP_INSTANCE_PATH": str(tmp_path / "instance"), "GMP_DATABASE_URL": url, "GMP_SECRET_KEY": TEST_SECRET,
+           "GMP_SERVER_KEY_PASSPHRASE": TEST_PASSPHRASE, "GMP_USER": "", "GMP_PASSWORD": "", "GMP_TOTP": ""}
+    try:
+        return CliRunner().invoke(gmp, [a.replace("{tmp}", str(tmp_path)) for a in args], env=env, input=stdin)
+    finally:
+        runtime.cli_settings.cache_clear()
+
+
+@pytest.mark.req("URS-FND-001")
+@pytest.mark.parametrize("args, stdin", COMMANDS, ids=[" ".join(c[0]) for c in COMMANDS])
+def test_every_command_on_an_unmigrated_database_says_run_db_upgrade(unmigrated, tmp_path, args, stdin):
+    result = _run(unmigrated, tmp_path, args, stdin)
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert "is not migrated (no schema yet): run `gmp db upgrade`" in result.output, result.output
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+
+
+@pytest.mark.req("URS-FND-001")
+def test_a_database_behind_the_code_names_both_revisions(unmigrated, tmp_path):
+    from store.migrate import upgrade
+    from store.schema import head_revision
+
+    upgrade(unmigrated, "0005_connectors")
+    for args in (["serve", "--port", "1"], ["notify", "--once"], ["scheduler", "--once"]):
+        result = _run(unmigrated, tmp_path, args)
+        assert result.exit_code == 1
+        assert (f"is at schema revision 0005_connectors, this version needs {head_revision()}: run `gmp db upgrade`"
+                in result.output), result.output
+
+
+def test_process_check_needs_no_database(unmigrated, tmp_path, backend):
+    """`gmp process check` on an unmigrated database checks against the seeded role catalogue, and creates
+    nothing (no SQLite file, no schema)."""
+    from store.schema import schema_state
+
+    result = _run(unmigrated, tmp_path, ["process", "check", str(LINE_CLEARANCE)])
+    assert result.exit_code == 0, result.output
+    assert "passes every check (roles: the seeded role catalogue (the configured database is not migrated))" \
+        in result.output
+    assert schema_state(unmigrated).current is None
+    if backend == "sqlite":
+        assert not (tmp_path / "never-migrated.sqlite3").exists()
+    result = _run(unmigrated, tmp_path, ["process", "check", str(LINE_CLEARANCE), "--role", "x"])
+    assert result.exit_code == 0
+
+
+def test_process_check_uses_the_sites_roles_when_migrated(db, settings, tmp_path):
+    result = _run(settings.database_url, tmp_path, ["process", "check", str(LINE_CLEARANCE)])
+    assert result.exit_code == 0 and "roles: the seeded catalogue and the site's roles" in result.output
+
+
+@pytest.mark.req("URS-ENG-003")
+def test_relative_namespace_uri_is_read_not_a_traceback(tmp_path):
+    """A diagram with a relative namespace URI (as the OMG MIWG reference C.8.0 exported by Trisotech) made
+    lxml's C14N raise C14NError out of `gmp process check`."""
+    from engine.parsing import parse_bundle
+
+    bundle = parse_bundle({"C.8.0.bpmn": RELATIVE_NAMESPACE})
+    assert bundle.process_id == "p1" and bundle.elements["s1"].fingerprint
+    path = tmp_path / "C.8.0.bpmn"
+    path.write_bytes(RELATIVE_NAMESPACE)
+    result = _run(f"sqlite:///{tmp_path / 'none.sqlite3'}", tmp_path, ["process", "check", str(path)])
+    assert result.exit_code == 0 and "ok: process 'p1'" in result.output, result.output
+
+
+@pytest.mark.req("URS-ENG-003")
+def test_any_parser_failure_is_a_clear_error_naming_the_file(tmp_path, monkeypatch):
+    """Whatever the XML or BPMN library raises while reading a file (here C14N 1.0 on a relative namespace,
+    as before the fix) is a DefinitionCheckFailed naming the file, and the CLI prints it without a traceback."""
+    from lxml import etree
+
+    from engine import parsing
+    from engine.errors import DefinitionCheckFailed
+
+    monkeypatch.setattr(parsing, "_canonical", lambda element: etree.tostring(element, method="c14n"))
+    with pytest.raises(DefinitionCheckFailed, match=r"C.8.0.bpmn: cannot be read as BPMN/DMN \(C14NError"):
+        parsing.parse_bundle({"C.8.0.bpmn": RELATIVE_NAMESPACE})
+    path = tmp_path / "C.8.0.bpmn"
+    path.write_bytes(RELATIVE_NAMESPACE)
+    result = _run(f"sqlite:///{tmp_path / 'none.sqlite3'}", tmp_path, ["process", "check", str(path)])
+    assert result.exit_code == 1 and "C.8.0.bpmn: cannot be read as BPMN/DMN (C14NError" in result.output
+    assert "Traceback" not in result.output
