@@ -138,6 +138,8 @@ def run() -> None:
         url = f"http://{settings.web_host}:{settings.web_port}"
         if _wait_until_serving(settings.web_host, settings.web_port, web):
             click.echo(start_banner(url, demo_users(settings.instance) if settings.demo else [], logs))
+        elif web.poll() is None:
+            click.echo(f"the web server does not answer at {url} yet; see {logs / 'web.log'}", err=True)
         reported: set[str] = set()
         while web.poll() is None:
             for name, child in children:

@@ -3,7 +3,7 @@ users, sends what its parts print to instance/logs/, serves a favicon, and stops
 from __future__ import annotations
 
 import os
-import selectors
+import select
 import signal
 import subprocess
 import sys
@@ -20,16 +20,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 600) -> str:
-    """stdout of `process` until a line holds `marker` (or it exits, or the time is up)."""
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    seen = ""
+    """stdout of `process` until it holds `marker` (or it exits, or the time is up). Reads the pipe
+    itself: a buffered reader would keep lines that arrived together out of the selector's sight."""
+    fd = process.stdout.fileno()
+    seen = b""
     deadline = time.monotonic() + timeout
-    while marker not in seen and time.monotonic() < deadline and process.poll() is None:
-        if selector.select(timeout=1):
-            line = process.stdout.readline()
-            seen += line
-    return seen
+    while marker.encode() not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            seen += chunk
+        elif process.poll() is not None:
+            break
+    return seen.decode("utf-8", errors="replace")
 
 
 @pytest.mark.req("URS-UX-005")
