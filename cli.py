@@ -38,6 +38,7 @@ COMMANDS = {
     "config": "store.cli:config",
     "validation-pack": "validation_pack.cli:validation_pack",
     "oq": "validation_pack.cli:oq",
+    "report": "web.report_cli:report",
 }
 
 

@@ -16,6 +16,12 @@ def site_time(ts: str, settings: Settings) -> str:
     return clock.parse_iso(ts).astimezone(settings.tz()).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
+def shows_site_time(settings: Settings) -> bool:
+    """Whether a page or printout adds the site time under the UTC time: not when the site zone is UTC all
+    year (the second line would only repeat the first)."""
+    return not clock.is_utc(settings.tz())
+
+
 def format_changes(changes_json: str) -> str:
     """`field: old -> new` lines of an entry's changes column."""
     lines = []

@@ -74,3 +74,19 @@ class AuditReview(Base):
     ts: Mapped[str] = mapped_column(String(27))
     comment: Mapped[str] = mapped_column(Text)
     signature_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class PeriodicReport(Base):
+    """A periodic evaluation of the system (A11-11) as generated: its period, who generated it and
+    its content (canonical JSON, what a signature covers). Append-only."""
+
+    __tablename__ = "periodic_report"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    period_from: Mapped[str] = mapped_column(String(27))
+    period_to: Mapped[str] = mapped_column(String(27))
+    generated_at: Mapped[str] = mapped_column(String(27))
+    generated_by: Mapped[str] = mapped_column(String(64))
+    generated_by_name: Mapped[str] = mapped_column(String(200))
+    content: Mapped[str] = mapped_column(Text)
+    content_sha256: Mapped[str] = mapped_column(String(64))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from audit.canonical import Actor
 from audit.chain import HEAD_ID
@@ -32,19 +33,31 @@ class Review:
     signature_id: int | None
 
 
+def check_review(session: Session, first_seq: int, last_seq: int, comment: str | None) -> str:
+    """The review's comment, stripped, if the range and comment can be reviewed; else ReviewError with
+    `context["problem"]`: "range" (not 1 <= first <= last), "beyond" (past the newest entry `head`),
+    "comment" (empty), "comment_length" (over MAX_COMMENT characters). Signing code checks first, so that
+    nobody signs a review that cannot be recorded."""
+    if first_seq < 1 or last_seq < first_seq:
+        raise ReviewError(f"review range {first_seq}..{last_seq} is not a range of entries (1 <= first <= last)",
+                          problem="range", first=first_seq, last=last_seq)
+    comment = (comment or "").strip()
+    if not comment:
+        raise ReviewError("a review needs a comment (what was reviewed and found)", problem="comment")
+    if len(comment) > MAX_COMMENT:
+        raise ReviewError(f"review comment is longer than {MAX_COMMENT} characters", problem="comment_length",
+                          limit=MAX_COMMENT, length=len(comment))
+    head = session.execute(select(AuditHead.seq).where(AuditHead.id == HEAD_ID)).scalar_one()
+    if last_seq > head:
+        raise ReviewError(f"review range {first_seq}..{last_seq} goes beyond the newest entry {head}",
+                          problem="beyond", first=first_seq, last=last_seq, head=head)
+    return comment
+
+
 def record_review(uow: UnitOfWork, first_seq: int, last_seq: int, reviewer: Actor, comment: str,
                   signature_id: int | None = None) -> Review:
     """Record that `reviewer` reviewed entries first_seq..last_seq; committed with `uow`."""
-    if first_seq < 1 or last_seq < first_seq:
-        raise ReviewError(f"review range {first_seq}..{last_seq} is not a range of entries (1 <= first <= last)")
-    comment = (comment or "").strip()
-    if not comment:
-        raise ReviewError("a review needs a comment (what was reviewed and found)")
-    if len(comment) > MAX_COMMENT:
-        raise ReviewError(f"review comment is longer than {MAX_COMMENT} characters")
-    head = uow.session.execute(select(AuditHead.seq).where(AuditHead.id == HEAD_ID)).scalar_one()
-    if last_seq > head:
-        raise ReviewError(f"review range {first_seq}..{last_seq} goes beyond the newest entry {head}")
+    comment = check_review(uow.session, first_seq, last_seq, comment)
     ts = clock.isoformat(clock.now())
     values = {"first_seq": first_seq, "last_seq": last_seq, "reviewer_id": reviewer.user_id,
               "reviewer_name": reviewer.printed_name, "ts": ts, "comment": comment, "signature_id": signature_id}

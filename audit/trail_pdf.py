@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from audit.checkpoints import Checkpoint
-from audit.entry_text import format_changes, site_time
+from audit.entry_text import format_changes, shows_site_time, site_time
 from audit.filters import ExportFilter
 from audit.models import AuditEntry
 from audit.pdf_table import Column, TableDocument, Text
@@ -34,7 +34,9 @@ def write_trail_pdf(rows: Iterable[AuditEntry], total: int, out: Path, settings:
     meta = (f"{total} entries; generated {clock.isoformat(clock.now())} (UTC), site time zone "
             f"{settings.site_timezone}; trail head at export: entry {head.seq}, {head.entry_hash[:16]}..., signed "
             f"checkpoint by key {head.key_id}" + (f"; filters: {described}" if described else "; no filters"))
-    table = TableDocument(title, meta, COLUMNS, lang="zh-CN")
+    with_site_time = shows_site_time(settings)
+    columns = COLUMNS if with_site_time else [COLUMNS[0], Column("Time (UTC)", COLUMNS[1].width), *COLUMNS[2:]]
+    table = TableDocument(title, meta, columns, lang="zh-CN")
     batch: list[AuditEntry] = []
 
     def flush() -> None:
@@ -42,7 +44,8 @@ def write_trail_pdf(rows: Iterable[AuditEntry], total: int, out: Path, settings:
         for entry in batch:
             name = names.get((entry.object_type, entry.object_id))
             obj = [Text(f"{entry.object_type}/{entry.object_id}")] + ([Text(name, small=True)] if name else [])
-            table.add_row([[Text(str(entry.seq))], [Text(entry.ts), Text(site_time(entry.ts, settings), small=True)],
+            when = [Text(entry.ts)] + ([Text(site_time(entry.ts, settings), small=True)] if with_site_time else [])
+            table.add_row([[Text(str(entry.seq))], when,
                            [Text(entry.actor_id), Text(entry.actor_name, small=True)], [Text(entry.action)], obj,
                            [Text(format_changes(entry.changes))], [Text(entry.reason or "")]])
         batch.clear()

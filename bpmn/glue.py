@@ -10,6 +10,7 @@ GMP process library brings:
   properties is refused at upload, naming the element;
 - the equipment operators (connectors.operators), bound to this process's database and
   settings for calls whose operator context carries neither;
+- the kinds of data under change control (`runtime.changes`): equipment tags;
 - its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
 
 The web application keeps the result in `app.extensions["gmp.runtime"]`; the `gmp`
@@ -19,6 +20,7 @@ to a runtime a test already made).
 from __future__ import annotations
 
 from connectors import operators as equipment_operators
+from connectors.registry import TAG_KIND
 from core.config import Settings
 from engine.install import build_runtime
 from engine.properties import TaskProperty
@@ -38,9 +40,11 @@ LIBRARY_PROPERTIES: tuple[TaskProperty, ...] = (
 
 
 def extend(runtime: EngineRuntime, db: Database | None = None, settings: Settings | None = None) -> EngineRuntime:
-    """Add the library's task properties and operators to `runtime` (not frozen)."""
+    """Add the library's task properties, operators and kinds of controlled data to `runtime` (not frozen)."""
     for prop in LIBRARY_PROPERTIES:
         runtime.properties.register(prop)
+    if TAG_KIND.name not in runtime.changes:
+        runtime.changes.register(TAG_KIND)
     env = equipment_operators.environment(db, settings) if db is not None and settings is not None else None
     equipment_operators.register_operators(runtime.operators, env)
     return runtime
@@ -49,7 +53,7 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
 def install(db: Database | None = None, settings: Settings | None = None, *, freeze: bool = True) -> EngineRuntime:
     """The product's engine runtime: the engine's own parts and the process library's."""
     install_pq_scenarios()
-    runtime = extend(build_runtime(name="gmp"), db, settings)
+    runtime = extend(build_runtime(name="gmp", settings=settings), db, settings)
     problems = runtime.check()
     if problems:
         raise RuntimeError("; ".join(problems))

@@ -1,8 +1,10 @@
 """Tables of the equipment connectors.
 
 - `tag_registry_revision`: one imported definition file; pending -> approved (effective)
-  or rejected; an approved revision is superseded by the next approved one.
-- `equipment_tag`: the tags of one revision (append-only: a change is a new revision).
+  or rejected; an approved revision is superseded once none of its tag changes is in
+  force. Its change set (masterdata `md_change_set`) holds one change per tag it adds,
+  changes or retires (kind `tag`).
+- `equipment_tag`: the tags a revision defines (append-only: a change is a new revision).
 - `equipment_reading`: every value captured from equipment, marked as original
   equipment data (append-only).
 - `setpoint_write` / `setpoint_write_outcome`: a set-point write is committed as
@@ -56,6 +58,7 @@ class TagRegistryRevision(Base):
     decided_at: Mapped[str | None] = mapped_column(String(27), nullable=True)
     decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     approval_signature: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    change_set_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # md_change_set.id
 
 
 class EquipmentTag(Base):

@@ -177,8 +177,9 @@ def parse_definitions(raw: bytes, source_name: str, endpoint_overrides: Mapping[
             raise RegistryError(f"{source_name}: expected a .yaml, .yml or .toml file")
     except (yaml.YAMLError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RegistryError(f"{source_name}: not valid {source_name.rsplit('.', 1)[-1].upper()}: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("tags"), list) or not document["tags"]:
-        raise RegistryError(f"{source_name}: expected a mapping with a non-empty 'tags' list")
+    if not isinstance(document, dict) or not isinstance(document.get("tags", []), list) \
+            or not (document.get("tags") or document.get("retire")):
+        raise RegistryError(f"{source_name}: expected a mapping with a non-empty 'tags' list (or a 'retire' list)")
     endpoints = dict(document.get("endpoints") or {})
     unknown_overrides = set(endpoint_overrides or {}) - set(endpoints)
     if unknown_overrides:
@@ -186,7 +187,7 @@ def parse_definitions(raw: bytes, source_name: str, endpoint_overrides: Mapping[
     endpoints.update(endpoint_overrides or {})
     tags: list[TagDefinition] = []
     seen: set[str] = set()
-    for index, item in enumerate(document["tags"], start=1):
+    for index, item in enumerate(document.get("tags") or [], start=1):
         where = f"{source_name}: tag #{index}"
         if not isinstance(item, dict):
             raise RegistryError(f"{where}: expected a mapping")
@@ -198,6 +199,37 @@ def parse_definitions(raw: bytes, source_name: str, endpoint_overrides: Mapping[
         seen.add(tag.name)
         tags.append(tag)
     return tags
+
+
+def parse_retired(raw: bytes, source_name: str) -> list[str]:
+    """The tag names a definition file retires (its optional top-level `retire:` list)."""
+    try:
+        if source_name.endswith(".toml"):
+            document = tomllib.loads(raw.decode("utf-8"))
+        else:
+            document = yaml.safe_load(raw.decode("utf-8"))
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{source_name}: not valid: {exc}") from exc
+    names = (document or {}).get("retire") or [] if isinstance(document, dict) else []
+    if not isinstance(names, list) or not all(isinstance(n, str) and NAME_RE.match(n) for n in names):
+        raise RegistryError(f"{source_name}: 'retire' must be a list of tag names")
+    if len(set(names)) != len(names):
+        raise RegistryError(f"{source_name}: 'retire' names a tag twice")
+    return list(names)
+
+
+def check_document(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Problems of one tag given as its stored document (TagDefinition.document()), as (field, message)."""
+    item: dict[str, Any] = {k: v for k, v in data.items()
+                            if k not in ("modbus_unit", "register_type", "address", "word_order") and v is not None}
+    if data.get("protocol") == Protocol.MODBUS.value:
+        item["modbus"] = {"unit": data.get("modbus_unit"), "register_type": data.get("register_type"),
+                          "address": data.get("address"), "word_order": data.get("word_order") or "big"}
+    try:
+        tag = _definition(item, {}, f"tag {data.get('name')!r}")
+    except RegistryError as exc:
+        return [("", str(exc))]
+    return [] if tag.name == data.get("name") else [("name", "invalid tag name")]
 
 
 _KNOWN_KEYS = {"name", "equipment_id", "protocol", "endpoint", "data_type", "unit", "access", "modbus", "node_id",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable
 
 _lock = threading.Lock()
@@ -67,3 +67,9 @@ def isoformat(value: datetime) -> str:
 
 def parse_iso(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def is_utc(tz: tzinfo) -> bool:
+    """True for a zone that is UTC all year (a site time in it would only repeat the UTC time)."""
+    return all(datetime(2001, month, 1, tzinfo=timezone.utc).astimezone(tz).utcoffset() == timedelta(0)
+               for month in (1, 4, 7, 10))

@@ -125,6 +125,12 @@ class Settings:
     opcua_security: str | None = _setting(None, _opt_text, "OPC UA security string, e.g. "
                                           "Basic256Sha256,SignAndEncrypt,CERT,KEY[,SERVER_CERT] (see docs/connectors.md)")
     script_timeout_seconds: int = _setting(2, _positive_int, "wall-time limit of one BPMN expression or script")
+    script_memory_mb: int = _setting(256, _positive_int, "memory one BPMN expression or script may allocate "
+                                     "(address-space limit of its worker process)")
+    script_workers: int = _setting(2, _positive_int, "worker processes per server process that run BPMN "
+                                   "expressions and scripts")
+    script_max_source_chars: int = _setting(20000, _positive_int, "longest BPMN/DMN script or expression "
+                                            "accepted at upload (characters)")
     web_host: str = _setting("127.0.0.1", _text, "address the web server binds")
     web_port: int = _setting(5000, _positive_int, "port the web server binds")
     web_workers: int = _setting(2, _positive_int, "web server worker processes (`gmp serve`; about one per CPU core)")

@@ -55,7 +55,7 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
     for bpmn_id, task_spec in element_specs(bundle.spec, bundle.subprocess_specs):
         seen.add(bpmn_id)
         problems.extend(_check_task(bundle, task_spec, bpmn_id, roles, frozenset(meanings), runtime))
-    problems.extend(_check_sources(bundle))
+    problems.extend(_check_sources(bundle, runtime))
     for element_id, process_id in sorted(bundle.external_calls.items()):
         why = called(process_id) if called is not None else None
         if why is not None:
@@ -69,10 +69,10 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
     return problems
 
 
-def _check_sources(bundle: ParsedBundle) -> list[Problem]:
+def _check_sources(bundle: ParsedBundle, runtime: EngineRuntime) -> list[Problem]:
     """Every script and expression compiles in the sandbox: hostile code is refused at upload."""
     out = []
-    for element_id, message in check_spec_sources(bundle.spec, bundle.subprocess_specs):
+    for element_id, message in check_spec_sources(bundle.spec, bundle.subprocess_specs, runtime.sandbox):
         file, line = bundle.locate(element_id)
         out.append(Problem(f"expression or script refused by the sandbox: {message}", file=file, line=line,
                            element_id=element_id))

@@ -85,8 +85,9 @@ def validate_upload(files: Mapping[str, bytes], *, roles: Collection[str], servi
     runtime (`runtime=`, else the current one). With `session`, call activities naming a
     process outside the files are checked against the stored definitions.
     """
-    bundle = parse_bundle(files, process_id)
-    ensure_valid(bundle, roles=roles, meanings=services.meanings, runtime=resolve(runtime),
+    runtime = resolve(runtime)
+    bundle = parse_bundle(files, process_id, max_source_chars=runtime.sandbox.max_source_chars)
+    ensure_valid(bundle, roles=roles, meanings=services.meanings, runtime=runtime,
                  called=callable_process(session) if session is not None else None)
     return bundle
 

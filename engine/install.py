@@ -13,18 +13,23 @@ assembles; nothing below imports it.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from engine.gates import CORE_GATES, GateRegistry
 from engine.messages import MessageRouting, operator_actions
 from engine.operators import OperatorRegistry, register_builtins
 from engine.properties import CORE_PROPERTIES, PropertyRegistry
 from engine.runtime import EngineRuntime
+from engine.sandbox import SandboxConfig
 from engine.scheduler import DueTimerRows
 
 
-def build_runtime(name: str = "engine") -> EngineRuntime:
-    """A new runtime with the engine's own gates, properties, operators and save hooks."""
+def build_runtime(name: str = "engine", settings: Any = None) -> EngineRuntime:
+    """A new runtime with the engine's own gates, properties, operators and save hooks;
+    the limits of diagram code from `settings` (`script_*`, defaults without)."""
     operators = OperatorRegistry()
     register_builtins(operators)
     return EngineRuntime(gates=GateRegistry(CORE_GATES), properties=PropertyRegistry(CORE_PROPERTIES),
                          operators=operators, save_hooks=[DueTimerRows(), MessageRouting()],
-                         operator_actions=operator_actions, name=name)
+                         operator_actions=operator_actions, name=name,
+                         sandbox=SandboxConfig.from_settings(settings))

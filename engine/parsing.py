@@ -21,6 +21,7 @@ from lxml import etree
 
 from engine.deep import run_deep
 from engine.errors import DefinitionCheckFailed, DefinitionError, UnsafeXmlError
+from engine.scripting import MAX_SOURCE_CHARS, source_too_long
 from engine.spiff.parser import SpecError, UnknownProcess, parse_specs
 from engine.spiff.parser import schema_problems as spiff_schema_problems
 from engine.spiff.specs import process_name
@@ -170,20 +171,53 @@ def check_file_names(files: Mapping[str, bytes]) -> None:
 
 # ---------------------------------------------------------------- the bundle
 def parse_bundle(files: Mapping[str, bytes], process_id: str | None = None, *,
-                 schema_errors_fatal: bool = True) -> ParsedBundle:
+                 max_source_chars: int = MAX_SOURCE_CHARS, schema_errors_fatal: bool = True) -> ParsedBundle:
     """Parse uploaded files into specs; raise DefinitionCheckFailed or UnsafeXmlError.
 
-    `schema_errors_fatal=False` (engine.drafts, which reports them itself) goes on to build the
-    specs when the BPMN schema finds problems, so that every other problem is found too."""
-    return run_deep(_parse_bundle, dict(files), process_id, schema_errors_fatal)
+    Scripts and expressions longer than `max_source_chars` are refused right after the XML
+    is read, before anything parses them as Python. `schema_errors_fatal=False`
+    (engine.drafts, which reports them itself) goes on to build the specs when the BPMN
+    schema finds problems, so that every other problem is found too."""
+    return run_deep(_parse_bundle, dict(files), process_id, max_source_chars, schema_errors_fatal)
 
 
-def _parse_bundle(files: dict[str, bytes], process_id: str | None, schema_errors_fatal: bool = True) -> ParsedBundle:
+# Elements whose text is diagram Python (BPMN, SpiffWorkflow extensions, DMN cells).
+CODE_TAGS = {"script", "conditionExpression", "completionCondition", "loopCardinality", "timeDate",
+             "timeDuration", "timeCycle", "preScript", "postScript", "messagePayload", "formalExpression",
+             "condition", "loopDataInputRef", "inputDataItem", "outputDataItem"}
+CODE_ATTRIBUTES = ("value", "expression")  # of spiffworkflow:parameter and the like
+
+
+def source_size_problems(root: Any, filename: str, max_chars: int, *, dmn: bool = False) -> list[Problem]:
+    """Every script or expression in one XML tree longer than `max_chars`, naming its element."""
+    problems = []
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        local = _local(element.tag)
+        texts = []
+        if local in CODE_TAGS or (dmn and local == "text"):
+            texts.append(("", element.text or ""))
+        if etree.QName(element.tag).namespace == SPIFF_NS:
+            texts.extend((f" attribute {name!r}", element.get(name) or "") for name in CODE_ATTRIBUTES)
+        for where, text in texts:
+            if len(text) > max_chars:
+                owner = next((e for e in element.iterancestors() if e.get("id")), None) \
+                    if not element.get("id") else element
+                problems.append(Problem(f"{local}{where}: {source_too_long(len(text), max_chars)}", file=filename,
+                                        line=element.sourceline,
+                                        element_id=owner.get("id") if owner is not None else None))
+    return problems
+
+
+def _parse_bundle(files: dict[str, bytes], process_id: str | None, max_source_chars: int,
+                  schema_errors_fatal: bool = True) -> ParsedBundle:
     check_file_names(files)
     bpmn_trees: dict[str, Any] = {}
     dmn_trees: dict[str, Any] = {}
     json_files: dict[str, Any] = {}
     problems: list[Problem] = []
+    too_long: list[Problem] = []
     for name in sorted(files):
         content = files[name]
         kind = _kind(name, content)
@@ -198,6 +232,7 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None, schema_errors
             continue
         with _reading(name):
             root = parse_xml(content, name)
+        too_long.extend(source_size_problems(root, name, max_source_chars, dmn=kind == "dmn"))
         if kind == "bpmn":
             if root.tag != f"{{{BPMN_NS}}}definitions":
                 raise DefinitionError(f"{name}:{root.sourceline}: not a BPMN 2.0 file (root element {root.tag})")
@@ -206,6 +241,8 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None, schema_errors
             dmn_trees[name] = root
     if not bpmn_trees:
         raise DefinitionError("the upload contains no .bpmn file")
+    if too_long:  # refused before the schema check and SpiffWorkflow's parser read them
+        raise DefinitionCheckFailed(problems + too_long)
 
     for name, root in bpmn_trees.items():
         with _reading(name):

@@ -31,6 +31,7 @@ from engine.errors import RegistrationError, RuntimeNotInstalled
 from engine.gates import GateRegistry
 from engine.operators import OperatorCaller, OperatorRegistry
 from engine.properties import PropertyRegistry, TaskRules
+from engine.sandbox import SandboxConfig
 from engine.spiff.specs import properties_of
 from masterdata.changes import ChangeCatalogue
 
@@ -76,8 +77,9 @@ class EngineRuntime:
     def __init__(self, *, gates: GateRegistry | None = None, properties: PropertyRegistry | None = None,
                  operators: OperatorRegistry | None = None, save_hooks: list[SaveHook] | None = None,
                  operator_actions: OperatorActions | None = None, name: str = "runtime",
-                 changes: ChangeCatalogue | None = None) -> None:
+                 changes: ChangeCatalogue | None = None, sandbox: SandboxConfig | None = None) -> None:
         self.name = name
+        self.sandbox = sandbox or SandboxConfig()  # limits of diagram code (engine.sandbox)
         self.gates = gates or GateRegistry()
         self.properties = properties or PropertyRegistry()
         self.operators = operators or OperatorRegistry()

@@ -22,6 +22,11 @@ Defences, in order:
    few hundred ticks, the process's resident memory. After the deadline every further
    tick raises again, so `try/except` inside the script cannot swallow the stop.
 
+These are Python-level checks; the hard limits are the operating system's: the engine
+runs every evaluation in a worker process with RLIMIT_AS/RLIMIT_CPU, killed at the
+timeout (engine.sandbox), because one C-level call (`pow(10, 10**8)`) holds the
+interpreter lock and no check in the interpreter can stop it.
+
 One evaluation is an `Evaluation` (source, task data, helpers, limits, the clock's
 reading): plain data, passed explicitly, run by `run_evaluation`. Nothing here knows
 SpiffWorkflow: `engine.spiff.script_engine` adapts this environment to SpiffWorkflow's
@@ -64,6 +69,8 @@ MAX_INT_BITS = 100_000               # about 30,000 decimal digits
 MAX_RANGE = 100_000
 MEMORY_BUDGET_BYTES = 256 * 1024 * 1024
 MEMORY_CHECK_EVERY = 128             # lines of diagram code between two memory checks
+MAX_SOURCE_CHARS = 20_000            # default longest script or expression (settings.script_max_source_chars)
+TRIVIAL_CONSTANT_CHARS = 1_000       # literals an in-process expression may carry
 
 
 # ---------------------------------------------------------------- errors
@@ -118,6 +125,23 @@ class ScriptResourceError(ScriptError):
 
 class ScriptRuntimeError(ScriptError):
     """An ordinary error inside the script (name not defined, division by zero, ...)."""
+
+
+def timeout_message(seconds: float) -> str:
+    return (f"stopped after {seconds:g} s (settings.script_timeout_seconds): the script or expression does not "
+            "finish; make it do less work (fewer loop rounds, smaller numbers) or raise GMP_SCRIPT_TIMEOUT_SECONDS")
+
+
+def memory_message(memory_mb: int | None = None) -> str:
+    limit = f" (limit {memory_mb} MB, GMP_SCRIPT_MEMORY_MB)" if memory_mb else ""
+    return (f"stopped: the script or expression allocates too much memory{limit}; work on less data at a time "
+            "or raise the limit")
+
+
+def source_too_long(length: int, limit: int) -> str:
+    return (f"the expression or script is {length:,} characters long, more than the limit of {limit:,} "
+            "(GMP_SCRIPT_MAX_SOURCE_CHARS): split it over several script tasks or move the work into a "
+            "service operator")
 
 
 # Names a script might reach for that the sandbox withholds on purpose.
@@ -562,6 +586,21 @@ def _parse_datetime(text: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
+# Modules that C code of the offered types imports while a script runs (datetime.strftime
+# imports `time`, strptime `_strptime`): CPython looks `__import__` up in the running code's
+# builtins. Diagram code itself cannot name `__import__` (names starting with `_` are refused
+# at compile time) and never sees what it returns.
+_C_IMPORTS = frozenset({"time", "_strptime", "locale", "calendar", "_datetime", "datetime"})
+
+
+def _c_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+    if level == 0 and name in _C_IMPORTS:
+        import importlib
+
+        return importlib.import_module(name)
+    raise ScriptSecurityError("imports are not available in BPMN scripts (helpers are offered as functions)")
+
+
 def _make_builtins() -> dict[str, Any]:
     allowed = {name: value for name, value in safe_builtins.items()
                if name not in ("__build_class__", "id", "hash", "_getattr_")}
@@ -569,7 +608,7 @@ def _make_builtins() -> dict[str, Any]:
         "range": _range, "sum": _sum, "list": list, "tuple": tuple, "dict": dict, "set": set,
         "frozenset": frozenset, "min": _with_key(min), "max": _with_key(max), "sorted": _with_key(sorted),
         "any": any, "all": all, "enumerate": enumerate, "zip": zip, "map": _map, "filter": _filter,
-        "reversed": reversed, "repr": _guarded_repr,
+        "reversed": reversed, "repr": _guarded_repr, "__import__": _c_import,
     })
     return allowed
 
@@ -639,6 +678,7 @@ class _Watchdog:
         self.deadline = time.monotonic() + limits.timeout_seconds
         self.timeout = limits.timeout_seconds
         self.memory_limit = _memory_baseline() + limits.memory_budget_bytes
+        self.memory_mb = limits.memory_budget_bytes // (1024 * 1024)
         self.ticks = 0
         self.tripped: ScriptError | None = None
 
@@ -647,12 +687,10 @@ class _Watchdog:
             raise self.tripped
         self.ticks += 1
         if time.monotonic() >= self.deadline:
-            self.tripped = ScriptTimeoutError(
-                f"stopped after {self.timeout:g} s (settings.script_timeout_seconds): the script or expression "
-                "does not finish")
+            self.tripped = ScriptTimeoutError(timeout_message(self.timeout))
             raise self.tripped
         if self.ticks % MEMORY_CHECK_EVERY == 0 and _resident_bytes() > self.memory_limit:
-            self.tripped = ScriptResourceError("stopped: the script allocates too much memory")
+            self.tripped = ScriptResourceError(memory_message(self.memory_mb))
             raise self.tripped
 
     def getiter(self, obj: Any) -> Iterator[Any]:
@@ -721,7 +759,7 @@ def _translate(exc: BaseException) -> ScriptError:
     elif isinstance(exc, SyntaxError):
         error = ScriptSyntaxError(f"not valid Python: {exc.msg}", line=exc.lineno or line)
     elif isinstance(exc, MemoryError):
-        error = ScriptResourceError("the script ran out of memory", line=line)
+        error = ScriptResourceError(memory_message(), line=line)
     elif isinstance(exc, RecursionError):
         error = ScriptResourceError("the script recursed too deeply", line=line)
     else:
@@ -890,8 +928,68 @@ class RestrictedEnvironment:
         return error.at(site or f"expression {source!r}")
 
 
-def check_source(source: str, mode: str = "exec") -> None:
-    """Compile without running: for upload checks. Raises ScriptSyntaxError/ScriptSecurityError."""
+def check_size(source: str, max_chars: int = MAX_SOURCE_CHARS) -> None:
+    """Refuse a source longer than `max_chars` (before anything parses it)."""
+    if isinstance(source, str) and len(source) > max_chars:
+        raise ScriptResourceError(source_too_long(len(source), max_chars))
+
+
+def check_source(source: str, mode: str = "exec", max_chars: int = MAX_SOURCE_CHARS) -> None:
+    """Compile without running: for upload checks. Raises ScriptSyntaxError/ScriptSecurityError,
+    or ScriptResourceError for a source longer than `max_chars`."""
     if mode not in ("eval", "exec"):
         raise ValueError("mode must be 'eval' or 'exec'")
+    check_size(source, max_chars)
     _compile(source, mode)
+
+
+# ---------------------------------------------------------------- expressions safe to run in-process
+_TRIVIAL_NODES = (ast.Expression, ast.Name, ast.Load, ast.Compare, ast.BoolOp, ast.And, ast.Or, ast.Not,
+                  ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn,
+                  ast.Tuple, ast.List, ast.Set)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_trivial(source: str) -> bool:
+    """True for an expression made only of names, short literals, comparisons, `and`/`or`/`not`,
+    literal tuples/lists/sets and `name[literal]`: `approved == True`, `result in ('pass', 'ok')`,
+    `not deviation`, `rows[0] != 'x'`.
+
+    Such an expression calls no function and builds nothing larger than its own literals:
+    its work is a comparison, a truth test, a lookup or a containment test of values that
+    already exist (task data, whose size the server already holds) against literals of at
+    most TRIVIAL_CONSTANT_CHARS characters and 64-bit integers. Task data holds only plain
+    data (engine.sandbox reads nothing else back from a worker), so no comparison runs
+    diagram code. Its cost is bounded by the size of the data it reads; it runs in the
+    calling process (the same compiled code, guards and watchdog as in a worker) and saves
+    the round trip to a worker process.
+    """
+    if not isinstance(source, str) or len(source) > TRIVIAL_CONSTANT_CHARS:
+        return False
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, bool) or value is None or type(value) is float:
+                continue
+            if type(value) is int and value.bit_length() <= 64:
+                continue
+            if type(value) is str and len(value) <= TRIVIAL_CONSTANT_CHARS:
+                continue
+            return False
+        if isinstance(node, ast.Name) and node.id.startswith("_"):
+            return False
+        if isinstance(node, ast.Subscript):
+            if not (isinstance(node.value, ast.Name) and isinstance(node.slice, ast.Constant)):
+                return False
+            continue
+        if isinstance(node, ast.UnaryOp):
+            if not isinstance(node.op, ast.Not):
+                return False
+            continue
+        if not isinstance(node, _TRIVIAL_NODES):
+            return False
+    return True

@@ -51,7 +51,7 @@ from signatures.accounts import roles_of
 from signatures.credentials import Credentials
 from signatures.records import SimpleRecord
 from signatures.service import sign_many
-from store.canonical import SYSTEM
+from store.canonical import SYSTEM, Actor
 
 MAX_REASON = 2000
 MAX_KEY = 200
@@ -637,7 +637,7 @@ def approve(uow: Any, catalogue: ChangeCatalogue | None, change_id: int, *, cred
         raise ChangeNotFound(f"no change with id {change_id}")
     kind = kind or _kind_of(catalogue, row.kind)
     return _approve_rows(uow, kind, [row], credentials=credentials, settings=settings, auth_session=auth_session,
-                         reason=reason, effective_from=effective_from, rules=rules)[0]
+                         reason=reason, effective_from=effective_from, rules=rules)[0][0]
 
 
 def approve_set(uow: Any, catalogue: ChangeCatalogue | None, set_id: int, *, credentials: Credentials,
@@ -649,6 +649,17 @@ def approve_set(uow: Any, catalogue: ChangeCatalogue | None, set_id: int, *, cre
     if set_row is None:
         raise ChangeNotFound(f"no change set with id {set_id}")
     kind = kind or _kind_of(catalogue, set_row.kind)
+    approve_set_signed(uow, kind, set_id, credentials=credentials, settings=settings, auth_session=auth_session,
+                       reason=reason, effective_from=effective_from, rules=rules)
+    return _change_set(uow.session, set_row)
+
+
+def approve_set_signed(uow: Any, kind: ChangeKind, set_id: int, *, credentials: Credentials, settings: Settings,
+                       auth_session: Any = None, reason: str | None = None,
+                       effective_from: datetime | date | str | None = None, rules: ChangeRules | None = None,
+                       extra_records: Sequence[Any] = ()) -> tuple[list[Change], list[Any]]:
+    """`approve_set` for a caller that signs records of its own in the same ceremony
+    (`extra_records`, signed first): returns (approved changes, signatures in order)."""
     rows = list(uow.session.scalars(select(ChangeRow).where(ChangeRow.change_set_id == set_id,
                                                             ChangeRow.status == ChangeStatus.DRAFT.value)
                                     .order_by(ChangeRow.id)))
@@ -656,21 +667,21 @@ def approve_set(uow: Any, catalogue: ChangeCatalogue | None, set_id: int, *, cre
         message = f"change set {set_id} has no draft to approve"
         uow.record_refusal("md_change.approval_refused", kind.name, f"set {set_id}", reason=message)
         raise ChangeStateError(message)
-    _approve_rows(uow, kind, rows, credentials=credentials, settings=settings, auth_session=auth_session,
-                  reason=reason, effective_from=effective_from, rules=rules)
-    return _change_set(uow.session, set_row)
+    return _approve_rows(uow, kind, rows, credentials=credentials, settings=settings, auth_session=auth_session,
+                         reason=reason, effective_from=effective_from, rules=rules, extra_records=extra_records)
 
 
 def _approve_rows(uow: Any, kind: ChangeKind, rows: list[ChangeRow], *, credentials: Credentials,
                   settings: Settings, auth_session: Any, reason: str | None,
-                  effective_from: datetime | date | str | None, rules: ChangeRules | None) -> list[Change]:
+                  effective_from: datetime | date | str | None, rules: ChangeRules | None,
+                  extra_records: Sequence[Any] = ()) -> tuple[list[Change], list[Any]]:
     session: Session = uow.session
     rules = rules or load_change_rules(settings)
     approver = credentials.username
     label = rows[0].item_key if len(rows) == 1 else f"set {rows[0].change_set_id}"
     now = clock.now()
     try:
-        if approver != uow.actor.user_id:
+        if uow.actor.user_id not in (approver, SYSTEM.user_id):
             raise ChangeNotPermitted(f"the approval must be signed by the approver ({uow.actor.user_id}) themself")
         for row in rows:
             if row.status != ChangeStatus.DRAFT.value:
@@ -697,16 +708,15 @@ def _approve_rows(uow: Any, kind: ChangeKind, rows: list[ChangeRow], *, credenti
         uow.record_refusal("md_change.approval_refused", kind.name, label, reason=str(exc),
                            details={"approver": approver, "changes": [r.id for r in rows]})
         raise
-    records = [_record(kind, row, moment) for row in rows]
+    records = [*extra_records, *(_record(kind, row, moment) for row in rows)]
     try:
-        signatures = sign_many(uow, records, kind.signature_meaning, credentials, auth_session, settings,
-                               reason=reason)
+        signed = sign_many(uow, records, kind.signature_meaning, credentials, auth_session, settings, reason=reason)
     except GmpError as exc:  # the signatures service records its own refusal entry too
         uow.record_refusal("md_change.approval_refused", kind.name, label, reason=str(exc),
                            details={"approver": approver, "changes": [r.id for r in rows]})
         raise
     approved_at = clock.isoformat(now)
-    for row, signature in zip(rows, signatures):
+    for row, signature in zip(rows, signed[len(extra_records):]):
         row.status = ChangeStatus.APPROVED.value
         row.approved_by = signature.signer_id
         row.approved_at = approved_at
@@ -714,18 +724,22 @@ def _approve_rows(uow: Any, kind: ChangeKind, rows: list[ChangeRow], *, credenti
         row.signature_id = str(signature.seq)
         row.effective_from = moment
         uow.audit("md_change.approved", kind.name, row.item_key, reason=reason,
+                  actor=Actor(signature.signer_id, signature.printed_name),
                   changes=[["status", ChangeStatus.DRAFT.value, ChangeStatus.APPROVED.value],
                            ["approved_by", None, row.approved_by], ["effective_from", None, moment]],
                   details={"revision": row.revision, "change_id": row.id, "signature_id": row.signature_id,
                            "data_sha256": row.data_sha256})
     session.flush()
     settle(uow, kind.name)
-    return [_change(r) for r in rows]
+    return [_change(r) for r in rows], signed
 
 
 def withdraw(uow: Any, change_id: int, reason: str, *, catalogue: ChangeCatalogue | None = None,
-             settings: Settings | None = None, rules: ChangeRules | None = None) -> Change:
-    """Withdraw a draft (its drafter, or a person who may approve the kind), with a reason."""
+             settings: Settings | None = None, rules: ChangeRules | None = None, kind: ChangeKind | None = None,
+             check_role: bool = True) -> Change:
+    """Withdraw a draft (its drafter, or a person who may approve the kind), with a reason.
+
+    `check_role=False`: the caller decided who may (a rejected registry revision)."""
     session: Session = uow.session
     row = session.get(ChangeRow, change_id)
     if row is None:
@@ -736,9 +750,9 @@ def withdraw(uow: Any, change_id: int, reason: str, *, catalogue: ChangeCatalogu
         if row.status != ChangeStatus.DRAFT.value:
             raise ChangeStateError(f"{row.kind} {row.item_key} revision {row.revision} is {row.status}: "
                                    "only a draft can be withdrawn")
-        if uow.actor.user_id != row.drafted_by:
-            kind = _kind_of(catalogue, row.kind) if catalogue is not None else row.kind
-            allowed = (rules or load_change_rules(settings)).approvers(kind)
+        if check_role and uow.actor.user_id != row.drafted_by:
+            which: ChangeKind | str = kind or (_kind_of(catalogue, row.kind) if catalogue is not None else row.kind)
+            allowed = (rules or load_change_rules(settings)).approvers(which)
             if not roles_of(session, uow.actor.user_id) & set(allowed):
                 raise ChangeNotPermitted(f"only the drafter ({row.drafted_by}) or a person who approves "
                                          f"{row.kind} changes ({', '.join(allowed)}) may withdraw this draft")

@@ -10,12 +10,11 @@ gives a self-contained block with inline styles for WeasyPrint printouts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Iterable
 
 from jinja2 import Environment, select_autoescape
 
-from core.clock import parse_iso
+from core.clock import is_utc, parse_iso
 from core.config import Settings
 from signatures.meanings import labels
 from signatures.models import Signature
@@ -34,12 +33,6 @@ class Manifestation:
     local: str         # 2026-01-05 16:00:00 CST (Asia/Shanghai); "" when the site time zone is UTC
     record: str        # batch_record/B-001 v1
     reason: str | None
-
-
-def is_utc(tz: tzinfo) -> bool:
-    """True for a zone that is UTC all year (then the site time is not printed a second time)."""
-    return all(datetime(2001, month, 1, tzinfo=timezone.utc).astimezone(tz).utcoffset() == timedelta(0)
-               for month in (1, 4, 7, 10))
 
 
 def manifestations(signatures: Iterable[Signature], settings: Settings) -> list[Manifestation]:

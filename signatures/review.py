@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from audit.canonical import Actor, dumps
 from audit.errors import ReviewError
 from audit.models import AuditEntry
-from audit.review import Review, record_review
+from audit.review import Review, check_review, record_review
 from core.config import Settings
 from signatures.credentials import Credentials
 from signatures.meanings import Meaning
@@ -58,9 +58,7 @@ def sign_review(uow: UnitOfWork, first_seq: int, last_seq: int, comment: str, cr
                 auth_session: AuthSession | str | None = None,
                 settings: Settings | None = None) -> tuple[Review, Signature]:
     """Sign the review of entries first_seq..last_seq (meaning "reviewed") and record it."""
-    comment = (comment or "").strip()
-    if first_seq < 1 or last_seq < first_seq:
-        raise ReviewError(f"review range {first_seq}..{last_seq} is not a range of entries (1 <= first <= last)")
+    comment = check_review(uow.session, first_seq, last_seq, comment)  # before anyone signs
     record = AuditReviewRecord(first_seq, last_seq, credentials.username, comment, _last_hash(uow.session, last_seq))
     signature = sign(uow, record, Meaning.REVIEWED, credentials, auth_session, settings)
     review = record_review(uow, first_seq, last_seq, Actor(signature.signer_id, signature.printed_name), comment,

@@ -11,6 +11,8 @@ from datetime import timedelta
 
 from flask import Flask
 
+from core import clock
+
 # Blueprints in the order they are registered: "module:attribute". A blueprint whose
 # service package is not installed yet is left out; the access-matrix test covers
 # whatever is registered.
@@ -32,6 +34,7 @@ BLUEPRINTS = [
     "web.api.views:bp",
     "web.api.admin:bp",
     "web.validation:bp",
+    "web.periodic:bp",
 ]
 
 
@@ -57,3 +60,7 @@ def register(app: Flask) -> None:
         app.register_blueprint(getattr(importlib.import_module(module), attribute))
     app.jinja_env.globals["session_timeout_minutes"] = settings.session_timeout_minutes
     app.jinja_env.globals["site_timezone"] = settings.site_timezone
+    app.jinja_env.globals["site_is_utc"] = clock.is_utc(settings.tz())
+    from web.times import when
+
+    app.jinja_env.filters["when"] = when

@@ -113,11 +113,12 @@ def trail():  # type: ignore[no-untyped-def]
 
 
 def _entry_view(row) -> dict:  # type: ignore[no-untyped-def]
-    from audit.entry_text import format_changes
+    from audit.entry_text import format_changes, shows_site_time
 
     tz = settings().tz()
     at = datetime.strptime(row.ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-    return {"seq": row.seq, "utc": at.strftime("%Y-%m-%d %H:%M:%S"), "local": at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z"),
+    local = at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z") if shows_site_time(settings()) else ""
+    return {"seq": row.seq, "utc": at.strftime("%Y-%m-%d %H:%M:%S"), "local": local,
             "actor_id": row.actor_id, "actor_name": row.actor_name, "action": row.action,
             "object_type": row.object_type, "object_id": row.object_id, "changes": format_changes(row.changes),
             "reason": row.reason, "details": json.loads(row.details or "{}")}
@@ -202,28 +203,56 @@ def export_file(job_id: str):  # type: ignore[no-untyped-def]
 def review():  # type: ignore[no-untyped-def]
     from flask import g
 
-    from audit.review import list_reviews, unreviewed_after
+    from audit.errors import ReviewError
+    from audit.review import check_review, list_reviews, unreviewed_after
     from signatures.errors import SignatureError
     from signatures.review import sign_review
+    from web.i18n import refusal_text
     from web.signing import _credentials, manifestation_html
 
     message, manifest, status = None, None, 200
+    typed = {name: request.form.get(name, "") for name in ("first_seq", "last_seq", "comment")}
     if request.method == "POST":
         try:
-            first, last = int(request.form.get("first_seq", "")), int(request.form.get("last_seq", ""))
+            first, last = int(typed["first_seq"].strip()), int(typed["last_seq"].strip())
         except ValueError:
             message, status = _("The range must be two entry numbers."), 422
         else:
             try:
+                with database().read_session() as session:
+                    check_review(session, first, last, typed["comment"])  # nobody signs what cannot be recorded
+                credentials = _credentials("sig", g.user.user_id)  # before the write transaction
                 with unit_of_work() as uow:
-                    _review, signature = sign_review(uow, first, last, request.form.get("comment") or "",
-                                               _credentials("sig", g.user.user_id), g.user.session_id, settings())
+                    _review, signature = sign_review(uow, first, last, typed["comment"], credentials,
+                                                     g.user.session_id, settings())
                     uow.commit()
                     manifest = manifestation_html([signature])
+            except ReviewError as exc:
+                message, status = _review_problem(exc), 422
             except SignatureError as exc:
-                message, status = str(exc), 422
+                message, status = refusal_text(exc), 422
+            else:
+                typed = {}
     with database().read_session() as session:
         reviews = list_reviews(session)
         pending = unreviewed_after(session)
     return render_template("audit/review.html", reviews=reviews, pending=pending, message=message,
-                           manifest=manifest), status
+                           manifest=manifest, typed=typed), status
+
+
+def _review_problem(exc) -> str:  # type: ignore[no-untyped-def]
+    """A review that cannot be recorded, worded for the auditor (audit.review.check_review's problems)."""
+    context = getattr(exc, "context", {}) or {}
+    problem = context.get("problem")
+    if problem == "range":
+        return _("Entries %(first)s to %(last)s are not a range: the first entry is 1 or more and the last is not "
+                 "before the first.", first=context["first"], last=context["last"])
+    if problem == "beyond":
+        return _("The trail has %(head)s entries so far: a review can cover entries up to %(head)s, not %(last)s.",
+                 head=context["head"], last=context["last"])
+    if problem == "comment":
+        return _("Please write a review comment: what you reviewed and what you found.")
+    if problem == "comment_length":
+        return _("The review comment has %(length)s characters; at most %(limit)s are kept. Please shorten it.",
+                 length=context["length"], limit=context["limit"])
+    return str(exc)

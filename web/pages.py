@@ -141,6 +141,7 @@ NAV = [
     ("api_admin.accounts", N_("System accounts")),
     ("equipment.revisions", N_("Equipment tags")),
     ("validation.index", N_("Validation")),
+    ("reports.index", N_("Periodic evaluation")),
     ("notifications.index", N_("Notifications")),
 ]
 

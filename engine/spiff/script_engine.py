@@ -20,13 +20,15 @@ from typing import Any, Callable, Mapping, Protocol
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
+from engine.sandbox import SandboxConfig, pool
 from engine.scripting import (
+    MAX_SOURCE_CHARS,
     RestrictedEnvironment,
     Runner,
     ScriptError,
     ScriptLimits,
     ScriptRuntimeError,
-    check_source,
+    check_size,
 )
 
 
@@ -146,10 +148,12 @@ class RestrictedScriptEngine(PythonScriptEngine):
     def __init__(self, environment: RestrictedEnvironment, service_caller: ServiceCaller | None = None) -> None:
         super().__init__(environment=environment)
         self.service_caller = service_caller
+        self.max_source_chars = MAX_SOURCE_CHARS
         self.sites = SiteIndex()
         environment.locate = self.sites
 
     def validate(self, expression: str) -> None:
+        check_size(expression, self.max_source_chars)
         ast.parse(expression)
 
     def evaluate(self, task: Any, expression: str, external_context: Mapping[str, Any] | None = None) -> Any:
@@ -186,18 +190,24 @@ def make_script_engine(settings: Any = None, *, timeout_seconds: float | None = 
                        specs: Any = ()) -> RestrictedScriptEngine:
     """A script engine for one workflow.
 
+    Every evaluation runs in a worker process of `engine.sandbox` (CPU time and memory
+    bounded by the operating system) unless `runner` says otherwise (tests of the
+    environment's semantics pass `engine.scripting.run_evaluation`).
     `settings.script_timeout_seconds` bounds each evaluation; `timeout_seconds` overrides
-    it (tests, the scheduler). `service_caller` runs service tasks (the runtime's operator
-    caller; without one a service task fails). `specs`: the process specs whose sources
-    errors are located in (attach_script_engine passes the workflow's).
+    it (tests, the scheduler); `settings.script_memory_mb`, `script_workers` and
+    `script_max_source_chars` size the sandbox. `service_caller` runs service tasks (the
+    runtime's operator caller; without one a service task fails). `specs`: the process
+    specs whose sources errors are located in (attach_script_engine passes the workflow's).
     """
+    config = SandboxConfig.from_settings(settings)
     if timeout_seconds is None:
-        timeout_seconds = float(getattr(settings, "script_timeout_seconds", 2)) if settings is not None else 2.0
+        timeout_seconds = config.timeout_seconds
     if timeout_seconds <= 0:
         raise ValueError("timeout_seconds must be positive")
-    environment = RestrictedEnvironment(helpers=helpers, limits=ScriptLimits(timeout_seconds=timeout_seconds),
-                                        runner=runner)
+    limits = ScriptLimits(timeout_seconds=timeout_seconds, memory_budget_bytes=config.memory_mb * 1024 * 1024)
+    environment = RestrictedEnvironment(helpers=helpers, limits=limits, runner=runner or pool(config).run)
     engine = RestrictedScriptEngine(environment, service_caller=service_caller)
+    engine.max_source_chars = config.max_source_chars
     engine.sites.add_specs(specs)
     return engine
 
@@ -256,16 +266,32 @@ def spec_sources(spec: Any, subprocess_specs: Mapping[str, Any] | None = None) -
     return found
 
 
-def check_spec_sources(spec: Any, subprocess_specs: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
-    """(element id, problem) for every expression or script that does not compile in the sandbox.
+def check_spec_sources(spec: Any, subprocess_specs: Mapping[str, Any] | None = None,
+                       config: SandboxConfig | None = None) -> list[tuple[str, str]]:
+    """(element id, problem) for every expression or script that is too long or does not compile
+    in the sandbox.
 
     For the engine core's upload checks: hostile or invalid code is refused when the
-    definition is uploaded, naming the element, instead of failing in a running batch.
+    definition is uploaded, naming the element, instead of failing in a running batch. The
+    compiling happens in a sandbox worker (one call for all sources), so that the check
+    itself is bounded in time and memory by the operating system.
     """
-    problems = []
+    config = config or SandboxConfig()
+    problems: list[tuple[str, str]] = []
+    pending: list[tuple[str, str, str, str]] = []
     for element, site, mode, source in spec_sources(spec, subprocess_specs):
         try:
-            check_source(source.strip() if mode == "eval" else source, mode)
+            check_size(source, config.max_source_chars)
         except ScriptError as exc:
             problems.append((element, f"{site}: {exc}"))
+            continue
+        pending.append((element, site, mode, source.strip() if mode == "eval" else source))
+    if pending:
+        try:
+            results = pool(config).check([(mode, source) for _e, _s, mode, source in pending])
+        except ScriptError as exc:
+            return problems + [(pending[0][0], f"{pending[0][1]}: {exc}")]
+        for (element, site, _mode, _source), error in zip(pending, results):
+            if error is not None:
+                problems.append((element, f"{site}: {error}"))
     return problems

@@ -379,6 +379,16 @@ def test_pdf_export_is_pdf_a_with_cjk(mixed, settings, tmp_path):
         assert [str(intent["/S"]) for intent in intents] == ["/GTS_PDFA1"]
 
 
+@pytest.mark.req("URS-AUD-008", "CN-6")
+def test_pdf_prints_the_time_once_when_the_site_zone_is_utc(mixed, settings, tmp_path):
+    """A site in UTC printed every entry's time twice ("09:00:00.000000Z" over "09:00:00 UTC")."""
+    out = tmp_path / "utc.pdf"
+    export_pdf(mixed, settings, out, ExportFilter(actor_id="bob"))  # the fixture's site zone is UTC
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    assert "2026-01-05T09:00:00.000000Z" in text and "Time (UTC)" in text
+    assert "2026-01-05 09:00:00 UTC" not in text and "Time (UTC / site)" not in text
+
+
 @pytest.mark.req("URS-AUD-008")
 def test_pdf_export_refuses_too_many_entries(mixed, settings, tmp_path, monkeypatch):
     monkeypatch.setattr(export_module, "PDF_MAX_ENTRIES", 7)

@@ -233,3 +233,23 @@ def test_auditor_filters_verifies_and_downloads_the_pdf(page, live_server, live_
     page.goto(live_server.url + "/audit/")
     page.get_by_role("button", name="Verify the whole trail").click()
     assert page.get_by_test_id("verify-result").get_attribute("data-ok") == "true"
+    # on a narrow screen entry numbers stay whole (they broke as "5" above "9") and a UTC site shows one time
+    from sqlalchemy import select
+
+    from engine.models import ProcessInstance
+
+    wrapped = ("els => els.filter(e => { const r = document.createRange(); r.selectNodeContents(e); "
+               "return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size > 1; }).map(e => e.textContent)")
+    page.set_viewport_size({"width": 560, "height": 900})
+    page.goto(live_server.url + "/audit/")
+    numbers = page.locator("table.audit-entries tbody tr[data-seq] td.num")
+    expect(numbers.first).to_be_visible()
+    assert numbers.evaluate_all(wrapped) == []
+    assert page.locator("table.audit-entries .site-time").count() == 0
+    with live_db.session() as session:
+        instance_id = session.execute(select(ProcessInstance.id)).scalars().first()
+    page.goto(live_server.url + f"/records/{instance_id}")
+    timeline = page.locator("tr[data-seq] td.num")
+    expect(timeline.first).to_be_visible()
+    assert timeline.count() > 5 and timeline.evaluate_all(wrapped) == []
+    page.screenshot(path=str(ARTIFACTS / "auditor-record-narrow.png"), full_page=True)

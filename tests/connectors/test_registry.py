@@ -12,6 +12,7 @@ from audit.models import AuditEntry
 from connectors import registry, service
 from connectors.errors import ApprovalNotPermitted, RegistryError, RevisionStateError, UnregisteredTag
 from connectors.models import ConnectorSecurityEvent, EquipmentReading, EquipmentTag, RevisionStatus
+from masterdata import changes
 from signatures import testing
 from signatures.errors import AuthenticationFailed
 from signatures.models import Signature
@@ -80,25 +81,85 @@ def test_a_wrong_password_approves_nothing(db, settings, people, plant):
         assert registry.effective_tags(session) == {}
 
 
-@pytest.mark.req("URS-CON-001", "P11-10k")
-def test_a_new_revision_supersedes_the_old_and_records_what_changed(db, settings, people, plant, frozen_clock):
+@pytest.mark.req("URS-CON-001", "P11-10k", "URS-MD-020", "URS-MD-021")
+def test_a_revision_changes_and_retires_single_tags_and_records_what_changed(db, settings, people, plant, frozen_clock):
     first = import_and_approve(db, settings, people, plant)
     doc = yaml.safe_load(PLANT_TAGS.read_text())
-    doc["tags"] = [t for t in doc["tags"] if t["name"] != "GAS-01.lel"]
-    doc["tags"][0]["high"] = 50
-    second = _import(db, people, plant, yaml.safe_dump(doc).encode())
+    changed = dict(doc["tags"][0], high=50)
+    second = _import(db, people, plant, yaml.safe_dump({"endpoints": doc["endpoints"], "tags": [changed],
+                                                        "retire": ["GAS-01.lel"]}).encode())
     with db.session() as session:
         imported = session.scalars(select(AuditEntry).where(AuditEntry.action == "tag_registry.imported")
                                    .order_by(AuditEntry.seq)).all()[-1]
+        assert [(c.key, c.action) for c in registry.revision_changes(session, second)] == \
+            [("GAS-01.lel", "retire"), ("SCALE-01.net_weight", "change")]
     details = json.loads(imported.details)
-    assert details["removed"] == ["GAS-01.lel"] and details["changed"] == ["SCALE-01.net_weight"]
+    assert details["retired"] == ["GAS-01.lel"] and details["changed"] == ["SCALE-01.net_weight"]
+    assert details["added"] == [] and details["unchanged"] == []
     frozen_clock.advance(seconds=31)  # a fresh TOTP code for the second signature
     _approve(db, settings, people.qa, second, "LEL moved to the new detector")
     with db.session() as session:
-        assert "GAS-01.lel" not in registry.effective_tags(session)
+        tags = registry.effective_tags(session)
+        assert "GAS-01.lel" not in tags and len(tags) == 29
+        assert tags["SCALE-01.net_weight"].definition.high == 50 and tags["SCALE-01.net_weight"].revision == second
+        assert tags["FBD-01.inlet_temp_sp"].revision == first  # untouched tags stay on their revision
         statuses = {r.number: r.status for r in session.scalars(select(registry.TagRegistryRevision))}
         assert len(registry.revision_tags(session, first)) == 30  # the old revision stays readable
+        history = changes.history(session, "tag", "SCALE-01.net_weight")
+        assert [(c.revision, c.status) for c in history] == [(1, "superseded"), (2, "effective")]
+        assert [d.as_list() for d in changes.compare(history[0], history[1])] == [["high", 60.0, 50.0]]
+    assert statuses == {first: "approved", second: "approved"}  # 28 tags of the first are still in force
+
+
+@pytest.mark.req("URS-CON-001", "P11-10k", "URS-MD-020")
+def test_approving_a_five_tag_file_leaves_the_other_plant_tags_in_force(db, settings, people, plant, frozen_clock):
+    first = import_and_approve(db, settings, people, plant)
+    doc = yaml.safe_load(PLANT_TAGS.read_text())
+    five = [dict(t, description=f"{t.get('description', '')} (recalibrated)") for t in doc["tags"][:4]]
+    five.append(dict(doc["tags"][0], name="SCALE-02.net_weight", equipment_id="SCALE-02"))
+    frozen_clock.advance(seconds=31)
+    second = import_and_approve(db, settings, people, plant, yaml.safe_dump({"endpoints": doc["endpoints"],
+                                                                             "tags": five}).encode())
+    with db.session() as session:
+        tags = registry.effective_tags(session)
+        assert len(tags) == 31  # 30 plant tags (4 changed) and one new: nothing silently superseded
+        assert {n for n, t in tags.items() if t.revision == second} == {t["name"] for t in five}
+        revisions = {r.number: r.status for r in session.scalars(select(registry.TagRegistryRevision))}
+    assert revisions == {first: "approved", second: "approved"}
+    # a file that changes nothing is refused; retiring an unknown tag is refused
+    with pytest.raises(RegistryError, match="already in effect as defined: nothing to change"):
+        _import(db, people, plant, yaml.safe_dump({"endpoints": doc["endpoints"], "tags": five}).encode())
+    with pytest.raises(RegistryError, match="cannot retire NOPE-1.x: not in the effective registry"):
+        _import(db, people, plant, yaml.safe_dump({"endpoints": doc["endpoints"], "retire": ["NOPE-1.x"]}).encode())
+
+
+@pytest.mark.req("URS-CON-001", "P11-10k")
+def test_a_revision_whose_tags_are_all_replaced_is_superseded(db, settings, people, plant, frozen_clock):
+    doc = yaml.safe_load(PLANT_TAGS.read_text())
+    small = {"endpoints": doc["endpoints"], "tags": doc["tags"][:2]}
+    first = import_and_approve(db, settings, people, plant, yaml.safe_dump(small).encode())
+    frozen_clock.advance(seconds=31)
+    second = import_and_approve(db, settings, people, plant, yaml.safe_dump(
+        {"endpoints": doc["endpoints"], "tags": [dict(t, description="replaced") for t in doc["tags"][:2]]}).encode())
+    with db.session() as session:
+        statuses = {r.number: r.status for r in session.scalars(select(registry.TagRegistryRevision))}
     assert statuses == {first: "superseded", second: "approved"}
+    assert ("tag_registry.superseded", str(first), "qa.wang") in _actions(db)
+
+
+@pytest.mark.req("URS-CON-001", "URS-MD-020")
+def test_a_tag_in_a_pending_revision_cannot_be_changed_by_another_import(db, settings, people, plant, frozen_clock):
+    doc = yaml.safe_load(PLANT_TAGS.read_text())
+    pending_number = _import(db, people, plant)
+    with pytest.raises(RegistryError, match=r"SCALE-01.net_weight has an open draft"):
+        _import(db, people, plant, yaml.safe_dump({"endpoints": doc["endpoints"], "tags": doc["tags"][:1]}).encode())
+    with UnitOfWork(db, people.qa.actor) as uow:
+        registry.reject_revision(uow, pending_number, reason="wrong endpoints")
+        uow.commit()
+    with db.session() as session:
+        assert {c.status for c in registry.revision_changes(session, pending_number)} == {"withdrawn"}
+    assert _import(db, people, plant, yaml.safe_dump({"endpoints": doc["endpoints"], "tags": doc["tags"][:1]}
+                                                     ).encode()) == pending_number + 1
 
 
 @pytest.mark.req("URS-CON-001")

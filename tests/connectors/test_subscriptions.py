@@ -61,7 +61,7 @@ def test_notifications_from_unregistered_nodes_or_other_endpoints_are_dropped_an
             SecurityEventKind.UNREGISTERED_NODE, SecurityEventKind.ENDPOINT_MISMATCH}, "both kinds of rejection")
         # a revision that drops the tag: its notifications are refused from then on
         doc = yaml.safe_load(PLANT_TAGS.read_text())
-        doc["tags"] = [t for t in doc["tags"] if t["name"] != "GAS-01.ua.lel"]
+        doc = {"endpoints": doc["endpoints"], "retire": ["GAS-01.ua.lel"]}
         frozen_clock.advance(seconds=31)
         import_and_approve(registered, settings, people, plant, yaml.safe_dump(doc).encode())
         with UnitOfWork(registered, OPERATOR) as uow:

@@ -166,7 +166,7 @@ def test_manifestation_shows_name_times_and_meaning(db, make_user, tmp_path, set
 def test_the_time_is_printed_once_when_the_site_time_zone_is_utc(db, make_user, settings, zone):
     from dataclasses import replace
 
-    from signatures.manifestation import is_utc
+    from core.clock import is_utc
 
     utc = replace(settings, site_timezone=zone)
     signed_batch(db, utc, make_user)

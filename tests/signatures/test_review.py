@@ -34,7 +34,7 @@ def test_review_errors(db, settings, make_user, frozen_clock):
             sign_review(uow, 1, 2, "looked", testing.credentials(db, olga), None, settings)
     creds = testing.credentials(db, olga)
     with UnitOfWork(db, olga.actor) as uow:
-        with pytest.raises(ReviewError, match="does not exist"):
+        with pytest.raises(ReviewError, match="goes beyond the newest entry"):
             sign_review(uow, 1, 10_000, "looked", creds, None, settings)
         with pytest.raises(ReviewError, match="not a range"):
             sign_review(uow, 3, 2, "looked", creds, None, settings)

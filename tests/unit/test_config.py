@@ -39,3 +39,15 @@ def test_postgresql_url_gets_psycopg_driver(tmp_path):
     settings = load_settings(environ={"GMP_INSTANCE_PATH": str(tmp_path),
                                       "GMP_DATABASE_URL": "postgresql://u@h:5/d"})
     assert settings.database_url == "postgresql+psycopg://u@h:5/d"
+
+
+@pytest.mark.parametrize(("zone", "utc_all_year"), [
+    ("UTC", True), ("Etc/UTC", True), ("Africa/Abidjan", True), ("Europe/London", False),
+    ("Asia/Shanghai", False), ("Atlantic/Reykjavik", True), ("Etc/GMT-1", False)])
+def test_a_zone_is_utc_only_when_it_is_utc_all_year(zone, utc_all_year):
+    """Pages and printouts print the site time under the UTC time unless it would only repeat it."""
+    from zoneinfo import ZoneInfo
+
+    from core import clock
+
+    assert clock.is_utc(ZoneInfo(zone)) is utc_all_year

@@ -151,3 +151,73 @@ def test_signed_review_through_the_signature_dialog(auditor, db):
     assert again.status_code == 200, again.get_data(as_text=True)
     bad = client.post("/audit/review", data={**form, "first_seq": "x"})
     assert bad.status_code == 422 and "two entry numbers" in bad.get_data(as_text=True)
+
+
+@pytest.mark.req("URS-AUD-004", "CN-6")
+def test_the_time_is_shown_once_when_the_site_zone_is_utc(auditor, app, settings):
+    """The trail printed "08:01:33 UTC" over "08:01:33 UTC" for a site in UTC; another zone adds its time."""
+    from app import create_app
+    from tests.conftest import TEST_PASSPHRASE, TEST_SECRET
+
+    client, person = auditor
+    page = client.get("/audit/").get_data(as_text=True)
+    assert 'class="site-time"' not in page and "Times are shown in UTC, the site time zone." in page
+    first = _table(page).split('data-seq="1"')[1].split("</tr>")[0]
+    assert first.count(" UTC") == 1, first
+    shanghai = create_app({"instance_path": settings.instance_path, "database_url": settings.database_url,
+                           "secret_key": TEST_SECRET, "server_key_passphrase": TEST_PASSPHRASE,
+                           "site_timezone": "Asia/Shanghai"}, runtime=app.extensions["gmp.runtime"])
+    try:
+        other = shanghai.test_client()
+        open_session(shanghai.extensions["gmp.db"], other, person)
+        page = other.get("/audit/").get_data(as_text=True)
+        first = _table(page).split('data-seq="1"')[1].split("</tr>")[0]
+        assert " UTC</time>" in first and '<small class="site-time">' in first and " CST</small>" in first
+        assert "Times are shown in UTC and in the site time zone (Asia/Shanghai)." in page
+        from web.times import when  # records and their printouts: `{{ value|when }}`
+
+        with shanghai.app_context():
+            assert when("2026-01-05T08:01:33.000000Z") == "2026-01-05 08:01:33 UTC (16:01:33 CST)"
+            assert when("2026-01-05T20:01:33.000000Z") == "2026-01-05 20:01:33 UTC (2026-01-06 04:01:33 CST)"
+            assert when("not a time") == "not a time" and when(None) == ""
+        with app.app_context():
+            assert when("2026-01-05T08:01:33.000000Z") == "2026-01-05 08:01:33 UTC"
+    finally:
+        shanghai.extensions["gmp.db"].dispose()
+
+
+@pytest.mark.req("URS-AUD-005", "P11-200a1")
+def test_a_review_that_cannot_be_recorded_is_refused_before_anyone_signs(auditor, db):
+    """Refusals read for the auditor, the typed range and comment stay, and no signature is made."""
+    from sqlalchemy import func, select
+
+    from audit.models import AuditEntry
+    from signatures.models import Signature
+
+    client, person = auditor
+    with db.session() as session:
+        head = session.execute(select(func.max(AuditEntry.seq))).scalar_one()
+    form = {"csrf_token": "walk-token", "first_seq": "1", "last_seq": str(head + 50), "comment": "checked 1 to the end",
+            "sig_password": person.password, "sig_totp": testing.next_totp(db, person)}
+    beyond = client.post("/audit/review", data=form)
+    html = beyond.get_data(as_text=True)
+    assert beyond.status_code == 422
+    assert f"a review can cover entries up to {head}, not {head + 50}" in html
+    assert f'value="{head + 50}"' in html and "checked 1 to the end</textarea>" in html
+    backwards = client.post("/audit/review", data={**form, "first_seq": "3", "last_seq": "2"})
+    assert backwards.status_code == 422 and "Entries 3 to 2 are not a range" in backwards.get_data(as_text=True)
+    empty = client.post("/audit/review", data={**form, "last_seq": "2", "comment": "  "})
+    assert empty.status_code == 422 and "Please write a review comment" in empty.get_data(as_text=True)
+    long = client.post("/audit/review", data={**form, "last_seq": "2", "comment": "x" * 4001})
+    assert long.status_code == 422 and "has 4001 characters; at most 4000 are kept" in long.get_data(as_text=True)
+    with db.session() as session:
+        assert session.execute(select(func.count()).select_from(Signature)).scalar_one() == 0
+        assert session.execute(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "signature.created")).scalar_one() == 0
+    # the code typed with the refused forms was never used: it signs the review now
+    signed = client.post("/audit/review", data={**form, "last_seq": "2"})
+    assert signed.status_code == 200 and "signature-manifestations" in signed.get_data(as_text=True)
+    refused = client.post("/audit/review", data={**form, "last_seq": "2", "sig_password": "wrong password"})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and 'role="alert"' in html and "Traceback" not in html
+    assert 'value="2"' in html and "checked 1 to the end</textarea>" in html
