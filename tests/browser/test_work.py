@@ -209,8 +209,10 @@ def test_auditor_filters_verifies_and_downloads_the_pdf(page, live_server, live_
     page.get_by_label("User", exact=True).fill("alice")
     page.get_by_label("Action", exact=True).fill("task")  # a prefix: task.completed, task.claimed, ...
     page.get_by_role("button", name="Filter").click()
-    actions = page.locator("table.audit-entries tbody tr td:nth-child(4)").all_inner_texts()
+    cells = page.locator("table.audit-entries tbody tr td:nth-child(4)")
+    actions = cells.evaluate_all("els => els.map(e => e.dataset.action)")
     assert actions and all(a.startswith("task.") for a in actions)
+    assert "Task: state changed" in cells.all_inner_texts()  # shown as object: verb (web.codes)
     weighing = page.get_by_test_id("record-name").filter(has_text="Weigh the material — Batch B-001 #1")
     expect(weighing.first).to_be_visible()
     assert no_horizontal_scroll(page)
