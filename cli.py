@@ -30,6 +30,7 @@ COMMANDS = {
     "process": "engine.cli:process",
     "simulate": "connectors.cli:simulate",
     "tags": "connectors.cli:tags",
+    "master": "masterdata.cli:master",
     "demo": "web.demo_cli:demo",
     "serve": "web.cli:serve",
     "run": "web.cli:run",
@@ -39,6 +40,7 @@ COMMANDS = {
     "validation-pack": "validation_pack.cli:validation_pack",
     "oq": "validation_pack.cli:oq",
     "report": "web.report_cli:report",
+    "archive": "web.archive_cli:archive",
 }
 
 
@@ -122,9 +124,10 @@ def _database_problem(exc: BaseException) -> str:
 
 
 @click.group(cls=LazyGroup)
-def gmp() -> None:
-    """GMP workflow engine: processes, signatures, audit trail, equipment."""
-    install_runtime()
+@click.pass_context
+def gmp(ctx: click.Context) -> None:
+    """GMP workflow engine: processes, signatures, audit trail, equipment, master data."""
+    ctx.obj = install_runtime()  # commands reach the runtime (e.g. its change catalogue) as ctx.find_root().obj
 
 
 def install_runtime() -> Any:

@@ -96,12 +96,9 @@ def _clocked(backend: str, url: str, instance: Path, operators: int, tasks: int)
 
 def _prepare(backend: str, url: str, instance: Path, operators: int, tasks: int) -> Plant:
     from core.config import load_settings
-    from engine import definitions, instances
-    from engine.ports import SignatureInput, default_services
     from signatures import testing
     from store.db import Database
     from store.migrate import upgrade
-    from store.uow import UnitOfWork
 
     t0 = time.perf_counter()
     upgrade(url)
@@ -114,6 +111,27 @@ def _prepare(backend: str, url: str, instance: Path, operators: int, tasks: int)
     people = [testing.enrolled_user(db, settings, admin, f"op{n}", f"Operator {n}", ["operator"])
               for n in range(1, operators + 1)]
     files = {str(p.relative_to(PROCESS)): p.read_bytes() for p in sorted(PROCESS.rglob("*")) if p.is_file()}
+    from bpmn.glue import install
+    from engine.errors import RuntimeNotInstalled
+    from engine.runtime import current_runtime, using
+
+    try:
+        runtime = current_runtime()  # a test's runtime
+    except RuntimeNotInstalled:
+        runtime = install(db, settings)  # as `gmp` commands do
+    with using(runtime):
+        _definition_and_instances(db, settings, files, author, approver, tasks)
+    log(f"{backend}: plant ready in {time.perf_counter() - t0:.1f} s ({tasks} ready tasks)")
+    return Plant(backend, settings, db, people, ready_tasks(db))
+
+
+def _definition_and_instances(db: Any, settings: Any, files: dict[str, bytes], author: Any, approver: Any,
+                              tasks: int) -> None:
+    from engine import definitions, instances
+    from engine.ports import SignatureInput, default_services
+    from signatures import testing
+    from store.uow import UnitOfWork
+
     services = default_services(settings)
     with UnitOfWork(db, author.actor) as uow:
         version = definitions.upload(uow, files, reason="load test process", services=services)
@@ -127,8 +145,6 @@ def _prepare(backend: str, url: str, instance: Path, operators: int, tasks: int)
             for number in range(start, min(tasks, start + 50)):
                 instances.start(uow, "one_task", title=f"Lot L-{number:05d}", settings=settings)
             uow.commit()
-    log(f"{backend}: plant ready in {time.perf_counter() - t0:.1f} s ({tasks} ready tasks)")
-    return Plant(backend, settings, db, people, ready_tasks(db))
 
 
 def log(text: str) -> None:
@@ -381,8 +397,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short windows (about a minute in all)")
     parser.add_argument("--seconds", type=float, default=None, help="length of one measuring window")
-    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--backends", default=None,
+                        help="sqlite,postgresql (default; with --quick: sqlite, so that it stays within a minute)")
     args = parser.parse_args()
+    args.backends = args.backends or ("sqlite" if args.quick else "sqlite,postgresql")
     seconds = args.seconds or (3.0 if args.quick else 20.0)
     tasks_per_window = int(seconds * 15)
     backends = [b for b in args.backends.split(",") if b]
@@ -408,15 +426,17 @@ def main() -> None:
                     pg.admin_execute("SELECT pg_reload_conf()")
                     pg.admin_execute("CREATE DATABASE gmp_load")
                     url = pg.url("gmp_load")
-                plant = prepare(backend, url, root / backend / "instance", 4, tasks_per_window * len(plan) + 60)
-                for workers, clients in plan:
+                spare = 20 if args.quick else 60
+                plant = prepare(backend, url, root / backend / "instance", 4, tasks_per_window * len(plan) + spare)
+                for workers in dict.fromkeys(w for w, _ in plan):  # one server per worker count, in plan order
                     with Server(plant, workers, free_port()) as server:
                         run_window(plant, server.port, workers, 1, 0.5)  # warm-up: every worker's first request
-                        window = run_window(plant, server.port, workers, clients, seconds)
-                        results.append(window.summary())
-                        log(json.dumps(results[-1]))
-                        if backend == "sqlite" and clients == 4:
-                            inbox = inbox_figures(plant, server.port)
+                        for clients in [c for w, c in plan if w == workers]:
+                            window = run_window(plant, server.port, workers, clients, seconds)
+                            results.append(window.summary())
+                            log(json.dumps(results[-1]))
+                            if backend == "sqlite" and clients == 4:
+                                inbox = inbox_figures(plant, server.port)
                 checks[backend] = check_trail(plant, plant.completed)
                 plant.db.dispose()
         finally:

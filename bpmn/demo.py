@@ -8,14 +8,16 @@ account, the owner enrols with password and TOTP, the administrator records the
 identity verification. Every step is in the audit trail like any other. Seeding is
 idempotent: an existing demo database is left as it is.
 
-Rita (who approves) and Victor (the demo's second person) sign the accountability statement; the
-others meet it at their first signature. Beside the users, the seed puts the plant's equipment tags (`connectors/plant_tags.yaml`,
+Victor (the demo's second person) signs the accountability statement too. Beside the users,
+the seed puts the demo plant's master data in force with its records
+(bpmn/demo_masterdata.py: materials, lots, equipment, instruments, documents, recipes,
+qualifications), and the plant's equipment tags (`connectors/plant_tags.yaml`,
 imported by Quinn QA and approved by Rita Reviewer with a signature) and the demo processes
 in `bpmn/demo_processes/` (uploaded by Quinn, approved by Rita) into effect, and starts one
 instance of each, so that operators find work in their inbox.
 
 The demo history is recorded as if it happened in the minutes before the seed ran: the
-seed runs on a controlled clock that starts 20 minutes in the past and moves 31 seconds
+seed runs on a controlled clock that starts 60 minutes in the past and moves 31 seconds
 per signing ceremony, so that every TOTP code it uses lies in the past and the demo users'
 current codes stay unused for their first sign-in. Production data never does this.
 
@@ -90,7 +92,7 @@ def seed(settings: Settings, *, set_language: Callable[[Database, DemoUser], Non
     db = Database(settings.database_url)
     runtime = runtime or install(db, settings)
     real_clock = clock.get_clock()
-    demo_clock = clock.FrozenClock(clock.now() - timedelta(minutes=20))
+    demo_clock = clock.FrozenClock(clock.now() - timedelta(minutes=60))
     clock.set_clock(demo_clock)
     try:
         with db.session() as session:
@@ -118,9 +120,12 @@ def seed(settings: Settings, *, set_language: Callable[[Database, DemoUser], Non
                 set_language(db, user)
             demo_clock.advance(seconds=1)
         secrets = {row[0]: row[3] for row in rows}
+        from bpmn import demo_masterdata
+
+        demo_masterdata.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock))
         _seed_library(db, settings, secrets, demo_clock, runtime)
         if demo_clock() > real_clock() - timedelta(minutes=1):
-            raise RuntimeError("demo seed ran out of past time: too many ceremonies for the 20-minute window")
+            raise RuntimeError("demo seed ran out of past time: too many ceremonies for the 60-minute window")
         return rows
     finally:
         clock.set_clock(real_clock)
@@ -140,19 +145,21 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
                   runtime: Any) -> None:
     """Tags and processes in effect, approved by a second QA user, one instance of each started."""
     from audit.canonical import Actor
+    from bpmn import demo_masterdata
     from connectors.registry import approve_revision, import_revision
     from engine import definitions, instances
     from engine.models import ProcessDefinition
     from engine.ports import SignatureInput
-    from signatures.accountability import sign_statement
 
     quinn, rita, sam = Actor("quinn", "Quinn QA"), Actor("rita", "Rita Reviewer"), Actor("sam", "Sam Supervisor")
-    # Rita approves below; Victor is the demo's second person, ready to verify. Everyone else signs the
-    # accountability statement when they meet their first signature.
-    for actor in (rita, Actor("victor", "Victor Verifier")):
-        with UnitOfWork(db, actor) as uow:
-            sign_statement(uow, _credentials(db, actor.user_id, secrets[actor.user_id], demo_clock), settings)
-            uow.commit()
+    # Rita and the others signed the accountability statement with the master data
+    # (bpmn.demo_masterdata.seed); Victor, the demo's second person, signs it here, ready to verify.
+    from signatures.accountability import sign_statement
+
+    victor = Actor("victor", "Victor Verifier")
+    with UnitOfWork(db, victor) as uow:
+        sign_statement(uow, _credentials(db, victor.user_id, secrets[victor.user_id], demo_clock), settings)
+        uow.commit()
     with UnitOfWork(db, quinn) as uow:
         revision = import_revision(uow, PLANT_TAGS.read_bytes(), PLANT_TAGS.name,
                                    reason="demo plant: tags of the simulated equipment",
@@ -181,5 +188,5 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
             uow.commit()
         with UnitOfWork(db, sam) as uow:
             instances.start(uow, key, title=f"Demo {folder.name.replace('_', ' ')}", settings=settings,
-                            runtime=runtime)
+                            runtime=runtime, data=demo_masterdata.START_DATA.get(folder.name))
             uow.commit()

@@ -4,13 +4,16 @@
 
 `install` builds the runtime explicitly (engine.install.build_runtime) and adds what the
 GMP process library brings:
-- task properties the library enforces: `qualification.sops` (needs gate `training`) and
-  `equipment` (needs gate `equipment`). Their gates come with the master data (training
-  records, equipment status); until they are registered, a definition using these
-  properties is refused at upload, naming the element;
+- task properties the library enforces: `qualification.sops` (gate `training`), `equipment`
+  (gate `equipment`), `material.lots` (gate `supplier`), and the gate `qp`; the gates read
+  the master data and its records (bpmn.gates, masterdata.checks);
+- the kinds of data under change control in `runtime.changes`: equipment tags, and the master
+  data kinds (masterdata.kinds);
 - the equipment operators (connectors.operators), bound to this process's database and
   settings for calls whose operator context carries neither;
-- the kinds of data under change control (`runtime.changes`): equipment tags;
+- the signed set-point (connectors.signed_setpoint): a user task whose signature
+  authorises a set-point write built from its form (`setpoint.*` properties), carried
+  out by the scheduler;
 - its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
 
 The web application keeps the result in `app.extensions["gmp.runtime"]`; the `gmp`
@@ -19,12 +22,15 @@ to a runtime a test already made).
 """
 from __future__ import annotations
 
+from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
+from connectors import signed_setpoint
 from connectors.registry import TAG_KIND
 from core.config import Settings
 from engine.install import build_runtime
 from engine.properties import TaskProperty
 from engine.runtime import EngineRuntime
+from masterdata.kinds import register_kinds
 from store.db import Database
 
 TRAINING_GATE = "training"
@@ -34,19 +40,24 @@ LIBRARY_PROPERTIES: tuple[TaskProperty, ...] = (
     TaskProperty("qualification.sops", "SOP ids the performer must be currently qualified on (training records)",
                  is_list=True, gates=(TRAINING_GATE,), label_en="Required SOP qualifications",
                  label_zh="所需 SOP 资质"),
-    TaskProperty("equipment", "equipment ids or classes the task uses; each must be released for use",
+    TaskProperty("equipment", "equipment ids or classes the task uses; each must be released for use and clean, "
+                 "its instruments in calibration",
                  is_list=True, gates=(EQUIPMENT_GATE,), label_en="Equipment", label_zh="设备"),
 )
 
 
 def extend(runtime: EngineRuntime, db: Database | None = None, settings: Settings | None = None) -> EngineRuntime:
-    """Add the library's task properties, operators and kinds of controlled data to `runtime` (not frozen)."""
+    """Add the library's task properties, gates, operators and kinds of controlled data (equipment tags,
+    master data) to `runtime` (not frozen)."""
     for prop in LIBRARY_PROPERTIES:
         runtime.properties.register(prop)
+    library_gates.install(runtime)
     if TAG_KIND.name not in runtime.changes:
         runtime.changes.register(TAG_KIND)
+    register_kinds(runtime.changes)
     env = equipment_operators.environment(db, settings) if db is not None and settings is not None else None
     equipment_operators.register_operators(runtime.operators, env)
+    signed_setpoint.register(runtime, env)
     return runtime
 
 

@@ -50,6 +50,18 @@ class ReadbackMismatch(ConnectorError):
     http_status = 502
 
 
+class ReadbackFailed(ReadbackMismatch):
+    """The value was sent but could not be read back (timeout, connection lost): the write is
+    unconfirmed."""
+
+
+class SetpointUnconfirmed(ConnectorError):
+    """A write was requested (and maybe sent) but its outcome was never recorded, e.g. the
+    scheduler stopped between sending and read-back."""
+
+    http_status = 409
+
+
 class RegistryError(ConnectorError):
     """A tag definition file or a registry revision is invalid."""
 

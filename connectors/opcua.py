@@ -164,6 +164,15 @@ class OpcUaConnection:
                                  f"({type(exc).__name__})", endpoint=self.endpoint)
 
     async def read(self, node_id: str, what: str) -> ua.DataValue:
+        reused = self._client is not None
+        try:
+            return await self._read(node_id, what)
+        except DeviceUnavailable:
+            if not reused:
+                raise
+            return await self._read(node_id, what)  # the kept session had gone stale: once more, on a new one
+
+    async def _read(self, node_id: str, what: str) -> ua.DataValue:
         client = await self._connected(what)
         node = client.get_node(self.resolve(node_id, what))
         try:
@@ -178,6 +187,19 @@ class OpcUaConnection:
         return dv
 
     async def write(self, node_id: str, value: float | int | bool, data_type: DataType, what: str) -> None:
+        """Write a value. If a session kept from earlier calls has gone stale (the server
+        restarted, the network dropped it), the write is tried once more on a new session:
+        a set-point is an absolute value, so writing it twice is harmless, and the caller
+        confirms it by read-back."""
+        reused = self._client is not None
+        try:
+            await self._write(node_id, value, data_type, what)
+        except DeviceUnavailable:
+            if not reused:
+                raise
+            await self._write(node_id, value, data_type, what)
+
+    async def _write(self, node_id: str, value: float | int | bool, data_type: DataType, what: str) -> None:
         client = await self._connected(what)
         variant = ua.Variant(_python_value(value, data_type), VARIANT_TYPES[data_type])
         node = client.get_node(self.resolve(node_id, what))

@@ -18,7 +18,7 @@ own transactions (a set-point write is committed as requested before it is sent;
 sampling stores each sample as taken) are long-running: the scheduler runs them.
 A refused or failed equipment action raises `OperatorFailed` with a code a diagram can
 catch: equipment_unavailable, equipment_refused, setpoint_refused, readback_mismatch,
-condition_timeout.
+setpoint_unconfirmed, condition_timeout.
 """
 from __future__ import annotations
 
@@ -36,9 +36,11 @@ from connectors.errors import (
     ConnectorError,
     DeviceError,
     DeviceUnavailable,
+    ReadbackFailed,
     ReadbackMismatch,
     SetpointNotAuthorised,
     SetpointOutOfRange,
+    SetpointUnconfirmed,
     TagAccessDenied,
     UnregisteredTag,
 )
@@ -246,6 +248,8 @@ def _failed(exc: ConnectorError) -> Exception:
         code = "equipment_refused"
     elif isinstance(exc, (SetpointOutOfRange, SetpointNotAuthorised)):
         code = "setpoint_refused"
+    elif isinstance(exc, (ReadbackFailed, SetpointUnconfirmed)):
+        code = "setpoint_unconfirmed"
     elif isinstance(exc, ReadbackMismatch):
         code = "readback_mismatch"
     elif isinstance(exc, ConditionTimeout):
@@ -296,7 +300,7 @@ def _op_await_condition(context: Any, tag: str, condition: str, value: Any, time
 
 
 ERROR_CODES = ("equipment_unavailable", "equipment_refused", "setpoint_refused", "readback_mismatch",
-               "condition_timeout", "equipment_error")
+               "setpoint_unconfirmed", "condition_timeout", "equipment_error")
 
 
 def register_operators(registry: Any, env: ConnectorEnvironment | None = None) -> Any:

@@ -70,7 +70,8 @@ TAG_KIND = ChangeKind(
     "tag", "Equipment tag", "设备位号", schema=TAG_SCHEMA, key_field="name", drafter_roles=("qa", "validation"),
     approver_roles=(APPROVER_ROLE,), validate=check_document,
     list_fields=("name", "equipment_id", "protocol", "unit", "access", "low", "high"),
-    description="Tags of the equipment registry: connectors read and write only these (P11-10h).")
+    description="Tags of the equipment registry: connectors read and write only these (P11-10h).",
+    managed_by="the tag registry (Equipment tags, gmp tags import)")
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,22 @@ import json
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.canonical import Actor, dumps, jsonable
 from connectors.client import EquipmentClient, values_match
-from connectors.errors import ConnectorError, ReadbackMismatch, SetpointNotAuthorised, SetpointOutOfRange, TagAccessDenied
+from connectors.errors import (
+    ConnectorError,
+    ReadbackFailed,
+    ReadbackMismatch,
+    SetpointNotAuthorised,
+    SetpointOutOfRange,
+    SetpointUnconfirmed,
+    TagAccessDenied,
+)
 from connectors.models import SetpointWrite, SetpointWriteOutcome, WriteOutcome
 from connectors.registry import RegisteredTag, lookup
 from connectors.service import store_reading
@@ -34,7 +42,7 @@ from core import clock
 from core.config import Settings
 from signatures.errors import SignatureError
 from signatures.models import Signature
-from signatures.records import content_sha256
+from signatures.records import SimpleRecord, content_sha256
 from signatures.verify import verify_signature
 from store.db import Database
 from store.uow import UnitOfWork
@@ -148,6 +156,49 @@ def check_signature(uow: UnitOfWork, settings: Settings, signature_id: str, reco
     return SignatureFacts(str(row.seq), row.signer_id, clock.parse_iso(row.signed_at))
 
 
+TASK_RECORD_TYPE = "task"
+
+
+def check_task_signature(uow: UnitOfWork, settings: Settings, signature_id: str, record: SetpointRecord,
+                         document: Mapping[str, Any], meaning: str) -> SignatureFacts:
+    """The signature `signature_id` was given at the user task `record.task_id` with `meaning`,
+    over exactly `document` (the signed task record), and that record authorises exactly this
+    set-point ({tag, value} under `authorises`) at this instance; it verifies cryptographically."""
+    row = uow.session.get(Signature, int(signature_id)) if str(signature_id).isdigit() else None
+    if row is None:
+        raise SetpointNotAuthorised(f"no signature {signature_id!r}: a set-point write needs the signature given "
+                                    "at its task")
+    if (row.record_type, row.record_id) != (TASK_RECORD_TYPE, record.task_id):
+        raise SetpointNotAuthorised(f"signature {signature_id} signs {row.record_type}/{row.record_id}, not task "
+                                    f"{record.task_id}")
+    if row.meaning != meaning:
+        raise SetpointNotAuthorised(f"signature {signature_id} has meaning {row.meaning!r}, the task's set-point "
+                                    f"is authorised by its {meaning!r} signature")
+    signed = SimpleRecord(TASK_RECORD_TYPE, record.task_id, row.record_version, dict(document))
+    if row.content_sha256 != content_sha256(signed):
+        raise SetpointNotAuthorised(f"signature {signature_id} was not given over this task record")
+    authorised = document.get("authorises") or {}
+    if str(document.get("instance_id")) != record.instance_id or authorised.get("tag") != record.tag or \
+            not _same_value(authorised.get("value"), record.value):
+        raise SetpointNotAuthorised(f"signature {signature_id} authorises {authorised.get('tag')!r} = "
+                                    f"{authorised.get('value')!r} at instance {document.get('instance_id')}, not "
+                                    f"{record.tag} = {record.value!r} at instance {record.instance_id}")
+    try:
+        verify_signature(uow.session, row, signed, settings)
+    except SignatureError as exc:
+        raise SetpointNotAuthorised(f"signature {signature_id} does not verify: {exc}") from None
+    return SignatureFacts(str(row.seq), row.signer_id, clock.parse_iso(row.signed_at))
+
+
+def _same_value(signed: Any, value: Any) -> bool:
+    if isinstance(signed, bool) or isinstance(value, bool):
+        return signed is value
+    try:
+        return float(signed) == float(value)
+    except (TypeError, ValueError):
+        return False
+
+
 @dataclass(frozen=True)
 class WriteResult:
     write_id: str
@@ -158,8 +209,14 @@ class WriteResult:
 
 def request_write(uow: UnitOfWork, settings: Settings, tag_name: str, value: float | int | bool, *,
                   instance_id: str | int, task_id: str | int, signature_id: str,
-                  max_signature_age: timedelta | None = None) -> tuple[str, RegisteredTag]:
-    """Check everything and stage the 'write requested' row in `uow` (the caller commits)."""
+                  max_signature_age: timedelta | None = None,
+                  task_document: Mapping[str, Any] | None = None,
+                  task_meaning: str = MEANING) -> tuple[str, RegisteredTag]:
+    """Check everything and stage the 'write requested' row in `uow` (the caller commits).
+
+    The authorising signature is one over the set-point record (`SetpointRecord`, meaning
+    "performed"), or, with `task_document`, the signature given at a user task whose signed
+    record authorises the set-point (engine.signed_actions; `task_meaning`)."""
     registered = lookup(uow, tag_name, action="write")
     tag = registered.definition
     details = {"tag": tag_name, "value": value, "instance": str(instance_id), "task": str(task_id)}
@@ -170,7 +227,10 @@ def request_write(uow: UnitOfWork, settings: Settings, tag_name: str, value: flo
     _check_value(uow, tag, value, details)
     record = SetpointRecord.of(tag_name, value, instance_id, task_id)
     try:
-        facts = check_signature(uow, settings, str(signature_id), record)
+        if task_document is not None:
+            facts = check_task_signature(uow, settings, str(signature_id), record, task_document, task_meaning)
+        else:
+            facts = check_signature(uow, settings, str(signature_id), record)
         max_age = max_signature_age or timedelta(minutes=settings.session_timeout_minutes)
         age = clock.now() - facts.signed_at
         if age > max_age:
@@ -225,8 +285,8 @@ def confirm_write(db: Database, actor: Actor, client: EquipmentClient, write_id:
         readback = client.read(tag, registered.revision)
     except ConnectorError as exc:
         record_outcome(db, actor, write_id, WriteOutcome.FAILED, None, f"read-back failed: {exc}")
-        raise ReadbackMismatch(f"tag {tag.name}: write {write_id} sent but the read-back failed: {exc}",
-                               tag=tag.name, write_id=write_id) from exc
+        raise ReadbackFailed(f"tag {tag.name}: write {write_id} sent but the read-back failed: {exc}",
+                             tag=tag.name, write_id=write_id) from exc
     with UnitOfWork(db, actor) as uow:
         store_reading(uow, registered, readback, purpose="readback", instance_id=instance_id, task_id=task_id)
         if values_match(tag, value, readback.value):
@@ -258,14 +318,20 @@ def _outcome(uow: UnitOfWork, write_id: str, outcome: WriteOutcome, readback: An
 
 def write_setpoint(db: Database, settings: Settings, actor: Actor, client: EquipmentClient, tag_name: str,
                    value: float | int | bool, *, instance_id: str | int, task_id: str | int, signature_id: str,
-                   max_signature_age: timedelta | None = None) -> WriteResult:
+                   max_signature_age: timedelta | None = None, task_document: Mapping[str, Any] | None = None,
+                   task_meaning: str = MEANING,
+                   on_requested: Callable[[str], None] | None = None) -> WriteResult:
     """The whole set-point change. Raises on refusal (nothing sent), on a failed send
-    (outcome 'failed' recorded) and on a read-back mismatch (outcome 'failed')."""
+    (outcome 'failed' recorded) and on a read-back mismatch (outcome 'failed').
+    `on_requested(write_id)` runs once the request is committed, before the value is sent."""
     with UnitOfWork(db, actor) as uow:
         write_id, registered = request_write(uow, settings, tag_name, value, instance_id=instance_id,
                                              task_id=task_id, signature_id=str(signature_id),
-                                             max_signature_age=max_signature_age)
+                                             max_signature_age=max_signature_age, task_document=task_document,
+                                             task_meaning=task_meaning)
         uow.commit()
+    if on_requested is not None:
+        on_requested(write_id)
     try:
         send_write(client, registered.definition, value)
     except ConnectorError as exc:
@@ -302,5 +368,57 @@ def write_outcome(session: Session, write_id: str) -> str | None:
     return session.scalar(select(SetpointWriteOutcome.outcome).where(SetpointWriteOutcome.write_id == write_id))
 
 
+def settle_unconfirmed(db: Database, actor: Actor, signature_id: str) -> None:
+    """Before a write authorised by `signature_id` is attempted (again): if one was requested
+    with it and never got an outcome (the scheduler stopped between sending and read-back),
+    record it failed as unconfirmed and raise SetpointUnconfirmed. Nobody knows whether the
+    device took the value: a person must look, the engine does not write again."""
+    with db.session() as session:
+        write = session.scalar(select(SetpointWrite).where(SetpointWrite.signature_id == str(signature_id)))
+        if write is None or write_outcome(session, write.id) is not None:
+            return
+        write_id, tag = write.id, write.tag_name
+    detail = ("unconfirmed: the write was requested and may have been sent, but its read-back was never "
+              "recorded (the scheduler stopped); check the equipment")
+    record_outcome(db, actor, write_id, WriteOutcome.FAILED, None, detail)
+    raise SetpointUnconfirmed(f"tag {tag}: write {write_id} is {detail}", tag=tag, write_id=write_id)
+
+
+@dataclass(frozen=True)
+class WriteState:
+    """Where a set-point write stands: requested (no outcome yet), confirmed or failed."""
+
+    write_id: str
+    tag: str
+    value: Any
+    unit: str
+    state: str
+    requested_at: str
+    requested_by: str
+    signature_id: str
+    readback: Any = None
+    detail: str | None = None
+    recorded_at: str | None = None
+
+
+def writes_of(session: Session, instance_id: str | int, task_id: str | None = None) -> list[WriteState]:
+    """The set-point writes of an instance (or of one task of it), oldest first, with their state."""
+    query = (select(SetpointWrite, SetpointWriteOutcome)
+             .outerjoin(SetpointWriteOutcome, SetpointWriteOutcome.write_id == SetpointWrite.id)
+             .where(SetpointWrite.instance_id == str(instance_id)).order_by(SetpointWrite.requested_at))
+    if task_id is not None:
+        query = query.where(SetpointWrite.task_id == str(task_id))
+    found = []
+    for write, outcome in session.execute(query):
+        found.append(WriteState(
+            write.id, write.tag_name, json.loads(write.value_json), write.unit,
+            outcome.outcome if outcome is not None else "requested", write.requested_at, write.requested_by,
+            write.signature_id,
+            json.loads(outcome.readback_json) if outcome is not None and outcome.readback_json else None,
+            outcome.detail if outcome is not None else None, outcome.recorded_at if outcome is not None else None))
+    return found
+
+
 __all__ = ["SetpointRecord", "SignatureFacts", "write_setpoint", "request_write", "confirm_write",
-           "unconfirmed_writes", "write_outcome"]
+           "unconfirmed_writes", "write_outcome", "check_task_signature", "settle_unconfirmed", "WriteState",
+           "writes_of"]

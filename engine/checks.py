@@ -10,6 +10,8 @@ Each failure is a `Problem` naming the file, line and element id:
 - every gate a task's properties need is registered (`qualification.sops` needs
   `training`: without it the definition is refused, naming the element);
 - every service task's operator is registered and its call is well typed;
+- a signed action (e.g. `setpoint.*`) sits on a user task that asks for a signature, one
+  per task, and its operator is registered;
 - every expression and script compiles in the sandbox;
 - every task, gateway and event is connected to the flow (SpiffWorkflow skips the others);
 - every call activity that names a process outside the files names a definition that
@@ -101,6 +103,21 @@ def _check_task(bundle: ParsedBundle, task_spec: Any, bpmn_id: str, roles: set[s
         if gate not in runtime.gates:
             problem(f"property '{prop_name}' needs gate '{gate}', which is not registered "
                     f"(registered: {', '.join(sorted(runtime.gates.names())) or 'none'})")
+
+    actions = runtime.signed_actions.declared(properties)
+    if actions:
+        names = ", ".join(a.name for a in actions)
+        if not is_user_task(task_spec):
+            problem(f"only a user task's signature can authorise {names} (properties "
+                    f"{', '.join(p for a in actions for p in a.properties if properties.get(p))})")
+        elif len(actions) > 1:
+            problem(f"a task's signature authorises one action, this task declares {names}")
+        elif not (properties.get("signature.meaning") or "").strip():
+            problem(f"{names}: the task must ask for its completer's signature (signature.meaning): that "
+                    "signature authorises it")
+        for action in actions:
+            if action.operator not in runtime.operators:
+                problem(f"{action.name}: operator '{action.operator}' that carries it out is not registered")
 
     if is_user_task(task_spec):
         lane = lane_of(task_spec)

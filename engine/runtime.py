@@ -4,6 +4,7 @@
     runtime.gates.register(Gate(...))                  # the process library adds its own
     runtime.properties.register(TaskProperty(...))
     runtime.operators.register("equipment.read_tag", ...)
+    runtime.signed_actions.register(SignedAction(...))  # a write a task's signature authorises
     runtime.freeze()
 
 `bpmn.glue.install(db, settings)` is the product's install step: it builds the runtime
@@ -32,6 +33,7 @@ from engine.gates import GateRegistry
 from engine.operators import OperatorCaller, OperatorRegistry
 from engine.properties import PropertyRegistry, TaskRules
 from engine.sandbox import SandboxConfig
+from engine.signed_actions import SignedActionRegistry
 from engine.spiff.specs import properties_of
 from masterdata.changes import ChangeCatalogue
 
@@ -77,7 +79,8 @@ class EngineRuntime:
     def __init__(self, *, gates: GateRegistry | None = None, properties: PropertyRegistry | None = None,
                  operators: OperatorRegistry | None = None, save_hooks: list[SaveHook] | None = None,
                  operator_actions: OperatorActions | None = None, name: str = "runtime",
-                 changes: ChangeCatalogue | None = None, sandbox: SandboxConfig | None = None) -> None:
+                 changes: ChangeCatalogue | None = None, sandbox: SandboxConfig | None = None,
+                 signed_actions: SignedActionRegistry | None = None) -> None:
         self.name = name
         self.sandbox = sandbox or SandboxConfig()  # limits of diagram code (engine.sandbox)
         self.gates = gates or GateRegistry()
@@ -85,6 +88,7 @@ class EngineRuntime:
         self.operators = operators or OperatorRegistry()
         self.save_hooks: list[SaveHook] = list(save_hooks or [])
         self.operator_actions = operator_actions
+        self.signed_actions = signed_actions or SignedActionRegistry()
         self.caller = OperatorCaller(self.operators)
         self.changes = changes if changes is not None else ChangeCatalogue()
         self.frozen = False
@@ -101,6 +105,7 @@ class EngineRuntime:
         self.gates.freeze()
         self.properties.freeze()
         self.operators.freeze()
+        self.signed_actions.freeze()
         self.changes.freeze()
         self.frozen = True
         return self
@@ -113,6 +118,14 @@ class EngineRuntime:
             for prop in gate.consumes:
                 if prop not in self.properties:
                     problems.append(f"gate {gate.name!r} consumes task property {prop!r}, which is not declared")
+        for action in self.signed_actions.all():
+            for prop in action.properties:
+                if prop not in self.properties:
+                    problems.append(f"signed action {action.name!r} is declared by task property {prop!r}, "
+                                    "which is not declared")
+            if action.operator not in self.operators:
+                problems.append(f"signed action {action.name!r} is carried out by operator {action.operator!r}, "
+                                "which is not registered")
         return problems
 
     def rules_of(self, task_spec: Any) -> TaskRules:

@@ -32,6 +32,7 @@ Expressions that only compare names and literals run in the calling process
 from __future__ import annotations
 
 import atexit
+import functools
 import io
 import math
 import os
@@ -84,11 +85,19 @@ class SandboxConfig:
     @classmethod
     def from_settings(cls, settings: Any) -> "SandboxConfig":
         if settings is None:
-            return cls()
-        return cls(timeout_seconds=float(getattr(settings, "script_timeout_seconds", cls.timeout_seconds)),
-                   memory_mb=int(getattr(settings, "script_memory_mb", cls.memory_mb)),
-                   workers=int(getattr(settings, "script_workers", cls.workers)),
-                   max_source_chars=int(getattr(settings, "script_max_source_chars", cls.max_source_chars)))
+            return _DEFAULT
+        return _config(float(getattr(settings, "script_timeout_seconds", cls.timeout_seconds)),
+                       int(getattr(settings, "script_memory_mb", cls.memory_mb)),
+                       int(getattr(settings, "script_workers", cls.workers)),
+                       int(getattr(settings, "script_max_source_chars", cls.max_source_chars)))
+
+
+_DEFAULT = SandboxConfig()
+
+
+@functools.lru_cache(maxsize=64)
+def _config(timeout_seconds: float, memory_mb: int, workers: int, max_source_chars: int) -> SandboxConfig:
+    return SandboxConfig(timeout_seconds, memory_mb, workers, max_source_chars)
 
 
 # ---------------------------------------------------------------- answers: an allow-list unpickler
@@ -138,6 +147,8 @@ class _Worker:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin = self.process.stdin.fileno()
         self.stdout = self.process.stdout.fileno()
+        self._poll = select.poll()
+        self._poll.register(self.stdout, select.POLLIN | select.POLLHUP | select.POLLERR)
         self.started_rss: int | None = None
         kind, rss = self.receive(time.monotonic() + START_SECONDS)
         if kind != "ready":
@@ -151,6 +162,8 @@ class _Worker:
         return self.process.pid
 
     def send(self, message: Any) -> None:
+        if self.process.poll() is not None:
+            raise WorkerLost("ended while idle")
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(_HEADER.pack(len(data)) + data)
         try:
@@ -166,8 +179,7 @@ class _Worker:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 raise TimeoutError
-            ready, _, _ = select.select([self.stdout], [], [], wait)
-            if not ready:
+            if not self._poll.poll(wait * 1000):  # poll, not select: any descriptor number
                 raise TimeoutError
             chunk = os.read(self.stdout, min(remaining, 1 << 20))
             if not chunk:
@@ -267,9 +279,18 @@ class SandboxPool:
 
     def _call(self, message: Any, seconds: float, stopped: ScriptError) -> Any:
         worker = self._acquire()
-        healthy = False
         try:
             worker.send(message)
+        except WorkerLost:  # it ended while idle (killed from outside): once more with a fresh one
+            self._release(worker, False)
+            worker = self._acquire()
+            try:
+                worker.send(message)
+            except WorkerLost:
+                self._release(worker, False)
+                raise ScriptRuntimeError("the script sandbox's worker process could not take the evaluation") from None
+        healthy = False
+        try:
             kind, rss, payload = worker.receive(time.monotonic() + seconds)
             worker.rss = rss
             healthy = True
@@ -341,7 +362,7 @@ def cpu_limit_seconds(timeout: float) -> int:
 
 
 # ---------------------------------------------------------------- the process's pools
-_POOLS: dict[SandboxConfig, SandboxPool] = {}
+_POOLS: dict[tuple[int, int], SandboxPool] = {}
 _POOLS_LOCK = threading.Lock()
 _AT_EXIT = [False]
 
@@ -349,16 +370,19 @@ _AT_EXIT = [False]
 def pool(config: SandboxConfig | None = None) -> SandboxPool:
     """The pool of this process for these limits (made on first use). Timeouts and source
     limits travel with each request, so pools differ only by worker count and memory."""
-    config = config or SandboxConfig()
-    config = SandboxConfig(workers=config.workers, memory_mb=config.memory_mb)
+    key = (config.workers, config.memory_mb) if config is not None else (SandboxConfig.workers, SandboxConfig.memory_mb)
+    existing = _POOLS.get(key)
+    pid = os.getpid()
+    if existing is not None and existing.pid == pid and not existing.closed:
+        return existing
     with _POOLS_LOCK:
-        existing = _POOLS.get(config)
-        if existing is not None and existing.pid == os.getpid() and not existing.closed:
+        existing = _POOLS.get(key)
+        if existing is not None and existing.pid == pid and not existing.closed:
             return existing
-        if existing is not None and existing.pid != os.getpid():
+        if existing is not None and existing.pid != pid:
             _POOLS.clear()  # forked: the parent's workers are not ours (left alone, not killed)
-        made = SandboxPool(config)
-        _POOLS[config] = made
+        made = SandboxPool(SandboxConfig(workers=key[0], memory_mb=key[1]))
+        _POOLS[key] = made
         if not _AT_EXIT[0]:
             atexit.register(shutdown)
             _AT_EXIT[0] = True

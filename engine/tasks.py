@@ -50,6 +50,7 @@ from engine.models import InstanceTask, ProcessInstance
 from engine.ports import EngineServices, SignatureInput, SignatureRecord, default_services
 from engine.properties import TaskRules
 from engine.runtime import EngineRuntime, resolve
+from engine.signed_actions import AUTHORISES, SignedAction
 from engine.spiff import steps
 from engine.spiff.serializer import row_data, saved_last_completion
 from engine.spiff.specs import find_task_spec, properties_of
@@ -95,9 +96,14 @@ class TaskDefinition:
         return self.version.forms()
 
 
-def task_record(instance_id: int, task_id: str, bpmn_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    """What a task signature binds to: the task's identity and the data entered on it."""
-    return {"instance_id": instance_id, "task_id": task_id, "bpmn_id": bpmn_id, "data": jsonable(dict(data))}
+def task_record(instance_id: int, task_id: str, bpmn_id: str, data: Mapping[str, Any],
+                authorises: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a task signature binds to: the task's identity and the data entered on it, and
+    the action the signature authorises, if the task declares one (engine.signed_actions)."""
+    document = {"instance_id": instance_id, "task_id": task_id, "bpmn_id": bpmn_id, "data": jsonable(dict(data))}
+    if authorises:
+        document[AUTHORISES] = jsonable(dict(authorises))
+    return document
 
 
 def record_hash(document: Mapping[str, Any]) -> str:
@@ -352,6 +358,27 @@ def _check_signatures(rules: TaskRules, user: str, signatures: Sequence[Signatur
                                f"{', '.join(s.meaning for s in offered)}")
 
 
+def _signed_action(runtime: EngineRuntime, properties: Mapping[str, Any], data: Mapping[str, Any],
+                   bpmn_id: str) -> tuple[SignedAction | None, dict[str, Any] | None]:
+    """The action the task's signature authorises and its content built from the form data, or (None, None)."""
+    actions = runtime.signed_actions.declared(properties)
+    if not actions:
+        return None, None
+    if len(actions) > 1:
+        raise TaskStateError(f"task '{bpmn_id}' declares {len(actions)} signed actions; a signature authorises one")
+    action = actions[0]
+    return action, dict(action.build(properties, data))
+
+
+def _pending_action(action: SignedAction, properties: Mapping[str, Any], document: Mapping[str, Any],
+                    signature: SignatureRecord, task_id: str) -> dict[str, Any]:
+    """The operator call that carries out a signed action (the scheduler runs it)."""
+    return {"name": action.operator, "result_variable": action.result_variable(properties),
+            "params": {"content": dict(document[AUTHORISES]), "task_id": task_id, "document": dict(document),
+                       "signature": {"id": signature.signature_id, "meaning": signature.meaning,
+                                     "signer": signature.signer_id, "signer_name": signature.signer_name}}}
+
+
 def complete_task(uow: Any, task_id: str, data: Mapping[str, Any] | None = None,
                   signatures: Sequence[SignatureInput] = (), *, services: EngineServices | None = None,
                   settings: Any = None, runtime: EngineRuntime | None = None) -> Completion:
@@ -391,7 +418,11 @@ def complete_task(uow: Any, task_id: str, data: Mapping[str, Any] | None = None,
         gates_run = runtime.gates.run(ctx)
         cleaned = _validate_form(_task_forms(opened, task), rules, data, services, bpmn_id)
         _check_signatures(rules, user, signatures, bpmn_id)
-        document = task_record(row.instance_id, row.id, bpmn_id, cleaned)
+        action, authorises = _signed_action(runtime, properties, cleaned, bpmn_id)
+        if action is not None and not rules.signature_meanings:
+            raise SignatureRequired(f"task '{bpmn_id}': {action.name} needs the completer's signature "
+                                    "(signature.meaning), none is declared")
+        document = task_record(row.instance_id, row.id, bpmn_id, cleaned, authorises)
         digest = record_hash(document)
         records: list[SignatureRecord] = []
         for signature in signatures:
@@ -413,13 +444,21 @@ def complete_task(uow: Any, task_id: str, data: Mapping[str, Any] | None = None,
     # ---- every check passed: change things
     old = {k: task.data.get(k) for k in cleaned}
     changes = [[k, jsonable(old[k]), jsonable(v)] for k, v in sorted(cleaned.items()) if old[k] != v]
-    record = {"completed_by": user, "signatures": [r.signature_id for r in records], "record_hash": digest}
-    steps.run_steps(opened.workflow, lambda wf: steps.complete_user_task(task, cleaned, record))
+    record: dict[str, Any] = {"completed_by": user, "signatures": [r.signature_id for r in records],
+                              "record_hash": digest}
+    if action is not None:
+        record[AUTHORISES] = {"action": action.name, **document[AUTHORISES]}
+        authoriser = next(r for r in records if r.signer_id == user and r.meaning == rules.signature_meanings[0])
+        pending = _pending_action(action, properties, document, authoriser, row.id)
+        steps.run_steps(opened.workflow, lambda wf: steps.defer_user_task(task, cleaned, record, pending))
+    else:
+        steps.run_steps(opened.workflow, lambda wf: steps.complete_user_task(task, cleaned, record))
     opened.workflow.run.last_completion = {"bpmn_id": bpmn_id, "completed_by": user}
     uow.audit("task.completed", "task", row.id, changes=changes,
               details={"instance_id": row.instance_id, "bpmn_id": bpmn_id, "lane": row.lane, "gates": gates_run,
                        "signatures": [{"id": r.signature_id, "signer": r.signer_id, "meaning": r.meaning}
-                                      for r in records], "record_hash": digest})
+                                      for r in records], "record_hash": digest,
+                       **({AUTHORISES: record[AUTHORISES]} if action is not None else {})})
     if row.claimed_by:
         row.claimed_by = None
     instances.finish(uow, opened)

@@ -84,6 +84,7 @@ class ChangeKind:
     validate: Validator | None = None
     list_fields: tuple[str, ...] = ()
     description: str = ""
+    managed_by: str = ""  # where items of this kind are changed instead of the generic pages (e.g. the tag registry)
 
     def columns(self) -> tuple[str, ...]:
         if self.list_fields:
@@ -543,11 +544,13 @@ def draft(uow: Any, catalogue: ChangeCatalogue | None, kind: str | ChangeKind, k
 def draft_set(uow: Any, catalogue: ChangeCatalogue | None, kind: str | ChangeKind,
               entries: Sequence[tuple[Any, Mapping[str, Any] | None, str]], reason: str, *,
               source_name: str | None = None, source_sha256: str | None = None, settings: Settings | None = None,
-              rules: ChangeRules | None = None, first_row: int = 1) -> ChangeSet:
+              rules: ChangeRules | None = None, first_row: int = 1, rows: Sequence[int] | None = None,
+              row_word: str = "row") -> ChangeSet:
     """Draft several items together (an import): all of them or none.
 
-    A bad entry is refused naming its row (`first_row` is the number of the first entry,
-    e.g. 2 for a CSV file with a header line) and nothing is stored.
+    A bad entry is refused naming its row and nothing is stored: entry i is row
+    `rows[i]` when given (e.g. line numbers of a file, `row_word="line"`), else
+    `first_row + i` (2 for a CSV file with a header line).
     """
     kind = _kind_of(catalogue, kind)
     session: Session = uow.session
@@ -560,19 +563,20 @@ def draft_set(uow: Any, catalogue: ChangeCatalogue | None, kind: str | ChangeKin
         prepared = []
         seen: dict[str, int] = {}
         for index, (key, data, action) in enumerate(entries):
-            row_no = first_row + index
+            row_no = rows[index] if rows is not None else first_row + index
             try:
                 item = _prepare(session, kind, key, data, action)
             except ChangeInvalid as exc:
                 if len(entries) == 1:
                     raise
-                raise ChangeInvalid(f"row {row_no}: {exc}", exc.errors, row=row_no) from None
+                raise ChangeInvalid(f"{row_word} {row_no}: {exc}", exc.errors, row=row_no) from None
             except ChangeStateError as exc:
                 if len(entries) == 1:
                     raise
-                raise ChangeStateError(f"row {row_no}: {exc}", row=row_no) from None
+                raise ChangeStateError(f"{row_word} {row_no}: {exc}", row=row_no) from None
             if item[0] in seen:
-                raise ChangeInvalid(f"row {row_no}: {kind.label} {item[0]} appears already in row {seen[item[0]]}",
+                raise ChangeInvalid(f"{row_word} {row_no}: {kind.label} {item[0]} appears already in {row_word} "
+                                    f"{seen[item[0]]}",
                                     [(kind.key_field, "duplicate")], row=row_no)
             seen[item[0]] = row_no
             prepared.append((item, ChangeAction(action).value))

@@ -45,3 +45,31 @@ class RulesInvalid(ChangeError):
     """The change-control role rules file is wrong."""
 
     http_status = 500
+
+
+# ---------------------------------------------------------------- operational records (lots, logbook, ...)
+class RecordInvalid(ChangeError):
+    """An operational record (lot, logbook entry, calibration, qualification) is not valid;
+    `errors` lists (field, message) pairs."""
+
+    http_status = 422
+
+    def __init__(self, message: str, errors: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = list(errors or [])
+
+
+class RecordNotFound(ChangeError):
+    http_status = 404
+
+
+class RecordStateError(ChangeError):
+    """The record does not fit the current state (release a rejected lot, release dirty equipment)."""
+
+    http_status = 409
+
+
+class RecordNotPermitted(ChangeError):
+    """The person may not make this record (a missing role, signing for someone else)."""
+
+    http_status = 403

@@ -59,7 +59,9 @@ def authenticate_admin(ctx: _Context) -> Actor:
     from signatures.errors import NotAuthorised
     from signatures.identities import role_kind_of
     from signatures.models import RoleKind
+    from store.schema import require_current
 
+    require_current(ctx.db.url)  # before anyone types a password and a one-time code
     username = os.environ.get("GMP_ADMIN_USER") or click.prompt("Administrator user ID", err=True)
     password = os.environ.get("GMP_ADMIN_PASSWORD") or click.prompt("Password", hide_input=True, err=True)
     code = os.environ.get("GMP_ADMIN_TOTP") or click.prompt("TOTP code", err=True)
@@ -310,7 +312,10 @@ def user_enrol(username: str | None, qr: bool) -> None:
     from signatures.enrolment import enrol, start_enrolment
 
     def work(ctx: _Context) -> None:
+        from store.schema import require_current
+
         nonlocal username
+        require_current(ctx.db.url)  # before the secret is typed
         username = username or click.prompt("Your user ID", err=True)
         secret = click.prompt("Enrolment secret", hide_input=True, err=True)
         with ctx.db.session() as session:

@@ -102,7 +102,12 @@ def live_session(db: Database, settings: Settings, *, touch: bool = True) -> Per
     return person
 
 
-def _ask(user_id: str | None) -> tuple[str, str, str]:
+def _ask(db: Database, user_id: str | None) -> tuple[str, str, str]:
+    """User ID, password and TOTP code from the environment or typed in: only once the database is known to be
+    usable (nobody types a password and a one-time code to learn that it is not migrated)."""
+    from store.schema import require_current
+
+    require_current(db.url)
     user = user_id or os.environ.get("GMP_USER") or click.prompt("User ID", err=True)
     password = os.environ.get("GMP_PASSWORD") or click.prompt("Password", hide_input=True, err=True)
     code = os.environ.get("GMP_TOTP") or click.prompt("TOTP code", err=True)
@@ -114,7 +119,7 @@ def open_session(db: Database, settings: Settings, user_id: str | None, client: 
     from signatures.accounts import get_user
     from signatures.credentials import login
 
-    user, password, code = _ask(user_id)
+    user, password, code = _ask(db, user_id)
     with UnitOfWork(db) as uow:
         row = login(uow, user, password, code, settings, client=client)
         person = Person(Actor(row.user_id, get_user(uow.session, row.user_id).printed_name), row.id, False)
@@ -190,7 +195,7 @@ def signer_at_terminal(db: Database, settings: Settings, user_id: str | None = N
         # the key unwrap (the slow, deliberate password cost) before any write transaction opens
         return Signer(person.actor, person.session_id,
                       precheck_signing(db, Credentials(person.user_id, password, code)))
-    user, password, code = _ask(user_id)
+    user, password, code = _ask(db, user_id)
     with db.session() as session:
         account = get_user(session, user)
         actor = Actor(account.user_id, account.printed_name)

@@ -11,6 +11,7 @@ MODEL_MODULES = [
     "audit.models",
     "signatures.models",
     "masterdata.models",
+    "masterdata.record_models",
     "engine.models",
     "engine.runtime_models",
     "connectors.models",

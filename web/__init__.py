@@ -31,10 +31,12 @@ BLUEPRINTS = [
     "web.notifications:bp",
     "web.corrections:bp",
     "web.equipment:bp",
+    "web.master:bp",
     "web.api.views:bp",
     "web.api.admin:bp",
     "web.validation:bp",
     "web.periodic:bp",
+    "web.plant:bp",
 ]
 
 

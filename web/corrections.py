@@ -47,7 +47,8 @@ def task_document(session: Any, task_id: str, schema: Any = None,
         names = list(fields)
     cleaned = {name: data[name] for name in names if name in data}
     cleaned["_form"] = provenance
-    first = task_record(row.instance_id, row.id, row.bpmn_id or row.spec_name, cleaned)
+    authorised = {k: v for k, v in (gmp.get("authorises") or {}).items() if k != "action"}  # a signed action
+    first = task_record(row.instance_id, row.id, row.bpmn_id or row.spec_name, cleaned, authorised or None)
     stored = list(session.execute(select(FormCorrection).where(FormCorrection.task_id == task_id)
                                   .order_by(FormCorrection.record_version)).scalars())
     return first, fields, stored

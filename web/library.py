@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 
 from core.errors import ValidationError
 from web.errors import wants_json
-from web.uow import settings, unit_of_work
+from web.uow import database, settings, unit_of_work
 
 bp = Blueprint("library", __name__, url_prefix="/library")
 MAX_FILES = 50
@@ -532,3 +532,25 @@ def start(key: str):  # type: ignore[no-untyped-def]
         uow.commit()
     flash(_("Instance %(id)s started.", id=instance_id), "info")
     return redirect(url_for("library.definition", key=key))
+
+
+@bp.get("/<key>/v<int:number>/blank.pdf")
+def blank(key: str, number: int):  # type: ignore[no-untyped-def]
+    """A blank record of every step of a version, printed in advance for work on paper while the
+    system is down (web/blank_record.py); the instance number and business key are left blank."""
+    from core import clock
+    from engine.definitions import get_definition
+    from web.blank_record import blank_pdf, steps_of_version
+
+    with database().read_session() as session:
+        item = get_definition(session, key)
+        version = _version(session, key, number)
+        steps = steps_of_version(session, version)
+        name, status = item.name, version.status
+    user = g.user
+    header = {"Process / 流程": f"{name} ({key}) v{number} [{status}]", "Instance No. / 实例编号": "",
+              "Business key (batch, document, ...) / 业务键（批号、文件号等）": "", "Title / 标题": "",
+              "Printed / 打印": f"{clock.isoformat(clock.now())} by / 由 {user.printed_name} ({user.user_id})"}
+    pdf = blank_pdf(f"Blank record 空白记录: {name} v{number}", steps, header, f"{key} v{number} blank record")
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="blank-{key}-v{number}.pdf"'})

@@ -15,10 +15,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from web.uow import settings, unit_of_work
+from web.uow import database, settings, unit_of_work
 from web.wording import refusal_text
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
@@ -41,6 +41,7 @@ class TaskForm:
     rules: Any = None
     properties: Mapping[str, str] | None = None
     version_id: int | None = None
+    setpoint: Mapping[str, Any] | None = None  # the set-point write the signature authorises, if declared
 
 
 def load_task_form(session: Any, task_id: str) -> TaskForm:
@@ -55,7 +56,42 @@ def load_task_form(session: Any, task_id: str) -> TaskForm:
     return TaskForm(row.id, row.instance_id, definition.instance.title or "", row.bpmn_id or row.spec_name,
                     row.bpmn_name or row.bpmn_id or row.spec_name, row.lane, row.claimed_by, schema, ui_schema,
                     tuple(rules.signature_meanings), rules.verifier_meaning, rules, definition.properties,
-                    definition.instance.version_id)
+                    definition.instance.version_id, _declared_setpoint(session, definition.properties, schema))
+
+
+def _declared_setpoint(session: Any, properties: Mapping[str, str], schema: Any) -> dict[str, Any] | None:
+    """What the signer is told before signing: the tag, the field, the tag's allowed range."""
+    from connectors.signed_setpoint import declared_tag
+
+    info = declared_tag(session, properties)
+    if info is None:
+        return None
+
+    def label(path: str | None) -> str:
+        node: Any = schema or {}
+        for part in (path or "").split("."):
+            node = ((node or {}).get("properties") or {}).get(part) if isinstance(node, dict) else None
+        from web.i18n import current_language
+
+        if not isinstance(node, dict):
+            return path or ""
+        zh = ((node.get("x-gmp-i18n") or {}).get("zh") or {}).get("title")
+        return (zh if current_language() == "zh" and zh else node.get("title")) or path or ""
+
+    return {**info, "value_label": label(info["value_field"]), "tag_label": label(info["tag_field"])}
+
+
+def _signed_setpoint(session: Any, task_id: str) -> dict[str, Any] | None:
+    """The set-point this task's signature authorised and where it stands (None: none)."""
+    import json
+
+    from connectors.signed_setpoint import task_setpoint
+    from engine.models import InstanceTask
+
+    row = session.get(InstanceTask, task_id)
+    if row is None or not row.body:
+        return None
+    return task_setpoint(session, row.instance_id, row.id, json.loads(row.body).get("internal_data") or {})
 
 
 def gate_refusal(uow: Any, form: TaskForm, user: Any, stage: str = "open") -> Any:
@@ -316,10 +352,50 @@ def _render(form: TaskForm, *, submission: Any = None, errors: Any = None, messa
 @bp.get("/<task_id>")
 def task(task_id: str):  # type: ignore[no-untyped-def]
     with unit_of_work() as uow:
+        if _signed_setpoint(uow.session, task_id) is not None:  # signed already: follow its write
+            return redirect(url_for("tasks.setpoint", task_id=task_id))
         form = load_task_form(uow.session, task_id)
         captured = latest_captures(uow.session, form)
         refusal = gate_refusal(uow, form, g.user)
     return _render(form, captured=captured, refusal=refusal)
+
+
+@bp.get("/<task_id>/blank.pdf")
+def blank(task_id: str):  # type: ignore[no-untyped-def]
+    """This step as a blank record to fill in on paper while the system is down (web/blank_record.py)."""
+    from core import clock
+    from engine.definitions import get_version
+    from engine.models import ProcessDefinition
+    from engine.tasks import task_definition
+    from web.blank_record import blank_pdf, step_of_task
+
+    with database().read_session() as session:
+        form = load_task_form(session, task_id)
+        found = task_definition(session, task_id)
+        version = get_version(session, found.version.id)
+        process = session.get(ProcessDefinition, version.definition_id)
+        key = getattr(found.instance, "business_key", None) or ""
+        header = {"Process / 流程": f"{process.name} ({process.key}) v{version.version}",
+                  "Instance No. / 实例编号": f"#{form.instance_id}", "Business key / 业务键": key,
+                  "Title / 标题": form.instance_title, "Task / 任务": task_id,
+                  "Printed / 打印": f"{clock.isoformat(clock.now())} by / 由 {g.user.printed_name} ({g.user.user_id})"}
+    pdf = blank_pdf(f"Blank record 空白记录: {form.name} (#{form.instance_id})", [step_of_task(form)], header,
+                    f"#{form.instance_id} {form.bpmn_id} blank record")
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="blank-{form.instance_id}-{form.bpmn_id}.pdf"'})
+
+
+@bp.get("/<task_id>/setpoint")
+def setpoint(task_id: str):  # type: ignore[no-untyped-def]
+    """Where the set-point this task's signature authorised stands (requested, confirmed, failed)."""
+    from werkzeug.exceptions import NotFound
+
+    with unit_of_work() as uow:
+        view = _signed_setpoint(uow.session, task_id)
+        if view is None:
+            raise NotFound(_("This task authorised no set-point write."))
+        form = load_task_form(uow.session, task_id)
+    return render_template("tasks/setpoint.html", form=form, setpoint=view)
 
 
 def _prechecked(user_id: str, prefix: str) -> dict[str, Any]:
@@ -349,6 +425,7 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
         parse_html_submission,
         validate_submission,
     )
+    from web import late_entry
 
     user = g.user
     submission = Submission()
@@ -359,6 +436,12 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
         if form.schema is not None and not first_signature:
             submission = parse_html_submission(form.schema, form.ui_schema, request.form)
             captured.update(row_captures(uow.session, form, submission.captures))
+        late = None
+        if not first_signature:
+            try:
+                late = late_entry.from_form(request.form, uow.session, task_id, user, settings())
+            except late_entry.LateEntryInvalid as exc:
+                return _render(form, submission=submission, message=str(exc), status=422, captured=captured)
     if first_signature:
         return accountability_detour(form)
     verifier = (request.form.get("sig2_user_id") or "").strip() or None
@@ -379,6 +462,8 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
                                       entered_by=user.user_id, verified_by=verifier)
         record = checked.to_record()
         record.pop("data")
+        if late is not None:
+            record["late_entry"] = late.to_json()
         return {**checked.data, PROVENANCE_KEY: record}
 
     signatures = []
@@ -390,6 +475,8 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
     try:
         with unit_of_work() as uow:
             before = ready_task_ids(uow.session, form.instance_id)
+            if late is not None:  # in the trail before the completion it explains
+                late_entry.audit(uow, task_id, form.instance_id, late)
             completion = complete_task(uow, task_id, submission.data, signatures,
                                        services=engine_services(validator), settings=settings())
             notify_new_tasks(uow, form, [t for t in completion.ready if t not in before])
@@ -406,7 +493,9 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
     with unit_of_work() as uow:
         manifest = manifestation_html(signatures_for(uow.session, "task", task_id))
         title = element_label(uow.session, form.version_id, form.bpmn_id, form.name)
-    return render_template("tasks/completed.html", form=form, completion=completion, manifest=manifest, title=title)
+        signed_setpoint = _signed_setpoint(uow.session, task_id)
+    return render_template("tasks/completed.html", form=form, completion=completion, manifest=manifest, title=title,
+                           setpoint=signed_setpoint)
 
 
 # ---------------------------------------------------------------- first signature

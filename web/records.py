@@ -72,13 +72,17 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
             "record_hash": gmp.get("record_hash"), "values": values,
             "tables": _tables(definition, values),
             "entered_by": provenance.get("entered_by"), "verified_by": provenance.get("verified_by"),
+            "late_entry": provenance.get("late_entry"),
             "signatures": [m.__dict__ for m in manifestations(signed, settings())],
             "corrections": corrections,
+            "setpoints": _setpoints(session, row),
         })
     task_ids = [row.id for row in rows]
+    write_ids = [sp["write_id"] for t in tasks for sp in t["setpoints"] if sp.get("write_id")]
     entries = session.execute(select(AuditEntry).where(or_(
         (AuditEntry.object_type == "process_instance") & (AuditEntry.object_id == str(instance_id)),
         (AuditEntry.object_type == "task") & (AuditEntry.object_id.in_(task_ids) if task_ids else False),
+        (AuditEntry.object_type == "setpoint_write") & (AuditEntry.object_id.in_(write_ids) if write_ids else False),
     )).order_by(AuditEntry.seq)).scalars()
     from web.record_names import object_names
 
@@ -88,11 +92,21 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
                  "object": f"{e.object_type}/{e.object_id}", "name": names.get((e.object_type, e.object_id)),
                  "reason": e.reason} for e in entries]
     exceptions = [{"task": t["name"], **v} for t in tasks for v in t["values"] if v["out_of_limits"]]
+    late_entries = [{"task": t["name"], "task_id": t["task_id"], **t["late_entry"]} for t in tasks if t["late_entry"]]
     return jsonable({"instance": {k: header[k] for k in ("id", "title", "process", "version", "status", "started_at",
                                                            "started_by", "ended_at", "cancel_reason")},
                      "data": header["data"],  # typed values restored by inspect
-                     "tasks": tasks, "exceptions": exceptions,
+                     "tasks": tasks, "exceptions": exceptions, "late_entries": late_entries,
                      "timeline": timeline})
+
+
+def _setpoints(session: Any, row: Any) -> list[dict[str, Any]]:
+    """The set-point write the task's signature authorised, with its state (none: [])."""
+    from connectors.signed_setpoint import task_setpoint
+
+    internal = (json.loads(row.body) if row.body else {}).get("internal_data") or {}
+    found = task_setpoint(session, row.instance_id, row.id, internal)
+    return [found] if found is not None else []
 
 
 def _current(definition: Any, fields: dict[str, Any], corrections: list[dict[str, Any]]) -> dict[str, Any]:

@@ -40,7 +40,9 @@ def periodic(first: str, last: str, out: Path, signer: str | None, conclusion: s
         if signer:
             from signatures.credentials import Credentials
             from signatures.models import UserAccount
+            from store.schema import require_current
 
+            require_current(db.url)  # before anyone types a password and a one-time code
             password = click.prompt("Password", hide_input=True, err=True)
             code = click.prompt("TOTP code", err=True)
             credentials = Credentials(signer, password, code.strip() or None)

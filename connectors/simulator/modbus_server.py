@@ -3,7 +3,8 @@
 Registers are refreshed from the plant model on every request (the device action),
 and writes to holding registers and coils are applied to the model, so the wire
 always shows the model. `freeze()` makes the device stop answering (requests hang
-until `thaw()`); `stop()`/`start()` drop connections and stop accepting new ones.
+until `thaw()`), `freeze_after_write()` does so right after answering the next write;
+`stop()`/`start()` drop connections and stop accepting new ones.
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class ModbusSimulator:
         for point in MODBUS_POINTS:
             self.units.setdefault(point.unit, []).append(point)
         self.requests = 0
+        self._freeze_after_write = False
 
     def _devices(self) -> list[SimDevice]:
         devices = []
@@ -80,7 +82,12 @@ class ModbusSimulator:
         self._answering.clear()
 
     def thaw(self) -> None:
+        self._freeze_after_write = False
         self._answering.set()
+
+    def freeze_after_write(self) -> None:
+        """Answer the next write, then stop answering (a device that hangs after taking a value)."""
+        self._freeze_after_write = True
 
     @property
     def running(self) -> bool:
@@ -96,6 +103,9 @@ class ModbusSimulator:
             result = self._apply_write(kind, points, address, count, registers, list(set_values))
             if result is not None:
                 return result
+            if self._freeze_after_write:
+                self._freeze_after_write = False
+                self._answering.clear()
         self._fill(kind, points, registers)
         return None
 

@@ -209,13 +209,19 @@ class PlantSimulator:
             raise SimulatorError("thaw is available for modbus only")
         self._sync(self.modbus.thaw)
 
+    def freeze_after_write(self, protocol: str = "modbus") -> None:
+        """Answer the next write, then stop answering until `thaw()` (Modbus): a read-back times out."""
+        if protocol != "modbus":
+            raise SimulatorError("freeze_after_write is available for modbus only")
+        self._sync(self.modbus.freeze_after_write)
+
     def _check_protocol(self, protocol: str) -> None:
         if protocol not in PROTOCOLS or (protocol == "opcua" and self.opcua is None):
             raise SimulatorError(f"unknown protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
 
     # ------------------------------------------------------------ control channel
     COMMANDS = ("value", "snapshot", "set", "force", "excursion", "release", "lock_writes",
-                "disconnect", "reconnect", "freeze", "thaw")
+                "disconnect", "reconnect", "freeze", "thaw", "freeze_after_write")
 
     async def _serve_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -258,6 +264,8 @@ class PlantSimulator:
             return self.modbus.freeze()
         if command == "thaw":
             return self.modbus.thaw()
+        if command == "freeze_after_write":
+            return self.modbus.freeze_after_write()
         if protocol == "modbus":
             return await (self.modbus.stop() if command == "disconnect" else self.modbus.start())
         assert self.opcua is not None

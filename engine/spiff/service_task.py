@@ -164,7 +164,7 @@ def pending_operations(workflow: Any) -> list[PendingOperation]:
     found = []
     for task in workflow.get_tasks(state=TaskState.STARTED):
         pending = task.internal_data.get("operator")
-        if isinstance(task.task_spec, OperatorServiceTask) and pending and pending.get("state") == "pending":
+        if _holds_pending(task.task_spec) and pending and pending.get("state") == "pending":
             found.append(PendingOperation(str(task.id), task.task_spec.bpmn_id, pending["name"],
                                           dict(pending["params"]), dict(pending.get("progress") or {})))
     return found
@@ -182,11 +182,17 @@ def pending_in_row(internal_data: Any) -> dict[str, Any] | None:
     return pending if isinstance(pending, dict) and pending.get("state") == "pending" else None
 
 
+def _holds_pending(spec: Any) -> bool:
+    """A service task calling an operator, or a user task whose signature authorised an
+    action an operator carries out (engine.signed_actions)."""
+    return isinstance(spec, OperatorServiceTask) or bool(getattr(spec, "manual", False))
+
+
 def _pending_task(workflow: Any, task_id: str) -> tuple[Any, Any, dict[str, Any]]:
     task = workflow.get_task_from_id(UUID(task_id))
     spec = task.task_spec
     pending = task.internal_data.get("operator") or {}
-    if not isinstance(spec, OperatorServiceTask) or pending.get("state") != "pending" or task.state != TaskState.STARTED:
+    if not _holds_pending(spec) or pending.get("state") != "pending" or task.state != TaskState.STARTED:
         raise OperatorError(f"task {task_id} has no pending operator call")
     return task, spec, pending
 
@@ -195,7 +201,8 @@ def finish_pending_operation(workflow: Any, task_id: str, *, result: Any = None,
                              error: str | None = None, progress: Mapping[str, Any] | None = None) -> None:
     """Apply the outcome of a long-running operator call to its task (engine steps are the caller's).
 
-    result: the task's result variable gets it and the task completes. failure: the BPMN
+    result: the task's result variable gets it and the task completes (a user task whose
+    signature authorised the call names its variable in the pending record). failure: the BPMN
     error event if the diagram catches its code, else the task fails (OperatorTaskError).
     error: an operator bug; the task fails (OperatorTaskError).
     """
@@ -216,7 +223,9 @@ def finish_pending_operation(workflow: Any, task_id: str, *, result: Any = None,
         raise OperatorTaskError(f"{element_label(spec)}: operator {pending['name']!r} raised {error.splitlines()[0]}",
                                 element=spec.bpmn_id)
     pending["state"] = "done"
-    task.data[spec.result_variable] = copy.deepcopy(result)
+    variable = pending.get("result_variable") or getattr(spec, "result_variable", None)
+    if variable:
+        task.data[variable] = copy.deepcopy(result)
     task.complete()
 
 

@@ -112,6 +112,17 @@ def complete_user_task(task: Any, data: Mapping[str, Any], record: Mapping[str, 
     task.run()
 
 
+def defer_user_task(task: Any, data: Mapping[str, Any], record: Mapping[str, Any],
+                    pending: Mapping[str, Any]) -> None:
+    """Set the submitted data and the completion record, but keep the user task STARTED with
+    an operator call pending (a signed action): the scheduler runs it and then completes the
+    task or throws its BPMN error (engine.spiff.service_task.finish_pending_operation)."""
+    task.set_data(**data)
+    task.internal_data["gmp"] = dict(record)
+    task.internal_data["operator"] = {**dict(pending), "state": "pending", "progress": {}}
+    task._set_state(TaskState.STARTED)  # what Task.run() does when a spec's _run returns None
+
+
 def ready_user_tasks(wf: GmpWorkflow) -> list[Any]:
     return list(wf.get_tasks(state=TaskState.READY, manual=True))
 

@@ -53,12 +53,13 @@ def test_a_second_application_has_a_second_runtime(settings):
         two.extensions["gmp.db"].dispose()
 
 
-@pytest.mark.req("URS-ENG-005")
-def test_qualification_sops_without_a_training_gate_is_refused_at_upload():
-    """The library declares `qualification.sops` (needs gate `training`); the training gate
-    comes with the master data. Until it is registered, a definition naming SOPs is refused."""
-    from bpmn.glue import install
-    from engine.checks import check_bundle
+@pytest.mark.req("URS-ENG-005", "URS-GATE-001", "URS-GATE-002")
+def test_the_library_brings_the_master_data_gates_and_a_property_needing_a_missing_gate_is_refused():
+    """The library declares `qualification.sops`, `equipment`, `material.lots` and registers their
+    gates (training, equipment, supplier) and `qp`. A runtime with the properties but without
+    the gates refuses a definition naming SOPs at upload."""
+    from bpmn.glue import LIBRARY_PROPERTIES, install
+    from engine.checks import check_bundle, ensure_valid
     from engine.parsing import parse_bundle
     from tests.engine.conftest import ALL_ROLES, MEANINGS, bundle_files
 
@@ -68,18 +69,17 @@ def test_qualification_sops_without_a_training_gate_is_refused_at_upload():
         b'<spiffworkflow:property name="gates" value="four_eyes_previous"/>'
         b'<spiffworkflow:property name="qualification.sops" value="SOP-QA-003"/>')
     bundle = parse_bundle(files)
-    found = [str(p) for p in check_bundle(bundle, roles=ALL_ROLES, meanings=MEANINGS, runtime=install())]
-    assert any("element 'qa_approval': property 'qualification.sops' needs gate 'training', which is not registered"
-               in p for p in found), found
+    runtime = install()
+    assert {"training", "equipment", "supplier", "qp"} <= runtime.gates.names()
+    assert "material.lots" in runtime.properties and "recipe" in runtime.changes
+    assert [str(p) for p in check_bundle(bundle, roles=ALL_ROLES, meanings=MEANINGS, runtime=runtime)] == []
     engine_only = [str(p) for p in check_bundle(bundle, roles=ALL_ROLES, meanings=MEANINGS, runtime=build_runtime())]
     assert any("unknown extension property 'qualification.sops'" in p for p in engine_only), engine_only
-    with_training = install(freeze=False)
-    from engine.gates import Gate
-
-    with_training.gates.register(Gate("training", lambda ctx: None, codes={"not_qualified": "not qualified"},
-                                      consumes=("qualification.sops",)))
-    assert [str(p) for p in check_bundle(bundle, roles=ALL_ROLES, meanings=MEANINGS, runtime=with_training)] == []
+    without_gates = build_runtime()
+    for prop in LIBRARY_PROPERTIES:
+        without_gates.properties.register(prop)
+    found = [str(p) for p in check_bundle(bundle, roles=ALL_ROLES, meanings=MEANINGS, runtime=without_gates)]
+    assert any("element 'qa_approval': property 'qualification.sops' needs gate 'training', which is not registered"
+               in p for p in found), found
     with pytest.raises(DefinitionCheckFailed, match="needs gate 'training'"):
-        from engine.checks import ensure_valid
-
-        ensure_valid(bundle, roles=ALL_ROLES, meanings=MEANINGS, runtime=install())
+        ensure_valid(bundle, roles=ALL_ROLES, meanings=MEANINGS, runtime=without_gates)

@@ -11,9 +11,8 @@ def scale_gate(runtime: Any) -> None:
     register_scale_gate(runtime)
 
 
-def training_gate(runtime: Any) -> None:
-    """A stand-in for the master data's training gate (everyone qualified)."""
-    from engine.gates import Gate
+def widget_kind(runtime: Any) -> None:
+    """A test kind of controlled data (the master data pages are generic over the catalogue)."""
+    from tests.masterdata.test_changes import WIDGET
 
-    runtime.gates.register(Gate("training", lambda ctx: None, consumes=("qualification.sops",),
-                                codes={"not_qualified": "%(user)s is not qualified on %(sops)s"}))
+    runtime.changes.register(WIDGET)

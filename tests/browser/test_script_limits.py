@@ -110,7 +110,7 @@ def healthz_seconds(url: str) -> float:
     return time.monotonic() - started
 
 
-@pytest.mark.req("URS-RUN-002", "A11-7.1")
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002", "A11-7.1")
 def test_a_runaway_script_neither_stalls_the_server_nor_leaves_it_larger(live_server, live_db, live_settings,  # type: ignore[no-untyped-def]
                                                                          frozen_clock) -> None:
     with kdf.unsafe_fast_kdf():
@@ -181,3 +181,58 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+RUNAWAY = DIAGRAM.replace(SCRIPT.encode(), b"r = pow(10, 10**8) > 0").replace(b'id="probe"', b'id="runaway"')
+
+
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002")
+def test_the_author_reads_which_element_broke_which_limit(page, live_server, live_db, live_settings,  # type: ignore[no-untyped-def]
+                                                          frozen_clock, tmp_path) -> None:
+    """In the library: a 25,000-character script is refused at upload naming the element and the setting;
+    an approved diagram whose script runs away says so when an instance is started, and the page stays usable."""
+    from playwright.sync_api import expect
+
+    from tests.browser.conftest import ARTIFACTS
+    from tests.browser.test_journeys import sign_in
+
+    with kdf.unsafe_fast_kdf():
+        admin = testing.bootstrap_admin(live_db, live_settings)
+        quinn = testing.enrolled_user(live_db, live_settings, admin, "quinn", "Quinn QA", ["qa"])
+        quentin = testing.enrolled_user(live_db, live_settings, admin, "quentin", "Quentin QA", ["qa"])
+    frozen_clock.advance(seconds=31)
+    ARTIFACTS.mkdir(exist_ok=True)
+    huge = tmp_path / "huge.bpmn"
+    huge.write_bytes(DIAGRAM.replace(SCRIPT.encode(), b"x = 1\n" * 5000 + b"r = x\n").replace(b'id="probe"', b'id="huge"'))
+    sign_in(page, live_server, live_db, quinn)
+    page.goto(live_server.url + "/library/")
+    page.locator("#upload-files").set_input_files(str(huge))
+    page.locator("#upload-reason").fill("new calculation")
+    page.locator("#upload-files").evaluate("input => input.form.requestSubmit()")
+    expect(page.locator("body")).to_contain_text("element 'compute'")
+    body = page.locator("body").inner_text()
+    assert "30,006 characters long, more than the limit of 20,000 (GMP_SCRIPT_MAX_SOURCE_CHARS)" in body, body
+    page.screenshot(path=str(ARTIFACTS / "script-too-long-at-upload.png"), full_page=True)
+
+    from engine import definitions
+    from engine.ports import SignatureInput, default_services
+    from store.uow import UnitOfWork
+
+    with UnitOfWork(live_db, quinn.actor) as uow:
+        version = definitions.upload(uow, {"runaway.bpmn": RUNAWAY}, reason="runaway",
+                                     services=default_services(live_settings))
+        uow.commit()
+    frozen_clock.advance(seconds=31)
+    with UnitOfWork(live_db, quentin.actor) as uow:
+        definitions.approve(uow, version.id, SignatureInput("approved", "quentin", {
+            "password": quentin.password, "totp": testing.next_totp(live_db, quentin)}),
+            services=default_services(live_settings))
+        uow.commit()
+    page.goto(live_server.url + "/library/runaway")
+    page.locator("#start-title").fill("Runaway")
+    page.locator("#start-title").evaluate("input => input.form.requestSubmit()")
+    expect(page.locator("body")).to_contain_text("stopped after 2 s", timeout=30_000)
+    body = page.locator("body").inner_text()
+    assert "script task 'compute' (Compute) script" in body and "GMP_SCRIPT_TIMEOUT_SECONDS" in body, body
+    page.screenshot(path=str(ARTIFACTS / "script-stopped-at-the-limit.png"), full_page=True)
+    assert healthz_seconds(live_server.url) < 1.0

@@ -69,7 +69,7 @@ PROBES = [
 ]
 
 
-@pytest.mark.req("URS-RUN-002", "A11-7.1")
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002", "A11-7.1")
 @pytest.mark.parametrize("source, error", PROBES, ids=[p[0][:40] for p in PROBES])
 def test_c_level_probes_stop_at_the_limit_in_a_worker(pool: Any, source: str, error: type[ScriptError]) -> None:
     before = resident(os.getpid())
@@ -87,7 +87,7 @@ def test_c_level_probes_stop_at_the_limit_in_a_worker(pool: Any, source: str, er
     assert pool.run(request("r = 6 * 7")).variables == {"r": 42}  # the pool goes on (a fresh worker if killed)
 
 
-@pytest.mark.req("URS-RUN-002")
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002")
 def test_a_killed_worker_is_replaced_and_leaves_nothing_running(pool: Any) -> None:
     pool.run(request("r = 1"))
     [first] = pool.workers()
@@ -111,7 +111,7 @@ def _zombie_or_gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.req("URS-RUN-002")
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002")
 def test_other_evaluations_go_on_while_one_runs_away(pool: Any) -> None:
     """The caller waits on a pipe, the interpreter lock is free: another thread evaluates meanwhile."""
     results: dict[str, Any] = {}
@@ -135,7 +135,7 @@ def test_other_evaluations_go_on_while_one_runs_away(pool: Any) -> None:
     assert isinstance(results["runaway"], ScriptTimeoutError)
 
 
-@pytest.mark.req("URS-RUN-002")
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002")
 def test_memory_of_the_worker_returns_after_a_large_evaluation(pool: Any) -> None:
     pool.run(request("r = 1"))
     [worker] = pool.workers()
@@ -216,3 +216,60 @@ def test_engine_workflows_run_their_scripts_in_the_pool() -> None:
     assert sandbox.live_workers()  # the process's pool holds warm workers
     sandbox.shutdown()
     assert sandbox.live_workers() == []
+
+
+CHILD = """
+import sys
+from datetime import datetime, timezone
+from engine import sandbox
+from engine.scripting import DEFAULT_HELPERS, Evaluation, ScriptLimits
+pool = sandbox.pool(sandbox.SandboxConfig(workers=2))
+ev = Evaluation("exec", sys.argv[1], {}, {}, dict(DEFAULT_HELPERS), ScriptLimits(timeout_seconds=30),
+                datetime.now(timezone.utc))
+import threading
+threading.Thread(target=lambda: pool.run(ev), daemon=True).start()
+import time
+while len(sandbox.live_workers()) < 1:
+    time.sleep(0.01)
+print(" ".join(map(str, sandbox.live_workers())), flush=True)
+if sys.argv[2] == "exit":
+    time.sleep(0.2)  # the evaluation is under way in its worker
+    sys.exit(0)       # like a gmp command ending: atexit stops the workers
+time.sleep(60)        # killed from outside meanwhile
+"""
+
+
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002")
+@pytest.mark.parametrize("how", ["exit", "sigkill"])
+def test_workers_end_with_their_process(how: str) -> None:
+    """A command that ends stops its workers (atexit); a server process killed outright leaves
+    none behind either: an idle worker ends at the end of its input, a busy one at its CPU limit."""
+    import signal
+    import subprocess
+    import sys
+
+    script = "r = 1" if how == "sigkill" else "while True: pass"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, script, how], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    workers = [int(pid) for pid in child.stdout.readline().split()]
+    assert workers
+    if how == "sigkill":
+        child.send_signal(signal.SIGKILL)
+    child.wait(timeout=60)
+    deadline = time.monotonic() + 10  # the busy worker's own limit is 30 s: only atexit ends it sooner
+    while any(not _zombie_or_gone(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_zombie_or_gone(pid) for pid in workers)
+
+
+def test_a_worker_killed_while_idle_is_replaced_without_an_error(pool: Any) -> None:
+    import signal
+
+    pool.run(request("r = 1"))
+    [worker] = pool.workers()
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not _zombie_or_gone(worker) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool.run(request("r = 2")).variables == {"r": 2}
+    assert pool.workers() and worker not in pool.workers()

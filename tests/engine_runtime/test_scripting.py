@@ -253,3 +253,27 @@ def test_numbers_with_a_fraction_are_exact_decimals() -> None:
     assert data == {"total": Decimal("2.0"), "share": Decimal("0.5")}
     assert type(data["share"]) is Decimal
     assert env.evaluate("sum([r['q'] for r in rows])", {"rows": [{"q": Decimal("2.5")}, {"q": 7.5}]}) == Decimal("10.0")
+
+
+@pytest.mark.parametrize("script, expected", [
+    ("r = now().strftime('%Y-%m')", r"\d{4}-\d{2}"),
+    ("r = parse_datetime('2026-01-31T10:00:00Z').strftime('%d.%m.%Y %H:%M')", r"31\.01\.2026 10:00"),
+    ("r = f'{today():%Y}'", r"\d{4}"),
+])
+def test_date_formatting_works_in_scripts(script: str, expected: str) -> None:
+    """C code of datetime imports `time` through the builtins' __import__ (KeyError '__import__' before)."""
+    import re
+
+    context: dict[str, Any] = {}
+    env().execute(script, context)
+    assert re.fullmatch(expected, context["r"])
+
+
+def test_the_engines_environment_runs_in_worker_processes() -> None:
+    """make_script_engine's environment hands every evaluation to the sandbox pool (engine.sandbox)."""
+    from engine import sandbox
+
+    engine = make_script_engine(timeout_seconds=1)
+    assert getattr(engine.environment.runner, "__self__", None) is sandbox.pool(sandbox.SandboxConfig())
+    with pytest.raises(ScriptTimeoutError, match="stopped after 1 s"):
+        engine.environment.evaluate("pow(10, 10**8) > 0", {})

@@ -50,7 +50,7 @@ def upload_check(content: bytes, runtime) -> None:  # type: ignore[no-untyped-de
     definitions.validate_upload({"calc.bpmn": content}, roles={"operator"}, services=SERVICES, runtime=runtime)
 
 
-@pytest.mark.req("URS-RUN-002", "A11-7.1")
+@pytest.mark.req("URS-RUN-009", "URS-RUN-002", "A11-7.1")
 @pytest.mark.parametrize("size", [1_000_000, 4_800_000], ids=["1MB", "4.8MB"])
 @pytest.mark.parametrize("body", ["x = 1 + 1\n", "x = (((((1)))))\n", "-"], ids=["lines", "nested", "unary"])
 def test_a_huge_script_body_is_refused_quickly_naming_the_element(runtime, size: int, body: str) -> None:

@@ -5,6 +5,7 @@ import io
 from pathlib import Path
 
 import pytest
+import yaml
 
 from signatures import kdf, testing
 from tests.web.test_access_matrix import open_session
@@ -31,11 +32,17 @@ def test_import_approve_and_reject(users, db):
     empty = engineer.post("/equipment/tags/import", data={"csrf_token": "walk-token", "reason": "x"},
                           content_type="multipart/form-data")
     assert empty.status_code == 422 and "Choose a tag definition file." in empty.get_data(as_text=True)
-    for _ in range(2):
+    doc = yaml.safe_load(PLANT_TAGS.read_text())
+    extra = yaml.safe_dump({"endpoints": doc["endpoints"],
+                            "tags": [dict(doc["tags"][0], name="SCALE-02.net_weight", equipment_id="SCALE-02")]})
+    for raw in (PLANT_TAGS.read_bytes(), extra.encode()):
         done = engineer.post("/equipment/tags/import", data={"csrf_token": "walk-token", "reason": "plant tags",
-                                                             "file": (io.BytesIO(PLANT_TAGS.read_bytes()), "plant_tags.yaml")},
+                                                             "file": (io.BytesIO(raw), "plant_tags.yaml")},
                              content_type="multipart/form-data")
         assert done.status_code == 302
+    again = engineer.post("/equipment/tags/import", data={"csrf_token": "walk-token", "reason": "plant tags", "file": (
+        io.BytesIO(PLANT_TAGS.read_bytes()), "plant_tags.yaml")}, content_type="multipart/form-data")
+    assert again.status_code == 422 and "has an open draft" in again.get_data(as_text=True)
     page = qa.get("/equipment/tags?revision=1").get_data(as_text=True)
     assert 'data-revision="1" data-status="pending"' in page and "SCALE-01.net_weight" in page
     assert 'data-meaning="approved"' in page

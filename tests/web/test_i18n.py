@@ -24,7 +24,7 @@ def catalogue(lang: str, kind: str = "po"):
 
 def extracted_ids() -> set[str]:
     ids: set[str] = set()
-    mapping = [("web/**.py", "python"), ("forms/**.py", "python"),
+    mapping = [("web/**.py", "python"), ("forms/**.py", "python"), ("bpmn/**.py", "python"),
                ("web/templates/**.html", "jinja2"), ("forms/templates/**.html", "jinja2")]
     options = {"web/templates/**.html": {"extensions": "jinja2.ext.do"},
                "forms/templates/**.html": {"extensions": "jinja2.ext.do"}}
@@ -60,3 +60,13 @@ def test_compiled_catalogue_matches_the_po(tmp_path):
     (copy / "messages.po").write_bytes((TRANSLATIONS / "zh/LC_MESSAGES/messages.po").read_bytes())
     assert compile_catalogues(tmp_path) == [copy / "messages.mo"]
     assert compile_catalogues(tmp_path) == []
+
+
+def test_every_refusal_of_the_installed_gates_is_translated():
+    """The gates of the product's runtime (engine and process library): each refusal template
+    has a Chinese translation with the same placeholders."""
+    from bpmn.glue import install
+
+    zh = {m.id: m.string for m in catalogue("zh") if m.id}
+    templates = {template for gate in install().gates.all() for template in gate.codes.values()}
+    assert templates and sorted(t for t in templates if not zh.get(t)) == []

@@ -35,17 +35,14 @@ def pdf_text(data: bytes, tmp_path: Path) -> str:
 @pytest.fixture
 def period(plant, db, settings, tmp_path, frozen_clock):  # noqa: F811
     """Two days of a plant's life (2026-01-05 and -06), then an event after the period."""
-    from alembic import command
-
     from audit.backup import take_backup
     from audit.checkpoints import create_checkpoint
     from audit.review import record_review
     from signatures.credentials import login
     from signatures.errors import SignatureError
     from signatures.identities import create_user, record_access_review
-    from store.migrate import alembic_config
     from store.uow import UnitOfWork
-    from store.verified_upgrade import verified_upgrade
+    from store.verified_upgrade import UpgradeReport, _audit
 
     client, people = plant
     alice, bob = people["alice"], people["bob"]
@@ -70,10 +67,11 @@ def period(plant, db, settings, tmp_path, frozen_clock):  # noqa: F811
                 login(uow, "bob", "not his password", None, settings)
     take_backup(db, settings, tmp_path / "backup-1.gmpbak")
     create_checkpoint(db, settings)
-    command.downgrade(alembic_config(settings.database_url), "-1")  # the revision before, then upgrade
-    upgraded = verified_upgrade(settings.database_url)
-    assert upgraded.verified and upgraded.from_revision
-    people["previous_revision"] = upgraded.from_revision
+    # an upgrade's entry, as `gmp db upgrade` writes it (the upgrade itself: tests/integration/test_verified_upgrade.py;
+    # released revisions are never downgraded, so this database cannot be taken back to upgrade it again)
+    with db.engine.connect() as connection:
+        with connection.begin():
+            _audit(connection, "database.upgraded", UpgradeReport("0009_periodic_report", "0010_tag_registry_changes"))
     frozen_clock.value = datetime(2026, 1, 8, 9, 0, tzinfo=timezone.utc)
     with UnitOfWork(db, admin.actor) as uow:
         record_access_review(uow, "after the period")
@@ -85,7 +83,6 @@ def test_report_of_a_period_page_and_pdf(period, app, db, tmp_path):
     _, people = period
     quinn = people["quinn"]
     client = app.test_client()
-    previous = people["previous_revision"]
     open_session(db, client, quinn)
     assert "Periodic evaluation" in client.get("/").get_data(as_text=True)  # in the navigation
     made = client.post("/reports/periodic", data={"csrf_token": "walk-token", "from": "2026-01-05", "to": "2026-01-06"})
@@ -106,7 +103,8 @@ def test_report_of_a_period_page_and_pdf(period, app, db, tmp_path):
                      "Deviations and incidents", "偏差和事件", "value out of limits", "容器超装，偏差 DEV-1",
                      "Audit-trail reviews", "trail reviewed, no findings", "Access reviews", "季度权限审核：无发现",
                      "Failed sign-ins, lockouts and security alerts", "user.login_refused", "user.locked",
-                     "Backups, restores and archives", "backup.created", "Upgrades", "database.upgraded", f"from_revision: {previous}",
+                     "Backups, restores and archives", "backup.created", "Upgrades", "database.upgraded",
+                     "from_revision: 0009_periodic_report",
                      "Signed checkpoints", "intact / 完整", "Quinn QA (quinn)", "Not signed electronically",
                      "Reviewed by (QA) / 审核人（QA）"):
         assert flat(expected) in text, expected
