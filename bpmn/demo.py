@@ -184,7 +184,7 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
             creds = _credentials(db, "rita", secrets["rita"], demo_clock)
             definitions.approve(uow, version_id, SignatureInput("approved", "rita", {
                 "password": creds.password, "totp": creds.totp or ""}), settings=settings,
-                reason="demo process reviewed")
+                reason="demo process reviewed", runtime=runtime)
             uow.commit()
         with UnitOfWork(db, sam) as uow:
             instances.start(uow, key, title=f"Demo {folder.name.replace('_', ' ')}", settings=settings,

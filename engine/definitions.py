@@ -173,7 +173,7 @@ def full_check(session: Session, version: ProcessDefinitionVersion, *, services:
 
 
 def submit(uow: Any, version_id: int, *, services: EngineServices | None = None,
-           roles: Collection[str] | None = None) -> ProcessDefinitionVersion:
+           roles: Collection[str] | None = None, runtime: EngineRuntime | None = None) -> ProcessDefinitionVersion:
     """A draft that passes the full checks waits for approval (`DefinitionCheckFailed` lists what does not)."""
     services = services or default_services()
     session: Session = uow.session
@@ -183,7 +183,7 @@ def submit(uow: Any, version_id: int, *, services: EngineServices | None = None,
     try:
         if version.status != VersionStatus.DRAFT.value:
             raise DefinitionStateError(f"{label} is {version.status}; only a draft can be submitted for approval")
-        full_check(session, version, services=services, roles=roles)
+        full_check(session, version, services=services, roles=roles, runtime=runtime)
     except (DefinitionError, DefinitionStateError) as exc:
         uow.record_refusal("definition_version.submission_refused", "process_definition_version", label,
                            reason=str(exc))
@@ -196,8 +196,8 @@ def submit(uow: Any, version_id: int, *, services: EngineServices | None = None,
 
 
 def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: EngineServices | None = None,
-            reason: str | None = None, settings: Any = None,
-            roles: Collection[str] | None = None) -> ProcessDefinitionVersion:
+            reason: str | None = None, settings: Any = None, roles: Collection[str] | None = None,
+            runtime: EngineRuntime | None = None) -> ProcessDefinitionVersion:
     """Approve a draft: a QA user other than the author signs it with meaning 'approved'.
 
     The draft must pass the full checks first (`full_check`). Without `services`,
@@ -211,7 +211,7 @@ def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: E
     try:
         if version.status not in APPROVABLE:
             raise DefinitionStateError(f"{label} is {version.status}; only a draft can be approved")
-        bundle = full_check(session, version, services=services, roles=roles)
+        bundle = full_check(session, version, services=services, roles=roles, runtime=runtime)
         approver = uow.actor.user_id
         if signature.signer_id != approver:
             raise ApprovalRefused(f"{label}: the approval must be signed by the approver ({approver}) themself")
