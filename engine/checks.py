@@ -9,6 +9,7 @@ Each failure is a `Problem` naming the file, line and element id:
   signature meanings are known, named gates are registered...);
 - every gate a task's properties need is registered (`qualification.sops` needs
   `training`: without it the definition is refused, naming the element);
+- business key properties (businessKey.*) sit on the process element and are well formed;
 - every service task's operator is registered and its call is well typed;
 - a signed action (e.g. `setpoint.*`) sits on a user task that asks for a signature, one
   per task, and its operator is registered;
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Collection
 
+from engine.business_keys import check_properties as check_business_key_properties
 from engine.errors import DefinitionCheckFailed
 from engine.parsing import BPMN_NS, ParsedBundle, Problem
 from engine.properties import PropertyCheck
@@ -58,6 +60,8 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
         seen.add(bpmn_id)
         problems.extend(_check_task(bundle, task_spec, bpmn_id, roles, frozenset(meanings), runtime))
     problems.extend(_check_sources(bundle, runtime))
+    problems.extend(Problem(message, file=info.file, line=info.line, element_id=info.id)
+                    for message, info in check_business_key_properties(bundle.elements.values(), bundle.process_id))
     for element_id, process_id in sorted(bundle.external_calls.items()):
         why = called(process_id) if called is not None else None
         if why is not None:

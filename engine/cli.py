@@ -5,9 +5,14 @@
     gmp process upload PATH... --reason TEXT  new draft version (as the logged-in user)
     gmp process approve KEY VERSION           QA approval, signed (password + TOTP)
     gmp process list | history KEY | compare KEY OLD NEW
-    gmp process instances [--status S] | inspect ID
+    gmp process start KEY [--business-key BK] [--title T] [--data JSON]
+    gmp process instances [--status S] [--process KEY] [--search TEXT] | inspect INSTANCE
+    gmp process links INSTANCE [--relation R]... [--process KEY]... [--status S] [--retracted]
+    gmp process link INSTANCE RELATION INSTANCE [--reason TEXT] | unlink LINK_ID --reason TEXT
 
 PATH is a folder (every .bpmn, .dmn and .json below it, named relative to it) or files.
+INSTANCE is an instance number (12 or #12), PROCESS:BUSINESS_KEY (batch:B-2024-001) or a business
+key that only one process uses.
 Who acts: the `gmp login` session, else GMP_USER / GMP_PASSWORD / GMP_TOTP, or prompts. Commands go through the same
 services (engine.definitions, engine.instances) as the web application, with the engine
 runtime the `gmp` command installed for its process (the process library's gates,
@@ -209,27 +214,141 @@ def compare_cmd(key: str, old: int, new: int) -> None:
     _with_db(work)
 
 
+def instance_ref(session: Any, text: str) -> int:
+    """12, #12, PROCESS:BUSINESS_KEY or a business key -> the instance number (a bad reference is a usage error)."""
+    from engine.business_keys import instance_by_reference
+    from engine.errors import EngineError
+
+    try:
+        return instance_by_reference(session, text)
+    except EngineError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@process.command("start")
+@click.argument("key")
+@click.option("--business-key", help="batch, deviation or document number (unique per process)")
+@click.option("--title", help="title of the new instance (default: the process name)")
+@click.option("--data", "data_json", help="start data as a JSON object, or @FILE")
+def start_cmd(key: str, business_key: str | None, title: str | None, data_json: str | None) -> None:
+    """Start an instance of the approved version of a process (as the logged-in user)."""
+    from engine.instances import start
+
+    data: dict[str, Any] = {}
+    if data_json:
+        raw = Path(data_json[1:]).read_text(encoding="utf-8") if data_json.startswith("@") else data_json
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise click.BadParameter(f"--data is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise click.BadParameter("--data must be a JSON object")
+
+    def work(db: Any, settings: Any) -> None:
+        from signatures.cli_session import person_at_terminal
+
+        with person_at_terminal(db, settings) as person, UnitOfWork(db, person.actor) as uow:
+            instance = start(uow, key, title=title, data=data, business_key=business_key, settings=settings)
+            uow.commit()
+            number = instance.id
+        with db.session() as session:
+            from engine.business_keys import key_of
+
+            shown = key_of(session, number)
+        click.echo(f"instance {number} of {key} started" + (f" (business key {shown})" if shown else ""))
+    _with_db(work)
+
+
 @process.command("instances")
 @click.option("--status", type=click.Choice(["running", "completed", "cancelled", "error"]))
 @click.option("--process", "key", help="only instances of this process")
-def instances_cmd(status: str | None, key: str | None) -> None:
-    """Process instances."""
+@click.option("--search", help="business key or title contains this text, or it is the instance number")
+def instances_cmd(status: str | None, key: str | None, search: str | None) -> None:
+    """Process instances: number, process, status, business key, title."""
     from engine.instances import list_instances
 
     def work(db: Any, settings: Any) -> None:
         with db.session() as session:
-            for item in list_instances(session, status=status, key=key):
-                click.echo(f"{item['id']}\t{item['process']} v{item['version']}\t{item['status']}\t{item['title']}")
+            for item in list_instances(session, status=status, key=key, search=search):
+                click.echo(f"{item['id']}\t{item['process']} v{item['version']}\t{item['status']}\t"
+                           f"{item['business_key'] or '-'}\t{item['title']}")
     _with_db(work)
 
 
 @process.command("inspect")
-@click.argument("instance_id", type=int)
-def inspect_cmd(instance_id: int) -> None:
-    """One instance with its tasks and data."""
+@click.argument("instance")
+def inspect_cmd(instance: str) -> None:
+    """One instance with its business key, tasks, data and links."""
     from engine.instances import inspect
+    from engine.links import related
 
     def work(db: Any, settings: Any) -> None:
         with db.session() as session:
-            _echo_json(inspect(session, instance_id))
+            number = instance_ref(session, instance)
+            view = inspect(session, number)
+            view["links"] = [r.as_dict() for r in related(session, number, include_retracted=True)]
+            _echo_json(view)
+    _with_db(work)
+
+
+@process.command("links")
+@click.argument("instance")
+@click.option("--relation", "relations", multiple=True,
+              help="this instance's relation to the other: raised_from, raised, affects, affected_by, started_by, "
+                   "started, caused, caused_by (repeatable)")
+@click.option("--process", "processes", multiple=True, help="only other instances of this process (repeatable)")
+@click.option("--status", type=click.Choice(["running", "completed", "cancelled", "error"]))
+@click.option("--retracted", is_flag=True, help="include retracted links")
+def links_cmd(instance: str, relations: tuple[str, ...], processes: tuple[str, ...], status: str | None,
+              retracted: bool) -> None:
+    """Instances linked to INSTANCE, e.g. a batch's open deviations:
+    gmp process links batch:B-7 --relation raised --relation affected_by --process deviation --status running"""
+    from engine.links import related
+
+    def work(db: Any, settings: Any) -> None:
+        with db.session() as session:
+            number = instance_ref(session, instance)
+            for r in related(session, number, relation=relations or None, process=processes or None, status=status,
+                             include_retracted=retracted):
+                flag = f"\tretracted {r.retracted['at']} by {r.retracted['by']}" if r.retracted else ""
+                click.echo(f"{r.link_id}\t{r.relation}\t{r.instance_id}\t{r.process}\t{r.status}\t"
+                           f"{r.business_key or '-'}\t{r.title}{flag}")
+    _with_db(work)
+
+
+@process.command("link")
+@click.argument("subject")
+@click.argument("relation")
+@click.argument("other")
+@click.option("--reason", help="why the two are linked (recorded with the link)")
+def link_cmd(subject: str, relation: str, other: str, reason: str | None) -> None:
+    """Link two instances: SUBJECT RELATION OTHER, e.g. dev:DEV-7 affects batch:B-8 (as the logged-in user)."""
+    from engine.links import link
+
+    def work(db: Any, settings: Any) -> None:
+        with db.session() as session:
+            first, second = instance_ref(session, subject), instance_ref(session, other)
+        from signatures.cli_session import person_at_terminal
+
+        with person_at_terminal(db, settings) as person, UnitOfWork(db, person.actor) as uow:
+            made = link(uow, first, relation, second, reason=reason)
+            uow.commit()
+        click.echo(f"link {made.id}: instance {made.source_id} {made.kind} instance {made.target_id}")
+    _with_db(work)
+
+
+@process.command("unlink")
+@click.argument("link_id", type=int)
+@click.option("--reason", required=True, help="why the link was made in error")
+def unlink_cmd(link_id: int, reason: str) -> None:
+    """Retract a link made in error (the link stays on record, marked retracted)."""
+    from engine.links import retract
+
+    def work(db: Any, settings: Any) -> None:
+        from signatures.cli_session import person_at_terminal
+
+        with person_at_terminal(db, settings) as person, UnitOfWork(db, person.actor) as uow:
+            retract(uow, link_id, reason)
+            uow.commit()
+        click.echo(f"link {link_id} retracted")
     _with_db(work)

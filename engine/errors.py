@@ -205,3 +205,22 @@ class CalledProcessError(WorkflowRuntimeError):
     """A call activity names a process that is neither in its files nor approved."""
 
     http_status = 409
+
+
+# ---------------------------------------------------------------- business keys and links
+class BusinessKeyError(EngineError):
+    """A business key was refused (empty, too long, control characters, missing where required)."""
+
+    http_status = 422
+
+
+class DuplicateBusinessKey(BusinessKeyError):
+    """Another instance of the same process already carries this business key."""
+
+    http_status = 409
+
+
+class LinkRefused(EngineError):
+    """A link between instances (or its retraction) was refused; nothing changed."""
+
+    http_status = 422

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock
-from engine import persistence
+from engine import business_keys, persistence
 from engine.deep import run_deep
 from engine.definitions import (
     VersionRef,
@@ -101,8 +101,12 @@ def _enter(wf: GmpWorkflow, uow: Any, instance_id: int, runtime: EngineRuntime, 
 
 
 def start(uow: Any, key: str, *, title: str | None = None, data: Mapping[str, Any] | None = None,
-          version_id: int | None = None, settings: Any = None, runtime: EngineRuntime | None = None) -> ProcessInstance:
-    """Start an instance of the approved version of `key` (or of `version_id`, which must be approved)."""
+          version_id: int | None = None, settings: Any = None, runtime: EngineRuntime | None = None,
+          business_key: str | None = None) -> ProcessInstance:
+    """Start an instance of the approved version of `key` (or of `version_id`, which must be approved).
+
+    `business_key` (or the start data field the definition names, or its numbering pattern):
+    engine.business_keys."""
     runtime = resolve(runtime)
     session: Session = uow.session
     if version_id is not None:
@@ -113,10 +117,11 @@ def start(uow: Any, key: str, *, title: str | None = None, data: Mapping[str, An
     else:
         version = approved_version(session, key)
     definition = session.get(ProcessDefinition, version.definition_id)
+    initial = dict(data or {})
+    bkey = business_keys.resolve(uow, definition, version, business_key, initial, settings)
     ref = version_ref(session, version.id)
     spec, subprocess_specs = ref.spec()
     wf = run_deep(steps.new_workflow, spec, subprocess_specs)
-    initial = dict(data or {})
     if initial:
         steps.seed_data(wf, initial)
     now = clock.isoformat(clock.now())
@@ -129,6 +134,8 @@ def start(uow: Any, key: str, *, title: str | None = None, data: Mapping[str, An
               changes=[["status", None, InstanceStatus.RUNNING.value]],
               details={"process": definition.key, "version": version.version, "version_id": version.id,
                        "data": initial})
+    if bkey is not None:
+        business_keys.assign(uow, instance, definition, bkey)
     _enter(wf, uow, instance.id, runtime, settings)
     steps.run_steps(wf)
     opened = Opened(instance, ref, wf, _db_url(uow), runtime, settings)
@@ -254,18 +261,28 @@ def cancel(uow: Any, instance_id: int, reason: str, settings: Any = None,
     return instance
 
 
-def list_instances(session: Session, *, status: str | None = None, key: str | None = None) -> list[dict[str, Any]]:
-    stmt = (select(ProcessInstance, ProcessDefinitionVersion.version, ProcessDefinition.key)
+def list_instances(session: Session, *, status: str | None = None, key: str | None = None,
+                   search: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Instances in id order; `search`: business key or title contains it, or it is the number
+    (engine.business_keys.matches); `limit`: the newest that many."""
+    from engine.runtime_models import BusinessKey
+
+    stmt = (select(ProcessInstance, ProcessDefinitionVersion.version, ProcessDefinition.key, BusinessKey.business_key)
             .join(ProcessDefinitionVersion, ProcessDefinitionVersion.id == ProcessInstance.version_id)
             .join(ProcessDefinition, ProcessDefinition.id == ProcessDefinitionVersion.definition_id)
-            .order_by(ProcessInstance.id))
+            .outerjoin(BusinessKey, BusinessKey.instance_id == ProcessInstance.id))
     if status:
         stmt = stmt.where(ProcessInstance.status == status)
     if key:
         stmt = stmt.where(ProcessDefinition.key == key)
-    return [{"id": i.id, "title": i.title, "process": k, "version": v, "status": i.status,
+    if search and search.strip():
+        stmt = stmt.where(business_keys.matches(search))
+    if limit is not None:
+        stmt = stmt.order_by(ProcessInstance.id.desc()).limit(limit)
+    rows = sorted(session.execute(stmt), key=lambda row: row[0].id)
+    return [{"id": i.id, "title": i.title, "process": k, "version": v, "status": i.status, "business_key": bk,
              "started_at": i.started_at, "started_by": i.started_by, "ended_at": i.ended_at,
-             "cancel_reason": i.cancel_reason} for i, v, k in session.execute(stmt)]
+             "cancel_reason": i.cancel_reason} for i, v, k, bk in rows]
 
 
 def inspect(session: Session, instance_id: int) -> dict[str, Any]:
@@ -279,6 +296,7 @@ def inspect(session: Session, instance_id: int) -> dict[str, Any]:
     header = json.loads(instance.workflow_json)
     data = registry().restore(header.get("data", {}))  # typed values (Decimal, date) as they were
     return {"id": instance.id, "title": instance.title, "process": definition.key, "version": version.version,
+            "business_key": business_keys.key_of(session, instance.id),
             "status": instance.status, "started_at": instance.started_at, "started_by": instance.started_by,
             "ended_at": instance.ended_at, "cancel_reason": instance.cancel_reason,
             "data": data,

@@ -18,6 +18,7 @@ from engine import instances
 from engine.models import InstanceTask, ProcessDefinition, ProcessDefinitionVersion, ProcessInstance
 from engine.ports import EngineServices, default_services
 from engine.runtime import EngineRuntime
+from engine.runtime_models import BusinessKey
 from engine.tasks import READY, TaskView, views_of
 
 T = TypeVar("T")
@@ -66,7 +67,7 @@ def inbox_page(uow: Any, user_id: str | None = None, *, services: EngineServices
                per_page: int = 50, search: str = "", lane: str | None = None,
                runtime: EngineRuntime | None = None) -> Page[TaskView]:
     """Ready user tasks in lanes whose role the user holds, unclaimed or claimed by the user,
-    in instance order; `search` matches the task name, the instance title or number. Each
+    in instance order; `search` matches the task name, the instance's business key, title or number. Each
     task of the page says why its gates would refuse the user at claim (`TaskView.refusal`)."""
     services = services or default_services()
     user_id = user_id or uow.actor.user_id
@@ -81,6 +82,7 @@ def inbox_page(uow: Any, user_id: str | None = None, *, services: EngineServices
         return Page([], 1, per_page, 0, filters)
     stmt = (select(InstanceTask, ProcessInstance)
             .join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
+            .outerjoin(BusinessKey, BusinessKey.instance_id == InstanceTask.instance_id)
             .where(InstanceTask.state == READY, InstanceTask.manual.is_(True),
                    InstanceTask.dropped.is_(False), InstanceTask.lane.in_(roles),
                    ProcessInstance.status == instances.InstanceStatus.RUNNING.value,
@@ -90,6 +92,7 @@ def inbox_page(uow: Any, user_id: str | None = None, *, services: EngineServices
         pattern = _like(search)
         stmt = stmt.where(or_(func.lower(InstanceTask.bpmn_name).like(pattern, escape="\\"),
                               func.lower(InstanceTask.bpmn_id).like(pattern, escape="\\"),
+                              func.lower(BusinessKey.business_key).like(pattern, escape="\\"),
                               func.lower(ProcessInstance.title).like(pattern, escape="\\"),
                               cast(ProcessInstance.id, String) == search.lstrip("#")))
     rows, total, page = _paged(uow.session, stmt, page, per_page)
@@ -99,23 +102,25 @@ def inbox_page(uow: Any, user_id: str | None = None, *, services: EngineServices
 
 def instances_page(session: Session, *, page: int = 1, per_page: int = 50, status: str | None = None,
                    search: str = "") -> Page[dict[str, Any]]:
-    """Process instances, newest first, filtered by status and by title, process or number."""
+    """Process instances, newest first, filtered by status and by business key, title, process or number."""
     page, per_page = _bounds(page, per_page)
     search = (search or "").strip()
-    stmt = (select(ProcessInstance, ProcessDefinitionVersion.version, ProcessDefinition.key)
+    stmt = (select(ProcessInstance, ProcessDefinitionVersion.version, ProcessDefinition.key, BusinessKey.business_key)
             .join(ProcessDefinitionVersion, ProcessDefinitionVersion.id == ProcessInstance.version_id)
             .join(ProcessDefinition, ProcessDefinition.id == ProcessDefinitionVersion.definition_id)
+            .outerjoin(BusinessKey, BusinessKey.instance_id == ProcessInstance.id)
             .order_by(ProcessInstance.id.desc()))
     if status:
         stmt = stmt.where(ProcessInstance.status == status)
     if search:
         pattern = _like(search)
         stmt = stmt.where(or_(func.lower(ProcessInstance.title).like(pattern, escape="\\"),
+                              func.lower(BusinessKey.business_key).like(pattern, escape="\\"),
                               func.lower(ProcessDefinition.key).like(pattern, escape="\\"),
                               cast(ProcessInstance.id, String) == search.lstrip("#")))
     rows, total, page = _paged(session, stmt, page, per_page)
-    items = [{"id": i.id, "title": i.title, "process": k, "version": v, "status": i.status,
+    items = [{"id": i.id, "title": i.title, "process": k, "version": v, "status": i.status, "business_key": bk,
               "started_at": i.started_at, "started_by": i.started_by, "ended_at": i.ended_at,
-              "cancel_reason": i.cancel_reason} for i, v, k in rows]
+              "cancel_reason": i.cancel_reason} for i, v, k, bk in rows]
     return Page(items, page, per_page, total, {"status": status or "", "search": search,
                                                "per_page": per_page if per_page != 50 else ""})

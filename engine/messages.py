@@ -1,5 +1,7 @@
 """Between instances: links, deviations and exceptions raised by operators; message routing.
 
+(Links themselves, their kinds and queries: engine.links.)
+
 `DbOperatorActions` is the instance API the built-in operators use (engine.operators'
 `OperatorContext`): start a linked process, raise a deviation carrying its context,
 record an exception. Each action writes its rows and audit entries in the caller's unit
@@ -28,11 +30,13 @@ from sqlalchemy import select
 
 from core import clock
 from engine import instances
+from engine.business_keys import derive
 from engine.definitions import version_ref
 from engine.errors import OperatorError
+from engine.links import record_engine_link
 from engine.models import InstanceTask, ProcessDefinition, ProcessDefinitionVersion, ProcessInstance
 from engine.runtime import EngineRuntime, SaveContext, StepScope
-from engine.runtime_models import InstanceException, InstanceLink, RoutedMessage
+from engine.runtime_models import InstanceException, RoutedMessage
 from engine.spiff import events as spiff_events
 from engine.spiff.events import BpmnEvent, catches, deliver, is_message, is_signal
 from engine.spiff.serializer import pending_events
@@ -66,12 +70,9 @@ class DbOperatorActions:
         self.runtime = runtime
         self.task_data: Mapping[str, Any] = dict(task_data or {})
 
-    def _link(self, to_instance: int, kind: str) -> None:
-        self.uow.session.add(InstanceLink(from_instance_id=self.instance_id, to_instance_id=to_instance, kind=kind,
-                                          element_id=self.element_id, created_at=_now(),
-                                          created_by=self.uow.actor.user_id))
-        self.uow.audit("instance.linked", "process_instance", self.instance_id,
-                       details={"to_instance_id": to_instance, "kind": kind, "element_id": self.element_id})
+    def _link(self, new_instance: int, relation: str) -> None:
+        """`new_instance <relation> this one` (engine.links; e.g. started_by, raised_from)."""
+        record_engine_link(self.uow, new_instance, relation, self.instance_id, element_id=self.element_id)
 
     def start_linked_process(self, process_key: str, data: Mapping[str, Any], link: str) -> str:
         started = instances.start(self.uow, process_key, data=dict(data), settings=self.settings, runtime=self.runtime)
@@ -83,7 +84,7 @@ class DbOperatorActions:
                      "source_instance_id": self.instance_id, "source_element_id": self.element_id}
         started = instances.start(self.uow, DEVIATION_PROCESS_KEY, title=f"Deviation: {title}"[:200],
                                   data={"deviation": deviation}, settings=self.settings, runtime=self.runtime)
-        self._link(started.id, "deviation")
+        self._link(started.id, "raised_from")
         self.uow.audit("deviation.raised", "process_instance", started.id, reason=title,
                        details=deviation)
         return str(started.id)
@@ -110,14 +111,6 @@ def operator_actions(scope: StepScope, call: Any) -> DbOperatorActions:
                              task_data=call.task_data, runtime=scope.runtime)
 
 
-def links_of(session: Any, instance_id: int) -> list[dict[str, Any]]:
-    rows = session.execute(select(InstanceLink).where(
-        (InstanceLink.from_instance_id == instance_id) | (InstanceLink.to_instance_id == instance_id))
-        .order_by(InstanceLink.id)).scalars()
-    return [{"from": r.from_instance_id, "to": r.to_instance_id, "kind": r.kind, "element_id": r.element_id,
-             "created_at": r.created_at} for r in rows]
-
-
 def exceptions_of(session: Any, instance_id: int) -> list[dict[str, Any]]:
     rows = session.execute(select(InstanceException).where(InstanceException.instance_id == instance_id)
                            .order_by(InstanceException.id)).scalars()
@@ -125,7 +118,7 @@ def exceptions_of(session: Any, instance_id: int) -> list[dict[str, Any]]:
              "details": json.loads(r.details_json), "recorded_at": r.recorded_at} for r in rows]
 
 
-__all__ = ["DbOperatorActions", "operator_actions", "links_of", "exceptions_of", "deliver", "catches",
+__all__ = ["DbOperatorActions", "operator_actions", "exceptions_of", "deliver", "catches",
            "route_events", "take_routable_events", "route_instance", "route_pending", "MessageRouting",
            "DEVIATION_PROCESS_KEY", "RoutedMessage", "is_message", "is_signal"]
 
@@ -244,11 +237,11 @@ def route_events(uow: Any, source_id: int, events: list[BpmnEvent], settings: An
                 keys = _starting_processes(session, event)
                 if keys:
                     started = instances.start(uow, keys[0], title=f"{keys[0]} (message {name})", settings=settings,
-                                              runtime=runtime)
+                                              runtime=runtime,
+                                              business_key=derive(session, keys[0], spiff_events.event_payload(event)))
                     instances.advance(uow, started.id, lambda wf, ev=event: spiff_events.send(wf, ev), settings=settings,
                                       runtime=runtime)
-                    session.add(InstanceLink(from_instance_id=source_id, to_instance_id=started.id, kind="message",
-                                             element_id=name, created_at=_now(), created_by=uow.actor.user_id))
+                    record_engine_link(uow, started.id, "started_by", source_id, element_id=name)
                     receivers, outcome = [started.id], "started"
             for receiver in receivers or [None]:
                 session.add(RoutedMessage(name=name, kind=kind, correlations_json=correlations, payload_json=payload,

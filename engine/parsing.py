@@ -413,8 +413,9 @@ def _catalogue(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any],
                 tag = _local(element.tag)
                 props = {p.get("name"): p.get("value") for p in element.findall(
                     f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}properties/{{{SPIFF_NS}}}property")}
-                if tag in CONTAINER_TAGS:
-                    basis = json.dumps(sorted(element.attrib.items())).encode()
+                if tag in CONTAINER_TAGS:  # its own attributes (and properties, e.g. a process's businessKey.*)
+                    own = sorted(element.attrib.items())
+                    basis = json.dumps([own, sorted((k, v) for k, v in props.items() if k)] if props else own).encode()
                 else:
                     basis = _canonical(element)
                 elements[element_id] = ElementInfo(

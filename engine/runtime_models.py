@@ -8,8 +8,13 @@
 - `engine_operator_job`: one row per long-running operator call; the scheduler claims
   it, runs the operator outside any instance lock, commits progress as it goes, then
   completes the task. After a crash the row shows how far the operation got.
-- `engine_instance_link`: links between instances (a batch and the deviation it raised,
-  a process and the one it started). Append-only.
+- `engine_instance_link`: links between instances (a deviation raised from a batch, the
+  batches it affects, a process and the one it started): `from --kind--> to`, with the
+  reason given (engine.links). Append-only; a link made in error is retracted by a row
+  in `engine_instance_link_retraction` (link, reason, who, when), also append-only.
+- `engine_business_key`: the business key of an instance (batch number, deviation
+  number), at most one per instance and unique per process definition (engine.business_keys).
+  Append-only: a business key never changes.
 - `engine_instance_exception`: exceptions recorded on an instance for review by
   exception. Append-only.
 - `engine_message`: every message routed between instances, with its correlation,
@@ -69,6 +74,29 @@ class InstanceLink(Base):
     to_instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     kind: Mapped[str] = mapped_column(String(50))
     element_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[str] = mapped_column(String(27))
+    created_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class InstanceLinkRetraction(Base):
+    __tablename__ = "engine_instance_link_retraction"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("engine_instance_link.id"), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    retracted_at: Mapped[str] = mapped_column(String(27))
+    retracted_by: Mapped[str] = mapped_column(String(64))
+
+
+class BusinessKey(Base):
+    __tablename__ = "engine_business_key"
+    __table_args__ = (UniqueConstraint("definition_id", "business_key", name="uq_engine_business_key_definition_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), unique=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
+    business_key: Mapped[str] = mapped_column(String(100), index=True)
     created_at: Mapped[str] = mapped_column(String(27))
     created_by: Mapped[str] = mapped_column(String(64))
 

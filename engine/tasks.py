@@ -34,6 +34,7 @@ from audit.canonical import jsonable
 from core import clock
 from core.errors import GmpError
 from engine import instances, persistence
+from engine.business_keys import keys_of
 from engine.definitions import VersionRef, version_ref
 from engine.errors import (
     FormDataInvalid,
@@ -70,6 +71,7 @@ class TaskView:
     lane: str | None
     claimed_by: str | None
     refusal: Refusal | None = None  # why claiming it would be refused now (gates), else None
+    business_key: str | None = None  # the instance's business key (engine.business_keys)
 
 
 @dataclass
@@ -236,6 +238,7 @@ def views_of(uow: Any, rows: Sequence[tuple[InstanceTask, ProcessInstance]], use
     runtime = resolve(runtime)
     views = []
     refs: dict[int, VersionRef] = {}
+    keys = keys_of(uow.session, {row.instance_id for row, _ in rows})
     for row, instance in rows:
         refusal = None
         definition = _definition(uow.session, row, instance, runtime, refs)
@@ -245,7 +248,7 @@ def views_of(uow: Any, rows: Sequence[tuple[InstanceTask, ProcessInstance]], use
             except GateRefused as exc:
                 refusal = Refusal.of(exc)
         views.append(TaskView(row.id, row.instance_id, instance.title, row.bpmn_id, row.bpmn_name, row.lane,
-                              row.claimed_by, refusal))
+                              row.claimed_by, refusal, keys.get(row.instance_id)))
     return views
 
 

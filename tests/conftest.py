@@ -6,6 +6,7 @@ GMP_TEST_REQUIRE_ALL=1 turns every skip for a missing server or browser into a f
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 from pathlib import Path
@@ -154,6 +155,58 @@ def frozen_clock() -> Iterator[clock.FrozenClock]:
         yield frozen
     finally:
         clock.set_clock(None)
+
+
+# ---------------------------------------------------------------- databases filled by a released version
+@pytest.fixture(scope="session")
+def _released_databases(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return {"dir": tmp_path_factory.mktemp("releases"), "made": {}}
+
+
+@pytest.fixture
+def populated_database(backend: str, request: pytest.FixtureRequest, tmp_path: Path, _released_databases: dict):
+    """Factory: `populated_database(revision=None)` gives this test its own copy of a database at
+    `revision` (default: the previous head, i.e. what installed sites run before an upgrade),
+    filled with records by the code released at that revision, with its instance folder (server
+    key, checkpoint log). Returns a tests.support.upgrade.PopulatedDatabase; the release is
+    populated once per backend and test session (tests/support/upgrade.py)."""
+    from tests.support import upgrade
+
+    def make(revision: str | None = None) -> upgrade.PopulatedDatabase:
+        revision = revision or upgrade.previous_head()
+        made = _released_databases["made"]
+        if (backend, revision) not in made:
+            try:
+                tree = upgrade.release_tree(revision, _released_databases["dir"])
+            except upgrade.ReleaseUnavailable as exc:
+                missing(f"the released code of {revision} ({exc})")
+            folder = _released_databases["dir"] / f"{backend}-{revision}"
+            if backend == "sqlite":
+                folder.mkdir(parents=True, exist_ok=True)
+                url = f"sqlite:///{folder / 'gmp.sqlite3'}"
+            else:
+                server: PgServer = request.getfixturevalue("pg_server")
+                server.admin_execute(f"CREATE DATABASE rel_{revision.lower()}")
+                url = server.url(f"rel_{revision.lower()}")
+            manifest = upgrade.populate(tree, upgrade.RELEASES[revision].script, url, folder / "instance",
+                                        TEST_SECRET, TEST_PASSPHRASE)
+            made[(backend, revision)] = (url, folder, manifest)
+        url, folder, manifest = made[(backend, revision)]
+        instance = tmp_path / f"instance-{revision}"
+        shutil.copytree(folder / "instance", instance)
+        if backend == "sqlite":
+            path = tmp_path / f"gmp-{revision}.sqlite3"
+            shutil.copy(folder / "gmp.sqlite3", path)
+            url = f"sqlite:///{path}"
+        else:
+            server = request.getfixturevalue("pg_server")
+            name = f"u{os.getpid()}_{next(_counter)}"
+            server.admin_execute(f"CREATE DATABASE {name} TEMPLATE rel_{revision.lower()}")
+            request.addfinalizer(lambda: server.admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            url = server.url(name)
+        return upgrade.PopulatedDatabase(backend, revision, url, instance, TEST_SECRET, TEST_PASSPHRASE,
+                                         json.loads(json.dumps(manifest)))
+    return make
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -526,11 +526,15 @@ def start(key: str):  # type: ignore[no-untyped-def]
     from engine.instances import start as engine_start
 
     title = (request.form.get("title") or "").strip() or None
+    business_key = (request.form.get("business_key") or "").strip() or None
     with unit_of_work() as uow:
-        instance = engine_start(uow, key, title=title, settings=settings())
+        instance = engine_start(uow, key, title=title, settings=settings(), business_key=business_key)
         instance_id = instance.id
         uow.commit()
-    flash(_("Instance %(id)s started.", id=instance_id), "info")
+    if business_key:
+        flash(_("Instance %(id)s started with business key %(key)s.", id=instance_id, key=business_key), "info")
+    else:
+        flash(_("Instance %(id)s started.", id=instance_id), "info")
     return redirect(url_for("library.definition", key=key))
 
 

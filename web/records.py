@@ -1,17 +1,20 @@
 """The record of a process instance, complete (P11-10b): timeline, the data of every task with
-its source and who/when, signatures (manifestations), exceptions and verifications; as a
-page, as JSON and as PDF (PDF/A-3b, both scripts).
+its source and who/when, signatures (manifestations), exceptions and verifications, its
+business key and its links to other records (both ways, retracted ones marked); as a page,
+as JSON and as PDF (PDF/A-3b, both scripts). The list of records searches business keys,
+titles and numbers; QA and supervisors link records and QA retracts a link made in error.
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
-from web.uow import database, settings
+from forms.errors import N_
+from web.uow import database, settings, unit_of_work
 
 bp = Blueprint("records", __name__, url_prefix="/records")
 
@@ -21,6 +24,7 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
     from audit.canonical import jsonable
     from audit.models import AuditEntry
     from engine.instances import inspect
+    from engine.links import related
     from engine.models import InstanceTask
     from signatures.manifestation import manifestations
     from signatures.service import signatures_for
@@ -28,6 +32,7 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
     from web.models import FormCorrection
 
     header = inspect(session, instance_id)
+    linked = related(session, instance_id, include_retracted=True)
     rows = list(session.execute(select(InstanceTask).where(InstanceTask.instance_id == instance_id,
                                                            InstanceTask.dropped.is_(False))
                                 .order_by(InstanceTask.seq)).scalars())
@@ -78,10 +83,12 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
             "setpoints": _setpoints(session, row),
         })
     task_ids = [row.id for row in rows]
+    link_ids = sorted({str(r.link_id) for r in linked})
     write_ids = [sp["write_id"] for t in tasks for sp in t["setpoints"] if sp.get("write_id")]
     entries = session.execute(select(AuditEntry).where(or_(
         (AuditEntry.object_type == "process_instance") & (AuditEntry.object_id == str(instance_id)),
         (AuditEntry.object_type == "task") & (AuditEntry.object_id.in_(task_ids) if task_ids else False),
+        (AuditEntry.object_type == "instance_link") & (AuditEntry.object_id.in_(link_ids) if link_ids else False),
         (AuditEntry.object_type == "setpoint_write") & (AuditEntry.object_id.in_(write_ids) if write_ids else False),
     )).order_by(AuditEntry.seq)).scalars()
     from web.record_names import object_names
@@ -93,11 +100,12 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
                  "reason": e.reason} for e in entries]
     exceptions = [{"task": t["name"], **v} for t in tasks for v in t["values"] if v["out_of_limits"]]
     late_entries = [{"task": t["name"], "task_id": t["task_id"], **t["late_entry"]} for t in tasks if t["late_entry"]]
-    return jsonable({"instance": {k: header[k] for k in ("id", "title", "process", "version", "status", "started_at",
-                                                           "started_by", "ended_at", "cancel_reason")},
+    return jsonable({"instance": {k: header[k] for k in ("id", "title", "process", "version", "business_key",
+                                                           "status", "started_at", "started_by", "ended_at",
+                                                           "cancel_reason")},
                      "data": header["data"],  # typed values restored by inspect
                      "tasks": tasks, "exceptions": exceptions, "late_entries": late_entries,
-                     "timeline": timeline})
+                     "timeline": timeline, "links": [r.as_dict() for r in linked]})
 
 
 def _setpoints(session: Any, row: Any) -> list[dict[str, Any]]:
@@ -194,6 +202,34 @@ def _record(instance_id: int) -> dict[str, Any]:
     return record
 
 
+# The relation of this record to the other one, as read on the record page.
+RELATIONS = {
+    "raised_from": N_("raised from"), "raised": N_("raised"), "affects": N_("affects"),
+    "affected_by": N_("affected by"), "started_by": N_("started by"), "started": N_("started"),
+    "caused": N_("caused"), "caused_by": N_("caused by"),
+}
+
+
+def relation_label(name: str) -> str:
+    return _(RELATIONS[name]) if name in RELATIONS else name.replace("_", " ")
+
+
+@bp.app_template_global()
+def relation_text(name: str) -> str:
+    return relation_label(name)
+
+
+@bp.app_template_global()
+def may(endpoint: str) -> bool:
+    """Whether the signed-in user's roles allow `endpoint` (to show a form only to those who may send it)."""
+    from flask import g
+
+    from web.access import rule_for
+
+    user = g.get("user")
+    return user is not None and rule_for(endpoint).allows(user.roles, user.kind)
+
+
 @bp.get("/")
 def index():  # type: ignore[no-untyped-def]
     from engine.listing import instances_page
@@ -214,12 +250,61 @@ def _display_names(instance_id: int) -> dict[str, Any]:
         return {"labels": instance_labels(session, instance_id), "roles": role_labels(session)}
 
 
-@bp.get("/<int:instance_id>")
-def record(instance_id: int):  # type: ignore[no-untyped-def]
+def _render_record(instance_id: int, *, message: str | None = None, status: int = 200,
+                   form: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     from web.record_names import fold_engine_steps
 
-    return render_template("records/record.html", record=_record(instance_id), fold_engine_steps=fold_engine_steps,
-                           **_display_names(instance_id))
+    return render_template("records/record.html", record=_record(instance_id), relations=RELATIONS,
+                           link_message=message, link_form=form or {}, fold_engine_steps=fold_engine_steps,
+                           **_display_names(instance_id)), status
+
+
+@bp.get("/<int:instance_id>")
+def record(instance_id: int):  # type: ignore[no-untyped-def]
+    return _render_record(instance_id)
+
+
+@bp.post("/<int:instance_id>/links")
+def link(instance_id: int):  # type: ignore[no-untyped-def]
+    """Link this record to another: `this <relation> other`, with a reason."""
+    from engine.business_keys import instance_by_reference
+    from engine.errors import EngineError
+    from engine.links import link as engine_link
+
+    form = {name: (request.form.get(name) or "").strip() for name in ("relation", "other", "reason")}
+    try:
+        with unit_of_work() as uow:
+            other = instance_by_reference(uow.session, form["other"])
+            made = engine_link(uow, instance_id, form["relation"], other, reason=form["reason"] or None)
+            uow.commit()
+    except EngineError as exc:
+        return _render_record(instance_id, message=str(exc), status=exc.http_status, form=form)
+    with database().read_session() as session:
+        from engine.business_keys import key_of
+
+        key = key_of(session, other)
+    flash(_("Linked: this record %(relation)s record %(other)s.", relation=relation_label(form["relation"]),
+            other=f"#{other}" + (f" ({key})" if key else "")), "info")
+    return redirect(url_for("records.record", instance_id=instance_id, _anchor=f"link-{made.id}"))
+
+
+@bp.post("/<int:instance_id>/links/<int:link_id>/retract")
+def retract_link(instance_id: int, link_id: int):  # type: ignore[no-untyped-def]
+    """Retract a link made in error, with a reason; the link stays on record, marked retracted."""
+    from core.errors import NotFound
+    from engine.errors import EngineError
+    from engine.links import links_of, retract
+
+    try:
+        with unit_of_work() as uow:
+            if link_id not in {item.id for item in links_of(uow.session, instance_id, include_retracted=True)}:
+                raise NotFound(_("Record %(id)s has no link %(link)s.", id=instance_id, link=link_id))
+            retract(uow, link_id, request.form.get("reason") or "")
+            uow.commit()
+    except EngineError as exc:
+        return _render_record(instance_id, message=str(exc), status=exc.http_status)
+    flash(_("The link was retracted; it stays on the record, marked as retracted."), "info")
+    return redirect(url_for("records.record", instance_id=instance_id, _anchor="links"))
 
 
 @bp.get("/<int:instance_id>.json")

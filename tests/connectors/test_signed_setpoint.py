@@ -311,6 +311,12 @@ def test_the_task_page_the_completed_page_and_the_record_show_each_state(
     confirmed_task = _task_of(registered, ids[0])
     status = client.get(f"/tasks/{confirmed_task}/setpoint").get_data(as_text=True)
     assert 'data-state="confirmed"' in status and "confirmed by read-back" in status
+    with client.session_transaction() as sess:
+        sess["lang"] = "zh"
+    status_zh = client.get(f"/tasks/{confirmed_task}/setpoint").get_data(as_text=True)
+    assert "设定值写入" in status_zh and "已经回读确认" in status_zh and "授权人" in status_zh
+    with client.session_transaction() as sess:
+        sess["lang"] = "en"
     record = json.loads(client.get(f"/records/{ids[0]}.json").get_data(as_text=True))
     (setpoint,) = record["tasks"][0]["setpoints"]
     assert (setpoint["tag"], setpoint["value"], setpoint["unit"], setpoint["state"], setpoint["readback"]) == \

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from audit.models import AuditEntry
 from core import clock
 from engine import instances, tasks
-from engine.messages import links_of
+from engine.links import links_of
 from engine.models import InstanceTask, ProcessInstance
 from engine.operators import OperatorFailed, Param
 from engine.runtime_models import DueTimer, OperatorJob, RoutedMessage
@@ -169,7 +169,7 @@ def test_message_thrown_on_completion_starts_the_catching_instance_in_the_same_u
     assert started["process"] == "halt_report" and started["status"] == "running"
     assert json.loads(message.payload_json) == {"line": "L-2"}
     assert [t["bpmn_id"] for t in started["tasks"] if t["state"] == "ready"] == ["report"]
-    assert link["to"] == message.to_instance_id
+    assert (link.source_id, link.kind, link.target_id) == (message.to_instance_id, "started_by", source)
     assert Scheduler(db).run_once().routed == 0  # nothing left pending
 
 

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from audit.models import AuditEntry
 from audit.verify import verify_trail
 from engine import instances, tasks
-from engine.messages import exceptions_of, links_of
+from engine.links import related
+from engine.messages import exceptions_of
 from engine.runtime_models import RoutedMessage
 from engine.scheduler import Scheduler
 from store.uow import UnitOfWork
@@ -70,9 +71,9 @@ def test_sample_batch_with_deviation_round_trip(db: Any, services: Any, frozen_c
     report = scheduler.run_once()
     assert (report.operations, report.routed) == (0, 0)
     with db.session() as s:
-        (link,) = [entry for entry in links_of(s, batch_id) if entry["kind"] == "message"]
+        (started,) = related(s, batch_id, relation="started")
         recorded = [e["kind"] for e in exceptions_of(s, batch_id)]
-    deviation_id = link["to"]
+    deviation_id = started.instance_id
     deviation = _state(db, deviation_id)
     assert deviation["process"] == "deviation" and deviation["status"] == "running"
     assert recorded == ["yield_out_of_range"]

@@ -240,7 +240,8 @@ def test_an_event_nobody_waits_for_is_recorded_undelivered(db: Any, services: An
 @pytest.mark.req("URS-RUN-006", "A11-13")
 def test_builtin_operators_record_the_exception_and_open_a_linked_deviation(db: Any, services: Any,
                                                                              frozen_clock: Any) -> None:
-    from engine.messages import exceptions_of, links_of
+    from engine.links import links_of, related
+    from engine.messages import exceptions_of
 
     deploy_file(db, services, "deviation_simple.bpmn")
     deploy_file(db, services, "dispense_check.bpmn")
@@ -251,19 +252,21 @@ def test_builtin_operators_record_the_exception_and_open_a_linked_deviation(db: 
     with db.session() as s:
         (exception,) = exceptions_of(s, batch)
         (link,) = links_of(s, batch)
-        deviation = instances.inspect(s, link["to"])
+        deviation = instances.inspect(s, link.source_id)
         data = instances.inspect(s, batch)["data"]
+        (open_deviation,) = related(s, batch, relation="raised", process="deviation", status="running")
     assert (exception["kind"], exception["element_id"], exception["details"]) == (
         "out_of_limit", "note_exception", {"tag": "WS-01.net", "value": 11.2})
     assert exception["message"] == "net weight 11.2 kg outside 9.5-10.5 kg"
-    assert (link["kind"], link["element_id"]) == ("deviation", "open_deviation")
+    assert (link.kind, link.target_id, link.element_id) == ("raised_from", batch, "open_deviation")
     assert deviation["process"] == "deviation" and deviation["status"] == "running"
-    (started,) = [e for e in _actions(db, "instance.started") if e.object_id == str(link["to"])]
+    assert open_deviation.instance_id == link.source_id
+    (started,) = [e for e in _actions(db, "instance.started") if e.object_id == str(link.source_id)]
     assert json.loads(started.details)["data"]["deviation"] == {
         "title": "Weight out of tolerance", "severity": "major", "source_instance_id": batch,
         "source_element_id": "open_deviation",
         "context": {"batch": "B-7", "step": "dispensing", "tag": "WS-01.net", "value": 11.2, "limit": "9.5-10.5"}}
-    assert data["deviation"]["deviation_id"] == str(link["to"])
+    assert data["deviation"]["deviation_id"] == str(link.source_id)
     assert [e.action for e in _actions(db, "deviation.raised")] == ["deviation.raised"]
     assert [e.action for e in _actions(db, "instance.exception_recorded")] == ["instance.exception_recorded"]
 

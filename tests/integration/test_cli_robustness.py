@@ -54,6 +54,10 @@ COMMANDS = [
     (["user", "reset-credentials", "bob", "--reason", "r"], None), (["user", "unlock", "bob", "--reason", "r"], None),
     (["user", "verify-identity", "bob", "--method", "passport", "--reason", "r"], None),
     (["archive", "create", "--before", "2026-01-01", "--out", "{tmp}/a.zip"], None),
+    (["master", "approve", "1"], "alice\npw\n123456\n"), (["master", "export", "equipment"], None),
+    (["master", "import", "equipment", "{tmp}/master.yaml", "--reason", "r"], "alice\npw\n123456\n"),
+    (["master", "list", "equipment"], None), (["master", "pending"], None), (["master", "show", "equipment", "x"], None),
+    (["master", "withdraw", "1", "--reason", "r"], "alice\npw\n123456\n"),
 ]
 # Commands not run above, and why: each new command is added to one of the two lists.
 NOT_ON_THE_DATABASE = {
@@ -68,6 +72,7 @@ NOT_ON_THE_DATABASE = {
     "validation-pack manifest": "release files", "validation-pack pq": "its own databases",
     "validation-pack sign": "a pack folder", "validation-pack verify": "a pack folder",
     "archive verify": "reads an archive file offline", "archive show": "reads an archive file offline",
+    "master kinds": "lists the kinds the code defines",
 }
 
 
@@ -101,6 +106,7 @@ def _run(url: str, tmp_path: Path, args: list[str], stdin: str | None = None):  
 @pytest.mark.req("URS-FND-001")
 def test_every_command_on_an_unmigrated_database_says_run_db_upgrade(unmigrated, tmp_path):
     (tmp_path / "tags.yaml").write_text("tags: []\n", encoding="utf-8")
+    (tmp_path / "master.yaml").write_text("items:\n- {key: X-1}\n", encoding="utf-8")
     wrong = {}
     for args, stdin in COMMANDS:  # one database for all: each command must leave it unmigrated
         result = _run(unmigrated, tmp_path, args, stdin)
