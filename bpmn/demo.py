@@ -8,7 +8,8 @@ account, the owner enrols with password and TOTP, the administrator records the
 identity verification. Every step is in the audit trail like any other. Seeding is
 idempotent: an existing demo database is left as it is.
 
-Beside the users, the seed puts the demo plant's master data in force with its records
+Victor (the demo's second person) signs the accountability statement too. Beside the users,
+the seed puts the demo plant's master data in force with its records
 (bpmn/demo_masterdata.py: materials, lots, equipment, instruments, documents, recipes,
 qualifications), and the plant's equipment tags (`connectors/plant_tags.yaml`,
 imported by Quinn QA and approved by Rita Reviewer with a signature) and the demo processes
@@ -151,7 +152,14 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
     from engine.ports import SignatureInput
 
     quinn, rita, sam = Actor("quinn", "Quinn QA"), Actor("rita", "Rita Reviewer"), Actor("sam", "Sam Supervisor")
-    # Rita signed the accountability statement with the master data (bpmn.demo_masterdata.seed)
+    # Rita and the others signed the accountability statement with the master data
+    # (bpmn.demo_masterdata.seed); Victor, the demo's second person, signs it here, ready to verify.
+    from signatures.accountability import sign_statement
+
+    victor = Actor("victor", "Victor Verifier")
+    with UnitOfWork(db, victor) as uow:
+        sign_statement(uow, _credentials(db, victor.user_id, secrets[victor.user_id], demo_clock), settings)
+        uow.commit()
     with UnitOfWork(db, quinn) as uow:
         revision = import_revision(uow, PLANT_TAGS.read_bytes(), PLANT_TAGS.name,
                                    reason="demo plant: tags of the simulated equipment",
@@ -176,7 +184,7 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
             creds = _credentials(db, "rita", secrets["rita"], demo_clock)
             definitions.approve(uow, version_id, SignatureInput("approved", "rita", {
                 "password": creds.password, "totp": creds.totp or ""}), settings=settings,
-                reason="demo process reviewed")
+                reason="demo process reviewed", runtime=runtime)
             uow.commit()
         with UnitOfWork(db, sam) as uow:
             instances.start(uow, key, title=f"Demo {folder.name.replace('_', ' ')}", settings=settings,

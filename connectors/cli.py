@@ -24,10 +24,15 @@ from core.config import load_settings
               help="private key of --certificate")
 @click.option("--seed", type=int, default=1, show_default=True, help="seed of the process noise")
 @click.option("--no-opcua", is_flag=True, help="run the Modbus TCP server only")
+@click.option("--set", "settings_", multiple=True, metavar="POINT=VALUE",
+              help="start with this plant value, e.g. scale.load=10.012 (material on the scale); repeatable")
+@click.option("--quiet", is_flag=True, help="print nothing when ready")
 def simulate(host: str, modbus_port: int | None, opcua_port: int | None, control_port: int | None,
              opcua_user: tuple[str, ...], no_anonymous: bool, certificate: Path | None,
-             private_key: Path | None, seed: int, no_opcua: bool) -> None:
+             private_key: Path | None, seed: int, no_opcua: bool, settings_: tuple[str, ...] = (),
+             quiet: bool = False) -> None:
     """Run the plant simulators (Modbus TCP and OPC UA) until interrupted."""
+    from connectors.errors import SimulatorError
     from connectors.simulator.plant import PlantSimulator
 
     settings = load_settings()
@@ -42,17 +47,39 @@ def simulate(host: str, modbus_port: int | None, opcua_port: int | None, control
                          control_port=control_port,
                          seed=seed, opcua_users=users, allow_anonymous=not no_anonymous,
                          certificate=certificate, private_key=private_key)
+    initial = [_plant_value(item) for item in settings_]
     sim.start()
+    for point, value in initial:
+        try:
+            sim.set(point, value)
+        except SimulatorError as exc:
+            sim.stop()
+            raise click.BadParameter(str(exc), param_hint="--set") from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    click.echo(json.dumps({"ready": True, "modbus": f"{host}:{sim.modbus_port}",
-                           "opcua": None if no_opcua else sim.opcua_endpoint,
-                           "control": None if control_port is None else f"{host}:{control_port}"}), nl=True)
+    if not quiet:
+        click.echo(json.dumps({"ready": True, "modbus": f"{host}:{sim.modbus_port}",
+                               "opcua": None if no_opcua else sim.opcua_endpoint,
+                               "control": None if control_port is None else f"{host}:{control_port}"}), nl=True)
     try:
         stop.wait()
     finally:
         sim.stop()
+
+
+def _plant_value(item: str) -> tuple[str, float | bool]:
+    """'scale.load=10.012' -> ('scale.load', 10.012); true/false for switches."""
+    point, sep, raw = item.partition("=")
+    text = raw.strip().lower()
+    if not sep or not point.strip():
+        raise click.BadParameter(f"expected POINT=VALUE, got {item!r}", param_hint="--set")
+    if text in ("true", "false"):
+        return point.strip(), text == "true"
+    try:
+        return point.strip(), float(text)
+    except ValueError:
+        raise click.BadParameter(f"{item!r}: the value is not a number, true or false", param_hint="--set") from None
 
 
 # ---------------------------------------------------------------- gmp tags

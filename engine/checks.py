@@ -1,7 +1,8 @@
 """Our own rules on a parsed definition, on top of the BPMN schema.
 
 Each failure is a `Problem` naming the file, line and element id:
-- every process in the files is executable;
+- the process that runs, and every process it calls, is executable (other processes in the
+  files, e.g. other pools of a collaboration, are not run and not checked);
 - every user or manual task sits in a lane, and the lane's name is a configured role;
 - every task property is declared in the runtime (under a claimed namespace) and its
   value passes the property's own check (form files exist and are valid JSON Schema,
@@ -44,9 +45,13 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
     problems: list[Problem] = []
     roles = set(roles)
 
+    run_ids = {bundle.process_id, *bundle.subprocess_specs}
+    not_run: set[str] = set()  # elements of other processes in the files (e.g. other pools): never run
     for name, root in bundle.bpmn_trees.items():
         for proc in root.iter(f"{{{BPMN_NS}}}process"):
-            if proc.get("isExecutable") != "true":
+            if proc.get("id") not in run_ids:
+                not_run.update(e.get("id") for e in proc.iter() if isinstance(e.tag, str) and e.get("id"))
+            elif proc.get("isExecutable") != "true":
                 problems.append(Problem("process is not executable (set isExecutable=\"true\")", file=name,
                                         line=proc.sourceline, element_id=proc.get("id")))
 
@@ -64,7 +69,7 @@ def check_bundle(bundle: ParsedBundle, *, roles: Collection[str], meanings: Coll
             problems.append(Problem(f"call activity calls process '{process_id}', which is not in the uploaded "
                                     f"files and {why}", file=file, line=line, element_id=element_id))
     for info in bundle.elements.values():
-        if info.tag in FLOW_NODE_TAGS and info.id not in seen:
+        if info.tag in FLOW_NODE_TAGS and info.id not in seen and info.id not in not_run:
             problems.append(Problem("element is not connected to the process flow (unreachable from a start event)",
                                     file=info.file, line=info.line, element_id=info.id))
     return problems

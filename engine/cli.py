@@ -1,6 +1,7 @@
 """`gmp process ...`: process definitions and instances from the command line.
 
-    gmp process check PATH...                 parse and check, store nothing
+    gmp process check PATH...                 parse and check, store nothing; also bpmnlint's
+                                              findings and missing diagram layout (reported only)
     gmp process upload PATH... --reason TEXT  new draft version (as the logged-in user)
     gmp process approve KEY VERSION           QA approval, signed (password + TOTP)
     gmp process list | history KEY | compare KEY OLD NEW
@@ -98,6 +99,7 @@ def check_cmd(paths: tuple[str, ...], process_id: str | None, extra_roles: tuple
             db.dispose()
         source = "the seeded catalogue and the site's roles"
     click.echo(f"ok: process '{bundle.process_id}' ({len(bundle.files)} files) passes every check (roles: {source})")
+    report_diagram_findings(bundle.files)
 
 
 def _seeded_roles() -> set[str]:
@@ -107,6 +109,22 @@ def _seeded_roles() -> set[str]:
     except ModuleNotFoundError:
         return set()
     return set(SEED_ROLES)
+
+
+def report_diagram_findings(files: dict[str, bytes]) -> None:
+    """bpmnlint's findings and missing layout: reported, not needed to run (engine.diagram_lint)."""
+    from engine.diagram_lint import diagram_findings
+
+    findings, version = diagram_findings(files)
+    linted = f"bpmnlint {version} (recommended rules)" if version else \
+        "bpmnlint is not installed (npm ci --prefix tools/bpmnlint), layout only"
+    if not findings:
+        click.echo(f"diagram: {linted}: nothing to report")
+        return
+    click.echo(f"diagram: {linted}: {len(findings)} finding(s); the process runs, but a diagram to ship "
+               "should have none:")
+    for finding in findings:
+        click.echo(f"  {finding}")
 
 
 @process.command("upload")

@@ -36,8 +36,12 @@ MAX_REASON = 2000
 
 class VersionStatus(str, enum.Enum):
     DRAFT = "draft"
+    SUBMITTED = "submitted"  # passed the full checks and waits for a second QA user's approval
     APPROVED = "approved"
     SUPERSEDED = "superseded"
+
+
+APPROVABLE = (VersionStatus.DRAFT.value, VersionStatus.SUBMITTED.value)
 
 
 def files_digest(files: Mapping[str, bytes]) -> str:
@@ -93,22 +97,40 @@ def upload(uow: Any, files: Mapping[str, bytes], *, reason: str, process_id: str
            runtime: EngineRuntime | None = None) -> ProcessDefinitionVersion:
     """Store a checked upload as the next draft version of its process (creating the definition)."""
     services = services or default_services()
-    reason = (reason or "").strip()
-    if not reason:
-        raise DefinitionError("a reason for the change is required")
-    if len(reason) > MAX_REASON:
-        raise DefinitionError(f"the reason is longer than {MAX_REASON} characters")
+    reason = check_reason(reason)
     session: Session = uow.session
     if roles is None:
         roles = configured_roles(session)
     bundle = validate_upload(files, roles=roles, services=services, process_id=process_id, runtime=runtime,
                              session=session)
+    return store_draft(uow, bundle.files, process_id=bundle.process_id, process_name=bundle.process_name,
+                       spec_json=spec_to_json(bundle.spec, bundle.subprocess_specs), elements=bundle.elements,
+                       reason=reason)
+
+
+def check_reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise DefinitionError("a reason for the change is required")
+    if len(reason) > MAX_REASON:
+        raise DefinitionError(f"the reason is longer than {MAX_REASON} characters")
+    return reason
+
+
+def store_draft(uow: Any, files: Mapping[str, bytes], *, process_id: str, process_name: str, spec_json: str,
+                elements: Mapping[str, Any], reason: str, details: Mapping[str, Any] | None = None
+                ) -> ProcessDefinitionVersion:
+    """Store files as the next draft version of `process_id` (creating the definition); audited.
+
+    `spec_json` is empty for an imported draft SpiffWorkflow cannot read yet (engine.drafts); it is
+    filled in when the draft passes the full checks at approval."""
+    session: Session = uow.session
     now = clock.isoformat(clock.now())
     actor = uow.actor.user_id
-    definition = session.execute(select(ProcessDefinition).where(ProcessDefinition.key == bundle.process_id)
+    definition = session.execute(select(ProcessDefinition).where(ProcessDefinition.key == process_id)
                                  ).scalar_one_or_none()
     if definition is None:
-        definition = ProcessDefinition(key=bundle.process_id, name=bundle.process_name[:200], created_at=now,
+        definition = ProcessDefinition(key=process_id, name=(process_name or process_id)[:200], created_at=now,
                                        created_by=actor)
         session.add(definition)
         session.flush()
@@ -116,12 +138,12 @@ def upload(uow: Any, files: Mapping[str, bytes], *, reason: str, process_id: str
                   changes=[["key", None, definition.key], ["name", None, definition.name]], reason=reason)
     number = (session.execute(select(func.max(ProcessDefinitionVersion.version))
                               .where(ProcessDefinitionVersion.definition_id == definition.id)).scalar() or 0) + 1
-    digest = files_digest(bundle.files)
+    digest = files_digest(files)
     version = ProcessDefinitionVersion(
         definition_id=definition.id, version=number, status=VersionStatus.DRAFT.value, change_reason=reason,
-        files_json=json.dumps({k: v.decode("utf-8") for k, v in sorted(bundle.files.items())}, sort_keys=True),
-        files_sha256=digest, spec_json=spec_to_json(bundle.spec, bundle.subprocess_specs),
-        elements_json=json.dumps({k: e.as_dict() for k, e in sorted(bundle.elements.items())}, sort_keys=True),
+        files_json=json.dumps({k: v.decode("utf-8") for k, v in sorted(files.items())}, sort_keys=True),
+        files_sha256=digest, spec_json=spec_json,
+        elements_json=json.dumps({k: e.as_dict() for k, e in sorted(elements.items())}, sort_keys=True),
         created_at=now, created_by=actor)
     session.add(version)
     session.flush()
@@ -129,9 +151,9 @@ def upload(uow: Any, files: Mapping[str, bytes], *, reason: str, process_id: str
     diff = compare(previous, version) if previous is not None else None
     uow.audit("definition_version.created", "process_definition_version", f"{definition.key}:v{number}",
               changes=[["status", None, VersionStatus.DRAFT.value], ["files_sha256", None, digest]],
-              reason=reason, details={"files": sorted(bundle.files), "compared_with":
+              reason=reason, details={"files": sorted(files), "compared_with":
                                       previous.version if previous is not None else None,
-                                      "diff": diff.as_dict() if diff else None})
+                                      "diff": diff.as_dict() if diff else None, **(details or {})})
     return version
 
 
@@ -141,11 +163,45 @@ def _previous_version(session: Session, definition_id: int, number: int) -> Proc
         .order_by(ProcessDefinitionVersion.version.desc()).limit(1)).scalar_one_or_none()
 
 
+def full_check(session: Session, version: ProcessDefinitionVersion, *, services: EngineServices,
+               roles: Collection[str] | None = None, runtime: EngineRuntime | None = None) -> ParsedBundle:
+    """Every check of an upload, on a stored version, against the roles, gates and operators in
+    effect now (an imported draft may have been stored with problems)."""
+    definition = session.get(ProcessDefinition, version.definition_id)
+    return validate_upload(version_files(version), roles=configured_roles(session) if roles is None else roles,
+                           services=services, process_id=definition.key, runtime=runtime, session=session)
+
+
+def submit(uow: Any, version_id: int, *, services: EngineServices | None = None,
+           roles: Collection[str] | None = None, runtime: EngineRuntime | None = None) -> ProcessDefinitionVersion:
+    """A draft that passes the full checks waits for approval (`DefinitionCheckFailed` lists what does not)."""
+    services = services or default_services()
+    session: Session = uow.session
+    version = get_version(session, version_id, for_update=True)
+    definition = session.get(ProcessDefinition, version.definition_id)
+    label = f"{definition.key}:v{version.version}"
+    try:
+        if version.status != VersionStatus.DRAFT.value:
+            raise DefinitionStateError(f"{label} is {version.status}; only a draft can be submitted for approval")
+        full_check(session, version, services=services, roles=roles, runtime=runtime)
+    except (DefinitionError, DefinitionStateError) as exc:
+        uow.record_refusal("definition_version.submission_refused", "process_definition_version", label,
+                           reason=str(exc))
+        raise
+    version.status = VersionStatus.SUBMITTED.value
+    session.flush()
+    uow.audit("definition_version.submitted", "process_definition_version", label,
+              changes=[["status", VersionStatus.DRAFT.value, VersionStatus.SUBMITTED.value]])
+    return version
+
+
 def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: EngineServices | None = None,
-            reason: str | None = None, settings: Any = None) -> ProcessDefinitionVersion:
+            reason: str | None = None, settings: Any = None, roles: Collection[str] | None = None,
+            runtime: EngineRuntime | None = None) -> ProcessDefinitionVersion:
     """Approve a draft: a QA user other than the author signs it with meaning 'approved'.
 
-    Without `services`, `default_services(settings)` is used (signing needs `settings`).
+    The draft must pass the full checks first (`full_check`). Without `services`,
+    `default_services(settings)` is used (signing needs `settings`).
     """
     services = services or default_services(settings)
     session: Session = uow.session
@@ -153,8 +209,9 @@ def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: E
     definition = session.get(ProcessDefinition, version.definition_id)
     label = f"{definition.key}:v{version.version}"
     try:
-        if version.status != VersionStatus.DRAFT.value:
+        if version.status not in APPROVABLE:
             raise DefinitionStateError(f"{label} is {version.status}; only a draft can be approved")
+        bundle = full_check(session, version, services=services, roles=roles, runtime=runtime)
         approver = uow.actor.user_id
         if signature.signer_id != approver:
             raise ApprovalRefused(f"{label}: the approval must be signed by the approver ({approver}) themself")
@@ -174,7 +231,7 @@ def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: E
                                content={"process": definition.key, "version": version.version,
                                         "files_sha256": version.files_sha256},
                                credentials=signature.credentials)
-    except (DefinitionStateError, ApprovalRefused) as exc:
+    except (DefinitionStateError, ApprovalRefused, DefinitionError) as exc:
         uow.record_refusal("definition_version.approval_refused", "process_definition_version", label,
                            reason=str(exc))
         raise
@@ -190,13 +247,16 @@ def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: E
         uow.audit("definition_version.superseded", "process_definition_version", f"{definition.key}:v{old.version}",
                   changes=[["status", VersionStatus.APPROVED.value, VersionStatus.SUPERSEDED.value]],
                   reason=f"superseded by v{version.version}")
+    if not version.spec_json:  # an imported draft stored before SpiffWorkflow could read it
+        version.spec_json = spec_to_json(bundle.spec, bundle.subprocess_specs)
+    previous_status = version.status
     version.status = VersionStatus.APPROVED.value
     version.approved_at = now
     version.approved_by = uow.actor.user_id
     version.approval_signature = record.signature_id
     session.flush()
     uow.audit("definition_version.approved", "process_definition_version", label,
-              changes=[["status", VersionStatus.DRAFT.value, VersionStatus.APPROVED.value],
+              changes=[["status", previous_status, VersionStatus.APPROVED.value],
                        ["approved_by", None, version.approved_by]],
               reason=reason, details={"signature_id": record.signature_id, "files_sha256": version.files_sha256})
     return version

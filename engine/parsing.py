@@ -22,7 +22,8 @@ from lxml import etree
 from engine.deep import run_deep
 from engine.errors import DefinitionCheckFailed, DefinitionError, UnsafeXmlError
 from engine.scripting import MAX_SOURCE_CHARS, source_too_long
-from engine.spiff.parser import SpecError, UnknownProcess, parse_specs, schema_problems
+from engine.spiff.parser import SpecError, UnknownProcess, parse_specs
+from engine.spiff.parser import schema_problems as spiff_schema_problems
 from engine.spiff.specs import process_name
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -38,6 +39,15 @@ MAX_DEPTH = 64
 _DECL = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,199}$")
 CONTAINER_TAGS = {"definitions", "process", "subProcess", "laneSet", "collaboration", "transaction"}
+# Attributes SpiffArena's modeler writes that the BPMN 2.0 schema does not define. They carry
+# nothing this engine uses, so the schema check drops them (docs/bpmn-extensions.md lists
+# every difference from SpiffArena's dialect).
+DIALECT_ATTRIBUTES = (("dataStoreReference", "type"), ("startEvent", "messageRef"))
+FLOW_NODE_LOCAL_NAMES = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "sendTask", "receiveTask",
+                         "businessRuleTask", "callActivity", "subProcess", "transaction", "adHocSubProcess",
+                         "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
+                         "complexGateway", "startEvent", "intermediateCatchEvent", "intermediateThrowEvent",
+                         "boundaryEvent", "endEvent"}
 
 
 @dataclass(frozen=True)
@@ -161,12 +171,14 @@ def check_file_names(files: Mapping[str, bytes]) -> None:
 
 # ---------------------------------------------------------------- the bundle
 def parse_bundle(files: Mapping[str, bytes], process_id: str | None = None, *,
-                 max_source_chars: int = MAX_SOURCE_CHARS) -> ParsedBundle:
+                 max_source_chars: int = MAX_SOURCE_CHARS, schema_errors_fatal: bool = True) -> ParsedBundle:
     """Parse uploaded files into specs; raise DefinitionCheckFailed or UnsafeXmlError.
 
     Scripts and expressions longer than `max_source_chars` are refused right after the XML
-    is read, before anything parses them as Python."""
-    return run_deep(_parse_bundle, dict(files), process_id, max_source_chars)
+    is read, before anything parses them as Python. `schema_errors_fatal=False`
+    (engine.drafts, which reports them itself) goes on to build the specs when the BPMN
+    schema finds problems, so that every other problem is found too."""
+    return run_deep(_parse_bundle, dict(files), process_id, max_source_chars, schema_errors_fatal)
 
 
 # Elements whose text is diagram Python (BPMN, SpiffWorkflow extensions, DMN cells).
@@ -198,7 +210,8 @@ def source_size_problems(root: Any, filename: str, max_chars: int, *, dmn: bool 
     return problems
 
 
-def _parse_bundle(files: dict[str, bytes], process_id: str | None, max_source_chars: int) -> ParsedBundle:
+def _parse_bundle(files: dict[str, bytes], process_id: str | None, max_source_chars: int,
+                  schema_errors_fatal: bool = True) -> ParsedBundle:
     check_file_names(files)
     bpmn_trees: dict[str, Any] = {}
     dmn_trees: dict[str, Any] = {}
@@ -233,13 +246,9 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None, max_source_ch
 
     for name, root in bpmn_trees.items():
         with _reading(name):
-            found = schema_problems(root)
-        for message, line in found:
-            problems.append(Problem(f"BPMN schema: {message}", file=name, line=line))
-        for proc in root.iter(f"{{{BPMN_NS}}}process"):
-            if proc.get("isExecutable") != "true":
-                problems.append(Problem("process is not executable (set isExecutable=\"true\")", file=name,
-                                        line=proc.sourceline, element_id=proc.get("id")))
+            found = schema_problems(name, root)
+        if schema_errors_fatal:
+            problems.extend(found)
     if problems:
         raise DefinitionCheckFailed(problems)
 
@@ -253,11 +262,15 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None, max_source_ch
         return candidates[0]
 
     try:
-        parsed = parse_specs(bpmn_trees, dmn_trees, process_id, choose)
+        # validated above, with the dialect attributes dropped
+        parsed = parse_specs(bpmn_trees, dmn_trees, process_id, choose, validate=False)
     except UnknownProcess as exc:
         raise DefinitionError(exc.message) from exc
     except SpecError as exc:
         element_id = exc.element_id
+        if element_id and _process_element(bpmn_trees, element_id) is not None \
+                and not _is_executable(bpmn_trees, element_id):  # the process run, or one it calls
+            raise DefinitionCheckFailed([_not_executable(bpmn_trees, element_id)]) from exc
         file, line = (elements[element_id].file, elements[element_id].line) if element_id in elements else (
             exc.file, exc.line)
         raise DefinitionCheckFailed([Problem(exc.message, file=file, line=line or None,
@@ -266,6 +279,78 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None, max_source_ch
                         spec=parsed.spec, subprocess_specs=parsed.subprocess_specs, bpmn_trees=bpmn_trees,
                         dmn_trees=dmn_trees, json_files=json_files, elements=elements,
                         external_calls=parsed.external_calls)
+
+
+def drop_dialect_attributes(root: Any) -> None:
+    """Drop SpiffArena's `DIALECT_ATTRIBUTES` from a BPMN tree (SpiffWorkflow reads neither)."""
+    for tag, attribute in DIALECT_ATTRIBUTES:
+        for element in root.iter(f"{{{BPMN_NS}}}{tag}"):
+            element.attrib.pop(attribute, None)
+
+
+def schema_problems(name: str, root: Any) -> list[Problem]:
+    """The BPMN 2.0 schema's findings for one file, each placed on the element at its line.
+
+    Drops SpiffArena's `DIALECT_ATTRIBUTES` from the tree first."""
+    drop_dialect_attributes(root)
+    found = spiff_schema_problems(root)
+    if not found:
+        return []
+    ids = element_ids_by_line(root)
+    return [Problem("BPMN schema: " + message.replace(f"{{{BPMN_NS}}}", "bpmn:"), file=name, line=line,
+                    element_id=ids.get(line) if line is not None else None) for message, line in found]
+
+
+def element_ids_by_line(root: Any) -> dict[int, str]:
+    """Line -> id of the element starting there (or of its nearest ancestor with an id)."""
+    out: dict[int, str] = {}
+    for element in root.iter():
+        if not isinstance(element.tag, str) or element.sourceline is None or element.sourceline in out:
+            continue
+        holder = element
+        while holder is not None and not holder.get("id"):
+            holder = holder.getparent()
+        if holder is not None:
+            out[element.sourceline] = holder.get("id")
+    return out
+
+
+def _process_element(trees: Mapping[str, Any], process_id: str) -> tuple[str, Any] | None:
+    for name, root in trees.items():
+        for proc in root.iter(f"{{{BPMN_NS}}}process"):
+            if proc.get("id") == process_id:
+                return name, proc
+    return None
+
+
+def _not_executable(trees: Mapping[str, Any], process_id: str) -> Problem:
+    found = _process_element(trees, process_id)
+    if found is None:
+        return Problem("process is not executable (set isExecutable=\"true\")", element_id=process_id)
+    return Problem("process is not executable (set isExecutable=\"true\")", file=found[0],
+                   line=found[1].sourceline, element_id=process_id)
+
+
+@dataclass(frozen=True)
+class ProcessChoice:
+    """One process of a file, as offered when a file holds several."""
+
+    id: str
+    name: str
+    file: str
+    executable: bool
+    flow_nodes: int
+
+
+def process_choices(bpmn_trees: Mapping[str, Any]) -> list[ProcessChoice]:
+    out = []
+    for name, root in sorted(bpmn_trees.items()):
+        for proc in root.iter(f"{{{BPMN_NS}}}process"):
+            nodes = sum(1 for e in proc.iter() if isinstance(e.tag, str) and e.tag.startswith(f"{{{BPMN_NS}}}")
+                        and etree.QName(e.tag).localname in FLOW_NODE_LOCAL_NAMES)
+            out.append(ProcessChoice(id=proc.get("id") or "", name=proc.get("name") or proc.get("id") or "",
+                                     file=name, executable=proc.get("isExecutable") == "true", flow_nodes=nodes))
+    return out
 
 
 def _is_executable(trees: Mapping[str, Any], process_id: str) -> bool:
@@ -283,6 +368,11 @@ def _canonical(element: Any) -> bytes:
         return etree.tostring(element, method="c14n")
     except etree.C14NError:
         return etree.canonicalize(etree.tostring(element, encoding="unicode")).encode("utf-8")
+
+
+def canonical(element: Any) -> bytes:
+    """Canonical XML of an element (for comparing elements: web.review)."""
+    return _canonical(element)
 
 
 @contextmanager

@@ -1,5 +1,5 @@
 """Signature manifestation (P11-50a/b): printed name, date and time in UTC and in the
-site time zone, and meaning in English and Chinese, wherever a signed record is shown
+site time zone (once, when the site time zone is UTC), and meaning in English and Chinese, wherever a signed record is shown
 or printed.
 
 `render_html(signatures, settings)` gives an HTML partial for pages (no Flask: plain
@@ -14,7 +14,7 @@ from typing import Iterable
 
 from jinja2 import Environment, select_autoescape
 
-from core.clock import parse_iso
+from core.clock import is_utc, parse_iso
 from core.config import Settings
 from signatures.meanings import labels
 from signatures.models import Signature
@@ -30,7 +30,7 @@ class Manifestation:
     meaning_en: str
     meaning_zh: str
     utc: str           # 2026-01-05 08:00:00 UTC
-    local: str         # 2026-01-05 16:00:00 CST (Asia/Shanghai)
+    local: str         # 2026-01-05 16:00:00 CST (Asia/Shanghai); "" when the site time zone is UTC
     record: str        # batch_record/B-001 v1
     reason: str | None
 
@@ -38,6 +38,7 @@ class Manifestation:
 def manifestations(signatures: Iterable[Signature], settings: Settings) -> list[Manifestation]:
     extra = load_rules(settings).extra_meanings
     tz = settings.tz()
+    site_is_utc = is_utc(tz)
     found = []
     for row in signatures:
         at = parse_iso(row.signed_at)
@@ -45,6 +46,7 @@ def manifestations(signatures: Iterable[Signature], settings: Settings) -> list[
         en, zh = labels(row.meaning, extra)
         found.append(Manifestation(row.seq, row.printed_name, row.signer_id, row.meaning, en, zh,
                                    at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                                   "" if site_is_utc else
                                    local.strftime("%Y-%m-%d %H:%M:%S ") + f"{local.tzname()} ({settings.site_timezone})",
                                    f"{row.record_type}/{row.record_id} v{row.record_version}", row.reason))
     return found
@@ -61,7 +63,7 @@ HTML = _env.from_string("""\
     <span class="signature-meaning" lang="en">{{ m.meaning_en }}</span>
     <span class="signature-meaning" lang="zh-CN">{{ m.meaning_zh }}</span>
     <time class="signature-time" datetime="{{ m.utc }}">{{ m.utc }}</time>
-    <span class="signature-local-time">{{ m.local }}</span>
+    {%- if m.local %}<span class="signature-local-time">{{ m.local }}</span>{% endif %}
     {%- if m.reason %}<span class="signature-reason">{{ m.reason }}</span>{% endif %}
   </li>
 {%- else %}
@@ -77,7 +79,7 @@ font-family:'Noto Sans CJK SC','Noto Sans',sans-serif;page-break-inside:avoid">
     <th style="border:1px solid #444;padding:2pt;text-align:left">Signed by / 签名人</th>
     <th style="border:1px solid #444;padding:2pt;text-align:left">Meaning / 含义</th>
     <th style="border:1px solid #444;padding:2pt;text-align:left">Date and time (UTC) / 日期时间</th>
-    <th style="border:1px solid #444;padding:2pt;text-align:left">Site time / 当地时间</th>
+    {%- if local %}<th style="border:1px solid #444;padding:2pt;text-align:left">Site time / 当地时间</th>{% endif %}
   </tr></thead>
   <tbody>
   {%- for m in items %}
@@ -86,10 +88,10 @@ font-family:'Noto Sans CJK SC','Noto Sans',sans-serif;page-break-inside:avoid">
       <td style="border:1px solid #444;padding:2pt">{{ m.meaning_en }} / {{ m.meaning_zh }}\
 {% if m.reason %}<br>Reason / 原因: {{ m.reason }}{% endif %}</td>
       <td style="border:1px solid #444;padding:2pt">{{ m.utc }}</td>
-      <td style="border:1px solid #444;padding:2pt">{{ m.local }}</td>
+      {%- if local %}<td style="border:1px solid #444;padding:2pt">{{ m.local }}</td>{% endif %}
     </tr>
   {%- else %}
-    <tr><td colspan="4" style="border:1px solid #444;padding:2pt">Not signed / 未签名</td></tr>
+    <tr><td colspan="{{ 4 if local else 3 }}" style="border:1px solid #444;padding:2pt">Not signed / 未签名</td></tr>
   {%- endfor %}
   </tbody>
 </table>
@@ -103,4 +105,5 @@ def render_html(signatures: Iterable[Signature], settings: Settings) -> str:
 
 def render_pdf_block(signatures: Iterable[Signature], settings: Settings) -> str:
     """A PDF-ready HTML table (inline styles, CJK font) for WeasyPrint printouts."""
-    return PDF.render(items=manifestations(signatures, settings))
+    items = manifestations(signatures, settings)
+    return PDF.render(items=items, local=not is_utc(settings.tz()))

@@ -26,6 +26,7 @@ BLUEPRINTS = [
     "web.auditor:bp",
     "web.operator:bp",
     "web.library:bp",
+    "web.choices:bp",
     "web.records:bp",
     "web.notifications:bp",
     "web.corrections:bp",
@@ -41,12 +42,13 @@ BLUEPRINTS = [
 
 def register(app: Flask) -> None:
     """Attach blueprints, error handling and request hooks to the app."""
-    from web import access, current_user, errors, i18n, security
+    from web import access, codes, current_user, errors, i18n, security
 
     settings = app.extensions["gmp.settings"]
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=settings.session_timeout_minutes)
     app.config["SESSION_COOKIE_NAME"] = "gmp_session"
     errors.init_app(app)
+    codes.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
     current_user.init_app(app)

@@ -145,7 +145,9 @@ def correct(instance_id: int, task_id: str):  # type: ignore[no-untyped-def]
             except FormInvalid as exc:
                 message, status = " ".join(e.translated(_) for e in exc.field_errors), 422
             except (FormError, SignatureError, GmpError) as exc:
-                message, status = str(exc), 422
+                from web.wording import refusal_text
+
+                message, status = refusal_text(exc), 422
         return render_template("records/correct.html", form=form, choices=choices, chosen=request.form.get("field"),
                                instance_id=instance_id, message=message), status
 

@@ -10,7 +10,7 @@ import logging
 import secrets
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
@@ -80,14 +80,18 @@ def handle_error(exc: Exception):  # type: ignore[no-untyped-def]
 
         return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
     if isinstance(exc, GmpError):
-        from web.i18n import error_text
+        from web.wording import needs_accountability, refusal_text
 
         extra: dict[str, Any] = {}
         if hasattr(exc, "errors") and isinstance(getattr(exc, "errors"), dict):
             extra["fields"] = exc.errors  # FormInvalid: per-field messages
+        if needs_accountability(exc) and "signing.accountability" in current_app.view_functions:
+            back = request.referrer if request.method != "GET" else request.full_path
+            extra["action"] = (url_for("signing.accountability", next=back if _local(back) else None),
+                               _("Read and sign the accountability statement"))
         if getattr(exc, "template", None):  # a gate's refusal: which gate, which code
             extra.update(gate=getattr(exc, "gate", None), code=getattr(exc, "code", None))
-        return answer(exc.http_status, type(exc).__name__, error_text(exc), **extra)
+        return answer(exc.http_status, type(exc).__name__, refusal_text(exc), **extra)
     if isinstance(exc, HTTPException):
         status = exc.code or 500
         return answer(status, type(exc).__name__, _(TITLES.get(status, exc.name)) if status != 404 else
@@ -97,6 +101,15 @@ def handle_error(exc: Exception):  # type: ignore[no-untyped-def]
     g.pop("uow_error", None)
     return answer(500, "InternalError", _("An unexpected error occurred (reference %(ref)s). Nothing was saved.",
                                           ref=reference), reference=reference)
+
+
+def _local(target: str | None) -> bool:
+    """A path on this site (never an absolute URL elsewhere: no open redirect)."""
+    if not target:
+        return False
+    if target.startswith(request.host_url):
+        return True
+    return target.startswith("/") and not target.startswith("//")
 
 
 def init_app(app: Flask) -> None:

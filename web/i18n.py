@@ -13,8 +13,6 @@ from typing import Any
 from flask import Flask, current_app, g, session
 from flask_babel import Babel
 
-from forms.errors import N_
-
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 HTML_LANG = {"en": "en", "zh": "zh-CN"}
@@ -60,33 +58,16 @@ def current_language() -> str:
 
 
 def refusal_text(refusal: Any) -> str:
-    """A gate's refusal (engine.gates.Refusal or engine.errors.GateRefused) in the user's language:
-    the refusal code's message template translated, filled with its parameters; the English
-    detail where the catalogue has no translation."""
-    from flask_babel import gettext
+    """A refusal (an error, or a gate's engine.gates.Refusal) worded for the reader in their
+    language: web.wording, the one place where refusals are worded."""
+    from web.wording import refusal_text as worded
 
-    template = getattr(refusal, "template", None)
-    if not template:
-        return str(getattr(refusal, "detail", None) or refusal)
-    try:
-        return str(gettext(template, **dict(getattr(refusal, "params", {}) or {})))
-    except (KeyError, ValueError, TypeError):  # a translation that names other placeholders
-        return str(getattr(refusal, "detail", None) or refusal)
+    return worded(refusal)
 
 
 def error_text(exc: BaseException) -> str:
-    """The message of an error for the user: gate refusals translated, others as they are."""
-    return refusal_text(exc) if getattr(exc, "template", None) else str(exc)
-
-
-# Refusal messages of the engine's own gates (engine.gates.CORE_GATES, engine.errors), for the
-# catalogues: the engine does not import Flask-Babel, its templates are extracted from here.
-ENGINE_MESSAGES = (
-    N_("four-eyes: the '%(meaning)s' signature on '%(task)s' must come from a second person, not from %(user)s "
-       "who completes the task"),
-    N_("four-eyes: %(user)s completed the previous step '%(previous)s' and may not also take '%(task)s'"),
-    N_("task '%(task)s' needs gate '%(gate)s', which is not registered"),
-)
+    """The message of an error for the user (see `refusal_text`)."""
+    return refusal_text(exc)
 
 
 def init_app(app: Flask) -> None:

@@ -18,8 +18,8 @@ from typing import Any, Mapping
 from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from web.i18n import error_text
 from web.uow import database, settings, unit_of_work
+from web.wording import refusal_text
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 PROVENANCE_KEY = "_form"
@@ -40,6 +40,7 @@ class TaskForm:
     verifier_meaning: str | None
     rules: Any = None
     properties: Mapping[str, str] | None = None
+    version_id: int | None = None
     setpoint: Mapping[str, Any] | None = None  # the set-point write the signature authorises, if declared
 
 
@@ -55,7 +56,7 @@ def load_task_form(session: Any, task_id: str) -> TaskForm:
     return TaskForm(row.id, row.instance_id, definition.instance.title or "", row.bpmn_id or row.spec_name,
                     row.bpmn_name or row.bpmn_id or row.spec_name, row.lane, row.claimed_by, schema, ui_schema,
                     tuple(rules.signature_meanings), rules.verifier_meaning, rules, definition.properties,
-                    _declared_setpoint(session, definition.properties, schema))
+                    definition.instance.version_id, _declared_setpoint(session, definition.properties, schema))
 
 
 def _declared_setpoint(session: Any, properties: Mapping[str, str], schema: Any) -> dict[str, Any] | None:
@@ -282,13 +283,22 @@ def engine_services(validator: Any = None):  # type: ignore[no-untyped-def]
 @bp.get("/")
 def inbox():  # type: ignore[no-untyped-def]
     from engine.listing import inbox_page
+    from web.labels import instance_labels, role_labels
 
     with unit_of_work() as uow:
         args = request.args
         page = inbox_page(uow, g.user.user_id, services=engine_services(), page=args.get("page", 1, type=int) or 1,
                           per_page=args.get("per_page", 50, type=int) or 50, search=args.get("q") or "",
                           lane=(args.get("lane") or "").strip() or None)
-    return render_template("tasks/inbox.html", tasks=page.items, page=page, roles=sorted(g.user.roles))
+        names: dict[str, str] = {}
+        labels: dict[int, dict[str, str]] = {}
+        for t in page.items:
+            if t.instance_id not in labels:
+                labels[t.instance_id] = instance_labels(uow.session, t.instance_id)
+            names[t.id] = labels[t.instance_id].get(t.bpmn_id or "") or t.name or t.bpmn_id or ""
+        role_names = role_labels(uow.session)
+    return render_template("tasks/inbox.html", tasks=page.items, page=page, roles=sorted(g.user.roles), names=names,
+                           role_names=role_names)
 
 
 @bp.post("/<task_id>/claim")
@@ -301,7 +311,7 @@ def claim(task_id: str):  # type: ignore[no-untyped-def]
             engine_claim(uow, task_id, services=engine_services())
             uow.commit()
     except GateRefused as exc:  # recorded as task.claim_refused; the inbox says why
-        flash(_("The task was not claimed: %(reason)s", reason=error_text(exc)), "error")
+        flash(_("The task was not claimed: %(reason)s", reason=refusal_text(exc)), "error")
         return redirect(url_for("tasks.inbox"))
     return redirect(url_for("tasks.task", task_id=task_id))
 
@@ -325,12 +335,17 @@ def _render(form: TaskForm, *, submission: Any = None, errors: Any = None, messa
 
     from forms import render_form
     from web.i18n import current_language
+    from web.labels import element_label, role_labels
 
     fields = None
     if form.schema is not None:
         fields = render_form(form.schema, form.ui_schema, submission=submission, errors=errors, captured=captured,
                              gettext=gettext, language=current_language(), capture_buttons=True)
+    with unit_of_work() as uow:
+        title = element_label(uow.session, form.version_id, form.bpmn_id, form.name)
+        role = role_labels(uow.session).get(form.lane or "", form.lane)
     return render_template("tasks/task.html", form=form, fields=fields, message=message, refusal=refusal,
+                           title=title, role=role,
                            equipment=bool(equipment_fields(form))), status
 
 
@@ -417,22 +432,27 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
     with unit_of_work() as uow:
         form = load_task_form(uow.session, task_id)
         captured = latest_captures(uow.session, form)
-        if form.schema is not None:
+        first_signature = bool(form.meanings) and not statement_signed(uow.session, user.user_id)
+        if form.schema is not None and not first_signature:
             submission = parse_html_submission(form.schema, form.ui_schema, request.form)
             captured.update(row_captures(uow.session, form, submission.captures))
-        try:
-            late = late_entry.from_form(request.form, uow.session, task_id, user, settings())
-        except late_entry.LateEntryInvalid as exc:
-            return _render(form, submission=submission, message=str(exc), status=422, captured=captured)
+        late = None
+        if not first_signature:
+            try:
+                late = late_entry.from_form(request.form, uow.session, task_id, user, settings())
+            except late_entry.LateEntryInvalid as exc:
+                return _render(form, submission=submission, message=str(exc), status=422, captured=captured)
+    if first_signature:
+        return accountability_detour(form)
     verifier = (request.form.get("sig2_user_id") or "").strip() or None
     try:
         if form.schema is not None:
             result = check_html_submission(form.schema, form.ui_schema, submission, captured=captured,
                                            entered_by=user.user_id, verified_by=verifier)
             if result.needs_verification and form.verifier_meaning is None:
-                raise FormInvalid([FieldError(FORM_LEVEL, "no_verifier_step", _(
-                    "This form has entries that need a second-person verification, but the task asks for no "
-                    "verifier signature: the process definition must set signature.verifier."))])
+                from web.wording import FORM_NEEDS_VERIFIER
+
+                raise FormInvalid([FieldError(FORM_LEVEL, "no_verifier_step", FORM_NEEDS_VERIFIER)])
     except FormInvalid as exc:
         return _render(form, submission=submission, errors=exc, status=422, captured=captured)
 
@@ -464,13 +484,58 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
     except FormInvalid as exc:
         return _render(form, submission=submission, errors=exc, captured=captured, status=422)
     except (EngineError, FormError) as exc:
-        return _render(form, submission=submission, captured=captured, message=error_text(exc),
+        return _render(form, submission=submission, captured=captured, message=refusal_text(exc),
                        status=getattr(exc, "http_status", 422))
     from signatures.service import signatures_for
+    from web.labels import element_label
     from web.signing import manifestation_html
 
     with unit_of_work() as uow:
         manifest = manifestation_html(signatures_for(uow.session, "task", task_id))
+        title = element_label(uow.session, form.version_id, form.bpmn_id, form.name)
         signed_setpoint = _signed_setpoint(uow.session, task_id)
-    return render_template("tasks/completed.html", form=form, completion=completion, manifest=manifest,
+    return render_template("tasks/completed.html", form=form, completion=completion, manifest=manifest, title=title,
                            setpoint=signed_setpoint)
+
+
+# ---------------------------------------------------------------- first signature
+CARRY_PREFIX = "carry."
+
+
+def statement_signed(session: Any, user_id: str) -> bool:
+    from signatures.accountability import get_statement
+
+    return get_statement(session, user_id) is not None
+
+
+def carried_fields() -> list[tuple[str, str]]:
+    """What the person typed in the task form, without the CSRF token and signature components."""
+    return [(f"{CARRY_PREFIX}{name}", value) for name, values in request.form.lists()
+            if name != "csrf_token" and not name.startswith(("sig_", "sig2_")) for value in values]
+
+
+def accountability_detour(form: TaskForm):  # type: ignore[no-untyped-def]
+    """The first signature: the statement first, then back to the task with the entries kept."""
+    from web.signing import accountability_page
+
+    return accountability_page(carried=carried_fields(),
+                               resume=url_for("tasks.resume", task_id=form.task_id), task_name=form.name)
+
+
+@bp.post("/<task_id>/resume")
+def resume(task_id: str):  # type: ignore[no-untyped-def]
+    """The task form again with the entries carried through the accountability statement."""
+    from werkzeug.datastructures import MultiDict
+
+    from forms import parse_html_submission
+
+    with unit_of_work() as uow:
+        form = load_task_form(uow.session, task_id)
+        captured = latest_captures(uow.session, form)
+    entries = MultiDict([(name[len(CARRY_PREFIX):], value) for name, values in request.form.lists()
+                         if name.startswith(CARRY_PREFIX) for value in values])
+    flash(_("The accountability statement is signed. Your entries are kept: check them and sign to complete."), "info")
+    if form.schema is None:
+        return _render(form, captured=captured)
+    submission = parse_html_submission(form.schema, form.ui_schema, entries)  # keeps what was typed, as typed
+    return _render(form, submission=submission, captured=captured)

@@ -1,7 +1,10 @@
 """The home page, language choice and static assets."""
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+import json
+from typing import Any
+
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from core import clock
@@ -13,13 +16,91 @@ bp = Blueprint("main", __name__, template_folder="templates")
 assets = Blueprint("assets", __name__, static_folder="static", static_url_path="/static")
 
 
+@assets.get("/favicon.ico")
+def favicon():  # type: ignore[no-untyped-def]
+    """Browsers ask for /favicon.ico on every site; answered from the static folder."""
+    from flask import send_from_directory
+
+    return send_from_directory(assets.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon")
+
+
 class UnknownLanguage(WebError):
     http_status = 422
 
 
+STARTER_PROPERTY = "starter.roles"
+
+
+def starter_roles(elements: dict[str, Any], key: str) -> set[str]:
+    """Who starts a process: the roles its process element names in `starter.roles`, else the
+    roles of the lanes that hold its start events (docs/web.md, "Starting a process")."""
+    from engine.properties import split_list
+
+    process = elements.get(key) or {}
+    named = split_list((process.get("properties") or {}).get(STARTER_PROPERTY))
+    if named:
+        return set(named)
+    return {e["lane"] for e in elements.values() if e.get("tag") == "startEvent" and e.get("lane")}
+
+
+def startable(session: Any, roles: Any) -> list[dict[str, Any]]:
+    """The approved processes the holder of `roles` may start, with their names in the reader's language."""
+    from sqlalchemy import select
+
+    from engine.models import ProcessDefinition, ProcessDefinitionVersion
+    from web.labels import element_label
+
+    held = set(roles)
+    out = []
+    rows = session.execute(select(ProcessDefinition.key, ProcessDefinition.name, ProcessDefinitionVersion.id,
+                                  ProcessDefinitionVersion.elements_json)
+                           .join(ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
+                           .where(ProcessDefinitionVersion.status == "approved").order_by(ProcessDefinition.key))
+    for key, name, version_id, elements_json in rows:
+        if starter_roles(json.loads(elements_json), key) & held:
+            out.append({"key": key, "name": element_label(session, version_id, key, name)})
+    return out
+
+
+class NotAStarter(WebError):
+    http_status = 403
+
+
 @bp.get("/")
 def home():  # type: ignore[no-untyped-def]
-    return render_template("home.html")
+    user = g.get("user")
+    processes: list[dict[str, Any]] = []
+    if user is not None and user.kind == "business":
+        from web.uow import unit_of_work
+
+        with unit_of_work() as uow:
+            processes = startable(uow.session, user.roles)
+    return render_template("home.html", processes=processes)
+
+
+@bp.post("/start/<key>")
+def start_process(key: str):  # type: ignore[no-untyped-def]
+    """The starter role of a process starts an instance from the home page."""
+    from engine.definitions import approved_version
+    from engine.instances import start
+    from web.operator import ready_task_ids
+    from web.uow import settings, unit_of_work
+
+    user = g.user
+    title = (request.form.get("title") or "").strip()[:200] or None
+    with unit_of_work() as uow:
+        approved_version(uow.session, key)  # DefinitionNotFound (404) or DefinitionStateError (409) first
+        if key not in {p["key"] for p in startable(uow.session, user.roles)}:
+            raise NotAStarter(_("Your roles do not start this process. Its starter roles are named in the process "
+                                "(ask QA), or a QA user starts it from the library."))
+        instance = start(uow, key, title=title, settings=settings())
+        instance_id = instance.id
+        ready = ready_task_ids(uow.session, instance_id)
+        uow.commit()
+    flash(_("Started: %(title)s (#%(id)s).", title=title or key, id=instance_id), "info")
+    if ready:
+        return redirect(url_for("tasks.inbox"))
+    return redirect(url_for("main.home"))
 
 
 @bp.post("/language")

@@ -242,12 +242,21 @@ def index():  # type: ignore[no-untyped-def]
     return render_template("records/index.html", rows=page.items, page=page, status=status or "")
 
 
+def _display_names(instance_id: int) -> dict[str, Any]:
+    """Task names and roles in the reader's language (the stored record keeps the originals)."""
+    from web.labels import instance_labels, role_labels
+
+    with database().session() as session:
+        return {"labels": instance_labels(session, instance_id), "roles": role_labels(session)}
+
+
 def _render_record(instance_id: int, *, message: str | None = None, status: int = 200,
                    form: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     from web.record_names import fold_engine_steps
 
     return render_template("records/record.html", record=_record(instance_id), relations=RELATIONS,
-                           link_message=message, link_form=form or {}, fold_engine_steps=fold_engine_steps), status
+                           link_message=message, link_form=form or {}, fold_engine_steps=fold_engine_steps,
+                           **_display_names(instance_id)), status
 
 
 @bp.get("/<int:instance_id>")
@@ -310,7 +319,7 @@ def record_pdf(instance_id: int):  # type: ignore[no-untyped-def]
     from audit.pdf import html_document, render_pdf
 
     record_data = _record(instance_id)
-    body = render_template("records/record_pdf.html", record=record_data)
+    body = render_template("records/record_pdf.html", record=record_data, **_display_names(instance_id))
     title = _("Record of %(title)s", title=record_data["instance"]["title"] or instance_id)
     pdf = render_pdf(html_document(title, body, lang="zh-CN"))
     return Response(pdf, mimetype="application/pdf",

@@ -82,29 +82,59 @@ def dialog_globals() -> dict[str, Any]:
     return {"continuous_session": continuous_session, "meaning_labels": meaning_labels}
 
 
-@bp.route("/accountability", methods=["GET", "POST"])
-def accountability():  # type: ignore[no-untyped-def]
-    """The statement that an electronic signature is binding, signed once before the first signature (P11-10j)."""
-    from signatures.accountability import get_statement, sign_statement, statement_texts
-    from signatures.errors import SignatureError
+def _local_path(target: str | None) -> str | None:
+    """`target` as a path on this site, or None (never a redirect elsewhere)."""
+    if not target:
+        return None
+    if target.startswith(request.host_url):
+        target = "/" + target[len(request.host_url):]
+    return target if target.startswith("/") and not target.startswith("//") else None
+
+
+def accountability_page(*, carried: list[tuple[str, str]] | None = None, resume: str | None = None,
+                        task_name: str | None = None, message: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+    """The statement with what a task form carried (entries kept for the way back)."""
+    from signatures.accountability import get_statement, statement_texts
 
     user = g.user
-    message = None
+    with unit_of_work() as uow:
+        signed = get_statement(uow.session, user.user_id)
+        en, zh = statement_texts(user.user_id, user.printed_name)
+        return render_template("signing/accountability.html", signed=signed, en=en, zh=zh, message=message,
+                               carried=carried or [], resume=resume, task_name=task_name,
+                               next=_local_path(request.args.get("next") or request.form.get("next"))), status
+
+
+@bp.route("/accountability", methods=["GET", "POST"])
+def accountability():  # type: ignore[no-untyped-def]
+    """The statement that an electronic signature is binding, signed once before the first signature (P11-10j).
+
+    A task form that needed it sends the person here with their entries (`carry.*` fields) and
+    `resume` (the task's resume URL); after signing, they go back with the entries kept."""
+    from signatures.accountability import sign_statement
+    from signatures.errors import SignatureError
+    from web.wording import refusal_text
+
+    user = g.user
+    carried = [(name, value) for name, values in request.form.lists() if name.startswith("carry.") for value in values]
+    resume = _local_path(request.form.get("resume"))
+    if resume is not None and not (resume.startswith("/tasks/") and resume.endswith("/resume")):
+        resume = None
     if request.method == "POST":
         try:
             with unit_of_work() as uow:
                 sign_statement(uow, _credentials("sig", user.user_id), settings())
                 uow.commit()
         except SignatureError as exc:
-            message = str(exc)
-        else:
-            flash(_("The accountability statement is signed."), "info")
-            return redirect(url_for("signing.accountability"))
-    with unit_of_work() as uow:
-        signed = get_statement(uow.session, user.user_id)
-        en, zh = statement_texts(user.user_id, user.printed_name)
-        return render_template("signing/accountability.html", signed=signed, en=en, zh=zh,
-                               message=message), (422 if message else 200)
+            return accountability_page(carried=carried, resume=resume, task_name=request.form.get("task_name"),
+                                       message=refusal_text(exc), status=422)
+        if resume is not None:
+            return render_template("signing/continue.html", carried=carried, resume=resume,
+                                   task_name=request.form.get("task_name"))
+        flash(_("The accountability statement is signed."), "info")
+        target = _local_path(request.form.get("next"))
+        return redirect(target or url_for("signing.accountability"))
+    return accountability_page()
 
 
 def init_app(app: Flask) -> None:

@@ -82,12 +82,15 @@ def schema_problems(root: Any) -> list[tuple[str, int | None]]:
 
 
 def parse_specs(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any], process_id: str | None,
-                choose: Callable[[list[str]], str]) -> ParsedSpecs:
+                choose: Callable[[list[str]], str], *, validate: bool = True) -> ParsedSpecs:
     """Build the specs of `process_id` (or of the one `choose(ids)` picks) and of what it calls.
 
-    Raises SpecError naming the element where SpiffWorkflow names one.
+    `choose` gets the ids of every process in the files, executable or not. With
+    `validate=False` the trees are not checked against the BPMN schema again (the caller
+    did, see `schema_problems`). Raises SpecError naming the element where SpiffWorkflow
+    names one.
     """
-    parser = GmpBpmnParser(validator=VALIDATOR)
+    parser = GmpBpmnParser(validator=VALIDATOR if validate else None)
     try:
         for name, root in dmn_trees.items():
             with _reading(name):
@@ -97,7 +100,7 @@ def parse_specs(bpmn_trees: Mapping[str, Any], dmn_trees: Mapping[str, Any], pro
                 parser.add_bpmn_xml(root, filename=name)
         every_file = ", ".join(sorted(bpmn_trees))
         with _reading(every_file):
-            ids = parser.get_process_ids()
+            ids = list(parser.process_parsers)  # get_process_ids() leaves out processes that are not executable
         if process_id is None:
             process_id = choose(ids)
         elif process_id not in ids:

@@ -49,7 +49,7 @@ def test_gates_refuse_at_claim_with_the_reason_in_the_inbox(page, live_server, l
     page.get_by_role("button", name="Switch").click()
     page.goto(live_server.url + "/tasks/")
     expect(page.locator('[data-testid="gate-refusal"][data-code="not_registered"]')).to_contain_text(
-        "任务“weigh”需要闸门“line_released”，但该闸门未注册")
+        "此步骤需要本系统不具备的检查（line_released）：请告知负责该流程的 QA。")
     expect(page.locator('[data-testid="gate-refusal"][data-code="not_certified"]')).to_contain_text(
         "alice is not certified on scale SC-01")  # a test gate's message has no translation: English
     page.screenshot(path=str(ARTIFACTS / "gate-refused-at-claim-zh.png"), full_page=True)

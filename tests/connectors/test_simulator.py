@@ -103,6 +103,41 @@ def test_gmp_simulate_runs_both_servers_and_obeys_its_control_channel():
         assert process.wait(timeout=20) == 0
 
 
+@pytest.mark.req("URS-CON-008")
+def test_gmp_simulate_starts_with_material_on_the_scale():
+    """`gmp run` starts the demo plant with `--set scale.load=10.012`: the demo weighing reads a real weight."""
+    import time
+
+    modbus = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "cli", "simulate", "--modbus-port", str(modbus), "--no-opcua",
+                                "--set", "scale.load=10.012"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert json.loads(process.stdout.readline())["ready"]
+        tags, _ = load_definition_file(PLANT_TAGS, {"plant-modbus": f"modbus://127.0.0.1:{modbus}"})
+        scale = {t.name: t for t in tags}["SCALE-01.net_weight"]
+        client = EquipmentClient(ClientOptions(timeout=1.0))
+        deadline = time.monotonic() + 20
+        value = client.read(scale).value
+        while abs(value - 10.012) > 0.001 and time.monotonic() < deadline:  # the scale settles (first-order lag)
+            value = client.read(scale).value
+        assert value == pytest.approx(10.012, abs=0.001)
+    finally:
+        process.terminate()
+        assert process.wait(timeout=20) == 0
+
+
+@pytest.mark.parametrize("item,message", [
+    ("scale.load", "expected POINT=VALUE"), ("scale.load=heavy", "is not a number, true or false"),
+    ("reactor.level=1", "unknown simulator point 'reactor.level'")])
+def test_gmp_simulate_refuses_a_malformed_plant_value(item, message):
+    from click.testing import CliRunner
+
+    from cli import gmp
+    result = CliRunner().invoke(gmp, ["simulate", "--no-opcua", "--modbus-port", str(free_port()), "--set", item])
+    assert result.exit_code == 2 and message in result.output
+
+
 def test_gmp_simulate_refuses_a_malformed_user_before_starting():
     from click.testing import CliRunner
 

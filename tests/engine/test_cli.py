@@ -38,6 +38,7 @@ def test_upload_approve_history_compare(db, settings, run, frozen_clock, tmp_pat
     result = run("process", "check", folder)
     assert result.exit_code == 0, result.output
     assert "passes every check" in result.output
+    assert "line_clearance.bpmn:25: startEvent 'start' has no diagram layout (BPMNShape)" in result.output
     with kdf.unsafe_fast_kdf():
         admin = testing.bootstrap_admin(db, settings)
         anna = testing.enrolled_user(db, settings, admin, "anna", "Anna Author", ["qa"])
@@ -61,3 +62,20 @@ def test_upload_approve_history_compare(db, settings, run, frozen_clock, tmp_pat
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a message, not a traceback
     assert "form file 'forms/clearance.json' (formJsonSchemaFilename) is not among the uploaded files" in \
         result.output
+
+
+@pytest.mark.req("URS-LIB-006")
+def test_check_reports_bpmnlint_findings_and_layout_without_refusing(run):
+    from engine.diagram_lint import bpmnlint
+    from tests.conftest import missing
+
+    if bpmnlint() is None:
+        missing("bpmnlint 11 with Node.js (npm ci --prefix tools/bpmnlint)")
+    shipped = run("process", "check", str(PROCESSES.parents[2] / "docs" / "examples" / "line_clearance"))
+    assert shipped.exit_code == 0, shipped.output
+    assert "diagram: bpmnlint 11." in shipped.output and "(recommended rules): nothing to report" in shipped.output
+    undrawn = run("process", "check", str(PROCESSES / "line_clearance"))  # runs, but has no layout
+    assert undrawn.exit_code == 0, undrawn.output
+    assert "passes every check" in undrawn.output
+    assert "line_clearance.bpmn: element 'start': Element is missing bpmndi (bpmnlint no-bpmndi, error)" in \
+        undrawn.output

@@ -73,7 +73,7 @@ def test_bad_uploads_are_refused(files, match):
 @pytest.mark.req("URS-ENG-002")
 def test_schema_errors_name_file_and_line():
     files = replace('<bpmn:exclusiveGateway id="clearance_ok"', '<bpmn:exclusiveGateway bogus="1" id="clearance_ok"')
-    with pytest.raises(DefinitionCheckFailed, match=r"line_clearance\.bpmn:\d+: BPMN schema: .*bogus"):
+    with pytest.raises(DefinitionCheckFailed, match=r"line_clearance\.bpmn:\d+, element 'clearance_ok': BPMN schema: .*bogus"):
         parse_bundle(files)
 
 

@@ -58,6 +58,9 @@ COMMANDS = [
     (["master", "import", "equipment", "{tmp}/master.yaml", "--reason", "r"], "alice\npw\n123456\n"),
     (["master", "list", "equipment"], None), (["master", "pending"], None), (["master", "show", "equipment", "x"], None),
     (["master", "withdraw", "1", "--reason", "r"], "alice\npw\n123456\n"),
+    (["process", "start", "x"], "alice\npw\n123456\n"), (["process", "links", "1"], None),
+    (["process", "link", "dev:DEV-7", "affects", "batch:B-8"], "alice\npw\n123456\n"),
+    (["process", "unlink", "1", "--reason", "r"], "alice\npw\n123456\n"),
 ]
 # Commands not run above, and why: each new command is added to one of the two lists.
 NOT_ON_THE_DATABASE = {

@@ -161,6 +161,29 @@ def test_manifestation_shows_name_times_and_meaning(db, make_user, tmp_path, set
     assert "Not signed" in render_html([], shanghai)
 
 
+@pytest.mark.req("URS-SIG-011", "P11-50a", "P11-50b")
+@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC"])
+def test_the_time_is_printed_once_when_the_site_time_zone_is_utc(db, make_user, settings, zone):
+    from dataclasses import replace
+
+    from core.clock import is_utc
+
+    utc = replace(settings, site_timezone=zone)
+    signed_batch(db, utc, make_user)
+    with db.session() as s:
+        rows = signatures_for(s, "batch_record", "B-001")
+    assert manifestations(rows, utc)[0].local == ""
+    html = render_html(rows, utc)
+    first = html.split("</li>")[0]
+    assert first.count("2026-01-05 08:00:00") == 2  # the datetime attribute and the text, once
+    assert "signature-local-time" not in html
+    pdf = render_pdf_block(rows, utc)
+    assert pdf.count("08:00:00") == len(rows) and "Site time" not in pdf
+    from zoneinfo import ZoneInfo
+
+    assert not is_utc(ZoneInfo("Europe/London"))  # UTC in winter only: its site time is printed
+
+
 @pytest.mark.req("URS-SIG-011", "P11-50a")
 def test_manifestation_escapes_html(db, settings, admin):
     from signatures.models import Signature

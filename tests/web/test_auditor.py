@@ -141,7 +141,9 @@ def test_signed_review_through_the_signature_dialog(auditor, db):
     form = {"csrf_token": "walk-token", "first_seq": "1", "last_seq": "2", "comment": "no findings",
             "sig_password": person.password}
     missing = client.post("/audit/review", data=form)
-    assert missing.status_code == 422 and "needs user ID, password and TOTP" in missing.get_data(as_text=True)
+    assert missing.status_code == 422  # worded for the reader (web.wording): the code is missing
+    assert "Please enter your password and the code from your authenticator app to sign." in \
+        missing.get_data(as_text=True)
     signed = client.post("/audit/review", data={**form, "sig_totp": testing.next_totp(db, person)})
     html = signed.get_data(as_text=True)
     assert signed.status_code == 200 and "Audrey Auditor" in html and "signature-manifestations" in html

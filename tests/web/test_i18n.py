@@ -70,3 +70,18 @@ def test_every_refusal_of_the_installed_gates_is_translated():
     zh = {m.id: m.string for m in catalogue("zh") if m.id}
     templates = {template for gate in install().gates.all() for template in gate.codes.values()}
     assert templates and sorted(t for t in templates if not zh.get(t)) == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_each_message_is_in_the_catalogue_once(lang):
+    """A merge that keeps both sides of a catalogue adds entries twice; Babel keeps one silently (which one is
+    an accident when they differ), msgfmt refuses the file."""
+    text = (TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po").read_text(encoding="utf-8")
+    seen: dict[str, int] = {}
+    twice = []
+    for match in re.finditer(r'^msgid ((?:".*"\n)+)msgstr', text, re.M):
+        message = "".join(re.findall(r'^"(.*)"$', match.group(1), re.M))
+        if message and message in seen:
+            twice.append(message[:80])
+        seen[message] = seen.get(message, 0) + 1
+    assert twice == [], f"messages listed twice in {lang}/messages.po (keep one): {twice}"

@@ -175,6 +175,7 @@ def test_a_refusal_is_shown_in_the_users_language(app):
     from flask_babel import force_locale
 
     from engine.errors import GateRefused
+    from engine.gates import Refusal
     from web.i18n import refusal_text
 
     template = "four-eyes: %(user)s completed the previous step '%(previous)s' and may not also take '%(task)s'"
@@ -185,7 +186,11 @@ def test_a_refusal_is_shown_in_the_users_language(app):
                                params={"user": "bob"})
     with app.test_request_context("/"):
         with force_locale("zh"):
-            assert refusal_text(refusal) == "四眼原则：olga 已完成上一步“weigh”，不得再承接“verify”"
+            assert refusal_text(refusal) == "您执行了此记录的上一步骤（weigh），因此本步骤须由他人完成。"
             assert refusal_text(untranslated) == "bob is not certified"  # no catalogue entry: the English text
+            assert refusal_text(GateRefused("x", gate="g", code="z", template="%(task)s is held",
+                                            params={"task": "verify"})) == "verify is held"  # template, filled
         with force_locale("en"):
-            assert refusal_text(refusal) == str(refusal)
+            assert refusal_text(refusal) == "You did the previous step (weigh) of this record, so this one must be done " \
+                "by someone else."
+            assert refusal_text(Refusal.of(refusal)) == refusal_text(refusal)  # listed as raised

@@ -29,7 +29,7 @@ def test_record_page_json_and_pdf(plant, db):  # noqa: F811
     assert instance["exceptions"][0]["exception_comment"] == "DEV-1 raised"
     assert any(e["action"] == "task.completed" for e in instance["timeline"])
     page = client.get("/records/1").get_data(as_text=True)
-    assert "DEV-1 raised" in page and "Bob Verifier" in page and 'data-testid="record-status">completed<' in page
+    assert "DEV-1 raised" in page and "Bob Verifier" in page and 'data-testid="record-status" data-status="completed">completed<' in page
     pdf = client.get("/records/1.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert client.get("/records/99").status_code == 404

@@ -17,7 +17,8 @@ def test_accountability_statement_is_signed_once(app, db, settings, frozen_clock
     page = client.get("/accountability").get_data(as_text=True)
     assert "legally binding equivalent" in page and "同等法律约束力" in page
     refused = client.post("/accountability", data={"csrf_token": "walk-token", "sig_password": bob.password})
-    assert refused.status_code == 422 and "needs user ID, password and TOTP code" in refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "Please enter your password and the code from your authenticator app to sign." in refused.get_data(as_text=True)
     done = client.post("/accountability", data={"csrf_token": "walk-token", "sig_password": bob.password,
                                                 "sig_totp": testing.next_totp(db, bob)})
     assert done.status_code == 302
