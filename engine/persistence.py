@@ -20,6 +20,7 @@ What a row body holds and how a workflow is rebuilt from rows is the adapter's
 """
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from collections import OrderedDict
@@ -202,7 +203,25 @@ def load(session: Session, instance: ProcessInstance, spec: Any, subprocess_spec
         .order_by(InstanceTask.seq)
     ).all()]
     state = json.loads(instance.workflow_json)
-    return run_deep(build_workflow, spec, subprocess_specs, state, rows, load_version)
+    return _without_collections(run_deep, build_workflow, spec, subprocess_specs, state, rows, load_version)
+
+
+def _without_collections(fn: Any, *args: Any) -> Any:
+    """Run `fn` with the cyclic garbage collector paused.
+
+    Rebuilding a large workflow allocates many objects that all stay alive; the collector's full
+    passes over the process's heap during the rebuild cost more than the rebuild itself (a 1000-task
+    instance loaded in about twice the time). Nothing is freed late: reference counting goes on, and
+    the collector resumes when the rebuild ends (whether it succeeded or not).
+    """
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return fn(*args)
+    finally:
+        if paused:
+            gc.enable()
 
 
 # ---------------------------------------------------------------- warm cache

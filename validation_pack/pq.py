@@ -13,6 +13,7 @@ throughput, step latencies, errors and, at the end, verifies the whole audit tra
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import socket
 import statistics
@@ -162,7 +163,10 @@ def run_pq(out: Path, settings: Settings, *, scenario: str = "demo", quick: bool
 
             wall = time.perf_counter()
             with ThreadPoolExecutor(max_workers=load.concurrency) as pool:
-                per_worker = list(pool.map(worker_run, range(load.concurrency)))
+                # each crew's thread runs in a copy of this context: the engine runtime the caller
+                # installed (engine.runtime.using) reaches the batches
+                caller = contextvars.copy_context()
+                per_worker = list(pool.map(lambda w: caller.copy().run(worker_run, w), range(load.concurrency)))
             batch_results = sorted((b for results in per_worker for b in results), key=lambda b: b.batch)
             wall_s = time.perf_counter() - wall
             result["finished_at"] = clock.isoformat(clock.now())

@@ -91,3 +91,26 @@ def test_exact_decimals_and_dates_in_task_data_survive_a_cold_load(db, services,
     for key, value in data.items():
         assert loaded[key] == value and type(loaded[key]) is type(value), key
     assert str(loaded["net"]) == "10.10" and type(loaded["rows"][0]["w"]) is Decimal
+
+
+@pytest.mark.req("URS-ENG-008")
+def test_a_rebuild_pauses_the_collector_and_always_resumes_it():
+    import gc
+
+    seen = []
+    assert gc.isenabled()
+    assert persistence._without_collections(lambda x: seen.append(gc.isenabled()) or x * 2, 21) == 42
+    assert seen == [False] and gc.isenabled()
+
+    def broken() -> None:
+        raise ValueError("a stored task the rebuild cannot read")
+
+    with pytest.raises(ValueError):
+        persistence._without_collections(broken)
+    assert gc.isenabled()  # resumed after a failed rebuild too
+    gc.disable()
+    try:  # a collector someone else paused stays paused
+        persistence._without_collections(lambda: None)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
