@@ -188,6 +188,8 @@ def _is(exc: Any, name: str) -> bool:
 
 
 def _message(error: Any) -> str:
+    if getattr(error, "element", None):  # placed at a diagram element: its message names the element
+        return str(error)
     return str(getattr(error, "detail", None) or error)
 
 
