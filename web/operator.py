@@ -437,11 +437,14 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
             submission = parse_html_submission(form.schema, form.ui_schema, request.form)
             captured.update(row_captures(uow.session, form, submission.captures))
         late = None
+        late_refused: late_entry.LateEntryInvalid | None = None
         if not first_signature:
             try:
                 late = late_entry.from_form(request.form, uow.session, task_id, user, settings())
             except late_entry.LateEntryInvalid as exc:
-                return _render(form, submission=submission, message=str(exc), status=422, captured=captured)
+                late_refused = exc
+    if late_refused is not None:  # shown again after this unit of work ends (the page reads in its own)
+        return _render(form, submission=submission, message=str(late_refused), status=422, captured=captured)
     if first_signature:
         return accountability_detour(form)
     verifier = (request.form.get("sig2_user_id") or "").strip() or None
