@@ -19,8 +19,8 @@ the runtime is added by `install(runtime, env)` (bpmn.glue.extend calls it):
 - gate `batch_record` (at completion): the dispensing rows match the batch's bill of materials
   (one row per line, its target and tolerance, a lot of that material); a set-point lies inside
   the recipe's range; the QA review and the release have every exception and deviation assessed;
-- gate `deviations` (contract item 4, the deviation process's) only when no other package
-  registered it: refuses while a deviation related to the batch is running.
+The QP's release also carries the deviation process's gate `deviations` (contract item 4):
+refused while a deviation raised from the batch or affecting it is still open.
 
 `plan.order` starts a batch; `status.batch_status` is its status; `review` lists what QA assesses.
 """
@@ -35,7 +35,7 @@ from forms.errors import N_
 
 FOLDER = Path(__file__).resolve().parent
 PROCESS_KEY = "batch_record"
-BATCH_GATE, DEVIATIONS_GATE = "batch_record", "deviations"
+BATCH_GATE = "batch_record"
 
 BATCH_CODES = {
     "bom_line_missing": N_("no dispensing row for %(material)s: every line of the bill of materials is weighed"),
@@ -47,9 +47,6 @@ BATCH_CODES = {
     "setpoint_outside_recipe": N_("%(parameter)s %(value)s %(unit)s is outside the recipe's range %(min)s to %(max)s"),
     "not_assessed": N_("not assessed yet: %(references)s; assess every exception and deviation"),
     "changes_not_reviewed": N_("the entries changed after first entry must be reviewed (Annex 11 §8)"),
-}
-DEVIATION_CODES = {
-    "deviation_open": N_("deviation %(keys)s is still open: the batch cannot be released until it is closed"),
 }
 
 
@@ -252,21 +249,11 @@ def batch_gate(ctx: GateContext) -> None:
         _check_assessed(ctx, data.get("assessments"))
 
 
-def deviations_gate(ctx: GateContext) -> None:
-    from bpmn.batch_record.status import open_deviations
-
-    found = open_deviations(ctx.uow.session, ctx.instance_id)
-    if found:
-        raise ctx.refuse("deviation_open", keys=", ".join(d.business_key or f"instance {d.instance_id}" for d in found))
-
-
 GATES = (
     Gate(BATCH_GATE, batch_gate, codes=BATCH_CODES, stages=("complete",),
          description="the batch record's checks: bill of materials, set-points in the recipe's range, "
                      "every exception and deviation assessed"),
 )
-STAND_IN_DEVIATIONS_GATE = Gate(DEVIATIONS_GATE, deviations_gate, codes=DEVIATION_CODES,
-                                description="no deviation related to the batch is still open")
 
 
 def install(runtime: Any, env: Any = None) -> Any:
@@ -290,8 +277,6 @@ def install(runtime: Any, env: Any = None) -> Any:
     for gate in GATES:
         if gate.name not in runtime.gates:
             runtime.gates.register(gate)
-    if DEVIATIONS_GATE not in runtime.gates:
-        runtime.gates.register(STAND_IN_DEVIATIONS_GATE)
     return runtime
 
 
