@@ -18,8 +18,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.links import related
-from engine.messages import DEVIATION_PROCESS_KEY
 from engine.models import InstanceTask
 
 STATUSES = ("planned", "in_progress", "on_hold", "completed", "qa_approved", "released", "rejected")
@@ -37,8 +35,10 @@ def completed_steps(session: Any, instance_id: int) -> set[str]:
 
 
 def open_deviations(session: Any, instance_id: int) -> list[Any]:
-    return related(session, instance_id, relation=("raised", "affected_by"), process=DEVIATION_PROCESS_KEY,
-                   status="running")
+    """The open deviations raised from the batch or affecting it (the release gate's own reading)."""
+    from bpmn.deviation_capa.gate import open_deviations as gate_open_deviations
+
+    return gate_open_deviations(session, instance_id)
 
 
 def batch_status(session: Any, instance_id: int) -> str:

@@ -196,6 +196,19 @@ class BatchPlant:
                                            credentials=self.creds("quinn"), settings=self.settings)
             uow.commit()
 
+    def grant(self, user: str, sop: str, version: int) -> None:
+        from datetime import timedelta
+
+        from masterdata import qualifications
+
+        today = clock.now().date()
+        with UnitOfWork(self.db, self.actor("quinn")) as uow:
+            qualifications.grant_qualification(uow, user, sop, version, granted_on=(today - timedelta(days=1)).isoformat(),
+                                               valid_until=(today + timedelta(days=365)).isoformat(),
+                                               basis="trained for the test", credentials=self.creds("quinn"),
+                                               settings=self.settings)
+            uow.commit()
+
     # ---------------------------------------------------------------- the batch
     def order(self, number: str = "B-2026-0001", recipe: str = "RCP-PARA-500") -> int:
         from bpmn.batch_record.plan import order
