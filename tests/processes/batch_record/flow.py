@@ -55,7 +55,7 @@ def finish_production(plant: Any, batch: int, lod: float = 1.2, output: float = 
 
 def qa_review(plant: Any, batch: int, references: list[str]) -> None:
     plant.complete("quinn", batch, "qa_review", {
-        "assessments": [{"reference": ref, "assessment": "assessed: no impact on quality", "acceptable": True}
+        "assessments": [{"exception_ref": ref, "assessment": "assessed: no impact on quality", "decision": "accepted"}
                         for ref in references],
         "changes_reviewed": True, "qa_comment": "reviewed by exception"}, meanings=("approved",))
 

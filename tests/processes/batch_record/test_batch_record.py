@@ -24,9 +24,12 @@ def test_a_batch_runs_from_order_to_qp_release(plant):
     data = plant.data(batch)
     assert data["dispensing_check"] == {"rows": 4, "outside_tolerance": 1, "dispensed_kg": 99.96}
     with plant.db.session() as session:
-        (exception,) = review_items(session, batch)
+        value, exception = review_items(session, batch)
         readings = session.scalars(select(EquipmentReading).where(EquipmentReading.instance_id == str(batch))).all()
     assert exception.kind == "dispensing_tolerance" and "MAT-MGST" in exception.message
+    assert exception.reference.startswith("E:")
+    assert value.kind == "value_out_of_limits" and value.reference.endswith(":dispensing.3.net")
+    assert value.message == "container residue; QA to assess"
     assert {r.tag_name for r in readings} == {"SCALE-01.net_weight"} and len(readings) == 4
     assert [str(row["net"]) for row in data["dispensing"]] == ["50.100", "44.800", "4.010", "1.050"]
 
@@ -50,7 +53,7 @@ def test_a_batch_runs_from_order_to_qp_release(plant):
     flow.finish_production(plant, batch)
     assert plant.data(batch)["yield_check"]["in_range"] is True
     assert plant.status(batch) == "completed"
-    flow.qa_review(plant, batch, [exception.reference])
+    flow.qa_review(plant, batch, [value.reference, exception.reference])
     assert plant.status(batch) == "qa_approved"
     plant.complete("peter", batch, "qp_decision", {"decision": "release", "decision_reason": "meets its specification"})
     plant.complete("peter", batch, "qp_release", meanings=("released",))
@@ -183,7 +186,7 @@ def test_a_cpp_excursion_raises_a_deviation_and_blocks_release_until_it_is_close
     with plant.db.session() as session:
         items = review_items(session, batch)
     kinds = [item.kind for item in items]
-    assert kinds == ["dispensing_tolerance", "cpp_excursion", "deviation"]
+    assert kinds == ["value_out_of_limits", "dispensing_tolerance", "cpp_excursion", "deviation"]
     deviation = items[-1]
     assert deviation.open and deviation.reference.startswith("DEV-")
     dev_data = plant.data(deviation.instance_id)["deviation"]
@@ -192,7 +195,7 @@ def test_a_cpp_excursion_raises_a_deviation_and_blocks_release_until_it_is_close
     flow.finish_production(plant, batch)
     assert plant.status(batch) == "on_hold"
     with pytest.raises(EngineError) as caught:  # QA must assess the deviation too
-        flow.qa_review(plant, batch, [items[0].reference, items[1].reference])
+        flow.qa_review(plant, batch, [item.reference for item in items[:-1]])
     assert caught.value.code == "not_assessed" and deviation.reference in str(caught.value)
     flow.qa_review(plant, batch, [item.reference for item in items])
     plant.complete("peter", batch, "qp_decision", {"decision": "release", "decision_reason": "investigated"})
