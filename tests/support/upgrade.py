@@ -141,6 +141,8 @@ def populate(tree: Path, script: str, url: str, instance_path: Path, secret_key:
     """Run the populate script with the released code (and only it) importable; its manifest."""
     target = tree / "_populate_release.py"
     shutil.copyfile(SCRIPTS / script, target)
+    for earlier in SCRIPTS.glob("populate_v*.py"):  # a later script builds on the earlier ones
+        shutil.copyfile(earlier, tree / earlier.name)
     instance_path.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GMP_", "PYTHON"))}
     env["PYTHONPATH"] = str(tree)
