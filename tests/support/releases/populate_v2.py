@@ -39,11 +39,12 @@ def extra(db, settings, admin, people, fresh, manifest) -> None:
     from sqlalchemy import select
 
     from masterdata.record_models import QualificationRow
+    ceremony = fresh("quinn")  # before the unit of work: it reads the database
     with UnitOfWork(db, people["quinn"].actor) as uow:
         held = uow.session.execute(select(QualificationRow.id).where(QualificationRow.user_id == "lin",
                                                                      QualificationRow.sop == "SOP-DSP-001")).scalar_one()
         qualifications.revoke_qualification(uow, held, reason="left the dispensing team",
-                                            credentials=fresh("quinn"), settings=settings)
+                                            credentials=ceremony, settings=settings)
         uow.commit()
 
     today = clock.now().date()
@@ -65,10 +66,10 @@ def extra(db, settings, admin, people, fresh, manifest) -> None:
                            reason="entered in error")
         uow.commit()
     with UnitOfWork(db, people["quinn"].actor) as uow:
-        links.retract(uow, wrong.link_id, "wrong batch selected")
+        links.retract(uow, wrong.id, "wrong batch selected")
         uow.commit()
     manifest["instances"].update({"keyed_batch": batch_id, "keyed_other": other_id})
-    manifest["links"] = {"kept": kept.link_id, "retracted": wrong.link_id}
+    manifest["links"] = {"kept": kept.id, "retracted": wrong.id}
 
 
 if __name__ == "__main__":
