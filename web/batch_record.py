@@ -37,9 +37,9 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.post("/order")
 def order():  # type: ignore[no-untyped-def]
+    from bpmn.batch_record.page import batches
     from bpmn.batch_record.plan import OrderRefused
     from bpmn.batch_record.plan import order as order_batch
-    from bpmn.batch_record.page import batches
     from core.errors import GmpError
     from masterdata.errors import ChangeError
 
