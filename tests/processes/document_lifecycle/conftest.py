@@ -119,9 +119,8 @@ class Docs:
                                                             "comment": comment}, "approved")
 
     def data(self, instance_id: int) -> dict[str, Any]:
-        from engine.spiff.serializer import row_data
-
         from engine.instances import DEFINITE, inspect
+        from engine.spiff.serializer import row_data
 
         with self.db.session() as session:
             if inspect(session, instance_id)["status"] != "running":
