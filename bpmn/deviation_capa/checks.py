@@ -50,7 +50,8 @@ TRIAGE_CODES = {
     "owner_not_investigator": N_("the investigation owner %(owner)s does not hold the investigator role"),
     "due_in_past": N_("the due date %(due)s is in the past (today is %(today)s)"),
     "bad_date": N_("%(value)s is not a date (YYYY-MM-DD)"),
-    "unknown_batch": N_("batch %(batch)s is not known: %(detail)s"),
+    "unknown_batch": N_("batch %(batch)s is not known: give its batch number (e.g. B-2026-0001) or its record "
+                        "number (#12)"),
 }
 INVESTIGATION_CODES = {
     "impact_missing": N_("the product impact on batch %(batch)s is not assessed"),
@@ -198,7 +199,8 @@ def _triage(ctx: GateContext) -> None:
         or due_problem(data.get("investigation_due"))
     if problem:
         raise ctx.refuse(problem[0], **problem[1])
-    for reference in data.get("affected_batches") or []:
+    for row in data.get("affected_batches") or []:
+        reference = row.get("batch") if isinstance(row, Mapping) else row
         try:
             resolve_batch(session, reference)
         except (InstanceNotFound, BusinessKeyError) as exc:
@@ -218,9 +220,6 @@ def _capa(ctx: GateContext) -> None:
         starts = action.get("starts") or "none"
         if starts != "none" and not str(action.get("document") or "").strip():
             raise ctx.refuse("document_missing", row=number)
-        if starts in PROCESS_OF and not _approved(session, PROCESS_OF[starts]):
-            raise ctx.refuse("revision_process_missing" if starts == "document_revision" else
-                             "training_process_missing", row=number)
         if starts == "retraining":
             trainee = str(action.get("trainee") or "").strip()
             if not trainee:
@@ -229,6 +228,9 @@ def _capa(ctx: GateContext) -> None:
                 raise ctx.refuse("unknown_trainee", row=number, trainee=trainee)
             if action.get("document_version") in (None, ""):
                 raise ctx.refuse("version_missing", row=number)
+        if starts in PROCESS_OF and not _approved(session, PROCESS_OF[starts]):
+            raise ctx.refuse("revision_process_missing" if starts == "document_revision" else
+                             "training_process_missing", row=number)
 
 
 PROCESS_OF = {"document_revision": "document_lifecycle", "retraining": "training"}

@@ -52,6 +52,8 @@ def link_affected(context: Any, references: Iterable[Any], *, reason: str,
     skipped = {int(i) for i in skip if i not in (None, "")}
     done = set(concerned_batches(uow.session, deviation_id)) | skipped
     for reference in references:
+        if isinstance(reference, Mapping):  # a form's row: {"batch": ...}
+            reference = reference.get("batch")
         text = str(reference or "").strip()
         if not text:
             continue
@@ -76,7 +78,7 @@ def intake(context: Any) -> dict[str, Any]:
     if not reported:
         return result
     found = deviation.get("context") if isinstance(deviation.get("context"), Mapping) else {}
-    references = [found.get("batch")] + list(found.get("impacted_batches") or [])
+    references = [found.get("batch"), deviation.get("batch")] + list(found.get("impacted_batches") or [])
     source = deviation.get("source_instance_id")
     result.update(link_affected(context, references, reason="named in the deviation report",
                                 skip=[source] if isinstance(source, int) else []))

@@ -22,7 +22,8 @@ PROCESS_DIR = HERE.parents[2] / "bpmn" / "deviation_capa"
 PEOPLE = [("alice", "Alice Operator", ["operator"]), ("bob", "Bob Operator", ["operator"]),
           ("quinn", "Quinn QA", ["qa"]), ("rita", "Rita Reviewer", ["qa"]),
           ("ivan", "Ivan Investigator", ["investigator"]), ("olga", "Olga Owner", ["operator", "investigator"]),
-          ("peter", "Peter QP", ["qp"]), ("sam", "Sam Supervisor", ["supervisor"])]
+          ("peter", "Peter QP", ["qp"]), ("sam", "Sam Supervisor", ["supervisor"]),
+          ("dora", "Dora Documents", ["document_control"]), ("tess", "Tess Trainer", ["trainer"])]
 
 
 def bundle(folder: Path) -> dict[str, bytes]:
