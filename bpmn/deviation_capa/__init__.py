@@ -5,7 +5,7 @@ decision table `deviation_class.dmn` (severity x occurrence x detectability -> m
 critical) and what the process plugs into an engine runtime. `install(runtime, env)` (called
 by bpmn.glue) adds:
 - the release gate `deviations` (bpmn.deviation_capa.gate; batch records name it on the QP task);
-- the `assignee.field` task property and its gate `assignee`, and the step checks
+- the `deviation.owner` task property and its gate `deviation.owner`, and the step checks
   `deviation.triage|investigation|capa|action|closure` (bpmn.deviation_capa.checks);
 - the operators `deviation.intake|link_batches|start_capa_links|record_closure`
   (bpmn.deviation_capa.operators).

@@ -3,9 +3,10 @@
 Gates (engine.gates), each refusing with a code and parameters (English templates marked for
 the catalogues, worded for the reader by the web interface):
 
-    assignee                `assignee.field` names the data field holding the user id of the one
-                            person who takes the task (the investigation owner, a CAPA action's
-                            owner): anybody else is refused at claim, open and completion
+    deviation.owner         the task property `deviation.owner` names the data field holding the
+                            user id of the one person who takes the task (the investigation owner,
+                            a CAPA action's owner): anybody else is refused at claim, open and
+                            completion
     deviation.triage        at completion: the investigation owner is an active user holding the
                             investigator role, the due date is today or later, each affected batch
                             names an instance that exists
@@ -34,15 +35,15 @@ from engine.gates import Gate, GateContext
 from engine.properties import TaskProperty
 from forms.errors import N_
 
-ASSIGNEE_GATE = "assignee"
-ASSIGNEE_PROPERTY = "assignee.field"
+OWNER_GATE = "deviation.owner"
+OWNER_PROPERTY = "deviation.owner"
 INVESTIGATOR_ROLE = "investigator"
 BATCH_PROCESS = "batch_record"
 ACTION_STARTS = ("none", "document_revision", "retraining")
 
-ASSIGNEE_CODES = {
-    "not_assignee": N_("'%(task)s' is assigned to %(assignee)s: only they may take it"),
-    "no_assignee": N_("'%(task)s' names nobody in %(field)s to take it: QA must assign it"),
+OWNER_CODES = {
+    "not_owner": N_("'%(task)s' is assigned to %(owner)s: only they may take it"),
+    "no_owner": N_("'%(task)s' names nobody in %(field)s to take it: QA must assign it"),
 }
 TRIAGE_CODES = {
     "unknown_owner": N_("the investigation owner %(owner)s is not a user of this system"),
@@ -108,14 +109,14 @@ def parse_date(value: Any) -> date | None:
         return None
 
 
-def _assignee(ctx: GateContext) -> None:
-    field = (ctx.properties.get(ASSIGNEE_PROPERTY) or "").strip()
-    assignee = _value_at(_data(ctx), field) if field else None
-    text = str(assignee).strip() if assignee is not None else ""
+def _owner(ctx: GateContext) -> None:
+    field = (ctx.properties.get(OWNER_PROPERTY) or "").strip()
+    owner = _value_at(_data(ctx), field) if field else None
+    text = str(owner).strip() if owner is not None else ""
     if not text:
-        raise ctx.refuse("no_assignee", field=field or "?")
+        raise ctx.refuse("no_owner", field=field or "?")
     if text != ctx.user_id:
-        raise ctx.refuse("not_assignee", assignee=text)
+        raise ctx.refuse("not_owner", owner=text)
 
 
 # ---------------------------------------------------------------- people, dates, batches
@@ -268,14 +269,14 @@ def _closure(ctx: GateContext) -> None:
 
 
 PROPERTIES: tuple[TaskProperty, ...] = (
-    TaskProperty(ASSIGNEE_PROPERTY, "the data field holding the user id of the one person who takes the task "
-                 "(e.g. investigation_owner, action.owner)", gates=(ASSIGNEE_GATE,),
-                 label_en="Assigned person (data field)", label_zh="指定执行人（数据字段）"),
+    TaskProperty(OWNER_PROPERTY, "the data field holding the user id of the one person who takes the task "
+                 "(e.g. investigation_owner, action.owner)", gates=(OWNER_GATE,),
+                 label_en="Owner (data field)", label_zh="负责人（数据字段）"),
 )
 
 GATES: tuple[Gate, ...] = (
-    Gate(ASSIGNEE_GATE, _assignee, codes=ASSIGNEE_CODES, consumes=(ASSIGNEE_PROPERTY,),
-         description="only the person named in the task's assignee field takes it"),
+    Gate(OWNER_GATE, _owner, codes=OWNER_CODES, consumes=(OWNER_PROPERTY,),
+         description="only the person named in the task's owner field takes it"),
     Gate("deviation.triage", _triage, codes=TRIAGE_CODES, stages=("complete",),
          description="deviation triage: owner, due date and affected batches exist"),
     Gate("deviation.investigation", _investigation, codes=INVESTIGATION_CODES, stages=("complete",),

@@ -66,7 +66,7 @@ def test_an_exception_raised_from_a_batch_runs_to_closure_and_the_batches_are_re
     plant.complete(deviation, "triage", "quinn", TRIAGE, ("classified",))
     data = task_data(plant.db, deviation, "investigate")
     assert data["classification"] == "major" and data["due_at"] == "2026-01-12"
-    assert plant.refusal(deviation, "investigate", "olga").code == "not_assignee"  # an investigator, not the owner
+    assert plant.refusal(deviation, "investigate", "olga").code == "not_owner"  # an investigator, not the owner
     plant.complete(deviation, "investigate", "ivan", investigation("B-2026-0001", "B-2026-0002"), ("performed",))
 
     plan = {"actions": [
