@@ -53,6 +53,7 @@ RELEASES = {
     "0011_md_records": Release("0011_md_records", "1be4923a5dd0e099a467d4010c3a66c1cab0fbab", "populate_v1.py"),
     "0012_business_keys_links": Release("0012_business_keys_links", "3cd83a6dd4a1bf79735b5fff0d68fd403e919662",
                                         "populate_v2.py"),
+    "0013_documents": Release("0013_documents", "d6e7725f91ce90446c38634e680bff0eb54d62ba", "populate_v2.py"),
 }
 OLDEST_RELEASED = "0006_web"
 
@@ -185,8 +186,8 @@ def snapshot(url: str) -> dict[str, dict[str, Any]]:
 # Tables a revision carries existing records over into, appending rows after the existing ones
 # (which stay unchanged): table -> the revisions that do.
 CARRIED_INTO = {
-    "md_change_set": ("0010_tag_registry_changes", "0013_definition_changes"),
-    "md_change": ("0010_tag_registry_changes", "0013_definition_changes"),
+    "md_change_set": ("0010_tag_registry_changes", "0014_definition_changes"),
+    "md_change": ("0010_tag_registry_changes", "0014_definition_changes"),
 }
 
 

@@ -9,8 +9,8 @@ time with its signature (the version's approval signature is the change's), effe
 from then; each superseded by the next one of its process. Drafts and submitted versions
 stay drafts of the process library (engine.definitions), as before.
 
-Revision ID: 0013_definition_changes
-Revises: 0012_business_keys_links
+Revision ID: 0014_definition_changes
+Revises: 0013_documents
 """
 import hashlib
 import json
@@ -18,8 +18,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_definition_changes"
-down_revision = "0012_business_keys_links"
+revision = "0014_definition_changes"
+down_revision = "0013_documents"
 branch_labels = None
 depends_on = None
 
