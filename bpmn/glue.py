@@ -58,7 +58,15 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
     env = equipment_operators.environment(db, settings) if db is not None and settings is not None else None
     equipment_operators.register_operators(runtime.operators, env)
     signed_setpoint.register(runtime, env)
+    install_processes(runtime, env)
     return runtime
+
+
+def install_processes(runtime: EngineRuntime, env: object = None) -> None:
+    """Each process package's own operators, gates and properties (one line per process)."""
+    from bpmn import calibration
+
+    calibration.install(runtime, env)
 
 
 def install(db: Database | None = None, settings: Settings | None = None, *, freeze: bool = True) -> EngineRuntime:
