@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from engine import definitions, instances, tasks
 from engine.models import InstanceTask
-from engine.tasks import READY
 from engine.ports import SignatureInput, default_services
+from engine.tasks import READY
 from signatures import testing
 from store.uow import UnitOfWork
 from tests.masterdata.conftest import Plant

@@ -11,7 +11,6 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from bpmn.calibration import service
 from core import clock
