@@ -273,3 +273,27 @@ def plan_work_orders(uow: Any, settings: Any = None, runtime: Any = None, on: da
     return started
 
 
+
+
+# ---------------------------------------------------------------- the instrument status board
+STATUS_ORDER = (md_calibration.OUT_OF_TOLERANCE, md_calibration.OVERDUE, md_calibration.NOT_CALIBRATED,
+                md_calibration.DUE, md_calibration.IN_CALIBRATION)
+
+
+def board(session: Session, on: date | None = None) -> list[dict[str, Any]]:
+    """Every instrument in force with its status now, last good calibration, due date, the
+    equipment it serves and its open work order; the most urgent first."""
+    running = open_work_orders(session)
+    rows = []
+    for revision in changes.effective_items(session, "instrument"):
+        state = md_calibration.instrument_state(session, revision.key, on)
+        found = md_calibration.calibrations(session, revision.key)
+        rows.append({"instrument": revision.key, "name": revision.data.get("name", revision.key),
+                     "location": revision.data.get("location") or "", "reference": bool(revision.data.get("reference")),
+                     "equipment": served_equipment(session, revision.key), "status": state.status,
+                     "label": md_calibration.STATUS_LABELS[state.status], "last_good": state.last_good,
+                     "due_on": state.due_on or (found[-1].due_on if found else None),
+                     "interval_days": revision.data.get("interval_days"), "connected": bool(revision.data.get("tag")),
+                     "work_order": running.get(revision.key)})
+    rows.sort(key=lambda r: (STATUS_ORDER.index(r["status"]), r["due_on"] or "", r["instrument"]))
+    return rows

@@ -145,7 +145,8 @@ def cal(db, settings, frozen_clock, simulator, runtime) -> Iterator[CalPlant]:  
     from bpmn.glue import extend
     from signatures import kdf
 
-    extend(runtime, db, settings)
+    if "calibration" not in runtime.gates:  # the web app's fixture may have extended it already
+        extend(runtime, db, settings)
     for point in ("cal.dp_reference", "cal.dp_transmitter_offset"):
         simulator.set(point, 0.0)
     with kdf.unsafe_fast_kdf():
