@@ -811,3 +811,96 @@ def settle(uow: Any, kind: str, at: datetime | None = None) -> int:
             changed += 1
     session.flush()
     return changed
+
+
+# ---------------------------------------------------------------- changes decided inside a controlled process
+def approve_by_signature(uow: Any, kind: ChangeKind, change_id: int, signature: Any, *,
+                         effective_from: datetime | date | str | None = None, rules: ChangeRules | None = None,
+                         settings: Settings | None = None, reason: str | None = None) -> Change:
+    """Approve a draft with a signature given earlier in a controlled process (e.g. the QA
+    approval of a document version, whose signed task record names this change).
+
+    `signature` is a `signatures.models.Signature` row with meaning 'approved'. Refused as
+    `approve` refuses: a non-draft, the drafter's own signature, a signer without an approver
+    role, a date in the past, a date before an approved revision of the item."""
+    session: Session = uow.session
+    row = session.get(ChangeRow, change_id)
+    if row is None:
+        raise ChangeNotFound(f"no change with id {change_id}")
+    rules = rules or load_change_rules(settings)
+    signer = str(signature.signer_id)
+    try:
+        if row.status != ChangeStatus.DRAFT.value:
+            raise ChangeStateError(f"{kind.label} {row.item_key} revision {row.revision} is {row.status}: "
+                                   "only a draft can be approved")
+        if str(signature.meaning) != "approved":
+            raise ChangeNotPermitted(f"signature {signature.seq} means {signature.meaning!r}: an approval needs "
+                                     "'approved'")
+        if row.drafted_by == signer:
+            raise ChangeNotPermitted(f"{kind.label} {row.item_key} revision {row.revision} was drafted by {signer}: "
+                                     "a different person must approve it (A11-10, CN-3)")
+        allowed = rules.approvers(kind)
+        held = roles_of(session, signer)
+        if not held & set(allowed):
+            raise ChangeNotPermitted(f"approving a change of {kind.label.lower()} needs one of the roles "
+                                     f"{', '.join(allowed) or '(none configured)'}; {signer} holds "
+                                     f"{', '.join(sorted(held)) or 'no role'}")
+        moment = effective_moment(effective_from, clock.now())
+        later = session.scalar(select(func.max(ChangeRow.effective_from)).where(
+            ChangeRow.kind == row.kind, ChangeRow.item_key == row.item_key, ChangeRow.status.in_(IN_FORCE_STATUSES)))
+        if later is not None and later > moment:
+            raise ChangeStateError(f"{kind.label} {row.item_key}: an approved revision takes effect on {later}; "
+                                   "this one cannot take effect before it")
+    except ChangeError as exc:
+        uow.record_refusal("md_change.approval_refused", kind.name, row.item_key, reason=str(exc),
+                           details={"approver": signer, "changes": [row.id], "signature_id": str(signature.seq)})
+        raise
+    row.status = ChangeStatus.APPROVED.value
+    row.approved_by = signer
+    row.approved_at = clock.isoformat(clock.now())
+    row.approval_reason = (reason or "").strip() or None
+    row.signature_id = str(signature.seq)
+    row.effective_from = moment
+    uow.audit("md_change.approved", kind.name, row.item_key, reason=reason,
+              actor=Actor(signer, str(signature.printed_name)),
+              changes=[["status", ChangeStatus.DRAFT.value, ChangeStatus.APPROVED.value],
+                       ["approved_by", None, signer], ["effective_from", None, moment]],
+              details={"revision": row.revision, "change_id": row.id, "signature_id": row.signature_id,
+                       "signed_record": f"{signature.record_type}/{signature.record_id}",
+                       "data_sha256": row.data_sha256})
+    session.flush()
+    settle(uow, kind.name)
+    return _change(row)
+
+
+def postpone(uow: Any, kind: ChangeKind, change_id: int, effective_from: datetime | date | str, *, reason: str,
+             signature: Any) -> Change:
+    """Move the date an approved revision takes effect to a later one, before it has taken
+    effect (a document whose training is not complete), by a signed decision (`signature`:
+    the signature of the person deciding, meaning 'approved'). The old and new dates are
+    in the audit entry; a revision in force already, or an earlier date, is refused."""
+    session: Session = uow.session
+    row = session.get(ChangeRow, change_id)
+    if row is None:
+        raise ChangeNotFound(f"no change with id {change_id}")
+    now = clock.now()
+    try:
+        text = _reason(reason, "a postponement")
+        if row.status != ChangeStatus.APPROVED.value or (row.effective_from or "") <= clock.isoformat(now):
+            raise ChangeStateError(f"{kind.label} {row.item_key} revision {row.revision} is in force already or not "
+                                   "approved: only an approved revision waiting for its date can be postponed")
+        moment = effective_moment(effective_from, now)
+        if moment <= (row.effective_from or ""):
+            raise ChangeInvalid(f"the new date ({moment[:10]}) must be later than the planned one "
+                                f"({(row.effective_from or '')[:10]})", [("effective_from", "not later")])
+    except ChangeError as exc:
+        uow.record_refusal("md_change.postponement_refused", kind.name, row.item_key, reason=str(exc),
+                           details={"change_id": row.id})
+        raise
+    before = row.effective_from
+    row.effective_from = moment
+    uow.audit("md_change.postponed", kind.name, row.item_key, reason=text,
+              changes=[["effective_from", before, moment]],
+              details={"revision": row.revision, "change_id": row.id, "signature_id": str(signature.seq)})
+    session.flush()
+    return _change(row)
