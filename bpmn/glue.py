@@ -24,7 +24,7 @@ to a runtime a test already made).
 """
 from __future__ import annotations
 
-from bpmn import calibration, deviation_capa, document_lifecycle
+from bpmn import batch_record, calibration, deviation_capa, document_lifecycle
 from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
 from connectors import signed_setpoint
@@ -64,6 +64,7 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
     deviation_capa.install(runtime, env)
     document_lifecycle.install(runtime, env)
     calibration.install(runtime, env)
+    batch_record.install(runtime, env)
     return runtime
 
 
