@@ -61,6 +61,8 @@ DEMO_USERS = (
     DemoUser("lin", "林晓 Lin Xiao", ("operator",), "zh"),
     DemoUser("vera", "Vera Validation", ("validation",)),
     DemoUser("wang", "王伟 Wang Wei", ("validation",), "zh"),
+    DemoUser("tom", "Tom Technician", ("technician",)),
+    DemoUser("mike", "Mike Metrology", ("metrology",)),
 )
 DEMO_ADMIN = DemoUser("admin", "Ada Admin", ("admin",))
 
@@ -134,9 +136,11 @@ def seed(settings: Settings, *, set_language: Callable[[Database, DemoUser], Non
 
 
 def _seed_processes(db: Database, settings: Settings, credentials: Callable[[str], Any], runtime: Any) -> None:
-    """Each process package's demo data (one line per process)."""
+    """Each process package's demo (one line per process)."""
     from bpmn.batch_record import demo as batch_record_demo
+    from bpmn.calibration import demo as calibration_demo
 
+    calibration_demo.seed(db, settings, credentials, runtime)
     batch_record_demo.seed(db, settings, credentials, runtime)
 
 
