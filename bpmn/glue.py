@@ -23,6 +23,7 @@ to a runtime a test already made).
 from __future__ import annotations
 
 from bpmn import gates as library_gates
+from bpmn import work_permit
 from connectors import operators as equipment_operators
 from connectors import signed_setpoint
 from connectors.registry import TAG_KIND
@@ -58,6 +59,7 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
     env = equipment_operators.environment(db, settings) if db is not None and settings is not None else None
     equipment_operators.register_operators(runtime.operators, env)
     signed_setpoint.register(runtime, env)
+    work_permit.install(runtime, env)
     return runtime
 
 
