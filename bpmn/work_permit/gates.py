@@ -53,6 +53,8 @@ ISSUE_CODES = {
 HANDBACK_CODES = {
     "isolation_not_removed": N_("isolation point %(tag)s reads %(value)s now: it has not been restored; the area "
                                 "cannot be handed back"),
+    "area_not_inspected": N_("the area must be inspected and cleared of tools, materials and waste before it is "
+                             "accepted back"),
     "same_person": N_("%(name)s signed the hand-back as requester: the area owner's acceptance must be another "
                       "person's"),
 }
@@ -124,10 +126,11 @@ def _issue(env: ConnectorEnvironment | None, ctx: GateContext) -> None:
     for user_id, name in signers(session, ctx.instance_id, "area_approval", "approved"):
         if user_id == ctx.user_id:
             raise ctx.refuse("same_approver", name=name)
-    until = parse_when(data.get("valid_until"))
+    plan = data.get("permit") or {}
+    until = parse_when(plan.get("valid_until") or data.get("valid_until"))
     if until is not None and until <= clock.now():
         raise ctx.refuse("window_ended", until=clock.isoformat(until))
-    if data.get("needs_isolation"):
+    if plan.get("needs_isolation", True):
         check = data.get("isolation_check") or {}
         if not check.get("all_ok") or check.get("expect") != readings.ISOLATED:
             raise ctx.refuse("isolation_not_verified")
@@ -135,7 +138,7 @@ def _issue(env: ConnectorEnvironment | None, ctx: GateContext) -> None:
                                           readings.ISOLATED):
             if not point["ok"]:
                 raise ctx.refuse("not_isolated", tag=point["tag"], value=_shown(point))
-    if data.get("needs_gas_test"):
+    if plan.get("needs_gas_test", True):
         gas = data.get("gas_test") or {}
         if not gas.get("readings"):
             raise ctx.refuse("gas_not_tested")
@@ -157,7 +160,9 @@ def _handback(env: ConnectorEnvironment | None, ctx: GateContext) -> None:
     for user_id, name in signers(ctx.uow.session, ctx.instance_id, "handback_requester", "handed_back"):
         if user_id == ctx.user_id:
             raise ctx.refuse("same_person", name=name)
-    if data.get("needs_isolation") and data.get("points"):
+    if ctx.stage == "complete" and (ctx.data.get("area_inspected") is not True or ctx.data.get("housekeeping") is not True):
+        raise ctx.refuse("area_not_inspected")
+    if (data.get("permit") or {}).get("needs_isolation", True) and data.get("points"):
         for point in readings.live_points(environment_of(ctx, env), ctx.uow, data["points"], readings.RESTORED):
             if not point["ok"]:
                 raise ctx.refuse("isolation_not_removed", tag=point["tag"], value=_shown(point))

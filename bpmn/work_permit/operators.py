@@ -87,8 +87,12 @@ def op_gas_entry(context: Any, o2: Any, lel: Any, h2s: Any, co: Any, detector: s
     return readings.gas_entry({"o2": o2, "lel": lel, "h2s": h2s, "co": co}, detector)
 
 
-def _people(data: Mapping[str, Any]) -> list[str]:
-    return [*crew.members(data.get("crew")), str(data.get("requester") or "")]
+def _people(uow: Any, instance_id: Any, data: Mapping[str, Any]) -> list[str]:
+    """The crew and whoever requested the permit (the signer of the request)."""
+    from bpmn.work_permit.gates import signers
+
+    requesters = [user for user, _name in signers(uow.session, int(instance_id), "request", "performed")]
+    return [*crew.members(data.get("crew")), *requesters]
 
 
 def _label(data: Mapping[str, Any]) -> str:
@@ -101,7 +105,7 @@ def op_suspend(context: Any, reason: str) -> dict[str, Any]:
     data = getattr(context, "task_data", {}) or {}
     uow = _uow(context)
     title = f"Permit expired: stop work now ({_label(data)})"
-    whom = notify.notify_people(uow, _people(data), title, reason, instance)
+    whom = notify.notify_people(uow, _people(uow, instance, data), title, reason, instance)
     at = clock.isoformat(clock.now())
     uow.audit("permit.suspended", "process_instance", instance, reason=reason, details={"notified": whom, "at": at})
     return {"suspended_at": at, "reason": reason, "notified": whom}
@@ -142,7 +146,7 @@ def op_recheck_failed(context: Any, recheck: Mapping[str, Any]) -> dict[str, Any
     data = getattr(context, "task_data", {}) or {}
     uow = _uow(context)
     problems = "; ".join(recheck.get("problems") or []) or "re-check failed"
-    whom = notify.notify_people(uow, _people(data), f"Stop work and leave the area ({_label(data)})", problems,
+    whom = notify.notify_people(uow, _people(uow, instance, data), f"Stop work and leave the area ({_label(data)})", problems,
                                 instance)
     gas = recheck.get("gas") or {}
     first = next((r for r in gas.get("readings") or [] if not r.get("ok")), None)

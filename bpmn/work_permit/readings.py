@@ -102,6 +102,15 @@ def _decimal(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+def _resolution(value: Any, scale: Any) -> Any:
+    """A scaled register reading at the detector's resolution (raw 2090 x 0.01 -> 20.90, not 20.900000000000002)."""
+    number = _decimal(value)
+    step = _decimal(scale)
+    if number is None or step is None or step <= 0 or step >= 1:
+        return value
+    return number.quantize(step.normalize())
+
+
 def _judge_gas(limit: rules.GasLimit, value: Any, source: dict[str, Any]) -> dict[str, Any]:
     number = _decimal(value)
     ok = number is not None and limit.within(number)
@@ -121,7 +130,7 @@ def read_gas(env: ConnectorEnvironment, uow: UnitOfWork, detector: str, *, insta
         reading = service.read_tag(uow, tag, client=env.client, purpose="permit", instance_id=instance_id,
                                    task_id=task_id)
         doc = reading_document(reading)
-        readings.append(_judge_gas(limit, reading.value, {
+        readings.append(_judge_gas(limit, _resolution(reading.value, reading.tag.scale), {
             "tag": tag, "source": "equipment", "read_at": doc["source_timestamp"], "quality": doc["quality"]}))
     return _gas_result(readings, "equipment", detector)
 
