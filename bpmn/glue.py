@@ -24,9 +24,8 @@ to a runtime a test already made).
 """
 from __future__ import annotations
 
-from bpmn import deviation_capa
+from bpmn import deviation_capa, work_permit
 from bpmn import gates as library_gates
-from bpmn import work_permit
 from connectors import operators as equipment_operators
 from connectors import signed_setpoint
 from connectors.registry import TAG_KIND
