@@ -61,6 +61,11 @@ DEMO_USERS = (
     DemoUser("lin", "林晓 Lin Xiao", ("operator",), "zh"),
     DemoUser("vera", "Vera Validation", ("validation",)),
     DemoUser("wang", "王伟 Wang Wei", ("validation",), "zh"),
+    DemoUser("rose", "Rose Requester", ("requester",)),
+    DemoUser("owen", "Owen Area-Owner", ("area_owner",)),
+    DemoUser("ella", "Ella EHS", ("ehs_officer",)),
+    DemoUser("ivan", "Ivan Isolation", ("isolation_authority",)),
+    DemoUser("tom", "Tom Technician", ("technician",)),
 )
 DEMO_ADMIN = DemoUser("admin", "Ada Admin", ("admin",))
 
@@ -124,6 +129,9 @@ def seed(settings: Settings, *, set_language: Callable[[Database, DemoUser], Non
 
         demo_masterdata.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock))
         _seed_library(db, settings, secrets, demo_clock, runtime)
+        from bpmn.work_permit import demo as work_permit_demo
+
+        work_permit_demo.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock), runtime)
         if demo_clock() > real_clock() - timedelta(minutes=1):
             raise RuntimeError("demo seed ran out of past time: too many ceremonies for the 60-minute window")
         return rows

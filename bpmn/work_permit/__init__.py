@@ -10,8 +10,9 @@ permit expires by timer (work suspended, crew notified) and is re-checked period
 close-out reads the isolation points back as restored; requester and area owner sign the
 hand-back.
 
-`install(runtime, env)` adds the permit's operators (bpmn.work_permit.operators) and gates
-(bpmn.work_permit.gates) to an engine runtime; `env` is the connector environment (database,
+`install(runtime, env)` adds the permit's operators (bpmn.work_permit.operators), gates
+(bpmn.work_permit.gates) and record sections (bpmn.work_permit.record: isolation and gas readings)
+to an engine runtime; `env` is the connector environment (database,
 settings, equipment client) for calls whose context carries none (None: from the context).
 """
 from __future__ import annotations
@@ -19,16 +20,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-PROCESS_KEY = "work_permit"
+from bpmn.work_permit.rules import PROCESS_KEY
+
 DIAGRAM_DIR = Path(__file__).resolve().parent
+__all__ = ["PROCESS_KEY", "DIAGRAM_DIR", "install", "diagram_files"]
 
 
 def install(runtime: Any, env: Any = None) -> Any:
-    from bpmn.work_permit import gates, operators
+    from bpmn.work_permit import gates, operators, record
 
     operators.register(runtime.operators, env)
     for gate in gates.gates(env):
         runtime.gates.register(gate, replace=True)
+    record.register(runtime)
     return runtime
 
 

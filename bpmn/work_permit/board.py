@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bpmn.work_permit import PROCESS_KEY, rules
+from bpmn.work_permit import rules
+from bpmn.work_permit.rules import PROCESS_KEY
 from core import clock
 from engine import instances
 from engine.models import InstanceTask

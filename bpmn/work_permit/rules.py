@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Mapping
 
+PROCESS_KEY = "work_permit"
+
 HOT_WORK, CONFINED_SPACE, WORK_AT_HEIGHT, ENERGY_ISOLATION, TEMPORARY_ELECTRICAL = (
     "hot_work", "confined_space", "work_at_height", "energy_isolation", "temporary_electrical")
 

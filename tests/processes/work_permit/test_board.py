@@ -63,3 +63,35 @@ def test_the_board_lists_closed_permits_on_request_and_refuses_an_administrator(
     assert statuses(client.get("/permits/?all=1").get_data(as_text=True)) == {"PTW-0001": "cancelled"}
     open_session(site.db, client, site.admin)
     assert client.get("/permits/").status_code == 403
+
+
+@pytest.mark.req("URS-PTW-001", "URS-PTW-002", "P11-10h", "A11-8")
+def test_the_record_lists_every_isolation_and_gas_reading_on_page_json_and_pdf(site, client, tmp_path):
+    import subprocess
+
+    pid = site.start()
+    site.complete(pid, "request", "rose", REQUEST)
+    from tests.processes.work_permit.test_work_permit import GAS, HOT, POINTS, isolate
+
+    site.complete(pid, "hazards_hot_work", "owen", HOT)
+    site.sim.set("isolation.n2_valve_open", False)
+    site.complete(pid, "apply_isolations", "ivan", POINTS)  # the MCC breaker still energised: sent back
+    isolate(site)
+    site.complete(pid, "apply_isolations", "ivan", POINTS)
+    site.complete(pid, "gas_test", "ella", GAS)
+    open_session(site.db, client, site["owen"])
+    record = client.get(f"/records/{pid}.json").get_json()
+    sections = {s["key"]: s for s in record["sections"]}
+    rows = sections["isolations"]["rows"]
+    assert [(r["tag"], r["value"], r["state"], r["ok"]) for r in rows] == [
+        ("ISO-BRK-02.closed", True, "energised", "NO"), ("ISO-VLV-02.open", False, "isolated", "yes"),
+        ("ISO-BRK-02.closed", False, "isolated", "yes"), ("ISO-VLV-02.open", False, "isolated", "yes")]
+    assert all(r["read_at"] and r["lock"] in ("L-101", "L-102") for r in rows)
+    gas = {r["gas"]: r for r in sections["gas_tests"]["rows"]}
+    assert gas["o2"]["value"] == "20.90" and gas["o2"]["limit"] == "19.5-23.5 %" and gas["lel"]["limit"] == "< 10 %LEL"
+    page = client.get(f"/records/{pid}").get_data(as_text=True)
+    assert "Isolation points read from the plant" in page and "Gas tests" in page and "ISO-BRK-02.closed" in page
+    pdf = tmp_path / "record.pdf"
+    pdf.write_bytes(client.get(f"/records/{pid}.pdf").get_data())
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Isolation points read from the plant" in text and "ISO-VLV-02.open" in text and "GAS-01.lel" in text
