@@ -22,7 +22,8 @@ from tests.masterdata.conftest import Plant
 TRAINING_STUB = Path(__file__).resolve().parent / "training_stub"
 PEOPLE = [("dora", "Dora Document-Control", ["document_control", "requester"]),
           ("rex", "Rex Reviewer", ["reviewer"]), ("ria", "Ria Reviewer", ["reviewer"]),
-          ("tina", "Tina Training-Coordinator", ["training_coordinator"]), ("olga", "Olga Operator", ["operator"])]
+          ("tina", "Tina Training-Coordinator", ["training_coordinator"]), ("olga", "Olga Operator", ["operator"]),
+          ("qiu", "Qiu QA", ["qa", "requester"])]
 CONTENT = "SOP-DSP-001 配料标准操作规程\n1. Scope 范围\n2. Weigh each material on a calibrated balance.\n".encode()
 
 
