@@ -253,8 +253,7 @@ DOCUMENT = ChangeKind(
         "practical": _titled({"type": "boolean"}, "Practical assessment required"),
     }), drafter_roles=("qa", "document_control"), approver_roles=("qa",),
     list_fields=("code", "title", "type", "version", "effective_date"),
-    description="the document register: SOP and document ids with their current version and effective date",
-    managed_by="the document lifecycle (Documents)")
+    description="the document register: SOP and document ids with their current version and effective date")
 
 TRAINING_MATRIX = ChangeKind(
     "training_matrix", "Training matrix", "培训矩阵", key_field="role",
