@@ -545,8 +545,11 @@ def draft_set(uow: Any, catalogue: ChangeCatalogue | None, kind: str | ChangeKin
               entries: Sequence[tuple[Any, Mapping[str, Any] | None, str]], reason: str, *,
               source_name: str | None = None, source_sha256: str | None = None, settings: Settings | None = None,
               rules: ChangeRules | None = None, first_row: int = 1, rows: Sequence[int] | None = None,
-              row_word: str = "row") -> ChangeSet:
+              row_word: str = "row", by_manager: bool = False) -> ChangeSet:
     """Draft several items together (an import): all of them or none.
+
+    A kind changed through its own manager (`managed_by`: the tag registry, the process
+    library) is drafted only by that manager (`by_manager=True`); a generic draft is refused.
 
     A bad entry is refused naming its row and nothing is stored: entry i is row
     `rows[i]` when given (e.g. line numbers of a file, `row_word="line"`), else
@@ -556,6 +559,8 @@ def draft_set(uow: Any, catalogue: ChangeCatalogue | None, kind: str | ChangeKin
     session: Session = uow.session
     rules = rules or load_change_rules(settings)
     try:
+        if kind.managed_by and not by_manager:
+            raise ChangeStateError(f"{kind.label} items change through {kind.managed_by}, not as generic drafts")
         reason = _reason(reason, "a change")
         _check_role(uow, rules.drafters(kind), "drafting a change of", "md_change.draft_refused", kind, "*")
         if not entries:
@@ -736,6 +741,61 @@ def _approve_rows(uow: Any, kind: ChangeKind, rows: list[ChangeRow], *, credenti
     session.flush()
     settle(uow, kind.name)
     return [_change(r) for r in rows], signed
+
+
+def record_signed_approval(uow: Any, kind: ChangeKind, key: str, data: Mapping[str, Any], *, action: str,
+                           reason: str, drafted_by: str, drafted_at: str, signature: Any,
+                           approval_reason: str | None = None) -> Change:
+    """A change its managing component drafted and had signed itself, recorded as approved and effective now.
+
+    For kinds changed only through their manager (`managed_by`), whose own record of the same
+    content is signed by the approver in the same unit of work (a process definition version:
+    the version holds the draft and its review; its approval signature is the change's).
+    `signature` is that signature (`.signature_id`, `.signer_id`, `.signer_name`). The drafter
+    never approves their own change; the data must satisfy the kind; the revision it replaces
+    is superseded."""
+    session: Session = uow.session
+    approver = str(signature.signer_id)
+    try:
+        if not kind.managed_by:
+            raise ChangeNotPermitted(f"{kind.label} is approved through the change-control pages: only a kind "
+                                     "changed through its own manager records approvals signed there")
+        if approver != uow.actor.user_id:
+            raise ChangeNotPermitted(f"the approval must be signed by the approver ({uow.actor.user_id}) themself")
+        if approver == drafted_by:
+            raise ChangeNotPermitted(f"{kind.label} {key} was drafted by {approver}: a different person must "
+                                     "approve it (A11-10, CN-3)")
+        text_reason = _reason(reason, "a change")
+        key, content, base = _prepare(session, kind, key, data, action)
+    except ChangeError as exc:
+        uow.record_refusal("md_change.approval_refused", kind.name, str(key), reason=str(exc),
+                           details={"approver": approver})
+        raise
+    now = clock.isoformat(clock.now())
+    set_row = ChangeSetRow(kind=kind.name, reason=text_reason, source_name=None, source_sha256=None,
+                           drafted_by=drafted_by, drafted_at=drafted_at)
+    session.add(set_row)
+    session.flush()
+    number = (session.scalar(select(func.max(ChangeRow.revision)).where(
+        ChangeRow.kind == kind.name, ChangeRow.item_key == key)) or 0) + 1
+    text = dump_data(content)
+    row = ChangeRow(change_set_id=set_row.id, kind=kind.name, item_key=key, revision=number,
+                    action=ChangeAction(action).value, data_json=text, data_sha256=data_digest(text),
+                    reason=text_reason, status=ChangeStatus.APPROVED.value, drafted_by=drafted_by,
+                    drafted_at=drafted_at, approved_by=approver, approved_at=now,
+                    approval_reason=(approval_reason or "").strip() or None,
+                    signature_id=str(signature.signature_id), effective_from=now)
+    session.add(row)
+    session.flush()
+    before = _load(base.data_json) if base is not None and base.action != ChangeAction.RETIRE.value else None
+    uow.audit("md_change.approved", kind.name, key, reason=approval_reason,
+              changes=[["status", None, ChangeStatus.APPROVED.value], ["approved_by", None, approver],
+                       ["effective_from", None, now], *[d.as_list() for d in compare(before, content)]],
+              details={"revision": number, "change_id": row.id, "change_set": set_row.id,
+                       "signature_id": row.signature_id, "data_sha256": row.data_sha256, "drafted_by": drafted_by,
+                       "drafted_at": drafted_at, "managed_by": kind.managed_by})
+    settle(uow, kind.name)
+    return _change(row)
 
 
 def withdraw(uow: Any, change_id: int, reason: str, *, catalogue: ChangeCatalogue | None = None,

@@ -38,6 +38,7 @@ BLUEPRINTS = [
     "web.periodic:bp",
     "web.plant:bp",
     "web.documents:bp",
+    "web.batch_record:bp",
 ]
 
 
