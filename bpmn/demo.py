@@ -65,6 +65,7 @@ DEMO_USERS = (
     DemoUser("owen", "Owen Area-Owner", ("area_owner",)),
     DemoUser("ella", "Ella EHS", ("ehs_officer",)),
     DemoUser("ivan", "Ivan Isolation", ("isolation_authority",)),
+    DemoUser("dora", "Dora Document-Control", ("document_control", "requester")),
     DemoUser("tom", "Tom Technician", ("technician",)),
     DemoUser("mike", "Mike Metrology", ("metrology",)),
 )
@@ -206,3 +207,6 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
             instances.start(uow, key, title=f"Demo {folder.name.replace('_', ' ')}", settings=settings,
                             runtime=runtime, data=demo_masterdata.START_DATA.get(folder.name))
             uow.commit()
+    from bpmn.document_lifecycle import demo as documents_demo
+
+    documents_demo.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock), runtime)
