@@ -61,6 +61,7 @@ DEMO_USERS = (
     DemoUser("lin", "林晓 Lin Xiao", ("operator",), "zh"),
     DemoUser("vera", "Vera Validation", ("validation",)),
     DemoUser("wang", "王伟 Wang Wei", ("validation",), "zh"),
+    DemoUser("dora", "Dora Document-Control", ("document_control", "requester")),
     DemoUser("tom", "Tom Technician", ("technician",)),
     DemoUser("mike", "Mike Metrology", ("metrology",)),
     DemoUser("paula", "Paula Purchasing", ("purchasing", "requester")),
@@ -205,3 +206,6 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
             instances.start(uow, key, title=f"Demo {folder.name.replace('_', ' ')}", settings=settings,
                             runtime=runtime, data=demo_masterdata.START_DATA.get(folder.name))
             uow.commit()
+    from bpmn.document_lifecycle import demo as documents_demo
+
+    documents_demo.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock), runtime)
