@@ -68,6 +68,9 @@ DEMO_USERS = (
     DemoUser("dora", "Dora Document-Control", ("document_control", "requester")),
     DemoUser("tom", "Tom Technician", ("technician",)),
     DemoUser("mike", "Mike Metrology", ("metrology",)),
+    DemoUser("paula", "Paula Purchasing", ("purchasing", "requester")),
+    DemoUser("sue", "Sue Supplier-Auditor", ("supplier_auditor",)),
+    DemoUser("cora", "Cora QC", ("qc",)),
 )
 DEMO_ADMIN = DemoUser("admin", "Ada Admin", ("admin",))
 
@@ -143,9 +146,11 @@ def seed(settings: Settings, *, set_language: Callable[[Database, DemoUser], Non
 def _seed_processes(db: Database, settings: Settings, credentials: Callable[[str], Any], runtime: Any) -> None:
     """Each process package's demo (one line per process)."""
     from bpmn.calibration import demo as calibration_demo
+    from bpmn.supplier_evaluation import demo as supplier_demo
     from bpmn.work_permit import demo as work_permit_demo
 
     calibration_demo.seed(db, settings, credentials, runtime)
+    supplier_demo.seed(db, settings, credentials, runtime)
     work_permit_demo.seed(db, settings, credentials, runtime)
 
 
