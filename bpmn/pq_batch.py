@@ -10,8 +10,8 @@ dryer over OPC UA and confirms by read-back, and the scheduler samples the criti
 parameters; the in-process control and the yield; production review; QA reviews by exception,
 assessing every exception and changed entry; the QP decides and releases.
 
-Set up first and not measured: the demo plant (bpmn.demo.seed: people, master data, lots,
-equipment, qualifications, plant tags), a released lactose lot, the dryer's overdue
+Set up first and not measured: the demo plant's people and master data (bpmn.demo_masterdata:
+recipes, lots, equipment, qualifications), the plant tags, a released lactose lot, the dryer's overdue
 instrument calibrated, the batch record process approved, one verifier per batch, the
 simulated granulator brought to its recipe speed. The set-up is dated in the two hours before
 the run, so every TOTP code the run uses is fresh. People sign in once (a continuous session:
@@ -19,10 +19,12 @@ the password for each later signature); the verifier of each batch signs with ev
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from datetime import timedelta
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Iterator, Mapping
 
 from audit.canonical import Actor
 from core import clock
@@ -36,7 +38,13 @@ GOOD_LACTOSE = ("L-LAC-2612", "MAT-LAC", "SUP-EURO")
 LOTS = {"MAT-PARA": "L-PARA-2601", "MAT-LAC": GOOD_LACTOSE[0], "MAT-PVP": "L-PVP-2601", "MAT-MGST": "L-MGST-2601"}
 SAMPLING = {"duration_s": 1, "interval_s": 0.5}
 GRANULATION_RPM, DRYING_DEGC = 150, 60
-PASSWORD = "pq batch verifier password 0123"
+PASSWORD = "pq batch password 0123"
+PLANT_TAGS = Path(__file__).resolve().parent.parent / "connectors" / "plant_tags.yaml"
+# the people the demo plant's master data names (bpmn.demo_masterdata: lots, logbook, qualifications)
+PEOPLE = (("alice", "Alice Operator", ("operator",)), ("victor", "Victor Verifier", ("operator", "verifier")),
+          ("sam", "Sam Supervisor", ("supervisor", "planner")), ("quinn", "Quinn QA", ("qa",)),
+          ("rita", "Rita Reviewer", ("qa", "reviewer")), ("peter", "Peter Qualified-Person", ("qp",)),
+          ("lin", "林晓 Lin Xiao", ("operator",)))
 EQUIPMENT = ("SCALE-01", "GR-01", "FBD-01")
 OVERRIDE = "PQ: weighed on the backup balance (the simulated scale carries no load)"
 
@@ -58,33 +66,47 @@ class BatchRecordScenario:
         self.signed: set[str] = set()
         self.last_step: dict[str, int] = {}
         self.lock = threading.Lock()
+        self.user_locks: dict[str, threading.Lock] = {}
         self.start_lock = threading.Lock()
         self.line = threading.Lock()  # one production line: a crew waits for it from dispensing to drying
 
     # ---- setup (not measured)
     def setup(self, db: Database, settings: Settings, load: Load) -> None:
-        from bpmn import batch_record, demo
-        from bpmn.demo import DEMO_PASSWORD
+        from bpmn import batch_record, demo_masterdata
+        from connectors.registry import approve_revision, import_revision
         from engine import definitions
         from engine.ports import SignatureInput
         from masterdata import calibration, lots
-        from signatures import testing
+        from signatures import testing, totp
         from signatures.accountability import sign_statement
+        from signatures.credentials import Credentials
 
         real = clock.get_clock()
         past = clock.FrozenClock(clock.now() - timedelta(minutes=120))
         clock.set_clock(past)
         try:
-            rows = demo.seed(settings)  # dated in the hour before `past`
-            secrets = {row[0]: row[3] for row in rows}
-            names = {row[0]: row[1] for row in rows}
-            for user in ("admin", "alice", "sam", "quinn", "rita", "peter"):
-                self.people[user] = testing.Person(user, names[user], DEMO_PASSWORD, secrets[user])
+            admin = testing.bootstrap_admin(db, settings, "pq-admin", "PQ Administrator", PASSWORD)
+            for user, name, roles in PEOPLE:
+                self.people[user] = testing.enrolled_user(db, settings, admin, user, name, list(roles), PASSWORD)
+                past.advance(seconds=1)
 
             def creds(user: str) -> Any:
+                """All components of one ceremony; the clock moves to a step nobody has used."""
                 past.advance(seconds=31)
-                return testing.credentials(db, self.people[user])
+                secret = self.people[user].totp_secret
+                return Credentials(user, PASSWORD, totp.code_at_step(secret, totp.current_step(secret, clock.now())))
 
+            demo_masterdata.seed(db, settings, creds)  # the demo plant: recipes, lots, equipment, qualifications
+            with UnitOfWork(db, self.people["quinn"].actor) as uow:
+                number = import_revision(uow, PLANT_TAGS.read_bytes(), PLANT_TAGS.name, reason="PQ: plant tags",
+                                         endpoint_overrides={
+                                             "plant-modbus": f"modbus://127.0.0.1:{settings.modbus_port}",
+                                             "plant-opcua": f"opc.tcp://127.0.0.1:{settings.opcua_port}/gmp/plant"}).number
+                uow.commit()
+            c = creds("rita")
+            with UnitOfWork(db, self.people["rita"].actor) as uow:
+                approve_revision(uow, number, credentials=c, settings=settings, reason="PQ: tags reviewed")
+                uow.commit()
             today = clock.now().date()
             c = creds("quinn")  # read before the unit of work (SQLite: one writer)
             with UnitOfWork(db, self.people["quinn"].actor) as uow:
@@ -112,7 +134,6 @@ class BatchRecordScenario:
                 definitions.approve(uow, version_id, SignatureInput("approved", "rita", {
                     "password": c.password, "totp": c.totp or ""}), settings=settings, reason="PQ")
                 uow.commit()
-            admin = self.people["admin"]
             for index in range(load.batches):
                 person = testing.enrolled_user(db, settings, admin, f"pq-ver{index}", f"PQ Verifier {index}",
                                                ["operator", "verifier"], PASSWORD)
@@ -161,13 +182,54 @@ class BatchRecordScenario:
             for user, status, note in (("alice", CLEAN, "cleaned per SOP-CLN-004"),
                                        ("sam", RELEASED, "visual inspection passed")):
                 person = self.people[user]
-                auth = self._session(db, settings, user)
-                first = user not in self.signed
-                creds = Credentials(user, person.password, self.code(person) if first else None)
-                step(person, lambda uow, code=code, status=status, note=note, creds=creds, auth=auth: log_equipment(
-                    uow, code, status, note=note, credentials=creds, settings=settings, auth_session=auth))
+                auth = self._session(db, settings, user)  # before the first signing's code
+                with self.first_signing(user) as first:
+                    creds = Credentials(user, person.password, self.code(person) if first else None)
+                    step(person, lambda uow, code=code, status=status, note=note, creds=creds, auth=auth:
+                         log_equipment(uow, code, status, note=note, credentials=creds, settings=settings,
+                                       auth_session=auth))
                 result.signatures += 1
-                self.signed.add(user)
+
+    @contextlib.contextmanager
+    def first_signing(self, user: str | None) -> Iterator[bool]:
+        """Whether this signing is the person's first in their session (all components); the first is
+        given by one crew while the others wait, then theirs need the password only."""
+        if user is None:
+            yield False
+            return
+        with self.lock:
+            lock = self.user_locks.setdefault(user, threading.Lock())
+        with lock:
+            if user in self.signed:
+                yield False
+                return
+            yield True
+            self.signed.add(user)
+
+    def _complete(self, db: Database, settings: Settings, iid: int, bpmn_id: str, person: Any,
+                  data: Mapping[str, Any], signatures: list[Any], verifier: Any, overrides: Mapping[str, str] | None,
+                  result: BatchResult, step: Any, wait_for: Any) -> None:
+        from engine import tasks
+        from engine.ports import EngineServices, default_services
+        from forms import validate_submission
+
+        user = person.user_id
+        in_session = bool(signatures) and not user.startswith("pq-ver")
+        base = default_services(settings, auth_session=self._session(db, settings, user) if in_session else None)
+
+        def validator(schema: Any, ui: Any, values: Mapping[str, Any]) -> dict[str, Any]:
+            checked = validate_submission(schema, ui, values, overrides=dict(overrides or {}), entered_by=user,
+                                          verified_by=verifier.user_id if verifier is not None else None)
+            record = checked.to_record()
+            record.pop("data")
+            return {**checked.data, "_form": record}
+
+        services = EngineServices(roles_of=base.roles_of, sign=base.sign, validate_form=validator,
+                                  meanings=base.meanings)
+        task_id = wait_for(iid, bpmn_id)
+        step(person, lambda uow: tasks.complete_task(uow, task_id, dict(data), signatures, services=services,
+                                                     settings=settings))
+        result.signatures += len(signatures)
 
     def code(self, person: Any) -> str:
         """The next unused TOTP code of a person: the current step, or the next (inside the drift window)."""
@@ -198,10 +260,9 @@ class BatchRecordScenario:
         from bpmn.batch_record.plan import order
         from bpmn.batch_record.review import review_items
         from bpmn.batch_record.status import batch_status
-        from engine import instances, tasks
-        from engine.ports import EngineServices, SignatureInput, default_services
+        from engine import instances
+        from engine.ports import SignatureInput
         from engine.scheduler import Scheduler
-        from forms import validate_submission
 
         result = BatchResult(f"B-PQ-{index + 1:04d}")
         ver = self.people[f"ver{index}"]
@@ -240,30 +301,17 @@ class BatchRecordScenario:
                      verifier: Any = None, overrides: Mapping[str, str] | None = None) -> None:
             user = person.user_id
             in_session = not user.startswith("pq-ver")
-            auth = self._session(db, settings, user) if meanings and in_session else None
-            base = default_services(settings, auth_session=auth)
-            first = bool(meanings) and (not in_session or user not in self.signed)
-            creds = {"password": person.password, **({"totp": self.code(person)} if first else {})}
-            signatures = [SignatureInput(m, user, creds) for m in meanings]
-            if verifier is not None:
-                signatures.append(SignatureInput("verified", verifier.user_id, {
-                    "password": verifier.password, "totp": self.code(verifier)}))
-
-            def validator(schema: Any, ui: Any, values: Mapping[str, Any]) -> dict[str, Any]:
-                checked = validate_submission(schema, ui, values, overrides=dict(overrides or {}), entered_by=user,
-                                              verified_by=verifier.user_id if verifier is not None else None)
-                record = checked.to_record()
-                record.pop("data")
-                return {**checked.data, "_form": record}
-
-            services = EngineServices(roles_of=base.roles_of, sign=base.sign, validate_form=validator,
-                                      meanings=base.meanings)
-            task_id = wait_for(iid, bpmn_id)
-            step(person, lambda uow: tasks.complete_task(uow, task_id, dict(data), signatures, services=services,
-                                                         settings=settings))
-            result.signatures += len(signatures)
             if meanings and in_session:
-                self.signed.add(user)
+                self._session(db, settings, user)  # signed in (all components) before the first signing's code
+            with self.first_signing(user if meanings and in_session else None) as first:
+                first = first or (bool(meanings) and not in_session)
+                creds = {"password": person.password, **({"totp": self.code(person)} if first else {})}
+                signatures = [SignatureInput(m, user, creds) for m in meanings]
+                if verifier is not None:
+                    signatures.append(SignatureInput("verified", verifier.user_id, {
+                        "password": verifier.password, "totp": self.code(verifier)}))
+                self._complete(db, settings, iid, bpmn_id, person, data, signatures, verifier, overrides, result,
+                               step, wait_for)
 
         alice, sam, quinn, peter = (self.people[u] for u in ("alice", "sam", "quinn", "peter"))
         today = clock.now().date().isoformat()
