@@ -25,7 +25,7 @@ to a runtime a test already made).
 """
 from __future__ import annotations
 
-from bpmn import batch_record, calibration, deviation_capa, document_lifecycle, supplier_evaluation
+from bpmn import batch_record, calibration, deviation_capa, document_lifecycle, supplier_evaluation, work_permit
 from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
 from connectors import signed_setpoint
@@ -67,6 +67,7 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
     calibration.install(runtime, env)
     supplier_evaluation.install(runtime, env)
     batch_record.install(runtime, env)
+    work_permit.install(runtime, env)
     return runtime
 
 
