@@ -148,7 +148,7 @@ def diff(old: Path, new: Path, out: Path | None) -> None:
 @click.option("--quick", is_flag=True, help="2 batches (CI); without it the scenario's full declared load")
 @click.option("--batches", type=int, default=None)
 @click.option("--concurrency", type=int, default=None)
-@click.option("--scenario", default="demo", show_default=True)
+@click.option("--scenario", default="batch_record", show_default=True)
 @click.option("--database-url", default=None, help="an empty database for the PQ (default: a fresh SQLite file)")
 def pq(out: Path, quick: bool, batches: int | None, concurrency: int | None, scenario: str,
        database_url: str | None) -> None:

@@ -87,7 +87,7 @@ def new_pack_id() -> str:
 
 
 def build(settings: Settings, out: Path, *, quick: bool = False, from_results: Path | None = None,
-          pq_results: Path | None = None, pq_batches: int | None = None, pq_scenario: str = "demo",
+          pq_results: Path | None = None, pq_batches: int | None = None, pq_scenario: str = "batch_record",
           skip_pq: bool = False, oq_select: list[str] | None = None, actor: Actor | None = None,
           pack_id: str | None = None, install_root: Path | None = None, executor: Any = None,
           auth_session: Any = None, db: Database | None = None,

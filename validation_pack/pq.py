@@ -7,8 +7,8 @@ measured) and runs one batch (measured). The runner starts the plant simulator o
 local ports, runs the declared number of batches with the declared concurrency, records
 throughput, step latencies, errors and, at the end, verifies the whole audit trail.
 
-    result = run_pq(out, settings, scenario="demo", quick=True)   # 2 batches (CI)
-    result = run_pq(out, settings, scenario="demo")               # the scenario's full load (by hand)
+    result = run_pq(out, settings, scenario="batch_record", quick=True)   # 2 batch records (CI)
+    result = run_pq(out, settings, scenario="batch_record")       # the full load (by hand)
 """
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run_pq(out: Path, settings: Settings, *, scenario: str = "demo", quick: bool = False, batches: int | None = None,
+def run_pq(out: Path, settings: Settings, *, scenario: str = "batch_record", quick: bool = False, batches: int | None = None,
            concurrency: int | None = None, database_url: str | None = None,
            progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Run the PQ into `out` (a fresh instance folder inside it); returns and writes pq.json."""
