@@ -15,7 +15,8 @@ GMP process library brings:
   authorises a set-point write built from its form (`setpoint.*` properties), carried
   out by the scheduler;
 - each process package's own parts (`install(runtime, env)`): deviation_capa (the release
-  gate `deviations`);
+  gate `deviations`), training (its operators, the gate `not_trainee`, the role hook that
+  starts the training a new role requires);
 - its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
 
 The web application keeps the result in `app.extensions["gmp.runtime"]`; the `gmp`
@@ -24,7 +25,7 @@ to a runtime a test already made).
 """
 from __future__ import annotations
 
-from bpmn import deviation_capa
+from bpmn import deviation_capa, training
 from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
 from connectors import signed_setpoint
@@ -62,6 +63,7 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
     equipment_operators.register_operators(runtime.operators, env)
     signed_setpoint.register(runtime, env)
     deviation_capa.install(runtime, env)
+    training.install(runtime, env)
     return runtime
 
 
