@@ -8,10 +8,10 @@ from typing import Any, Iterator
 import pytest
 from sqlalchemy import select
 
+from bpmn.training.triggers import latest_data
 from engine import definitions, instances, tasks
 from engine.models import InstanceTask
 from engine.ports import SignatureInput, default_services
-from bpmn.training.triggers import latest_data
 from engine.spiff.serializer import row_data
 from engine.spiff.workflow import READY
 from masterdata import changes
