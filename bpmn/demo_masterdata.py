@@ -135,12 +135,13 @@ def seed(db: Database, settings: Settings, credentials: Credentials) -> None:
     quinn, rita = Actor("quinn", "Quinn QA"), Actor("rita", "Rita Reviewer")
     alice, sam = Actor("alice", "Alice Operator"), Actor("sam", "Sam Supervisor")
     today = clock.now().date()
-    from signatures.accountability import sign_statement
+    from signatures.accountability import get_statement, sign_statement
 
     for actor in (quinn, rita, alice, sam):  # each signs the accountability statement before their first signature
         with UnitOfWork(db, actor) as uow:
-            sign_statement(uow, credentials(actor.user_id), settings)
-            uow.commit()
+            if get_statement(uow.session, actor.user_id) is None:  # (a site's people may have signed it already)
+                sign_statement(uow, credentials(actor.user_id), settings)
+                uow.commit()
 
     def in_force(kind: str, items: dict[str, dict[str, Any]], action: str = "create") -> None:
         key_field = catalogue.get(kind).key_field

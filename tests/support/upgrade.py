@@ -51,6 +51,8 @@ RELEASES = {
     "0010_tag_registry_changes": Release("0010_tag_registry_changes", "1e64707f363c149733710356b63b3e0ae9afb511",
                                          "populate_v1.py"),
     "0011_md_records": Release("0011_md_records", "1be4923a5dd0e099a467d4010c3a66c1cab0fbab", "populate_v1.py"),
+    "0012_business_keys_links": Release("0012_business_keys_links", "3cd83a6dd4a1bf79735b5fff0d68fd403e919662",
+                                        "populate_v2.py"),
 }
 OLDEST_RELEASED = "0006_web"
 
@@ -141,6 +143,8 @@ def populate(tree: Path, script: str, url: str, instance_path: Path, secret_key:
     """Run the populate script with the released code (and only it) importable; its manifest."""
     target = tree / "_populate_release.py"
     shutil.copyfile(SCRIPTS / script, target)
+    for earlier in SCRIPTS.glob("populate_v*.py"):  # a later script builds on the earlier ones
+        shutil.copyfile(earlier, tree / earlier.name)
     instance_path.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GMP_", "PYTHON"))}
     env["PYTHONPATH"] = str(tree)
