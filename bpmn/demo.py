@@ -61,6 +61,8 @@ DEMO_USERS = (
     DemoUser("lin", "林晓 Lin Xiao", ("operator",), "zh"),
     DemoUser("vera", "Vera Validation", ("validation",)),
     DemoUser("wang", "王伟 Wang Wei", ("validation",), "zh"),
+    DemoUser("tess", "Tess Trainer", ("trainer",)),
+    DemoUser("cora", "Cora Coordinator", ("training_coordinator",)),
 )
 DEMO_ADMIN = DemoUser("admin", "Ada Admin", ("admin",))
 
@@ -190,3 +192,6 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
             instances.start(uow, key, title=f"Demo {folder.name.replace('_', ' ')}", settings=settings,
                             runtime=runtime, data=demo_masterdata.START_DATA.get(folder.name))
             uow.commit()
+    from bpmn.training import demo as training_demo
+
+    training_demo.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock), runtime)

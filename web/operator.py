@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from web.uow import database, settings, unit_of_work
@@ -355,6 +355,9 @@ def task(task_id: str):  # type: ignore[no-untyped-def]
         if _signed_setpoint(uow.session, task_id) is not None:  # signed already: follow its write
             return redirect(url_for("tasks.setpoint", task_id=task_id))
         form = load_task_form(uow.session, task_id)
+        page = (form.properties or {}).get("web.page")
+        if page and page in current_app.view_functions:  # a process's own page for this task (e.g. the exam)
+            return redirect(url_for(page, task_id=task_id))
         captured = latest_captures(uow.session, form)
         refusal = gate_refusal(uow, form, g.user)
     return _render(form, captured=captured, refusal=refusal)

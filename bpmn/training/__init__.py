@@ -11,6 +11,7 @@
     exam.py            papers and grading
     gate.py            gates `not_trainee` (four eyes) and `current_document`
     triggers.py        the role hook (new user, role granted) and `start_training`
+    record.py          its sections of the executed record (curriculum, exam answers, qualifications)
     demo.py            demo data for `make run`
 
 `install(runtime, env)` adds the operators, the gate and the role hook to an engine runtime
@@ -21,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bpmn.training import operators, triggers
+from bpmn.training import operators, record, triggers
 from bpmn.training.gate import DOCUMENT_GATE, GATE
 
 PROCESS_KEY = "training"
@@ -42,6 +43,10 @@ def install(runtime: Any, env: Any = None) -> Any:
             runtime.gates.register(gate)
     if "training" not in runtime.role_hooks:
         runtime.add_role_hook("training", triggers.roles_granted)
+    known = {s.key for s in runtime.record_sections.for_process(PROCESS_KEY)}
+    for section in record.SECTIONS:
+        if section.key not in known:
+            runtime.record_sections.register(section)
     return runtime
 
 

@@ -108,7 +108,7 @@ def prepare_exam(ctx: Any, document: Any, attempt: Any = 1) -> dict[str, Any]:
     return exam.draw_paper(bank, int(attempt or 1))
 
 
-def _paper_bank(session: Any, paper: Mapping[str, Any]) -> Any:
+def paper_bank(session: Any, paper: Mapping[str, Any]) -> Any:
     try:
         change = changes.get_change(session, int(paper.get("change_id") or 0))
     except (ChangeError, TypeError, ValueError) as exc:
@@ -121,7 +121,7 @@ def _paper_bank(session: Any, paper: Mapping[str, Any]) -> Any:
 def grade_exam(ctx: Any, paper: Any, answers: Any = None) -> dict[str, Any]:
     if not isinstance(paper, Mapping):
         raise OperatorFailed("invalid_paper", "no exam paper to grade")
-    result = exam.grade(_paper_bank(_session(ctx), paper), paper, answers)
+    result = exam.grade(paper_bank(_session(ctx), paper), paper, answers)
     result["graded_at"] = clock.isoformat(clock.now())
     result["trainee"] = ctx.uow.actor.user_id
     return result

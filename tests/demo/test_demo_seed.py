@@ -52,9 +52,14 @@ def test_seed_puts_tags_and_processes_in_effect_with_work_waiting(db, settings):
     with db.session() as session:
         assert "SCALE-01.net_weight" in effective_tags(session)
         assert definitions.approved_version(session, "scale_weigh").status == "approved"
-        assert len(instances.list_instances(session)) == len(list(demo.DEMO_PROCESSES.iterdir()))
+        started = instances.list_instances(session)
+        assert len([i for i in started if i["process"] != "training"]) == len(list(demo.DEMO_PROCESSES.iterdir()))
+        assert [(i["business_key"], i["status"]) for i in started if i["process"] == "training"] == [
+            ("TRN-0001", "running"), ("TRN-0002", "running")]
     with UnitOfWork(db) as uow:
         assert tasks.inbox(uow, "alice")
+        assert [t.bpmn_id for t in tasks.inbox(uow, "victor") if t.business_key == "TRN-0001"] == ["exam"]
+        assert [t.bpmn_id for t in tasks.inbox(uow, "lin") if t.business_key == "TRN-0002"] == ["study"]
     with db.session() as session:
         latest = session.execute(select(AuditEntry.ts).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one()
     assert latest < clock.isoformat(clock.now())  # the demo history lies in the past
