@@ -43,10 +43,11 @@ def exam(task_id: str):  # type: ignore[no-untyped-def]
 
     with unit_of_work() as uow:
         row, data, bank = _paper(uow.session, task_id)
+        instance_id = row.instance_id
         language = current_language()
         questions = shown(bank, data["paper"], language)
         title = (bank.title_zh if language == "zh" and bank.title_zh else bank.title)
-    return render_template("training/exam.html", task_id=task_id, instance_id=row.instance_id, bank=bank,
+    return render_template("training/exam.html", task_id=task_id, instance_id=instance_id, bank=bank,
                            title=title, paper=data["paper"], questions=questions,
                            trainee=data.get("curriculum", {}).get("trainee_name", ""))
 

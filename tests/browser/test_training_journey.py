@@ -82,6 +82,7 @@ def test_a_trainee_reads_takes_the_exam_is_assessed_and_qualified(page, live_ser
     people, trn = _setup(live_db, live_settings, frozen_clock, runtime)
     frozen_clock.advance(seconds=31)
     sign_in(page, live_server, live_db, people["alice"])
+    page.goto(live_server.url + "/tasks/")
     expect(page.locator("[data-task]", has_text="Read and understand the document")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "training-1-inbox.png"), full_page=True)
     _open(page, live_server, "Read and understand the document")
