@@ -25,7 +25,7 @@ to a runtime a test already made).
 """
 from __future__ import annotations
 
-from bpmn import deviation_capa, training
+from bpmn import batch_record, deviation_capa, document_lifecycle, training
 from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
 from connectors import signed_setpoint
@@ -63,6 +63,8 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
     equipment_operators.register_operators(runtime.operators, env)
     signed_setpoint.register(runtime, env)
     deviation_capa.install(runtime, env)
+    document_lifecycle.install(runtime, env)
+    batch_record.install(runtime, env)
     training.install(runtime, env)
     return runtime
 

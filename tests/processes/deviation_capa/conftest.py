@@ -22,7 +22,8 @@ PROCESS_DIR = HERE.parents[2] / "bpmn" / "deviation_capa"
 PEOPLE = [("alice", "Alice Operator", ["operator"]), ("bob", "Bob Operator", ["operator"]),
           ("quinn", "Quinn QA", ["qa"]), ("rita", "Rita Reviewer", ["qa"]),
           ("ivan", "Ivan Investigator", ["investigator"]), ("olga", "Olga Owner", ["operator", "investigator"]),
-          ("peter", "Peter QP", ["qp"]), ("sam", "Sam Supervisor", ["supervisor"])]
+          ("peter", "Peter QP", ["qp"]), ("sam", "Sam Supervisor", ["supervisor"]),
+          ("dora", "Dora Documents", ["document_control"]), ("tess", "Tess Trainer", ["trainer"])]
 
 
 def bundle(folder: Path) -> dict[str, bytes]:
@@ -114,3 +115,33 @@ def site(db, settings, frozen_clock, runtime) -> Iterator[Site]:  # type: ignore
     extend(runtime, db, settings)
     with kdf.unsafe_fast_kdf():
         yield Site(db, settings, frozen_clock)
+
+
+def task_data(db: Any, instance_id: int, bpmn_id: str) -> dict[str, Any]:
+    """The data of the latest task `bpmn_id` of the instance, as it stands."""
+    import json
+
+    with db.session() as session:
+        body = session.scalars(select(InstanceTask.body).where(
+            InstanceTask.instance_id == instance_id, InstanceTask.bpmn_id == bpmn_id, InstanceTask.dropped.is_(False))
+            .order_by(InstanceTask.seq.desc())).first()
+    assert body is not None, f"instance {instance_id} has no task {bpmn_id}"
+    return dict(json.loads(body).get("data") or {})
+
+
+def ready(db: Any, instance_id: int) -> list[str]:
+    """The bpmn ids of the instance's ready tasks, in order."""
+    with db.session() as session:
+        return list(session.scalars(select(InstanceTask.bpmn_id).where(
+            InstanceTask.instance_id == instance_id, InstanceTask.state == READY, InstanceTask.dropped.is_(False))
+            .order_by(InstanceTask.seq)))
+
+
+@pytest.fixture
+def dev_site(site):  # type: ignore[no-untyped-def]
+    """The site with the deviation process (as shipped) and a batch-like process approved."""
+    from bpmn.deviation_capa import bundle as deviation_bundle
+
+    site.deploy(bundle(STUBS / "gate_batch"))
+    site.deploy(deviation_bundle())
+    return site
