@@ -76,11 +76,11 @@ def result(instance_id: int):  # type: ignore[no-untyped-def]
     with unit_of_work() as uow:
         data = latest_data(uow.session, instance_id)
         curriculum = data.get("curriculum") or {}
-        if curriculum.get("trainee") != g.user.user_id and not ({"trainer", "training_coordinator", "qa"}
-                                                                & set(g.user.roles)):
-            raise NotYourExam("only the trainee, trainers, training coordinators and QA see exam results")
         found = data.get("exam_result")
         if not isinstance(found, dict):
             raise NoExam(f"training {instance_id} has no graded exam")
+        if curriculum.get("trainee") != g.user.user_id and not ({"trainer", "training_coordinator", "qa"}
+                                                                & set(g.user.roles)):
+            raise NotYourExam("only the trainee, trainers, training coordinators and QA see exam results")
     return render_template("training/result.html", result=found, instance_id=instance_id,
                            document=data.get("document") or {}, trainee=curriculum.get("trainee_name", ""))
