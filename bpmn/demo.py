@@ -63,6 +63,9 @@ DEMO_USERS = (
     DemoUser("wang", "王伟 Wang Wei", ("validation",), "zh"),
     DemoUser("tess", "Tess Trainer", ("trainer",)),
     DemoUser("cora", "Cora Coordinator", ("training_coordinator",)),
+    DemoUser("dora", "Dora Document-Control", ("document_control", "requester")),
+    DemoUser("tom", "Tom Technician", ("technician",)),
+    DemoUser("mike", "Mike Metrology", ("metrology",)),
 )
 DEMO_ADMIN = DemoUser("admin", "Ada Admin", ("admin",))
 
@@ -126,12 +129,20 @@ def seed(settings: Settings, *, set_language: Callable[[Database, DemoUser], Non
 
         demo_masterdata.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock))
         _seed_library(db, settings, secrets, demo_clock, runtime)
+        _seed_processes(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock), runtime)
         if demo_clock() > real_clock() - timedelta(minutes=1):
             raise RuntimeError("demo seed ran out of past time: too many ceremonies for the 60-minute window")
         return rows
     finally:
         clock.set_clock(real_clock)
         db.dispose()
+
+
+def _seed_processes(db: Database, settings: Settings, credentials: Callable[[str], Any], runtime: Any) -> None:
+    """Each process package's demo (one line per process)."""
+    from bpmn.calibration import demo as calibration_demo
+
+    calibration_demo.seed(db, settings, credentials, runtime)
 
 
 def _credentials(db: Database, user_id: str, secret: str, demo_clock: clock.FrozenClock):  # type: ignore[no-untyped-def]
@@ -195,3 +206,6 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
     from bpmn.training import demo as training_demo
 
     training_demo.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock), runtime)
+    from bpmn.document_lifecycle import demo as documents_demo
+
+    documents_demo.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock), runtime)

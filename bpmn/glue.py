@@ -15,8 +15,9 @@ GMP process library brings:
   authorises a set-point write built from its form (`setpoint.*` properties), carried
   out by the scheduler;
 - each process package's own parts (`install(runtime, env)`): deviation_capa (the release
-  gate `deviations`), training (its operators, the gate `not_trainee`, the role hook that
-  starts the training a new role requires);
+  gate `deviations`); calibration (the gate `calibration`, the operators `calibration.*`);
+  training (its operators, the gates `not_trainee` and `current_document`, the role hook
+  that starts the training a new role requires);
 - its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
 
 The web application keeps the result in `app.extensions["gmp.runtime"]`; the `gmp`
@@ -25,7 +26,7 @@ to a runtime a test already made).
 """
 from __future__ import annotations
 
-from bpmn import batch_record, deviation_capa, document_lifecycle, training
+from bpmn import batch_record, calibration, deviation_capa, document_lifecycle, training
 from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
 from connectors import signed_setpoint
@@ -64,6 +65,7 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
     signed_setpoint.register(runtime, env)
     deviation_capa.install(runtime, env)
     document_lifecycle.install(runtime, env)
+    calibration.install(runtime, env)
     batch_record.install(runtime, env)
     training.install(runtime, env)
     return runtime

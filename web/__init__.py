@@ -38,6 +38,9 @@ BLUEPRINTS = [
     "web.periodic:bp",
     "web.plant:bp",
     "web.training:bp",
+    "web.documents:bp",
+    "web.plant_records:bp",
+    "web.calibration:bp",
     "web.batch_record:bp",
 ]
 

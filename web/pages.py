@@ -135,6 +135,8 @@ NAV = [
     ("records.index", N_("Records")),
     ("batches.index", N_("Batches")),
     ("plant.index", N_("Plant status")),
+    ("documents.index", N_("Documents")),
+    ("calibration.board", N_("Instrument status")),
     ("library.index", N_("Process library")),
     ("audit_ui.trail", N_("Audit trail")),
     ("admin.users", N_("Users")),
