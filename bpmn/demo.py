@@ -66,6 +66,9 @@ DEMO_USERS = (
     DemoUser("dora", "Dora Document-Control", ("document_control", "requester")),
     DemoUser("tom", "Tom Technician", ("technician",)),
     DemoUser("mike", "Mike Metrology", ("metrology",)),
+    DemoUser("paula", "Paula Purchasing", ("purchasing", "requester")),
+    DemoUser("sue", "Sue Supplier-Auditor", ("supplier_auditor",)),
+    DemoUser("cora", "Cora QC", ("qc",)),
 )
 DEMO_ADMIN = DemoUser("admin", "Ada Admin", ("admin",))
 
@@ -141,8 +144,10 @@ def seed(settings: Settings, *, set_language: Callable[[Database, DemoUser], Non
 def _seed_processes(db: Database, settings: Settings, credentials: Callable[[str], Any], runtime: Any) -> None:
     """Each process package's demo (one line per process)."""
     from bpmn.calibration import demo as calibration_demo
+    from bpmn.supplier_evaluation import demo as supplier_demo
 
     calibration_demo.seed(db, settings, credentials, runtime)
+    supplier_demo.seed(db, settings, credentials, runtime)
 
 
 def _credentials(db: Database, user_id: str, secret: str, demo_clock: clock.FrozenClock):  # type: ignore[no-untyped-def]
