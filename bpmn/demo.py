@@ -62,7 +62,7 @@ DEMO_USERS = (
     DemoUser("vera", "Vera Validation", ("validation",)),
     DemoUser("wang", "王伟 Wang Wei", ("validation",), "zh"),
     DemoUser("tess", "Tess Trainer", ("trainer",)),
-    DemoUser("cora", "Cora Coordinator", ("training_coordinator",)),
+    DemoUser("tina", "Tina Training-Coordinator", ("training_coordinator",)),
     DemoUser("dora", "Dora Document-Control", ("document_control", "requester")),
     DemoUser("tom", "Tom Technician", ("technician",)),
     DemoUser("mike", "Mike Metrology", ("metrology",)),

@@ -6,7 +6,7 @@
     TRN-0001  Victor's GDP training: he has signed read and understood, his exam is waiting
               (sign in as victor: "Take the exam" in his tasks);
     TRN-0002  Lin's training on SOP-PRD-012 v4 (the version in force since today): her study step
-              is waiting; after it, Tess Trainer assesses the practical and Cora Coordinator approves.
+              is waiting; after it, Tess Trainer assesses the practical and Tina Training-Coordinator approves.
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def seed(db: Database, settings: Settings, credentials: Callable[[str], Any], ru
             "password": creds.password, "totp": creds.totp or ""}), settings=settings,
             reason="training process reviewed", runtime=runtime)
         uow.commit()
-    with UnitOfWork(db, Actor("cora", "Cora Coordinator")) as uow:
+    with UnitOfWork(db, Actor("tina", "Tina Training-Coordinator")) as uow:
         victor = start_training(uow, {"trainee": "victor", "documents": [{"code": "SOP-GMP-002"}], "trigger": "manual",
                                       "reason": "GDP refresher"}, settings=settings, runtime=runtime,
                                 title="GDP refresher for Victor")
