@@ -63,6 +63,10 @@ DEMO_USERS = (
     DemoUser("wang", "王伟 Wang Wei", ("validation",), "zh"),
     DemoUser("tess", "Tess Trainer", ("trainer",)),
     DemoUser("tina", "Tina Training-Coordinator", ("training_coordinator",)),
+    DemoUser("rose", "Rose Requester", ("requester",)),
+    DemoUser("owen", "Owen Area-Owner", ("area_owner",)),
+    DemoUser("ella", "Ella EHS", ("ehs_officer",)),
+    DemoUser("ivan", "Ivan Isolation", ("isolation_authority",)),
     DemoUser("dora", "Dora Document-Control", ("document_control", "requester")),
     DemoUser("tom", "Tom Technician", ("technician",)),
     DemoUser("mike", "Mike Metrology", ("metrology",)),
@@ -145,9 +149,11 @@ def _seed_processes(db: Database, settings: Settings, credentials: Callable[[str
     """Each process package's demo (one line per process)."""
     from bpmn.calibration import demo as calibration_demo
     from bpmn.supplier_evaluation import demo as supplier_demo
+    from bpmn.work_permit import demo as work_permit_demo
 
     calibration_demo.seed(db, settings, credentials, runtime)
     supplier_demo.seed(db, settings, credentials, runtime)
+    work_permit_demo.seed(db, settings, credentials, runtime)
 
 
 def _credentials(db: Database, user_id: str, secret: str, demo_clock: clock.FrozenClock):  # type: ignore[no-untyped-def]

@@ -27,7 +27,7 @@ to a runtime a test already made).
 """
 from __future__ import annotations
 
-from bpmn import batch_record, calibration, deviation_capa, document_lifecycle, supplier_evaluation, training
+from bpmn import batch_record, calibration, deviation_capa, document_lifecycle, supplier_evaluation, training, work_permit
 from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
 from connectors import signed_setpoint
@@ -69,6 +69,7 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
     calibration.install(runtime, env)
     supplier_evaluation.install(runtime, env)
     batch_record.install(runtime, env)
+    work_permit.install(runtime, env)
     training.install(runtime, env)
     return runtime
 

@@ -42,6 +42,7 @@ BLUEPRINTS = [
     "web.plant_records:bp",
     "web.calibration:bp",
     "web.batch_record:bp",
+    "web.work_permit:bp",
 ]
 
 

@@ -137,6 +137,7 @@ NAV = [
     ("plant.index", N_("Plant status")),
     ("documents.index", N_("Documents")),
     ("calibration.board", N_("Instrument status")),
+    ("work_permit.board", N_("Active permits")),
     ("library.index", N_("Process library")),
     ("audit_ui.trail", N_("Audit trail")),
     ("admin.users", N_("Users")),
