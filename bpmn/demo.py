@@ -61,6 +61,7 @@ DEMO_USERS = (
     DemoUser("lin", "林晓 Lin Xiao", ("operator",), "zh"),
     DemoUser("vera", "Vera Validation", ("validation",)),
     DemoUser("wang", "王伟 Wang Wei", ("validation",), "zh"),
+    DemoUser("ivan", "Ivan Investigator", ("investigator",)),
 )
 DEMO_ADMIN = DemoUser("admin", "Ada Admin", ("admin",))
 
@@ -124,12 +125,20 @@ def seed(settings: Settings, *, set_language: Callable[[Database, DemoUser], Non
 
         demo_masterdata.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock))
         _seed_library(db, settings, secrets, demo_clock, runtime)
+        _seed_processes(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock), runtime)
         if demo_clock() > real_clock() - timedelta(minutes=1):
             raise RuntimeError("demo seed ran out of past time: too many ceremonies for the 60-minute window")
         return rows
     finally:
         clock.set_clock(real_clock)
         db.dispose()
+
+
+def _seed_processes(db: Database, settings: Settings, credentials: Callable[[str], Any], runtime: Any) -> None:
+    """Each process package's demo (one line per process)."""
+    from bpmn.deviation_capa import demo as deviation_demo
+
+    deviation_demo.seed(db, settings, credentials, runtime)
 
 
 def _credentials(db: Database, user_id: str, secret: str, demo_clock: clock.FrozenClock):  # type: ignore[no-untyped-def]

@@ -37,6 +37,7 @@ BLUEPRINTS = [
     "web.validation:bp",
     "web.periodic:bp",
     "web.plant:bp",
+    "web.quality:bp",
 ]
 
 

@@ -134,6 +134,7 @@ NAV = [
     ("tasks.inbox", N_("My tasks")),
     ("records.index", N_("Records")),
     ("plant.index", N_("Plant status")),
+    ("quality.index", N_("Quality")),
     ("library.index", N_("Process library")),
     ("audit_ui.trail", N_("Audit trail")),
     ("admin.users", N_("Users")),
