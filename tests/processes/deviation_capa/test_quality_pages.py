@@ -152,3 +152,27 @@ def test_the_qa_overview_shows_deviations_actions_and_expiring_qualifications(qu
     assert "质量概览" in page and "关键" in page and "按类别统计的每月偏差数" in page
     open_session(site.db, client, site.admin)
     assert client.get("/quality/").status_code == 403
+
+
+def test_the_triage_task_and_the_record_show_what_was_reported(quality):
+    application, site = quality
+    one = site.start("gate_batch", business_key="B-2026-0001", title="Batch B-2026-0001")
+    deviation = raise_deviation(site, one)
+    client = application.test_client()
+    open_session(site.db, client, site["quinn"])
+    task_id = site.task_id(deviation, "triage")
+    page = client.get(f"/tasks/{task_id}").get_data(as_text=True)
+    context = page[page.index('data-testid="task-context"'):page.index("</details>")]
+    for text in ("Bowl temperature above 70 °C", "Tag (位号)", "GR-01.bowl_temp", "72.4", "Upper limit (上限)",
+                 "B-2026-0002", "cpp_excursion"):
+        assert text in context, text
+    record = client.get(f"/records/{deviation}").get_data(as_text=True)
+    assert '<section class="record-section" data-section="report">' in record and "GR-01.bowl_temp" in record
+    site.complete(deviation, "triage", "quinn", TRIAGE, ("classified",))
+    site.complete(deviation, "investigate", "ivan", {
+        "why_1": "x", "root_cause": "Valve worn", "root_cause_category": "machine",
+        "product_impact": [{"batch": b, "impact": "none", "assessment": "none"} for b in ("B-2026-0001",)]},
+        ("performed",))
+    client.post("/language", data={"language": "zh", "csrf_token": "walk-token"})
+    page = client.get(f"/tasks/{site.task_id(deviation, 'capa_plan')}").get_data(as_text=True)
+    assert "本记录的内容" in page and "偏差报告" in page and "Valve worn" in page and "major" in page
