@@ -52,7 +52,7 @@ class DemoUser:
 
 DEMO_USERS = (
     DemoUser("alice", "Alice Operator", ("operator",)),
-    DemoUser("victor", "Victor Verifier", ("operator",)),
+    DemoUser("victor", "Victor Verifier", ("operator", "verifier")),
     DemoUser("sam", "Sam Supervisor", ("supervisor", "planner")),
     DemoUser("quinn", "Quinn QA", ("qa",)),
     DemoUser("rita", "Rita Reviewer", ("qa", "reviewer")),

@@ -24,7 +24,7 @@ to a runtime a test already made).
 """
 from __future__ import annotations
 
-from bpmn import deviation_capa
+from bpmn import batch_record, deviation_capa, document_lifecycle
 from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
 from connectors import signed_setpoint
@@ -62,6 +62,8 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
     equipment_operators.register_operators(runtime.operators, env)
     signed_setpoint.register(runtime, env)
     deviation_capa.install(runtime, env)
+    document_lifecycle.install(runtime, env)
+    batch_record.install(runtime, env)
     return runtime
 
 

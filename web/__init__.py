@@ -38,6 +38,7 @@ BLUEPRINTS = [
     "web.periodic:bp",
     "web.plant:bp",
     "web.quality:bp",
+    "web.batch_record:bp",
 ]
 
 

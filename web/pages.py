@@ -133,6 +133,7 @@ NAV = [
     ("main.home", N_("Home")),
     ("tasks.inbox", N_("My tasks")),
     ("records.index", N_("Records")),
+    ("batches.index", N_("Batches")),
     ("plant.index", N_("Plant status")),
     ("quality.index", N_("Quality")),
     ("library.index", N_("Process library")),

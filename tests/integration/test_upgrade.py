@@ -110,6 +110,13 @@ def _current_code_reads_the_old_records(populated, db):
         keyed = {ids[k]: listed[ids[k]]["business_key"] for k in ("keyed_batch", "keyed_other") if k in ids}
         assert keyed in ({}, {ids.get("keyed_batch"): "B-2026-0100", ids.get("keyed_other"): "B-2026-0101"})
         assert all(item["business_key"] is None for item in listed.values() if item["id"] not in keyed)
+        from engine import definitions  # the version in force of every process is the one approved before
+        from engine.models import ProcessDefinition, ProcessDefinitionVersion
+
+        for key, number in session.execute(select(ProcessDefinition.key, ProcessDefinitionVersion.version).join(
+                ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
+                .where(ProcessDefinitionVersion.status == "approved")):
+            assert definitions.approved_version(session, key).version == number, key
         released = instances.inspect(session, ids["released"])
         assert released["data"]["decision"] == "released" and released["data"]["room"] == "G-101"
         # links written before the link kinds existed read as the standard ones
