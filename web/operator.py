@@ -355,15 +355,22 @@ def task_context(session: Any, form: TaskForm) -> list[dict[str, Any]]:
     instance as it stands, shown above the form; a section that cannot be built here is left out."""
     from sqlalchemy import select
 
+    from engine.errors import RuntimeNotInstalled
     from engine.models import ProcessDefinition, ProcessDefinitionVersion
-    from web.records import _sections
+    from engine.record_sections import build_sections
+    from engine.runtime import current_runtime
 
     process = session.scalar(select(ProcessDefinition.key).join(
         ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
         .where(ProcessDefinitionVersion.id == form.version_id)) if form.version_id else None
     if not process:
         return []
-    return [s for s in _sections(session, process, form.instance_id, {}) if not s["error"] and (s["rows"] or s["notes"])]
+    try:
+        registry = current_runtime().record_sections
+    except RuntimeNotInstalled:
+        return []
+    return [s for s in build_sections(registry, session, process, form.instance_id, {})
+            if not s["error"] and (s["rows"] or s["notes"])]
 
 
 @bp.get("/<task_id>")

@@ -74,8 +74,9 @@ def report(session: Any, instance_id: int, record: Mapping[str, Any]) -> dict[st
     rows = [{"item": f"{en} ({zh})", "value": _text(deviation[key])} for key, en, zh in REPORT_FIELDS
             if deviation.get(key) not in (None, "", [])]
     context = deviation.get("context") if isinstance(deviation.get("context"), Mapping) else {}
+    shown = {(row["item"], row["value"]) for row in rows}
     rows += [{"item": f"{en} ({zh})", "value": _text(context[key])} for key, en, zh in CONTEXT_FIELDS
-             if context.get(key) not in (None, "", [])]
+             if context.get(key) not in (None, "", []) and (f"{en} ({zh})", _text(context[key])) not in shown]
     rows += [{"item": f"{en} ({zh})", "value": _text(value)} for key, en, zh in TRIAGE_FIELDS
              if (value := _latest(found, key)) not in (None, "")]
     return {"columns": COLUMNS, "rows": rows}
