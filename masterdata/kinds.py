@@ -6,7 +6,8 @@ cross-field checks and who drafts and approves them by default.
     approved_supplier   the approved supplier list: supplier x material, approved / conditional /
                         rejected, valid until (key "<supplier>:<material>")
     equipment           id, class, location, linked instruments, clean hold time
-    instrument          id, range, tolerance, calibration interval, linked equipment
+    instrument          id, range, tolerance, calibration interval, linked equipment, the tag it is
+                        read from, its calibration test points, whether it is a reference standard
     document            the document register: SOP/document id, version, title, effective date; its
                         training: question bank, pass mark, attempts, practical assessment
                         (masterdata.question_bank reads them)
@@ -159,8 +160,11 @@ EQUIPMENT = ChangeKind(
 
 def _check_instrument(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = _limits("range", data.get("range") or {})
+    span = data.get("range") or {}
+    for index, point in enumerate(data.get("test_points") or []):
+        if "min" in span and "max" in span and not span["min"] <= point <= span["max"]:
+            problems.append((f"test_points.{index}", f"{point} is outside the instrument's range"))
     tolerance = data.get("tolerance") or {}
-    span = (data.get("range") or {})
     if tolerance.get("value") is not None and "min" in span and "max" in span and tolerance.get("unit") == span.get(
             "unit") and tolerance["value"] > span["max"] - span["min"]:
         problems.append(("tolerance.value", "is wider than the instrument's range"))
@@ -179,6 +183,11 @@ INSTRUMENT = ChangeKind(
         "interval_days": _titled({"type": "integer", "minimum": 1, "maximum": 3650}, "Calibration interval (days)"),
         "warning_days": _titled({"type": "integer", "minimum": 0, "maximum": 365},
                                 "Due warning (days before the due date)"),
+        "tag": _titled({"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^\S+$"},
+                       "Equipment tag it is read from (connected instruments)"),
+        "test_points": {"type": "array", "title": "Calibration test points", "minItems": 1, "maxItems": 20,
+                        "items": NUMBER},
+        "reference": _titled({"type": "boolean"}, "Reference standard"),
     }), drafter_roles=("qa", "metrology"), approver_roles=("qa", "metrology"),
     list_fields=("code", "name", "equipment", "interval_days"),
     description="measuring instruments: range, tolerance, calibration interval, linked equipment")

@@ -52,6 +52,8 @@ def build_record(session: Any, instance_id: int, runtime: Any = None) -> dict[st
         for item in corrections:
             by_field.setdefault(item["field"], []).append(item)
         definition = _definition(session, row.id)
+        if not fields and definition is not None:  # completed without the form's record (a service call)
+            fields = _plain_fields(definition.fields, data)
         view = _current(definition, fields, corrections)
         signed_record = _signed_record(session, row.id, definition)
         if definition is not None:
@@ -127,6 +129,25 @@ def build_record(session: Any, instance_id: int, runtime: Any = None) -> dict[st
 
 # Audit actions that change data after its first entry (Annex 11 §8: flagged on the record).
 CHANGE_ACTIONS = frozenset({"task.value_corrected", "task.late_entry_recorded", "instance.data_changed"})
+
+
+def _plain_fields(specs: Any, data: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Field paths and values of a task completed without the form's provenance record (no
+    capture, override or limit notes were recorded): each value as submitted, source "manual"."""
+    found: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        if spec.name not in data or spec.calculated is not None:
+            continue
+        value, path = data[spec.name], f"{prefix}{spec.name}"
+        if spec.kind == "rows" and isinstance(value, list):
+            for index, row in enumerate(value):
+                if isinstance(row, dict):
+                    found.update(_plain_fields(spec.children, row, f"{path}.{index}."))
+        elif spec.kind == "group" and isinstance(value, dict):
+            found.update(_plain_fields(spec.children, value, f"{path}."))
+        else:
+            found[path] = {"value": value, "source": "manual", "unit": spec.unit}
+    return found
 
 
 def _signed_record(session: Any, task_id: str, definition: Any) -> dict[str, Any] | None:

@@ -2,7 +2,7 @@
 
 - DEV-YYYY-0001 raised from the demo batch's granulation step (a temperature excursion, as the
   `raise_deviation` operator raises it: pre-filled, linked `raised_from` the batch, which is
-  on hold), triaged by Quinn QA (classified by the table) and waiting for Ivan Investigator;
+  on hold), triaged by Quinn QA (classified by the table) and waiting for Iris Investigator;
 - DEV-YYYY-0002 reported by hand by Alice Operator (a torn label), waiting for QA triage.
 
 `seed(db, settings, credentials, runtime)`: `credentials(user_id)` gives one ceremony's
@@ -81,7 +81,7 @@ def seed(db: Database, settings: Settings, credentials: Callable[[str], Any], ru
     with UnitOfWork(db, quinn) as uow:
         task_id = _ready_task(uow.session, int(raised), "triage")
         tasks.complete_task(uow, task_id, {
-            "severity": "medium", "occurrence": "occasional", "detectability": "medium", "investigation_owner": "ivan",
+            "severity": "medium", "occurrence": "occasional", "detectability": "medium", "investigation_owner": "iris",
             "investigation_due": due, "triage_note": "excursion of 2.4 °C for 6 minutes; dissolution at risk"},
             [_sign(credentials, "quinn", "classified")], services=default_services(settings), settings=settings,
             runtime=runtime)

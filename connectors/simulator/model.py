@@ -41,12 +41,21 @@ POINTS: tuple[Point, ...] = (
     Point("isolation.valve_open", "", True, writable=True, description="steam supply valve open (remote-operated)"),
     Point("gas.o2", "%", 20.9, description="oxygen concentration"),
     Point("gas.lel", "%LEL", 0.0, description="flammables, percent of the lower explosive limit"),
+    Point("gas.h2s", "ppm", 0.0, description="hydrogen sulphide"),
+    Point("gas.co", "ppm", 0.0, description="carbon monoxide"),
+    Point("isolation.mcc_breaker_closed", "", True, description="vessel V-101 agitator MCC breaker closed (energised)"),
+    Point("isolation.n2_valve_open", "", True, description="vessel V-101 nitrogen inlet valve open"),
     Point("cal.pressure_reference", "bar", 2.0, description="reference pressure applied to the gauge"),
     Point("cal.pressure_gauge", "bar", 2.0, description="pressure gauge under calibration, reading"),
     Point("cal.pressure_gauge_offset", "bar", 0.0, writable=True, description="pressure gauge zero offset"),
     Point("cal.temp_reference", "degC", 25.0, description="reference bath temperature"),
     Point("cal.temp_probe", "degC", 25.0, description="temperature probe under calibration, reading"),
     Point("cal.temp_probe_offset", "degC", 0.0, writable=True, description="temperature probe offset"),
+    Point("cal.dp_reference", "Pa", 0.0, description="differential pressure applied by the pressure calibrator "
+          "(reference standard REF-P-01 reads it)"),
+    Point("cal.dp_transmitter", "Pa", 0.0, description="filter differential pressure transmitter PT-102, reading"),
+    Point("cal.dp_transmitter_offset", "Pa", 0.0, writable=True,
+          description="PT-102 offset (settable: an instrument drifting out of tolerance)"),
 )
 POINT_BY_NAME = {p.name: p for p in POINTS}
 
@@ -143,6 +152,7 @@ class PlantModel:
         v = self.values
         v["cal.pressure_gauge"] = float(v["cal.pressure_reference"]) + float(v["cal.pressure_gauge_offset"])
         v["cal.temp_probe"] = float(v["cal.temp_reference"]) + float(v["cal.temp_probe_offset"])
+        v["cal.dp_transmitter"] = float(v["cal.dp_reference"]) + float(v["cal.dp_transmitter_offset"])
 
     @staticmethod
     def _require(name: str) -> Point:
