@@ -51,7 +51,8 @@ def register_rows(session: Any) -> list[dict[str, Any]]:
                      "version": current.data.get("version") if current else None,
                      "effective_date": current.data.get("effective_date") if current else None,
                      "type": current.data.get("type") if current else None,
-                     "in_progress": running.get(code, []),
+                     "in_progress": [r for r in running.get(code, [])
+                                     if current is None or r["version"] != current.data.get("version")],
                      "outstanding": sum(r.outstanding for r in recon)})
     return rows
 
