@@ -146,12 +146,14 @@ def seed(settings: Settings, *, set_language: Callable[[Database, DemoUser], Non
 
 def _seed_processes(db: Database, settings: Settings, credentials: Callable[[str], Any], runtime: Any) -> None:
     """Each process package's demo (one line per process)."""
+    from bpmn.batch_record import demo as batch_record_demo
     from bpmn.calibration import demo as calibration_demo
     from bpmn.deviation_capa import demo as deviation_demo
     from bpmn.supplier_evaluation import demo as supplier_demo
     from bpmn.work_permit import demo as work_permit_demo
 
     calibration_demo.seed(db, settings, credentials, runtime)
+    batch_record_demo.seed(db, settings, credentials, runtime)
     supplier_demo.seed(db, settings, credentials, runtime)
     work_permit_demo.seed(db, settings, credentials, runtime)
     deviation_demo.seed(db, settings, credentials, runtime)
