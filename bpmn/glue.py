@@ -89,6 +89,7 @@ def install_pq_scenarios() -> None:
     from core.modules import optional_module
 
     if optional_module("validation_pack.pq") is not None:
-        from bpmn import pq_demo
+        from bpmn import pq_batch, pq_demo
 
         pq_demo.install()
+        pq_batch.install()
