@@ -43,10 +43,14 @@ def html_document(title: str, body: str, *, lang: str = "zh-CN", meta: str = "",
             f'<div class="meta" data-meta="{escape(meta)}">{escape(meta)}</div>{body}</body></html>')
 
 
-def render_pdf(html: str, *, base_url: str | None = None) -> bytes:
-    """Render HTML to PDF/A-3b bytes (fonts embedded, XMP metadata, output intent)."""
-    from weasyprint import HTML
+def render_pdf(html: str, *, base_url: str | None = None,
+               attachments: list[tuple[str, bytes]] | None = None) -> bytes:
+    """Render HTML to PDF/A-3b bytes (fonts embedded, XMP metadata, output intent); each
+    (name, bytes) of `attachments` is embedded as an associated file (PDF/A-3)."""
+    from weasyprint import HTML, Attachment
 
-    pdf = HTML(string=html, base_url=base_url).write_pdf(pdf_variant="pdf/a-3b")
+    files = [Attachment(string=data.decode("utf-8") if name.endswith(".json") else data, name=name,
+                        description=name, relationship="Data") for name, data in attachments or []]
+    pdf = HTML(string=html, base_url=base_url).write_pdf(pdf_variant="pdf/a-3b", attachments=files or None)
     assert pdf is not None
     return bytes(pdf)

@@ -52,7 +52,7 @@ class DemoUser:
 
 DEMO_USERS = (
     DemoUser("alice", "Alice Operator", ("operator",)),
-    DemoUser("victor", "Victor Verifier", ("operator",)),
+    DemoUser("victor", "Victor Verifier", ("operator", "verifier")),
     DemoUser("sam", "Sam Supervisor", ("supervisor", "planner")),
     DemoUser("quinn", "Quinn QA", ("qa",)),
     DemoUser("rita", "Rita Reviewer", ("qa", "reviewer")),
@@ -61,6 +61,8 @@ DEMO_USERS = (
     DemoUser("lin", "林晓 Lin Xiao", ("operator",), "zh"),
     DemoUser("vera", "Vera Validation", ("validation",)),
     DemoUser("wang", "王伟 Wang Wei", ("validation",), "zh"),
+    DemoUser("tom", "Tom Technician", ("technician",)),
+    DemoUser("mike", "Mike Metrology", ("metrology",)),
 )
 DEMO_ADMIN = DemoUser("admin", "Ada Admin", ("admin",))
 
@@ -124,12 +126,20 @@ def seed(settings: Settings, *, set_language: Callable[[Database, DemoUser], Non
 
         demo_masterdata.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock))
         _seed_library(db, settings, secrets, demo_clock, runtime)
+        _seed_processes(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock), runtime)
         if demo_clock() > real_clock() - timedelta(minutes=1):
             raise RuntimeError("demo seed ran out of past time: too many ceremonies for the 60-minute window")
         return rows
     finally:
         clock.set_clock(real_clock)
         db.dispose()
+
+
+def _seed_processes(db: Database, settings: Settings, credentials: Callable[[str], Any], runtime: Any) -> None:
+    """Each process package's demo (one line per process)."""
+    from bpmn.calibration import demo as calibration_demo
+
+    calibration_demo.seed(db, settings, credentials, runtime)
 
 
 def _credentials(db: Database, user_id: str, secret: str, demo_clock: clock.FrozenClock):  # type: ignore[no-untyped-def]

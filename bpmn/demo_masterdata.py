@@ -2,7 +2,8 @@
 
 Two products with effective master recipes, six materials with lots (one expired, one in
 quarantine, one from a supplier not approved for its material), three pieces of equipment,
-five instruments (one overdue), the document register, a training matrix and
+seven instruments (one overdue; two pressure calibrators as reference
+standards, the spare one overdue), the document register, a training matrix and
 qualifications (Victor's dispensing qualification expired yesterday; Lin holds the old
 version of the granulation SOP). Everything goes through the real services: master data
 drafted by Quinn QA and approved by Rita Reviewer with a signature, lots received by Quinn
@@ -76,11 +77,17 @@ INSTRUMENTS = {
                "interval_days": 180},
     "PT-102": {"name": "Filter differential pressure", "equipment": "FBD-01",
                "range": {"min": 0, "max": 5000, "unit": "Pa"}, "tolerance": {"value": 25, "unit": "Pa"},
-               "interval_days": 365},
+               "interval_days": 365, "tag": "PT-102.dp", "test_points": [500, 2500, 4500]},
     "WT-01": {"name": "Load cell", "equipment": "SCALE-01", "range": {"min": 0, "max": 300, "unit": "kg"},
               "tolerance": {"value": 0.05, "unit": "kg"}, "interval_days": 90, "warning_days": 10},
     "REF-T-01": {"name": "Reference thermometer", "location": "Metrology lab",
                  "range": {"min": -20, "max": 200, "unit": "°C"}, "tolerance": {"value": 0.05, "unit": "°C"},
+                 "interval_days": 365, "reference": True},
+    "REF-P-01": {"name": "Pressure calibrator", "location": "Metrology lab", "reference": True, "tag": "REF-P-01.dp",
+                 "range": {"min": 0, "max": 6000, "unit": "Pa"}, "tolerance": {"value": 2, "unit": "Pa"},
+                 "interval_days": 365},
+    "REF-P-02": {"name": "Pressure calibrator (spare)", "location": "Metrology lab", "reference": True,
+                 "range": {"min": 0, "max": 6000, "unit": "Pa"}, "tolerance": {"value": 2, "unit": "Pa"},
                  "interval_days": 365},
 }
 
@@ -135,12 +142,13 @@ def seed(db: Database, settings: Settings, credentials: Credentials) -> None:
     quinn, rita = Actor("quinn", "Quinn QA"), Actor("rita", "Rita Reviewer")
     alice, sam = Actor("alice", "Alice Operator"), Actor("sam", "Sam Supervisor")
     today = clock.now().date()
-    from signatures.accountability import sign_statement
+    from signatures.accountability import get_statement, sign_statement
 
     for actor in (quinn, rita, alice, sam):  # each signs the accountability statement before their first signature
         with UnitOfWork(db, actor) as uow:
-            sign_statement(uow, credentials(actor.user_id), settings)
-            uow.commit()
+            if get_statement(uow.session, actor.user_id) is None:  # (a site's people may have signed it already)
+                sign_statement(uow, credentials(actor.user_id), settings)
+                uow.commit()
 
     def in_force(kind: str, items: dict[str, dict[str, Any]], action: str = "create") -> None:
         key_field = catalogue.get(kind).key_field
@@ -197,6 +205,10 @@ def seed(db: Database, settings: Settings, credentials: Credentials) -> None:
         act(sam, equipment_log.log_equipment, code, "released", note="visual inspection passed")
     act(quinn, calibration.record_calibration, "REF-T-01", calibrated_on=day(-30), result="pass",
         certificate="NIM-T-2026-0042", note="external calibration")
+    act(quinn, calibration.record_calibration, "REF-P-01", calibrated_on=day(-60), result="pass",
+        certificate="NIM-P-2026-0117", note="external calibration")
+    act(quinn, calibration.record_calibration, "REF-P-02", calibrated_on=day(-400), result="pass",
+        certificate="NIM-P-2025-0033", note="external calibration")  # overdue: refused as a reference
     for code in ("TT-101", "TT-102"):
         act(quinn, calibration.record_calibration, code, calibrated_on=day(-20), result="pass", reference="REF-T-01",
             certificate=f"CAL-{code}", note="3-point calibration, as found within tolerance")

@@ -14,6 +14,8 @@ GMP process library brings:
 - the signed set-point (connectors.signed_setpoint): a user task whose signature
   authorises a set-point write built from its form (`setpoint.*` properties), carried
   out by the scheduler;
+- each process package's own parts (`install(runtime, env)`): deviation_capa (the release
+  gate `deviations`); calibration (the gate `calibration`, the operators `calibration.*`);
 - its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
 
 The web application keeps the result in `app.extensions["gmp.runtime"]`; the `gmp`
@@ -22,6 +24,7 @@ to a runtime a test already made).
 """
 from __future__ import annotations
 
+from bpmn import batch_record, calibration, deviation_capa, document_lifecycle
 from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
 from connectors import signed_setpoint
@@ -58,6 +61,10 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
     env = equipment_operators.environment(db, settings) if db is not None and settings is not None else None
     equipment_operators.register_operators(runtime.operators, env)
     signed_setpoint.register(runtime, env)
+    deviation_capa.install(runtime, env)
+    document_lifecycle.install(runtime, env)
+    calibration.install(runtime, env)
+    batch_record.install(runtime, env)
     return runtime
 
 

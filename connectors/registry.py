@@ -125,7 +125,7 @@ def import_revision(uow: UnitOfWork, raw: bytes, source_name: str, *, reason: st
         raise RegistryError(f"{source_name}: every tag in the file is already in effect as defined: nothing to change")
     try:
         change_set = changes.draft_set(uow, None, TAG_KIND, entries, reason, source_name=Path(source_name).name,
-                                       source_sha256=hashlib.sha256(raw).hexdigest())
+                                       source_sha256=hashlib.sha256(raw).hexdigest(), by_manager=True)
     except ChangeError as exc:
         raise RegistryError(f"{source_name}: {exc}") from exc
     number = (session.scalar(select(func.max(TagRegistryRevision.number))) or 0) + 1

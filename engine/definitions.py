@@ -7,6 +7,10 @@ approved one `superseded` (its running instances continue on it). Only the appro
 version starts instances, and an instance stays pinned to the version it started on.
 Every version records who uploaded it, when and why; two versions can be compared
 element by element. The serialized spec is stored once per version.
+
+Approved versions are revisions of the process under the one change-control primitive
+(engine.definition_changes, masterdata.changes kind `process_definition`): the approval's
+signature is the change's, and the version in force is the primitive's answer.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.errors import GmpError
 from engine.checks import ensure_valid
+from engine.definition_changes import record_approval, version_in_force
 from engine.errors import ApprovalRefused, DefinitionError, DefinitionNotFound, DefinitionStateError
 from engine.models import ProcessDefinition, ProcessDefinitionVersion
 from engine.parsing import ParsedBundle, parse_bundle
@@ -239,6 +244,9 @@ def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: E
         uow.record_refusal("definition_version.approval_refused", "process_definition_version", label,
                            reason=str(exc))
         raise
+    record_approval(uow, process_id=definition.key, name=definition.name, version=version.version,
+                    files_sha256=version.files_sha256, reason=version.change_reason, drafted_by=version.created_by,
+                    drafted_at=version.created_at, signature=record, approval_reason=reason)
     now = clock.isoformat(clock.now())
     for old in session.execute(select(ProcessDefinitionVersion).where(
             ProcessDefinitionVersion.definition_id == version.definition_id,
@@ -291,10 +299,12 @@ def find_version(session: Session, key: str, number: int) -> ProcessDefinitionVe
 
 
 def approved_version(session: Session, key: str) -> ProcessDefinitionVersion:
+    """The version in force (change control: engine.definition_changes), which starts instances."""
     definition = get_definition(session, key)
-    version = session.execute(select(ProcessDefinitionVersion).where(
+    number = version_in_force(session, key)
+    version = None if number is None else session.execute(select(ProcessDefinitionVersion).where(
         ProcessDefinitionVersion.definition_id == definition.id,
-        ProcessDefinitionVersion.status == VersionStatus.APPROVED.value)).scalar_one_or_none()
+        ProcessDefinitionVersion.version == number)).scalar_one_or_none()
     if version is None:
         raise DefinitionStateError(f"process '{key}' has no approved version: a draft cannot start instances")
     return version

@@ -8,13 +8,15 @@ What the engine itself brings: the gates `four_eyes` and `four_eyes_previous`, t
 task properties (forms, signatures, `gates`), the built-in operators
 (`start_linked_process`, `raise_deviation`, `record_exception`), the save hooks that give
 waiting timers their due rows and route thrown messages, and the operator context of a
-step (`engine.messages.DbOperatorActions`). This module sits above everything it
+step (`engine.messages.DbOperatorActions`), and the kind of controlled item its process
+definitions are (`process_definition`, engine.definition_changes). This module sits above everything it
 assembles; nothing below imports it.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from engine.definition_changes import PROCESS_DEFINITION
 from engine.gates import CORE_GATES, GateRegistry
 from engine.messages import MessageRouting, operator_actions
 from engine.operators import OperatorRegistry, register_builtins
@@ -22,6 +24,7 @@ from engine.properties import CORE_PROPERTIES, PropertyRegistry
 from engine.runtime import EngineRuntime
 from engine.sandbox import SandboxConfig
 from engine.scheduler import DueTimerRows
+from masterdata.changes import ChangeCatalogue
 
 
 def build_runtime(name: str = "engine", settings: Any = None) -> EngineRuntime:
@@ -32,4 +35,5 @@ def build_runtime(name: str = "engine", settings: Any = None) -> EngineRuntime:
     return EngineRuntime(gates=GateRegistry(CORE_GATES), properties=PropertyRegistry(CORE_PROPERTIES),
                          operators=operators, save_hooks=[DueTimerRows(), MessageRouting()],
                          operator_actions=operator_actions, name=name,
-                         sandbox=SandboxConfig.from_settings(settings))
+                         sandbox=SandboxConfig.from_settings(settings),
+                         changes=ChangeCatalogue([PROCESS_DEFINITION]))

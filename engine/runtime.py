@@ -5,6 +5,7 @@
     runtime.properties.register(TaskProperty(...))
     runtime.operators.register("equipment.read_tag", ...)
     runtime.signed_actions.register(SignedAction(...))  # a write a task's signature authorises
+    runtime.record_sections.register(RecordSection(...))  # a process's own part of its record
     runtime.freeze()
 
 `bpmn.glue.install(db, settings)` is the product's install step: it builds the runtime
@@ -32,6 +33,7 @@ from engine.errors import RegistrationError, RuntimeNotInstalled
 from engine.gates import GateRegistry
 from engine.operators import OperatorCaller, OperatorRegistry
 from engine.properties import PropertyRegistry, TaskRules
+from engine.record_sections import RecordSectionRegistry
 from engine.sandbox import SandboxConfig
 from engine.signed_actions import SignedActionRegistry
 from engine.spiff.specs import properties_of
@@ -91,6 +93,7 @@ class EngineRuntime:
         self.signed_actions = signed_actions or SignedActionRegistry()
         self.caller = OperatorCaller(self.operators)
         self.changes = changes if changes is not None else ChangeCatalogue()
+        self.record_sections = RecordSectionRegistry()  # process-specific parts of the record (web/records.py)
         self.frozen = False
 
     def add_save_hook(self, hook: SaveHook) -> None:
@@ -107,6 +110,7 @@ class EngineRuntime:
         self.operators.freeze()
         self.signed_actions.freeze()
         self.changes.freeze()
+        self.record_sections.freeze()
         self.frozen = True
         return self
 

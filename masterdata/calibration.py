@@ -106,10 +106,17 @@ def instrument_state(session: Session, instrument: str, on: date | None = None) 
                            good.due_on if good and last.result == PASS else None, last.result, warning)
 
 
-def record_calibration(uow: Any, instrument: str, *, calibrated_on: Any, result: str, credentials: Credentials,
-                       settings: Settings, reference: str | None = None, certificate: str | None = None,
-                       note: str = "", auth_session: Any = None, rules: RecordRules | None = None) -> InstrumentState:
-    """Record a reviewed calibration (signed 'approved'); the instrument's new status."""
+def record_calibration(uow: Any, instrument: str, *, calibrated_on: Any, result: str,
+                       credentials: Credentials | None = None, settings: Settings, reference: str | None = None,
+                       certificate: str | None = None, note: str = "", auth_session: Any = None,
+                       rules: RecordRules | None = None, signature_id: str | None = None) -> InstrumentState:
+    """Record a reviewed calibration (signed 'approved'); the instrument's new status.
+
+    Either the recorder signs it here (`credentials`), or it was signed 'approved' already by
+    the approval step of a calibration work order (`signature_id`: that signature, made by
+    the unit of work's person over the work order's record)."""
+    if (credentials is None) == (signature_id is None):
+        raise ValueError("record_calibration takes either credentials or the signature_id of an approval")
     session: Session = uow.session
     code = str(instrument or "").strip()
     require_role(uow, rules or load_record_rules(settings), "calibration.record",
@@ -147,8 +154,12 @@ def record_calibration(uow: Any, instrument: str, *, calibrated_on: Any, result:
     content = {"instrument": code, "instrument_revision": item.revision, "calibration": number,
                "calibrated_on": day.isoformat(), "result": result, "due_on": due, "interval_days": interval,
                "reference": ref, "certificate": cert, "note": why}
-    seq = sign_record(uow, "md_calibration", f"{code}/{number}", content, "approved", credentials, settings,
-                      auth_session=auth_session, reason=why or None)
+    if signature_id is not None:
+        seq = str(signature_id)
+    else:
+        assert credentials is not None
+        seq = sign_record(uow, "md_calibration", f"{code}/{number}", content, "approved", credentials, settings,
+                          auth_session=auth_session, reason=why or None)
     session.add(CalibrationRow(instrument=code, instrument_revision=item.revision, calibrated_on=day.isoformat(),
                                result=result, due_on=due, reference=ref, certificate=cert, note=why,
                                recorded_by=uow.actor.user_id, recorded_at=clock.isoformat(clock.now()),

@@ -545,8 +545,11 @@ def draft_set(uow: Any, catalogue: ChangeCatalogue | None, kind: str | ChangeKin
               entries: Sequence[tuple[Any, Mapping[str, Any] | None, str]], reason: str, *,
               source_name: str | None = None, source_sha256: str | None = None, settings: Settings | None = None,
               rules: ChangeRules | None = None, first_row: int = 1, rows: Sequence[int] | None = None,
-              row_word: str = "row") -> ChangeSet:
+              row_word: str = "row", by_manager: bool = False) -> ChangeSet:
     """Draft several items together (an import): all of them or none.
+
+    A kind changed through its own manager (`managed_by`: the tag registry, the process
+    library) is drafted only by that manager (`by_manager=True`); a generic draft is refused.
 
     A bad entry is refused naming its row and nothing is stored: entry i is row
     `rows[i]` when given (e.g. line numbers of a file, `row_word="line"`), else
@@ -556,6 +559,8 @@ def draft_set(uow: Any, catalogue: ChangeCatalogue | None, kind: str | ChangeKin
     session: Session = uow.session
     rules = rules or load_change_rules(settings)
     try:
+        if kind.managed_by and not by_manager:
+            raise ChangeStateError(f"{kind.label} items change through {kind.managed_by}, not as generic drafts")
         reason = _reason(reason, "a change")
         _check_role(uow, rules.drafters(kind), "drafting a change of", "md_change.draft_refused", kind, "*")
         if not entries:
@@ -738,6 +743,61 @@ def _approve_rows(uow: Any, kind: ChangeKind, rows: list[ChangeRow], *, credenti
     return [_change(r) for r in rows], signed
 
 
+def record_signed_approval(uow: Any, kind: ChangeKind, key: str, data: Mapping[str, Any], *, action: str,
+                           reason: str, drafted_by: str, drafted_at: str, signature: Any,
+                           approval_reason: str | None = None) -> Change:
+    """A change its managing component drafted and had signed itself, recorded as approved and effective now.
+
+    For kinds changed only through their manager (`managed_by`), whose own record of the same
+    content is signed by the approver in the same unit of work (a process definition version:
+    the version holds the draft and its review; its approval signature is the change's).
+    `signature` is that signature (`.signature_id`, `.signer_id`, `.signer_name`). The drafter
+    never approves their own change; the data must satisfy the kind; the revision it replaces
+    is superseded."""
+    session: Session = uow.session
+    approver = str(signature.signer_id)
+    try:
+        if not kind.managed_by:
+            raise ChangeNotPermitted(f"{kind.label} is approved through the change-control pages: only a kind "
+                                     "changed through its own manager records approvals signed there")
+        if approver != uow.actor.user_id:
+            raise ChangeNotPermitted(f"the approval must be signed by the approver ({uow.actor.user_id}) themself")
+        if approver == drafted_by:
+            raise ChangeNotPermitted(f"{kind.label} {key} was drafted by {approver}: a different person must "
+                                     "approve it (A11-10, CN-3)")
+        text_reason = _reason(reason, "a change")
+        key, content, base = _prepare(session, kind, key, data, action)
+    except ChangeError as exc:
+        uow.record_refusal("md_change.approval_refused", kind.name, str(key), reason=str(exc),
+                           details={"approver": approver})
+        raise
+    now = clock.isoformat(clock.now())
+    set_row = ChangeSetRow(kind=kind.name, reason=text_reason, source_name=None, source_sha256=None,
+                           drafted_by=drafted_by, drafted_at=drafted_at)
+    session.add(set_row)
+    session.flush()
+    number = (session.scalar(select(func.max(ChangeRow.revision)).where(
+        ChangeRow.kind == kind.name, ChangeRow.item_key == key)) or 0) + 1
+    text = dump_data(content)
+    row = ChangeRow(change_set_id=set_row.id, kind=kind.name, item_key=key, revision=number,
+                    action=ChangeAction(action).value, data_json=text, data_sha256=data_digest(text),
+                    reason=text_reason, status=ChangeStatus.APPROVED.value, drafted_by=drafted_by,
+                    drafted_at=drafted_at, approved_by=approver, approved_at=now,
+                    approval_reason=(approval_reason or "").strip() or None,
+                    signature_id=str(signature.signature_id), effective_from=now)
+    session.add(row)
+    session.flush()
+    before = _load(base.data_json) if base is not None and base.action != ChangeAction.RETIRE.value else None
+    uow.audit("md_change.approved", kind.name, key, reason=approval_reason,
+              changes=[["status", None, ChangeStatus.APPROVED.value], ["approved_by", None, approver],
+                       ["effective_from", None, now], *[d.as_list() for d in compare(before, content)]],
+              details={"revision": number, "change_id": row.id, "change_set": set_row.id,
+                       "signature_id": row.signature_id, "data_sha256": row.data_sha256, "drafted_by": drafted_by,
+                       "drafted_at": drafted_at, "managed_by": kind.managed_by})
+    settle(uow, kind.name)
+    return _change(row)
+
+
 def withdraw(uow: Any, change_id: int, reason: str, *, catalogue: ChangeCatalogue | None = None,
              settings: Settings | None = None, rules: ChangeRules | None = None, kind: ChangeKind | None = None,
              check_role: bool = True) -> Change:
@@ -811,3 +871,96 @@ def settle(uow: Any, kind: str, at: datetime | None = None) -> int:
             changed += 1
     session.flush()
     return changed
+
+
+# ---------------------------------------------------------------- changes decided inside a controlled process
+def approve_by_signature(uow: Any, kind: ChangeKind, change_id: int, signature: Any, *,
+                         effective_from: datetime | date | str | None = None, rules: ChangeRules | None = None,
+                         settings: Settings | None = None, reason: str | None = None) -> Change:
+    """Approve a draft with a signature given earlier in a controlled process (e.g. the QA
+    approval of a document version, whose signed task record names this change).
+
+    `signature` is a `signatures.models.Signature` row with meaning 'approved'. Refused as
+    `approve` refuses: a non-draft, the drafter's own signature, a signer without an approver
+    role, a date in the past, a date before an approved revision of the item."""
+    session: Session = uow.session
+    row = session.get(ChangeRow, change_id)
+    if row is None:
+        raise ChangeNotFound(f"no change with id {change_id}")
+    rules = rules or load_change_rules(settings)
+    signer = str(signature.signer_id)
+    try:
+        if row.status != ChangeStatus.DRAFT.value:
+            raise ChangeStateError(f"{kind.label} {row.item_key} revision {row.revision} is {row.status}: "
+                                   "only a draft can be approved")
+        if str(signature.meaning) != "approved":
+            raise ChangeNotPermitted(f"signature {signature.seq} means {signature.meaning!r}: an approval needs "
+                                     "'approved'")
+        if row.drafted_by == signer:
+            raise ChangeNotPermitted(f"{kind.label} {row.item_key} revision {row.revision} was drafted by {signer}: "
+                                     "a different person must approve it (A11-10, CN-3)")
+        allowed = rules.approvers(kind)
+        held = roles_of(session, signer)
+        if not held & set(allowed):
+            raise ChangeNotPermitted(f"approving a change of {kind.label.lower()} needs one of the roles "
+                                     f"{', '.join(allowed) or '(none configured)'}; {signer} holds "
+                                     f"{', '.join(sorted(held)) or 'no role'}")
+        moment = effective_moment(effective_from, clock.now())
+        later = session.scalar(select(func.max(ChangeRow.effective_from)).where(
+            ChangeRow.kind == row.kind, ChangeRow.item_key == row.item_key, ChangeRow.status.in_(IN_FORCE_STATUSES)))
+        if later is not None and later > moment:
+            raise ChangeStateError(f"{kind.label} {row.item_key}: an approved revision takes effect on {later}; "
+                                   "this one cannot take effect before it")
+    except ChangeError as exc:
+        uow.record_refusal("md_change.approval_refused", kind.name, row.item_key, reason=str(exc),
+                           details={"approver": signer, "changes": [row.id], "signature_id": str(signature.seq)})
+        raise
+    row.status = ChangeStatus.APPROVED.value
+    row.approved_by = signer
+    row.approved_at = clock.isoformat(clock.now())
+    row.approval_reason = (reason or "").strip() or None
+    row.signature_id = str(signature.seq)
+    row.effective_from = moment
+    uow.audit("md_change.approved", kind.name, row.item_key, reason=reason,
+              actor=Actor(signer, str(signature.printed_name)),
+              changes=[["status", ChangeStatus.DRAFT.value, ChangeStatus.APPROVED.value],
+                       ["approved_by", None, signer], ["effective_from", None, moment]],
+              details={"revision": row.revision, "change_id": row.id, "signature_id": row.signature_id,
+                       "signed_record": f"{signature.record_type}/{signature.record_id}",
+                       "data_sha256": row.data_sha256})
+    session.flush()
+    settle(uow, kind.name)
+    return _change(row)
+
+
+def postpone(uow: Any, kind: ChangeKind, change_id: int, effective_from: datetime | date | str, *, reason: str,
+             signature: Any) -> Change:
+    """Move the date an approved revision takes effect to a later one, before it has taken
+    effect (a document whose training is not complete), by a signed decision (`signature`:
+    the signature of the person deciding, meaning 'approved'). The old and new dates are
+    in the audit entry; a revision in force already, or an earlier date, is refused."""
+    session: Session = uow.session
+    row = session.get(ChangeRow, change_id)
+    if row is None:
+        raise ChangeNotFound(f"no change with id {change_id}")
+    now = clock.now()
+    try:
+        text = _reason(reason, "a postponement")
+        if row.status != ChangeStatus.APPROVED.value or (row.effective_from or "") <= clock.isoformat(now):
+            raise ChangeStateError(f"{kind.label} {row.item_key} revision {row.revision} is in force already or not "
+                                   "approved: only an approved revision waiting for its date can be postponed")
+        moment = effective_moment(effective_from, now)
+        if moment <= (row.effective_from or ""):
+            raise ChangeInvalid(f"the new date ({moment[:10]}) must be later than the planned one "
+                                f"({(row.effective_from or '')[:10]})", [("effective_from", "not later")])
+    except ChangeError as exc:
+        uow.record_refusal("md_change.postponement_refused", kind.name, row.item_key, reason=str(exc),
+                           details={"change_id": row.id})
+        raise
+    before = row.effective_from
+    row.effective_from = moment
+    uow.audit("md_change.postponed", kind.name, row.item_key, reason=text,
+              changes=[["effective_from", before, moment]],
+              details={"revision": row.revision, "change_id": row.id, "signature_id": str(signature.seq)})
+    session.flush()
+    return _change(row)

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.config import Settings
 from masterdata import changes
-from masterdata.errors import RecordInvalid, RecordNotFound, RecordStateError
+from masterdata.errors import RecordInvalid, RecordNotFound, RecordNotPermitted, RecordStateError
 from masterdata.record_models import EquipmentLogRow
 from masterdata.signed import RecordRules, load_record_rules, refuse, require_role, sign_record, text
 from signatures.credentials import Credentials
@@ -160,4 +160,53 @@ def log_equipment(uow: Any, equipment: str, status: str, *, note: str, credentia
     uow.audit("md_equipment.logged", "md_equipment", code, reason=why,
               changes=[["status", current.status, status]],
               details={"signature_id": seq, "entry": number, "instance_id": instance_id})
+    return equipment_state(session, code)
+
+
+def log_use_under_signature(uow: Any, equipment: str, status: str, *, instance_id: int, signature_seq: int | str,
+                            note: str, settings: Settings | None = None,
+                            rules: RecordRules | None = None) -> EquipmentState:
+    """A logbook entry a process step makes for its equipment (`in_use` with the instance, or
+    `dirty` after use), covered by the signature the operator gave at that step (e.g. the
+    signed set-point that started the phase): the entry names that signature, its signer is
+    the entry's author and must hold a role allowed to make logbook entries. Repeating the
+    entry the equipment already has for this instance changes nothing."""
+    from signatures.accounts import roles_of
+    from signatures.models import Signature
+
+    session: Session = uow.session
+    code = str(equipment or "").strip()
+    try:
+        if status not in (IN_USE, DIRTY):
+            raise RecordInvalid(f"a process step logs its equipment in use or dirty, not {status!r}",
+                                [("status", "not allowed")])
+        signature = session.get(Signature, int(signature_seq)) if str(signature_seq).isdigit() else None
+        if signature is None:
+            raise RecordNotFound(f"signature {signature_seq!r} does not exist: the entry must be covered by one")
+        allowed = set((rules or load_record_rules(settings)).roles("equipment.entry"))
+        if not roles_of(session, signature.signer_id) & allowed:
+            raise RecordNotPermitted(f"{signature.signer_id} may not make logbook entries for {code}")
+        if changes.effective(session, "equipment", code) is None:
+            raise RecordNotFound(f"equipment {equipment!r} is not in the master data in force")
+        current = equipment_state(session, code)
+        if current.status == status and (status != IN_USE or current.instance_id == instance_id):
+            return current
+        if current.status not in FROM[status]:
+            shown = STATUS_LABELS[current.status][0].lower() if current.status else "without a logbook entry"
+            raise RecordStateError(f"{code} is {shown}: it cannot be recorded as {STATUS_LABELS[status][0].lower()}")
+        if status == IN_USE and current.hold_lapsed():
+            raise RecordStateError(f"{code}: the clean hold time ended at {current.clean_until}")
+        why = text(note, "note")
+    except (RecordInvalid, RecordStateError, RecordNotFound, RecordNotPermitted) as exc:
+        refuse(uow, exc, "md_equipment", code or "?", f"log:{status}")
+    number = len(logbook(session, code)) + 1
+    session.add(EquipmentLogRow(equipment=code, status=status, previous_status=current.status,
+                                instance_id=instance_id if status == IN_USE else None, note=why,
+                                entered_by=signature.signer_id, entered_at=clock.isoformat(clock.now()),
+                                signature_id=str(signature.seq)))
+    session.flush()
+    uow.audit("md_equipment.logged", "md_equipment", code, reason=why, changes=[["status", current.status, status]],
+              details={"signature_id": str(signature.seq), "entry": number, "instance_id": instance_id,
+                       "covered_by": {"record_type": signature.record_type, "record_id": signature.record_id,
+                                      "meaning": signature.meaning, "signer": signature.signer_id}})
     return equipment_state(session, code)

@@ -6,8 +6,11 @@ cross-field checks and who drafts and approves them by default.
     approved_supplier   the approved supplier list: supplier x material, approved / conditional /
                         rejected, valid until (key "<supplier>:<material>")
     equipment           id, class, location, linked instruments, clean hold time
-    instrument          id, range, tolerance, calibration interval, linked equipment
-    document            the document register: SOP/document id, version, title, effective date
+    instrument          id, range, tolerance, calibration interval, linked equipment, the tag it is
+                        read from, its calibration test points, whether it is a reference standard
+    document            the document register: SOP/document id, version, title, effective date; its
+                        training: question bank, pass mark, attempts, practical assessment
+                        (masterdata.question_bank reads them)
     training_matrix     role -> the SOP ids it requires (key: the role)
     recipe              master recipe: product, batch size, bill of materials, equipment classes,
                         phases with set-points and critical-parameter limits, in-process controls,
@@ -157,8 +160,11 @@ EQUIPMENT = ChangeKind(
 
 def _check_instrument(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = _limits("range", data.get("range") or {})
+    span = data.get("range") or {}
+    for index, point in enumerate(data.get("test_points") or []):
+        if "min" in span and "max" in span and not span["min"] <= point <= span["max"]:
+            problems.append((f"test_points.{index}", f"{point} is outside the instrument's range"))
     tolerance = data.get("tolerance") or {}
-    span = (data.get("range") or {})
     if tolerance.get("value") is not None and "min" in span and "max" in span and tolerance.get("unit") == span.get(
             "unit") and tolerance["value"] > span["max"] - span["min"]:
         problems.append(("tolerance.value", "is wider than the instrument's range"))
@@ -177,14 +183,70 @@ INSTRUMENT = ChangeKind(
         "interval_days": _titled({"type": "integer", "minimum": 1, "maximum": 3650}, "Calibration interval (days)"),
         "warning_days": _titled({"type": "integer", "minimum": 0, "maximum": 365},
                                 "Due warning (days before the due date)"),
+        "tag": _titled({"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^\S+$"},
+                       "Equipment tag it is read from (connected instruments)"),
+        "test_points": {"type": "array", "title": "Calibration test points", "minItems": 1, "maxItems": 20,
+                        "items": NUMBER},
+        "reference": _titled({"type": "boolean"}, "Reference standard"),
     }), drafter_roles=("qa", "metrology"), approver_roles=("qa", "metrology"),
     list_fields=("code", "name", "equipment", "interval_days"),
     description="measuring instruments: range, tolerance, calibration interval, linked equipment")
 
 # ---------------------------------------------------------------- documents and training
 DOCUMENT_TYPES = ("sop", "specification", "master_recipe", "work_instruction", "form", "policy")
+MAX_QUESTIONS = 100
+MAX_CHOICES = 8
+CHOICE = {"type": "string", "minLength": 1, "maxLength": 300}
+QUESTION = _obj(["text", "choices", "answer"], {
+    "text": _titled({"type": "string", "minLength": 1, "maxLength": 1000}, "Question"),
+    "text_zh": _titled({"type": "string", "maxLength": 1000}, "Question (Chinese)"),
+    "choices": {"type": "array", "title": "Choices", "minItems": 2, "maxItems": MAX_CHOICES, "items": CHOICE},
+    "choices_zh": {"type": "array", "title": "Choices (Chinese)", "maxItems": MAX_CHOICES, "items": CHOICE},
+    "answer": _titled({"type": "integer", "minimum": 0, "maximum": MAX_CHOICES - 1},
+                      "Correct choice (0 = the first)"),
+}, "Question")
+
+
+def _check_question_bank(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The question bank of a document (training exams): answers among the choices, Chinese choices
+    matching the English ones, no question or choice twice, a pass mark and attempts only with questions."""
+    problems: list[tuple[str, str]] = []
+    questions = data.get("questions") or []
+    texts: list[str] = []
+    for index, question in enumerate(questions, start=1):
+        choices = question.get("choices") or []
+        answer = question.get("answer")
+        if isinstance(answer, int) and answer >= len(choices):
+            problems.append((f"questions.{index}.answer",
+                             f"choice {answer} does not exist: the question has {len(choices)} choices (0 to "
+                             f"{len(choices) - 1})"))
+        normalised = [c.strip().casefold() for c in choices]
+        for number, choice in enumerate(normalised):
+            if normalised.index(choice) != number:
+                problems.append((f"questions.{index}.choices", f"'{choices[number]}' is offered twice"))
+        zh = question.get("choices_zh")
+        if zh is not None and len(zh) != len(choices):
+            problems.append((f"questions.{index}.choices_zh",
+                             f"has {len(zh)} choices; the English question has {len(choices)}: give each its "
+                             "translation, in the same order"))
+        text_key = question.get("text", "").strip().casefold()
+        if text_key in texts:
+            problems.append((f"questions.{index}.text", f"the same question is asked as number "
+                                                        f"{texts.index(text_key) + 1}"))
+        texts.append(text_key)
+    if not questions:
+        for name in ("pass_mark_pct", "max_attempts"):
+            if name in data:
+                problems.append((name, "a document without questions has no exam: add questions or leave this out"))
+    return problems
+
+
+def _check_document(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return _dates(data, "effective_date") + _check_question_bank(data)
+
+
 DOCUMENT = ChangeKind(
-    "document", "Document", "文件", key_field="code", validate=lambda data: _dates(data, "effective_date"),
+    "document", "Document", "文件", key_field="code", validate=_check_document,
     schema=_obj(["code", "title", "type", "version", "effective_date"], {
         "code": _titled(CODE, "Document id"),
         "title": _titled(TEXT, "Title"),
@@ -194,6 +256,10 @@ DOCUMENT = ChangeKind(
         "effective_date": _titled(DATE, "Effective date"),
         "department": _titled({"type": "string", "maxLength": 100}, "Owning department"),
         "sha256": _titled({"type": "string", "pattern": "^[0-9a-f]{64}$"}, "Content SHA-256"),
+        "questions": {"type": "array", "title": "Question bank", "maxItems": MAX_QUESTIONS, "items": QUESTION},
+        "pass_mark_pct": _titled({"type": "integer", "minimum": 1, "maximum": 100}, "Pass mark (%)"),
+        "max_attempts": _titled({"type": "integer", "minimum": 1, "maximum": 10}, "Exam attempts allowed"),
+        "practical": _titled({"type": "boolean"}, "Practical assessment required"),
     }), drafter_roles=("qa", "document_control"), approver_roles=("qa",),
     list_fields=("code", "title", "type", "version", "effective_date"),
     description="the document register: SOP and document ids with their current version and effective date")

@@ -12,6 +12,7 @@ MODEL_MODULES = [
     "signatures.models",
     "masterdata.models",
     "masterdata.record_models",
+    "masterdata.document_models",
     "engine.models",
     "engine.runtime_models",
     "connectors.models",

@@ -37,6 +37,9 @@ BLUEPRINTS = [
     "web.validation:bp",
     "web.periodic:bp",
     "web.plant:bp",
+    "web.plant_records:bp",
+    "web.calibration:bp",
+    "web.batch_record:bp",
 ]
 
 

@@ -19,7 +19,7 @@ from web.uow import database, settings, unit_of_work
 bp = Blueprint("records", __name__, url_prefix="/records")
 
 
-def build_record(session: Any, instance_id: int) -> dict[str, Any]:
+def build_record(session: Any, instance_id: int, runtime: Any = None) -> dict[str, Any]:
     """Everything about one instance, as plain JSON-able data (exact decimals as their digits)."""
     from audit.canonical import jsonable
     from audit.models import AuditEntry
@@ -52,7 +52,10 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
         for item in corrections:
             by_field.setdefault(item["field"], []).append(item)
         definition = _definition(session, row.id)
+        if not fields and definition is not None:  # completed without the form's record (a service call)
+            fields = _plain_fields(definition.fields, data)
         view = _current(definition, fields, corrections)
+        signed_record = _signed_record(session, row.id, definition)
         if definition is not None:
             from forms.validation import sort_key
 
@@ -70,7 +73,10 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
                 "source": info.get("source"), "out_of_limits": info.get("out_of_limits"),
                 "exception_comment": info.get("exception_comment"), "override_reason": info.get("override_reason"),
                 "capture": info.get("capture"), "limits": info.get("limits"),
-                "needs_verification": info.get("needs_verification")})
+                "needs_verification": info.get("needs_verification"),
+                "entered_by": provenance.get("entered_by") or gmp.get("completed_by"), "entered_at": row.updated_at,
+                "verified_by": provenance.get("verified_by") if (info.get("needs_verification")
+                                                                 or info.get("override_reason")) else None})
         tasks.append({
             "task_id": row.id, "bpmn_id": row.bpmn_id, "name": row.bpmn_name or row.bpmn_id, "lane": row.lane,
             "completed_by": gmp.get("completed_by"), "completed_at": row.updated_at,
@@ -81,6 +87,7 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
             "signatures": [m.__dict__ for m in manifestations(signed, settings())],
             "corrections": corrections,
             "setpoints": _setpoints(session, row),
+            "signed_record": signed_record,
         })
     task_ids = [row.id for row in rows]
     link_ids = sorted({str(r.link_id) for r in linked})
@@ -98,14 +105,171 @@ def build_record(session: Any, instance_id: int) -> dict[str, Any]:
     timeline = [{"seq": e.seq, "ts": e.ts, "actor_id": e.actor_id, "actor_name": e.actor_name, "action": e.action,
                  "object": f"{e.object_type}/{e.object_id}", "name": names.get((e.object_type, e.object_id)),
                  "reason": e.reason} for e in entries]
-    exceptions = [{"task": t["name"], **v} for t in tasks for v in t["values"] if v["out_of_limits"]]
+    for item in timeline:
+        item["changed_after_first_entry"] = item["action"] in CHANGE_ACTIONS
+    phases = sampled_phases(session, instance_id, {row.bpmn_id: row.bpmn_name or row.bpmn_id for row in rows})
+    element_names = {row.bpmn_id: row.bpmn_name or row.bpmn_id for row in rows}
+    exceptions = _exceptions(session, instance_id, tasks, phases, element_names)
     late_entries = [{"task": t["name"], "task_id": t["task_id"], **t["late_entry"]} for t in tasks if t["late_entry"]]
-    return jsonable({"instance": {k: header[k] for k in ("id", "title", "process", "version", "business_key",
-                                                           "status", "started_at", "started_by", "ended_at",
-                                                           "cancel_reason")},
-                     "data": header["data"],  # typed values restored by inspect
-                     "tasks": tasks, "exceptions": exceptions, "late_entries": late_entries,
-                     "timeline": timeline, "links": [r.as_dict() for r in linked]})
+    record = {"instance": {k: header[k] for k in ("id", "title", "process", "version", "business_key",
+                                                    "status", "started_at", "started_by", "ended_at",
+                                                    "cancel_reason")},
+              "data": header["data"],  # typed values restored by inspect
+              "tasks": tasks, "exceptions": exceptions, "late_entries": late_entries,
+              "changed_after_first_entry": [
+                  {"task": t["name"], "task_id": t["task_id"], "field": v["field"], "label": v["label"], **c}
+                  for t in tasks for v in t["values"] for c in v["corrections"]],
+              "signatures": [{"task": t["name"], "task_id": t["task_id"], **s} for t in tasks for s in t["signatures"]],
+              "phases": phases,
+              "timeline": timeline, "links": [r.as_dict() for r in linked]}
+    record = jsonable(record)
+    record["sections"] = jsonable(_sections(session, header["process"], instance_id, record, runtime))
+    return record
+
+
+# Audit actions that change data after its first entry (Annex 11 §8: flagged on the record).
+CHANGE_ACTIONS = frozenset({"task.value_corrected", "task.late_entry_recorded", "instance.data_changed"})
+
+
+def _plain_fields(specs: Any, data: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Field paths and values of a task completed without the form's provenance record (no
+    capture, override or limit notes were recorded): each value as submitted, source "manual"."""
+    found: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        if spec.name not in data or spec.calculated is not None:
+            continue
+        value, path = data[spec.name], f"{prefix}{spec.name}"
+        if spec.kind == "rows" and isinstance(value, list):
+            for index, row in enumerate(value):
+                if isinstance(row, dict):
+                    found.update(_plain_fields(spec.children, row, f"{path}.{index}."))
+        elif spec.kind == "group" and isinstance(value, dict):
+            found.update(_plain_fields(spec.children, value, f"{path}."))
+        else:
+            found[path] = {"value": value, "source": "manual", "unit": spec.unit}
+    return found
+
+
+def _signed_record(session: Any, task_id: str, definition: Any) -> dict[str, Any] | None:
+    """The first entry of the task as its completer signed it (engine.tasks.task_record): its
+    SHA-256 is the task's `record_hash` and the one in the `task.completed` audit entry."""
+    from core.errors import GmpError
+    from web.corrections import task_document
+
+    try:
+        first, _fields, _stored = task_document(session, task_id, definition.schema if definition else None,
+                                                definition.ui_schema if definition else None)
+    except (GmpError, KeyError, ValueError):
+        return None
+    return first
+
+
+def _exceptions(session: Any, instance_id: int, tasks: list[dict[str, Any]], phases: list[dict[str, Any]],
+                names: dict[str, str]) -> list[dict[str, Any]]:
+    """Every exception of the instance, each with a stable `ref` and its assessment (if any):
+    values entered outside their limits (``F:<task id>:<field>``), exceptions the diagram
+    recorded (``E:<id>``, engine.messages.record_exception) and sampled values outside their
+    limits (``S:<reading id>``). Assessments are the rows of any completed task's repeating
+    group with the columns `exception_ref` and `assessment` (optional `decision`)."""
+    from engine.messages import exceptions_of
+
+    found: list[dict[str, Any]] = []
+    for t in tasks:
+        for v in t["values"]:
+            if v["out_of_limits"]:
+                found.append({"ref": f"F:{t['task_id']}:{v['field']}", "kind": "value_out_of_limits",
+                              "task": t["name"], "task_id": t["task_id"], "element_id": t["bpmn_id"], **v,
+                              "message": v.get("exception_comment"), "recorded_at": t["completed_at"],
+                              "recorded_by": t["completed_by"]})
+    for item in exceptions_of(session, instance_id):
+        found.append({"ref": f"E:{item['id']}", "task": names.get(item["element_id"]), **item})
+    for phase in phases:
+        for parameter in phase["parameters"]:
+            for sample in parameter["samples"]:
+                if not sample["within_limits"]:
+                    found.append({"ref": f"S:{sample['reading_id']}", "kind": "sample_out_of_limits",
+                                  "element_id": phase["element_id"], "task": phase["name"], "tag": parameter["tag"],
+                                  "value": sample["value"], "unit": parameter["unit"],
+                                  "limits": {"min": parameter["low"], "max": parameter["high"]},
+                                  "message": f"{parameter['tag']} {sample['value']} {parameter['unit']} outside "
+                                             f"{parameter['low']} – {parameter['high']}",
+                                  "recorded_at": sample["t"], "recorded_by": "equipment"})
+    assessments = _assessments(tasks)
+    for item in found:
+        item["assessment"] = assessments.get(item["ref"])
+    return found
+
+
+def _assessments(tasks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    by_ref: dict[str, dict[str, Any]] = {}
+    for t in tasks:
+        for table in t["tables"]:
+            keys = [c["key"] for c in table["columns"]]
+            if "exception_ref" not in keys or "assessment" not in keys:
+                continue
+            for r in table["rows"]:
+                cells = {k: (cell["value"] if cell else None) for k, cell in zip(keys, r["cells"])}
+                ref = cells.get("exception_ref")
+                if not ref:
+                    continue
+                by_ref[str(ref)] = {"assessment": cells.get("assessment"), "decision": cells.get("decision"),
+                                    "assessed_by": t["completed_by"], "assessed_at": t["completed_at"],
+                                    "task": t["name"], "task_id": t["task_id"],
+                                    "signatures": [{"printed_name": s["printed_name"], "meaning": s["meaning"],
+                                                    "utc": s["utc"]} for s in t["signatures"]]}
+    return by_ref
+
+
+def sampled_phases(session: Any, instance_id: int, names: dict[str, str]) -> list[dict[str, Any]]:
+    """The samples the instance's phases took (connectors: readings with a sampling id), per
+    phase (the element that sampled) and tag, in time order, with the tag's limits."""
+    from connectors.models import EquipmentReading, EquipmentTag
+
+    rows = session.execute(
+        select(EquipmentReading.id, EquipmentReading.task_id, EquipmentReading.sampling_id, EquipmentReading.tag_name,
+               EquipmentReading.value_json, EquipmentReading.unit, EquipmentReading.source_timestamp,
+               EquipmentReading.within_limits, EquipmentReading.quality, EquipmentTag.low, EquipmentTag.high,
+               EquipmentTag.equipment_id)
+        .join(EquipmentTag, EquipmentTag.id == EquipmentReading.tag_id)
+        .where(EquipmentReading.instance_id == str(instance_id), EquipmentReading.sampling_id.is_not(None))
+        .order_by(EquipmentReading.id)).all()
+    phases: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        element = r.task_id or ""
+        phase = phases.setdefault((element, r.sampling_id), {
+            "element_id": element, "name": names.get(element, element), "sampling_id": r.sampling_id,
+            "parameters": {}})
+        parameter = phase["parameters"].setdefault(r.tag_name, {
+            "tag": r.tag_name, "equipment": r.equipment_id, "unit": r.unit, "low": r.low, "high": r.high,
+            "samples": []})
+        parameter["samples"].append({"reading_id": r.id, "t": r.source_timestamp, "value": json.loads(r.value_json),
+                                     "within_limits": bool(r.within_limits), "quality": r.quality})
+    result = []
+    for phase in phases.values():
+        parameters = []
+        for parameter in phase["parameters"].values():
+            numbers = [s["value"] for s in parameter["samples"] if isinstance(s["value"], (int, float))]
+            parameter.update(count=len(parameter["samples"]), min=min(numbers) if numbers else None,
+                             max=max(numbers) if numbers else None,
+                             outside=sum(1 for s in parameter["samples"] if not s["within_limits"]))
+            parameters.append(parameter)
+        result.append({**phase, "parameters": parameters})
+    return result
+
+
+def _sections(session: Any, process: str, instance_id: int, record: dict[str, Any],
+              runtime: Any = None) -> list[dict[str, Any]]:
+    """The process's own sections (engine.record_sections), from the runtime given or the current one."""
+    from engine.errors import RuntimeNotInstalled
+    from engine.record_sections import build_sections
+    from engine.runtime import current_runtime
+
+    if runtime is None:
+        try:
+            runtime = current_runtime()
+        except RuntimeNotInstalled:
+            return []
+    return build_sections(runtime.record_sections, session, process, instance_id, record)
 
 
 def _setpoints(session: Any, row: Any) -> list[dict[str, Any]]:
@@ -193,6 +357,28 @@ def _tables(definition: Any, values: list[dict[str, Any]]) -> list[dict[str, Any
     return result
 
 
+def render_record_pdf(record: dict[str, Any], body: str) -> bytes:
+    """The record as PDF/A-3b: `body` (the rendered record) with the business key and "page X of Y"
+    on every page, and the record's JSON attached (record-<id>.json, the same bytes as the JSON export)."""
+    from audit.pdf import FONT_STACK, html_document, render_pdf
+
+    inst = record["instance"]
+    key = inst.get("business_key") or f"#{inst['id']}"
+    title = _("Record of %(title)s", title=inst.get("title") or inst["id"])
+    meta = f"{key} · {inst.get('process')} v{inst.get('version')} · #{inst['id']}"
+    pages = _("Page %(page)s of %(pages)s", page="\" counter(page) \"", pages="\" counter(pages) \"")
+    css = ('.record-chart-box, .record-phase table { page-break-inside: avoid; } '
+           '@page { @bottom-left { content: "%s"; font-family: %s; font-size: 8pt; } '
+           '@bottom-right { content: "%s"; font-family: %s; font-size: 8pt; } }'
+           % (key.replace('"', "'").replace("\\", ""), FONT_STACK, pages, FONT_STACK))
+    attachment = (f"record-{inst['id']}.json", record_json_bytes(record))
+    return render_pdf(html_document(title, body, lang="zh-CN", meta=meta, extra_css=css), attachments=[attachment])
+
+
+def record_json_bytes(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
+
+
 def _record(instance_id: int) -> dict[str, Any]:
     with database().read_session() as session:
         record = build_record(session, instance_id)
@@ -212,6 +398,17 @@ RELATIONS = {
 
 def relation_label(name: str) -> str:
     return _(RELATIONS[name]) if name in RELATIONS else name.replace("_", " ")
+
+
+@bp.app_template_global()
+def record_chart(parameter: dict[str, Any]) -> Any:
+    """The SVG chart of one sampled parameter (web.record_charts), safe to place in a page."""
+    from markupsafe import Markup
+
+    from web.record_charts import sample_chart
+
+    return Markup(sample_chart(parameter["samples"], low=parameter.get("low"), high=parameter.get("high"),
+                               unit=parameter.get("unit") or "", title=parameter["tag"]))
 
 
 @bp.app_template_global()
@@ -309,18 +506,15 @@ def retract_link(instance_id: int, link_id: int):  # type: ignore[no-untyped-def
 
 @bp.get("/<int:instance_id>.json")
 def record_json(instance_id: int):  # type: ignore[no-untyped-def]
-    body = json.dumps(_record(instance_id), ensure_ascii=False, indent=2, sort_keys=True)
+    body = record_json_bytes(_record(instance_id))
     return Response(body, mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="record-{instance_id}.json"'})
 
 
 @bp.get("/<int:instance_id>.pdf")
 def record_pdf(instance_id: int):  # type: ignore[no-untyped-def]
-    from audit.pdf import html_document, render_pdf
-
     record_data = _record(instance_id)
-    body = render_template("records/record_pdf.html", record=record_data, **_display_names(instance_id))
-    title = _("Record of %(title)s", title=record_data["instance"]["title"] or instance_id)
-    pdf = render_pdf(html_document(title, body, lang="zh-CN"))
+    pdf = render_record_pdf(record_data, render_template("records/record_pdf.html", record=record_data,
+                                                         **_display_names(instance_id)))
     return Response(pdf, mimetype="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="record-{instance_id}.pdf"'})

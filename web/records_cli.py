@@ -6,6 +6,7 @@ what the browser gets.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -74,3 +75,37 @@ def records_json(instance_id: int, out: Path | None, user: str | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(body)
     click.echo(f"record of instance {instance_id} written to {out}")
+
+
+@records.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def records_verify(file: Path) -> None:
+    """Check an exported record (the JSON of `gmp records json`, also attached to the PDF) against the
+    audit trail: the trail intact, every value, correction, exception, sample and timeline entry as
+    recorded (exit 0 only if it matches)."""
+    from audit.errors import AuditError
+    from store.db import Database
+    from store.schema import SchemaNotCurrent, require_current
+    from web.record_verify import verify_record
+
+    settings = cli_settings()
+    try:
+        require_current(settings.database_url)
+    except SchemaNotCurrent as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+        record["instance"]["id"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"{file} is not a record exported by `gmp records json` "
+                                   f"(or attached to its PDF): {exc}") from exc
+    db = Database(settings.database_url)
+    try:
+        report = verify_record(db, record, settings)
+    except AuditError as exc:
+        raise click.ClickException(f"the audit trail itself is broken: {exc}") from exc
+    finally:
+        db.dispose()
+    click.echo(report.summary())
+    if not report.ok:
+        raise SystemExit(1)

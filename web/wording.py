@@ -100,6 +100,9 @@ REFUSALS: tuple[Wording, ...] = (
     Wording("GateRefused",
             N_("You did the previous step (%(previous)s) of this record, so this one must be done by someone else."),
             code="completed_previous"),
+    Wording("GateRefused",
+            N_("This record cannot be released while deviation %(deviations)s is open. QA closes the deviation "
+               "first; the batch is then released or rejected."), code="deviation_open"),
     Wording("TaskStateError",
             N_("%(user)s is working on this step: it stays with them until they complete or release it."),
             _p(r"is claimed by (?P<user>[^;\s]+)")),

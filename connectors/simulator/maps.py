@@ -43,6 +43,10 @@ MODBUS_POINTS: tuple[ModbusPoint, ...] = (
     ModbusPoint("cal.temp_probe", 5, "input", 2, DataType.INT16, B, 0.01),
     ModbusPoint("cal.temp_probe_offset", 5, "holding", 0, DataType.INT16, B, 0.01),
     ModbusPoint("cal.pressure_gauge_offset", 5, "holding", 1, DataType.FLOAT32, B),
+    # unit 5 too: PT-102 on the bench with the pressure calibrator REF-P-01
+    ModbusPoint("cal.dp_transmitter", 5, "input", 4, DataType.FLOAT32, B),
+    ModbusPoint("cal.dp_reference", 5, "input", 6, DataType.FLOAT32, B),
+    ModbusPoint("cal.dp_transmitter_offset", 5, "holding", 3, DataType.FLOAT32, B),
 )
 
 OPCUA_NAMESPACE = "urn:gmp:plant-simulator"

@@ -47,6 +47,11 @@ POINTS: tuple[Point, ...] = (
     Point("cal.temp_reference", "degC", 25.0, description="reference bath temperature"),
     Point("cal.temp_probe", "degC", 25.0, description="temperature probe under calibration, reading"),
     Point("cal.temp_probe_offset", "degC", 0.0, writable=True, description="temperature probe offset"),
+    Point("cal.dp_reference", "Pa", 0.0, description="differential pressure applied by the pressure calibrator "
+          "(reference standard REF-P-01 reads it)"),
+    Point("cal.dp_transmitter", "Pa", 0.0, description="filter differential pressure transmitter PT-102, reading"),
+    Point("cal.dp_transmitter_offset", "Pa", 0.0, writable=True,
+          description="PT-102 offset (settable: an instrument drifting out of tolerance)"),
 )
 POINT_BY_NAME = {p.name: p for p in POINTS}
 
@@ -143,6 +148,7 @@ class PlantModel:
         v = self.values
         v["cal.pressure_gauge"] = float(v["cal.pressure_reference"]) + float(v["cal.pressure_gauge_offset"])
         v["cal.temp_probe"] = float(v["cal.temp_reference"]) + float(v["cal.temp_probe_offset"])
+        v["cal.dp_transmitter"] = float(v["cal.dp_reference"]) + float(v["cal.dp_transmitter_offset"])
 
     @staticmethod
     def _require(name: str) -> Point:

@@ -19,6 +19,8 @@ from signatures.models import Signature
 from store.uow import UnitOfWork
 from tests.connectors.conftest import OPERATOR_LABEL, PLANT_TAGS, endpoint_overrides, import_and_approve
 
+PLANT_TAG_COUNT = len(yaml.safe_load(PLANT_TAGS.read_text())["tags"])  # tags in connectors/plant_tags.yaml
+
 OPERATOR = Actor(*OPERATOR_LABEL)  # an actor label: these tests need no operator account
 
 
@@ -63,7 +65,7 @@ def test_an_import_takes_effect_only_after_a_qa_signature_by_another_user(db, se
         revision_row = session.scalar(select(registry.TagRegistryRevision))
         from signatures.service import verify_signatures
         verify_signatures(session, registry.revision_record(revision_row), settings, required=True)
-    assert len(tags) == 30 and tags["FBD-01.inlet_temp_sp"].definition.high == 80.0
+    assert len(tags) == PLANT_TAG_COUNT and tags["FBD-01.inlet_temp_sp"].definition.high == 80.0
     assert _actions(db) == [("tag_registry.imported", str(number), "eng.li"),
                             ("tag_registry.approval_refused", str(number), "eng.li"),
                             ("tag_registry.approval_refused", str(number), "op.chen"),
@@ -100,11 +102,11 @@ def test_a_revision_changes_and_retires_single_tags_and_records_what_changed(db,
     _approve(db, settings, people.qa, second, "LEL moved to the new detector")
     with db.session() as session:
         tags = registry.effective_tags(session)
-        assert "GAS-01.lel" not in tags and len(tags) == 29
+        assert "GAS-01.lel" not in tags and len(tags) == PLANT_TAG_COUNT - 1
         assert tags["SCALE-01.net_weight"].definition.high == 50 and tags["SCALE-01.net_weight"].revision == second
         assert tags["FBD-01.inlet_temp_sp"].revision == first  # untouched tags stay on their revision
         statuses = {r.number: r.status for r in session.scalars(select(registry.TagRegistryRevision))}
-        assert len(registry.revision_tags(session, first)) == 30  # the old revision stays readable
+        assert len(registry.revision_tags(session, first)) == PLANT_TAG_COUNT  # the old revision stays readable
         history = changes.history(session, "tag", "SCALE-01.net_weight")
         assert [(c.revision, c.status) for c in history] == [(1, "superseded"), (2, "effective")]
         assert [d.as_list() for d in changes.compare(history[0], history[1])] == [["high", 60.0, 50.0]]
@@ -122,7 +124,7 @@ def test_approving_a_five_tag_file_leaves_the_other_plant_tags_in_force(db, sett
                                                                              "tags": five}).encode())
     with db.session() as session:
         tags = registry.effective_tags(session)
-        assert len(tags) == 31  # 30 plant tags (4 changed) and one new: nothing silently superseded
+        assert len(tags) == PLANT_TAG_COUNT + 1  # the plant tags (4 changed) and one new: nothing silently superseded
         assert {n for n, t in tags.items() if t.revision == second} == {t["name"] for t in five}
         revisions = {r.number: r.status for r in session.scalars(select(registry.TagRegistryRevision))}
     assert revisions == {first: "approved", second: "approved"}

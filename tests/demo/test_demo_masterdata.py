@@ -21,7 +21,7 @@ def test_the_demo_plant_shows_each_refusal(db, settings):
         assert len(changes.effective_items(session, "recipe")) == 2
         assert len(changes.effective_items(session, "material")) == 6
         assert len(changes.effective_items(session, "equipment")) == 3
-        assert len(changes.effective_items(session, "instrument")) == 5
+        assert len(changes.effective_items(session, "instrument")) == 7
         assert {lot.material for lot in lots.lots(session)} == set(changes.items(session, "material"))
         assert calibration.instrument_state(session, "PT-102").status == "overdue"
         instance = session.scalar(select(ProcessInstance.id).where(ProcessInstance.title == "Demo gated batch"))

@@ -121,12 +121,15 @@ def test_a_call_of_a_process_that_cannot_be_called_is_refused_at_upload(db, serv
 def test_a_called_process_that_lost_its_approval_refuses_the_step(db, services, frozen_clock):
     deploy(db, services, files=qc_process("Assay"), reason="QC test v1")
     deploy(db, services, files=batch_process(), reason="batch")
-    with db.session() as s:  # the called definition is withdrawn (no approved version left)
+    with db.session() as s:  # the called definition lost its approval (no version in force left)
         from engine.models import ProcessDefinition, ProcessDefinitionVersion
+        from masterdata.models import ChangeRow
 
         definition = s.execute(select(ProcessDefinition).where(ProcessDefinition.key == "qc_test")).scalar_one()
         s.execute(ProcessDefinitionVersion.__table__.update()
                   .where(ProcessDefinitionVersion.definition_id == definition.id).values(status="superseded"))
+        s.execute(ChangeRow.__table__.update().where(ChangeRow.kind == "process_definition",
+                                                     ChangeRow.item_key == "qc_test").values(status="withdrawn"))
         s.commit()
     with pytest.raises(CalledProcessError, match="called process 'qc_test': process 'qc_test' has no approved version"):
         _start(db)

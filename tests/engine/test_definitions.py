@@ -110,3 +110,47 @@ def test_upload_needs_a_reason_and_valid_content(db, services):
     with pytest.raises(DefinitionError, match="qa_approval.*not a valid JSON Schema"):
         upload(db, services, files)
     assert actions(db) == []
+
+
+@pytest.mark.req("URS-ENG-003", "URS-MD-001", "P11-10k", "A11-10")
+def test_approved_versions_are_revisions_under_the_one_change_control(db, services, frozen_clock):
+    """Each approved version is a revision of the process (kind process_definition) carrying the
+    version's approval signature; the one in force starts instances; drafts stay the library's;
+    the kind is changed only through the library."""
+    from engine.definition_changes import PROCESS_DEFINITION
+    from masterdata import changes
+    from masterdata.errors import ChangeNotPermitted, ChangeStateError
+
+    deploy(db, services)
+    files = bundle_files("line_clearance")
+    files["line_clearance.bpmn"] = files["line_clearance.bpmn"].replace(b"<bpmn:definitions",
+                                                                        b"<!-- v2 -->\n<bpmn:definitions", 1)
+    v2 = upload(db, services, files, reason="CC-043: second issue", user="anna")
+    with db.session() as s:  # a draft is not a change in force
+        assert [c.revision for c in changes.history(s, PROCESS_DEFINITION, "line_clearance")] == [1]
+        assert changes.effective(s, PROCESS_DEFINITION, "line_clearance").data["version"] == 1
+    frozen_clock.advance(minutes=5)
+    with UnitOfWork(db, actor("quentin")) as uow:
+        approved = definitions.approve(uow, v2.id, sig("quentin", "approved"), services=services,
+                                       reason="checked against CC-043")
+        uow.commit()
+    with db.session() as s:
+        history = changes.history(s, PROCESS_DEFINITION, "line_clearance")
+        assert [(c.revision, c.action, c.status, c.drafted_by, c.approved_by) for c in history] == [
+            (1, "create", "superseded", "anna", "quinn"), (2, "change", "effective", "anna", "quentin")]
+        assert history[1].signature_id == approved.approval_signature and history[1].reason == "CC-043: second issue"
+        assert history[1].data["files_sha256"] == approved.files_sha256
+        assert definitions.approved_version(s, "line_clearance").version == 2
+        assert [d.as_list() for d in changes.compare(history[0], history[1])][0][0] == "files_sha256"
+    assert "md_change.approved" in actions(db)
+    with UnitOfWork(db, actor("quinn")) as uow:  # the generic change pages cannot draft a definition
+        with pytest.raises(ChangeStateError, match="change through the process library"):
+            changes.draft(uow, None, PROCESS_DEFINITION, "line_clearance", {"process_id": "line_clearance",
+                          "name": "x", "version": 9, "files_sha256": "0" * 64}, "by hand")
+    with UnitOfWork(db, actor("quinn")) as uow:  # nor record an approval its drafter signed
+        with pytest.raises(ChangeNotPermitted, match="a different person must approve it"):
+            changes.record_signed_approval(
+                uow, PROCESS_DEFINITION, "line_clearance", {"process_id": "line_clearance", "name": "x",
+                                                            "version": 9, "files_sha256": "0" * 64},
+                action="change", reason="r", drafted_by="quinn", drafted_at="2026-01-01T00:00:00Z",
+                signature=type("S", (), {"signature_id": "1", "signer_id": "quinn"})())

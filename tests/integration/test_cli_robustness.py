@@ -44,7 +44,7 @@ COMMANDS = [
     (["api", "token", "issue", "mes", "--scope", "audit:read", "--expires", "2027-12-31", "--reason", "r"], None),
     (["api", "token", "revoke", "1", "--reason", "r"], None),
     (["process", "approve", "x", "1"], "alice\npw\n123456\n"), (["process", "upload", "{tmp}", "--reason", "r"], None),
-    (["records", "pdf", "1", "--out", "{tmp}/r.pdf"], None),
+    (["records", "pdf", "1", "--out", "{tmp}/r.pdf"], None), (["records", "verify", "{tmp}/r.json"], None),
     (["tags", "approve", "1", "--reason", "r"], None), (["tags", "reject", "1", "--reason", "r"], None),
     (["tags", "import", "{tmp}/tags.yaml", "--reason", "r"], None),
     (["user", "access-review", "--comment", "c"], None), (["user", "accountability", "alice"], None),

@@ -107,7 +107,16 @@ def _current_code_reads_the_old_records(populated, db):
         listed = {item["id"]: item for item in instances.list_instances(session)}
         assert {listed[ids[k]]["status"] for k in ("released", "running", "cancelled")} == {
             "completed", "running", "cancelled"}
-        assert all(item["business_key"] is None for item in listed.values())
+        keyed = {ids[k]: listed[ids[k]]["business_key"] for k in ("keyed_batch", "keyed_other") if k in ids}
+        assert keyed in ({}, {ids.get("keyed_batch"): "B-2026-0100", ids.get("keyed_other"): "B-2026-0101"})
+        assert all(item["business_key"] is None for item in listed.values() if item["id"] not in keyed)
+        from engine import definitions  # the version in force of every process is the one approved before
+        from engine.models import ProcessDefinition, ProcessDefinitionVersion
+
+        for key, number in session.execute(select(ProcessDefinition.key, ProcessDefinitionVersion.version).join(
+                ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
+                .where(ProcessDefinitionVersion.status == "approved")):
+            assert definitions.approved_version(session, key).version == number, key
         released = instances.inspect(session, ids["released"])
         assert released["data"]["decision"] == "released" and released["data"]["room"] == "G-101"
         # links written before the link kinds existed read as the standard ones
@@ -116,6 +125,24 @@ def _current_code_reads_the_old_records(populated, db):
         (started,) = links.related(session, ids["halted_line"], relation="started")
         assert started.process == "halt_report"
         assert deviation.title == "Deviation: Weight out of tolerance"
+    if "links" in populated.manifest:  # releases from 0012 on (populate_v2): later records read too
+        _later_records_read(populated, db)
+
+
+def _later_records_read(populated, db):
+    """Links and their retraction, signed master data and its records, as the current code reads them."""
+    from engine import links
+    from masterdata.lots import lot_state
+
+    ids, made = populated.manifest["instances"], populated.manifest["links"]
+    with db.session() as session:
+        affected = links.related(session, ids["batch_with_deviation"], relation="affects", include_retracted=True)
+        by_id = {r.link_id: r for r in affected}
+        assert by_id[made["kept"]].retracted is None and by_id[made["kept"]].business_key == "B-2026-0100"
+        assert by_id[made["retracted"]].retracted["reason"] == "wrong batch selected"
+        assert [r.link_id for r in links.related(session, ids["batch_with_deviation"], relation="affects")] == \
+            [made["kept"]]
+        assert lot_state(session, "L-PARA-2601").status == "released"
 
 
 def _running_work_continues(populated, db, frozen_clock):

@@ -27,7 +27,9 @@ from pathlib import Path
 TREE = Path(__file__).resolve().parent  # the released code's checkout (this file is copied into it)
 
 
-def main(url: str, instance_path: str, secret_key: str, passphrase: str) -> dict:
+def main(url: str, instance_path: str, secret_key: str, passphrase: str, extra=None) -> dict:
+    """`extra(db, settings, admin, people, fresh, manifest)`, when given, adds a later release's records
+    (populate_v2.py on) before the audit review and the checkpoint."""
     from audit.canonical import Actor
     from core import clock
     from core.config import load_settings
@@ -77,6 +79,8 @@ def main(url: str, instance_path: str, secret_key: str, passphrase: str) -> dict
             _web(db, people)
             if (TREE / "web" / "api" / "accounts.py").exists():  # releases from 0007_api on
                 _api(db, admin)
+            if extra is not None:
+                extra(db, settings, admin, people, fresh, manifest)
             with UnitOfWork(db, people["audrey"].actor) as uow:
                 from audit.review import record_review
 
