@@ -30,6 +30,7 @@ COMMANDS = {
     "process": "engine.cli:process",
     "simulate": "connectors.cli:simulate",
     "tags": "connectors.cli:tags",
+    "plant": "connectors.cli:plant",
     "master": "masterdata.cli:master",
     "demo": "web.demo_cli:demo",
     "serve": "web.cli:serve",

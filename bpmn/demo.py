@@ -61,8 +61,16 @@ DEMO_USERS = (
     DemoUser("lin", "林晓 Lin Xiao", ("operator",), "zh"),
     DemoUser("vera", "Vera Validation", ("validation",)),
     DemoUser("wang", "王伟 Wang Wei", ("validation",), "zh"),
+    DemoUser("rose", "Rose Requester", ("requester",)),
+    DemoUser("owen", "Owen Area-Owner", ("area_owner",)),
+    DemoUser("ella", "Ella EHS", ("ehs_officer",)),
+    DemoUser("ivan", "Ivan Isolation", ("isolation_authority",)),
+    DemoUser("dora", "Dora Document-Control", ("document_control", "requester")),
     DemoUser("tom", "Tom Technician", ("technician",)),
     DemoUser("mike", "Mike Metrology", ("metrology",)),
+    DemoUser("paula", "Paula Purchasing", ("purchasing", "requester")),
+    DemoUser("sue", "Sue Supplier-Auditor", ("supplier_auditor",)),
+    DemoUser("cora", "Cora QC", ("qc",)),
 )
 DEMO_ADMIN = DemoUser("admin", "Ada Admin", ("admin",))
 
@@ -138,8 +146,12 @@ def seed(settings: Settings, *, set_language: Callable[[Database, DemoUser], Non
 def _seed_processes(db: Database, settings: Settings, credentials: Callable[[str], Any], runtime: Any) -> None:
     """Each process package's demo (one line per process)."""
     from bpmn.calibration import demo as calibration_demo
+    from bpmn.supplier_evaluation import demo as supplier_demo
+    from bpmn.work_permit import demo as work_permit_demo
 
     calibration_demo.seed(db, settings, credentials, runtime)
+    supplier_demo.seed(db, settings, credentials, runtime)
+    work_permit_demo.seed(db, settings, credentials, runtime)
 
 
 def _credentials(db: Database, user_id: str, secret: str, demo_clock: clock.FrozenClock):  # type: ignore[no-untyped-def]
@@ -200,3 +212,6 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
             instances.start(uow, key, title=f"Demo {folder.name.replace('_', ' ')}", settings=settings,
                             runtime=runtime, data=demo_masterdata.START_DATA.get(folder.name))
             uow.commit()
+    from bpmn.document_lifecycle import demo as documents_demo
+
+    documents_demo.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock), runtime)

@@ -16,6 +16,7 @@ GMP process library brings:
   out by the scheduler;
 - each process package's own parts (`install(runtime, env)`): deviation_capa (the release
   gate `deviations`); calibration (the gate `calibration`, the operators `calibration.*`);
+  supplier_evaluation (the gate `supplier_evaluation`, the operators `supplier.*`);
 - its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
 
 The web application keeps the result in `app.extensions["gmp.runtime"]`; the `gmp`
@@ -24,7 +25,7 @@ to a runtime a test already made).
 """
 from __future__ import annotations
 
-from bpmn import batch_record, calibration, deviation_capa, document_lifecycle
+from bpmn import batch_record, calibration, deviation_capa, document_lifecycle, supplier_evaluation, work_permit
 from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
 from connectors import signed_setpoint
@@ -64,7 +65,9 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
     deviation_capa.install(runtime, env)
     document_lifecycle.install(runtime, env)
     calibration.install(runtime, env)
+    supplier_evaluation.install(runtime, env)
     batch_record.install(runtime, env)
+    work_permit.install(runtime, env)
     return runtime
 
 
@@ -83,6 +86,7 @@ def install_pq_scenarios() -> None:
     from core.modules import optional_module
 
     if optional_module("validation_pack.pq") is not None:
-        from bpmn import pq_demo
+        from bpmn import pq_batch, pq_demo
 
         pq_demo.install()
+        pq_batch.install()

@@ -82,6 +82,54 @@ def _plant_value(item: str) -> tuple[str, float | bool]:
         raise click.BadParameter(f"{item!r}: the value is not a number, true or false", param_hint="--set") from None
 
 
+# ---------------------------------------------------------------- gmp plant
+@click.group()
+def plant() -> None:
+    """The running plant simulator, through its control channel (what a person does on the plant floor:
+    switch a breaker off, close a valve, a gas reading rising)."""
+
+
+def _control(port: int | None):  # type: ignore[no-untyped-def]
+    from connectors.errors import SimulatorError
+    from connectors.simulator.control import SimulatorControl
+
+    port = port or load_settings().simulator_control_port
+    try:
+        return SimulatorControl(port, timeout=5.0)
+    except OSError as exc:
+        raise click.ClickException(f"the plant simulator's control channel does not answer on 127.0.0.1:{port} "
+                                   f"({exc.strerror or exc}); is `gmp run` (or `gmp simulate --control-port {port}`) "
+                                   "running?") from None
+    except SimulatorError as exc:  # pragma: no cover - the constructor raises OSError only
+        raise click.ClickException(str(exc)) from None
+
+
+@plant.command("set")
+@click.argument("items", nargs=-1, required=True, metavar="POINT=VALUE...")
+@click.option("--port", type=int, default=None, help="control channel port (default: GMP_SIMULATOR_CONTROL_PORT)")
+def plant_set(items: tuple[str, ...], port: int | None) -> None:
+    """Set simulator points, e.g. `gmp plant set isolation.mcc_breaker_closed=false gas.lel=12`."""
+    from connectors.errors import SimulatorError
+
+    values = [_plant_value(item) for item in items]
+    with _control(port) as control:
+        for point, value in values:
+            try:
+                control.command("set", point=point, value=value)
+            except SimulatorError as exc:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"{point} = {json.dumps(control.command('value', point=point))}")
+
+
+@plant.command("show")
+@click.option("--port", type=int, default=None, help="control channel port (default: GMP_SIMULATOR_CONTROL_PORT)")
+def plant_show(port: int | None) -> None:
+    """Print every simulator point with its value now."""
+    with _control(port) as control:
+        for point, value in sorted(control.command("snapshot").items()):
+            click.echo(f"{point} = {json.dumps(value)}")
+
+
 # ---------------------------------------------------------------- gmp tags
 def _context() -> tuple[object, object]:
     from store.db import Database

@@ -119,6 +119,8 @@ class Settings:
     modbus_host: str = _setting("127.0.0.1", _text, "address of the plant simulator's Modbus TCP server")
     modbus_port: int = _setting(5020, _positive_int, "port of the plant simulator's Modbus TCP server")
     opcua_port: int = _setting(4840, _positive_int, "port of the plant simulator's OPC UA server")
+    simulator_control_port: int = _setting(5030, _positive_int, "port of the plant simulator's control channel "
+                                           "(127.0.0.1; `gmp plant set`)")
     connector_timeout_seconds: int = _setting(3, _positive_int, "timeout of one equipment read or write")
     opcua_username: str | None = _setting(None, _opt_text, "OPC UA user name (unset: anonymous session)")
     opcua_password: str | None = _setting(None, _opt_text, "OPC UA password of opcua_username")

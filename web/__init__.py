@@ -37,9 +37,11 @@ BLUEPRINTS = [
     "web.validation:bp",
     "web.periodic:bp",
     "web.plant:bp",
+    "web.documents:bp",
     "web.plant_records:bp",
     "web.calibration:bp",
     "web.batch_record:bp",
+    "web.work_permit:bp",
 ]
 
 

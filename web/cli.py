@@ -125,6 +125,7 @@ def run() -> None:
                     raise click.ClickException("the demo data could not be created (see above)")
             children.clear()
         plant = [a for item in DEMO_PLANT for a in ("--set", item)] if settings.demo else []
+        plant += ["--control-port", str(settings.simulator_control_port)]  # `gmp plant set` (breakers, gas, ...)
         for name, module, extra in (("simulate", "connectors.cli", plant), ("scheduler", "engine.scheduler_cli", []),
                                     ("notify", "web.notify_cli", [])):
             if _available(module):

@@ -35,9 +35,13 @@ MODBUS_POINTS: tuple[ModbusPoint, ...] = (
     # unit 3: energy isolation points
     ModbusPoint("isolation.breaker_closed", 3, "coil", 0, DataType.BOOL),
     ModbusPoint("isolation.valve_open", 3, "coil", 1, DataType.BOOL),
+    ModbusPoint("isolation.mcc_breaker_closed", 3, "coil", 2, DataType.BOOL),
+    ModbusPoint("isolation.n2_valve_open", 3, "coil", 3, DataType.BOOL),
     # unit 4: gas detector
     ModbusPoint("gas.o2", 4, "input", 0, DataType.UINT16, B, 0.01),
     ModbusPoint("gas.lel", 4, "input", 1, DataType.INT16, B, 0.1),
+    ModbusPoint("gas.h2s", 4, "input", 2, DataType.UINT16, B, 0.1),
+    ModbusPoint("gas.co", 4, "input", 3, DataType.UINT16, B),
     # unit 5: calibration bench (pressure gauge, temperature probe)
     ModbusPoint("cal.pressure_gauge", 5, "input", 0, DataType.FLOAT32, B),
     ModbusPoint("cal.temp_probe", 5, "input", 2, DataType.INT16, B, 0.01),
@@ -60,8 +64,12 @@ OPCUA_NODES: dict[str, str] = {  # point -> string identifier in namespace 2
     "dryer.impeller_speed_sp": "FBD01.ImpellerSpeedSetpoint",
     "isolation.breaker_closed": "ISO01.BreakerClosed",
     "isolation.valve_open": "ISO01.ValveOpen",
+    "isolation.mcc_breaker_closed": "ISO02.BreakerClosed",
+    "isolation.n2_valve_open": "ISO02.ValveOpen",
     "gas.o2": "GAS01.Oxygen",
     "gas.lel": "GAS01.LEL",
+    "gas.h2s": "GAS01.H2S",
+    "gas.co": "GAS01.CO",
     "cal.pressure_gauge": "PG01.Pressure",
     "cal.temp_probe": "TP01.Temperature",
     "cal.temp_probe_offset": "TP01.Offset",

@@ -53,10 +53,12 @@ def test_seed_puts_tags_and_processes_in_effect_with_work_waiting(db, settings):
         assert "SCALE-01.net_weight" in effective_tags(session)
         assert definitions.approved_version(session, "scale_weigh").status == "approved"
         started = instances.list_instances(session)
-        library = {"calibration", "calibration_schedule"}  # the process library's own demos (bpmn/<process>/demo.py)
+        library = {"calibration", "calibration_schedule", "supplier_evaluation", "document_lifecycle",
+                   "controlled_copy", "work_permit"}  # the process library's own demos (bpmn/<process>/demo.py)
         assert len([i for i in started if i["process"] not in library]) == len(list(demo.DEMO_PROCESSES.iterdir()))
         assert sorted(i["business_key"] for i in started if i["process"] == "calibration") == [
             "CAL-PT-102-0001", "CAL-REF-P-02-0001"]  # overdue: work orders opened by the schedule
+        assert [i["business_key"] for i in started if i["process"] == "work_permit"] == ["PTW-0001"]
     with UnitOfWork(db) as uow:
         assert tasks.inbox(uow, "alice")
     with db.session() as session:

@@ -65,6 +65,8 @@ COMMANDS = [
 # Commands not run above, and why: each new command is added to one of the two lists.
 NOT_ON_THE_DATABASE = {
     "process check": "checks files (test_process_check_needs_no_database)",
+    "plant set": "the simulator's control channel (tests/connectors/test_plant_control.py)",
+    "plant show": "the simulator's control channel (tests/connectors/test_plant_control.py)",
     "audit public-key": "reads the key folder", "audit verify-export": "reads an export file",
     "api token scopes": "lists the scopes", "config check": "reads the settings", "db current": "reports the revision",
     "db upgrade": "migrates", "demo totp": "needs instance/demo-users.txt first", "logout": "ends the session file",

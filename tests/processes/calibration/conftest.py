@@ -14,6 +14,7 @@ from sqlalchemy import select
 from engine import definitions, instances, tasks
 from engine.models import InstanceTask
 from engine.ports import SignatureInput, default_services
+from engine.spiff.workflow import WAITING
 from engine.tasks import READY
 from signatures import testing
 from store.uow import UnitOfWork
@@ -114,14 +115,16 @@ class CalPlant(Plant):
 
     def inspect(self, instance_id: int) -> dict[str, Any]:
         """The instance (engine.instances.inspect) with `data` as it stands: the data of its
-        ready task while it waits for one, else the workflow's."""
+        ready task (else of its waiting event) while it waits for one, else the workflow's."""
         from engine.spiff.serializer import row_data
 
         with self.db.session() as session:
             found = instances.inspect(session, instance_id)
             body = session.scalars(select(InstanceTask.body).where(
                 InstanceTask.instance_id == instance_id, InstanceTask.state == READY,
-                InstanceTask.manual.is_(True)).order_by(InstanceTask.seq)).all()
+                InstanceTask.manual.is_(True)).order_by(InstanceTask.seq)).all() or session.scalars(
+                select(InstanceTask.body).where(InstanceTask.instance_id == instance_id,  # a timer waiting
+                                                InstanceTask.state == WAITING).order_by(InstanceTask.seq)).all()
         if body:
             found["data"] = row_data(body[-1])
         return found
