@@ -71,6 +71,7 @@ DEMO_USERS = (
     DemoUser("paula", "Paula Purchasing", ("purchasing", "requester")),
     DemoUser("sue", "Sue Supplier-Auditor", ("supplier_auditor",)),
     DemoUser("cora", "Cora QC", ("qc",)),
+    DemoUser("iris", "Iris Investigator", ("investigator",)),
 )
 DEMO_ADMIN = DemoUser("admin", "Ada Admin", ("admin",))
 
@@ -145,13 +146,17 @@ def seed(settings: Settings, *, set_language: Callable[[Database, DemoUser], Non
 
 def _seed_processes(db: Database, settings: Settings, credentials: Callable[[str], Any], runtime: Any) -> None:
     """Each process package's demo (one line per process)."""
+    from bpmn.batch_record import demo as batch_record_demo
     from bpmn.calibration import demo as calibration_demo
+    from bpmn.deviation_capa import demo as deviation_demo
     from bpmn.supplier_evaluation import demo as supplier_demo
     from bpmn.work_permit import demo as work_permit_demo
 
     calibration_demo.seed(db, settings, credentials, runtime)
+    batch_record_demo.seed(db, settings, credentials, runtime)
     supplier_demo.seed(db, settings, credentials, runtime)
     work_permit_demo.seed(db, settings, credentials, runtime)
+    deviation_demo.seed(db, settings, credentials, runtime)
 
 
 def _credentials(db: Database, user_id: str, secret: str, demo_clock: clock.FrozenClock):  # type: ignore[no-untyped-def]

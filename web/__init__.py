@@ -40,6 +40,7 @@ BLUEPRINTS = [
     "web.documents:bp",
     "web.plant_records:bp",
     "web.calibration:bp",
+    "web.quality:bp",
     "web.batch_record:bp",
     "web.work_permit:bp",
 ]

@@ -28,7 +28,7 @@ PHASES: dict[str, dict[str, Any]] = {
     "Drying": {"key": "drying", "field": "inlet_temp",
                "tags": {"inlet air temperature": "FBD-01.ua.inlet_temp"}},
 }
-DEFAULT_SAMPLING = {"duration_s": 20, "interval_s": 2}
+DEFAULT_SAMPLING = {"duration_s": 10, "interval_s": 1}
 
 
 class OrderRefused(ValueError):

@@ -68,34 +68,26 @@ class Ceremonies:
 
 
 def _seed(settings: Any) -> tuple[dict[str, str], Any]:
-    """The demo plant, a released lactose lot from an approved supplier, the processes approved."""
-    from bpmn import batch_record, demo
+    """The demo plant (with the batch record's demo: a released lactose lot, the process approved) and a
+    stand-in deviation process approved."""
+    from bpmn import demo
     from bpmn.glue import install
     from engine import definitions
-    from masterdata import lots
     from signatures import kdf
 
     with kdf.unsafe_fast_kdf():
         rows = demo.seed(settings)
     secrets = {row[0]: row[3] for row in rows}
     db = Database(settings.database_url)
+    previous = clock.get_clock()
     frozen = clock.FrozenClock(clock.now())
     clock.set_clock(frozen)
     try:
         creds = Ceremonies(secrets, frozen)
         runtime = install(db, settings)
         quinn, rita = Actor("quinn", NAMES["quinn"]), Actor("rita", NAMES["rita"])
-        with UnitOfWork(db, quinn) as uow:
-            lots.receive_lot(uow, lot=GOOD_LACTOSE, material="MAT-LAC", supplier="SUP-EURO", quantity=400, unit="kg",
-                             expiry=(clock.now().date().replace(year=clock.now().year + 2)).isoformat(),
-                             note="test goods receipt", credentials=creds("quinn"), settings=settings)
-            uow.commit()
-        with UnitOfWork(db, rita) as uow:
-            lots.change_lot_status(uow, GOOD_LACTOSE, "released", reason="COA reviewed",
-                                   credentials=creds("rita"), settings=settings)
-            uow.commit()
         stub = {"deviation.bpmn": (HERE / "deviation_stub" / "deviation.bpmn").read_bytes()}
-        for files in (batch_record.diagram_files(), stub):
+        for files in (stub,):
             with UnitOfWork(db, quinn) as uow:
                 version = definitions.upload(uow, files, reason="batch record tests", runtime=runtime)
                 uow.commit()
@@ -113,7 +105,7 @@ def _seed(settings: Any) -> tuple[dict[str, str], Any]:
                 sign_statement(uow, creds(user), settings)
                 uow.commit()
     finally:
-        clock.set_clock(None)
+        clock.set_clock(previous)
         db.dispose()
     return secrets, frozen()
 
