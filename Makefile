@@ -22,8 +22,10 @@ run: $(STAMP)
 	@GMP_DEMO=$${GMP_DEMO:-1} $(BIN)/gmp run
 
 ## Set up and run all tests (SQLite and a throw-away PostgreSQL when installed).
+# Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: the suite starts many Python
+# processes (servers, command lines, workers) that would otherwise each compile the code again.
 test: $(STAMP) bpmnlint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # bpmn.io's bpmnlint, the version pinned in tools/bpmnlint/package-lock.json, for the diagram
 # checks (tests/bpmn/test_diagram_lint.py); installed into tools/bpmnlint/node_modules (git-ignored)

@@ -61,6 +61,8 @@ DEMO_USERS = (
     DemoUser("lin", "林晓 Lin Xiao", ("operator",), "zh"),
     DemoUser("vera", "Vera Validation", ("validation",)),
     DemoUser("wang", "王伟 Wang Wei", ("validation",), "zh"),
+    DemoUser("tess", "Tess Trainer", ("trainer",)),
+    DemoUser("tina", "Tina Training-Coordinator", ("training_coordinator",)),
     DemoUser("rose", "Rose Requester", ("requester",)),
     DemoUser("owen", "Owen Area-Owner", ("area_owner",)),
     DemoUser("ella", "Ella EHS", ("ehs_officer",)),
@@ -71,6 +73,7 @@ DEMO_USERS = (
     DemoUser("paula", "Paula Purchasing", ("purchasing", "requester")),
     DemoUser("sue", "Sue Supplier-Auditor", ("supplier_auditor",)),
     DemoUser("cora", "Cora QC", ("qc",)),
+    DemoUser("iris", "Iris Investigator", ("investigator",)),
 )
 DEMO_ADMIN = DemoUser("admin", "Ada Admin", ("admin",))
 
@@ -147,6 +150,7 @@ def _seed_processes(db: Database, settings: Settings, credentials: Callable[[str
     """Each process package's demo (one line per process)."""
     from bpmn.batch_record import demo as batch_record_demo
     from bpmn.calibration import demo as calibration_demo
+    from bpmn.deviation_capa import demo as deviation_demo
     from bpmn.supplier_evaluation import demo as supplier_demo
     from bpmn.work_permit import demo as work_permit_demo
 
@@ -154,6 +158,7 @@ def _seed_processes(db: Database, settings: Settings, credentials: Callable[[str
     batch_record_demo.seed(db, settings, credentials, runtime)
     supplier_demo.seed(db, settings, credentials, runtime)
     work_permit_demo.seed(db, settings, credentials, runtime)
+    deviation_demo.seed(db, settings, credentials, runtime)
 
 
 def _credentials(db: Database, user_id: str, secret: str, demo_clock: clock.FrozenClock):  # type: ignore[no-untyped-def]
@@ -214,6 +219,9 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
             instances.start(uow, key, title=f"Demo {folder.name.replace('_', ' ')}", settings=settings,
                             runtime=runtime, data=demo_masterdata.START_DATA.get(folder.name))
             uow.commit()
+    from bpmn.training import demo as training_demo
+
+    training_demo.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock), runtime)
     from bpmn.document_lifecycle import demo as documents_demo
 
     documents_demo.seed(db, settings, lambda user_id: _credentials(db, user_id, secrets[user_id], demo_clock), runtime)

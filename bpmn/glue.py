@@ -17,6 +17,8 @@ GMP process library brings:
 - each process package's own parts (`install(runtime, env)`): deviation_capa (the release
   gate `deviations`); calibration (the gate `calibration`, the operators `calibration.*`);
   supplier_evaluation (the gate `supplier_evaluation`, the operators `supplier.*`);
+  training (its operators, the gates `not_trainee` and `current_document`, the role hook
+  that starts the training a new role requires);
 - its PQ scenarios, for the validation pack's PQ runner (`install_pq_scenarios`).
 
 The web application keeps the result in `app.extensions["gmp.runtime"]`; the `gmp`
@@ -25,7 +27,7 @@ to a runtime a test already made).
 """
 from __future__ import annotations
 
-from bpmn import batch_record, calibration, deviation_capa, document_lifecycle, supplier_evaluation, work_permit
+from bpmn import batch_record, calibration, deviation_capa, document_lifecycle, supplier_evaluation, training, work_permit
 from bpmn import gates as library_gates
 from connectors import operators as equipment_operators
 from connectors import signed_setpoint
@@ -68,6 +70,7 @@ def extend(runtime: EngineRuntime, db: Database | None = None, settings: Setting
     supplier_evaluation.install(runtime, env)
     batch_record.install(runtime, env)
     work_permit.install(runtime, env)
+    training.install(runtime, env)
     return runtime
 
 

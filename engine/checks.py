@@ -127,7 +127,7 @@ def _check_task(bundle: ParsedBundle, task_spec: Any, bpmn_id: str, roles: set[s
         lane = lane_of(task_spec)
         if not lane:
             problem("user task is not in a lane: put it in the lane of the role that performs it")
-        elif lane not in roles:
+        elif lane not in roles and not (properties.get("assignee") or "").strip():
             problem(f"lane '{lane}' is not a configured role (roles: {', '.join(sorted(roles)) or 'none'})")
 
     if is_service_task(task_spec):

@@ -24,6 +24,7 @@ from engine.properties import CORE_PROPERTIES, PropertyRegistry
 from engine.runtime import EngineRuntime
 from engine.sandbox import SandboxConfig
 from engine.scheduler import DueTimerRows
+from engine.tasks import Assignments
 from masterdata.changes import ChangeCatalogue
 
 
@@ -33,7 +34,7 @@ def build_runtime(name: str = "engine", settings: Any = None) -> EngineRuntime:
     operators = OperatorRegistry()
     register_builtins(operators)
     return EngineRuntime(gates=GateRegistry(CORE_GATES), properties=PropertyRegistry(CORE_PROPERTIES),
-                         operators=operators, save_hooks=[DueTimerRows(), MessageRouting()],
+                         operators=operators, save_hooks=[DueTimerRows(), MessageRouting(), Assignments()],
                          operator_actions=operator_actions, name=name,
                          sandbox=SandboxConfig.from_settings(settings),
                          changes=ChangeCatalogue([PROCESS_DEFINITION]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy import Select, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine import instances
@@ -76,15 +76,15 @@ def inbox_page(uow: Any, user_id: str | None = None, *, services: EngineServices
     filters = {"search": search, "lane": lane or "", "per_page": per_page if per_page != 50 else ""}
     held = set(services.roles_of(uow, user_id))
     roles = sorted(held)
+    mine = InstanceTask.claimed_by == user_id  # claimed, or assigned to the user by the process (engine.tasks)
     if lane:
         roles = [r for r in roles if r == lane]
-    if not roles:
-        return Page([], 1, per_page, 0, filters)
+        mine = and_(mine, InstanceTask.lane == lane)
     stmt = (select(InstanceTask, ProcessInstance)
             .join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
             .outerjoin(BusinessKey, BusinessKey.instance_id == InstanceTask.instance_id)
             .where(InstanceTask.state == READY, InstanceTask.manual.is_(True),
-                   InstanceTask.dropped.is_(False), InstanceTask.lane.in_(roles),
+                   InstanceTask.dropped.is_(False), or_(InstanceTask.lane.in_(roles), mine),
                    ProcessInstance.status == instances.InstanceStatus.RUNNING.value,
                    or_(InstanceTask.claimed_by.is_(None), InstanceTask.claimed_by == user_id))
             .order_by(InstanceTask.instance_id, InstanceTask.seq))

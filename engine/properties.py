@@ -28,6 +28,7 @@ FORM_UI_SCHEMA = "formUiSchemaFilename"
 SIGNATURE_MEANING = "signature.meaning"
 SIGNATURE_VERIFIER = "signature.verifier"
 GATES = "gates"
+ASSIGNEE = "assignee"
 
 FOUR_EYES_GATE = "four_eyes"
 
@@ -128,6 +129,26 @@ def _check_gates(value: str, ctx: PropertyCheck) -> list[str]:
             for gate in split_list(value) if gate not in ctx.gates]
 
 
+def _check_assignee(value: str, ctx: PropertyCheck) -> list[str]:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", value):
+        return [f"'{value}' is not a data field (dotted identifiers, e.g. training.trainee)"]
+    return []
+
+
+def assignee_of(properties: Mapping[str, str], data: Mapping[str, Any]) -> str | None:
+    """The person a task is assigned to: the user id in the data field its `assignee` property names
+    (None when the task has no assignee or the field holds no user id)."""
+    path = (properties.get(ASSIGNEE) or "").strip()
+    if not path:
+        return None
+    value: Any = data
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
 def _check_file(name: str, required_schema: bool) -> Callable[[str, PropertyCheck], list[str]]:
     def check(value: str, ctx: PropertyCheck) -> list[str]:
         import jsonschema
@@ -162,6 +183,9 @@ CORE_PROPERTIES: tuple[TaskProperty, ...] = (
                  label_zh="复核人签名含义"),
     TaskProperty(GATES, "further gates to run, by name", is_list=True, check=_check_gates, label_en="Gates",
                  label_zh="闸门"),
+    TaskProperty(ASSIGNEE, "a data field naming the one person (user id) who does this task, e.g. the trainee of "
+                 "a training; the task is theirs whatever roles they hold, and nobody else's",
+                 check=_check_assignee, label_en="Assigned to (data field)", label_zh="指派给（数据字段）"),
 )
 
 

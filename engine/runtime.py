@@ -93,6 +93,7 @@ class EngineRuntime:
         self.signed_actions = signed_actions or SignedActionRegistry()
         self.caller = OperatorCaller(self.operators)
         self.changes = changes if changes is not None else ChangeCatalogue()
+        self.role_hooks: dict[str, Callable[..., Any]] = {}
         self.record_sections = RecordSectionRegistry()  # process-specific parts of the record (web/records.py)
         self.frozen = False
 
@@ -102,6 +103,22 @@ class EngineRuntime:
         if any(h.name == hook.name for h in self.save_hooks):
             raise RegistrationError(f"save hook {hook.name!r} is attached already")
         self.save_hooks.append(hook)
+
+    def add_role_hook(self, name: str, hook: Callable[..., Any]) -> None:
+        """`hook(uow, user_id, roles, event, settings=..., runtime=...)` runs when a person gets roles
+        (`event`: new_user or role_granted), in the unit of work that grants them (`roles_granted`);
+        e.g. the training process starts the training those roles require."""
+        if self.frozen:
+            raise RegistrationError(f"role hook {name!r}: this runtime is frozen (build a new one)")
+        if name in self.role_hooks:
+            raise RegistrationError(f"role hook {name!r} is attached already")
+        self.role_hooks[name] = hook
+
+    def roles_granted(self, uow: Any, user_id: str, roles: Any, event: str = "role_granted",
+                      settings: Any = None) -> dict[str, Any]:
+        """Run every role hook for a person who just got `roles`; each hook's result by name."""
+        return {name: hook(uow, user_id, list(roles), event, settings=settings, runtime=self)
+                for name, hook in self.role_hooks.items()}
 
     def freeze(self) -> "EngineRuntime":
         """No more registrations (an installed runtime is shared by threads)."""

@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from audit.canonical import jsonable
@@ -49,8 +49,8 @@ from engine.errors import (
 from engine.gates import GateContext, Refusal
 from engine.models import InstanceTask, ProcessInstance
 from engine.ports import EngineServices, SignatureInput, SignatureRecord, default_services
-from engine.properties import TaskRules
-from engine.runtime import EngineRuntime, resolve
+from engine.properties import ASSIGNEE, TaskRules, assignee_of
+from engine.runtime import EngineRuntime, SaveContext, resolve
 from engine.signed_actions import AUTHORISES, SignedAction
 from engine.spiff import steps
 from engine.spiff.serializer import row_data, saved_last_completion
@@ -219,13 +219,12 @@ def inbox(uow: Any, user_id: str | None = None, *, services: EngineServices | No
     services = services or default_services()
     user_id = user_id or uow.actor.user_id
     roles = set(services.roles_of(uow, user_id))
-    if not roles:
-        return []
     rows = uow.session.execute(
         select(InstanceTask, ProcessInstance)
         .join(ProcessInstance, ProcessInstance.id == InstanceTask.instance_id)
         .where(InstanceTask.state == READY, InstanceTask.manual.is_(True),
-               InstanceTask.dropped.is_(False), InstanceTask.lane.in_(sorted(roles)),
+               InstanceTask.dropped.is_(False),
+               or_(InstanceTask.lane.in_(sorted(roles)), InstanceTask.claimed_by == user_id),
                ProcessInstance.status == instances.InstanceStatus.RUNNING.value)
         .order_by(InstanceTask.instance_id, InstanceTask.seq)).all()
     return views_of(uow, [(row, instance) for row, instance in rows if row.claimed_by in (None, user_id)],
@@ -261,8 +260,16 @@ def _refuse(uow: Any, row: InstanceTask | None, task_id: str, exc: GmpError, act
     uow.record_refusal(action, "task", task_id, reason=str(exc), details=details)
 
 
-def _check_lane(uow: Any, row: InstanceTask, user_id: str, services: EngineServices) -> set[str]:
+def _check_lane(uow: Any, row: InstanceTask, user_id: str, services: EngineServices,
+                properties: Mapping[str, str] | None = None) -> set[str]:
+    """The lane's role, or, for a task with an `assignee`, the one person its data names."""
     roles = set(services.roles_of(uow, user_id))
+    if properties and (properties.get(ASSIGNEE) or "").strip():
+        person = assignee_of(properties, row_data(row.body))
+        if person != user_id:
+            raise LaneRoleRefused(f"task '{row.bpmn_id}' is assigned to {person or 'nobody (its data names no one)'}"
+                                  f"; {user_id} may not take it")
+        return roles
     if row.lane not in roles:
         raise LaneRoleRefused(f"task '{row.bpmn_id}' belongs to role '{row.lane}'; {user_id} holds "
                               f"{', '.join(sorted(roles)) or 'no role'}")
@@ -280,11 +287,12 @@ def claim(uow: Any, task_id: str, *, services: EngineServices | None = None,
         row = _task_row(uow.session, task_id, for_update=True)
         if row.state != READY or not row.manual:
             raise TaskStateError(f"task '{row.bpmn_id}' is not a ready user task")
-        roles = _check_lane(uow, row, user, services)
+        instance = instances.get_instance(uow.session, row.instance_id)
+        definition = _definition(uow.session, row, instance, runtime)
+        roles = _check_lane(uow, row, user, services, definition.properties)
         if row.claimed_by and row.claimed_by != user:
             raise TaskStateError(f"task '{row.bpmn_id}' is claimed by {row.claimed_by}")
-        instance = instances.get_instance(uow.session, row.instance_id)
-        _gates_for(uow, _definition(uow.session, row, instance, runtime), user, roles, "claim", runtime)
+        _gates_for(uow, definition, user, roles, "claim", runtime)
     except (TaskRefused, TaskStateError) as exc:
         _refuse(uow, row, task_id, exc, "task.claim_refused")
         raise
@@ -306,6 +314,8 @@ def release(uow: Any, task_id: str, *, reason: str | None = None) -> InstanceTas
             raise TaskStateError(f"task '{row.bpmn_id}' is not claimed")
         if row.claimed_by != user:
             raise TaskStateError(f"task '{row.bpmn_id}' is claimed by {row.claimed_by}; only they can release it")
+        if row.lane is not None and _is_assigned(uow.session, row):
+            raise TaskStateError(f"task '{row.bpmn_id}' is assigned to {user} by its process: it cannot be released")
     except TaskStateError as exc:
         _refuse(uow, row, task_id, exc, "task.release_refused")
         raise
@@ -410,8 +420,8 @@ def complete_task(uow: Any, task_id: str, data: Mapping[str, Any] | None = None,
         if row.claimed_by and row.claimed_by != user:
             raise TaskStateError(f"task '{row.bpmn_id}' is claimed by {row.claimed_by}")
         bpmn_id = row.bpmn_id or task.task_spec.name
-        roles = _check_lane(uow, row, user, services)
         properties = properties_of(task.task_spec)
+        roles = _check_lane(uow, row, user, services, properties)
         rules = runtime.properties.rules(properties)
         last = wf.run.last_completion
         ctx = GateContext(uow=uow, user_id=user, user_roles=frozenset(roles), instance_id=row.instance_id,
@@ -468,3 +478,42 @@ def complete_task(uow: Any, task_id: str, data: Mapping[str, Any] | None = None,
     ready = [str(t.id) for t in steps.ready_user_tasks(opened.workflow)]
     return Completion(task_id=row.id, instance_id=row.instance_id, instance_status=opened.instance.status,
                       signatures=records, ready=ready)
+
+
+# ---------------------------------------------------------------- tasks assigned to one person
+def _is_assigned(session: Session, row: InstanceTask) -> bool:
+    instance = instances.get_instance(session, row.instance_id)
+    ref, process = _spec_version(session, instance, row.workflow_key, None)
+    spec, subprocess_specs = ref.spec()
+    if process is not None and process in subprocess_specs:
+        task_spec = subprocess_specs[process].task_specs.get(row.spec_name)
+    else:
+        task_spec = find_task_spec(spec, subprocess_specs, row.spec_name)
+    return task_spec is not None and bool((properties_of(task_spec).get(ASSIGNEE) or "").strip())
+
+
+class Assignments:
+    """Save hook: a user task with an `assignee` property, once ready, is claimed for the person its
+    data names (audit `task.assigned`): it is in their inbox, whatever roles they hold, and nobody
+    else may take it (`_check_lane`)."""
+
+    name = "assignments"
+
+    def before_save(self, ctx: SaveContext) -> None:
+        return None
+
+    def after_save(self, ctx: SaveContext) -> None:
+        session = ctx.uow.session
+        for task in steps.ready_user_tasks(ctx.workflow):
+            properties = properties_of(task.task_spec)
+            if not (properties.get(ASSIGNEE) or "").strip():
+                continue
+            row = session.get(InstanceTask, str(task.id))
+            person = assignee_of(properties, task.data)
+            if row is None or row.claimed_by is not None or person is None:
+                continue
+            row.claimed_by, row.claimed_at = person, clock.isoformat(clock.now())
+            ctx.uow.audit("task.assigned", "task", row.id, changes=[["claimed_by", None, person]],
+                          details={"instance_id": row.instance_id, "bpmn_id": row.bpmn_id,
+                                   "assignee": properties[ASSIGNEE]})
+        session.flush()

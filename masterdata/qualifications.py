@@ -4,6 +4,8 @@ unless revoked. Granting and revoking are signed records (`qualification.grant` 
 
     grant_qualification(uow, "alice", "SOP-PRD-012", 4, valid_until="2027-12-31",
                         basis="read and understood, practical assessment passed", ...)
+    grant_on_signature(uow, "alice", "SOP-PRD-012", 4, signature_id="42", ...)   # on the grantor's
+                        # 'approved' signature of a process step (the training process)
     revoke_qualification(uow, qualification_id, reason="left the department", ...)
     qualifications_of(session, "alice")         # each with its state today
 
@@ -98,11 +100,53 @@ def register_versions(session: Session, sop: str) -> set[int]:
             if c.status in changes.IN_FORCE_STATUSES and c.action != "retire"}
 
 
-def grant_qualification(uow: Any, user_id: str, sop: str, version: int, *, basis: str, credentials: Credentials,
-                        settings: Settings, granted_on: Any = None, valid_until: Any = None,
-                        auth_session: Any = None, rules: RecordRules | None = None) -> Qualification:
-    """Grant a person a qualification on one version of an SOP (signed 'approved' by the grantor)."""
+def _checked_grant(uow: Any, user_id: str, sop_code: str, version: Any, basis: str, granted_on: Any,
+                   valid_until: Any) -> dict[str, Any]:
+    """The content of a grant after every check (RecordInvalid, RecordStateError, RecordNotFound otherwise)."""
     from signatures.models import UserAccount
+
+    session: Session = uow.session
+    if session.get(UserAccount, user_id) is None:
+        raise RecordNotFound(f"no user {user_id!r}")
+    if user_id == uow.actor.user_id:
+        raise RecordStateError("nobody grants themself a qualification: another person signs it")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise RecordInvalid(f"version {version!r}: a whole number from 1", [("version", "invalid")])
+    held = register_versions(session, sop_code)
+    if version not in held:
+        known = ", ".join(f"v{v}" for v in sorted(held)) or "none"
+        raise RecordInvalid(f"{sop_code} v{version} is not in the document register (approved versions: {known})",
+                            [("version", "not in the register")])
+    start = as_date(granted_on, "granted_on", required=False) or today()
+    end = as_date(valid_until, "valid_until", required=False)
+    if end is not None and end < start:
+        raise RecordInvalid(f"valid until {end.isoformat()} is before the grant date {start.isoformat()}",
+                            [("valid_until", "before the grant date")])
+    return {"user_id": user_id, "sop": sop_code, "version": version, "granted_on": start.isoformat(),
+            "valid_until": end.isoformat() if end else None, "basis": text(basis, "basis")}
+
+
+def _store_grant(uow: Any, content: dict[str, Any], seq: str, **details: Any) -> Qualification:
+    session: Session = uow.session
+    row = QualificationRow(user_id=content["user_id"], sop=content["sop"], version=content["version"],
+                           granted_on=content["granted_on"], valid_until=content["valid_until"],
+                           basis=content["basis"], granted_by=uow.actor.user_id,
+                           granted_at=clock.isoformat(clock.now()), signature_id=seq)
+    session.add(row)
+    session.flush()
+    uow.audit("md_qualification.granted", "md_qualification", f"{content['user_id']}/{content['sop']}",
+              reason=content["basis"], changes=[[k, None, v] for k, v in content.items() if v is not None],
+              details={"signature_id": seq, "qualification_id": row.id, **details})
+    return get_qualification(session, row.id)
+
+
+def grant_on_signature(uow: Any, user_id: str, sop: str, version: int, *, basis: str, signature_id: str,
+                       settings: Settings, granted_on: Any = None, valid_until: Any = None,
+                       rules: RecordRules | None = None, source: str = "") -> Qualification:
+    """Grant a qualification on a signature the grantor has just made elsewhere: the 'approved' signature
+    of a process step that decided the grant (the training process's approval). The signature must be the
+    unit of work's person's own, with meaning 'approved'; every check of `grant_qualification` applies."""
+    from signatures.models import Signature
 
     session: Session = uow.session
     sop_code = str(sop or "").strip()
@@ -110,38 +154,32 @@ def grant_qualification(uow: Any, user_id: str, sop: str, version: int, *, basis
                  what=f"grant a qualification on {sop_code}", object_type="md_qualification",
                  object_id=f"{user_id}/{sop_code}")
     try:
-        if session.get(UserAccount, user_id) is None:
-            raise RecordNotFound(f"no user {user_id!r}")
-        if user_id == uow.actor.user_id:
-            raise RecordStateError("nobody grants themself a qualification: another person signs it")
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise RecordInvalid(f"version {version!r}: a whole number from 1", [("version", "invalid")])
-        held = register_versions(session, sop_code)
-        if version not in held:
-            known = ", ".join(f"v{v}" for v in sorted(held)) or "none"
-            raise RecordInvalid(f"{sop_code} v{version} is not in the document register (approved versions: {known})",
-                                [("version", "not in the register")])
-        start = as_date(granted_on, "granted_on", required=False) or today()
-        end = as_date(valid_until, "valid_until", required=False)
-        if end is not None and end < start:
-            raise RecordInvalid(f"valid until {end.isoformat()} is before the grant date {start.isoformat()}",
-                                [("valid_until", "before the grant date")])
-        why = text(basis, "basis")
+        found = session.get(Signature, int(signature_id)) if str(signature_id).isdigit() else None
+        if found is None or found.signer_id != uow.actor.user_id or found.meaning != "approved":
+            raise RecordStateError(f"signature {signature_id} is not {uow.actor.user_id}'s 'approved' signature: "
+                                   "a qualification is granted on the grantor's own approval")
+        content = _checked_grant(uow, user_id, sop_code, version, basis, granted_on, valid_until)
     except (RecordInvalid, RecordStateError, RecordNotFound) as exc:
         refuse(uow, exc, "md_qualification", f"{user_id}/{sop_code}", "grant")
-    content = {"user_id": user_id, "sop": sop_code, "version": version, "granted_on": start.isoformat(),
-               "valid_until": end.isoformat() if end else None, "basis": why}
+    return _store_grant(uow, content, str(signature_id), signed_record=f"{found.record_type}/{found.record_id}",
+                        source=source)
+
+
+def grant_qualification(uow: Any, user_id: str, sop: str, version: int, *, basis: str, credentials: Credentials,
+                        settings: Settings, granted_on: Any = None, valid_until: Any = None,
+                        auth_session: Any = None, rules: RecordRules | None = None) -> Qualification:
+    """Grant a person a qualification on one version of an SOP (signed 'approved' by the grantor)."""
+    sop_code = str(sop or "").strip()
+    require_role(uow, rules or load_record_rules(settings), "qualification.grant",
+                 what=f"grant a qualification on {sop_code}", object_type="md_qualification",
+                 object_id=f"{user_id}/{sop_code}")
+    try:
+        content = _checked_grant(uow, user_id, sop_code, version, basis, granted_on, valid_until)
+    except (RecordInvalid, RecordStateError, RecordNotFound) as exc:
+        refuse(uow, exc, "md_qualification", f"{user_id}/{sop_code}", "grant")
     seq = sign_record(uow, "md_qualification", f"{user_id}/{sop_code}/v{version}/{clock.isoformat(clock.now())}",
-                      content, "approved", credentials, settings, auth_session=auth_session, reason=why)
-    row = QualificationRow(user_id=user_id, sop=sop_code, version=version, granted_on=start.isoformat(),
-                           valid_until=end.isoformat() if end else None, basis=why, granted_by=uow.actor.user_id,
-                           granted_at=clock.isoformat(clock.now()), signature_id=seq)
-    session.add(row)
-    session.flush()
-    uow.audit("md_qualification.granted", "md_qualification", f"{user_id}/{sop_code}", reason=why,
-              changes=[[k, None, v] for k, v in content.items() if v is not None],
-              details={"signature_id": seq, "qualification_id": row.id})
-    return get_qualification(session, row.id)
+                      content, "approved", credentials, settings, auth_session=auth_session, reason=content["basis"])
+    return _store_grant(uow, content, seq)
 
 
 def revoke_qualification(uow: Any, qualification_id: int, *, reason: str, credentials: Credentials,

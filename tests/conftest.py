@@ -51,6 +51,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     bad.append(f"{item.nodeid}: unknown requirement ID {rid!r}")
     if bad:
         raise pytest.UsageError("requirement markers name unknown IDs:\n  " + "\n  ".join(bad))
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the long tests are handed out first
+        items[:] = sorted(items, key=lambda item: not runs_long(item))
+
+
+def runs_long(item: pytest.Item) -> bool:
+    """Marked `slow`, or driving a browser: run these first when tests run in parallel, so that
+    no worker is still busy with one of them while the others have nothing left to do."""
+    return item.get_closest_marker("slow") is not None or "page" in getattr(item, "fixturenames", ())
 
 
 # ---------------------------------------------------------------- databases

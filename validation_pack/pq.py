@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
-import socket
 import statistics
 import threading
 import time
@@ -84,9 +83,9 @@ class _Stopper:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    from core.ports import free_port
+
+    return free_port()
 
 
 def run_pq(out: Path, settings: Settings, *, scenario: str = "batch_record", quick: bool = False, batches: int | None = None,

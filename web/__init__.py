@@ -37,9 +37,11 @@ BLUEPRINTS = [
     "web.validation:bp",
     "web.periodic:bp",
     "web.plant:bp",
+    "web.training:bp",
     "web.documents:bp",
     "web.plant_records:bp",
     "web.calibration:bp",
+    "web.quality:bp",
     "web.batch_record:bp",
     "web.work_permit:bp",
 ]

@@ -36,8 +36,18 @@ def create_user():  # type: ignore[no-untyped-def]
         user, secret = create(uow, _field("user_id"), _field("printed_name"), roles, settings(),
                               reason=_field("reason") or None)
         user_id = user.user_id
+        _roles_granted(uow, user_id, roles, "new_user")
         uow.commit()
     return _show_secret(user_id, secret)
+
+
+def _roles_granted(uow, user_id: str, roles: list[str], event: str) -> None:  # type: ignore[no-untyped-def]
+    """The runtime's role hooks (e.g. the training the new roles require), in the granting unit of work."""
+    from engine.runtime import current_runtime
+
+    started = current_runtime().roles_granted(uow, user_id, roles, event, settings())
+    if started.get("training"):
+        flash(_("Training started for %(user)s (instance %(id)s).", user=user_id, id=started["training"]), "info")
 
 
 def _show_secret(user_id: str, secret: str):  # type: ignore[no-untyped-def]
@@ -59,6 +69,7 @@ def user_action(user_id: str, action: str):  # type: ignore[no-untyped-def]
             identities.verify_identity(uow, user_id, _field("method"), reason)
         elif action == "grant":
             identities.grant_role(uow, user_id, _field("role"), reason)
+            _roles_granted(uow, user_id, [_field("role")], "role_granted")
         elif action == "revoke":
             identities.revoke_role(uow, user_id, _field("role"), reason)
         elif action == "expiry":

@@ -7,6 +7,7 @@ its messages differ from its .po (a checkout's file times say nothing). Data is 
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,10 @@ def compile_catalogues(directory: Path = TRANSLATIONS) -> list[Path]:
             wanted = {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
             if {m.id: m.string for m in current if m.id} == wanted:
                 continue
-        with mo.open("wb") as handle:
+        partial = mo.with_name(f".{mo.name}.{os.getpid()}.tmp")  # several processes may start at once
+        with partial.open("wb") as handle:
             write_mo(handle, catalog)
+        os.replace(partial, mo)  # readers see the old file or the new one, never half of one
         compiled.append(mo)
     return compiled
 

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from web.uow import database, settings, unit_of_work
@@ -344,9 +344,33 @@ def _render(form: TaskForm, *, submission: Any = None, errors: Any = None, messa
     with unit_of_work() as uow:
         title = element_label(uow.session, form.version_id, form.bpmn_id, form.name)
         role = role_labels(uow.session).get(form.lane or "", form.lane)
+        context = task_context(uow.session, form)
     return render_template("tasks/task.html", form=form, fields=fields, message=message, refusal=refusal,
-                           title=title, role=role,
+                           title=title, role=role, context_sections=context,
                            equipment=bool(equipment_fields(form))), status
+
+
+def task_context(session: Any, form: TaskForm) -> list[dict[str, Any]]:
+    """What the task is about: the process's own record sections (engine.record_sections) of the
+    instance as it stands, shown above the form; a section that cannot be built here is left out."""
+    from sqlalchemy import select
+
+    from engine.errors import RuntimeNotInstalled
+    from engine.models import ProcessDefinition, ProcessDefinitionVersion
+    from engine.record_sections import build_sections
+    from engine.runtime import current_runtime
+
+    process = session.scalar(select(ProcessDefinition.key).join(
+        ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
+        .where(ProcessDefinitionVersion.id == form.version_id)) if form.version_id else None
+    if not process:
+        return []
+    try:
+        registry = current_runtime().record_sections
+    except RuntimeNotInstalled:
+        return []
+    return [s for s in build_sections(registry, session, process, form.instance_id, {})
+            if not s["error"] and (s["rows"] or s["notes"])]
 
 
 @bp.get("/<task_id>")
@@ -355,6 +379,9 @@ def task(task_id: str):  # type: ignore[no-untyped-def]
         if _signed_setpoint(uow.session, task_id) is not None:  # signed already: follow its write
             return redirect(url_for("tasks.setpoint", task_id=task_id))
         form = load_task_form(uow.session, task_id)
+        page = (form.properties or {}).get("web.page")
+        if page and page in current_app.view_functions:  # a process's own page for this task (e.g. the exam)
+            return redirect(url_for(page, task_id=task_id))
         captured = latest_captures(uow.session, form)
         refusal = gate_refusal(uow, form, g.user)
     return _render(form, captured=captured, refusal=refusal)

@@ -138,6 +138,7 @@ NAV = [
     ("documents.index", N_("Documents")),
     ("calibration.board", N_("Instrument status")),
     ("work_permit.board", N_("Active permits")),
+    ("quality.index", N_("Quality")),
     ("library.index", N_("Process library")),
     ("audit_ui.trail", N_("Audit trail")),
     ("admin.users", N_("Users")),

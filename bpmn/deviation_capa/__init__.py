@@ -8,7 +8,8 @@ by bpmn.glue) adds:
 - the `deviation.owner` task property and its gate `deviation.owner`, and the step checks
   `deviation.triage|investigation|capa|action|closure` (bpmn.deviation_capa.checks);
 - the operators `deviation.intake|link_batches|start_capa_links|record_closure`
-  (bpmn.deviation_capa.operators).
+  (bpmn.deviation_capa.operators);
+- its record sections "Deviation report" and "CAPA actions" (bpmn.deviation_capa.sections).
 Nothing registers at import.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bpmn.deviation_capa import checks, operators
+from bpmn.deviation_capa import checks, operators, sections
 from bpmn.deviation_capa.gate import DEVIATIONS_GATE, GATE
 
 PROCESS_KEY = "deviation"
@@ -33,6 +34,10 @@ def install(runtime: Any, env: Any = None) -> Any:
         if gate.name not in runtime.gates:
             runtime.gates.register(gate)
     operators.register(runtime.operators)
+    registered = {(s.process, s.key) for s in runtime.record_sections.all()}
+    for section in sections.SECTIONS:
+        if (section.process, section.key) not in registered:
+            runtime.record_sections.register(section)
     return runtime
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -32,9 +31,10 @@ START_TIMEOUT_SECONDS = 180
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A free port for a simulator's server (core.ports)."""
+    from core.ports import free_port as pick
+
+    return pick(host)
 
 
 class PlantSimulator:

@@ -54,13 +54,23 @@ def test_seed_puts_tags_and_processes_in_effect_with_work_waiting(db, settings):
         assert definitions.approved_version(session, "scale_weigh").status == "approved"
         started = instances.list_instances(session)
         library = {"calibration", "calibration_schedule", "supplier_evaluation", "document_lifecycle",
-                   "controlled_copy", "work_permit"}  # the process library's own demos (bpmn/<process>/demo.py)
+                   "controlled_copy", "work_permit", "deviation", "training"}
+        # (the process library's own demos: bpmn/<process>/demo.py)
         assert len([i for i in started if i["process"] not in library]) == len(list(demo.DEMO_PROCESSES.iterdir()))
         assert sorted(i["business_key"] for i in started if i["process"] == "calibration") == [
             "CAL-PT-102-0001", "CAL-REF-P-02-0001"]  # overdue: work orders opened by the schedule
         assert [i["business_key"] for i in started if i["process"] == "work_permit"] == ["PTW-0001"]
+        deviations = {i["title"]: i for i in started if i["process"] == "deviation"}  # bpmn/deviation_capa/demo.py
+        assert sorted(deviations) == ["Deviation: Granulator bowl temperature above its limit",
+                                      "Deviation: Torn label on a lactose drum"]
+        trainings = {i["business_key"]: i["status"] for i in started if i["process"] == "training"}
+        assert trainings["TRN-0001"] == "running" and trainings["TRN-0002"] == "running"
     with UnitOfWork(db) as uow:
         assert tasks.inbox(uow, "alice")
+        assert [t.bpmn_id for t in tasks.inbox(uow, "victor") if t.business_key == "TRN-0001"] == ["exam"]
+        assert [t.bpmn_id for t in tasks.inbox(uow, "lin") if t.business_key == "TRN-0002"] == ["study"]
+        assert {t.bpmn_id for t in tasks.inbox(uow, "quinn")} >= {"triage"}  # the reported deviation
+        assert "investigate" in {t.bpmn_id for t in tasks.inbox(uow, "iris")}  # the raised one, triaged
     with db.session() as session:
         latest = session.execute(select(AuditEntry.ts).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one()
     assert latest < clock.isoformat(clock.now())  # the demo history lies in the past

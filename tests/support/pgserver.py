@@ -25,9 +25,9 @@ def find_bindir() -> Path | None:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    from core.ports import free_port as pick
+
+    return pick()
 
 
 class PgServer:
