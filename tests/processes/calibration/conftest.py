@@ -44,6 +44,13 @@ INSTRUMENTS = {
 }
 
 
+def diagrams_for_tests() -> list[Path]:
+    from bpmn.calibration import DIAGRAMS
+
+    return [DIAGRAMS["calibration"], DIAGRAMS["calibration_schedule"], HERE / "processes" / "deviation_stub",
+            HERE / "processes" / "uses_dryer"]
+
+
 class CalPlant(Plant):
     def __init__(self, db: Any, settings: Any, clock: Any, sim: Any) -> None:
         super().__init__(db, settings, clock)
@@ -144,7 +151,6 @@ def simulator() -> Iterator[Any]:
 @pytest.fixture
 def cal(db, settings, frozen_clock, simulator, runtime) -> Iterator[CalPlant]:  # type: ignore[no-untyped-def]
     """The plant with the calibration process approved and the tags registered."""
-    from bpmn.calibration import DIAGRAMS
     from bpmn.glue import extend
     from signatures import kdf
 
@@ -158,7 +164,6 @@ def cal(db, settings, frozen_clock, simulator, runtime) -> Iterator[CalPlant]:  
         plant.put_in_force("instrument", INSTRUMENTS)
         plant.put_in_force("equipment", DRYER)
         plant.register_tags()
-        for folder in (DIAGRAMS["calibration"], DIAGRAMS["calibration_schedule"], HERE / "processes" / "deviation_stub",
-                       HERE / "processes" / "uses_dryer"):
+        for folder in diagrams_for_tests():
             plant.deploy(folder)
         yield plant
