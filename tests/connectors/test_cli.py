@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from cli import gmp
 from signatures import testing
 from tests.connectors.conftest import PLANT_TAGS
+from tests.connectors.test_registry import PLANT_TAG_COUNT
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def test_import_approve_list_and_read_from_the_command_line(db, people, plant, r
     endpoint = f"plant-modbus=modbus://127.0.0.1:{plant.modbus_port}"
     result = run(["tags", "import", str(PLANT_TAGS), "--reason", "commissioning", "--endpoint", endpoint,
                   "--endpoint", f"plant-opcua={plant.opcua_endpoint}", "--user", "eng.li"], people.engineer, db)
-    assert result.exit_code == 0 and "registry revision 1: 30 tags, pending approval by QA" in result.output
+    assert result.exit_code == 0 and f"registry revision 1: {PLANT_TAG_COUNT} tags, pending approval by QA" in result.output
     frozen_clock.advance(seconds=31)
     refused = run(["tags", "approve", "1", "--reason", "ok", "--user", "eng.li"], people.engineer, db)
     assert refused.exit_code == 1 and "imported by eng.li: a different user must approve it" in refused.output
