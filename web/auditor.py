@@ -208,7 +208,7 @@ def review():  # type: ignore[no-untyped-def]
     from signatures.errors import SignatureError
     from signatures.review import sign_review
     from web.i18n import refusal_text
-    from web.signing import _credentials, manifestation_html
+    from web.signing import manifestation_html, typed_credentials
 
     message, manifest, status = None, None, 200
     typed = {name: request.form.get(name, "") for name in ("first_seq", "last_seq", "comment")}
@@ -221,7 +221,7 @@ def review():  # type: ignore[no-untyped-def]
             try:
                 with database().read_session() as session:
                     check_review(session, first, last, typed["comment"])  # nobody signs what cannot be recorded
-                credentials = _credentials("sig", g.user.user_id)  # before the write transaction
+                credentials = typed_credentials("sig", g.user.user_id)  # before the write transaction
                 with unit_of_work() as uow:
                     _review, signature = sign_review(uow, first, last, typed["comment"], credentials,
                                                      g.user.session_id, settings())

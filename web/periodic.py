@@ -78,9 +78,9 @@ def pdf(report_id: int):  # type: ignore[no-untyped-def]
 def sign(report_id: int):  # type: ignore[no-untyped-def]
     from audit.periodic import load_report
     from signatures.errors import SignatureError
-    from web.signing import _credentials, manifestation_html
+    from web.signing import manifestation_html, typed_credentials
 
-    credentials = _credentials("sig", g.user.user_id)
+    credentials = typed_credentials("sig", g.user.user_id)
     try:
         with unit_of_work() as uow:
             from signatures.service import sign as sign_record

@@ -33,9 +33,9 @@ def _refused(exc: GmpError) -> tuple[str, int]:
 
 
 def _credentials() -> Any:
-    from web.signing import _credentials as typed
+    from web.signing import typed_credentials
 
-    return typed("sig", g.user.user_id)
+    return typed_credentials("sig", g.user.user_id)
 
 
 def _choices(session: Any, kind: str) -> list[tuple[str, str]]:

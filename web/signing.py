@@ -37,7 +37,7 @@ def meaning_labels(meaning: str) -> tuple[str, str]:
     return labels(meaning, load_rules(settings()).extra_meanings)
 
 
-def _credentials(prefix: str, user_id: str | None = None):  # type: ignore[no-untyped-def]
+def typed_credentials(prefix: str, user_id: str | None = None):  # type: ignore[no-untyped-def]
     """The components typed in the dialog, with the key unwrap done now (signatures.precheck):
     called before the unit of work opens, the derivation holds no database lock."""
     from signatures.credentials import Credentials
@@ -57,7 +57,7 @@ def sign_from_form(uow: Any, record: Any, meaning: str, *, reason: str | None = 
     user = g.get("user")
     if user is None:
         raise SignInRequired("sign in to sign")
-    return sign(uow, record, meaning, _credentials("sig", user.user_id), user.session_id, settings(), reason=reason)
+    return sign(uow, record, meaning, typed_credentials("sig", user.user_id), user.session_id, settings(), reason=reason)
 
 
 def second_signer_from_form(uow: Any, record: Any, meaning: str, *, reason: str | None = None):  # type: ignore[no-untyped-def]
@@ -65,7 +65,7 @@ def second_signer_from_form(uow: Any, record: Any, meaning: str, *, reason: str 
     from signatures.service import sign
 
     user = g.get("user")
-    return sign(uow, record, meaning, _credentials("sig2"), user.session_id if user else None, settings(), reason=reason)
+    return sign(uow, record, meaning, typed_credentials("sig2"), user.session_id if user else None, settings(), reason=reason)
 
 
 def has_second_signer() -> bool:
@@ -123,7 +123,7 @@ def accountability():  # type: ignore[no-untyped-def]
     if request.method == "POST":
         try:
             with unit_of_work() as uow:
-                sign_statement(uow, _credentials("sig", user.user_id), settings())
+                sign_statement(uow, typed_credentials("sig", user.user_id), settings())
                 uow.commit()
         except SignatureError as exc:
             return accountability_page(carried=carried, resume=resume, task_name=request.form.get("task_name"),
