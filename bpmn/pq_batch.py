@@ -116,6 +116,7 @@ class BatchRecordScenario:
         self.sampling = dict(sampling or SAMPLING)
         self.retried = 0
         self.refused = 0
+        self.instance_ids: dict[str, int] = {}  # batch number -> instance id
         self.people: dict[str, Any] = {}
         self.sessions: dict[str, Any] = {}
         self.signed: set[str] = set()
@@ -466,6 +467,7 @@ class BatchRecordScenario:
         today = clock.now().date().isoformat()
         iid = step(supervisor, lambda uow: order(uow, RECIPE, result.batch, planned_date=today, sampling=self.sampling,
                                                  equipment=crew.equipment or None, settings=settings).id)
+        self.instance_ids[batch] = iid
         complete(supervisor, "sign_order", {"planned_date": today}, ("approved",))
         complete(operator, "line_clearance", {"room": f"Dispensary {101 + worker}", "previous_product_removed": True,
                                            "previous_documents_removed": True, "equipment_clean": True,
