@@ -52,6 +52,7 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -373,14 +374,19 @@ def main() -> None:
         parser.error("--batches: at least 2 (the concurrency is compared with 1 batch)")
     sampling = QUICK_SAMPLING if args.quick else FULL_SAMPLING
     backends = [b for b in args.backends.split(",") if b]
+    if not backends or set(backends) - {"sqlite", "postgresql"}:
+        parser.error("--backends: sqlite, postgresql or both, comma-separated")
     started = time.perf_counter()
     load_start = os.getloadavg()
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()  # the batch processes' imports, while the plant and the servers start
     from connectors.simulator.plant import PlantSimulator, free_port
 
     plant = {"modbus": free_port(), "opcua": free_port()}
-    sim = PlantSimulator(host="127.0.0.1", modbus_port=plant["modbus"], opcua_port=plant["opcua"]).start()
+    sim = None
     out: dict[str, Any] = {"benchmark": "batch_record", "process": "batch_record", "quick": args.quick,
                            "batches": args.batches, "sampling": sampling, "kdf": args.kdf, "cpus": os.cpu_count(),
                            "load_avg_start": [round(x, 2) for x in load_start],
@@ -388,7 +394,17 @@ def main() -> None:
     servers: list[Backend] = []
     try:
         with tempfile.TemporaryDirectory(prefix="gmp-batch-bench-") as folder:
-            servers = [Backend(name, Path(folder) / name) for name in backends]
+            with ThreadPoolExecutor() as pool:
+                starting = [pool.submit(Backend, name, Path(folder) / name) for name in backends]
+                sim = PlantSimulator(host="127.0.0.1", modbus_port=plant["modbus"], opcua_port=plant["opcua"]).start()
+                failed = None
+                for future in starting:
+                    try:
+                        servers.append(future.result())
+                    except Exception as exc:  # noqa: BLE001 - raised once every started server is kept to stop
+                        failed = exc
+                if failed is not None:
+                    raise failed
             seeded = ctx.Queue()
             seeders = [ctx.Process(target=seed_process, args=(b.name, b.seed_url, str(b.instance), plant,
                                                               args.batches, sampling, args.kdf, seeded))
@@ -411,7 +427,8 @@ def main() -> None:
     finally:
         for backend in servers:
             backend.stop()
-        sim.stop()
+        if sim is not None:
+            sim.stop()
     first = backends[0] if backends else None
     if first and "record" in out[first]:
         record = out[first].pop("record")
