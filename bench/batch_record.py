@@ -240,11 +240,20 @@ def check_trail(url: str, instance: Path, plant: dict[str, int]) -> bool:
 
 
 # ------------------------------------------------------------------ the record PDF
+def record_values(record: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The recorded values of a record, one row each: the forms' values, then every sampled value."""
+    rows = [(t["name"], v["field"], v["value"], v.get("unit") or "", v.get("source") or "", v.get("entered_by") or "",
+             v.get("entered_at") or "") for t in record["tasks"] for v in t["values"]]
+    return rows + [(phase["name"], p["tag"], s["value"], p.get("unit") or "", "equipment", "", s["t"])
+                   for phase in record["phases"] for p in phase["parameters"] for s in p["samples"]]
+
+
 def record_pdf(url: str, instance: Path, plant: dict[str, int], people: dict[str, Any], lines: int,
-               values: int, kdf: str) -> dict[str, Any]:
+               values: int, kdf: str, shape_id: int) -> dict[str, Any]:
     """One batch (on line 2, by its crew) whose critical parameters are sampled until it holds about
-    `values` recorded values; its record PDF (ours) against WeasyPrint rendering a plain table of the
-    same values, both after a one-page PDF/A with Chinese text (fonts loaded)."""
+    `values` recorded values (the forms' values and sampled parameters counted on the record of
+    instance `shape_id`, a batch like it); its record PDF (ours) against WeasyPrint rendering a plain
+    table of the same values, both after a one-page PDF/A with Chinese text (fonts loaded)."""
     from weasyprint import HTML
 
     from app import create_app
@@ -255,31 +264,29 @@ def record_pdf(url: str, instance: Path, plant: dict[str, int], people: dict[str
     from store.db import Database
     from web.current_user import SESSION_KEY
 
-    form_values = 60  # about what the batch's forms record; the rest are samples of its two sampled phases
-    rounds = max(2, (values - form_values) // 2)
-    sampling = {"duration_s": round((rounds - 1) * RECORD_INTERVAL_S, 3), "interval_s": RECORD_INTERVAL_S}
     settings = settings_for(url, str(instance), plant)
     db = Database(url)
     runtime = install(db, settings)
-    scenario = BatchRecordScenario.for_process(people, lines, sampling)
+    app = create_app({"instance_path": str(instance), "database_url": url, "secret_key": SECRET,
+                      "server_key_passphrase": PASSPHRASE, "modbus_port": plant["modbus"],
+                      "opcua_port": plant["opcua"]}, runtime=runtime)
+    scenario = BatchRecordScenario.for_process(people, lines)
+    client = app.test_client()
+    with client.session_transaction() as cookie:  # the QA reviewer of line 2 reads the records
+        cookie[SESSION_KEY] = scenario.sign_in(db, settings, people[scenario.crew(1).qa].user_id).id
+    shape = json.loads(client.get(f"/records/{shape_id}.json").get_data())
+    form_values = len(record_values(shape)) - sum(p["count"] for phase in shape["phases"] for p in phase["parameters"])
+    per_round = sum(len(phase["parameters"]) for phase in shape["phases"]) or 1
+    rounds = max(2, -(-(values - form_values) // per_round))
+    scenario.sampling = {"duration_s": round((rounds - 1) * RECORD_INTERVAL_S, 3), "interval_s": RECORD_INTERVAL_S}
     started = time.perf_counter()
     with using(runtime), kdf_profile(kdf):
         result = scenario.run_batch(db, settings, 1, 1, batch="B-BENCH-RECORD")
     batch_s = time.perf_counter() - started
     assert result.ok, (result.error, result.path)
     instance_id = scenario.instance_ids["B-BENCH-RECORD"]
-    app = create_app({"instance_path": str(instance), "database_url": url, "secret_key": SECRET,
-                      "server_key_passphrase": PASSPHRASE, "modbus_port": plant["modbus"],
-                      "opcua_port": plant["opcua"]}, runtime=runtime)
-    sid = scenario.sign_in(db, settings, people[scenario.crew(1).qa].user_id).id  # QA, who reviewed it, reads it
-    client = app.test_client()
-    with client.session_transaction() as cookie:
-        cookie[SESSION_KEY] = sid
     record = json.loads(client.get(f"/records/{instance_id}.json").get_data())
-    rows = [(t["name"], v["field"], v["value"], v.get("unit") or "", v.get("source") or "", v.get("entered_by") or "",
-             v.get("entered_at") or "") for t in record["tasks"] for v in t["values"]]
-    rows += [(phase["name"], p["tag"], s["value"], p.get("unit") or "", "equipment", "", s["t"])
-             for phase in record["phases"] for p in phase["parameters"] for s in p["samples"]]
+    rows = record_values(record)
     started = time.perf_counter()
     render_pdf(html_document("warm", "<p>预热 warm-up</p>", lang="zh-CN"))  # fonts loaded, WeasyPrint imported
     warm_s = time.perf_counter() - started
@@ -296,8 +303,7 @@ def record_pdf(url: str, instance: Path, plant: dict[str, int], people: dict[str
     app.extensions["gmp.db"].dispose()
     db.dispose()
     ours_rate, plain_rate = ours_pages / ours_s, plain_pages / plain_s
-    return {"recorded_values": len(rows), "form_values": len(rows) - sum(
-                len(p["samples"]) for phase in record["phases"] for p in phase["parameters"]),
+    return {"recorded_values": len(rows), "form_values": form_values, "sampled_rounds": rounds,
             "record_pdf_s": round(ours_s, 2), "record_pdf_pages": ours_pages, "record_pdf_bytes": len(response.data),
             "plain_table_s": round(plain_s, 2), "plain_table_pages": plain_pages,
             "record_pdf_ratio": round(ours_rate / plain_rate, 2), "batch_s": round(batch_s, 1),
@@ -348,9 +354,10 @@ def run_backend(backend: Backend, ctx: Any, plant: dict[str, int], people: dict[
         "retried": one["retried"] + many["retried"], "refused": one["refused"] + many["refused"],
         "lost": (1 - one["released"]) + (args.batches - many["released"]),
         "audit_verify_ok": one["audit_verify_ok"] and many["audit_verify_ok"], "errors": one["errors"] + many["errors"]}
-    if with_record:
+    if with_record and one["instance_ids"][0] is not None:
         started = time.perf_counter()
-        out["record"] = record_pdf(urls[1], instance, plant, people, args.batches, args.values, args.kdf)
+        out["record"] = record_pdf(urls[1], instance, plant, people, args.batches, args.values, args.kdf,
+                                   one["instance_ids"][0])
         log(f"{name} record ({time.perf_counter() - started:.1f} s): {json.dumps(out['record'])}")
     return out
 
