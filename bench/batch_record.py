@@ -150,6 +150,17 @@ class Backend:
         copy.close()
         return f"sqlite:///{target}"
 
+    def server_cpu_s(self) -> float | None:
+        """CPU seconds the PostgreSQL server spent so far (the postmaster and its ended backends)."""
+        if self.pg is None:
+            return None
+        try:
+            pid = int((self.pg.data / "postmaster.pid").read_text().split()[0])
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return round(sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK"), 1)
+        except (OSError, ValueError, IndexError):
+            return None
+
     def stop(self) -> None:
         if self.pg is not None:
             self.pg.stop()
@@ -196,7 +207,8 @@ def _batch_process(url: str, instance: str, plant: dict[str, int], people: dict[
         ended = time.time()
     db.dispose()
     made = next(iter(scenario.instance_ids.values()), None)
-    results.put({"index": index, "ok": ok, "instance_id": made, "steps": steps, "retried": scenario.retried,
+    results.put({"index": index, "ok": ok, "instance_id": made, "steps": steps, "cpu_s": time.process_time(),
+                 "retried": scenario.retried,
                  "refused": scenario.refused, "started": started, "ended": ended, "error": error})
 
 
@@ -220,7 +232,8 @@ def concurrent(ctx: Any, url: str, instance: Path, plant: dict[str, int], people
             "steps_per_s": round(steps / elapsed, 2) if elapsed > 0 and steps else None,
             "s_per_step": elapsed / steps if steps else None,
             "retried": sum(f["retried"] for f in figures), "refused": sum(f["refused"] for f in figures),
-            "released": sum(1 for f in figures if f["ok"]), "instance_ids": [f["instance_id"] for f in figures],
+            "released": sum(1 for f in figures if f["ok"]), "cpu_s": sum(f["cpu_s"] for f in figures),
+            "instance_ids": [f["instance_id"] for f in figures],
             "errors": [f"{f['index']}: {f['error']}" for f in figures if f["error"]][:3]}
 
 
@@ -326,11 +339,11 @@ def seed_process(name: str, url: str, instance: str, plant: dict[str, int], line
     try:
         with kdf_profile(kdf):
             people = seed(url, Path(instance), plant, lines, sampling)
-        results.put((name, people, round(time.perf_counter() - started, 1)))
+        results.put((name, people, (round(time.perf_counter() - started, 1), time.process_time())))
     except Exception as exc:  # noqa: BLE001 - reported by the parent
         import traceback
 
-        results.put((name, None, "".join(traceback.format_exception(exc))[-3000:]))
+        results.put((name, None, ("".join(traceback.format_exception(exc))[-3000:], 0.0)))
 
 
 def run_backend(backend: Backend, ctx: Any, plant: dict[str, int], people: dict[str, Any], args: Any,
@@ -353,7 +366,8 @@ def run_backend(backend: Backend, ctx: Any, plant: dict[str, int], people: dict[
         "elapsed_s_1": one["elapsed_s"], f"elapsed_s_{args.batches}": many["elapsed_s"],
         "retried": one["retried"] + many["retried"], "refused": one["refused"] + many["refused"],
         "lost": (1 - one["released"]) + (args.batches - many["released"]),
-        "audit_verify_ok": one["audit_verify_ok"] and many["audit_verify_ok"], "errors": one["errors"] + many["errors"]}
+        "audit_verify_ok": one["audit_verify_ok"] and many["audit_verify_ok"], "errors": one["errors"] + many["errors"],
+        "cpu_s": one["cpu_s"] + many["cpu_s"]}
     if with_record and one["instance_ids"][0] is not None:
         started = time.perf_counter()
         out["record"] = record_pdf(urls[1], instance, plant, people, args.batches, args.values, args.kdf,
@@ -399,6 +413,7 @@ def main() -> None:
                            "load_avg_start": [round(x, 2) for x in load_start],
                            "goals": {"concurrency_ratio_postgresql_max": 1.5, "record_pdf_ratio_min": 0.5, "lost": 0}}
     servers: list[Backend] = []
+    cpu_s = {"set-up processes": 0.0, "batch processes": 0.0, "postgresql server": 0.0}
     try:
         with tempfile.TemporaryDirectory(prefix="gmp-batch-bench-") as folder:
             with ThreadPoolExecutor() as pool:
@@ -420,10 +435,11 @@ def main() -> None:
                 seeder.start()
             people, setup_s = {}, {}
             for _ in seeders:
-                name, found, seconds = seeded.get(timeout=900)
+                name, found, (seconds, cpu) = seeded.get(timeout=900)
                 if found is None:
                     raise RuntimeError(f"the plant set-up on {name} failed:\n{seconds}")
                 people[name], setup_s[name] = found, seconds
+                cpu_s["set-up processes"] += cpu
             for seeder in seeders:
                 seeder.join(timeout=60)
             log(f"plants set up side by side: {setup_s} s ({time.perf_counter() - started:.1f} s since the start)")
@@ -431,6 +447,8 @@ def main() -> None:
                 out[backend.name] = run_backend(backend, ctx, plant, people[backend.name], args, sampling,
                                                 with_record=number == 0)
                 out[backend.name]["setup_s"] = setup_s[backend.name]
+                cpu_s["batch processes"] += out[backend.name].pop("cpu_s")
+                cpu_s["postgresql server"] += backend.server_cpu_s() or 0.0
     finally:
         for backend in servers:
             backend.stop()
@@ -453,6 +471,10 @@ def main() -> None:
     out["nothing_lost"] = all(out[b]["lost"] == 0 and out[b]["refused"] == 0 and out[b]["audit_verify_ok"]
                               for b in backends)
     out["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    # CPU seconds of the whole run (this process with the plant simulator, the set-up and batch processes, the
+    # PostgreSQL server): on an idle machine the run takes at least their sum over the cores
+    cpu_s["this process"] = time.process_time()
+    out["cpu_s"] = {name: round(value, 1) for name, value in cpu_s.items()} | {"total": round(sum(cpu_s.values()), 1)}
     out["elapsed_seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(out, sort_keys=True))
 
