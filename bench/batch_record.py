@@ -34,8 +34,11 @@ Not measured: the set-up (the demo plant's master data, the lines, the people, t
 process, as the PQ sets it up) is done once per backend and copied for each run (SQLite: the
 backup API; PostgreSQL: CREATE DATABASE ... TEMPLATE). PostgreSQL is a throw-away server from
 Debian's binaries (tests.support.pgserver: fsync off). `--quick` keeps what is measured and makes
-the rest cheap: fast password hashing (`kdf`), short sampling, a smaller record batch; see the
-JSON's `quick`, `kdf`, `batches`, `sampling`, `recorded_values`.
+the rest cheap: fast password hashing (`kdf`; the full run keeps production argon2id), short
+sampling, 4 batches at once instead of 8, a record batch of 300 values instead of 2,000; see the
+JSON's `quick`, `kdf`, `batches`, `sampling`, `recorded_values`. `cpu_s`: the CPU seconds the run
+spent (this process with the plant simulator, the set-up and batch processes, the PostgreSQL
+server), to judge a wall time measured on a busy machine.
 
     python bench/batch_record.py [--quick] [--backends sqlite,postgresql] [--batches 8]
 
