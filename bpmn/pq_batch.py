@@ -170,7 +170,7 @@ class BatchRecordScenario:
                 on by a step when the person has used the current one and the next)."""
                 person = self.people[user]
                 while True:
-                    with db.session() as session:
+                    with db.read_session() as session:
                         last = session.get(UserAccount, person.user_id).totp_last_step or 0
                     now = totp.current_step(person.totp_secret, clock.now())
                     if last <= now:
@@ -225,7 +225,7 @@ class BatchRecordScenario:
                 self.people[f"ver{index}"] = person  # enrolled with the accountability statement signed
             from signatures.accountability import get_statement
 
-            with db.session() as session:
+            with db.read_session() as session:
                 unsigned = get_statement(session, "peter") is None
             if unsigned:  # the QP's first signature is the accountability statement
                 c = creds("peter")
@@ -280,7 +280,7 @@ class BatchRecordScenario:
         from connectors.service import client_for
 
         client = client_for(settings)
-        with db.session() as session:
+        with db.read_session() as session:
             tags = effective_tags(session)
         set_point, speed = tags["FBD-01.ua.impeller_speed_sp"], tags["FBD-01.ua.impeller_speed"]
         client.write(set_point.definition, GRANULATION_RPM)
@@ -297,7 +297,7 @@ class BatchRecordScenario:
         from masterdata.equipment_log import CLEAN, DIRTY, RELEASED, equipment_state, log_equipment
         from signatures.credentials import Credentials
 
-        with db.session() as session:
+        with db.read_session() as session:
             dirty = [code for code in (tuple(crew.equipment.values()) or EQUIPMENT)
                      if equipment_state(session, code).status == DIRTY]
         for code in dirty:
@@ -427,7 +427,7 @@ class BatchRecordScenario:
             return value
 
         def ready(iid: int) -> dict[str, str]:
-            with db.session() as session:
+            with db.read_session() as session:
                 return {t["bpmn_id"]: t["id"] for t in instances.inspect(session, iid)["tasks"]
                         if t["state"] == "ready" and t["manual"]}
 
@@ -487,7 +487,7 @@ class BatchRecordScenario:
         complete(operator, "yield_entry", {"output_kg": 98.5}, ("performed",))
         complete(supervisor, "production_review", {"record_complete": True, "review_comment": "complete"}, ("reviewed",))
         wait_for(iid, "qa_review")
-        with db.session() as session:
+        with db.read_session() as session:
             references = [item.reference for item in review_items(session, iid)]
         complete(qa, "qa_review", {
             "assessments": [{"exception_ref": ref, "assessment": "PQ: assessed, no impact on quality",
@@ -495,7 +495,7 @@ class BatchRecordScenario:
             "changes_reviewed": True, "qa_comment": "reviewed by exception"}, ("approved",))
         complete(qp, "qp_decision", {"decision": "release", "decision_reason": "PQ: meets its specification"})
         complete(qp, "qp_release", {}, ("released",))
-        with db.session() as session:
+        with db.read_session() as session:
             status = batch_status(session, iid)
         result.ok = status == "released"
         result.path = f"ordered, dispensed ({len(rows)} lines), granulated, dried, reviewed, {status}"
@@ -509,7 +509,7 @@ def task_data(db: Database, task_id: str) -> dict[str, Any]:
     from engine.models import InstanceTask
     from engine.spiff.serializer import row_data
 
-    with db.session() as session:
+    with db.read_session() as session:
         return dict(row_data(session.get(InstanceTask, task_id).body))
 
 
