@@ -52,6 +52,7 @@ import html
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -402,6 +403,7 @@ def main() -> None:
         parser.error("--backends: sqlite, postgresql or both, comma-separated")
     started = time.perf_counter()
     load_start = os.getloadavg()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the servers are stopped too (finally)
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     from multiprocessing import forkserver

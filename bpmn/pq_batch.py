@@ -86,7 +86,10 @@ class Crew:
 
 
 def _conflict(exc: BaseException) -> bool:
-    """A lock or serialisation conflict: the unit of work rolled back and may be tried again."""
+    """A lock or serialisation conflict: the unit of work rolled back and may be tried again
+    (SQLite's BEGIN IMMEDIATE is sent to the driver directly: its error comes unwrapped)."""
+    import sqlite3
+
     from sqlalchemy.exc import DBAPIError
 
     from engine.errors import ConcurrentUpdate
@@ -94,7 +97,7 @@ def _conflict(exc: BaseException) -> bool:
     if isinstance(exc, ConcurrentUpdate):
         return True
     text = str(exc).lower()
-    return isinstance(exc, DBAPIError) and any(word in text for word in (
+    return isinstance(exc, (DBAPIError, sqlite3.OperationalError)) and any(word in text for word in (
         "locked", "could not serialize", "deadlock", "busy", "lock not available"))
 
 
