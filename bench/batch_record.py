@@ -455,6 +455,8 @@ def main() -> None:
                 cpu_s["batch processes"] += out[backend.name].pop("cpu_s")
                 cpu_s["postgresql server"] += backend.server_cpu_s() or 0.0
     finally:
+        for child in multiprocessing.active_children():  # stopped early: set-up or batch processes left
+            child.terminate()
         for backend in servers:
             backend.stop()
         if sim is not None:

@@ -298,7 +298,6 @@ class BatchRecordScenario:
         """Every piece of equipment of the line the batch left dirty: cleaned by the operator,
         released by the supervisor (signed logbook entries, in their continuous sessions)."""
         from masterdata.equipment_log import CLEAN, DIRTY, RELEASED, equipment_state, log_equipment
-        from signatures.credentials import Credentials
 
         with db.read_session() as session:
             dirty = [code for code in (tuple(crew.equipment.values()) or EQUIPMENT)
@@ -310,7 +309,7 @@ class BatchRecordScenario:
                 user = person.user_id
                 auth = self.sign_in(db, settings, user)  # before the first signing's code
                 with self.first_signing(user) as first:
-                    creds = Credentials(user, person.password, self.code(person) if first else None)
+                    creds = self.checked(db, user, person.password, self.code(person) if first else None)
                     step(person, lambda uow, code=code, status=status, note=note, creds=creds, auth=auth:
                          log_equipment(uow, code, status, note=note, credentials=creds, settings=settings,
                                        auth_session=auth))
@@ -370,15 +369,28 @@ class BatchRecordScenario:
             return totp.code_at_step(person.totp_secret, step)
 
     def sign_in(self, db: Database, settings: Settings, user: str) -> Any:
-        from signatures.credentials import login
+        """The person's session (signed in once with all components, as at the sign-in page: the
+        password checked before the write transaction)."""
+        from signatures.credentials import Credentials, login
+        from signatures.precheck import precheck_login
 
         with self.start_lock:
             if user not in self.sessions:
                 person = next(p for p in self.people.values() if p.user_id == user)
                 code = self.code(person)
+                checked = precheck_login(db, Credentials(person.user_id, person.password)).prechecked
                 self.sessions[user] = self.attempt(db, person, lambda uow: login(
-                    uow, person.user_id, person.password, code, settings, client="pq"))
+                    uow, person.user_id, person.password, code, settings, client="pq", prechecked=checked))
             return self.sessions[user]
+
+    @staticmethod
+    def checked(db: Database, user: str, password: str, code: str | None) -> Any:
+        """A signer's components with the key unwrap done before the write transaction, as the
+        signing dialog does (signatures.precheck)."""
+        from signatures.credentials import Credentials
+        from signatures.precheck import precheck_signing
+
+        return precheck_signing(db, Credentials(user, password, code))
 
     def attempt(self, db: Database, person: Any, fn: Any) -> Any:
         """One unit of work as `person`; again after a lock or serialisation conflict."""
@@ -458,11 +470,16 @@ class BatchRecordScenario:
                 self.sign_in(db, settings, user)  # signed in (all components) before the first signing's code
             with self.first_signing(user if meanings and in_session else None) as first:
                 first = first or (bool(meanings) and not in_session)
-                creds = {"password": person.password, **({"totp": self.code(person)} if first else {})}
+                code = self.code(person) if first else None
+                creds = {"password": person.password, **({"totp": code} if code else {})}
+                if meanings:
+                    creds["prechecked"] = self.checked(db, user, person.password, code).prechecked
                 signatures = [SignatureInput(m, user, creds) for m in meanings]
                 if verifier is not None:
+                    code = self.code(verifier)
                     signatures.append(SignatureInput("verified", verifier.user_id, {
-                        "password": verifier.password, "totp": self.code(verifier)}))
+                        "password": verifier.password, "totp": code,
+                        "prechecked": self.checked(db, verifier.user_id, verifier.password, code).prechecked}))
                 self._complete(db, settings, iid, bpmn_id, person, data, signatures, verifier, overrides, result,
                                step, wait_for)
 
