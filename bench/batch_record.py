@@ -35,7 +35,7 @@ process, as the PQ sets it up) is done once per backend and copied for each run 
 backup API; PostgreSQL: CREATE DATABASE ... TEMPLATE). PostgreSQL is a throw-away server from
 Debian's binaries (tests.support.pgserver: fsync off). `--quick` keeps what is measured and makes
 the rest cheap: fast password hashing (`kdf`; the full run keeps production argon2id), short
-sampling, 4 batches at once instead of 8, a record batch of 300 values instead of 2,000; see the
+sampling, 4 batches at once instead of 8, a record batch of 150 values instead of 2,000; see the
 JSON's `quick`, `kdf`, `batches`, `sampling`, `recorded_values`. `cpu_s`: the CPU seconds the run
 spent (this process with the plant simulator, the set-up and batch processes, the PostgreSQL
 server), to judge a wall time measured on a busy machine.
@@ -387,13 +387,13 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--batches", type=int, default=None, help="batches at once (default 8; 4 with --quick)")
     parser.add_argument("--values", type=int, default=None,
-                        help="recorded values of the record-PDF batch (default 2,000; 300 with --quick)")
+                        help="recorded values of the record-PDF batch (default 2,000; 150 with --quick)")
     parser.add_argument("--kdf", choices=("production", "fast"), default=None,
                         help="password hashing of the people (default: production; fast with --quick, so that a "
                              "step costs the engine and the database, not argon2id on a small machine)")
     args = parser.parse_args()
     args.kdf = args.kdf or ("fast" if args.quick else "production")
-    args.values = args.values or (300 if args.quick else 2000)
+    args.values = args.values or (150 if args.quick else 2000)
     args.batches = args.batches or (4 if args.quick else 8)
     if args.batches < 2:
         parser.error("--batches: at least 2 (the concurrency is compared with 1 batch)")
@@ -421,23 +421,24 @@ def main() -> None:
     cpu_s = {"set-up processes": 0.0, "batch processes": 0.0, "postgresql server": 0.0}
     try:
         with tempfile.TemporaryDirectory(prefix="gmp-batch-bench-") as folder:
-            with ThreadPoolExecutor() as pool:
+            seeded, seeders = ctx.Queue(), []
+            with ThreadPoolExecutor() as pool:  # each backend's set-up starts as soon as its server is up
                 starting = [pool.submit(Backend, name, Path(folder) / name) for name in backends]
                 sim = PlantSimulator(host="127.0.0.1", modbus_port=plant["modbus"], opcua_port=plant["opcua"]).start()
                 failed = None
                 for future in starting:
                     try:
-                        servers.append(future.result())
+                        backend = future.result()
                     except Exception as exc:  # noqa: BLE001 - raised once every started server is kept to stop
                         failed = exc
+                        continue
+                    servers.append(backend)
+                    seeders.append(ctx.Process(target=seed_process, args=(
+                        backend.name, backend.seed_url, str(backend.instance), plant, args.batches, sampling,
+                        args.kdf, seeded)))
+                    seeders[-1].start()
                 if failed is not None:
                     raise failed
-            seeded = ctx.Queue()
-            seeders = [ctx.Process(target=seed_process, args=(b.name, b.seed_url, str(b.instance), plant,
-                                                              args.batches, sampling, args.kdf, seeded))
-                       for b in servers]
-            for seeder in seeders:
-                seeder.start()
             people, setup_s = {}, {}
             for _ in seeders:
                 name, found, (seconds, cpu) = seeded.get(timeout=900)
