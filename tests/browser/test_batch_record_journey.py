@@ -162,7 +162,7 @@ def test_a_batch_from_order_to_qp_release_in_the_browser(page, live_server, live
         lines = [("MAT-PARA", "L-PARA-2601", "50.000", "0.250", 50.1), ("MAT-LAC", "L-LAC-2603", "45.000", "0.450", 44.8),
                  ("MAT-PVP", "L-PVP-2601", "4.000", "0.040", 4.01), ("MAT-MGST", "L-MGST-2601", "1.000", "0.020", 1.05)]
         expect(page.get_by_role("button", name="Add a row")).to_have_count(0)
-        expect(page.locator("#f-dispensing-0-ppe")).to_have_value("FFP2 mask, nitrile gloves")
+        expect(page.locator("#f-dispensing-0-ppe")).to_have_value("FFP2 mask, nitrile gloves")  # a read-only text area
         for index, (material, lot, target, tolerance, kg) in enumerate(lines):
             expect(page.locator(f"#f-dispensing-{index}-material")).to_have_value(material)
             expect(page.locator(f"#f-dispensing-{index}-material")).to_have_attribute("readonly", "")

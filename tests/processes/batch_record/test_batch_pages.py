@@ -94,7 +94,7 @@ def test_the_dispensing_page_presets_the_bill_of_materials_and_refuses_a_tampere
         assert f'id="f-dispensing-{index}-material" readonly aria-readonly="true" value="{line["material"]}"' in page
         assert f'id="f-dispensing-{index}-name" readonly aria-readonly="true" value="{line["name"]}"' in page
         assert f'name="f:dispensing.{index}.lot"' in page and f'name="f:dispensing.{index}.target"' not in page
-    assert 'value="FFP2 mask, nitrile gloves"' in page  # paracetamol's protective equipment (OEB 2)
+    assert 'readonly aria-readonly="true" rows="2">FFP2 mask, nitrile gloves</textarea>' in page  # paracetamol's PPE (OEB 2)
     assert "gmp-row-remove" not in page and "<template" not in page  # no rows added or removed
     posted = {"csrf_token": "walk-token"}
     for index, lot in enumerate(flow.LOTS.values()):
