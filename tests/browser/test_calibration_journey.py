@@ -68,8 +68,8 @@ def test_a_technician_calibrates_pt_102_on_the_bench_and_the_board_turns_green(
     plant.act("mike", calibration.record_calibration, "PT-102", calibrated_on=(today - timedelta(days=370)).isoformat(),
               result="pass", note="last year", reference="REF-P-01")
     with UnitOfWork(live_db, plant["mia"].actor) as uow:
-        instances.start(uow, "calibration", title="Calibration PT-102 Filter differential pressure",
-                        data=service.start_data(uow.session, "PT-102"), settings=live_settings)
+        work_order = instances.start(uow, "calibration", title="Calibration PT-102 Filter differential pressure",
+                                     data=service.start_data(uow.session, "PT-102"), settings=live_settings).id
         uow.commit()
     ARTIFACTS.mkdir(exist_ok=True)
 
@@ -118,3 +118,7 @@ def test_a_technician_calibrates_pt_102_on_the_bench_and_the_board_turns_green(
     with live_db.session() as session:
         newest = calibration.calibrations(session, "PT-102")[-1]
     assert (newest.result, newest.reference, newest.certificate) == ("pass", "REF-P-01", "CAL-PT-102-0001")
+    page.goto(live_server.url + f"/records/{work_order}")  # the record reads as a calibration, not as task data
+    expect(page.locator('[data-section="work_order"]')).to_contain_text("±25 Pa")
+    expect(page.locator('[data-section="test_points"]')).to_contain_text("equipment: PT-102.dp")
+    page.screenshot(path=str(ARTIFACTS / "calibration-record.png"), full_page=True)
