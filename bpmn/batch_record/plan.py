@@ -8,7 +8,8 @@ what the steps check against, so that the batch keeps it whatever later revision
   and the protective equipment the material's master data requires;
 - `plan`: per processing phase the set-point (parameter, value, unit, the CPP range it must lie in,
   the form field it is entered in) and the critical parameters sampled during the phase (tag, limits);
-- `ipc` limits, `yield_range`, and `sampling` (how long and how often the scheduler samples);
+- `ipc` limits, `yield_range`, and `sampling` (how long the scheduler lets a phase settle at its set-point,
+  then how long and how often it samples);
 - `equipment` (given by the planner): the line the batch runs on, {equipment class: equipment id};
   without it each phase uses the recipe's equipment of its class.
 """
@@ -30,7 +31,9 @@ PHASES: dict[str, dict[str, Any]] = {
     "Drying": {"key": "drying", "field": "inlet_temp",
                "tags": {"inlet air temperature": "FBD-01.ua.inlet_temp"}},
 }
-DEFAULT_SAMPLING = {"duration_s": 10, "interval_s": 1}
+# the scheduler waits settle_s after the set-point is confirmed (the value ramps to it), then samples every
+# interval_s for duration_s
+DEFAULT_SAMPLING = {"settle_s": 10, "duration_s": 10, "interval_s": 1}
 
 
 class OrderRefused(ValueError):

@@ -20,6 +20,7 @@ diagram, its forms, and what it plugs into the engine runtime.
         (masterdata.calibration, signed by the work order's approval), the next due date
     calibration.plan_work_orders()                        -> work orders started (process
         `calibration_schedule` runs it daily on a timer)
+- its record sections (bpmn.calibration.sections): the work order, the test points of every round.
 Nothing registers at import time.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
 
-from bpmn.calibration import service
+from bpmn.calibration import sections, service
 from engine.gates import Gate, GateContext
 from engine.operators import OperatorFailed, Param
 from forms.errors import N_
@@ -247,6 +248,7 @@ def install(runtime: Any, env: Any = None) -> Any:
     if GATE not in runtime.gates:
         runtime.gates.register(Gate(GATE, _gate, codes=GATE_CODES, stages=("complete",),
                                     description="calibration: reference standard in calibration, planned test points"))
+    sections.register(runtime)
     ops = runtime.operators
     ops.register("calibration.prepare", _prepare, [Param("instrument", "str"),
                                                    Param("reference_standard", "str", required=False)],

@@ -135,6 +135,8 @@ def suspension_section(session: Any, instance_id: int, record: Mapping[str, Any]
                          "why": suspension.get("reason")})
     if not rows:
         return None
+    for row in rows:  # 2026-01-05T09:06:41.000000Z -> 2026-01-05 09:06:41
+        row["at"] = str(row["at"] or "")[:19].replace("T", " ")
     return {"columns": [{"key": "at", "label_en": "At (UTC)", "label_zh": "时间（UTC）"},
                         {"key": "event", "label_en": "Event", "label_zh": "事件"},
                         {"key": "why", "label_en": "Why", "label_zh": "原因"}],

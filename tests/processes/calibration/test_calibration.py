@@ -198,6 +198,18 @@ def test_out_of_tolerance_as_found_raises_a_deviation_with_the_batches_since_the
     with cal.db.session() as session:
         found = calibration.calibrations(session, "PT-102")
     assert [c.result for c in found[-2:]] == ["out_of_tolerance", "pass"]
+    sections = record_sections(cal, instance)
+    order = {r["item"]: r["value"] for r in sections["work_order"]["rows"]}
+    assert order["As found (校前)"] == "out_of_tolerance, largest error 40.0 Pa"
+    assert order["As left (校后)"] == "pass, largest error 2.0 Pa"
+    assert [order["Adjustment 1 (调整)"], order["Adjustment 2 (调整)"]] == ["zero trimmed", "zero offset corrected by -28 Pa"]
+    assert order["Batches since the last good calibration (上次合格校准以来的批次)"] == "B-2026-0001, B-2026-0002"
+    assert order["Recorded (已记录)"].startswith(f"calibrated on {day(0)}, next due {day(365)}")
+    points = sections["test_points"]["rows"]
+    assert [(r["reading"], r["nominal"], r["error"], r["within"]) for r in points][::3] == [
+        ("as found (校前)", "500", "40.0", "NO"), ("as left 1 (校后)", "500", "30.0", "NO"),
+        ("as left 2 (校后)", "500", "2.0", "yes")]
+    assert {r["source"] for r in points} == {"equipment: PT-102.dp"}
     assert status(cal, "PT-102").status == "in_calibration"
 
 
@@ -270,6 +282,21 @@ def test_an_instrument_without_a_connector_has_its_as_left_entered_and_verified_
     data = cal.inspect(instance)["data"]
     assert data["as_left_evaluation"]["result"] == "pass" and data["as_left_evaluation"]["max_error"] == "1.5"
     assert "oot" in data and cal.ready(instance) == ["review"]
+    points = record_sections(cal, instance)["test_points"]["rows"]
+    assert [(r["reading"], r["value"], r["source"]) for r in points] == [
+        ("as found (校前)", "1031.0", "entered by hand, verified"), ("as found (校前)", "4012.0", "entered by hand, verified"),
+        ("as left 1 (校后)", "1001.5", "entered by hand, verified"), ("as left 1 (校后)", "3999.0", "entered by hand, verified")]
+
+
+def record_sections(cal: Any, instance: int) -> dict[str, Any]:
+    """The work order's own sections as the record (and the task page) builds them."""
+    from engine.record_sections import build_sections
+    from engine.runtime import current_runtime
+
+    with cal.db.session() as session:
+        found = build_sections(current_runtime().record_sections, session, "calibration", instance, {})
+    assert all(s["error"] is None for s in found), found
+    return {s["key"]: s for s in found}
 
 
 @REQ("URS-CAL-001", "CN-5")
