@@ -62,7 +62,9 @@ class Ceremonies:
         from signatures import totp
         from signatures.credentials import Credentials
 
-        self.frozen.advance(seconds=31)
+        from signatures.testing import fresh_totp_step
+
+        fresh_totp_step(self.frozen)
         secret = self.secrets[user]
         return Credentials(user, DEMO_PASSWORD, totp.code_at_step(secret, totp.current_step(secret, clock.now())))
 
