@@ -26,6 +26,7 @@ def poppler(tool, *args):
     return subprocess.run([tool, *map(str, args)], capture_output=True, text=True, check=True, timeout=120).stdout
 
 
+@pytest.mark.slow
 @pytest.mark.oq_exclude
 @pytest.mark.req("URS-VAL-002", "URS-VAL-003", "URS-VAL-004", "URS-VAL-005", "URS-VAL-006", "URS-VAL-007",
                  "CN-10", "P11-10a", "P11-50a", "P11-50b", "A11-4.4")
@@ -87,6 +88,7 @@ def test_delta_example():
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.oq_exclude
 @pytest.mark.req("URS-VAL-008", "A11-10", "A11-11")
 def test_diff_of_two_builds_reports_a_changed_file_and_a_changed_test(installation, validators, tmp_path):

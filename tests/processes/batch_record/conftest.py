@@ -61,7 +61,6 @@ class Ceremonies:
         from bpmn.demo import DEMO_PASSWORD
         from signatures import totp
         from signatures.credentials import Credentials
-
         from signatures.testing import fresh_totp_step
 
         fresh_totp_step(self.frozen)
