@@ -1,41 +1,50 @@
-"""Benchmark: whole batches through the service layer against the plant simulator, 1 and 8 at once,
-on SQLite and PostgreSQL; and the executed-record PDF against WeasyPrint rendering a plain table.
+"""Benchmark: whole batches of the batch record (bpmn/batch_record, the process the product ships)
+through the service layer against the plant simulator, 1 and N at once, on SQLite and PostgreSQL;
+and the executed-record PDF against WeasyPrint rendering a plain table of the same values.
 
 What is measured
-- A batch is one instance of the batch process, run to its end by one operating-system process
-  (its own people, each signing in a continuous signing session: TOTP on the first signature,
-  password after; real argon2id parameters): every user task completed through
-  `engine.tasks.complete_task` with the completer's Part 11 signature (form checked, signed,
-  audited, engine stepped), every long-running operator (the signed set-point written over
-  Modbus TCP and read back, the drying phase sampled) run by `engine.scheduler.Scheduler`,
-  short operators (a scale reading) inside the step. A *step* is one of these units of work
-  (the start, each task completion, each scheduler operation).
-- `steps_per_s` with 1 batch and with 8 batches at once (8 processes started together), per
-  backend; `concurrency_ratio` = aggregate time per step (wall time from the first start to the
-  last end over all steps of all batches) at 8 batches divided by the same at 1 batch
-  (goal <= 1.5 on PostgreSQL). On a machine with fewer cores than batches, a ratio of 1.0
-  means the batches cost what they would one after the other; below 1 they overlap.
-- `retried`: steps that met a lock or serialisation conflict and were tried again (up to 8
-  times with a growing pause); `refused`: steps that failed for good (a lost batch). After
-  the runs: the audit trail verifies and every batch ended `completed` (`nothing_lost`).
+- A batch is the PQ's batch (bpmn.pq_batch, the validation pack's PQ scenario): ordered from the
+  effective master recipe RCP-PARA-500 onto its production line, line clearance verified,
+  dispensing of the bill of materials (manual entries with the verifier's signature), signed
+  set-points written to the dryer over OPC UA and read back, critical parameters sampled by the
+  scheduler, in-process control, yield, production review, QA review by exception, QP release;
+  the line's equipment cleaned and released in the logbook. Every user task is completed through
+  `engine.tasks.complete_task` with the completer's Part 11 signature (each person signed in once:
+  all components for the first signature, the password after). A *step* is one unit of work
+  (the order, each task completion, each logbook entry, each scheduler operation).
+- Each batch runs in its own operating-system process on its own production line with its own
+  crew (bpmn.pq_batch lines: line k has SCALE-0k, GR-0k, FBD-0k; the simulated dryer's tags
+  serve every line). The processes sign their crews in, then start together.
+- `steps_per_s` with 1 batch and with N batches at once, per backend; `concurrency_ratio` =
+  aggregate time per step (wall time from the first start to the last end over all steps of all
+  batches) at N batches divided by the same at 1 batch (goal <= 1.5 on PostgreSQL). With fewer
+  cores than batches, 1.0 means the batches cost what they would one after the other; below 1
+  they overlap (sampling and equipment waits of one batch are another's working time).
+- `retried`: steps that met a lock or serialisation conflict and were tried again; `refused`:
+  steps that failed for good; `lost`: batches not released. After the runs the audit trail of
+  each database verifies (`audit_verify_ok`).
 - `record_pdf_ratio`: pages per second of the executed-record PDF (GET /records/<id>.pdf in
   process, as a QA reader: the record built, laid out and written as PDF/A-3b with its JSON
   attached) divided by pages per second of WeasyPrint rendering a plain HTML table of the same
-  values (task, field, value, unit, source, who, when), for one batch of 2,000 recorded
-  values (500 dispensing rows of 4 values), in the same run; `record_pdf_s` is our time.
+  values (form values and sampled values: task or phase, field or tag, value, unit, source, who,
+  when), for one batch with `recorded_values` values (2,000: its critical parameters sampled
+  about 1,000 times a phase), in the same run; `record_pdf_s` is our time.
 
-The batch process is `--process batch_lite` (bench/processes/batch_lite: dispensing rows, a
-scale reading, a signed set-point with read-back, a sampled drying phase, an in-process control,
-production and QA review). The simulator runs in this process (Modbus TCP on 127.0.0.1).
+Not measured: the set-up (the demo plant's master data, the lines, the people, the approved
+process, as the PQ sets it up) is done once per backend and copied for each run (SQLite: the
+backup API; PostgreSQL: CREATE DATABASE ... TEMPLATE). PostgreSQL is a throw-away server from
+Debian's binaries (tests.support.pgserver: fsync off). `--quick` keeps what is measured and makes
+the rest cheap: fast password hashing (`kdf`), short sampling, a smaller record batch; see the
+JSON's `quick`, `kdf`, `batches`, `sampling`, `recorded_values`.
 
-    python -m bench.batch_record [--quick] [--backends sqlite,postgresql] [--batches 8]
+    python bench/batch_record.py [--quick] [--backends sqlite,postgresql] [--batches 8]
 
 The last line printed is one JSON object.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import contextlib
 import html
 import json
 import multiprocessing
@@ -43,8 +52,9 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -52,287 +62,175 @@ if str(ROOT) not in sys.path:
 
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 PASSPHRASE = "bench server key passphrase"
-PROCESSES = Path(__file__).resolve().parent / "processes"
-PLANT_TAGS = ROOT / "connectors" / "plant_tags.yaml"
-LANES = {"operator": "op", "supervisor": "sup", "qa": "qa"}
-ROLE_OF = {"op": "operator", "sup": "supervisor", "qa": "qa"}
-SET_POINT = 60.0  # every batch writes the same inlet set-point: the read-back holds with batches at once
+# imported once by the process that forks the batch processes
+PRELOAD = ["bench.batch_record", "bpmn.glue", "bpmn.pq_batch", "bpmn.batch_record.plan", "engine.tasks",
+           "engine.scheduler", "engine.instances", "signatures.service", "connectors.service", "store.db",
+           "sqlalchemy.dialects.postgresql.psycopg"]
+FULL_SAMPLING = {"duration_s": 1, "interval_s": 0.5}
+QUICK_SAMPLING = {"duration_s": 0.2, "interval_s": 0.1}
+RECORD_INTERVAL_S = 0.01
 
 
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def settings_for(url: str, instance: str) -> Any:
+def settings_for(url: str, instance: str, plant: dict[str, int]) -> Any:
     from core.config import load_settings
 
     return load_settings({"instance_path": instance, "database_url": url, "secret_key": SECRET,
-                          "server_key_passphrase": PASSPHRASE}, environ={})
+                          "server_key_passphrase": PASSPHRASE, "modbus_host": "127.0.0.1",
+                          "modbus_port": plant["modbus"], "opcua_port": plant["opcua"]}, environ={})
 
 
-# ------------------------------------------------------------------ the plant
-def prepare(url: str, instance: Path, modbus_port: int, workers: int, process: str, kdf_profile: str) -> dict[str, Any]:
-    """Migrate, enrol the people of every worker, register the simulator's tags, approve the process."""
+@contextlib.contextmanager
+def kdf_profile(name: str) -> Iterator[None]:
     from signatures import kdf
 
-    if kdf_profile == "fast":
+    if name == "fast":
         with kdf.unsafe_fast_kdf():
-            return _prepare(url, instance, modbus_port, workers, process)
-    return _prepare(url, instance, modbus_port, workers, process)
+            yield
+    else:
+        yield
 
 
-def _prepare(url: str, instance: Path, modbus_port: int, workers: int, process: str) -> dict[str, Any]:
-    from connectors import registry
-    from engine import definitions
-    from engine.ports import SignatureInput, default_services
-    from signatures import testing
+# ------------------------------------------------------------------ the plant, set up once per backend
+def seed(url: str, instance: Path, plant: dict[str, int], lines: int, sampling: dict[str, float]) -> dict[str, Any]:
+    """Migrate and set the plant up as the PQ does, with `lines` production lines; the people."""
+    from bpmn.glue import install
+    from bpmn.pq_batch import BatchRecordScenario
+    from engine.runtime import using
     from store.db import Database
     from store.migrate import upgrade
-    from store.uow import UnitOfWork
+    from validation_pack.pq import Load
 
-    t0 = time.perf_counter()
     upgrade(url)
-    settings = settings_for(url, str(instance))
+    settings = settings_for(url, str(instance), plant)
     db = Database(url)
-    admin = testing.bootstrap_admin(db, settings)
-    engineer = testing.enrolled_user(db, settings, admin, "eng", "Bench Engineer", ["validation"])
-    author = testing.enrolled_user(db, settings, admin, "quinn", "Quinn QA", ["qa"])
-    approver = testing.enrolled_user(db, settings, admin, "rita", "Rita Reviewer 审核", ["qa"])
-    people: dict[str, dict[str, Any]] = {}
-    for n in range(workers):
-        for prefix, role in ROLE_OF.items():
-            person = testing.enrolled_user(db, settings, admin, f"{prefix}{n}", f"{role.title()} {n}", [role])
-            people[person.user_id] = {"user_id": person.user_id, "password": person.password,
-                                      "totp_secret": person.totp_secret, "name": person.printed_name}
-    with UnitOfWork(db, engineer.actor) as uow:
-        number = registry.import_revision(uow, PLANT_TAGS.read_bytes(), "plant_tags.yaml", reason="bench plant",
-                                          endpoint_overrides={"plant-modbus": f"modbus://127.0.0.1:{modbus_port}",
-                                                              "plant-opcua": "opc.tcp://127.0.0.1:1/none"}).number
-        uow.commit()
-    with UnitOfWork(db, author.actor) as uow:
-        registry.approve_revision(uow, number, credentials=testing.credentials(db, author), settings=settings,
-                                  reason="bench plant")
-        uow.commit()
-    folder = PROCESSES / process
-    files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-    from bpmn.glue import install
-    from engine.runtime import using
+    try:
+        scenario = BatchRecordScenario(lines, sampling)
+        with using(install(db, settings)):
+            scenario.setup(db, settings, Load(batches=lines, concurrency=lines))
+        return scenario.people
+    finally:
+        db.dispose()
 
-    with using(install(db, settings)):
-        services = default_services(settings)
-        with UnitOfWork(db, author.actor) as uow:
-            version = definitions.upload(uow, files, reason="bench", services=services)
-            uow.commit()
-        with UnitOfWork(db, approver.actor) as uow:
-            definitions.approve(uow, version.id, SignatureInput("approved", approver.user_id, {
-                "password": approver.password, "totp": testing.next_totp(db, approver)}), services=services)
-            uow.commit()
-    db.dispose()
-    log(f"plant ready in {time.perf_counter() - t0:.1f} s ({url.split(':')[0]})")
-    return people
+
+class Backend:
+    """One database server: the seeded database and its copies, one per run."""
+
+    def __init__(self, name: str, root: Path) -> None:
+        self.name, self.root, self.pg, self.copies = name, root, None, 0
+        root.mkdir(parents=True, exist_ok=True)
+        self.instance = root / "instance"
+        if name == "postgresql":
+            from tests.support.pgserver import PgServer
+
+            self.pg = PgServer().start()
+            self.pg.admin_execute("CREATE DATABASE bench_seed")
+            self.seed_url = self.pg.url("bench_seed")
+        else:
+            self.seed_url = f"sqlite:///{root / 'seed.sqlite3'}"
+
+    def copy(self) -> str:
+        """A copy of the seeded database (no connection to the seed may be open)."""
+        self.copies += 1
+        if self.pg is not None:
+            name = f"bench_run{self.copies}"
+            self.pg.admin_execute(f"CREATE DATABASE {name} TEMPLATE bench_seed")
+            return str(self.pg.url(name))
+        import sqlite3
+
+        target = self.root / f"run{self.copies}.sqlite3"
+        source = sqlite3.connect(str(self.root / "seed.sqlite3"))
+        copy = sqlite3.connect(str(target))
+        with copy:
+            source.backup(copy)
+        source.close()
+        copy.close()
+        return f"sqlite:///{target}"
+
+    def stop(self) -> None:
+        if self.pg is not None:
+            self.pg.stop()
+            self.pg = None
 
 
 # ------------------------------------------------------------------ one batch, in its own process
-TASK_DATA = {
-    "set_temp": lambda rows, n: {"inlet_temp": SET_POINT},
-    "ipc": lambda rows, n: {"lod": 1.2},
-    "review": lambda rows, n: {"comment": "Production record reviewed, no remarks."},
-    "qa_review": lambda rows, n: {"comment": "Reviewed by exception: none."},
-}
-MEANINGS = {"dispense": "performed", "set_temp": "performed", "ipc": "performed", "review": "reviewed",
-            "qa_review": "approved"}
+def batch_process(url: str, instance: str, plant: dict[str, int], people: dict[str, Any], lines: int,
+                  sampling: dict[str, float], kdf: str, index: int, ready: Any, go: Any, results: Any) -> None:
+    """Sign the crew of batch `index` in, wait for the start, drive the batch; its figures on `results`."""
+    with kdf_profile(kdf):
+        _batch_process(url, instance, plant, people, lines, sampling, index, ready, go, results)
 
 
-def dispense_data(rows: int, n: int) -> dict[str, Any]:
-    from decimal import Decimal
-
-    return {"materials": [{"material": f"MAT-{i % 17:03d}", "lot": f"L{n:02d}-{i:04d}",
-                           "target": Decimal("10.000") + i % 5, "net": Decimal("10.001") + i % 5}
-                          for i in range(rows)]}
-
-
-TASK_DATA["dispense"] = dispense_data
-
-
-class Step:
-    """Runs one unit of work, again on a lock or serialisation conflict."""
-
-    def __init__(self) -> None:
-        self.retried = 0
-        self.refused = 0
-        self.steps = 0
-
-    def run(self, fn: Any) -> Any:
-        from sqlalchemy.exc import DBAPIError
-
-        from engine.errors import EngineError
-
-        for attempt in range(8):
-            try:
-                result = fn()
-                self.steps += 1
-                return result
-            except (DBAPIError, EngineError) as exc:
-                text = str(exc).lower()
-                conflict = any(word in text for word in ("locked", "could not serialize", "deadlock", "busy",
-                                                          "lock", "concurrent"))
-                if not conflict or attempt == 7:
-                    self.refused += 1
-                    raise
-                self.retried += 1
-                time.sleep(0.02 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-
-def run_batch(url: str, instance: str, index: int, people: dict[str, dict[str, Any]], process: str, rows: int,
-              sampling_s: float, ready: Any = None, go: Any = None, results: Any = None) -> dict[str, Any]:
-    """Start one batch and drive it to its end; returns its figures (also put on `results`)."""
-    from sqlalchemy import select
-
+def _batch_process(url: str, instance: str, plant: dict[str, int], people: dict[str, Any], lines: int,
+                   sampling: dict[str, float], index: int, ready: Any, go: Any, results: Any) -> None:
     from bpmn.glue import install
-    from engine import instances
-    from engine.models import InstanceTask, ProcessInstance
-    from engine.ports import SignatureInput, default_services
+    from bpmn.pq_batch import BatchRecordScenario
     from engine.runtime import using
-    from engine.scheduler import Scheduler
-    from engine.spiff.workflow import READY
-    from engine.tasks import complete_task
-    from signatures import testing, totp
-    from signatures.models import UserAccount
-    from signatures.sessions import create_session
     from store.db import Database
-    from store.uow import UnitOfWork
 
-    settings = settings_for(url, instance)
+    settings = settings_for(url, instance, plant)
     db = Database(url)
-    runtime = install(db, settings)
-    mine = {prefix: testing.Person(f"{prefix}{index}", people[f"{prefix}{index}"]["name"],
-                                   people[f"{prefix}{index}"]["password"], people[f"{prefix}{index}"]["totp_secret"])
-            for prefix in ROLE_OF}
-    sessions: dict[str, str] = {}
-    with UnitOfWork(db, mine["op"].actor) as uow:
-        for person in mine.values():
-            sessions[person.user_id] = create_session(uow.session, uow.session.get(UserAccount, person.user_id)).id
-        uow.commit()
-    signed_once: set[str] = set()
-    step = Step()
-    if ready is not None:
-        ready.put(index)
-        go.wait()
-    started = time.time()
-    error = None
-    instance_id = None
+    scenario = BatchRecordScenario.for_process(people, lines, sampling)
+    error, ok, steps = None, False, 0
+    started = ended = time.time()
     try:
-        with using(runtime):
-            def start() -> int:
-                with UnitOfWork(db, mine["op"].actor) as uow:
-                    made = instances.start(uow, process, title=f"Bench batch {index}",
-                                           business_key=f"B-BENCH-{index:02d}-{os.getpid()}",
-                                           data={"sampling_s": sampling_s}, settings=settings)
-                    uow.commit()
-                    return made.id
-
-            instance_id = step.run(start)
-            while True:
-                with db.session() as session:
-                    status = session.get(ProcessInstance, instance_id).status
-                    ready_tasks = [(r.id, r.bpmn_id, r.lane) for r in session.scalars(select(InstanceTask).where(
-                        InstanceTask.instance_id == instance_id, InstanceTask.state == READY,
-                        InstanceTask.manual.is_(True), InstanceTask.dropped.is_(False)))]
-                if status != "running":
-                    break
-                if not ready_tasks:
-                    report = step.run(lambda: Scheduler(db, settings, name=f"bench-{index}", runtime=runtime).run_once())
-                    step.steps += report.operations - 1  # a step per operation the scheduler ran
-                    if not report.operations:
-                        time.sleep(0.01)  # another batch's worker holds the job: poll again
-                    continue
-                task_id, bpmn_id, lane = ready_tasks[0]
-                person = mine[LANES[lane]]
-                creds = {"password": person.password}
-                if person.user_id not in signed_once:
-                    with db.session() as session:
-                        last = session.get(UserAccount, person.user_id).totp_last_step or 0
-                    creds["totp"] = totp.code_at_step(person.totp_secret, max(
-                        last + 1, totp.current_step(person.totp_secret, time_now())))
-
-                def complete(task_id: str = task_id, bpmn_id: str = bpmn_id, person: Any = person,
-                             creds: dict[str, str] = creds) -> None:
-                    services = dataclasses.replace(default_services(settings, auth_session=sessions[person.user_id]),
-                                                   validate_form=with_provenance(person.user_id))
-                    with UnitOfWork(db, person.actor) as uow:
-                        complete_task(uow, task_id, TASK_DATA[bpmn_id](rows, index),
-                                      [SignatureInput(MEANINGS[bpmn_id], person.user_id, creds)],
-                                      services=services, settings=settings)
-                        uow.commit()
-
-                step.run(complete)
-                signed_once.add(person.user_id)
-        with db.session() as session:
-            status = session.get(ProcessInstance, instance_id).status
+        runtime = install(db, settings)
+        crew = scenario.crew(index)
+        for key in (crew.operator, crew.supervisor, crew.qa, crew.qp):
+            scenario.sign_in(db, settings, people[key].user_id)
     except Exception as exc:  # noqa: BLE001 - reported as a lost batch with its reason
-        error = f"{type(exc).__name__}: {exc}"
-        status = "failed"
-    ended = time.time()
+        error = f"sign-in: {type(exc).__name__}: {exc}"
+    ready.put(index)
+    go.wait()
+    if error is None:
+        started = time.time()
+        try:
+            with using(runtime):
+                result = scenario.run_batch(db, settings, index, index, batch=f"B-BENCH-{index + 1:04d}")
+            ok, steps, error = result.ok, result.steps, result.error or None
+        except Exception as exc:  # noqa: BLE001
+            error = f"{type(exc).__name__}: {exc}"
+        ended = time.time()
     db.dispose()
-    figures = {"index": index, "instance_id": instance_id, "status": status, "steps": step.steps,
-               "retried": step.retried, "refused": step.refused, "started": started, "ended": ended, "error": error}
-    if results is not None:
-        results.put(figures)
-    return figures
+    made = next(iter(scenario.instance_ids.values()), None)
+    results.put({"index": index, "ok": ok, "instance_id": made, "steps": steps, "retried": scenario.retried,
+                 "refused": scenario.refused, "started": started, "ended": ended, "error": error})
 
 
-def with_provenance(entered_by: str) -> Any:
-    """The form check the web and the API use: the checked data plus the form's record of each value
-    (source, unit, limits, who entered it) under "_form", which the executed record shows."""
-    from forms import validate_submission
-
-    def validate(schema: Any, ui_schema: Any, data: Any) -> dict[str, Any]:
-        checked = validate_submission(schema, ui_schema, data, entered_by=entered_by)
-        record = checked.to_record()
-        record.pop("data")
-        return {**checked.data, "_form": record}
-    return validate
-
-
-def time_now() -> Any:
-    from core import clock
-
-    return clock.now()
-
-
-def concurrent(url: str, instance: Path, people: dict[str, dict[str, Any]], process: str, batches: int,
-               rows: int, sampling_s: float) -> dict[str, Any]:
-    """`batches` batches in as many processes, released together once all have started."""
-    ctx = multiprocessing.get_context("spawn")
+def concurrent(ctx: Any, url: str, instance: Path, plant: dict[str, int], people: dict[str, Any], lines: int,
+               batches: int, sampling: dict[str, float], kdf: str) -> dict[str, Any]:
+    """`batches` batches in as many processes, started together once every crew has signed in."""
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    workers = [ctx.Process(target=run_batch, args=(url, str(instance), n, people, process, rows, sampling_s,
-                                                   ready, go, results)) for n in range(batches)]
+    workers = [ctx.Process(target=batch_process, args=(url, str(instance), plant, people, lines, sampling, kdf, n,
+                                                      ready, go, results)) for n in range(batches)]
     for worker in workers:
         worker.start()
     for _ in workers:
-        ready.get(timeout=300)
+        ready.get(timeout=600)
     go.set()
-    figures = [results.get(timeout=600) for _ in workers]
+    figures = [results.get(timeout=1200) for _ in workers]
     for worker in workers:
         worker.join(timeout=60)
     steps = sum(f["steps"] for f in figures)
     elapsed = max(f["ended"] for f in figures) - min(f["started"] for f in figures)
     return {"batches": batches, "steps": steps, "elapsed_s": round(elapsed, 3),
-            "steps_per_s": round(steps / elapsed, 2) if elapsed else None,
+            "steps_per_s": round(steps / elapsed, 2) if elapsed > 0 and steps else None,
             "s_per_step": elapsed / steps if steps else None,
             "retried": sum(f["retried"] for f in figures), "refused": sum(f["refused"] for f in figures),
-            "completed": sum(1 for f in figures if f["status"] == "completed"),
-            "errors": [f["error"] for f in figures if f["error"]][:3]}
+            "released": sum(1 for f in figures if f["ok"]), "instance_ids": [f["instance_id"] for f in figures],
+            "errors": [f"{f['index']}: {f['error']}" for f in figures if f["error"]][:3]}
 
 
-def check_trail(url: str, instance: Path) -> bool:
+def check_trail(url: str, instance: Path, plant: dict[str, int]) -> bool:
     from audit.verify import verify_trail
     from store.db import Database
 
     db = Database(url)
     try:
-        verify_trail(db, settings_for(url, str(instance)))
+        verify_trail(db, settings_for(url, str(instance), plant))
         return True
     except Exception as exc:  # noqa: BLE001
         log(f"audit verify failed: {exc}")
@@ -342,54 +240,74 @@ def check_trail(url: str, instance: Path) -> bool:
 
 
 # ------------------------------------------------------------------ the record PDF
-def record_pdf(url: str, instance: Path, people: dict[str, dict[str, Any]], process: str, rows: int,
-               sampling_s: float) -> dict[str, Any]:
-    """One batch with `rows` dispensing rows; its record PDF (ours) against a plain WeasyPrint table."""
+def record_values(record: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The recorded values of a record, one row each: the forms' values, then every sampled value."""
+    rows = [(t["name"], v["field"], v["value"], v.get("unit") or "", v.get("source") or "", v.get("entered_by") or "",
+             v.get("entered_at") or "") for t in record["tasks"] for v in t["values"]]
+    return rows + [(phase["name"], p["tag"], s["value"], p.get("unit") or "", "equipment", "", s["t"])
+                   for phase in record["phases"] for p in phase["parameters"] for s in p["samples"]]
+
+
+def record_pdf(url: str, instance: Path, plant: dict[str, int], people: dict[str, Any], lines: int,
+               values: int, kdf: str, shape_id: int) -> dict[str, Any]:
+    """One batch (on line 2, by its crew) whose critical parameters are sampled until it holds about
+    `values` recorded values (the forms' values and sampled parameters counted on the record of
+    instance `shape_id`, a batch like it); its record PDF (ours) against WeasyPrint rendering a plain
+    table of the same values, both after a one-page PDF/A with Chinese text (fonts loaded)."""
     from weasyprint import HTML
 
     from app import create_app
+    from audit.pdf import html_document, render_pdf
     from bpmn.glue import install
-    from signatures.models import UserAccount
-    from signatures.sessions import create_session
+    from bpmn.pq_batch import BatchRecordScenario
+    from engine.runtime import using
     from store.db import Database
-    from store.uow import UnitOfWork
     from web.current_user import SESSION_KEY
 
-    figures = run_batch(url, str(instance), 0, people, process, rows, sampling_s)
-    assert figures["status"] == "completed", figures
-    instance_id = figures["instance_id"]
-    settings = settings_for(url, str(instance))
+    settings = settings_for(url, str(instance), plant)
     db = Database(url)
+    runtime = install(db, settings)
     app = create_app({"instance_path": str(instance), "database_url": url, "secret_key": SECRET,
-                      "server_key_passphrase": PASSPHRASE}, runtime=install(db, settings))
-    from audit.canonical import Actor
-
-    with UnitOfWork(db, Actor("qa0", people["qa0"]["name"])) as uow:
-        sid = create_session(uow.session, uow.session.get(UserAccount, "qa0")).id
-        uow.commit()
+                      "server_key_passphrase": PASSPHRASE, "modbus_port": plant["modbus"],
+                      "opcua_port": plant["opcua"]}, runtime=runtime)
+    scenario = BatchRecordScenario.for_process(people, lines)
     client = app.test_client()
-    with client.session_transaction() as cookie:
-        cookie[SESSION_KEY] = sid
+    with client.session_transaction() as cookie:  # the QA reviewer of line 2 reads the records
+        cookie[SESSION_KEY] = scenario.sign_in(db, settings, people[scenario.crew(1).qa].user_id).id
+    shape = json.loads(client.get(f"/records/{shape_id}.json").get_data())
+    form_values = len(record_values(shape)) - sum(p["count"] for phase in shape["phases"] for p in phase["parameters"])
+    per_round = sum(len(phase["parameters"]) for phase in shape["phases"]) or 1
+    rounds = max(2, -(-(values - form_values) // per_round))
+    scenario.sampling = {"duration_s": round((rounds - 1) * RECORD_INTERVAL_S, 3), "interval_s": RECORD_INTERVAL_S}
+    started = time.perf_counter()
+    with using(runtime), kdf_profile(kdf):
+        result = scenario.run_batch(db, settings, 1, 1, batch="B-BENCH-RECORD")
+    batch_s = time.perf_counter() - started
+    assert result.ok, (result.error, result.path)
+    instance_id = scenario.instance_ids["B-BENCH-RECORD"]
     record = json.loads(client.get(f"/records/{instance_id}.json").get_data())
-    values = [(t["name"], v["field"], v["value"], v.get("unit") or "", v.get("source") or "", v.get("entered_by") or "",
-               v.get("entered_at") or "") for t in record["tasks"] for v in t["values"]]
-    client.get(f"/records/{instance_id}.pdf")  # warm: templates compiled, fonts loaded
+    rows = record_values(record)
+    started = time.perf_counter()
+    render_pdf(html_document("warm", "<p>预热 warm-up</p>", lang="zh-CN"))  # fonts loaded, WeasyPrint imported
+    warm_s = time.perf_counter() - started
     started = time.perf_counter()
     response = client.get(f"/records/{instance_id}.pdf")
     ours_s = time.perf_counter() - started
     assert response.status_code == 200, response.status_code
     ours_pages = _pages(response.data)
     started = time.perf_counter()
-    cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in values)
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     plain = HTML(string=f"<html><body><table>{cells}</table></body></html>").write_pdf()
     plain_s = time.perf_counter() - started
     plain_pages = _pages(plain)
     app.extensions["gmp.db"].dispose()
     db.dispose()
     ours_rate, plain_rate = ours_pages / ours_s, plain_pages / plain_s
-    return {"recorded_values": len(values), "record_pdf_s": round(ours_s, 2), "record_pdf_pages": ours_pages,
-            "record_pdf_bytes": len(response.data), "plain_table_s": round(plain_s, 2), "plain_table_pages": plain_pages,
-            "record_pdf_ratio": round(ours_rate / plain_rate, 2)}
+    return {"recorded_values": len(rows), "form_values": form_values, "sampled_rounds": rounds,
+            "record_pdf_s": round(ours_s, 2), "record_pdf_pages": ours_pages, "record_pdf_bytes": len(response.data),
+            "plain_table_s": round(plain_s, 2), "plain_table_pages": plain_pages,
+            "record_pdf_ratio": round(ours_rate / plain_rate, 2), "batch_s": round(batch_s, 1),
+            "warm_pdf_s": round(warm_s, 1)}
 
 
 def _pages(pdf: bytes) -> int:
@@ -401,75 +319,140 @@ def _pages(pdf: bytes) -> int:
 
 
 # ------------------------------------------------------------------ main
+def seed_process(name: str, url: str, instance: str, plant: dict[str, int], lines: int, sampling: dict[str, float],
+                 kdf: str, results: Any) -> None:
+    """`seed` in its own process (the backends are set up side by side): (name, people, seconds) or the error."""
+    started = time.perf_counter()
+    try:
+        with kdf_profile(kdf):
+            people = seed(url, Path(instance), plant, lines, sampling)
+        results.put((name, people, round(time.perf_counter() - started, 1)))
+    except Exception as exc:  # noqa: BLE001 - reported by the parent
+        import traceback
+
+        results.put((name, None, "".join(traceback.format_exception(exc))[-3000:]))
+
+
+def run_backend(backend: Backend, ctx: Any, plant: dict[str, int], people: dict[str, Any], args: Any,
+                sampling: dict[str, float], with_record: bool) -> dict[str, Any]:
+    """1 batch, then N at once, each on a copy of the seeded database; the record PDF after the 1 batch."""
+    name, instance = backend.name, backend.instance
+    runs, urls = {}, {}
+    for batches in (1, args.batches):
+        urls[batches] = backend.copy()
+        runs[batches] = concurrent(ctx, urls[batches], instance, plant, people, args.batches, batches, sampling,
+                                   args.kdf)
+        runs[batches]["audit_verify_ok"] = check_trail(urls[batches], instance, plant)
+        log(f"{name} {batches} batch(es): {json.dumps(runs[batches])}")
+    one, many = runs[1], runs[args.batches]
+    out: dict[str, Any] = {
+        "steps_per_s_1": one["steps_per_s"], f"steps_per_s_{args.batches}": many["steps_per_s"],
+        "concurrency_ratio": round(many["s_per_step"] / one["s_per_step"], 2)
+        if one["s_per_step"] and many["s_per_step"] else None,
+        "steps_1": one["steps"], f"steps_{args.batches}": many["steps"],
+        "elapsed_s_1": one["elapsed_s"], f"elapsed_s_{args.batches}": many["elapsed_s"],
+        "retried": one["retried"] + many["retried"], "refused": one["refused"] + many["refused"],
+        "lost": (1 - one["released"]) + (args.batches - many["released"]),
+        "audit_verify_ok": one["audit_verify_ok"] and many["audit_verify_ok"], "errors": one["errors"] + many["errors"]}
+    if with_record and one["instance_ids"][0] is not None:
+        started = time.perf_counter()
+        out["record"] = record_pdf(urls[1], instance, plant, people, args.batches, args.values, args.kdf,
+                                   one["instance_ids"][0])
+        log(f"{name} record ({time.perf_counter() - started:.1f} s): {json.dumps(out['record'])}")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="within a minute: small batches, short sampling")
+    parser.add_argument("--quick", action="store_true",
+                        help="within a minute: fast password hashing, short sampling, a smaller record batch")
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--batches", type=int, default=8, help="batches at once (default 8)")
-    parser.add_argument("--process", default="batch_lite")
-    parser.add_argument("--rows", type=int, default=None, help="dispensing rows per batch")
+    parser.add_argument("--batches", type=int, default=None, help="batches at once (default 8; 4 with --quick)")
     parser.add_argument("--values", type=int, default=None,
-                        help="recorded values of the record-PDF batch (default 2,000; 400 with --quick)")
+                        help="recorded values of the record-PDF batch (default 2,000; 300 with --quick)")
     parser.add_argument("--kdf", choices=("production", "fast"), default=None,
                         help="password hashing of the people (default: production; fast with --quick, so that a "
                              "step costs the engine and the database, not argon2id on a small machine)")
     args = parser.parse_args()
     args.kdf = args.kdf or ("fast" if args.quick else "production")
-    args.values = args.values or (400 if args.quick else 2000)
-    rows = args.rows or (4 if args.quick else 20)
-    sampling_s = 0.1 if args.quick else 1.0
+    args.values = args.values or (300 if args.quick else 2000)
+    args.batches = args.batches or (4 if args.quick else 8)
+    if args.batches < 2:
+        parser.error("--batches: at least 2 (the concurrency is compared with 1 batch)")
+    sampling = QUICK_SAMPLING if args.quick else FULL_SAMPLING
+    backends = [b for b in args.backends.split(",") if b]
+    if not backends or set(backends) - {"sqlite", "postgresql"}:
+        parser.error("--backends: sqlite, postgresql or both, comma-separated")
     started = time.perf_counter()
+    load_start = os.getloadavg()
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()  # the batch processes' imports, while the plant and the servers start
     from connectors.simulator.plant import PlantSimulator, free_port
 
-    sim = PlantSimulator(modbus_port=free_port(), opcua_port=None, noise=True).start()
-    out: dict[str, Any] = {"benchmark": "batch_record", "quick": args.quick, "process": args.process,
-                           "rows_per_batch": rows, "sampling_s": sampling_s, "batches": args.batches, "kdf": args.kdf,
-                           "cpus": os.cpu_count(), "goals": {"concurrency_ratio_postgresql_max": 1.5,
-                                                             "record_pdf_ratio_min": 0.5, "lost": 0}}
-    pg = None
+    plant = {"modbus": free_port(), "opcua": free_port()}
+    sim = None
+    out: dict[str, Any] = {"benchmark": "batch_record", "process": "batch_record", "quick": args.quick,
+                           "batches": args.batches, "sampling": sampling, "kdf": args.kdf, "cpus": os.cpu_count(),
+                           "load_avg_start": [round(x, 2) for x in load_start],
+                           "goals": {"concurrency_ratio_postgresql_max": 1.5, "record_pdf_ratio_min": 0.5, "lost": 0}}
+    servers: list[Backend] = []
     try:
         with tempfile.TemporaryDirectory(prefix="gmp-batch-bench-") as folder:
-            root = Path(folder)
-            for backend in [b for b in args.backends.split(",") if b]:
-                if backend == "sqlite":
-                    url = f"sqlite:///{root / 'gmp.sqlite3'}"
-                else:
-                    from tests.support.pgserver import PgServer
-
-                    pg = PgServer().start()
-                    pg.admin_execute("CREATE DATABASE gmp_batch_bench")
-                    url = pg.url("gmp_batch_bench")
-                instance = root / f"instance-{backend}"
-                people = prepare(url, instance, sim.modbus_port, args.batches, args.process, args.kdf)
-                one = concurrent(url, instance, people, args.process, 1, rows, sampling_s)
-                log(f"{backend} 1 batch: {json.dumps(one)}")
-                many = concurrent(url, instance, people, args.process, args.batches, rows, sampling_s)
-                log(f"{backend} {args.batches} batches: {json.dumps(many)}")
-                out[backend] = {
-                    "steps_per_s_1": one["steps_per_s"], f"steps_per_s_{args.batches}": many["steps_per_s"],
-                    "concurrency_ratio": round(many["s_per_step"] / one["s_per_step"], 2)
-                    if one["s_per_step"] and many["s_per_step"] else None,
-                    "steps_1": one["steps"], f"steps_{args.batches}": many["steps"],
-                    "retried": one["retried"] + many["retried"], "refused": one["refused"] + many["refused"],
-                    "lost": (1 - one["completed"]) + (args.batches - many["completed"]),
-                    "audit_verify_ok": check_trail(url, instance), "errors": one["errors"] + many["errors"]}
-                if backend == "sqlite":
-                    out["record"] = record_pdf(url, instance, people, args.process, args.values // 4, sampling_s)
-                    log(f"record: {json.dumps(out['record'])}")
-                if pg is not None:
-                    pg.stop()
-                    pg = None
+            with ThreadPoolExecutor() as pool:
+                starting = [pool.submit(Backend, name, Path(folder) / name) for name in backends]
+                sim = PlantSimulator(host="127.0.0.1", modbus_port=plant["modbus"], opcua_port=plant["opcua"]).start()
+                failed = None
+                for future in starting:
+                    try:
+                        servers.append(future.result())
+                    except Exception as exc:  # noqa: BLE001 - raised once every started server is kept to stop
+                        failed = exc
+                if failed is not None:
+                    raise failed
+            seeded = ctx.Queue()
+            seeders = [ctx.Process(target=seed_process, args=(b.name, b.seed_url, str(b.instance), plant,
+                                                              args.batches, sampling, args.kdf, seeded))
+                       for b in servers]
+            for seeder in seeders:
+                seeder.start()
+            people, setup_s = {}, {}
+            for _ in seeders:
+                name, found, seconds = seeded.get(timeout=900)
+                if found is None:
+                    raise RuntimeError(f"the plant set-up on {name} failed:\n{seconds}")
+                people[name], setup_s[name] = found, seconds
+            for seeder in seeders:
+                seeder.join(timeout=60)
+            log(f"plants set up side by side: {setup_s} s ({time.perf_counter() - started:.1f} s since the start)")
+            for number, backend in enumerate(servers):
+                out[backend.name] = run_backend(backend, ctx, plant, people[backend.name], args, sampling,
+                                                with_record=number == 0)
+                out[backend.name]["setup_s"] = setup_s[backend.name]
     finally:
-        if pg is not None:
-            pg.stop()
-        sim.stop()
-    if "record" in out:
-        out["record_pdf_ratio"] = out["record"]["record_pdf_ratio"]
-        out["record_pdf_s"] = out["record"]["record_pdf_s"]
+        for backend in servers:
+            backend.stop()
+        if sim is not None:
+            sim.stop()
+    first = backends[0] if backends else None
+    if first and "record" in out[first]:
+        record = out[first].pop("record")
+        out["record"] = {"backend": first, **record}
+        out["record_pdf_ratio"] = record["record_pdf_ratio"]
+        out["record_pdf_s"] = record["record_pdf_s"]
+        out["recorded_values"] = record["recorded_values"]
+    out["steps_per_s"] = {b: {"1": out[b]["steps_per_s_1"], str(args.batches): out[b][f"steps_per_s_{args.batches}"]}
+                          for b in backends}
     if "postgresql" in out:
         out["concurrency_ratio"] = out["postgresql"]["concurrency_ratio"]
+    out["retried"] = sum(out[b]["retried"] for b in backends)
+    out["refused"] = sum(out[b]["refused"] for b in backends)
+    out["lost"] = sum(out[b]["lost"] for b in backends)
     out["nothing_lost"] = all(out[b]["lost"] == 0 and out[b]["refused"] == 0 and out[b]["audit_verify_ok"]
-                              for b in ("sqlite", "postgresql") if b in out)
+                              for b in backends)
+    out["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     out["elapsed_seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(out, sort_keys=True))
 

@@ -131,10 +131,31 @@ TRAINING_MATRIX = {"operator": ["SOP-DSP-001", "SOP-PRD-012", "SOP-PRD-014", "SO
 START_DATA = {"gated_batch": {"recipe": "RCP-PARA-500", "recipe_revision": 1, "product": "Paracetamol 500 mg tablets"}}
 
 
+def put_in_force(db: Database, settings: Settings, credentials: Credentials, kind: str,
+                 items: dict[str, dict[str, Any]], action: str = "create", *, catalogue: Any = None,
+                 purpose: str = "demo plant") -> None:
+    """One change set of `kind` drafted by Quinn and approved by Rita (one signing ceremony)."""
+    from masterdata import changes
+    from masterdata.changes import ChangeCatalogue
+    from masterdata.kinds import register_kinds
+
+    catalogue = catalogue or register_kinds(ChangeCatalogue()).freeze()
+    key_field = catalogue.get(kind).key_field
+    with UnitOfWork(db, Actor("quinn", "Quinn QA")) as uow:
+        found = changes.draft_set(uow, catalogue, kind, [(key, {key_field: key, **data}, action)
+                                                         for key, data in items.items()],
+                                  f"{purpose}: {kind.replace('_', ' ')} data", settings=settings)
+        uow.commit()
+    with UnitOfWork(db, Actor("rita", "Rita Reviewer")) as uow:
+        changes.approve_set(uow, catalogue, found.id, credentials=credentials("rita"), settings=settings,
+                            reason=f"{purpose} data checked against the source documents")
+        uow.commit()
+
+
 def seed(db: Database, settings: Settings, credentials: Credentials) -> None:
     """Put the demo plant's master data in force and record its lots, logbook, calibrations
     and qualifications. `credentials(user_id)` gives the components of one ceremony."""
-    from masterdata import calibration, changes, equipment_log, lots, qualifications
+    from masterdata import calibration, equipment_log, lots, qualifications
     from masterdata.changes import ChangeCatalogue
     from masterdata.kinds import register_kinds
 
@@ -151,16 +172,7 @@ def seed(db: Database, settings: Settings, credentials: Credentials) -> None:
                 uow.commit()
 
     def in_force(kind: str, items: dict[str, dict[str, Any]], action: str = "create") -> None:
-        key_field = catalogue.get(kind).key_field
-        with UnitOfWork(db, quinn) as uow:
-            found = changes.draft_set(uow, catalogue, kind, [(key, {key_field: key, **data}, action)
-                                                             for key, data in items.items()],
-                                      f"demo plant: {kind.replace('_', ' ')} data", settings=settings)
-            uow.commit()
-        with UnitOfWork(db, rita) as uow:
-            changes.approve_set(uow, catalogue, found.id, credentials=credentials("rita"), settings=settings,
-                                reason="demo plant data checked against the source documents")
-            uow.commit()
+        put_in_force(db, settings, credentials, kind, items, action, catalogue=catalogue)
 
     def act(actor: Actor, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with UnitOfWork(db, actor) as uow:

@@ -16,12 +16,22 @@ instrument calibrated, the batch record process approved, one verifier per batch
 simulated granulator brought to its recipe speed. The set-up is dated in the two hours before
 the run, so every TOTP code the run uses is fresh. People sign in once (a continuous session:
 the password for each later signature); the verifier of each batch signs with every component.
+
+Production lines: `BatchRecordScenario(lines=N)` gives the plant N lines. Line 1 is the demo
+plant's (SCALE-01, GR-01, FBD-01, run by Alice, Sam, Quinn and Peter); line k adds SCALE-0k,
+GR-0k and FBD-0k (cleaned and released) and a crew of its own: an operator qualified on the
+SOPs Alice holds, a supervisor, a QA reviewer and a QP. Batch i runs on line i mod N, ordered
+onto that line's equipment; the batches of one line queue for it. The PQ runs one line; the
+benchmark (bench/batch_record.py) gives every batch its own line and runs each batch in its
+own operating-system process (`for_process`). A step that meets a lock or serialisation
+conflict is tried again (`retried`); one that fails for good is counted (`refused`).
 """
 from __future__ import annotations
 
 import contextlib
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -47,6 +57,45 @@ PEOPLE = (("alice", "Alice Operator", ("operator",)), ("victor", "Victor Verifie
           ("lin", "林晓 Lin Xiao", ("operator",)))
 EQUIPMENT = ("SCALE-01", "GR-01", "FBD-01")
 OVERRIDE = "PQ: weighed on the backup balance (the simulated scale carries no load)"
+# a line's equipment: (class, id prefix, name, room); line k (from 0) has <prefix>-0<k+1>
+LINE_CLASSES = (("balance", "SCALE", "Floor scale 300 kg", "Dispensary"),
+                ("granulator", "GR", "High-shear granulator", "Granulation room"),
+                ("fluid_bed_dryer", "FBD", "Fluid bed dryer", "Drying room"))
+OPERATOR_SOPS = (("SOP-DSP-001", 2), ("SOP-PRD-012", 4), ("SOP-PRD-014", 1), ("SOP-CLN-004", 3))  # as Alice's
+CREW_ROLES = (("op", "Operator", ("operator",)), ("sup", "Supervisor", ("supervisor", "planner")),
+              ("qa", "QA Reviewer", ("qa",)), ("qp", "Qualified Person", ("qp",)))
+RETRIES = 8
+
+
+def line_equipment(line: int) -> dict[str, str]:
+    """The equipment of production line `line` (from 0), by class."""
+    return {name: f"{prefix}-{line + 1:02d}" for name, prefix, _, _ in LINE_CLASSES}
+
+
+@dataclass(frozen=True)
+class Crew:
+    """Who runs one batch (keys of the scenario's people) and the line's equipment it is ordered
+    onto (empty: the recipe's)."""
+    operator: str
+    supervisor: str
+    qa: str
+    qp: str
+    verifier: str
+    line: int = 0
+    equipment: dict[str, str] = field(default_factory=dict)
+
+
+def _conflict(exc: BaseException) -> bool:
+    """A lock or serialisation conflict: the unit of work rolled back and may be tried again."""
+    from sqlalchemy.exc import DBAPIError
+
+    from engine.errors import ConcurrentUpdate
+
+    if isinstance(exc, ConcurrentUpdate):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, DBAPIError) and any(word in text for word in (
+        "locked", "could not serialize", "deadlock", "busy", "lock not available"))
 
 
 class BatchRecordScenario:
@@ -60,7 +109,14 @@ class BatchRecordScenario:
     acceptance = "every batch ends released, without error, and the audit trail verifies at the end"
     needs_opcua = True  # the set-points are written over OPC UA
 
-    def __init__(self) -> None:
+    def __init__(self, lines: int = 1, sampling: Mapping[str, float] | None = None) -> None:
+        if lines < 1:
+            raise ValueError("a plant has at least one production line")
+        self.lines = lines
+        self.sampling = dict(sampling or SAMPLING)
+        self.retried = 0
+        self.refused = 0
+        self.instance_ids: dict[str, int] = {}  # batch number -> instance id
         self.people: dict[str, Any] = {}
         self.sessions: dict[str, Any] = {}
         self.signed: set[str] = set()
@@ -68,7 +124,25 @@ class BatchRecordScenario:
         self.lock = threading.Lock()
         self.user_locks: dict[str, threading.Lock] = {}
         self.start_lock = threading.Lock()
-        self.line = threading.Lock()  # one production line: a crew waits for it from dispensing to drying
+        # a crew waits for its line from dispensing to drying (and cleaning)
+        self.line_locks = [threading.Lock() for _ in range(lines)]
+
+    @classmethod
+    def for_process(cls, people: Mapping[str, Any], lines: int,
+                    sampling: Mapping[str, float] | None = None) -> "BatchRecordScenario":
+        """The scenario in another process, on a database its set-up prepared: the people (picklable)
+        are the set-up's; sessions and first signings start afresh."""
+        scenario = cls(lines, sampling)
+        scenario.people = dict(people)
+        return scenario
+
+    def crew(self, index: int) -> Crew:
+        """The crew and line of batch `index` (line index mod lines)."""
+        line = index % self.lines
+        names = ("alice", "sam", "quinn", "peter") if line == 0 else tuple(
+            f"{prefix}{line}" for prefix, _, _ in CREW_ROLES)
+        return Crew(*names, verifier=f"ver{index}", line=line,
+                    equipment=line_equipment(line) if self.lines > 1 else {})
 
     # ---- setup (not measured)
     def setup(self, db: Database, settings: Settings, load: Load) -> None:
@@ -80,9 +154,10 @@ class BatchRecordScenario:
         from signatures import testing, totp
         from signatures.accountability import sign_statement
         from signatures.credentials import Credentials
+        from signatures.models import UserAccount
 
         real = clock.get_clock()
-        past = clock.FrozenClock(clock.now() - timedelta(minutes=120))
+        past = clock.FrozenClock(clock.now() - timedelta(minutes=120 + 10 * self.lines))
         clock.set_clock(past)
         try:
             admin = testing.bootstrap_admin(db, settings, "pq-admin", "PQ Administrator", PASSWORD)
@@ -91,10 +166,18 @@ class BatchRecordScenario:
                 past.advance(seconds=1)
 
             def creds(user: str) -> Any:
-                """All components of one ceremony; the clock moves to a step nobody has used."""
-                past.advance(seconds=31)
-                secret = self.people[user].totp_secret
-                return Credentials(user, PASSWORD, totp.code_at_step(secret, totp.current_step(secret, clock.now())))
+                """All components of one ceremony: the person's next unused TOTP code (the clock moves
+                on by a step when the person has used the current one and the next)."""
+                person = self.people[user]
+                while True:
+                    with db.session() as session:
+                        last = session.get(UserAccount, person.user_id).totp_last_step or 0
+                    now = totp.current_step(person.totp_secret, clock.now())
+                    if last <= now:
+                        break
+                    past.advance(seconds=30)
+                return Credentials(person.user_id, PASSWORD,
+                                   totp.code_at_step(person.totp_secret, max(last + 1, now)))
 
             demo_masterdata.seed(db, settings, creds)  # the demo plant: recipes, lots, equipment, qualifications
             with UnitOfWork(db, self.people["quinn"].actor) as uow:
@@ -134,6 +217,8 @@ class BatchRecordScenario:
                 definitions.approve(uow, version_id, SignatureInput("approved", "rita", {
                     "password": c.password, "totp": c.totp or ""}), settings=settings, reason="PQ")
                 uow.commit()
+            if self.lines > 1:
+                self._add_lines(db, settings, admin, creds)
             for index in range(load.batches):
                 person = testing.enrolled_user(db, settings, admin, f"pq-ver{index}", f"PQ Verifier {index}",
                                                ["operator", "verifier"], PASSWORD)
@@ -153,6 +238,41 @@ class BatchRecordScenario:
             clock.set_clock(real)
         self._granulator_at_recipe_speed(db, settings)
 
+    def _add_lines(self, db: Database, settings: Settings, admin: Any, creds: Any) -> None:
+        """Lines 2..N: their equipment in force, cleaned and released; their crews enrolled, the
+        operator qualified as Alice is."""
+        from bpmn.demo_masterdata import put_in_force
+        from masterdata import equipment_log, qualifications
+        from signatures import testing
+
+        today = clock.now().date()
+        extra = range(1, self.lines)
+        for line in extra:
+            for prefix, title, roles in CREW_ROLES:
+                self.people[f"{prefix}{line}"] = testing.enrolled_user(
+                    db, settings, admin, f"pq-{prefix}{line}", f"PQ {title} {line + 1}", list(roles), PASSWORD)
+        put_in_force(db, settings, creds, "equipment", {
+            line_equipment(line)[name]: {"name": label, "class": name, "location": f"{room} {line + 1}01",
+                                         "instruments": [], "clean_hold_hours": 72}
+            for line in extra for name, _, label, room in LINE_CLASSES}, purpose="PQ production lines")
+        for line in extra:
+            for sop, version in OPERATOR_SOPS:
+                c = creds("quinn")
+                with UnitOfWork(db, self.people["quinn"].actor) as uow:
+                    qualifications.grant_qualification(
+                        uow, self.people[f"op{line}"].user_id, sop, version, credentials=c, settings=settings,
+                        granted_on=(today - timedelta(days=30)).isoformat(),
+                        valid_until=(today + timedelta(days=365)).isoformat(),
+                        basis="PQ: read and understood, practical assessment passed")
+                    uow.commit()
+            for code in line_equipment(line).values():
+                for key, status, note in ((f"op{line}", equipment_log.CLEAN, "cleaned per SOP-CLN-004"),
+                                          (f"sup{line}", equipment_log.RELEASED, "visual inspection passed")):
+                    c = creds(key)
+                    with UnitOfWork(db, self.people[key].actor) as uow:
+                        equipment_log.log_equipment(uow, code, status, note=note, credentials=c, settings=settings)
+                        uow.commit()
+
     def _granulator_at_recipe_speed(self, db: Database, settings: Settings) -> None:
         """The simulated granulator runs at the recipe's impeller speed before the first batch (a plant is
         brought to its operating state before production; the speed follows its set-point with a lag)."""
@@ -170,19 +290,22 @@ class BatchRecordScenario:
                 raise RuntimeError("the simulated granulator did not reach its recipe speed within 60 s")
             time.sleep(0.2)
 
-    def _clean_and_release(self, db: Database, settings: Settings, result: BatchResult, step: Any) -> None:
-        """Every piece of equipment the batch left dirty: cleaned by the operator, released by the
-        supervisor (signed logbook entries, in their continuous sessions)."""
+    def _clean_and_release(self, db: Database, settings: Settings, result: BatchResult, step: Any,
+                           crew: Crew) -> None:
+        """Every piece of equipment of the line the batch left dirty: cleaned by the operator,
+        released by the supervisor (signed logbook entries, in their continuous sessions)."""
         from masterdata.equipment_log import CLEAN, DIRTY, RELEASED, equipment_state, log_equipment
         from signatures.credentials import Credentials
 
         with db.session() as session:
-            dirty = [code for code in EQUIPMENT if equipment_state(session, code).status == DIRTY]
+            dirty = [code for code in (tuple(crew.equipment.values()) or EQUIPMENT)
+                     if equipment_state(session, code).status == DIRTY]
         for code in dirty:
-            for user, status, note in (("alice", CLEAN, "cleaned per SOP-CLN-004"),
-                                       ("sam", RELEASED, "visual inspection passed")):
-                person = self.people[user]
-                auth = self._session(db, settings, user)  # before the first signing's code
+            for key, status, note in ((crew.operator, CLEAN, "cleaned per SOP-CLN-004"),
+                                      (crew.supervisor, RELEASED, "visual inspection passed")):
+                person = self.people[key]
+                user = person.user_id
+                auth = self.sign_in(db, settings, user)  # before the first signing's code
                 with self.first_signing(user) as first:
                     creds = Credentials(user, person.password, self.code(person) if first else None)
                     step(person, lambda uow, code=code, status=status, note=note, creds=creds, auth=auth:
@@ -215,7 +338,7 @@ class BatchRecordScenario:
 
         user = person.user_id
         in_session = bool(signatures) and not user.startswith("pq-ver")
-        base = default_services(settings, auth_session=self._session(db, settings, user) if in_session else None)
+        base = default_services(settings, auth_session=self.sign_in(db, settings, user) if in_session else None)
 
         def validator(schema: Any, ui: Any, values: Mapping[str, Any]) -> dict[str, Any]:
             checked = validate_submission(schema, ui, values, overrides=dict(overrides or {}), entered_by=user,
@@ -243,20 +366,49 @@ class BatchRecordScenario:
             self.last_step[person.user_id] = step
             return totp.code_at_step(person.totp_secret, step)
 
-    def _session(self, db: Database, settings: Settings, user: str) -> Any:
+    def sign_in(self, db: Database, settings: Settings, user: str) -> Any:
         from signatures.credentials import login
 
         with self.start_lock:
             if user not in self.sessions:
-                person = self.people[user]
-                with UnitOfWork(db, person.actor) as uow:
-                    self.sessions[user] = login(uow, person.user_id, person.password, self.code(person), settings,
-                                                client="pq")
-                    uow.commit()
+                person = next(p for p in self.people.values() if p.user_id == user)
+                code = self.code(person)
+                self.sessions[user] = self.attempt(db, person, lambda uow: login(
+                    uow, person.user_id, person.password, code, settings, client="pq"))
             return self.sessions[user]
 
+    def attempt(self, db: Database, person: Any, fn: Any) -> Any:
+        """One unit of work as `person`; again after a lock or serialisation conflict."""
+        def once() -> Any:
+            with UnitOfWork(db, person.actor) as uow:
+                value = fn(uow)
+                uow.commit()
+            return value
+        return self.retrying(once)
+
+    def retrying(self, fn: Any) -> Any:
+        """`fn()`, again (up to RETRIES times, with a growing pause) after a lock or serialisation conflict."""
+        for attempt in range(RETRIES):
+            try:
+                return fn()
+            except Exception as exc:
+                if not _conflict(exc) or attempt == RETRIES - 1:
+                    with self.lock:
+                        self.refused += 1
+                    raise
+                with self.lock:
+                    self.retried += 1
+                time.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     # ---- one batch (measured)
-    def run_batch(self, db: Database, settings: Settings, index: int, worker: int) -> BatchResult:
+    def run_batch(self, db: Database, settings: Settings, index: int, worker: int, *,
+                  batch: str | None = None) -> BatchResult:
+        """Batch `index` on its line, by its crew, from order to QP release."""
+        crew = self.crew(index)
+        return self.drive(db, settings, crew, batch or f"B-PQ-{index + 1:04d}", worker, self.line_locks[crew.line])
+
+    def drive(self, db: Database, settings: Settings, crew: Crew, batch: str, worker: int, line: Any) -> BatchResult:
         from bpmn.batch_record.plan import order
         from bpmn.batch_record.review import review_items
         from bpmn.batch_record.status import batch_status
@@ -264,14 +416,12 @@ class BatchRecordScenario:
         from engine.ports import SignatureInput
         from engine.scheduler import Scheduler
 
-        result = BatchResult(f"B-PQ-{index + 1:04d}")
-        ver = self.people[f"ver{index}"]
+        result = BatchResult(batch)
+        ver = self.people[crew.verifier]
 
         def step(person: Any, fn: Any) -> Any:
             started = time.perf_counter()
-            with UnitOfWork(db, person.actor) as uow:
-                value = fn(uow)
-                uow.commit()
+            value = self.attempt(db, person, fn)
             result.step_ms.append((time.perf_counter() - started) * 1000)
             result.steps += 1
             return value
@@ -288,7 +438,7 @@ class BatchRecordScenario:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{bpmn_id} did not become ready (ready: {sorted(ready(iid))})")
                 started = time.perf_counter()
-                report = Scheduler(db, settings, name=f"pq-{worker}").run_once()
+                report = self.retrying(Scheduler(db, settings, name=f"pq-{worker}").run_once)
                 if report.operations:
                     result.step_ms.append((time.perf_counter() - started) * 1000)
                     result.steps += report.operations
@@ -302,7 +452,7 @@ class BatchRecordScenario:
             user = person.user_id
             in_session = not user.startswith("pq-ver")
             if meanings and in_session:
-                self._session(db, settings, user)  # signed in (all components) before the first signing's code
+                self.sign_in(db, settings, user)  # signed in (all components) before the first signing's code
             with self.first_signing(user if meanings and in_session else None) as first:
                 first = first or (bool(meanings) and not in_session)
                 creds = {"password": person.password, **({"totp": self.code(person)} if first else {})}
@@ -313,37 +463,38 @@ class BatchRecordScenario:
                 self._complete(db, settings, iid, bpmn_id, person, data, signatures, verifier, overrides, result,
                                step, wait_for)
 
-        alice, sam, quinn, peter = (self.people[u] for u in ("alice", "sam", "quinn", "peter"))
+        operator, supervisor, qa, qp = (self.people[key] for key in (crew.operator, crew.supervisor, crew.qa, crew.qp))
         today = clock.now().date().isoformat()
-        iid = step(sam, lambda uow: order(uow, RECIPE, result.batch, planned_date=today, sampling=SAMPLING,
-                                          settings=settings).id)
-        complete(sam, "sign_order", {"planned_date": today}, ("approved",))
-        complete(alice, "line_clearance", {"room": f"Dispensary {101 + worker}", "previous_product_removed": True,
+        iid = step(supervisor, lambda uow: order(uow, RECIPE, result.batch, planned_date=today, sampling=self.sampling,
+                                                 equipment=crew.equipment or None, settings=settings).id)
+        self.instance_ids[batch] = iid
+        complete(supervisor, "sign_order", {"planned_date": today}, ("approved",))
+        complete(operator, "line_clearance", {"room": f"Dispensary {101 + worker}", "previous_product_removed": True,
                                            "previous_documents_removed": True, "equipment_clean": True,
                                            "area_clean": True}, ("performed",))
         complete(ver, "verify_clearance", {"line_clear": True}, ("verified",))
         bom = task_data(db, wait_for(iid, "dispense"))["bom"]
         rows = [{"material": line["material"], "lot": LOTS[line["material"]], "target": line["target"],
                  "tolerance": line["tolerance"], "net": line["target"]} for line in bom]
-        with self.line:  # the line's equipment serves one batch at a time; cleaned and released after it
-            complete(alice, "dispense", {"dispensing": rows}, ("performed",), verifier=ver,
+        with line:  # the line's equipment serves one batch at a time; cleaned and released after it
+            complete(operator, "dispense", {"dispensing": rows}, ("performed",), verifier=ver,
                      overrides={f"dispensing.{i}.net": OVERRIDE for i in range(len(rows))})
-            complete(alice, "set_granulation", {"impeller_speed": GRANULATION_RPM}, ("performed",))
-            complete(alice, "set_drying", {"inlet_temp": DRYING_DEGC}, ("performed",))
-            complete(alice, "ipc", {"ipc_results": {"loss_on_drying": 1.2, "sample_id": f"IPC-{index + 1}"}},
+            complete(operator, "set_granulation", {"impeller_speed": GRANULATION_RPM}, ("performed",))
+            complete(operator, "set_drying", {"inlet_temp": DRYING_DEGC}, ("performed",))
+            complete(operator, "ipc", {"ipc_results": {"loss_on_drying": 1.2, "sample_id": f"IPC-{batch}"}},
                      ("performed",))
-            self._clean_and_release(db, settings, result, step)
-        complete(alice, "yield_entry", {"output_kg": 98.5}, ("performed",))
-        complete(sam, "production_review", {"record_complete": True, "review_comment": "complete"}, ("reviewed",))
+            self._clean_and_release(db, settings, result, step, crew)
+        complete(operator, "yield_entry", {"output_kg": 98.5}, ("performed",))
+        complete(supervisor, "production_review", {"record_complete": True, "review_comment": "complete"}, ("reviewed",))
         wait_for(iid, "qa_review")
         with db.session() as session:
             references = [item.reference for item in review_items(session, iid)]
-        complete(quinn, "qa_review", {
+        complete(qa, "qa_review", {
             "assessments": [{"exception_ref": ref, "assessment": "PQ: assessed, no impact on quality",
                              "decision": "accepted"} for ref in references],
             "changes_reviewed": True, "qa_comment": "reviewed by exception"}, ("approved",))
-        complete(peter, "qp_decision", {"decision": "release", "decision_reason": "PQ: meets its specification"})
-        complete(peter, "qp_release", {}, ("released",))
+        complete(qp, "qp_decision", {"decision": "release", "decision_reason": "PQ: meets its specification"})
+        complete(qp, "qp_release", {}, ("released",))
         with db.session() as session:
             status = batch_status(session, iid)
         result.ok = status == "released"

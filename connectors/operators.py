@@ -150,8 +150,10 @@ class TagStatistics:
 def sample_tags(env: ConnectorEnvironment, tags: list[str], duration_s: float, interval_s: float, *,
                 actor: Actor = SYSTEM, instance_id: str | None = None, task_id: str | None = None,
                 progress: Callable[[Mapping[str, Any]], None] | None = None,
-                sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
-    """Sample every tag each `interval_s` for `duration_s` (samples at 0, interval, ... <= duration).
+                sleep: Callable[[float], None] = time.sleep, settle_s: float = 0.0) -> dict[str, Any]:
+    """Sample every tag each `interval_s` for `duration_s` (samples at 0, interval, ... <= duration),
+    the first `settle_s` seconds after the call (a process value settling at a new set-point is a
+    ramp, not a sample of the phase).
 
     Each sample is stored as it is taken (purpose "sampled", one transaction per round),
     so an interrupted sampling keeps what it took. Returns min, max, mean and every
@@ -159,8 +161,9 @@ def sample_tags(env: ConnectorEnvironment, tags: list[str], duration_s: float, i
     """
     if not tags:
         raise ConnectorError("sample_tags needs at least one tag")
-    if interval_s <= 0 or duration_s < 0:
-        raise ConnectorError(f"sample_tags needs interval_s > 0 and duration_s >= 0, got {interval_s}, {duration_s}")
+    if interval_s <= 0 or duration_s < 0 or settle_s < 0:
+        raise ConnectorError(f"sample_tags needs interval_s > 0, duration_s >= 0 and settle_s >= 0, got {interval_s}, "
+                             f"{duration_s}, {settle_s}")
     rounds = int(duration_s / interval_s + 1e-9) + 1
     if rounds * len(tags) > MAX_SAMPLES:
         raise ConnectorError(f"sampling {len(tags)} tag(s) {rounds} times exceeds {MAX_SAMPLES} samples")
@@ -169,7 +172,7 @@ def sample_tags(env: ConnectorEnvironment, tags: list[str], duration_s: float, i
         registered = [service.lookup(uow, name, action="sample") for name in tags]
     stats = {r.name: TagStatistics(r.name, r.definition.unit, r.definition.low, r.definition.high)
              for r in registered}
-    start = time.monotonic()
+    start = time.monotonic() + settle_s
     for index in range(rounds):
         delay = start + index * interval_s - time.monotonic()
         if delay > 0:
@@ -184,6 +187,7 @@ def sample_tags(env: ConnectorEnvironment, tags: list[str], duration_s: float, i
         if progress is not None:
             progress({"sampling_id": sampling_id, "rounds_done": index + 1, "rounds": rounds})
     result = {"sampling_id": sampling_id, "rounds": rounds, "interval_s": interval_s, "duration_s": duration_s,
+              **({"settle_s": settle_s} if settle_s else {}),
               "tags": {name: s.document() for name, s in stats.items()},
               "out_of_limit_count": sum(len(s.out_of_limit) for s in stats.values())}
     with UnitOfWork(env.db, actor) as uow:
@@ -278,13 +282,13 @@ def _op_write_tag(context: Any, tag: str, value: float, signature_id: str, signe
         raise _failed(exc) from exc
 
 
-def _op_sample_tags(context: Any, tags: list[str], duration_s: float, interval_s: float, *,
+def _op_sample_tags(context: Any, tags: list[str], duration_s: float, interval_s: float, settle_s: float = 0.0, *,
                     fallback: ConnectorEnvironment | None = None) -> dict[str, Any]:
     instance, element, actor = _ids(context)
     progress = getattr(context, "save_progress", None)
     try:
         return sample_tags(environment_of(context, fallback), list(tags), float(duration_s), float(interval_s), actor=actor,
-                           instance_id=instance, task_id=element, progress=progress)
+                           instance_id=instance, task_id=element, progress=progress, settle_s=float(settle_s or 0))
     except ConnectorError as exc:
         raise _failed(exc) from exc
 
@@ -324,7 +328,9 @@ def register_operators(registry: Any, env: ConnectorEnvironment | None = None) -
                     description="Write a signed set-point and confirm it by read-back", error_codes=ERROR_CODES,
                     replace=True)
     target.register("equipment.sample_tags", bound(_op_sample_tags),
-                    [Param("tags", "list"), Param("duration_s", "float"), Param("interval_s", "float")],
+                    [Param("tags", "list"), Param("duration_s", "float"), Param("interval_s", "float"),
+                     Param("settle_s", "float", required=False,
+                           description="seconds to wait before the first sample (the value settles at its set-point)")],
                     long_running=True, description="Sample tags for a duration: min, max, mean, out-of-limit samples",
                     error_codes=ERROR_CODES, replace=True)
     target.register("equipment.await_condition", bound(_op_await_condition),

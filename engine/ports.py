@@ -95,6 +95,20 @@ def jsonschema_validate(schema: Mapping[str, Any], ui_schema: Mapping[str, Any] 
         raise FormDataInvalid("form data does not match the form: " + "; ".join(messages), messages)
 
 
+def bind_form(schema: Any, ui_schema: Any, instance_data: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The task's form for this instance: rows a repeating group takes from the instance data
+    (forms.bind_rows, keyword x-gmp-rows-from) preset; the form as it is without forms/."""
+    bind = _optional("forms", "bind_rows")
+    return bind(schema, ui_schema, instance_data) if bind is not None else (schema, ui_schema)
+
+
+def with_presets(schema: Any, ui_schema: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Submitted data with the preset columns of the form's preset rows filled in (forms.with_presets),
+    so the gates that run before the form is validated see whole rows; `data` as it is without forms/."""
+    fill = _optional("forms", "with_presets")
+    return fill(schema, ui_schema, data) if fill is not None else dict(data)
+
+
 def _optional(module: str, attribute: str) -> Any:
     found = optional_module(module)
     return getattr(found, attribute, None) if found is not None else None

@@ -48,7 +48,7 @@ from engine.errors import (
 )
 from engine.gates import GateContext, Refusal
 from engine.models import InstanceTask, ProcessInstance
-from engine.ports import EngineServices, SignatureInput, SignatureRecord, default_services
+from engine.ports import EngineServices, SignatureInput, SignatureRecord, bind_form, default_services, with_presets
 from engine.properties import ASSIGNEE, TaskRules, assignee_of
 from engine.runtime import EngineRuntime, SaveContext, resolve
 from engine.signed_actions import AUTHORISES, SignedAction
@@ -334,15 +334,24 @@ def _task_forms(opened: instances.Opened, task: Any) -> dict[str, Any]:
     return version_ref(opened.version.session, called).forms() if called is not None else opened.version.forms()
 
 
-def _validate_form(forms: Mapping[str, Any], rules: TaskRules, data: Mapping[str, Any],
-                   services: EngineServices, bpmn_id: str) -> dict[str, Any]:
+def _bound_form(forms: Mapping[str, Any], rules: TaskRules, instance_data: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """The task's (schema, UI schema) for this instance, rows a repeating group takes from the
+    instance data preset (x-gmp-rows-from); None for a task without a form."""
     if not rules.form_schema:
+        return None
+    schema = forms[rules.form_schema]
+    ui_schema = forms.get(rules.form_ui_schema) if rules.form_ui_schema else None
+    return bind_form(schema, ui_schema, instance_data)
+
+
+def _validate_form(form: tuple[Any, Any] | None, data: Mapping[str, Any],
+                   services: EngineServices, bpmn_id: str) -> dict[str, Any]:
+    if form is None:
         if data:
             raise FormDataInvalid(f"task '{bpmn_id}' has no form, but data was submitted: "
                                   f"{', '.join(sorted(data))}")
         return {}
-    schema = forms[rules.form_schema]
-    ui_schema = forms.get(rules.form_ui_schema) if rules.form_ui_schema else None
+    schema, ui_schema = form
     cleaned = services.validate_form(schema, ui_schema, data)
     return dict(cleaned) if isinstance(cleaned, Mapping) else dict(data)
 
@@ -423,13 +432,16 @@ def complete_task(uow: Any, task_id: str, data: Mapping[str, Any] | None = None,
         properties = properties_of(task.task_spec)
         roles = _check_lane(uow, row, user, services, properties)
         rules = runtime.properties.rules(properties)
+        form = _bound_form(_task_forms(opened, task), rules, task.data)
+        if form is not None:  # the gates see whole rows: preset columns the page never posts filled in
+            data = with_presets(form[0], form[1], data)
         last = wf.run.last_completion
         ctx = GateContext(uow=uow, user_id=user, user_roles=frozenset(roles), instance_id=row.instance_id,
                           task_id=row.id, bpmn_id=bpmn_id, lane=row.lane, rules=rules, properties=properties,
                           data=data, signatures=tuple(signatures), instance_data=dict(task.data),
                           history=tuple([last] if last else []), stage="complete")
         gates_run = runtime.gates.run(ctx)
-        cleaned = _validate_form(_task_forms(opened, task), rules, data, services, bpmn_id)
+        cleaned = _validate_form(form, data, services, bpmn_id)
         _check_signatures(rules, user, signatures, bpmn_id)
         action, authorises = _signed_action(runtime, properties, cleaned, bpmn_id)
         if action is not None and not rules.signature_meanings:

@@ -41,7 +41,8 @@ from forms.keywords import (
     load_definition,
     split_path,
 )
-from forms.numbers import format_decimal, parse_decimal, quantize, reading_decimal
+from forms.numbers import decimal_places, format_decimal, parse_decimal, quantize, reading_decimal, to_decimal
+from forms.rows_from import fill_presets
 from forms.validation import CapturedValue, FormResult, after_rows, calculated_value, resolve_name, validate_submission
 
 Gettext = Callable[[str], str]
@@ -146,6 +147,10 @@ class _Parser:
                 continue
             if len(new_parts) > 1:
                 _ensure_row(data, self.definition, new_parts[:-1])
+            if prefix == "f" and spec.fixed and text and self.preset_changed(spec, new_parts, text):
+                self.errors.append(FieldError(path, "preset_changed",
+                                              N_("This value is set by the form and cannot be changed.")))
+                continue
             if prefix == "f" and (spec.equipment_tag is not None or spec.calculated is not None or spec.fixed):
                 continue  # display-only copies: the server takes these values itself
             result.raw[path] = raw
@@ -156,7 +161,25 @@ class _Parser:
                 _put(data, new_parts, value)
         self.fill_booleans(self.definition.fields, data, "")
         self.drop_empty_rows(self.definition.fields, data, "", nonempty, result)
+        fill_presets(self.definition.fields, data)  # rows carry their preset columns (never posted)
         return replace(result, errors=self.errors)
+
+    def preset(self, spec: FieldSpec, parts: list[Any]) -> Any:
+        """The value the form sets for the fixed field at ``parts`` (its row's preset, else its default)."""
+        if len(parts) >= 3 and isinstance(parts[-2], int):
+            rows = self.definition.spec_at(parts[:-2])
+            if rows is not None and parts[-2] < len(rows.default_rows):
+                return rows.default_rows[parts[-2]].get(spec.name, spec.schema.get("default"))
+        return spec.schema.get("default")
+
+    def preset_changed(self, spec: FieldSpec, parts: list[Any], text: str) -> bool:
+        """Whether a posted copy of a fixed value differs from the value the form sets (a tampered page)."""
+        preset = self.preset(spec, parts)
+        if spec.type in ("number", "integer"):
+            number = parse_decimal(text)
+            return number is None or not isinstance(preset, (int, float, Decimal)) or isinstance(preset, bool) \
+                or number != Decimal(repr(preset) if isinstance(preset, float) else preset)
+        return display(preset) != text
 
     def resolve(self, parts: list[Any], rows_seen: dict[tuple[Any, ...], set[int]], marker: bool) -> FieldSpec | None:
         """The field ``parts`` names (a row, for an ``r:`` marker), noting every row number on the way; or None."""
@@ -513,6 +536,9 @@ class _Renderer:
         value = values.get(spec.name)
         if spec.fixed:
             value = value if value is not None else spec.schema.get("default")
+            number = to_decimal(value) if spec.type == "number" and spec.decimals is not None else None
+            if number is not None and decimal_places(number) <= spec.decimals:
+                value = quantize(number, spec.decimals)  # shown as it is recorded: 50.000 kg
         capture = None if template else self.captured.get(path)
         capture_text = ""
         if capture is not None:

@@ -21,6 +21,12 @@ values is an error.
                                                      refused, captured readings are rounded to it)
     x-gmp-i18n            {"zh": {"title": "净重"}}  labels, help and choice names per language
 
+On a repeating group:
+
+    x-gmp-rows-from       "bom"                      the rows are preset from a list in the instance
+                          {"data": "order.lines",    data (forms.bind_rows); `columns` maps a column
+                           "columns": {"target": "qty"}}  to the key of each entry it is taken from
+
 The JSON Schema's own ``minimum``/``maximum`` stay hard limits (a value outside is refused).
 Every text field has a maximum length: the schema's ``maxLength`` or a default.
 Field paths name a value in the data: ``lot``, ``dispensing.2.net`` (row 3 of the
@@ -43,8 +49,9 @@ from forms import expressions
 from forms.errors import ExpressionError, FormDefinitionError
 from forms.numbers import decimal_schema, to_decimal
 
+ROWS_FROM = "x-gmp-rows-from"
 KEYWORDS = ("x-gmp-unit", "x-gmp-limits", "x-gmp-equipment-tag", "x-gmp-critical", "x-gmp-calculated",
-            "x-gmp-decimals", "x-gmp-i18n")
+            "x-gmp-decimals", "x-gmp-i18n", ROWS_FROM)
 SCALAR_KEYWORDS = ("x-gmp-unit", "x-gmp-limits", "x-gmp-equipment-tag", "x-gmp-critical", "x-gmp-calculated",
                    "x-gmp-decimals")
 UI_KEYS = {"ui:title", "ui:help", "ui:description", "ui:widget", "ui:placeholder", "ui:readonly",
@@ -56,6 +63,7 @@ TRANSLATABLE = {"title", "description", "help", "placeholder", "enumNames", "add
 SCALAR_TYPES = {"string", "number", "integer", "boolean"}
 NUMERIC = {"number", "integer"}
 LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")
+DATA_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")
 
 DEFAULT_MAX_LENGTH = 200
 """Longest text a single-line field takes unless its schema says ``maxLength``."""
@@ -153,6 +161,19 @@ def _fmt(number: Any) -> str:
     return format_decimal(number) if isinstance(number, (Decimal, float)) else str(number)
 
 
+@dataclass(frozen=True)
+class RowsSource:
+    """Where a repeating group's rows come from (``x-gmp-rows-from``): the list at ``data`` in the
+    instance data, one row per entry; ``columns`` maps each preset column to the key of the entry
+    it is taken from (a column not named takes the entry's key of its own name, when it has one)."""
+
+    data: str
+    columns: Mapping[str, str] = field(default_factory=dict)
+
+    def key_of(self, column: str) -> str:
+        return self.columns.get(column, column)
+
+
 @dataclass(frozen=True, eq=False)
 class FieldSpec:
     """One field of a form: a scalar, a group of fields, or a repeating group of rows."""
@@ -181,6 +202,7 @@ class FieldSpec:
     removable: bool = True
     default_rows: tuple[Mapping[str, Any], ...] = ()
     titled: bool = True
+    rows_from: RowsSource | None = None
 
     # ---- what a person reads
     def label(self, language: str | None = None) -> str:
@@ -411,6 +433,7 @@ def _load_cached(schema_text: str, ui_text: str) -> FormDefinition:
 class _Loader:
     def __init__(self) -> None:
         self.warnings: list[str] = []
+        self.rows_depth = 0
 
     def load(self, schema: Any, ui_schema: Any) -> FormDefinition:
         if not isinstance(schema, dict):
@@ -494,6 +517,9 @@ class _Loader:
             if keyword in prop or keyword in ui:
                 raise FormDefinitionError("GMP keywords apply to scalar fields only (write them on the fields inside)",
                                           path=where)
+        if _kind_of(prop) == "group" and (ROWS_FROM in prop or ROWS_FROM in ui):
+            raise FormDefinitionError(f"{ROWS_FROM} applies to a repeating group (a list of rows), not to a group",
+                                      path=where)
         _check_unknown_keywords(prop, where)
         translations = self.translations_of(key, prop, ui, where)
         title, titled = _title(name, prop, ui)
@@ -516,7 +542,7 @@ class _Loader:
         for k in ui:
             if k.startswith("ui:") and k not in ("ui:title", "ui:help", "ui:description", "ui:options"):
                 raise FormDefinitionError(f"unknown UI key {k!r} for a repeating group", path=key)
-            if not k.startswith("ui:") and k not in ("items", "x-gmp-i18n"):
+            if not k.startswith("ui:") and k not in ("items", "x-gmp-i18n", ROWS_FROM):
                 raise FormDefinitionError(f"the UI schema of a repeating group describes its columns under 'items', "
                                           f"not {k!r}", path=key)
         options = ui.get("ui:options") or {}
@@ -525,7 +551,12 @@ class _Loader:
         item_ui = ui.get("items") or {}
         if not isinstance(item_ui, dict):
             raise FormDefinitionError("'items' of a repeating group's UI schema must be an object", path=key)
-        children = self.object_fields(items, item_ui, key, f"{where}/items/properties", scopes)
+        self.rows_depth += 1
+        try:
+            children = self.object_fields(items, item_ui, key, f"{where}/items/properties", scopes)
+        finally:
+            self.rows_depth -= 1
+        rows_from = self.rows_source(key, prop, ui, where, children)
         min_rows = prop.get("minItems", 0)
         max_rows = prop.get("maxItems", DEFAULT_MAX_ROWS)
         if max_rows > MAX_ROWS_CEILING:
@@ -546,7 +577,40 @@ class _Loader:
                          kind="rows", translations=translations, children=children, min_rows=int(min_rows),
                          max_rows=int(max_rows), addable=options.get("addable", True) is not False,
                          removable=options.get("removable", True) is not False,
-                         default_rows=tuple(decimal_schema(defaults)), titled=titled)
+                         default_rows=tuple(decimal_schema(defaults)), titled=titled, rows_from=rows_from)
+
+    def rows_source(self, key: str, prop: Mapping[str, Any], ui: Mapping[str, Any], where: str,
+                    children: tuple[FieldSpec, ...]) -> RowsSource | None:
+        """The repeating group's ``x-gmp-rows-from``: a data path, or {"data": path, "columns": {column: key}}."""
+        value = _keyword(key, ROWS_FROM, prop, ui)
+        if value is None:
+            return None
+        if self.rows_depth:
+            raise FormDefinitionError(f"{ROWS_FROM} applies to a repeating group that is not inside another one",
+                                      path=where)
+        if "default" in prop:
+            raise FormDefinitionError(f"a repeating group takes its rows from {ROWS_FROM} or from 'default', "
+                                      "not both", path=where)
+        if isinstance(value, str):
+            value = {"data": value}
+        if not isinstance(value, dict) or not set(value) <= {"data", "columns"} or "data" not in value:
+            raise FormDefinitionError(f"{ROWS_FROM} must be a data path (\"bom\", \"order.lines\") or an object "
+                                      "with 'data' and optionally 'columns'", path=where)
+        path = value["data"]
+        if not isinstance(path, str) or not DATA_PATH.fullmatch(path):
+            raise FormDefinitionError(f"{ROWS_FROM}: {path!r} is not a data path (names joined by '.', "
+                                      "e.g. \"order.lines\")", path=where)
+        columns = value.get("columns") or {}
+        if not isinstance(columns, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                                    for k, v in columns.items()):
+            raise FormDefinitionError(f"{ROWS_FROM}.columns must map column names to the keys of the entries",
+                                      path=where)
+        scalar = {c.name for c in children if c.kind == "scalar"}
+        unknown = sorted(set(columns) - scalar)
+        if unknown:
+            raise FormDefinitionError(f"{ROWS_FROM}.columns names fields that are not columns of the rows: {unknown}",
+                                      path=where)
+        return RowsSource(path, dict(columns))
 
     def translations_of(self, key: str, prop: Mapping[str, Any], ui: Mapping[str, Any], where: str) -> dict[str, Any]:
         result = _translations(prop.get("x-gmp-i18n"), f"{where}/x-gmp-i18n", TRANSLATABLE)
@@ -567,6 +631,9 @@ class _Loader:
             elif k not in UI_KEYS:
                 raise FormDefinitionError(f"unknown UI key {k!r}", path=key)
         _check_unknown_keywords(prop, where)
+        if ROWS_FROM in prop or ROWS_FROM in ui:
+            raise FormDefinitionError(f"{ROWS_FROM} applies to a repeating group (a list of rows), not to one field",
+                                      path=path)
         widget = ui.get("ui:widget")
         if widget is not None and widget not in UI_WIDGETS:
             raise FormDefinitionError(f"unknown widget {widget!r} (known: {', '.join(sorted(UI_WIDGETS))})", path=key)

@@ -331,6 +331,8 @@ class _Run:
             self.error(path, "preset_changed", N_("This value is set by the form and cannot be changed."))
         if spec.type == "number":
             number = to_decimal(value)
+            if number is not None and spec.decimals is not None and decimal_places(number) <= spec.decimals:
+                number = quantize(number, spec.decimals)  # 50.0 kg preset on a 3-decimal column is 50.000 kg
             return number if number is not None else value
         return value
 

@@ -138,9 +138,10 @@ APPROVED_SUPPLIER = ChangeKind(
         "material": _titled(CODE, "Material"),
         "status": _titled({"type": "string", "enum": list(ASL_STATUSES)}, "Status"),
         "valid_until": _titled(DATE, "Valid until"),
+        "scope": _titled({"type": "string", "maxLength": 500}, "Scope"),
         "conditions": _titled({"type": "string", "maxLength": 1000}, "Conditions"),
     }), drafter_roles=("qa", "purchasing"), approver_roles=("qa",),
-    list_fields=("code", "supplier", "material", "status", "valid_until"),
+    list_fields=("code", "supplier", "material", "status", "scope", "valid_until"),
     description="the approved supplier list: which supplier may deliver which material, until when")
 
 # ---------------------------------------------------------------- equipment and instruments

@@ -42,6 +42,7 @@ class TaskForm:
     properties: Mapping[str, str] | None = None
     version_id: int | None = None
     setpoint: Mapping[str, Any] | None = None  # the set-point write the signature authorises, if declared
+    form_problem: str | None = None  # why the form cannot be shown for this instance (its rows' data missing)
 
 
 def load_task_form(session: Any, task_id: str) -> TaskForm:
@@ -53,10 +54,20 @@ def load_task_form(session: Any, task_id: str) -> TaskForm:
     files = definition.forms()
     schema = files.get(rules.form_schema) if rules.form_schema else None
     ui_schema = files.get(rules.form_ui_schema) if rules.form_ui_schema else None
+    problem = None
+    if schema is not None and row.body:
+        from engine.spiff.serializer import row_data
+        from forms import RowsSourceError, bind_rows
+
+        try:  # rows a repeating group takes from the instance data (x-gmp-rows-from) come preset
+            schema, ui_schema = bind_rows(schema, ui_schema, row_data(row.body))
+        except RowsSourceError as exc:
+            problem = str(exc)
     return TaskForm(row.id, row.instance_id, definition.instance.title or "", row.bpmn_id or row.spec_name,
                     row.bpmn_name or row.bpmn_id or row.spec_name, row.lane, row.claimed_by, schema, ui_schema,
                     tuple(rules.signature_meanings), rules.verifier_meaning, rules, definition.properties,
-                    definition.instance.version_id, _declared_setpoint(session, definition.properties, schema))
+                    definition.instance.version_id, _declared_setpoint(session, definition.properties, schema),
+                    problem)
 
 
 def _declared_setpoint(session: Any, properties: Mapping[str, str], schema: Any) -> dict[str, Any] | None:
@@ -338,7 +349,9 @@ def _render(form: TaskForm, *, submission: Any = None, errors: Any = None, messa
     from web.labels import element_label, role_labels
 
     fields = None
-    if form.schema is not None:
+    if form.form_problem is not None:  # the instance lacks the data the form's rows come from
+        message = message or form.form_problem
+    elif form.schema is not None:
         fields = render_form(form.schema, form.ui_schema, submission=submission, errors=errors, captured=captured,
                              gettext=gettext, language=current_language(), capture_buttons=True)
     with unit_of_work() as uow:

@@ -41,6 +41,7 @@ BATCH_CODES = {
     "bom_line_missing": N_("no dispensing row for %(material)s: every line of the bill of materials is weighed"),
     "bom_line_twice": N_("%(material)s is weighed in more than one row: one row per line of the bill of materials"),
     "bom_not_in_recipe": N_("%(material)s is not in the bill of materials of batch %(batch)s"),
+    "bom_row_extra": N_("row %(row)s is not a line of the bill of materials of batch %(batch)s: one row per line"),
     "bom_target": N_("%(material)s: the target is %(target)s kg for this batch, not %(given)s kg"),
     "bom_tolerance": N_("%(material)s: the tolerance is ±%(tolerance)s kg for this batch, not ±%(given)s kg"),
     "lot_wrong_material": N_("lot %(lot)s is %(lot_material)s, not %(material)s"),
@@ -190,9 +191,11 @@ def _check_bom(ctx: GateContext, rows: list[Any], data: Mapping[str, Any]) -> No
 
     bom = {line["material"]: line for line in data.get("bom") or []}
     seen: set[str] = set()
-    for row in rows:
+    for number, row in enumerate(rows, start=1):
         material = str(row.get("material") or "").strip()
         line = bom.get(material)
+        if not material:
+            raise ctx.refuse("bom_row_extra", row=number, batch=_batch(data))
         if line is None:
             raise ctx.refuse("bom_not_in_recipe", material=material, batch=_batch(data))
         if material in seen:

@@ -8,7 +8,10 @@ what the steps check against, so that the batch keeps it whatever later revision
   and the protective equipment the material's master data requires;
 - `plan`: per processing phase the set-point (parameter, value, unit, the CPP range it must lie in,
   the form field it is entered in) and the critical parameters sampled during the phase (tag, limits);
-- `ipc` limits, `yield_range`, and `sampling` (how long and how often the scheduler samples).
+- `ipc` limits, `yield_range`, and `sampling` (how long the scheduler lets a phase settle at its set-point,
+  then how long and how often it samples);
+- `equipment` (given by the planner): the line the batch runs on, {equipment class: equipment id};
+  without it each phase uses the recipe's equipment of its class.
 """
 from __future__ import annotations
 
@@ -28,7 +31,9 @@ PHASES: dict[str, dict[str, Any]] = {
     "Drying": {"key": "drying", "field": "inlet_temp",
                "tags": {"inlet air temperature": "FBD-01.ua.inlet_temp"}},
 }
-DEFAULT_SAMPLING = {"duration_s": 10, "interval_s": 1}
+# the scheduler waits settle_s after the set-point is confirmed (the value ramps to it), then samples every
+# interval_s for duration_s
+DEFAULT_SAMPLING = {"settle_s": 10, "duration_s": 10, "interval_s": 1}
 
 
 class OrderRefused(ValueError):
@@ -84,7 +89,8 @@ def phase_plan(recipe: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def order_start_data(session: Any, recipe_code: str, batch_number: str, *, planned_date: str,
-                     quantity: float | None = None, sampling: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                     quantity: float | None = None, sampling: Mapping[str, Any] | None = None,
+                     equipment: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The start data of a batch of `recipe_code` (its revision in force)."""
     number = str(batch_number or "").strip().upper()
     if not BATCH_NUMBER.match(number):
@@ -100,19 +106,37 @@ def order_start_data(session: Any, recipe_code: str, batch_number: str, *, plann
     yield_range = recipe.get("yield") or {}
     ipc = [{"test": item["test"], "min": item.get("min"), "max": item.get("max"), "unit": item.get("unit", "")}
            for item in recipe.get("ipc", []) if item.get("test") == "loss on drying"]
-    return {**base, "batch_number": number, "planned_date": planned_date, "batch_size": size,
+    line = _line(session, recipe, equipment)
+    return {**base, **line, "batch_number": number, "planned_date": planned_date, "batch_size": size,
             "bom": bill_of_materials(session, recipe, _number(size["quantity"])), "plan": phase_plan(recipe),
             "ipc": ipc, "yield_range": {"min_pct": _number(yield_range.get("min_pct", 0)),
                                         "max_pct": _number(yield_range.get("max_pct", 100))},
             "sampling": dict(sampling or DEFAULT_SAMPLING)}
 
 
+def _line(session: Any, recipe: Mapping[str, Any], equipment: Mapping[str, str] | None) -> dict[str, Any]:
+    """The planner's equipment for the recipe's classes: each an item of that class in force."""
+    if not equipment:
+        return {}
+    classes = {entry.get("class") for entry in recipe.get("equipment", [])}
+    for name, code in equipment.items():
+        if name not in classes:
+            raise OrderRefused(f"equipment class {name} is not in recipe {recipe.get('code')}")
+        item = changes.effective(session, "equipment", str(code))
+        if item is None:
+            raise OrderRefused(f"equipment {code} is not in the master data in force")
+        if item.data.get("class") != name:
+            raise OrderRefused(f"equipment {code} is a {item.data.get('class')}, not a {name}")
+    return {"equipment": {str(name): str(code) for name, code in equipment.items()}}
+
+
 def order(uow: Any, recipe_code: str, batch_number: str, *, planned_date: str, quantity: float | None = None,
-          sampling: Mapping[str, Any] | None = None, settings: Any = None, runtime: Any = None) -> Any:
+          sampling: Mapping[str, Any] | None = None, equipment: Mapping[str, str] | None = None,
+          settings: Any = None, runtime: Any = None) -> Any:
     """Start the batch: an instance of the approved `batch_record` process keyed by its batch number."""
     from engine import instances
 
     data = order_start_data(uow.session, recipe_code, batch_number, planned_date=planned_date, quantity=quantity,
-                            sampling=sampling)
+                            sampling=sampling, equipment=equipment)
     return instances.start(uow, PROCESS_KEY, title=f"Batch {data['batch_number']} — {data['product']}",
                            data=data, settings=settings, runtime=runtime, business_key=data["batch_number"])

@@ -8,8 +8,11 @@ diagram, its forms, and what it plugs into the engine runtime.
   entered test points (as found, as left) must be exactly the planned ones;
 - the operators the diagrams call:
     calibration.prepare(instrument, reference_standard)   -> the work order (service.work_order)
-    calibration.read_point(work_order, reference_standard, nominal) -> the points so far plus this
-        one, read over the connector: the reference standard's tag and the instrument's tag
+    calibration.read_point(work_order, reference_standard, nominal, reading) -> the points so far
+        plus this one, read over the connector: the reference standard's tag and the instrument's
+        tag (`reading` as_found, or as_left: read back after an adjustment)
+    calibration.start_as_left()                            -> no as-left reading yet (a new
+        adjustment round: the as-left points are read back again)
     calibration.evaluate(work_order, points, reading)     -> error per point against the tolerance
     calibration.raise_deviation(work_order, evaluation)   -> an out-of-tolerance deviation carrying
         the batches that used the instrument since its last good calibration
@@ -17,6 +20,7 @@ diagram, its forms, and what it plugs into the engine runtime.
         (masterdata.calibration, signed by the work order's approval), the next due date
     calibration.plan_work_orders()                        -> work orders started (process
         `calibration_schedule` runs it daily on a timer)
+- its record sections (bpmn.calibration.sections): the work order, the test points of every round.
 Nothing registers at import time.
 """
 from __future__ import annotations
@@ -25,7 +29,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
 
-from bpmn.calibration import service
+from bpmn.calibration import sections, service
 from engine.gates import Gate, GateContext
 from engine.operators import OperatorFailed, Param
 from forms.errors import N_
@@ -75,14 +79,16 @@ def _gate(ctx: GateContext) -> None:
         if problem is not None:
             raise ctx.refuse(problem[0], **problem[1])
     try:
-        if "nominal" in data:
-            nominal = service.number(data["nominal"], "nominal")
+        for field, recorded in (("nominal", "points"), ("left_nominal", "as_left")):
+            if field not in data:
+                continue
+            nominal = service.number(data[field], "nominal")
             planned = [service.number(p, "test point") for p in order["test_points"]]
             shown = f"{service.text(nominal)} {order['unit']}"
             if nominal not in planned:
                 raise ctx.refuse("unplanned_point", point=shown,
                                  planned=f"{', '.join(service.text(p) for p in planned)} {order['unit']}")
-            done = [service.number(p["nominal"], "nominal") for p in ctx.instance_data.get("points") or []]
+            done = [service.number(p["nominal"], "nominal") for p in ctx.instance_data.get(recorded) or []]
             if nominal in done:
                 raise ctx.refuse("point_recorded", point=shown)
         for field, reading in (("points", "as_found"), ("as_left", "as_left")):
@@ -133,22 +139,28 @@ def _read(context: Any, tag: str, fallback: Any) -> dict[str, Any]:
         raise connector_failed(exc) from exc
 
 
-def _read_point(context: Any, work_order: dict, reference_standard: str, nominal: Any, *,
-                fallback: Any = None) -> list[dict[str, Any]]:
+def _read_point(context: Any, work_order: dict, reference_standard: str, nominal: Any, reading: str = "as_found",
+                *, fallback: Any = None) -> list[dict[str, Any]]:
     from forms.numbers import reading_decimal
 
     if not work_order.get("tag") or not work_order.get("reference_tag"):
         raise OperatorFailed("reference_not_connected", f"{work_order['instrument']} or reference standard "
                              f"{reference_standard} is not read over a connector: enter the readings")
-    points = [dict(p) for p in context.task_data.get("points") or []]
+    if reading not in ("as_found", "as_left"):
+        raise OperatorFailed("equipment_error", f"unknown reading {reading!r}: as_found or as_left")
+    points = [dict(p) for p in context.task_data.get("points" if reading == "as_found" else "as_left") or []]
     reference = _read(context, work_order["reference_tag"], fallback)
-    reading = _read(context, work_order["tag"], fallback)
+    instrument = _read(context, work_order["tag"], fallback)
     points.append({"nominal": service.text(service.number(nominal, "nominal")),
                    "reference": service.text(reading_decimal(reference["value"])),
-                   "as_found": service.text(reading_decimal(reading["value"])), "source": "equipment",
+                   reading: service.text(reading_decimal(instrument["value"])), "source": "equipment",
                    "reference_reading": {k: reference[k] for k in ("tag", "value", "unit", "source_timestamp")},
-                   "instrument_reading": {k: reading[k] for k in ("tag", "value", "unit", "source_timestamp")}})
+                   "instrument_reading": {k: instrument[k] for k in ("tag", "value", "unit", "source_timestamp")}})
     return points
+
+
+def _start_as_left(context: Any) -> list[dict[str, Any]]:
+    return []
 
 
 def _evaluate(context: Any, work_order: dict, points: list, reading: str = "as_found") -> dict[str, Any]:
@@ -236,14 +248,19 @@ def install(runtime: Any, env: Any = None) -> Any:
     if GATE not in runtime.gates:
         runtime.gates.register(Gate(GATE, _gate, codes=GATE_CODES, stages=("complete",),
                                     description="calibration: reference standard in calibration, planned test points"))
+    sections.register(runtime)
     ops = runtime.operators
     ops.register("calibration.prepare", _prepare, [Param("instrument", "str"),
                                                    Param("reference_standard", "str", required=False)],
                  description="The calibration work order of an instrument", error_codes=OPERATOR_CODES, replace=True)
     ops.register("calibration.read_point", functools.partial(_read_point, fallback=env),
-                 [Param("work_order", "dict"), Param("reference_standard", "str"), Param("nominal", "any")],
-                 description="Read the reference standard and the instrument at a test point",
+                 [Param("work_order", "dict"), Param("reference_standard", "str"), Param("nominal", "any"),
+                  Param("reading", "str", required=False)],
+                 description="Read the reference standard and the instrument at a test point (as found, or as left "
+                             "after an adjustment)",
                  error_codes=OPERATOR_CODES, replace=True)
+    ops.register("calibration.start_as_left", _start_as_left, [],
+                 description="A new adjustment round: no as-left reading yet", replace=True)
     ops.register("calibration.evaluate", _evaluate, [Param("work_order", "dict"), Param("points", "list"),
                                                      Param("reading", "str", required=False)],
                  description="Errors against tolerance", error_codes=OPERATOR_CODES, replace=True)

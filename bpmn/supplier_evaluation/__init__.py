@@ -14,6 +14,8 @@ forms, the risk decision table, and what it plugs into the engine runtime.
     supplier.draft_asl(...)                   -> the approved supplier list entry drafted under
         change control, the date the re-evaluation starts
     supplier.start_reevaluation(...)          -> the next evaluation, linked `started_by`
+- its record sections (bpmn.supplier_evaluation.sections): evaluation and risk, audit,
+  qualification lots, decision and approved supplier list entry.
 Nothing registers at import time.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bpmn.supplier_evaluation import service
+from bpmn.supplier_evaluation import sections, service
 from engine.gates import Gate, GateContext
 from engine.operators import OperatorFailed, Param
 from forms.errors import N_
@@ -110,6 +112,7 @@ def install(runtime: Any, env: Any = None) -> Any:
     if GATE not in runtime.gates:
         runtime.gates.register(Gate(GATE, _gate, codes=GATE_CODES, stages=("complete",),
                                     description="supplier evaluation: request, decision, approved supplier list"))
+    sections.register(runtime)
     ops = runtime.operators
     ops.register("supplier.performance", _performance, [Param("supplier", "str"), Param("material", "str")],
                  description="Performance data of a supplier computed from the system", replace=True)

@@ -117,10 +117,10 @@ def asl_entry(supplier: str, material: str, decision: str, valid_until: Any, con
         until = valid_until.isoformat() if isinstance(valid_until, date) else str(valid_until)
     entry: dict[str, Any] = {"code": f"{supplier}:{material}", "supplier": supplier, "material": material,
                              "status": decision, "valid_until": until}
-    notes = "; ".join(t for t in (str(scope or "").strip() and f"scope: {str(scope).strip()}",
-                                  str(conditions or "").strip()) if t)
-    if decision == "conditional" or notes:
-        entry["conditions"] = notes or str(conditions)
+    if str(scope or "").strip():
+        entry["scope"] = str(scope).strip()
+    if str(conditions or "").strip():
+        entry["conditions"] = str(conditions).strip()
     return entry
 
 

@@ -5,8 +5,9 @@ time window and status, computed from the instance and the task it stands at.
 
 Status, from where the permit stands: requested, hazard_assessment, isolating, gas_testing,
 awaiting_approval, active (issued, inside its window), expired (the window has passed, the
-suspension timer has not fired yet), suspended (the window ended during the work: the crew
-was told to stop), stopped (a re-check failed), closing (isolations being removed, hand-back),
+suspension timer has not fired yet), suspended (the window ended during the work, or a periodic
+re-check failed: the work task is withdrawn and the crew told to stop; after a failed re-check
+the work resumes only once a re-test passes), closing (isolations being removed, hand-back),
 closed, cancelled.
 """
 from __future__ import annotations
@@ -34,13 +35,14 @@ STATUS_LABELS: dict[str, tuple[str, str]] = {
     "active": ("Active", "作业中"),
     "expired": ("Expired", "已过期"),
     "suspended": ("Suspended", "已暂停"),
-    "stopped": ("Stopped: re-check failed", "已停止：复查不合格"),
+    "suspended_recheck": ("Suspended: re-check failed", "已暂停：复查不合格"),
     "closing": ("Closing out", "关闭中"),
     "closed": ("Closed", "已关闭"),
     "cancelled": ("Cancelled", "已取消"),
 }
 _AT = {"request": "requested", "apply_isolations": "isolating", "gas_test": "gas_testing", "enter_gas": "gas_testing",
        "area_approval": "awaiting_approval", "issue": "awaiting_approval", "work": "active",
+       "resume_work": "suspended_recheck",
        "remove_isolations": "closing", "handback_requester": "closing", "handback_area": "closing"}
 
 
@@ -82,8 +84,6 @@ def _status(instance_status: str, at: list[str], data: dict[str, Any], valid_unt
         return "closed"
     if instance_status == "cancelled":
         return "cancelled"
-    if (data.get("stopped") or {}) and "work" in at:
-        return "stopped"
     states = [_AT.get(bpmn_id) or ("hazard_assessment" if bpmn_id.startswith("hazards_") else "requested")
               for bpmn_id in at]
     if "closing" in states and data.get("suspension"):

@@ -111,6 +111,19 @@ def op_suspend(context: Any, reason: str) -> dict[str, Any]:
     return {"suspended_at": at, "reason": reason, "notified": whom}
 
 
+def op_next_check(context: Any, valid_until: str, minutes: int) -> dict[str, Any]:
+    """When the work task's one timer fires: the next periodic re-check, or the end of the window if
+    that comes first (`window_end`). One interrupting timer, so a re-check and the window's end can
+    never both fire on the same work task."""
+    from datetime import timedelta
+
+    end = clock.parse_iso(valid_until)
+    due = clock.now() + timedelta(minutes=int(minutes))
+    if due >= end:
+        return {"at": clock.isoformat(end), "window_end": True}
+    return {"at": clock.isoformat(due), "window_end": False}
+
+
 def op_recheck(context: Any, points: list[Any], detector: str, needs_isolation: bool, needs_gas_test: bool, *,
                env: ConnectorEnvironment | None = None) -> dict[str, Any]:
     instance, element = _ids(context)
@@ -163,7 +176,11 @@ def op_recheck_failed(context: Any, recheck: Mapping[str, Any]) -> dict[str, Any
         deviation = context.raise_deviation(title, context_data, "major")
     else:
         context.record_exception("permit_recheck_failed", title, context_data)
-    return {"notified": whom, "deviation": deviation, "problems": problems}
+    at = clock.isoformat(clock.now())
+    reason = f"re-check failed at {recheck.get('at') or at}: {problems}"
+    uow.audit("permit.suspended", "process_instance", instance, reason=reason,
+              details={"notified": whom, "at": at, "deviation": deviation, "recheck": recheck.get("at")})
+    return {"notified": whom, "deviation": deviation, "problems": problems, "suspended_at": at, "reason": reason}
 
 
 def _deviation_in_force(uow: Any) -> bool:
@@ -202,11 +219,14 @@ def register(registry: Any, env: ConnectorEnvironment | None) -> None:
     registry.register("permit.suspend", op_suspend, [Param("reason", "str")],
                       description="Suspend the work: notify the crew and the requester", error_codes=ERROR_CODES,
                       replace=True)
+    registry.register("permit.next_check", op_next_check, [Param("valid_until", "str"), Param("minutes", "int")],
+                      description="When the next re-check is due, or the window ends if that comes first",
+                      error_codes=ERROR_CODES, replace=True)
     registry.register("permit.recheck", bound(op_recheck),
                       [Param("points", "list"), Param("detector", "str"), Param("needs_isolation", "bool"),
                        Param("needs_gas_test", "bool")],
                       description="Periodic re-check during the work: isolations and gas read again",
                       error_codes=ERROR_CODES, replace=True)
     registry.register("permit.recheck_failed", op_recheck_failed, [Param("recheck", "dict")],
-                      description="Stop the work: notify the crew, raise a deviation", error_codes=ERROR_CODES,
+                      description="Suspend the work after a failed re-check: notify the crew, raise a deviation", error_codes=ERROR_CODES,
                       replace=True)

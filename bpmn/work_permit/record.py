@@ -96,11 +96,61 @@ def gas_section(session: Any, instance_id: int, record: Mapping[str, Any]) -> di
                       "its limit; readings entered by hand were verified by a second person."]}
 
 
+SUSPENSION_STEPS = ("periodic_recheck", "recheck_failed", "resume_work", "suspend")
+
+
+def suspension_section(session: Any, instance_id: int, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Every periodic re-check with its verdict, each suspension with its reason (a failed re-check,
+    the window's end), what was done before a re-test, and each resumption."""
+    rows: list[dict[str, Any]] = []
+    suspended = False
+    done = session.execute(select(InstanceTask.bpmn_id, InstanceTask.body, InstanceTask.updated_at).where(
+        InstanceTask.instance_id == instance_id, InstanceTask.bpmn_id.in_(SUSPENSION_STEPS),
+        InstanceTask.state == COMPLETED, InstanceTask.dropped.is_(False)).order_by(InstanceTask.seq)).all()
+    for bpmn_id, body, updated_at in done:
+        data = dict(row_data(body))
+        if bpmn_id == "periodic_recheck":
+            check = data.get("last_recheck") or {}
+            if check.get("ok"):
+                rows.append({"at": check.get("at"), "event": "re-check passed: work resumes" if suspended else
+                             "re-check passed", "why": ""})
+                suspended = False
+            else:
+                rows.append({"at": check.get("at"), "event": "re-check FAILED",
+                             "why": "; ".join(check.get("problems") or [])})
+        elif bpmn_id == "recheck_failed":
+            stopped = data.get("stopped") or {}
+            raised = stopped.get("deviation")
+            rows.append({"at": stopped.get("suspended_at"), "event": "work SUSPENDED, crew told to stop",
+                         "why": (stopped.get("reason") or "") + (f" (deviation #{raised})" if raised else
+                                                                 " (exception recorded)")})
+            suspended = True
+        elif bpmn_id == "resume_work":
+            step = "re-test requested" if data.get("next_step") != "close_out" else "not resumed: close-out"
+            rows.append({"at": updated_at, "event": step,
+                         "why": f"cause: {data.get('cause')}; done: {data.get('action_taken')}"})
+        elif bpmn_id == "suspend":
+            suspension = data.get("suspension") or {}
+            rows.append({"at": suspension.get("suspended_at"), "event": "work SUSPENDED: window ended",
+                         "why": suspension.get("reason")})
+    if not rows:
+        return None
+    for row in rows:  # 2026-01-05T09:06:41.000000Z -> 2026-01-05 09:06:41
+        row["at"] = str(row["at"] or "")[:19].replace("T", " ")
+    return {"columns": [{"key": "at", "label_en": "At (UTC)", "label_zh": "时间（UTC）"},
+                        {"key": "event", "label_en": "Event", "label_zh": "事件"},
+                        {"key": "why", "label_en": "Why", "label_zh": "原因"}],
+            "rows": rows,
+            "notes": ["A failed re-check withdraws the work task: the work resumes only after a re-test passes."]}
+
+
 SECTIONS = (
     RecordSection(process=PROCESS_KEY, key="isolations", title_en="Isolation points read from the plant",
                   title_zh="从设备读取的隔离点", build=isolation_section, order=10),
     RecordSection(process=PROCESS_KEY, key="gas_tests", title_en="Gas tests", title_zh="气体检测", build=gas_section,
                   order=20),
+    RecordSection(process=PROCESS_KEY, key="suspensions", title_en="Re-checks, suspensions and resumptions",
+                  title_zh="复查、暂停与恢复", build=suspension_section, order=30),
 )
 
 

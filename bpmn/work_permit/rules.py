@@ -128,15 +128,23 @@ class Requirements:
     recheck_every: str          # ISO 8601 duration of the periodic re-checks during the work
 
     def as_data(self) -> dict[str, Any]:
+        # recheck_minutes: between the periodic re-checks (permit.next_check); recheck_cycle: the
+        # same as a timer cycle, read by permits still running on the first version of the diagram
         return {"work_type": self.work_type, "needs_isolation": self.needs_isolation,
                 "needs_gas_test": self.needs_gas_test, "sops": list(self.sops),
-                "recheck_cycle": f"R/PT{self.recheck_every}"}
+                "recheck_cycle": f"R/PT{self.recheck_every}", "recheck_minutes": recheck_minutes(self.recheck_every)}
 
 
 _ISOLATION = {HOT_WORK: True, CONFINED_SPACE: True, WORK_AT_HEIGHT: False, ENERGY_ISOLATION: True,
               TEMPORARY_ELECTRICAL: True}
 _GAS = {HOT_WORK: True, CONFINED_SPACE: True, WORK_AT_HEIGHT: False, ENERGY_ISOLATION: False,
         TEMPORARY_ELECTRICAL: False}
+def recheck_minutes(every: str) -> int:
+    """'1H' -> 60, '30M' -> 30 (the re-check intervals of the table below)."""
+    number, unit = int(every[:-1]), every[-1].upper()
+    return number * {"H": 60, "M": 1}[unit]
+
+
 _RECHECK = {HOT_WORK: "1H", CONFINED_SPACE: "1H", WORK_AT_HEIGHT: "4H", ENERGY_ISOLATION: "4H",
             TEMPORARY_ELECTRICAL: "4H"}
 

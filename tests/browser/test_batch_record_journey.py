@@ -155,18 +155,21 @@ def test_a_batch_from_order_to_qp_release_in_the_browser(page, live_server, live
         sign(page, codes, "victor")
         shot(page, "03-line-cleared")
 
-        # 3. dispensing: four lines captured from the scale, one out of tolerance
+        # 3. dispensing: the four lines of the bill of materials come preset (material, target, tolerance,
+        # OEB and protective equipment, read-only); Alice enters each lot and captures the weight from the scale,
+        # one out of tolerance
         sign_in_as(page, server, codes, "alice")
         open_step(page, server, number, "dispense")
-        lines = [("MAT-PARA", "L-PARA-2601", "50", "0.25", 50.1), ("MAT-LAC", "L-LAC-2603", "45", "0.45", 44.8),
-                 ("MAT-PVP", "L-PVP-2601", "4", "0.04", 4.01), ("MAT-MGST", "L-MGST-2601", "1", "0.02", 1.05)]
-        for _ in lines[1:]:
-            page.get_by_role("button", name="Add a row").click()
+        lines = [("MAT-PARA", "L-PARA-2601", "50.000", "0.250", 50.1), ("MAT-LAC", "L-LAC-2603", "45.000", "0.450", 44.8),
+                 ("MAT-PVP", "L-PVP-2601", "4.000", "0.040", 4.01), ("MAT-MGST", "L-MGST-2601", "1.000", "0.020", 1.05)]
+        expect(page.get_by_role("button", name="Add a row")).to_have_count(0)
+        expect(page.locator("#f-dispensing-0-ppe")).to_have_value("FFP2 mask, nitrile gloves")  # a read-only text area
         for index, (material, lot, target, tolerance, kg) in enumerate(lines):
-            page.locator(f"#f-dispensing-{index}-material").fill(material)
+            expect(page.locator(f"#f-dispensing-{index}-material")).to_have_value(material)
+            expect(page.locator(f"#f-dispensing-{index}-material")).to_have_attribute("readonly", "")
+            expect(page.locator(f"#f-dispensing-{index}-target")).to_have_value(target)
+            expect(page.locator(f"#f-dispensing-{index}-tolerance")).to_have_value(tolerance)
             page.locator(f"#f-dispensing-{index}-lot").fill(lot)
-            page.locator(f"#f-dispensing-{index}-target").fill(target)
-            page.locator(f"#f-dispensing-{index}-tolerance").fill(tolerance)
             sim.set("scale.load", kg)
             sim.set("scale.net_weight", kg)
             page.locator(f'[data-capture="dispensing.{index}.net"]').click()

@@ -68,8 +68,8 @@ def test_a_technician_calibrates_pt_102_on_the_bench_and_the_board_turns_green(
     plant.act("mike", calibration.record_calibration, "PT-102", calibrated_on=(today - timedelta(days=370)).isoformat(),
               result="pass", note="last year", reference="REF-P-01")
     with UnitOfWork(live_db, plant["mia"].actor) as uow:
-        instances.start(uow, "calibration", title="Calibration PT-102 Filter differential pressure",
-                        data=service.start_data(uow.session, "PT-102"), settings=live_settings)
+        work_order = instances.start(uow, "calibration", title="Calibration PT-102 Filter differential pressure",
+                                     data=service.start_data(uow.session, "PT-102"), settings=live_settings).id
         uow.commit()
     ARTIFACTS.mkdir(exist_ok=True)
 
@@ -118,3 +118,66 @@ def test_a_technician_calibrates_pt_102_on_the_bench_and_the_board_turns_green(
     with live_db.session() as session:
         newest = calibration.calibrations(session, "PT-102")[-1]
     assert (newest.result, newest.reference, newest.certificate) == ("pass", "REF-P-01", "CAL-PT-102-0001")
+    page.goto(live_server.url + f"/records/{work_order}")  # the record reads as a calibration, not as task data
+    expect(page.locator('[data-section="work_order"]')).to_contain_text("±25 Pa")
+    expect(page.locator('[data-section="test_points"]')).to_contain_text("equipment: PT-102.dp")
+    page.screenshot(path=str(ARTIFACTS / "calibration-record.png"), full_page=True)
+
+
+@pytest.mark.req("URS-CAL-002", "URS-CAL-004", "P11-10h", "A11-5")
+def test_after_an_adjustment_the_as_left_readings_are_read_back_in_the_browser(
+        page, live_server, live_db, live_settings, frozen_clock, runtime, simulator):
+    from bpmn.calibration import service
+    from bpmn.glue import extend
+    from engine import instances
+    from store.uow import UnitOfWork
+
+    extend(runtime, live_db, live_settings)
+    with kdf.unsafe_fast_kdf():
+        plant = CalPlant(live_db, live_settings, frozen_clock, simulator)
+        plant.seed_master_data()
+        plant.put_in_force("instrument", INSTRUMENTS)
+        plant.put_in_force("equipment", DRYER)
+        plant.register_tags()
+        for folder in diagrams_for_tests():
+            plant.deploy(folder)
+    today = frozen_clock().date()
+    plant.act("mike", calibration.record_calibration, "REF-P-01", calibrated_on=(today - timedelta(days=30)).isoformat(),
+              result="pass", note="external")
+    with UnitOfWork(live_db, plant["mia"].actor) as uow:
+        work_order = instances.start(uow, "calibration", title="Calibration PT-102 Filter differential pressure",
+                                     data=service.start_data(uow.session, "PT-102"), settings=live_settings).id
+        uow.commit()
+    ARTIFACTS.mkdir(exist_ok=True)
+    sign_in(page, live_server, live_db, plant["tom"])
+    open_task(page, live_server, "Choose the reference standard")
+    page.locator("#f-reference_standard").fill("REF-P-01")
+    submit(page)
+    simulator.set("cal.dp_transmitter_offset", 40.0)  # found out of tolerance (±25 Pa)
+    for nominal in (500, 2500, 4500):
+        simulator.set("cal.dp_reference", float(nominal))
+        open_task(page, live_server, "Apply a test point")
+        page.locator("#f-nominal").fill(str(nominal))
+        submit(page)
+        expect(page.get_by_test_id("task-completed")).to_be_visible()
+
+    open_task(page, live_server, "Adjust the instrument")
+    page.locator("#f-adjustment").fill("zero offset corrected by -38 Pa")
+    submit(page, plant["tom"], plant)
+    expect(page.get_by_test_id("task-completed")).to_be_visible()
+    simulator.set("cal.dp_transmitter_offset", 2.0)  # what the adjustment did on the bench
+    for nominal in (500, 2500, 4500):
+        simulator.set("cal.dp_reference", float(nominal))
+        open_task(page, live_server, "Apply a test point (as left)")
+        page.locator("#f-left_nominal").fill(str(nominal))
+        if nominal == 500:
+            page.screenshot(path=str(ARTIFACTS / "calibration-as-left.png"), full_page=True)
+        submit(page)
+        expect(page.get_by_test_id("task-completed")).to_be_visible()
+    assert plant.ready(work_order) == ["review"]
+    page.goto(live_server.url + f"/records/{work_order}")
+    points = page.locator('[data-section="test_points"]')
+    expect(points).to_contain_text("as left 1")
+    expect(points).to_contain_text("4502")
+    expect(page.locator('[data-section="work_order"]')).to_contain_text("zero offset corrected by -38 Pa")
+    page.locator('[data-section="test_points"]').screenshot(path=str(ARTIFACTS / "calibration-as-left-record.png"))

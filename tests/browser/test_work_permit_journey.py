@@ -126,3 +126,61 @@ def test_a_hot_work_permit_in_the_browser_with_the_plant_read(page, live_server,
     expect(page.locator("main")).to_contain_text("ISO-VLV-02.open")
     page.screenshot(path=SHOTS + "permit-record.png", full_page=True)
     assert site.status(pid) == "completed"
+
+
+@pytest.mark.req("URS-PTW-002", "P11-10h", "A11-5")
+def test_a_failed_re_check_suspends_the_work_in_the_browser_until_a_re_test_passes(
+        page, live_server, live_db, live_settings, frozen_clock, simulator, runtime):  # noqa: F811
+    from bpmn.glue import extend
+    from engine.scheduler import Scheduler
+    from signatures import kdf
+    from tests.processes.work_permit.conftest import SOPS
+    from tests.processes.work_permit.test_work_permit import to_work
+
+    extend(runtime)
+    with kdf.unsafe_fast_kdf():
+        site = Site(live_db, live_settings, frozen_clock, simulator)
+        site.put_in_force("document", {sop: {"title": t, "type": "sop", "version": 1, "effective_date": "2025-06-01"}
+                                       for sop, t in SOPS.items()})
+        site.register_tags()
+        site.deploy()
+        site.grant("tom", "SOP-EHS-001", "SOP-EHS-002")
+    pid = to_work(site)
+    site.sim.set("gas.co", 60.0)  # carbon monoxide builds up: the hourly re-check fails
+    frozen_clock.advance(hours=1, minutes=1)
+    Scheduler(live_db, live_settings).run_once()
+
+    # the crew: the work task is gone, the notification says why
+    sign_in(page, live_server, live_db, site["tom"])
+    page.goto(live_server.url + "/tasks/")
+    expect(page.get_by_role("link", name="Carry out the work")).to_have_count(0)
+    page.goto(live_server.url + "/notifications/")
+    expect(page.locator("main")).to_contain_text("Stop work and leave the area")
+    page.goto(live_server.url + "/permits/")
+    row = page.locator('[data-permit="PTW-0001"]')
+    expect(row).to_have_attribute("data-status", "suspended_recheck")
+    expect(row).to_contain_text("Suspended: re-check failed")
+    page.screenshot(path=SHOTS + "permit-suspended-board.png", full_page=True)
+    sign_out(page)
+
+    # the EHS officer: cause, action, re-test; still CO -> still suspended; ventilated -> the work resumes
+    sign_in(page, live_server, live_db, site["ella"])
+    for co, expected in ((60.0, "suspended_recheck"), (0.0, "active")):
+        site.sim.set("gas.co", co)
+        open_task(page, live_server, "Work suspended: remove the cause, re-test")
+        page.locator("#f-cause").fill("Exhaust fan off: welding fumes accumulated in V-101")
+        page.locator("#f-action_taken").fill("Fan restarted, vessel ventilated for 20 minutes")
+        page.locator("#f-next_step").select_option("retest")
+        sign(page, site, "ella")
+        if co:
+            page.screenshot(path=SHOTS + "permit-resume.png", full_page=True)
+        page.locator(".task-form button[type=submit]").last.click()
+        expect(page.locator("main")).to_contain_text("Task completed")
+        page.goto(live_server.url + "/permits/")
+        expect(page.locator('[data-permit="PTW-0001"]')).to_have_attribute("data-status", expected)
+    assert site.ready(pid) == ["work"]
+    page.goto(live_server.url + f"/records/{pid}")
+    section = page.locator('[data-section="suspensions"]')
+    expect(section).to_contain_text("re-check passed: work resumes")
+    expect(section).to_contain_text("gas out of range: co")
+    section.screenshot(path=SHOTS + "permit-suspensions-record.png")

@@ -55,10 +55,25 @@ def test_sample_tags_reports_statistics_and_every_out_of_limit_sample_and_stores
     assert stored == 10
 
 
+@pytest.mark.req("URS-CON-006", "URS-EBR-004")
+def test_sample_tags_lets_the_value_settle_before_the_first_sample(env, plant):
+    waits: list[float] = []
+    plant.force("dryer.impeller_speed", 150.0)
+    try:
+        result = operators.sample_tags(env, ["FBD-01.impeller_speed"], duration_s=0.2, interval_s=0.1, settle_s=30,
+                                       sleep=waits.append)  # a recorded sleep: the test does not wait 30 s
+    finally:
+        plant.release()
+    assert waits and waits[0] > 29  # the first sample only after the settling time
+    assert result["settle_s"] == 30 and result["rounds"] == 3 and result["tags"]["FBD-01.impeller_speed"]["count"] == 3
+
+
 def test_sample_tags_refuses_bad_arguments_and_unregistered_tags(env):
     from connectors.errors import ConnectorError
     with pytest.raises(ConnectorError, match="needs interval_s > 0"):
         operators.sample_tags(env, ["GAS-01.o2"], duration_s=1, interval_s=0)
+    with pytest.raises(ConnectorError, match="settle_s >= 0, got 1, 1, -5"):
+        operators.sample_tags(env, ["GAS-01.o2"], duration_s=1, interval_s=1, settle_s=-5)
     with pytest.raises(UnregisteredTag, match="'GAS-02.o2' is not in the effective tag registry: sample refused"):
         operators.sample_tags(env, ["GAS-01.o2", "GAS-02.o2"], duration_s=0, interval_s=1)
 

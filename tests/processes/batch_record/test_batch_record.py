@@ -230,3 +230,41 @@ def test_a_set_point_that_does_not_read_back_is_caught_by_the_diagram(plant):
     flow.phase(plant, batch, "granulation", 150)
     assert plant.data(batch)["granulation_setpoint"]["state"] == "confirmed"
     assert plant.status(batch) == "on_hold"
+
+
+@pytest.mark.req("URS-EBR-003", "URS-FRM-009", "CN-3", "ALCOA-ACCURATE")
+def test_the_dispensing_rows_are_the_orders_bill_of_materials_and_a_changed_preset_is_refused(plant):
+    from engine.errors import EngineError
+    from forms import FormInvalid
+
+    batch = plant.order("B-2026-0009")
+    flow.sign_order_and_clear_line(plant, batch)
+    bom = plant.data(batch)["bom"]
+    rows, captured, comments = flow.dispensing_rows(plant, batch)
+    tampered = [dict(row) for row in rows]
+    tampered[0]["target"] = 60  # the gate checks the BOM before the form is validated
+    with pytest.raises(EngineError) as caught:
+        plant.complete("alice", batch, "dispense", {"dispensing": tampered}, meanings=("performed",),
+                       verifier=("victor", "verified"), captured=captured, exceptions=comments)
+    assert caught.value.code == "bom_target" and "the target is 50 kg for this batch, not 60 kg" in str(caught.value)
+    tampered = [dict(row) for row in rows]
+    tampered[0]["ppe"] = "none"  # a preset column the gate does not check: the form refuses the change
+    with pytest.raises(FormInvalid) as invalid:
+        plant.complete("alice", batch, "dispense", {"dispensing": tampered}, meanings=("performed",),
+                       verifier=("victor", "verified"), captured=captured, exceptions=comments)
+    assert "preset_changed" in invalid.value.codes("dispensing.0.ppe")
+    assert "This value is set by the form and cannot be changed." in str(invalid.value)
+    with pytest.raises(EngineError) as caught:  # one row per BOM line: none added
+        plant.complete("alice", batch, "dispense", {"dispensing": [*rows, {"lot": "L-PARA-2601"}]},
+                       meanings=("performed",), verifier=("victor", "verified"), captured=captured,
+                       exceptions=comments)
+    assert caught.value.code == "bom_row_extra" and "row 5 is not a line of the bill of materials" in str(caught.value)
+    assert plant.ready(batch) == ["dispense"]
+    # the operator gives the lot and the captured weight; the rest of each row comes from the order
+    plant.complete("alice", batch, "dispense", {"dispensing": [{"lot": row["lot"]} for row in rows]},
+                   meanings=("performed",), verifier=("victor", "verified"), captured=captured, exceptions=comments)
+    dispensed = plant.data(batch)["dispensing"]
+    assert [row["material"] for row in dispensed] == [line["material"] for line in bom]
+    assert dispensed[0]["ppe"] == "FFP2 mask, nitrile gloves" and dispensed[0]["oeb"] == 2
+    assert [str(row["target"]) for row in dispensed] == [f"{line['target']:.3f}" for line in bom]
+    assert plant.ready(batch) == ["set_granulation"]

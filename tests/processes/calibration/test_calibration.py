@@ -11,8 +11,10 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from bpmn.calibration import service
+from connectors.models import EquipmentReading
 from core import clock
 from engine.errors import GateRefused, TaskRefused
 from engine.links import related
@@ -46,6 +48,12 @@ def work_order(cal: Any, instrument: str = "PT-102") -> int:
 def apply(cal: Any, instance: int, nominal: int, user: str = "tom") -> None:
     cal.sim.set("cal.dp_reference", float(nominal))
     cal.complete(instance, "apply_point", user, {"nominal": nominal})
+
+
+def apply_left(cal: Any, instance: int, nominal: int, user: str = "tom") -> None:
+    """After an adjustment: the reference applies the point and the as-left reading is read back."""
+    cal.sim.set("cal.dp_reference", float(nominal))
+    cal.complete(instance, "apply_left_point", user, {"left_nominal": nominal})
 
 
 def status(cal: Any, instrument: str) -> Any:
@@ -144,14 +152,34 @@ def test_out_of_tolerance_as_found_raises_a_deviation_with_the_batches_since_the
         apply(cal, instance, nominal)
     data = cal.inspect(instance)["data"]
     assert data["evaluation"]["result"] == "out_of_tolerance" and data["evaluation"]["max_error"] == "40.0"
-    assert cal.ready(instance) == ["adjust"]
-    # as left: entered by hand, verified by a second person (CN-3); still out of tolerance -> adjust again
-    rows = [{"nominal": n, "reference": n, "as_left": n + 30} for n in (500, 2500, 4500)]
-    cal.complete(instance, "adjust", "tom", {"adjustment": "zero trimmed", "as_left": rows}, ("performed",), "tina")
-    assert cal.ready(instance) == ["adjust"]
-    rows = [{"nominal": n, "reference": n, "as_left": n + 2} for n in (500, 2500, 4500)]
-    cal.complete(instance, "adjust", "tom", {"adjustment": "zero offset corrected by -38 Pa", "as_left": rows},
-                 ("performed",), "tina")
+    # PT-102 is connected: the technician adjusts it, and the as-left readings are read back over
+    # the connector at each planned point; still out of tolerance -> adjust again (a new read-back)
+    assert cal.ready(instance) == ["adjust_instrument"]
+    cal.complete(instance, "adjust_instrument", "tom", {"adjustment": "zero trimmed"}, ("performed",))
+    cal.sim.set("cal.dp_transmitter_offset", 30.0)
+    for nominal in (500, 2500, 4500):
+        apply_left(cal, instance, nominal)
+    assert cal.inspect(instance)["data"]["as_left_evaluation"]["result"] == "out_of_tolerance"
+    assert cal.ready(instance) == ["adjust_instrument"]
+    cal.complete(instance, "adjust_instrument", "tom", {"adjustment": "zero offset corrected by -28 Pa"}, ("performed",))
+    cal.sim.set("cal.dp_transmitter_offset", 2.0)
+    apply_left(cal, instance, 500)
+    with pytest.raises(GateRefused, match="test point 500 Pa has been recorded already"):
+        cal.complete(instance, "apply_left_point", "tom", {"left_nominal": 500})
+    with pytest.raises(GateRefused, match=r"1500 Pa is not a test point of the work order"):
+        cal.complete(instance, "apply_left_point", "tom", {"left_nominal": 1500})
+    for nominal in (2500, 4500):
+        apply_left(cal, instance, nominal)
+    data = cal.inspect(instance)["data"]
+    assert [(p["nominal"], p["reference"], p["as_left"], p["source"]) for p in data["as_left"]] == [
+        ("500", "500.0", "502", "equipment"), ("2500", "2500.0", "2502", "equipment"),
+        ("4500", "4500.0", "4502", "equipment")]
+    assert {p["instrument_reading"]["tag"] for p in data["as_left"]} == {"PT-102.dp"}
+    assert data["as_left_evaluation"]["result"] == "pass" and data["as_left_evaluation"]["max_error"] == "2.0"
+    with cal.db.session() as session:
+        read_back = session.execute(select(EquipmentReading.tag_name).where(
+            EquipmentReading.instance_id == str(instance), EquipmentReading.task_id == "read_left_point")).scalars().all()
+    assert len(read_back) == 12 and set(read_back) == {"PT-102.dp", "REF-P-01.dp"}  # two rounds of three points
     data = cal.inspect(instance)["data"]
     assert data["oot"]["impacted_batches"] == ["B-2026-0001", "B-2026-0002"]
     with cal.db.session() as session:
@@ -170,6 +198,18 @@ def test_out_of_tolerance_as_found_raises_a_deviation_with_the_batches_since_the
     with cal.db.session() as session:
         found = calibration.calibrations(session, "PT-102")
     assert [c.result for c in found[-2:]] == ["out_of_tolerance", "pass"]
+    sections = record_sections(cal, instance)
+    order = {r["item"]: r["value"] for r in sections["work_order"]["rows"]}
+    assert order["As found (校前)"] == "out_of_tolerance, largest error 40.0 Pa"
+    assert order["As left (校后)"] == "pass, largest error 2.0 Pa"
+    assert [order["Adjustment 1 (调整)"], order["Adjustment 2 (调整)"]] == ["zero trimmed", "zero offset corrected by -28 Pa"]
+    assert order["Batches since the last good calibration (上次合格校准以来的批次)"] == "B-2026-0001, B-2026-0002"
+    assert order["Recorded (已记录)"].startswith(f"calibrated on {day(0)}, next due {day(365)}")
+    points = sections["test_points"]["rows"]
+    assert [(r["reading"], r["nominal"], r["error"], r["within"]) for r in points][::3] == [
+        ("as found (校前)", "500", "40.0", "NO"), ("as left 1 (校后)", "500", "30.0", "NO"),
+        ("as left 2 (校后)", "500", "2.0", "yes")]
+    assert {r["source"] for r in points} == {"equipment: PT-102.dp"}
     assert status(cal, "PT-102").status == "in_calibration"
 
 
@@ -222,6 +262,41 @@ def test_an_instrument_without_a_connector_is_entered_by_hand_with_a_second_pers
     cal.complete(instance, "review", "vic", {"decision": "returned", "review_comment": "repeat at 20 °C"},
                  ("reviewed",))
     assert cal.ready(instance) == ["setup"]
+
+
+@REQ("URS-CAL-002", "URS-CAL-004", "CN-3", "A11-5")
+def test_an_instrument_without_a_connector_has_its_as_left_entered_and_verified_by_a_second_person(cal):
+    calibrate_directly(cal, "REF-P-01", -30)
+    instance = work_order(cal, "PT-103")
+    cal.complete(instance, "setup", "tom", {"reference_standard": "REF-P-01"})
+    cal.complete(instance, "enter_points", "tom", {"points": [
+        {"nominal": 1000, "reference": D("1000.0"), "as_found": D("1031.0")},
+        {"nominal": 4000, "reference": D("4000.0"), "as_found": D("4012.0")}]}, ("performed",), "tina")
+    assert cal.inspect(instance)["data"]["evaluation"]["result"] == "out_of_tolerance"
+    assert cal.ready(instance) == ["adjust"]  # nothing to read back: typed, with a second person
+    rows = [{"nominal": 1000, "reference": D("1000.0"), "as_left": D("1001.5")},
+            {"nominal": 4000, "reference": D("4000.0"), "as_left": D("3999.0")}]
+    with pytest.raises(TaskRefused):  # the verifier must be a second person
+        cal.complete(instance, "adjust", "tom", {"adjustment": "span trimmed", "as_left": rows}, ("performed",), "tom")
+    cal.complete(instance, "adjust", "tom", {"adjustment": "span trimmed", "as_left": rows}, ("performed",), "tina")
+    data = cal.inspect(instance)["data"]
+    assert data["as_left_evaluation"]["result"] == "pass" and data["as_left_evaluation"]["max_error"] == "1.5"
+    assert "oot" in data and cal.ready(instance) == ["review"]
+    points = record_sections(cal, instance)["test_points"]["rows"]
+    assert [(r["reading"], r["value"], r["source"]) for r in points] == [
+        ("as found (校前)", "1031.0", "entered by hand, verified"), ("as found (校前)", "4012.0", "entered by hand, verified"),
+        ("as left 1 (校后)", "1001.5", "entered by hand, verified"), ("as left 1 (校后)", "3999.0", "entered by hand, verified")]
+
+
+def record_sections(cal: Any, instance: int) -> dict[str, Any]:
+    """The work order's own sections as the record (and the task page) builds them."""
+    from engine.record_sections import build_sections
+    from engine.runtime import current_runtime
+
+    with cal.db.session() as session:
+        found = build_sections(current_runtime().record_sections, session, "calibration", instance, {})
+    assert all(s["error"] is None for s in found), found
+    return {s["key"]: s for s in found}
 
 
 @REQ("URS-CAL-001", "CN-5")

@@ -86,10 +86,36 @@ def test_a_high_risk_supplier_is_audited_approved_and_its_lot_admitted_at_dispen
     with sup.db.session() as session:
         entry = changes.effective(session, "approved_supplier", "SUP-C:MAT-LAC")
     assert entry.data["status"] == "approved" and entry.data["valid_until"] == day(365).isoformat()
-    assert entry.data["conditions"] == "scope: lactose monohydrate, all grades"
+    assert entry.data["scope"] == "lactose monohydrate, all grades" and "conditions" not in entry.data
     sup.act("cora", lots.change_lot_status, "L-C1", "released", reason="COA reviewed, identity test passed")
     assert dispensing_refusal(sup, "L-C1") is None  # the supplier gate reads the new entry
     assert sup.ready(instance) == []  # waiting for the re-evaluation
+    sections = record_sections(sup, instance)
+    assert list(sections) == ["evaluation", "audit", "qualification", "decision"]
+    evaluation = {r["item"]: r["value"] for r in sections["evaluation"]["rows"]}
+    assert evaluation["Criticality (关键程度)"] == "high (高)"
+    assert evaluation["History (历史)"] == "good (良好)"
+    assert evaluation["Risk (decision table supplier_risk) (风险)"] == "HIGH: audit required (高:需审计)"
+    deviation_key = sup.inspect(int(capas[0]))["business_key"] or f"#{capas[0]}"  # the stand-in has no key
+    assert [(r["finding"], r["capa"]) for r in sections["audit"]["rows"]] == [
+        ("No change control for raw material sources", deviation_key),
+        ("Training records not signed", "no CAPA")]
+    assert [r["result"] for r in sections["qualification"]["rows"]] == ["complies (符合)"] * 2
+    decision = {r["item"]: r["value"] for r in sections["decision"]["rows"]}
+    assert decision["Approved supplier list entry (合格供应商名录条目)"] == (
+        f"SUP-C:MAT-LAC (approved, valid until {day(365).isoformat()})")
+    assert decision["Entry approved by a second QA person (第二名 QA 批准)"] == "yes (是)"
+
+
+def record_sections(sup: Any, instance: int) -> dict[str, Any]:
+    """The evaluation's own sections as the record (and the task page) builds them."""
+    from engine.record_sections import build_sections
+    from engine.runtime import current_runtime
+
+    with sup.db.session() as session:
+        found = build_sections(current_runtime().record_sections, session, "supplier_evaluation", instance, {})
+    assert all(s["error"] is None for s in found), found
+    return {s["key"]: s for s in found}
 
 
 @REQ("URS-SUP-001", "URS-GATE-003", "P11-10f")

@@ -32,7 +32,8 @@ SOPS = {"SOP-EHS-001": "Permit-to-work system", "SOP-EHS-002": "Hot work", "SOP-
         "SOP-EHS-010": "Contractor site induction"}
 MEANINGS = {"request": ["performed"], "apply_isolations": ["performed"], "gas_test": ["performed"],
             "enter_gas": ["performed"], "area_approval": ["approved"], "issue": ["approved"], "work": ["performed"],
-            "remove_isolations": ["performed"], "handback_requester": ["handed_back"], "handback_area": ["handed_back"]}
+            "remove_isolations": ["performed"], "resume_work": ["performed"],
+            "handback_requester": ["handed_back"], "handback_area": ["handed_back"]}
 PLANT_STATE = {"isolation.breaker_closed": True, "isolation.valve_open": True, "isolation.mcc_breaker_closed": True,
                "isolation.n2_valve_open": True, "gas.o2": 20.9, "gas.lel": 0.0, "gas.h2s": 0.0, "gas.co": 0.0}
 

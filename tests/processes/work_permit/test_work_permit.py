@@ -193,26 +193,13 @@ def test_an_expired_permit_suspends_the_work_and_notifies_the_crew(site):
     scheduler = Scheduler(site.db, site.settings)
     site.clock.advance(hours=1, minutes=1)  # the hourly re-check of hot work: isolations and gas read again
     scheduler.run_once()
-    assert site.ready(pid) == ["work"]
-    recheck = site.data(pid, "work")
+    assert site.ready(pid) == ["work"]  # passed: the work goes on
+    recheck = site.data(pid, "work")["last_recheck"]
+    assert recheck["ok"] and recheck["problems"] == []
     with site.db.session() as session:
         rechecks = session.execute(select(EquipmentReading.tag_name).where(
             EquipmentReading.instance_id == str(pid), EquipmentReading.task_id == "periodic_recheck")).scalars().all()
     assert set(rechecks) == {"ISO-BRK-02.closed", "ISO-VLV-02.open", "GAS-01.o2", "GAS-01.lel", "GAS-01.h2s", "GAS-01.co"}
-
-    site.sim.set("gas.co", 60.0)  # carbon monoxide builds up: the next re-check stops the work
-    site.clock.advance(hours=1)
-    scheduler.run_once()
-    with site.db.session() as session:
-        notes = session.execute(select(_notifications().c.user_id, _notifications().c.title)).all()
-        exceptions = session.execute(select(_exceptions().c.kind, _exceptions().c.details_json)).all()
-    assert {(u, t.split(" (")[0]) for u, t in notes} == {("tom", "Stop work and leave the area"),
-                                                         ("rose", "Stop work and leave the area")}
-    assert exceptions[0][0] == "permit_recheck_failed"
-    details = json.loads(exceptions[0][1])
-    assert details["source_kind"] == "gas_test" and details["tag"] == "GAS-01.co" and details["value"] == "60"
-    site.sim.set("gas.co", 0.0)
-    assert recheck  # the work went on between the re-checks
 
     site.clock.value = site.clock.value.replace(hour=16, minute=0, second=1)
     scheduler.run_once()
@@ -225,6 +212,140 @@ def test_an_expired_permit_suspends_the_work_and_notifies_the_crew(site):
     assert "2026-01-05T16:00:00.000000Z" in entry.reason
     suspension = site.data(pid, "remove_isolations")["suspension"]
     assert suspension["notified"] == ["tom", "rose"]
+
+
+def suspended_by_co(site: Any, pid: int, scheduler: Any) -> None:
+    """Carbon monoxide builds up: the next hourly re-check fails."""
+    site.sim.set("gas.co", 60.0)
+    site.clock.advance(hours=1, minutes=1)
+    scheduler.run_once()
+
+
+def board_status(site: Any, pid: int) -> str:
+    from bpmn.work_permit.board import permits
+
+    with site.db.session() as session:
+        return next(p.status for p in permits(session) if p.instance_id == pid)
+
+
+RESUME = {"cause": "exhaust fan off, welding fumes accumulated", "action_taken": "fan restarted, vessel ventilated 20 min",
+          "next_step": "retest"}
+
+
+@pytest.mark.req("URS-PTW-002", "P11-10h", "A11-5", "A11-12")
+def test_a_failed_re_check_suspends_the_work_until_a_re_test_passes(site):
+    from bpmn.work_permit.record import suspension_section
+    from engine.scheduler import Scheduler
+
+    pid = to_work(site)
+    scheduler = Scheduler(site.db, site.settings)
+    suspended_by_co(site, pid, scheduler)
+    assert site.ready(pid) == ["resume_work"]  # the work task is withdrawn, not only a notification
+    assert board_status(site, pid) == "suspended_recheck"
+    with site.db.session() as session:
+        notes = session.execute(select(_notifications().c.user_id, _notifications().c.title)).all()
+        exceptions = session.execute(select(_exceptions().c.kind, _exceptions().c.details_json)).all()
+        entry = session.execute(select(AuditEntry).where(AuditEntry.action == "permit.suspended")).scalar_one()
+    assert {(u, t.split(" (")[0]) for u, t in notes} == {("tom", "Stop work and leave the area"),
+                                                         ("rose", "Stop work and leave the area")}
+    assert exceptions[0][0] == "permit_recheck_failed"  # no deviation process in force here
+    details = json.loads(exceptions[0][1])
+    assert details["source_kind"] == "gas_test" and details["tag"] == "GAS-01.co" and details["value"] == "60"
+    assert entry.object_id == str(pid) and "re-check failed" in entry.reason and "gas out of range: co" in entry.reason
+    with pytest.raises(FormDataInvalid):  # the cause and what was done are required
+        site.complete(pid, "resume_work", "ella", {"next_step": "retest"})
+    assert site.ready(pid) == ["resume_work"]
+
+    # the re-test while the gas is still there: the work stays suspended
+    site.complete(pid, "resume_work", "ella", {**RESUME, "action_taken": "fan restarted"})
+    assert site.ready(pid) == ["resume_work"]
+    assert board_status(site, pid) == "suspended_recheck"
+    site.clock.advance(hours=1)  # no hourly re-check while suspended: the next re-test is by hand
+    scheduler.run_once()
+    assert site.ready(pid) == ["resume_work"]
+
+    # ventilated: the re-test passes and the work resumes
+    site.sim.set("gas.co", 0.0)
+    site.complete(pid, "resume_work", "ella", RESUME)
+    assert site.ready(pid) == ["work"]
+    assert board_status(site, pid) == "active"
+    with site.db.session() as session:
+        rows = suspension_section(session, pid, {})["rows"]
+    assert [r["event"] for r in rows] == [
+        "re-check FAILED", "work SUSPENDED, crew told to stop", "re-test requested", "re-check FAILED",
+        "work SUSPENDED, crew told to stop", "re-test requested", "re-check passed: work resumes"]
+    assert "gas out of range: co" in rows[0]["why"] and "(exception recorded)" in rows[1]["why"]
+    assert rows[5]["why"] == "cause: exhaust fan off, welding fumes accumulated; done: fan restarted, vessel ventilated 20 min"
+    site.complete(pid, "work", "tom", {"work_complete": True, "work_report": "bracket welded after the stop"})
+    assert site.ready(pid) == ["remove_isolations"]
+
+
+@pytest.mark.req("URS-PTW-002", "A11-5")
+def test_a_suspended_permit_can_be_closed_out_and_ends_with_its_window(site):
+    from engine.scheduler import Scheduler
+
+    scheduler = Scheduler(site.db, site.settings)
+    other = to_work(site)
+    suspended_by_co(site, other, scheduler)
+    site.sim.set("gas.co", 0.0)
+    site.complete(other, "resume_work", "ella", {**RESUME, "next_step": "close_out"})
+    assert site.ready(other) == ["remove_isolations"]  # not resumed: straight to close-out
+
+    pid = to_work(site)
+    suspended_by_co(site, pid, scheduler)
+    site.sim.set("gas.co", 0.0)
+    site.clock.value = site.clock.value.replace(hour=16, minute=0, second=1)  # the window ends while suspended
+    scheduler.run_once()
+    assert site.ready(pid) == ["remove_isolations"]
+    assert site.data(pid, "remove_isolations")["suspension"]["reason"] == (
+        "the permit window ended at 2026-01-05T16:00:00.000000Z")
+
+
+@pytest.mark.req("URS-PTW-002", "A11-5", "URS-DEV-001")
+def test_a_failed_re_check_raises_a_deviation_when_the_deviation_process_is_in_force(site):
+    from bpmn import deviation_capa
+    from engine import definitions
+    from engine.links import related
+    from engine.scheduler import Scheduler
+
+    with UnitOfWork(site.db, site["quinn"].actor) as uow:
+        version = definitions.upload(uow, deviation_capa.bundle(), reason="deviation and CAPA", services=site.services)
+        uow.commit()
+    with UnitOfWork(site.db, site["rita"].actor) as uow:
+        definitions.approve(uow, version.id, site.signature("approved", "rita"), services=site.services)
+        uow.commit()
+    pid = to_work(site)
+    suspended_by_co(site, pid, Scheduler(site.db, site.settings))
+    assert site.ready(pid) == ["resume_work"]
+    stopped = site.data(pid, "resume_work")["stopped"]
+    assert stopped["deviation"] is not None
+    with site.db.session() as session:
+        raised = related(session, pid, process="deviation")
+        assert [r.instance_id for r in raised] == [int(stopped["deviation"])]
+        assert session.execute(select(_exceptions().c.kind)).all() == []  # a deviation, not an exception
+    deviation = site.data(int(stopped["deviation"]), _first_task(site, int(stopped["deviation"])))["deviation"]
+    assert deviation["severity"] == "major" and deviation["title"].startswith("Permit re-check failed: gas out of range")
+    context = deviation["context"]
+    assert (context["source_kind"], context["tag"], context["value"], context["unit"], context["limit_high"]) == (
+        "gas_test", "GAS-01.co", "60", "ppm", "25")
+    assert int(deviation["source_instance_id"]) == pid and deviation["source_element_id"] == "recheck_failed"
+    assert "(deviation #" in _suspension_rows(site, pid)[1]["why"]
+
+
+def _first_task(site: Any, instance_id: int) -> str:
+    from engine.models import InstanceTask
+
+    with site.db.session() as session:
+        return session.execute(select(InstanceTask.bpmn_id).where(
+            InstanceTask.instance_id == instance_id, InstanceTask.manual.is_(True), InstanceTask.state == 16)
+        ).scalars().first()
+
+
+def _suspension_rows(site: Any, pid: int) -> list[dict[str, Any]]:
+    from bpmn.work_permit.record import suspension_section
+
+    with site.db.session() as session:
+        return suspension_section(session, pid, {})["rows"]
 
 
 def _notifications() -> Any:

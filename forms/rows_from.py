@@ -1,0 +1,215 @@
+"""Rows preset from instance data: a repeating group with ``x-gmp-rows-from``.
+
+A dispensing table has one row per line of the order's bill of materials; a form cannot
+know those lines, the instance does. ``x-gmp-rows-from`` on a repeating group (in the JSON
+Schema or on its UI schema entry) names the list in the instance data the rows come from:
+
+    "dispensing": {"type": "array", "x-gmp-rows-from": "bom", "items": {...}}
+    "dispensing": {"type": "array", "x-gmp-rows-from": {"data": "order.lines",
+                                                        "columns": {"target": "quantity"}}, ...}
+
+``bind_rows(schema, ui_schema, data)`` returns the form for that instance: each such group's
+``default`` is its rows, one per entry of the list, each column taken from the entry's key of
+the same name (or the key ``columns`` maps it to); entries' other keys are left out. The
+result is an ordinary form with default rows: columns marked ``readOnly`` (or ``ui:readonly``)
+are shown and never entered (a submission that changes one is refused), the other columns
+start with the entry's value and are entered as usual; ``ui:options`` ``addable``/``removable``
+false keeps the rows exactly the list's.
+
+A column takes a value of its type: text for a string column (a list of texts is shown
+joined by ", "), a number for a number column, a whole number for an integer one, true or
+false for a boolean one. ``RowsSourceError`` (a FormDefinitionError: the form and the
+instance's data do not fit) names the group, the data path and the entry when the path is
+missing, is not a list, holds entries that are not objects, too many entries, or a value of
+the wrong type.
+"""
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any, Mapping
+
+from forms.errors import FormDefinitionError
+from forms.keywords import ROWS_FROM, FieldSpec, load_definition
+
+
+class RowsSourceError(FormDefinitionError):
+    """The instance data does not hold the rows a repeating group's x-gmp-rows-from names."""
+
+    def __init__(self, message: str, *, path: str = "", data_path: str = "") -> None:
+        super().__init__(message, path=path)
+        self.data_path = data_path
+
+
+def has_rows_from(schema: Any, ui_schema: Any = None) -> bool:
+    """Whether any repeating group of the form takes its rows from the instance data."""
+    if not isinstance(schema, Mapping):
+        return False
+    return any(spec.rows_from is not None for spec in _groups(load_definition(schema, ui_schema).fields))
+
+
+def bind_rows(schema: Any, ui_schema: Any, data: Mapping[str, Any] | None) -> tuple[Any, Any]:
+    """The form (schema, UI schema) with every x-gmp-rows-from group's rows preset from ``data``.
+
+    A form without the keyword is returned as it is (the same objects). Raises RowsSourceError
+    when the data does not hold the rows, FormDefinitionError when the form itself is wrong.
+    """
+    if not isinstance(schema, Mapping):
+        return schema, ui_schema
+    definition = load_definition(schema, ui_schema)
+    groups = [spec for spec in _groups(definition.fields) if spec.rows_from is not None]
+    if not groups:
+        return schema, ui_schema
+    bound_schema = copy.deepcopy(dict(schema))
+    bound_ui = copy.deepcopy(dict(ui_schema or {}))
+    for spec in groups:
+        rows = _rows(spec, data or {})
+        prop, ui = _locate(bound_schema, bound_ui, spec.key)
+        prop.pop(ROWS_FROM, None)
+        if ui is not None:
+            ui.pop(ROWS_FROM, None)
+        prop["default"] = rows
+    return bound_schema, bound_ui
+
+
+def with_presets(schema: Any, ui_schema: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with the fixed columns of each preset row filled in where the submission left them out
+    (the page shows them and never posts them), so whatever reads the submission before it is
+    validated (the engine's gates) sees whole rows. Values sent are kept: validation refuses a change."""
+    result = dict(data)
+    if isinstance(schema, Mapping):
+        fill_presets(load_definition(schema, ui_schema).fields, result)
+    return result
+
+
+def fill_presets(specs: tuple[FieldSpec, ...], data: dict[str, Any]) -> None:
+    """In place: each row of a group with default rows gets its fixed columns' preset values."""
+    for spec in specs:
+        inner = data.get(spec.name)
+        if spec.kind == "group" and isinstance(inner, Mapping):
+            data[spec.name] = inner = dict(inner)
+            fill_presets(spec.children, inner)
+        if spec.kind != "rows" or not isinstance(inner, list) or not spec.default_rows:
+            continue
+        data[spec.name] = rows = [dict(row) if isinstance(row, Mapping) else row for row in inner]
+        for index, row in enumerate(rows[:len(spec.default_rows)]):
+            if not isinstance(row, dict):
+                continue
+            preset = spec.default_rows[index]
+            for child in spec.children:
+                if child.kind == "scalar" and child.fixed and preset.get(child.name) is not None:
+                    row.setdefault(child.name, preset[child.name])
+
+
+def _groups(specs: tuple[FieldSpec, ...]) -> list[FieldSpec]:
+    """Repeating groups outside other repeating groups (at the top or inside groups)."""
+    found: list[FieldSpec] = []
+    for spec in specs:
+        if spec.kind == "rows":
+            found.append(spec)
+        elif spec.kind == "group":
+            found.extend(_groups(spec.children))
+    return found
+
+
+def _locate(schema: dict[str, Any], ui: dict[str, Any], key: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The schema property and UI entry of the field ``key`` (``room.materials``) in the copies."""
+    prop: Any = schema
+    entry: Any = ui
+    for name in key.split("."):
+        prop = prop["properties"][name]
+        entry = entry.get(name) if isinstance(entry, dict) else None
+    return prop, entry if isinstance(entry, dict) else None
+
+
+def _lookup(data: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float, Decimal)):
+        return "a number"
+    if isinstance(value, str):
+        return "a text"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return type(value).__name__
+
+
+def _rows(spec: FieldSpec, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    source = spec.rows_from
+    assert source is not None
+    where = f"the rows of '{spec.title}' ({spec.key}) come from the instance data '{source.data}'"
+    found, entries = _lookup(data, source.data)
+    if not found:
+        raise RowsSourceError(f"{where}, which this instance does not have", path=spec.key, data_path=source.data)
+    if not isinstance(entries, (list, tuple)):
+        raise RowsSourceError(f"{where}, which is {_kind(entries)}, not a list", path=spec.key,
+                              data_path=source.data)
+    if len(entries) > spec.max_rows:
+        raise RowsSourceError(f"{where}, which has {len(entries)} entries; the table takes at most {spec.max_rows}",
+                              path=spec.key, data_path=source.data)
+    columns = [c for c in spec.children if c.kind == "scalar"]
+    rows = []
+    for number, entry in enumerate(entries, start=1):
+        if not isinstance(entry, Mapping):
+            raise RowsSourceError(f"{where}; its entry {number} is {_kind(entry)}, not an object", path=spec.key,
+                                  data_path=source.data)
+        row: dict[str, Any] = {}
+        for column in columns:
+            key = source.key_of(column.name)
+            if key not in entry or entry[key] is None:
+                if column.name in source.columns:
+                    raise RowsSourceError(f"{where}; its entry {number} has no '{key}' for the column "
+                                          f"'{column.title}'", path=spec.key, data_path=source.data)
+                continue
+            row[column.name] = _value(column, entry[key], f"{where}; its entry {number}: '{key}'", spec.key,
+                                      source.data)
+        rows.append(row)
+    return rows
+
+
+def _value(column: FieldSpec, value: Any, where: str, path: str, data_path: str) -> Any:
+    """The entry's value as the column holds it (JSON: numbers as text-exact floats/ints or strings)."""
+    wanted = column.type
+
+    def refuse(kind: str) -> RowsSourceError:
+        return RowsSourceError(f"{where} is {_kind(value)}; the column '{column.title}' takes {kind}", path=path,
+                               data_path=data_path)
+
+    if wanted == "string":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return ", ".join(value)
+        raise refuse("a text")
+    if wanted == "boolean":
+        if isinstance(value, bool):
+            return value
+        raise refuse("true or false")
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise refuse("a whole number" if wanted == "integer" else "a number")
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise refuse("a number")
+    if wanted == "integer":
+        if isinstance(value, int):
+            return value
+        if value == int(value):
+            return int(value)
+        raise refuse("a whole number")
+    if isinstance(value, Decimal):
+        if value != Decimal(repr(float(value))):  # the bound form is JSON: its numbers are floats
+            raise refuse("a number of at most 15 significant digits")
+        return float(value)
+    return value
