@@ -91,6 +91,7 @@ def status_is(page, server, number: str, status: str) -> None:  # type: ignore[n
     reload_until(page, f"{server.url}/batches/{number}", f'[data-testid="batch-status"][data-status="{status}"]', 60)
 
 
+@pytest.mark.slow
 @pytest.mark.req("URS-EBR-001", "URS-EBR-002", "URS-EBR-003", "URS-EBR-004", "URS-EBR-005", "URS-EBR-006",
                  "URS-EBR-007", "A11-15", "CN-8", "P11-10f", "P11-10h")
 def test_a_batch_from_order_to_qp_release_in_the_browser(page, live_server, live_db, live_settings, frozen_clock,
