@@ -24,6 +24,10 @@ run: $(STAMP)
 ## Set up and run all tests (SQLite and a throw-away PostgreSQL when installed).
 # Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: the suite starts many Python
 # processes (servers, command lines, workers) that would otherwise each compile the code again.
+# Three test processes (pytest-xdist): many tests wait on servers, Chromium and PostgreSQL, so a
+# third process keeps two cores busy; the long tests are handed out first (tests/conftest.py).
+# `make test PYTEST_ARGS=` runs in one process; `PYTEST_ARGS="-n 3 tests/web"` runs a part.
+PYTEST_ARGS ?= -n 3 --maxschedchunk 2
 test: $(STAMP) bpmnlint
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -15,6 +15,7 @@ between more than two ceremonies of the same user.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from audit.canonical import Actor
 from core import clock
@@ -38,6 +39,17 @@ class Person:
     @property
     def actor(self) -> Actor:
         return Actor(self.user_id, self.printed_name)
+
+
+def fresh_totp_step(frozen: clock.FrozenClock) -> datetime:
+    """Move a frozen clock to one second into the next 30-second TOTP step.
+
+    Consecutive ceremonies are then exactly one step apart, so the earlier of two codes checked
+    in one completion (a performer's and a verifier's) is still inside the one-step drift window.
+    A fixed 31-second advance does not promise that: from 29 seconds into a step it skips two.
+    """
+    into_step = frozen.value.timestamp() % totp.PERIOD_SECONDS
+    return frozen.advance(seconds=totp.PERIOD_SECONDS - into_step + 1)
 
 
 def next_totp(db: Database, person: Person) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime
 import pyotp
 
 ISSUER = "GMP Workflow"
+PERIOD_SECONDS = 30  # RFC 6238 time step (pyotp's default, counted from the Unix epoch)
 
 
 def new_secret() -> str:

@@ -52,13 +52,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if bad:
         raise pytest.UsageError("requirement markers name unknown IDs:\n  " + "\n  ".join(bad))
     if hasattr(config, "workerinput"):  # a pytest-xdist worker: the long tests are handed out first
-        items[:] = sorted(items, key=lambda item: not runs_long(item))
+        items[:] = sorted(items, key=length_rank)
 
 
-def runs_long(item: pytest.Item) -> bool:
-    """Marked `slow`, or driving a browser: run these first when tests run in parallel, so that
-    no worker is still busy with one of them while the others have nothing left to do."""
-    return item.get_closest_marker("slow") is not None or "page" in getattr(item, "fixturenames", ())
+def length_rank(item: pytest.Item) -> int:
+    """0 for the tests that build a validation pack (a whole OQ and PQ run inside them), 1 for the
+    others marked `slow`, 2 for those driving a browser, 3 for the rest. Run in this order when
+    tests run in parallel, so that no worker is still busy with a long one while the others
+    have nothing left to do."""
+    if item.get_closest_marker("slow") is not None:
+        return 0 if item.get_closest_marker("oq_exclude") is not None else 1
+    return 2 if "page" in getattr(item, "fixturenames", ()) else 3
 
 
 # ---------------------------------------------------------------- databases

@@ -9,7 +9,7 @@ output) with their SHA-256. Records are appended to DIR/records.jsonl as each te
 
 Selection under --oq-evidence: tests carrying a `req` marker; `oq_exclude` tests (those that
 themselves build a pack) are deselected; --oq-quick keeps one test per user requirement
-(the first collected, preferring tests without a browser).
+(the first collected, preferring tests without a browser; tests marked `slow` run in the full OQ only).
 
     def test_x(oq_evidence, page):
         oq_evidence.step("sign in as alice", expected="the inbox lists the task")
@@ -123,10 +123,14 @@ def _uses_browser(item: pytest.Item) -> bool:
 
 
 def quick_selection(items: list[pytest.Item]) -> list[pytest.Item]:
-    """One test per user requirement: the first collected without a browser, else the first."""
+    """One test per user requirement, the cheapest kind that proves it: a test without a browser,
+    else one driving the browser. Tests marked `slow` (whole-process journeys, upgrades across
+    releases, load and fuzzing) run in the full OQ only: a requirement that only they prove is
+    listed in the quick pack's trace as not tested in this run."""
+    candidates = [item for item in items if item.get_closest_marker("slow") is None]
     chosen: dict[str, pytest.Item] = {}
     for prefer_browser in (False, True):
-        for item in items:
+        for item in candidates:
             if _uses_browser(item) != prefer_browser:
                 continue
             for rid in requirement_ids(item):
@@ -135,7 +139,7 @@ def quick_selection(items: list[pytest.Item]) -> list[pytest.Item]:
     keep = {id(item) for item in chosen.values()}
     if not any(_uses_browser(item) for item in chosen.values()):
         # every quick run drives the browser at least once: its screenshots are evidence too
-        browser = next((item for item in items if _uses_browser(item)), None)
+        browser = next((item for item in candidates if _uses_browser(item)), None)
         if browser is not None:
             keep.add(id(browser))
     return [item for item in items if id(item) in keep]

@@ -87,7 +87,44 @@ def batch(number: str):  # type: ignore[no-untyped-def]
         if instance_id is None:
             abort(404)
         view = batch_view(session, instance_id)
-    return render_template("batch_record/batch.html", batch=view)
+        labels = _labels(session, view)
+    return render_template("batch_record/batch.html", batch=view, labels=labels)
+
+
+# words of the batch page that come from the process (states, phases, kinds, decisions), translated here
+STATE_WORDS = {"ready": N_("ready"), "started": N_("started"), "completed": N_("completed"), "error": N_("error"),
+               "cancelled": N_("cancelled"), "requested": N_("requested"), "confirmed": N_("confirmed"),
+               "failed": N_("failed"), "running": N_("running")}
+PHASE_WORDS = {"granulation": N_("Granulation"), "drying": N_("Drying")}
+KIND_WORDS = {"value_out_of_limits": N_("value outside its limits"), "dispensing_tolerance": N_("dispensing tolerance"),
+              "cpp_excursion": N_("critical parameter excursion"), "ipc_oos": N_("in-process control out of specification"),
+              "yield": N_("yield outside its range"), "setpoint_readback": N_("set-point read-back"),
+              "sample_out_of_limits": N_("sample outside its limits"), "deviation": N_("deviation")}
+DECISION_WORDS = {"release": N_("release"), "reject": N_("reject"), "accepted": N_("accepted"),
+                  "rejected": N_("not acceptable")}
+RELATION_WORDS = {"raised": N_("raised from this batch"), "affected_by": N_("affects this batch")}
+
+
+def _labels(session, view):  # type: ignore[no-untyped-def]
+    """What the page shows in the reader's language: step names (the diagram's translations), roles,
+    signature meanings, states, phases, exception kinds, decisions."""
+    from engine.models import ProcessInstance
+    from web.labels import current_language, element_label, role_labels
+    from web.signing import meaning_labels
+
+    zh = current_language() == "zh"
+    instance = session.get(ProcessInstance, view["instance_id"])
+    version = instance.version_id if instance is not None else None
+    words = {**STATE_WORDS, **PHASE_WORDS, **KIND_WORDS, **DECISION_WORDS, **RELATION_WORDS}
+    meanings = {}
+    for step in view["steps"]:
+        for sig in step["signatures"]:
+            en, cn = meaning_labels(sig["meaning"])
+            meanings[sig["meaning"]] = cn if zh and cn else en
+    return {"steps": {s["bpmn_id"]: element_label(session, version, s["bpmn_id"], s["name"] or s["bpmn_id"])
+                      for s in view["steps"]},
+            "roles": role_labels(session), "meanings": meanings,
+            "words": {key: _(text) for key, text in words.items()}}
 
 
 STATUS_WORDS = (N_("Planned"), N_("In progress"), N_("On hold"), N_("Completed"), N_("QA approved"), N_("Released"),

@@ -88,10 +88,17 @@ def instance_labels(session: Any, instance_id: int, language: str | None = None)
             if language in names}
 
 
+# lanes that are not roles of the catalogue (the task goes to the person the data names)
+LANE_LABELS = {"trainee": ("Trainee", "受训人")}
+
+
 def role_labels(session: Any, language: str | None = None) -> dict[str, str]:
-    """role name -> its label in the reader's language, from the role catalogue."""
+    """role name -> its label in the reader's language, from the role catalogue (and the lanes
+    that are no role, such as the trainee's)."""
     from signatures.roles import list_roles
 
     language = language or current_language()
-    return {role.name: (role.label_zh if language == "zh" else role.label_en) or role.name
-            for role in list_roles(session)}
+    labels = {lane: (zh if language == "zh" else en) for lane, (en, zh) in LANE_LABELS.items()}
+    labels.update({role.name: (role.label_zh if language == "zh" else role.label_en) or role.name
+                   for role in list_roles(session)})
+    return labels

@@ -14,6 +14,7 @@ the runtime is added by `install(runtime, env)` (bpmn.glue.extend calls it):
     batch.check_cpp         a phase's sampled critical parameters against the recipe's limits; an
                             excursion is an exception and gives the deviation's title and context
     batch.check_ipc         the in-process control against its limits (exception ipc_oos)
+    batch.review_items      every exception and linked deviation (reference, kind, what) for the QA review's rows
     batch.check_yield       the yield from the output and the dispensed weights; outside the
                             recipe's range an exception (kind yield)
 - gate `batch_record` (at completion): the dispensing rows match the batch's bill of materials
@@ -185,6 +186,15 @@ def check_yield(context: Any, output: float) -> dict[str, Any]:
             "min_pct": low, "max_pct": high}
 
 
+def review_items(context: Any) -> dict[str, Any]:
+    """What QA assesses, listed for the QA review's rows (x-gmp-rows-from "review.items"): every
+    exception of the batch and every linked deviation, with its reference, kind and what happened."""
+    from bpmn.batch_record.review import review_items as items_of
+
+    items = items_of(_uow(context).session, int(context.instance_id))
+    return {"items": [{"reference": item.reference, "kind": item.kind, "what": item.message[:2000]} for item in items]}
+
+
 # ---------------------------------------------------------------- gates
 def _check_bom(ctx: GateContext, rows: list[Any], data: Mapping[str, Any]) -> None:
     from masterdata import lots
@@ -277,6 +287,8 @@ def install(runtime: Any, env: Any = None) -> Any:
                        description="Check the in-process control results against their limits", replace=True)
     operators.register("batch.check_yield", check_yield, [Param("output", "float")],
                        description="Compute the yield; outside the recipe's range is an exception", replace=True)
+    operators.register("batch.review_items", review_items, [],
+                       description="List the batch's exceptions and linked deviations for the QA review", replace=True)
     for gate in GATES:
         if gate.name not in runtime.gates:
             runtime.gates.register(gate)

@@ -110,6 +110,7 @@ def send(case, url: str, token: str) -> None:  # type: ignore[no-untyped-def]
     field_is_named(response)
 
 
+@pytest.mark.slow
 @pytest.mark.req("URS-API-007", "URS-API-005", "A11-5")
 def test_fuzz_the_api(fuzz_server):  # type: ignore[no-untyped-def]
     from hypothesis import given

@@ -64,6 +64,7 @@ def open_task(page, server, name: str) -> None:  # type: ignore[no-untyped-def]
     page.get_by_role("link", name=name).first.click()
 
 
+@pytest.mark.slow
 def test_a_reported_deviation_holds_the_batch_until_its_signed_closure(page, live_server, plant):
     server = live_server
     as_user(page, server, plant, "alice")

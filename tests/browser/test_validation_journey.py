@@ -40,6 +40,7 @@ def wait_until_done(page) -> None:  # type: ignore[no-untyped-def]
     expect(page.locator("#state")).to_have_text("done", timeout=240_000)
 
 
+@pytest.mark.slow
 @pytest.mark.req("URS-VAL-009", "URS-VAL-007", "P11-10g", "A11-6")
 def test_build_sign_and_review_the_pack_in_the_browser(page, live_server, live_db, live_settings, validation_people,
                                                       frozen_clock, oq_evidence):

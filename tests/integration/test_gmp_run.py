@@ -61,6 +61,7 @@ def _wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 @pytest.mark.req("URS-FND-001")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_gmp_run_stops_every_child(tmp_path, signum):

@@ -6,6 +6,7 @@ import pytest
 from signatures import kdf
 
 
+@pytest.mark.slow
 @pytest.mark.req("URS-VAL-005", "P11-10a", "A11-4.4")
 def test_the_pq_runs_batch_records_from_order_to_qp_release(db, settings, backend, request, tmp_path):
     from bpmn.glue import install

@@ -26,17 +26,18 @@ def poppler(tool, *args):
     return subprocess.run([tool, *map(str, args)], capture_output=True, text=True, check=True, timeout=120).stdout
 
 
+@pytest.mark.slow
 @pytest.mark.oq_exclude
 @pytest.mark.req("URS-VAL-002", "URS-VAL-003", "URS-VAL-004", "URS-VAL-005", "URS-VAL-006", "URS-VAL-007",
                  "CN-10", "P11-10a", "P11-50a", "P11-50b", "A11-4.4")
 def test_ci_builds_the_pack_once_signed_by_executor_and_reviewer(installation, validators, tmp_path):
-    from bpmn.glue import install_pq_scenarios
-
-    install_pq_scenarios()  # what the library's install step does in every gmp process
+    from bpmn.glue import install
+    from engine.runtime import using
 
     db, vera, rob = validators
+    runtime = install(db, installation)  # the product's runtime and PQ scenarios, as every gmp process has
     out = tmp_path / "pack"
-    with kdf.unsafe_fast_kdf():
+    with using(runtime), kdf.unsafe_fast_kdf():
         built = pack.build(installation, out, quick=True, executor=lambda: testing.credentials(db, vera), db=db)
     oq = json.loads((out / "json" / "OQ.json").read_text(encoding="utf-8"))
     assert oq["counts"]["total"] > 50 and oq["counts"]["passed"] == oq["counts"]["total"], oq["counts"]
@@ -44,7 +45,8 @@ def test_ci_builds_the_pack_once_signed_by_executor_and_reviewer(installation, v
     assert any(e["kind"] == "screenshot" for r in oq["records"] for e in r["evidence"])  # browser evidence
     assert all(r["steps"] and r["started_at"] <= r["finished_at"] for r in oq["records"])
     pq = json.loads((out / "json" / "PQ.json").read_text(encoding="utf-8"))
-    assert pq["passed"] and pq["batches"] == 2 and pq["audit_verification"]["ok"] and pq["result"]["signatures"] >= 8
+    assert pq["passed"] and pq["batches"] == 2 and pq["audit_verification"]["ok"] and pq["result"]["signatures"] >= 2 * 13
+    assert pq["scenario"] == "batch_record" and all(b["path"].endswith("released") for b in pq["batch_results"])
     trace = json.loads((out / "json" / "TRACE.json").read_text(encoding="utf-8"))
     assert trace["counts"]["failed"] == 0 and trace["counts"]["passed"] > 50
     assert any(g["kind"] == "requirement without test" for g in trace["gaps"])  # processes not built: gaps shown
@@ -86,6 +88,7 @@ def test_delta_example():
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.oq_exclude
 @pytest.mark.req("URS-VAL-008", "A11-10", "A11-11")
 def test_diff_of_two_builds_reports_a_changed_file_and_a_changed_test(installation, validators, tmp_path):

@@ -107,6 +107,7 @@ def open_session(db, client, person) -> None:  # type: ignore[no-untyped-def]
         sess["csrf_token"] = "walk-token"
 
 
+@pytest.mark.slow
 @pytest.mark.req("URS-WEB-004", "P11-10g", "CN-1", "CN-2")
 def test_walk_the_whole_matrix(app, db, role_users):
     from sqlalchemy import func, select

@@ -43,3 +43,10 @@ def test_element_labels_fall_back_to_the_name(app, db):
         assert element_label(session, None, "x", "Weigh") == "Weigh"
         assert element_label(session, 999, "x", "Weigh", language="zh") == "Weigh"  # no such version
         assert element_label(session, 1, "", "Weigh", language="zh") == "Weigh"
+
+
+def test_a_lane_that_is_no_role_reads_in_both_languages(app, db):
+    from web.labels import role_labels
+
+    with app.test_request_context(), db.session() as session:
+        assert role_labels(session, "zh")["trainee"] == "受训人" and role_labels(session, "en")["trainee"] == "Trainee"

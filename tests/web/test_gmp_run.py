@@ -37,6 +37,7 @@ def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 600
     return seen.decode("utf-8", errors="replace")
 
 
+@pytest.mark.slow
 @pytest.mark.req("URS-UX-005")
 def test_gmp_run_prints_only_the_address_and_stops_its_parts(tmp_path):
     instance = tmp_path / "instance"

@@ -61,8 +61,9 @@ class Ceremonies:
         from bpmn.demo import DEMO_PASSWORD
         from signatures import totp
         from signatures.credentials import Credentials
+        from signatures.testing import fresh_totp_step
 
-        self.frozen.advance(seconds=31)
+        fresh_totp_step(self.frozen)
         secret = self.secrets[user]
         return Credentials(user, DEMO_PASSWORD, totp.code_at_step(secret, totp.current_step(secret, clock.now())))
 

@@ -77,7 +77,7 @@ def test_the_batch_page_shows_set_points_samples_exceptions_and_deviations(plant
     assert 'data-phase="granulation" data-state="confirmed"' in page and "FBD-01.ua.impeller_speed_sp" in page
     assert 'data-kind="dispensing_tolerance"' in page and 'data-kind="cpp_excursion"' in page
     assert 'data-status="running"' in page and "DEV-" in page
-    assert "Sam Supervisor · approved" in page and "Victor Verifier · verified" in page
+    assert "Sam Supervisor · Approved" in page and "Victor Verifier · Verified" in page
     listing = web.get("/batches/").get_data(as_text=True)
     assert '<tr data-batch="B-2026-0110" data-status="on_hold">' in listing
 
@@ -105,3 +105,24 @@ def test_the_dispensing_page_presets_the_bill_of_materials_and_refuses_a_tampere
     reply = web.post(f"/tasks/{task_id}", data={**posted, "r:dispensing.4": "", "f:dispensing.4.lot": "L-PARA-2601"})
     assert reply.status_code == 422 and "rows cannot be added or removed" in reply.get_data(as_text=True)
     assert plant.ready(batch) == ["dispense"]
+
+
+@pytest.mark.req("URS-EBR-007", "CN-8")
+def test_a_chinese_reader_sees_the_batch_page_in_chinese(plant, web):
+    batch = plant.order("B-2026-0130")
+    flow.sign_order_and_clear_line(plant, batch)
+    flow.dispense(plant, batch)
+    flow.phase(plant, batch, "granulation", 150)
+    sign_in(plant, web, "lin")
+    web.post("/language", data={"language": "zh", "csrf_token": "walk-token"})
+    page = web.get("/batches/B-2026-0130").get_data(as_text=True)
+    assert "签署批生产指令" in page and "称量配料" in page and "制粒：签署设定值" in page  # the diagram's step names
+    for english in (">Sign the batch order<", ">Dispense the materials<", ">completed<", "· approved ·",
+                    ">granulation<", ">confirmed<", ">dispensing_tolerance<", ">value_out_of_limits<"):
+        assert english not in page, english
+    assert "已完成" in page and "· 批准 ·" in page and ">制粒<" in page and ">已确认<" in page
+    assert ">称量超出允差<" in page and ">数值超出限度<" in page
+    web.post("/language", data={"language": "en", "csrf_token": "walk-token"})  # the same page in English
+    page = web.get("/batches/B-2026-0130").get_data(as_text=True)
+    assert ">Dispense the materials<" in page and ">completed<" in page and "· Approved ·" in page
+    assert ">Granulation<" in page and ">dispensing tolerance<" in page

@@ -53,8 +53,14 @@ def test_a_batch_runs_from_order_to_qp_release(plant):
     flow.finish_production(plant, batch)
     assert plant.data(batch)["yield_check"]["in_range"] is True
     assert plant.status(batch) == "completed"
+    items = plant.data(batch)["review"]["items"]  # the QA review's rows come preset with what QA assesses
+    assert [(i["reference"], i["kind"]) for i in items] == [(value.reference, "value_out_of_limits"),
+                                                            (exception.reference, "dispensing_tolerance")]
+    assert "MAT-MGST" in items[1]["what"]
     flow.qa_review(plant, batch, [value.reference, exception.reference])
     assert plant.status(batch) == "qa_approved"
+    assessed = plant.data(batch)["assessments"]
+    assert [(a["exception_ref"], a["kind"]) for a in assessed] == [(i["reference"], i["kind"]) for i in items]
     plant.complete("peter", batch, "qp_decision", {"decision": "release", "decision_reason": "meets its specification"})
     plant.complete("peter", batch, "qp_release", meanings=("released",))
     assert plant.status(batch) == "released"

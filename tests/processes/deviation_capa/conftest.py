@@ -45,7 +45,7 @@ class Site:
         return self.people[user_id]
 
     def sign(self, user_id: str, meaning: str) -> SignatureInput:
-        self.clock.advance(seconds=31)  # a fresh TOTP step for every ceremony
+        testing.fresh_totp_step(self.clock)  # a fresh TOTP step for every ceremony, one step apart
         creds = testing.credentials(self.db, self.people[user_id])
         return SignatureInput(meaning, user_id, {"password": creds.password, "totp": creds.totp})
 
