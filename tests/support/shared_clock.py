@@ -30,15 +30,11 @@ class SharedClock(FrozenClock):
 
 
 class FileClock:
-    """Reads the time the test process wrote (again whenever the file changes)."""
+    """Reads the time the test process wrote, at every call: two writes within one tick of the
+    file system's timestamps carry the same mtime, so a cache keyed on it could keep a stale time."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._stamp = -1
-        self._value: datetime | None = None
 
     def __call__(self) -> datetime:
-        stamp = os.stat(self.path).st_mtime_ns
-        if stamp != self._stamp or self._value is None:
-            self._value, self._stamp = parse_iso(self.path.read_text().strip()), stamp
-        return self._value
+        return parse_iso(self.path.read_text().strip())
