@@ -29,6 +29,9 @@ class UnknownLanguage(WebError):
 
 
 STARTER_PROPERTY = "starter.roles"
+# a process whose start needs more than a title (a batch order from a recipe) names the page that
+# starts it (a web endpoint, e.g. "batches.index"): the home page links there instead of the title form
+START_PAGE_PROPERTY = "start.page"
 
 
 def starter_roles(elements: dict[str, Any], key: str) -> set[str]:
@@ -57,9 +60,30 @@ def startable(session: Any, roles: Any) -> list[dict[str, Any]]:
                            .join(ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
                            .where(ProcessDefinitionVersion.status == "approved").order_by(ProcessDefinition.key))
     for key, name, version_id, elements_json in rows:
-        if starter_roles(json.loads(elements_json), key) & held:
-            out.append({"key": key, "name": element_label(session, version_id, key, name)})
+        elements = json.loads(elements_json)
+        if starter_roles(elements, key) & held:
+            out.append({"key": key, "name": element_label(session, version_id, key, name),
+                        "page": start_page(elements, key)})
     return out
+
+
+def start_page(elements: dict[str, Any], key: str) -> str | None:
+    """The address of the page that starts the process (`start.page`), None for the title form
+    (also when the named page is not part of this application)."""
+    from flask import url_for
+    from werkzeug.routing import BuildError
+
+    endpoint = str(((elements.get(key) or {}).get("properties") or {}).get(START_PAGE_PROPERTY) or "").strip()
+    if not endpoint:
+        return None
+    try:
+        return url_for(endpoint)
+    except BuildError:
+        return None
+
+
+class StartedElsewhere(WebError):
+    http_status = 409
 
 
 class NotAStarter(WebError):
@@ -90,9 +114,13 @@ def start_process(key: str):  # type: ignore[no-untyped-def]
     title = (request.form.get("title") or "").strip()[:200] or None
     with unit_of_work() as uow:
         approved_version(uow.session, key)  # DefinitionNotFound (404) or DefinitionStateError (409) first
-        if key not in {p["key"] for p in startable(uow.session, user.roles)}:
+        offered = {p["key"]: p for p in startable(uow.session, user.roles)}
+        if key not in offered:
             raise NotAStarter(_("Your roles do not start this process. Its starter roles are named in the process "
                                 "(ask QA), or a QA user starts it from the library."))
+        if offered[key]["page"]:
+            raise StartedElsewhere(_("%(name)s is started on its own page, which asks for what it needs: %(page)s",
+                                     name=offered[key]["name"], page=offered[key]["page"]))
         instance = start(uow, key, title=title, settings=settings())
         instance_id = instance.id
         ready = ready_task_ids(uow.session, instance_id)

@@ -32,6 +32,25 @@ def sign_in(plant, client, user):  # type: ignore[no-untyped-def]
     open_session(plant.db, client, SimpleNamespace(user_id=user, actor=plant.actor(user)))
 
 
+@pytest.mark.req("URS-EBR-001", "URS-UX-003")
+def test_the_home_page_sends_the_planner_to_the_order_form_and_a_title_only_start_is_refused(plant, web):
+    from sqlalchemy import func, select
+
+    from engine.models import ProcessInstance
+
+    sign_in(plant, web, "sam")
+    home = web.get("/").get_data(as_text=True)
+    card = home[home.index('data-start="batch_record"'):]
+    card = card[:card.index("</li>")]
+    assert 'href="/batches/"' in card and "Start on its page" in card and 'name="title"' not in card
+    with plant.db.session() as session:
+        before = session.scalar(select(func.count()).select_from(ProcessInstance))
+    refused = web.post("/start/batch_record", data={"title": "B-2026-0199", "csrf_token": "walk-token"})
+    assert refused.status_code == 409 and "/batches/" in refused.get_data(as_text=True)
+    with plant.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ProcessInstance)) == before  # nothing started
+
+
 @pytest.mark.req("URS-EBR-001", "URS-EBR-007", "P11-10g", "CN-8")
 def test_a_planner_orders_a_batch_and_everyone_sees_its_status(plant, web):
     sign_in(plant, web, "sam")
