@@ -60,3 +60,39 @@ def test_the_trainee_takes_the_exam_on_its_page_and_nobody_else_sees_the_paper(s
     assert 'data-passed="yes"' in shown and shown.count('data-correct="yes"') == 3
     assert bob.get(f"/training/{trn}/result").status_code == 403
     assert client_of("tess").get(f"/training/{trn}/result").status_code == 200
+
+
+@pytest.mark.req("URS-TRN-001", "URS-UX-003", "P11-10g")
+def test_a_coordinator_assigns_a_training_on_its_page_and_a_bad_assignment_starts_nothing(site, client_of):
+    from sqlalchemy import func, select
+
+    from engine.models import ProcessInstance
+
+    def instances() -> int:
+        with site.db.session() as session:
+            return session.scalar(select(func.count()).select_from(ProcessInstance))
+
+    cora = client_of("cora")
+    home = cora.get("/").get_data(as_text=True)
+    card = home[home.index('data-start="training"'):]
+    assert 'href="/training/assign"' in card[:card.index("</li>")]
+    assert cora.post("/start/training", data={"title": "ad hoc", "csrf_token": "walk-token"}).status_code == 409
+    page = cora.get("/training/assign").get_data(as_text=True)
+    assert 'data-testid="assign-form"' in page and '<option value="alice"' in page
+    before = instances()
+    form = {"trainee": "alice", "documents": "SOP-PRD-012", "reason": "new granulator", "csrf_token": "walk-token"}
+    for bad, words in [({"documents": "SOP-NONE"}, "SOP-NONE"), ({"documents": "bad code!"}, "bad code!"),
+                       ({"documents": ""}, "Name at least one document"), ({"trainee": ""}, "Choose the trainee"),
+                       ({"reason": ""}, "Give the reason"), ({"trainee": "nobody"}, "nobody")]:
+        refused = cora.post("/training/assign", data={**form, **bad})
+        assert refused.status_code == 422 and words in refused.get_data(as_text=True), bad
+        assert 'data-testid="assign-refused"' in refused.get_data(as_text=True)
+    wrong = cora.post("/training/assign", data={**form, "documents": "SOP-PRD-012 v4"})  # not a version it has
+    assert wrong.status_code == 422 and "SOP-PRD-012" in wrong.get_data(as_text=True)
+    assert instances() == before  # nothing started by a refused assignment
+    assert client_of("alice").post("/training/assign", data=form).status_code == 403  # coordinators only
+    done = cora.post("/training/assign", data={**form, "documents": "SOP-PRD-012 v5\n"})
+    assert done.status_code == 302 and instances() == before + 1
+    trn = int(done.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+    plan = site.data(trn)["training"]
+    assert (plan["trainee"], plan["trigger"], plan["documents"]) == ("alice", "manual", [{"code": "SOP-PRD-012", "version": 5}])
