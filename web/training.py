@@ -113,6 +113,18 @@ def _assign_page(form: dict[str, str], message: str | None = None, status: int =
     return render_template("training/assign.html", trainees=trainees, form=form, message=message), status
 
 
+def _planning_refusal(exc: BaseException) -> BaseException:
+    """The plan step's own refusal (an unknown trainee or document), not the engine's wrapping of it."""
+    from engine.errors import OperatorFailed
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OperatorFailed):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return exc
+
+
 @bp.get("/assign")
 def assign():  # type: ignore[no-untyped-def]
     return _assign_page({})
@@ -151,7 +163,7 @@ def assign_start():  # type: ignore[no-untyped-def]
                                              settings=settings())
                 uow.commit()
         except GmpError as exc:
-            message = refusal_text(exc)
+            message = refusal_text(_planning_refusal(exc))
     if message is not None:
         return _assign_page(form, message, 422)
     flash(_("Training of %(trainee)s started (#%(id)s).", trainee=form["trainee"], id=instance_id), "info")

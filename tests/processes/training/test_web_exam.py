@@ -89,6 +89,8 @@ def test_a_coordinator_assigns_a_training_on_its_page_and_a_bad_assignment_start
         assert 'data-testid="assign-refused"' in refused.get_data(as_text=True)
     wrong = cora.post("/training/assign", data={**form, "documents": "SOP-PRD-012 v4"})  # not a version it has
     assert wrong.status_code == 422 and "SOP-PRD-012" in wrong.get_data(as_text=True)
+    unknown = cora.post("/training/assign", data={**form, "documents": "SOP-NONE"}).get_data(as_text=True)
+    assert "SOP-NONE" in unknown and "service task" not in unknown  # the plan step's words, not the engine's
     assert instances() == before  # nothing started by a refused assignment
     assert client_of("alice").post("/training/assign", data=form).status_code == 403  # coordinators only
     done = cora.post("/training/assign", data={**form, "documents": "SOP-PRD-012 v5\n"})
