@@ -68,11 +68,15 @@ def sign(page, codes: Codes, user: str, verifier: str | None = None) -> None:  #
         page.locator("#sig2_user_id").fill(verifier)
         page.locator("#sig2_password").fill(PASSWORD)
         page.locator("#sig2_totp").fill(codes(verifier))
-    page.locator(".task-form button[type=submit]").last.click()
+    submit(page)
 
 
 def submit(page) -> None:  # type: ignore[no-untyped-def]
-    page.locator(".task-form button[type=submit]").last.click()
+    """Submit the task form and wait for the answer page: a next step that signs someone else in
+    must not clear the cookies while this request is still on its way (its answer would set the
+    previous user's session cookie again)."""
+    with page.expect_navigation(timeout=60_000):
+        page.locator(".task-form button[type=submit]").last.click()
 
 
 def reload_until(page, url: str, selector: str, timeout_s: float = 150) -> None:  # type: ignore[no-untyped-def]
