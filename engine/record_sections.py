@@ -29,7 +29,7 @@ Register in the process package's `install(runtime, env)`; nothing registers at 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from engine.errors import RegistrationError
 
@@ -64,6 +64,12 @@ class RecordSectionRegistry:
             raise RegistrationError(f"record section {section.process}/{section.key} is registered already")
         self._sections[(section.process, section.key)] = section
         return section
+
+    def register_missing(self, sections: Iterable[RecordSection]) -> None:
+        """Register the sections not registered yet (a runtime extended twice keeps the first)."""
+        for section in sections:
+            if (section.process, section.key) not in self._sections:
+                self.register(section)
 
     def for_process(self, process: str) -> list[RecordSection]:
         return sorted((s for (p, _k), s in self._sections.items() if p == process), key=lambda s: (s.order, s.key))

@@ -34,10 +34,7 @@ def install(runtime: Any, env: Any = None) -> Any:
         if gate.name not in runtime.gates:
             runtime.gates.register(gate)
     operators.register(runtime.operators)
-    registered = {(s.process, s.key) for s in runtime.record_sections.all()}
-    for section in sections.SECTIONS:
-        if (section.process, section.key) not in registered:
-            runtime.record_sections.register(section)
+    runtime.record_sections.register_missing(sections.SECTIONS)
     return runtime
 
 

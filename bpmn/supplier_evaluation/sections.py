@@ -190,7 +190,4 @@ SECTIONS = (
 
 
 def register(runtime: Any) -> None:
-    registered = {(s.process, s.key) for s in runtime.record_sections.all()}
-    for section in SECTIONS:
-        if (section.process, section.key) not in registered:
-            runtime.record_sections.register(section)
+    runtime.record_sections.register_missing(SECTIONS)

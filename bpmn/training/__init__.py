@@ -43,10 +43,7 @@ def install(runtime: Any, env: Any = None) -> Any:
             runtime.gates.register(gate)
     if "training" not in runtime.role_hooks:
         runtime.add_role_hook("training", triggers.roles_granted)
-    known = {s.key for s in runtime.record_sections.for_process(PROCESS_KEY)}
-    for section in record.SECTIONS:
-        if section.key not in known:
-            runtime.record_sections.register(section)
+    runtime.record_sections.register_missing(record.SECTIONS)
     return runtime
 
 

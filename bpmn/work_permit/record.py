@@ -156,7 +156,4 @@ SECTIONS = (
 
 def register(runtime: Any) -> None:
     """Add the sections to the runtime's record (once: a runtime extended twice keeps the first)."""
-    have = {section.key for section in runtime.record_sections.for_process(PROCESS_KEY)}
-    for section in SECTIONS:
-        if section.key not in have:
-            runtime.record_sections.register(section)
+    runtime.record_sections.register_missing(SECTIONS)
