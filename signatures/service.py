@@ -60,7 +60,7 @@ from signatures.verify import verify_many, verify_signature, verify_signatures
 from store.uow import UnitOfWork
 
 __all__ = ["sign", "sign_many", "verify_many", "sign_correction", "signatures_for", "verify_signatures", "verify_signature", "Credentials",
-           "Meaning", "signature_document", "countersignature_document"]
+           "Meaning", "signature_document", "countersignature_document", "KeyUnlock"]
 
 _server_keys: dict[tuple[str, str], ServerKey] = {}
 
@@ -178,7 +178,7 @@ def sign_many(uow: UnitOfWork, records: Sequence[SignableRecord], meaning: Meani
                       f"missing component: this signing ({ceremony.replace('_', ' ')}) needs user ID, password "
                       "and TOTP code", first, uow.actor, details)
 
-    unlock = _KeyUnlock(uow.session, credentials)
+    unlock = KeyUnlock(uow.session, credentials)
     user: UserAccount = authenticate(uow, credentials.username, credentials.password, credentials.totp, settings,
                                      action="signature.refused", require_totp=need_totp, password_check=unlock,
                                      details={"record_type": first.record_type, "record_id": first.record_id,
@@ -212,13 +212,14 @@ def sign_many(uow: UnitOfWork, records: Sequence[SignableRecord], meaning: Meani
                            live if same_user else None, reason, details)
 
 
-class _KeyUnlock:
+class KeyUnlock:
     """The ceremony's password check: the signer's key unwraps (one derivation serves both).
 
     Uses the outcome computed before the write transaction (`credentials.prechecked`, see
     signatures.precheck) when the key row is unchanged since; derives here otherwise. A
     user without a current key is checked against the password hash (and refused later
-    for the missing key).
+    for the missing key). Also usable as `authenticate(..., password_check=KeyUnlock(...))`
+    where a person's password is checked before their signature (the API's persons' tasks).
     """
 
     def __init__(self, session: Session, credentials: Credentials) -> None:
