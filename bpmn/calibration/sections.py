@@ -60,17 +60,17 @@ def work_order(session: Any, instance_id: int, record: Mapping[str, Any]) -> dic
             ("Readings (读数方式)", "read over the connector (连接器读取): " + f"{order.get('tag')}, "
              f"{order.get('reference_tag')}" if order.get("connected") else
              "entered by hand, verified by a second person (手工录入, 第二人复核)"),
-            ("Due before this work order (原到期日)", f"{order.get('due_on') or '-'} ({order.get('status')})")]
+            ("Due before this work order (原到期日)", f"{order.get('due_on') or '-'}, {_word(order.get('status'))}")]
     evaluation = _latest(steps, "evaluation")
     if isinstance(evaluation, Mapping):
-        rows.append(("As found (校前)", f"{evaluation.get('result')}, largest error {evaluation.get('max_error')} {unit}"))
+        rows.append(("As found (校前)", f"{_word(evaluation.get('result'))}, largest error {evaluation.get('max_error')} {unit}"))
     adjustments = [data.get("adjustment") for bpmn_id, data in steps
                    if bpmn_id in ("adjust_instrument", "adjust") and data.get("adjustment")]
     for number, text in enumerate(dict.fromkeys(adjustments), start=1):
         rows.append((f"Adjustment {number} (调整)", text))
     as_left = _latest(steps, "as_left_evaluation")
     if isinstance(as_left, Mapping) and isinstance(evaluation, Mapping) and evaluation.get("result") != "pass":
-        rows.append(("As left (校后)", f"{as_left.get('result')}, largest error {as_left.get('max_error')} {unit}"))
+        rows.append(("As left (校后)", f"{_word(as_left.get('result'))}, largest error {as_left.get('max_error')} {unit}"))
     oot = _latest(steps, "oot")
     if isinstance(oot, Mapping):
         rows.append(("Out-of-tolerance deviation (超差偏差)", _key(session, oot.get("deviation_instance"))))
@@ -82,8 +82,19 @@ def work_order(session: Any, instance_id: int, record: Mapping[str, Any]) -> dic
     recorded = _latest(steps, "recorded")
     if isinstance(recorded, Mapping):
         rows.append(("Recorded (已记录)", f"calibrated on {recorded.get('calibrated_on')}, next due "
-                     f"{recorded.get('due_on')}, status {recorded.get('status')}"))
+                     f"{recorded.get('due_on')}, status {_word(recorded.get('status'))}"))
     return {"columns": COLUMNS, "rows": [{"item": item, "value": str(value)} for item, value in rows]}
+
+
+def _word(code: Any) -> str:
+    """A result or instrument status as a person reads it, in both languages ("Out of tolerance (超出允差)")."""
+    from masterdata.calibration import STATUS_LABELS
+
+    labels = {"pass": ("Pass", "合格"), **STATUS_LABELS}
+    if code not in labels:
+        return str(code)
+    en, zh = labels[code]
+    return f"{en} ({zh})"
 
 
 def _key(session: Any, instance_id: Any) -> str:
