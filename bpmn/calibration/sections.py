@@ -78,7 +78,7 @@ def work_order(session: Any, instance_id: int, record: Mapping[str, Any]) -> dic
                      ", ".join(oot.get("impacted_batches") or []) or "none (无)"))
     review = _latest(steps, "decision")
     if review:
-        rows.append(("Review (审核)", f"{review}: {_latest(steps, 'review_comment') or ''}".rstrip(": ")))
+        rows.append(("Review (审核)", f"{_word(review)}: {_latest(steps, 'review_comment') or ''}".rstrip(": ")))
     recorded = _latest(steps, "recorded")
     if isinstance(recorded, Mapping):
         rows.append(("Recorded (已记录)", f"calibrated on {recorded.get('calibrated_on')}, next due "
@@ -90,7 +90,8 @@ def _word(code: Any) -> str:
     """A result or instrument status as a person reads it, in both languages ("Out of tolerance (超出允差)")."""
     from masterdata.calibration import STATUS_LABELS
 
-    labels = {"pass": ("Pass", "合格"), **STATUS_LABELS}
+    labels = {"pass": ("Pass", "合格"), "accepted": ("Accepted", "通过"),
+              "returned": ("Returned: calibrate again", "退回重新校准"), **STATUS_LABELS}
     if code not in labels:
         return str(code)
     en, zh = labels[code]
@@ -113,8 +114,8 @@ def _sources(points: Any, reading: str) -> dict[str, str]:
         if not isinstance(point, Mapping):
             continue
         tag = (point.get("instrument_reading") or {}).get("tag")
-        found[str(point.get("nominal"))] = (f"equipment: {tag}" if point.get("source") == "equipment" and tag else
-                                            "entered by hand, verified")
+        found[str(point.get("nominal"))] = (f"equipment (设备): {tag}" if point.get("source") == "equipment" and tag
+                                            else "entered by hand, verified (手工录入, 已复核)")
     return found
 
 
@@ -137,7 +138,7 @@ def test_points(session: Any, instance_id: int, record: Mapping[str, Any]) -> di
         for point in evaluation.get("points") or []:
             rows.append({"reading": label, "nominal": point.get("nominal"), "reference": point.get("reference"),
                          "value": point.get(reading), "error": point.get("error"),
-                         "within": "yes" if point.get("within") else "NO",
+                         "within": "yes (是)" if point.get("within") else "NO (否)",
                          "source": sources.get(str(point.get("nominal")), "")})
     if not rows:
         return None
@@ -148,7 +149,8 @@ def test_points(session: Any, instance_id: int, record: Mapping[str, Any]) -> di
                         {"key": "error", "label_en": "Error", "label_zh": "误差", "unit": unit},
                         {"key": "within", "label_en": "Within tolerance", "label_zh": "在允差内"},
                         {"key": "source", "label_en": "Source", "label_zh": "来源"}],
-            "rows": rows, "notes": ["Error = instrument reading - reference value, in exact decimals."]}
+            "rows": rows, "notes": ["Error = instrument reading - reference value, in exact decimals "
+                                     "(误差 = 仪表读数 - 标准值, 精确小数)."]}
 
 
 APPLY_TASKS = {"apply_point": ("points", "as_found"), "apply_left_point": ("as_left", "as_left")}

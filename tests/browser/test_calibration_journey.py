@@ -133,7 +133,7 @@ def test_a_technician_calibrates_pt_102_on_the_bench_and_the_board_turns_green(
     assert (newest.result, newest.reference, newest.certificate) == ("pass", "REF-P-01", "CAL-PT-102-0001")
     page.goto(live_server.url + f"/records/{work_order}")  # the record reads as a calibration, not as task data
     expect(page.locator('[data-section="work_order"]')).to_contain_text("±25 Pa")
-    expect(page.locator('[data-section="test_points"]')).to_contain_text("equipment: PT-102.dp")
+    expect(page.locator('[data-section="test_points"]')).to_contain_text("equipment (设备): PT-102.dp")
     page.screenshot(path=str(ARTIFACTS / "calibration-record.png"), full_page=True)
 
 

@@ -217,9 +217,9 @@ def test_out_of_tolerance_as_found_raises_a_deviation_with_the_batches_since_the
     assert order["Recorded (已记录)"].startswith(f"calibrated on {day(0)}, next due {day(365)}")
     points = sections["test_points"]["rows"]
     assert [(r["reading"], r["nominal"], r["error"], r["within"]) for r in points][::3] == [
-        ("as found (校前)", "500", "40.0", "NO"), ("as left 1 (校后)", "500", "30.0", "NO"),
-        ("as left 2 (校后)", "500", "2.0", "yes")]
-    assert {r["source"] for r in points} == {"equipment: PT-102.dp"}
+        ("as found (校前)", "500", "40.0", "NO (否)"), ("as left 1 (校后)", "500", "30.0", "NO (否)"),
+        ("as left 2 (校后)", "500", "2.0", "yes (是)")]
+    assert {r["source"] for r in points} == {"equipment (设备): PT-102.dp"}
     assert status(cal, "PT-102").status == "in_calibration"
 
 
@@ -293,15 +293,16 @@ def test_an_instrument_without_a_connector_has_its_as_left_entered_and_verified_
     assert data["as_left_evaluation"]["result"] == "pass" and data["as_left_evaluation"]["max_error"] == "1.5"
     assert "oot" in data and cal.ready(instance) == ["review"]
     points = record_sections(cal, instance)["test_points"]["rows"]
+    by_hand = "entered by hand, verified (手工录入, 已复核)"
     assert [(r["reading"], r["value"], r["source"]) for r in points] == [
-        ("as found (校前)", "1031.0", "entered by hand, verified"), ("as found (校前)", "4012.0", "entered by hand, verified"),
-        ("as left 1 (校后)", "1001.5", "entered by hand, verified"), ("as left 1 (校后)", "3999.0", "entered by hand, verified")]
+        ("as found (校前)", "1031.0", by_hand), ("as found (校前)", "4012.0", by_hand),
+        ("as left 1 (校后)", "1001.5", by_hand), ("as left 1 (校后)", "3999.0", by_hand)]
 
 
 def apply_form_unit(cal: Any, instance: int) -> Any:
     """The unit the bound "Apply a test point" form shows beside the nominal value (x-gmp-unit-from)."""
-    from engine.tasks import task_definition
     from engine.spiff.serializer import row_data
+    from engine.tasks import task_definition
     from forms import bind_rows, load_definition
 
     with cal.db.session() as session:
