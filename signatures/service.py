@@ -45,22 +45,21 @@ from signatures.errors import (
     InvalidRecord,
     MissingComponent,
     RecordVersionError,
-    SigningKeyError,
     SigningRefused,
     UnknownMeaning,
 )
 from signatures.identities import role_kind_of, roles_of
-from signatures.keys import current_key, try_unwrap, unwrap_private_key
+from signatures.keys import current_key, unwrap_private_key
 from signatures.meanings import Meaning
 from signatures.models import AccountabilityStatement, AuthSession, Signature, SignatureHead, SigningKey, UserAccount
-from signatures.passwords import password_matches
+from signatures.precheck import KeyUnlock
 from signatures.records import SignableRecord, canonical_json, check_record, content_sha256
 from signatures.signing_rules import SigningRules, load_rules
 from signatures.verify import verify_many, verify_signature, verify_signatures
 from store.uow import UnitOfWork
 
 __all__ = ["sign", "sign_many", "verify_many", "sign_correction", "signatures_for", "verify_signatures", "verify_signature", "Credentials",
-           "Meaning", "signature_document", "countersignature_document", "KeyUnlock"]
+           "Meaning", "signature_document", "countersignature_document"]
 
 _server_keys: dict[tuple[str, str], ServerKey] = {}
 
@@ -210,38 +209,6 @@ def sign_many(uow: UnitOfWork, records: Sequence[SignableRecord], meaning: Meani
         private = unwrap_private_key(key, credentials.password)
     return _sign_unwrapped(uow, recs, value, user, key, private, settings, ceremony, bool(credentials.totp),
                            live if same_user else None, reason, details)
-
-
-class KeyUnlock:
-    """The ceremony's password check: the signer's key unwraps (one derivation serves both).
-
-    Uses the outcome computed before the write transaction (`credentials.prechecked`, see
-    signatures.precheck) when the key row is unchanged since; derives here otherwise. A
-    user without a current key is checked against the password hash (and refused later
-    for the missing key). Also usable as `authenticate(..., password_check=KeyUnlock(...))`
-    where a person's password is checked before their signature (the API's persons' tasks).
-    """
-
-    def __init__(self, session: Session, credentials: Credentials) -> None:
-        self.session = session
-        self.credentials = credentials
-        self.key: SigningKey | None = None
-        self.private: Ed25519PrivateKey | None = None
-
-    def __call__(self, user: UserAccount) -> bool:
-        try:
-            key = current_key(self.session, user.user_id)
-        except SigningKeyError:
-            return password_matches(user.password_hash, self.credentials.password)
-        pre = self.credentials.prechecked
-        if pre is not None and pre.applies_to_key(key):
-            private = pre.private if pre.ok else None
-        else:
-            private = try_unwrap(key, self.credentials.password)
-        if private is None:
-            return False
-        self.key, self.private = key, private
-        return True
 
 
 def existing_signatures(session: Session, recs: Sequence[SignableRecord]

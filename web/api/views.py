@@ -373,7 +373,7 @@ def _authenticate_person(signer: dict[str, Any], *, needs_totp: bool, task_id: s
     component again (a TOTP code is accepted only once). `checked` (from `_precheck`) carries the
     outcome of the derivation: neither check derives again while the key or hash is unchanged."""
     from signatures.credentials import authenticate
-    from signatures.service import KeyUnlock
+    from signatures.precheck import KeyUnlock
 
     with unit_of_work() as uow:
         password_check = KeyUnlock(uow.session, checked) if not needs_totp else None
