@@ -35,7 +35,7 @@ COMMANDS = {
     "demo": "web.demo_cli:demo",
     "serve": "web.cli:serve",
     "run": "web.cli:run",
-    "notify": "web.notify_cli:notify",
+    "notify": "notifications.cli:notify",
     "api": "web.api.cli:api",
     "config": "store.cli:config",
     "validation-pack": "validation_pack.cli:validation_pack",

@@ -17,6 +17,7 @@ MODEL_MODULES = [
     "engine.runtime_models",
     "connectors.models",
     "forms.models",
+    "notifications.models",
     "web.models",
     "web.api.models",
     "validation_pack.models",

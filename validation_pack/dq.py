@@ -19,7 +19,7 @@ from core.config import PROJECT_ROOT
 from validation_pack import manifest
 from validation_pack.catalogue import RIGOUR, requirements
 
-PACKAGES = ["core", "store", "forms", "audit", "signatures", "masterdata", "engine", "connectors",
+PACKAGES = ["core", "store", "forms", "audit", "signatures", "masterdata", "engine", "notifications", "connectors",
             "validation_pack", "bpmn", "web", "app", "cli"]
 SAME_FLOOR = [{"forms", "audit"}]
 

@@ -152,4 +152,4 @@ def check_installation(root: Path = PROJECT_ROOT) -> FileCheck:
 
 
 _PACKAGES = ("core", "store", "audit", "signatures", "engine", "connectors", "forms", "web", "bpmn",
-             "validation_pack", "masterdata", "app.py", "cli.py")
+             "validation_pack", "masterdata", "notifications", "app.py", "cli.py")

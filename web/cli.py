@@ -127,7 +127,7 @@ def run() -> None:
         plant = [a for item in DEMO_PLANT for a in ("--set", item)] if settings.demo else []
         plant += ["--control-port", str(settings.simulator_control_port)]  # `gmp plant set` (breakers, gas, ...)
         for name, module, extra in (("simulate", "connectors.cli", plant), ("scheduler", "engine.scheduler_cli", []),
-                                    ("notify", "web.notify_cli", [])):
+                                    ("notify", "notifications.cli", [])):
             if _available(module):
                 with open(logs / f"{name}.log", "ab") as log:
                     children.append((name, subprocess.Popen([*gmp, name, *extra], stdout=log, stderr=subprocess.STDOUT,

@@ -408,9 +408,9 @@ def notify_approvers(uow: Any, version: Any, key: str) -> int:
     from flask_babel import force_locale
 
     from engine.definitions import APPROVER_ROLE
+    from notifications.queue import notify
     from signatures.identities import list_users, roles_of
     from web.current_user import preferred_language
-    from web.notify_core import notify
 
     sent = 0
     for person in list_users(uow.session):

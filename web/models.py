@@ -1,7 +1,7 @@
-"""Tables of the web application: interface language per user, in-application notifications.
+"""Tables of the web application: interface language per user, signed corrections of task values.
 
-Neither holds GMP data. Times are canonical UTC text from `core.clock.isoformat`.
-Notifications are never deleted; reading one sets `read_at`.
+The notification queue (`web_notification`) is `notifications.models.Notification`.
+Times are canonical UTC text from `core.clock.isoformat`.
 """
 from __future__ import annotations
 
@@ -17,20 +17,6 @@ class UserPreference(Base):
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     language: Mapped[str] = mapped_column(String(8))
     updated_at: Mapped[str] = mapped_column(String(27))
-
-
-class Notification(Base):
-    __tablename__ = "web_notification"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[str] = mapped_column(String(64), index=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    title: Mapped[str] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text, default="")
-    link: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    created_at: Mapped[str] = mapped_column(String(27), index=True)
-    read_at: Mapped[str | None] = mapped_column(String(27), nullable=True)
-    emailed_at: Mapped[str | None] = mapped_column(String(27), nullable=True)
 
 
 class FormCorrection(Base):

@@ -1,7 +1,7 @@
 """Notifications in the application (and by e-mail when GMP_SMTP_HOST is set).
 
-The page. Stored notifications (`web_notification`) are written with `notify(uow, ...)` and
-e-mailed by the `gmp notify` worker; both live in the Flask-free `web.notify_core`. The page
+The page. Stored notifications are written with `notifications.queue.notify(uow, ...)` and
+e-mailed by the `gmp notify` worker (both in the `notifications` package, below the web). The page
 also shows live items: open security alerts for administrators and the tasks waiting in the
 user's inbox.
 """
@@ -14,8 +14,7 @@ from sqlalchemy import select
 
 from core import clock
 from core.errors import NotFound
-from web.models import Notification
-from web.notify_core import deliver_email, notify  # noqa: F401 - the public API, kept importable from here
+from notifications.models import Notification
 from web.uow import unit_of_work
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")

@@ -268,8 +268,8 @@ def ready_task_ids(session: Any, instance_id: int) -> set[str]:
 def notify_new_tasks(uow: Any, form: TaskForm, task_ids: list[str]) -> int:
     """In-application notification of each newly ready task to the active holders of its lane role."""
     from engine.models import InstanceTask
+    from notifications.queue import notify
     from signatures.identities import list_users, roles_of
-    from web.notifications import notify
 
     sent = 0
     for task_id in task_ids:

@@ -1,20 +1,15 @@
 """Telling the crew: a notification to each crew member (and the requester) in their inbox.
 
 The permit's timers fire in the scheduler, which runs without the web application, so the
-notification rows are written here, in the step's own unit of work, into the notification
-queue the web interface reads (table `web_notification`, owned by web.models and described
-in web.notify_core). The `gmp notify` worker e-mails them like any other notification.
+notifications are queued here, in the step's own unit of work, with `notifications.queue.notify`
+(the queue the web interface reads). The `gmp notify` worker e-mails them like any other notification.
 """
 from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sqlalchemy import column, insert, table
+from notifications.queue import notify
 
-from core import clock
-
-NOTIFICATIONS = table("web_notification", column("user_id"), column("kind"), column("title"), column("body"),
-                      column("link"), column("created_at"))
 KIND = "work_permit"
 
 
@@ -25,9 +20,6 @@ def notify_people(uow: Any, people: Iterable[str], title: str, body: str, instan
         user_id = str(user_id or "").strip()
         if user_id and user_id not in whom:
             whom.append(user_id)
-    if whom:
-        at = clock.isoformat(clock.now())
-        uow.session.execute(insert(NOTIFICATIONS), [
-            {"user_id": u, "kind": KIND, "title": title[:500], "body": body, "link": f"/records/{instance_id}",
-             "created_at": at} for u in whom])
+    for user_id in whom:
+        notify(uow, user_id, KIND, title[:500], body, f"/records/{instance_id}")
     return whom

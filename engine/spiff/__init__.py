@@ -12,6 +12,7 @@ offered here as plain functions and our own subclasses:
 | `parser.py` | the BPMN parser with our spec classes; the BPMN schema check |
 | `script_engine.py` | SpiffWorkflow's script engine over the restricted environment; naming elements in errors |
 | `timers.py` | timer event definitions on the product's clock |
+| `event_races.py` | which of several events due together fires (interrupting boundary events, event-based gateways) |
 | `service_task.py` | service tasks calling the operator registry; BPMN errors from operator failures; long operators |
 | `call_activity.py` | call activities that reach a separately approved process, pinned to its version when called |
 | `events.py` | thrown messages and signals: which workflow catches what, delivery |

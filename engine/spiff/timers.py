@@ -16,6 +16,13 @@ Integration (this adapter):
 - `due_timers(workflow)`: the earliest due time of every waiting timer, for the
   scheduler's due-timer table.
 
+Timers after an event-based gateway: the gateway's task holds all of them (SpiffWorkflow
+moves their definitions into the gateway's), and SpiffWorkflow keeps one `event_value` per
+task, so every timer got the first one's due time. Here each keeps its own due time and
+fired flag in `internal_data["gateway_timers"][<index>]`, and `event_value` carries the
+earliest pending one (what the scheduler reads). Which event a gateway takes when several
+happened: `engine.spiff.event_races`.
+
 SpiffWorkflow internals used (pinned by the contract tests): `has_fired(my_task)` and
 `cycle_complete(my_task)` of the timer definitions, and `Task._get_internal_data` /
 `_set_internal_data`.
@@ -72,6 +79,52 @@ def _label(my_task: Any) -> str:
     return f"timer '{bpmn_id}'" + (f" ({name})" if name else "")
 
 
+def _slot(my_task: Any, definition: Any) -> str | None:
+    """Where a timer keeps its due time and fired flag: None for the task's own timer (the keys
+    `event_value`, `event_fired` of its internal data, as SpiffWorkflow keeps them); for one of the
+    timers of an event-based gateway (the gateway task holds them all), its own entry
+    `gateway_timers[<index of the timer in the gateway>]`, so that each timer counts from its own
+    expression (SpiffWorkflow keeps one `event_value` per task: every timer of a gateway got the first
+    one's due time)."""
+    own = getattr(my_task.task_spec, "event_definition", None)
+    inner = getattr(own, "event_definitions", None)
+    if own is definition or not inner:
+        return None
+    for index, candidate in enumerate(inner):
+        if candidate is definition:
+            return str(index)
+    return None
+
+
+def _get(my_task: Any, definition: Any, key: str, default: Any = None) -> Any:
+    slot = _slot(my_task, definition)
+    if slot is None:
+        return my_task._get_internal_data(key, default)
+    return my_task.internal_data.get("gateway_timers", {}).get(slot, {}).get(key, default)
+
+
+def _set(my_task: Any, definition: Any, **values: Any) -> None:
+    slot = _slot(my_task, definition)
+    if slot is None:
+        my_task._set_internal_data(**values)
+        return
+    timers = my_task.internal_data.setdefault("gateway_timers", {})
+    timers.setdefault(slot, {}).update(values)
+    # the earliest due time of the gateway's timers, where the scheduler looks for it
+    pending = [entry["event_value"] for entry in timers.values()
+               if isinstance(entry.get("event_value"), str) and not entry.get("event_fired")]
+    if pending:
+        my_task.internal_data["event_value"] = min(pending, key=datetime.fromisoformat)
+
+
+def timer_due_at(my_task: Any, definition: Any) -> datetime | None:
+    """When timer `definition` of `my_task` is (or was) due; None if not evaluated yet or a spent cycle."""
+    value = _get(my_task, definition, "event_value")
+    if isinstance(value, dict):
+        value = value.get("next") if value.get("cycles") != 0 else None
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
 def _text(my_task: Any, value: Any) -> str:
     if not isinstance(value, str):
         raise TimerExpressionError(
@@ -84,24 +137,24 @@ class ClockTimeDateEventDefinition(TimeDateEventDefinition):
     """A timer at a date-time, read against `core.clock.now()`."""
 
     def has_fired(self, my_task: Any) -> bool:
-        event_value = my_task._get_internal_data("event_value")
+        event_value = _get(my_task, self, "event_value")
         if event_value is None:
             text = _text(my_task, my_task.workflow.script_engine.evaluate(my_task, self.expression))
             try:
                 event_value = parse_datetime(text).isoformat()
             except (ValueError, AttributeError) as exc:
                 raise TimerExpressionError(f"{_label(my_task)}: {text!r} is not an ISO 8601 date-time") from exc
-            my_task._set_internal_data(event_value=event_value)
+            _set(my_task, self, event_value=event_value)
         if datetime.fromisoformat(event_value) <= clock.now():
-            my_task._set_internal_data(event_fired=True)
-        return bool(my_task._get_internal_data("event_fired", False))
+            _set(my_task, self, event_fired=True)
+        return bool(_get(my_task, self, "event_fired", False))
 
 
 class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
     """A timer after a duration, counted from when the event was reached, on `core.clock.now()`."""
 
     def has_fired(self, my_task: Any) -> bool:
-        event_value = my_task._get_internal_data("event_value")
+        event_value = _get(my_task, self, "event_value")
         if event_value is None:
             text = _text(my_task, my_task.workflow.script_engine.evaluate(my_task, self.expression))
             start = clock.now()
@@ -110,10 +163,10 @@ class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
                 event_value = (start + TimerEventDefinition.get_timedelta_from_start(parsed, start)).isoformat()
             except Exception as exc:  # Spiff raises a bare Exception('Invalid duration')
                 raise TimerExpressionError(f"{_label(my_task)}: {text!r} is not an ISO 8601 duration") from exc
-            my_task._set_internal_data(event_value=event_value)
+            _set(my_task, self, event_value=event_value)
         if datetime.fromisoformat(event_value) <= clock.now():
-            my_task._set_internal_data(event_fired=True)
-        return bool(my_task._get_internal_data("event_fired", False))
+            _set(my_task, self, event_fired=True)
+        return bool(_get(my_task, self, "event_fired", False))
 
 
 class ClockCycleTimerEventDefinition(CycleTimerEventDefinition):
@@ -254,6 +307,10 @@ def due_timers(workflow: Any) -> list[DueTimer]:
 
 def is_clock_timer(task_spec: Any) -> bool:
     return isinstance(getattr(task_spec, "event_definition", None), _CLOCK_TIMERS)
+
+
+def is_clock_timer_definition(definition: Any) -> bool:
+    return isinstance(definition, _CLOCK_TIMERS)
 
 
 def has_timer_events(specs: Any) -> bool:

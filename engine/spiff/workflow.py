@@ -41,6 +41,8 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from engine.spiff.event_races import settle
+
 ACTIVE_MASK = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.ERROR
 _ITER_OPTIONS = {"end_at_spec", "max_depth", "depth_first"}
 
@@ -268,6 +270,12 @@ class GmpWorkflow(IndexedWorkflowMixin, BpmnWorkflow):
         self.run = RunState()
         # a copy: a call may add a separately approved process (specs are shared per version)
         super().__init__(spec, dict(subprocess_specs or {}), script_engine=script_engine, **kwargs)
+
+    def _do_engine_steps(self, will_complete_task: Any = None, did_complete_task: Any = None) -> Any:
+        """One round of SpiffWorkflow's engine step, after deciding which of several events that
+        fell due together happens (engine.spiff.event_races)."""
+        settle(self)
+        return super()._do_engine_steps(will_complete_task, did_complete_task)
 
     def create_subprocess(self, my_task: Task, spec_name: str) -> GmpSubWorkflow:
         subprocess = GmpSubWorkflow(self.subprocess_specs[spec_name], parent_task_id=my_task.id, top_workflow=self)

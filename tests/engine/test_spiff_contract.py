@@ -10,18 +10,21 @@ from __future__ import annotations
 import inspect
 import json
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, full_tag
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import AdHocSubprocessSpec
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
     TimeDateEventDefinition,
 )
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent, EventBasedGateway
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter
@@ -33,6 +36,7 @@ from SpiffWorkflow.util.task import TaskState
 from SpiffWorkflow.workflow import Workflow
 
 from engine.spiff.parser import GmpBpmnParser
+from engine.spiff.script_engine import attach_script_engine
 from engine.spiff.serializer import build_workflow, serializer, task_body, workflow_state
 from engine.spiff.steps import new_workflow
 from engine.spiff.timers import ClockDurationTimerEventDefinition
@@ -187,3 +191,67 @@ def test_the_parser_takes_our_spec_classes_and_leaves_unknown_called_processes_o
     params = inspect.signature(BpmnParser.get_subprocess_specs).parameters
     assert "require_call_activity_specs" in params, _changed("get_subprocess_specs signature", "parser.py")
     assert isinstance(GmpWorkflow(*_specs({"chain.bpmn": chain_bpmn(1)}, "chain")), BpmnWorkflow)
+
+
+# ---------------------------------------------------------------- events falling due together (event_races.py)
+_TWO_DEADLINES = (Path(__file__).resolve().parents[1] / "engine_runtime" / "processes" / "two_deadlines.bpmn")
+_GATEWAY = (Path(__file__).resolve().parents[1] / "engine_runtime" / "processes" / "race_gateway.bpmn")
+
+
+def _race(path: Path, process_id: str, values: dict[str, str], workflow_class: type):  # type: ignore[no-untyped-def]
+    text = path.read_text()
+    for key, value in values.items():
+        text = text.replace("$" + key, value)
+    wf = workflow_class(*_specs({path.name: text.encode()}, process_id))
+    attach_script_engine(wf)
+    wf.do_engine_steps()
+    return wf
+
+
+def _completed(wf, *names: str) -> set[str]:  # type: ignore[no-untyped-def]
+    return {n for n in names if any(t.state == TaskState.COMPLETED for t in wf.get_tasks(spec_name=n))}
+
+
+def test_boundary_events_hang_under_their_split_and_stock_spiff_fires_every_ready_one(frozen_clock):  # type: ignore[no-untyped-def]
+    values = {"LATE": '"PT30M"', "EXPIRED": '"PT1H"', "INTERRUPTS_LATE": "true", "INTERRUPTS_EXPIRED": "true",
+              "XML_MORE": ""}
+    stock = _race(_TWO_DEADLINES, "two_deadlines", values, BpmnWorkflow)
+    split = stock.get_next_task(spec_name="work.BoundaryEventSplit")
+    assert isinstance(split.task_spec, BoundaryEventSplit), _changed("boundary events have no BoundaryEventSplit", "event_races.py")
+    assert [c.task_spec.bpmn_id for c in split.children] == ["work", "late", "expired"], \
+        _changed("a BoundaryEventSplit's children are no longer the activity then its events in file order",
+                 "event_races.py")
+    assert all(isinstance(c.task_spec, BoundaryEvent) and c.task_spec.cancel_activity for c in split.children[1:])
+    frozen_clock.advance(hours=2)
+    stock.refresh_timers()
+    stock.do_engine_steps()
+    # What engine.spiff.event_races corrects: if this fails, SpiffWorkflow decides the race itself now.
+    assert _completed(stock, "note_late", "note_expired") == {"note_late", "note_expired"}, \
+        _changed("two ready interrupting boundary events no longer both run", "event_races.py (maybe no longer needed)")
+    ours = _race(_TWO_DEADLINES, "two_deadlines", values, GmpWorkflow)
+    frozen_clock.advance(hours=2)
+    ours.refresh_timers()
+    late = ours.get_next_task(spec_name="late")
+    assert late.state == TaskState.READY
+    ours.do_engine_steps()
+    assert _completed(ours, "note_late", "note_expired") == {"note_late"}
+    expired = [t for t in ours.get_tasks(spec_name="expired")][0]
+    assert expired.state == TaskState.CANCELLED and expired.id not in ours.event_manager.tasks, \
+        _changed("Task.cancel() of a READY boundary event no longer cancels it", "event_races.py")
+    assert "_do_engine_steps" in inspect.getsource(BpmnWorkflow.do_engine_steps), \
+        _changed("do_engine_steps no longer runs its rounds through _do_engine_steps", "workflow.py")
+
+
+def test_event_based_gateway_keeps_seen_events_and_our_timers(frozen_clock):  # type: ignore[no-untyped-def]
+    values = {"FIRST": '"PT1H"', "SECOND": '"PT30M"', "XML_OUT": "", "XML_MORE": ""}
+    wf = _race(_GATEWAY, "race_gateway", values, GmpWorkflow)
+    gateway = wf.get_next_task(spec_name="which")
+    assert isinstance(gateway.task_spec, EventBasedGateway)
+    inner = gateway.task_spec.event_definition.event_definitions
+    assert [type(d) for d in inner] == [ClockDurationTimerEventDefinition] * 2, \
+        _changed("an event-based gateway no longer holds its events' definitions", "timers.py / event_races.py")
+    assert "seen_events" in gateway.internal_data, _changed("the gateway keeps no seen_events", "event_races.py")
+    frozen_clock.advance(hours=2)
+    wf.refresh_timers()
+    wf.do_engine_steps()
+    assert _completed(wf, "note_first", "note_second") == {"note_second"}

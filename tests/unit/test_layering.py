@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-NO_FLASK = ["core", "store", "audit", "signatures", "engine", "connectors", "forms", "validation_pack"]
+NO_FLASK = ["core", "store", "audit", "signatures", "engine", "notifications", "connectors", "forms", "validation_pack"]
 SKIP = {".venv", "tests", "bench", "node_modules", "build", "test-artifacts", "instance"}
 SAME_FLOOR = [{"forms", "audit"}]
-PACKAGES = ["core", "store", "forms", "audit", "signatures", "masterdata", "engine", "connectors", "validation_pack",
-            "bpmn", "web"]
+PACKAGES = ["core", "store", "forms", "audit", "signatures", "masterdata", "engine", "notifications", "connectors",
+            "validation_pack", "bpmn", "web"]
 pytestmark = pytest.mark.req("URS-ENG-012")
 
 
@@ -163,8 +163,8 @@ def graph() -> dict[str, set[str]]:
 
 # ---------------------------------------------------------------- the checks
 def test_the_documented_floors_are_the_ones_checked():
-    assert documented_floors() == ["core", "store", "forms", "audit", "signatures", "masterdata", "engine", "connectors",
-                                   "validation_pack", "bpmn", "web", "app", "cli"]
+    assert documented_floors() == ["core", "store", "forms", "audit", "signatures", "masterdata", "engine", "notifications",
+                                   "connectors", "validation_pack", "bpmn", "web", "app", "cli"]
 
 
 def test_no_import_runs_up_a_floor(graph):

@@ -90,7 +90,7 @@ def test_the_modelers_gmp_fields_are_the_task_properties_of_the_engine_runtime(q
 
 @pytest.mark.req("URS-LIB-002", "URS-LIB-003", "URS-LIB-005", "P11-10k", "A11-10")
 def test_save_keeps_the_modeler_submit_checks_and_notifies_and_the_review_reads_like_a_record(qa, db):
-    from web.models import Notification
+    from notifications.models import Notification
 
     clients, _ = qa
     quinn, quentin = clients["quinn"], clients["quentin"]

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import pytest
 
+from notifications.delivery import deliver_email
+from notifications.queue import notify
 from signatures import kdf, testing
 from store.uow import UnitOfWork
 from tests.web.test_access_matrix import open_session
-from web.notifications import deliver_email, notify
 
 
 @pytest.mark.req("P11-300d")

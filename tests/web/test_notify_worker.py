@@ -11,24 +11,18 @@ from typing import Iterator
 import pytest
 from click.testing import CliRunner
 
+from notifications.alerts import notify_security_alerts
+from notifications.cli import notify as notify_command
+from notifications.cli import poll_once, run_forever
+from notifications.delivery import deliver_email, load_addresses
+from notifications.errors import AddressBookInvalid, EmailDeliveryFailed
+from notifications.models import Notification
+from notifications.overdue import OVERDUE_KIND, notify_overdue, parse_due
+from notifications.queue import notify
 from signatures import kdf, testing
 from store.uow import UnitOfWork
 from tests.conftest import TEST_PASSPHRASE, TEST_SECRET
 from tests.web.test_notifications import start_approved_chain
-from web.models import Notification
-from web.notify_cli import notify as notify_command
-from web.notify_cli import poll_once, run_forever
-from web.notify_core import (
-    OVERDUE_KIND,
-    AddressBookInvalid,
-    EmailDeliveryFailed,
-    deliver_email,
-    load_addresses,
-    notify,
-    notify_overdue,
-    notify_security_alerts,
-    parse_due,
-)
 
 
 class _SmtpHandler(socketserver.StreamRequestHandler):
@@ -323,4 +317,4 @@ def test_gmp_notify_once_fails_visibly_when_smtp_is_unreachable(db, settings, fr
 def test_gmp_notify_is_a_gmp_command():
     from cli import COMMANDS
 
-    assert COMMANDS["notify"] == "web.notify_cli:notify"
+    assert COMMANDS["notify"] == "notifications.cli:notify"

@@ -272,8 +272,8 @@ def test_an_ineffective_capa_goes_back_to_planning_and_a_rejected_batch_is_recor
 
 @pytest.mark.req("URS-DEV-002", "A11-13")
 def test_an_overdue_investigation_is_escalated_to_qa_and_notified(dev_site):
-    from web.models import Notification
-    from web.notify_core import OVERDUE_KIND, notify_overdue
+    from notifications.models import Notification
+    from notifications.overdue import OVERDUE_KIND, notify_overdue
 
     plant = dev_site
     one = batch(plant, "B-2026-0001")

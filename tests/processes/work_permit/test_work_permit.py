@@ -349,9 +349,9 @@ def _suspension_rows(site: Any, pid: int) -> list[dict[str, Any]]:
 
 
 def _notifications() -> Any:
-    from bpmn.work_permit.notify import NOTIFICATIONS
+    from notifications.models import Notification
 
-    return NOTIFICATIONS
+    return Notification.__table__
 
 
 def _exceptions() -> Any:

@@ -1,8 +1,9 @@
 """`gmp notify`: the notification worker, as its own process (started by `gmp run`).
 
 Each poll notifies open security alerts to administrators and overdue tasks to their lanes
-(`web.notify_core`) and, when GMP_SMTP_HOST is set, e-mails the notifications not yet e-mailed
-to the addresses of `<instance>/notification_addresses.json`. Does not import Flask itself.
+(`notifications.alerts`, `notifications.overdue`) and, when GMP_SMTP_HOST is set, e-mails the
+notifications not yet e-mailed to the addresses of `<instance>/notification_addresses.json`
+(`notifications.delivery`). Does not import Flask.
 """
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from typing import Any, Callable
 import click
 
 from core.config import ConfigError, Settings, load_settings
+from notifications.alerts import notify_security_alerts
+from notifications.delivery import deliver_email, load_addresses
+from notifications.errors import NotificationError
+from notifications.overdue import notify_overdue
 from store.db import Database
-from web.notify_core import NotificationError, deliver_email, load_addresses, notify_overdue, notify_security_alerts
 
 
 def poll_once(db: Database, settings: Settings) -> dict[str, Any]:
