@@ -17,10 +17,11 @@ from validation_pack.oq import ValidationError, run_oq
 from validation_pack.pack import PackInvalid, ReviewRefused
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "validation-pack"
-# The OQ of the pack CI builds: part of the quick OQ's own choice (test_quick_oq.py proves that
-# `gmp oq run --quick` chooses each of these), high-risk requirements of the signatures, audit trail,
-# engine, forms, equipment, web and master data, and a browser journey with its screenshots. The
-# whole quick OQ's tests run in the suite itself; a pack built from all of them would run them twice.
+# The OQ of the pack CI builds: quick OQ tests (none slow; test_quick_oq.py proves each may be chosen by
+# `gmp oq run --quick`, and what the quick OQ chooses), run as a quick OQ (one test per requirement):
+# high-risk requirements of the signatures, audit trail, engine, forms, equipment, web and master data,
+# and a browser journey with its screenshots. Every test of the quick OQ runs in the suite itself; a
+# pack built from all of them would run them twice.
 CI_OQ = [
     "tests/api/test_api_basics.py::test_token_speaks_for_its_account_and_every_call_is_audited[sqlite]",
     "tests/audit/test_cli.py::test_verify_exits_zero_on_intact_trail_and_reports_unanchored[sqlite]",
