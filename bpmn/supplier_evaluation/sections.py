@@ -101,7 +101,8 @@ def evaluation(session: Any, instance_id: int, record: Mapping[str, Any]) -> dic
     if risk:
         rows.append({"item": "Risk (decision table supplier_risk) (风险)", "value": _show("risk", risk)})
         notes.append("Risk = criticality x history x certification (decision table supplier_risk); "
-                     "high risk needs an on-site audit before approval.")
+                     "high risk needs an on-site audit before approval. (风险 = 关键程度 × 历史 × 认证; "
+                     "高风险须在批准前进行现场审计。)")
     return {"columns": COLUMNS, "rows": rows, "notes": notes}
 
 

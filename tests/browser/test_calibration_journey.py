@@ -89,9 +89,11 @@ def test_a_technician_calibrates_pt_102_on_the_bench_and_the_board_turns_green(
     expect(page.get_by_test_id("task-completed")).to_be_visible()
 
     simulator.set("cal.dp_transmitter_offset", 7.5)
+    open_task(page, live_server, "Apply a test point")
     for number, nominal in enumerate((500, 2500, 4500), start=1):
         simulator.set("cal.dp_reference", float(nominal))
-        open_task(page, live_server, "Apply a test point")
+        if number > 1:  # the completed page leads to the next point: no detour through the inbox
+            page.get_by_test_id("next-task").click()
         # the planned points of the round, those read and the next one; the instrument's unit at the entry
         plan = page.locator('[data-section="points_to_apply"] tbody tr')
         expect(plan).to_have_count(3)
@@ -105,6 +107,10 @@ def test_a_technician_calibrates_pt_102_on_the_bench_and_the_board_turns_green(
         page.locator("#f-nominal").fill(str(nominal))
         submit(page)
         expect(page.get_by_test_id("task-completed")).to_be_visible()
+        if number < 3:
+            expect(page.get_by_test_id("next-tasks")).to_contain_text("Next for you in this instance: Apply a test point")
+        else:  # the review is the verifier's: nothing next for the technician
+            expect(page.get_by_test_id("next-tasks")).to_have_count(0)
     page.goto(live_server.url + f"/records/{work_order}")  # the finished round: no points left to apply
     expect(page.locator('[data-section="test_points"]')).to_be_visible()
     expect(page.locator('[data-section="points_to_apply"]')).to_have_count(0)
