@@ -309,6 +309,28 @@ def test_records_as_json_and_pdf(plant):
     assert plant.api.get("/records/424242").status_code == 404
 
 
+@pytest.mark.req("URS-OPS-002", "URS-API-006")
+def test_reads_through_the_api_take_no_write_lock(plant, monkeypatch):
+    """A record read through the API is built in a read-only snapshot (only the call's audit entry is
+    written, afterwards): a long read does not hold up the plant's writers."""
+    from tests.web.test_ceremony import write_transaction_open
+    from web import records
+
+    instance_id = plant.start()
+    seen: list[bool] = []
+    real = records.build_record
+
+    def watched(session, number, runtime=None):  # type: ignore[no-untyped-def]
+        built = real(session, number, runtime)  # the session's transaction has begun by now
+        seen.append(write_transaction_open(plant.db))
+        return built
+
+    monkeypatch.setattr(records, "build_record", watched)
+    assert plant.api.get(f"/records/{instance_id}").status_code == 200
+    assert plant.api.get(f"/records/{instance_id}/pdf").status_code == 200
+    assert seen == [False, False]
+
+
 @pytest.mark.req("URS-API-006", "P11-10k", "A11-5")
 def test_master_data_resources(plant):
     index = plant.api.get("/masterdata").get_json()["resources"]
