@@ -2,9 +2,11 @@
 
 A definition (process key) has numbered versions. A version is a `draft` when uploaded;
 a QA user other than its author approves it with an electronic signature (meaning
-`approved`) and it becomes `approved`; approving a newer version makes the previous
-approved one `superseded` (its running instances continue on it). Only the approved
-version starts instances, and an instance stays pinned to the version it started on.
+`approved`) and it becomes `approved`, in force at once or from a later date the approver
+chooses (until then it is `scheduled` and the previous version stays in force); when a
+newer version takes effect the previous one is `superseded` (its running instances continue
+on it), computed from the dates on the product clock, without a job. Only the version in
+force starts instances (and is what a call activity runs when it is reached), and an instance stays pinned to the version it started on.
 Every version records who uploaded it, when and why; two versions can be compared
 element by element. The serialized spec is stored once per version.
 
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.errors import GmpError
 from engine.checks import ensure_valid
-from engine.definition_changes import record_approval, version_in_force
+from engine.definition_changes import approval_moment, record_approval, version_in_force, version_states
 from engine.errors import ApprovalRefused, DefinitionError, DefinitionNotFound, DefinitionStateError
 from engine.models import ProcessDefinition, ProcessDefinitionVersion
 from engine.parsing import ParsedBundle, parse_bundle
@@ -43,6 +45,7 @@ class VersionStatus(str, enum.Enum):
     DRAFT = "draft"
     SUBMITTED = "submitted"  # passed the full checks and waits for a second QA user's approval
     APPROVED = "approved"
+    SCHEDULED = "scheduled"  # approved to take effect on a later date (computed on read, never stored)
     SUPERSEDED = "superseded"
 
 
@@ -74,10 +77,9 @@ def callable_process(session: Session) -> Any:
                                      ).scalar_one_or_none()
         if definition is None:
             return "no process definition has that id"
-        approved = session.execute(select(ProcessDefinitionVersion.id).where(
-            ProcessDefinitionVersion.definition_id == definition.id,
-            ProcessDefinitionVersion.status == VersionStatus.APPROVED.value)).first()
-        return None if approved is not None else "the definition has no approved version"
+        if version_in_force(session, process_id) is None:
+            return "the definition has no approved version"
+        return None
     return check
 
 
@@ -202,11 +204,14 @@ def submit(uow: Any, version_id: int, *, services: EngineServices | None = None,
 
 def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: EngineServices | None = None,
             reason: str | None = None, settings: Any = None, roles: Collection[str] | None = None,
-            runtime: EngineRuntime | None = None) -> ProcessDefinitionVersion:
+            runtime: EngineRuntime | None = None, effective_from: Any = None) -> ProcessDefinitionVersion:
     """Approve a draft: a QA user other than the author signs it with meaning 'approved'.
 
     The draft must pass the full checks first (`full_check`). Without `services`,
-    `default_services(settings)` is used (signing needs `settings`).
+    `default_services(settings)` is used (signing needs `settings`). `effective_from` (a date,
+    "2027-01-15", or a date and time): the version takes effect then, not at once; a date in
+    the past, not a date, or before a version already approved to take effect is refused
+    before anything is signed.
     """
     services = services or default_services(settings)
     session: Session = uow.session
@@ -230,6 +235,7 @@ def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: E
         if APPROVER_ROLE not in roles:
             raise ApprovalRefused(f"{label}: approving process definitions needs role '{APPROVER_ROLE}'; "
                                   f"{approver} holds {', '.join(sorted(roles)) or 'no role'}")
+        moment = _approval_moment(session, definition.key, label, effective_from)
         record = services.sign(uow, signer_id=approver, meaning=APPROVAL_MEANING,
                                record_type="process_definition_version", record_id=label,
                                record_hash=version.files_sha256,
@@ -246,11 +252,16 @@ def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: E
         raise
     record_approval(uow, process_id=definition.key, name=definition.name, version=version.version,
                     files_sha256=version.files_sha256, reason=version.change_reason, drafted_by=version.created_by,
-                    drafted_at=version.created_at, signature=record, approval_reason=reason)
+                    drafted_at=version.created_at, signature=record, approval_reason=reason,
+                    effective_from=moment)
     now = clock.isoformat(clock.now())
+    states = version_states(session, definition.key)
     for old in session.execute(select(ProcessDefinitionVersion).where(
             ProcessDefinitionVersion.definition_id == version.definition_id,
+            ProcessDefinitionVersion.id != version.id,
             ProcessDefinitionVersion.status == VersionStatus.APPROVED.value)).scalars():
+        if states.get(old.version, ("superseded",))[0] != VersionStatus.SUPERSEDED.value:
+            continue  # still in force until the new version's date (its state follows the dates)
         old.status = VersionStatus.SUPERSEDED.value
         uow.audit("definition_version.superseded", "process_definition_version", f"{definition.key}:v{old.version}",
                   changes=[["status", VersionStatus.APPROVED.value, VersionStatus.SUPERSEDED.value]],
@@ -266,8 +277,18 @@ def approve(uow: Any, version_id: int, signature: SignatureInput, *, services: E
     uow.audit("definition_version.approved", "process_definition_version", label,
               changes=[["status", previous_status, VersionStatus.APPROVED.value],
                        ["approved_by", None, version.approved_by]],
-              reason=reason, details={"signature_id": record.signature_id, "files_sha256": version.files_sha256})
+              reason=reason, details={"signature_id": record.signature_id, "files_sha256": version.files_sha256,
+                                      "effective_from": moment if moment > now else None})
     return version
+
+
+def _approval_moment(session: Session, key: str, label: str, effective_from: Any) -> str:
+    from masterdata.errors import ChangeError
+
+    try:
+        return approval_moment(session, key, effective_from)
+    except ChangeError as exc:
+        raise DefinitionError(f"{label}: {exc}") from None
 
 
 # ---------------------------------------------------------------- queries
@@ -332,12 +353,29 @@ def list_definitions(session: Session) -> list[dict[str, Any]]:
 def history(session: Session, key: str) -> list[dict[str, Any]]:
     """Who changed what, when and why: one entry per version, oldest first."""
     definition = get_definition(session, key)
-    return [{"id": v.id, "version": v.version, "status": v.status, "reason": v.change_reason,
+    states = version_states(session, key)
+    return [{"id": v.id, "version": v.version, "status": version_status(v, states), "reason": v.change_reason,
              "created_by": v.created_by, "created_at": v.created_at, "approved_by": v.approved_by,
-             "approved_at": v.approved_at, "files_sha256": v.files_sha256}
+             "approved_at": v.approved_at, "files_sha256": v.files_sha256,
+             "effective_from": states[v.version][1] if v.version in states else None}
             for v in session.execute(select(ProcessDefinitionVersion).where(
                 ProcessDefinitionVersion.definition_id == definition.id)
                 .order_by(ProcessDefinitionVersion.version)).scalars()]
+
+
+def version_status(version: ProcessDefinitionVersion, states: Mapping[int, tuple[str, str]]) -> str:
+    """The status of `version` now: a draft's is stored; an approved version's follows the dates
+    (`states`: engine.definition_changes.version_states of its process)."""
+    if version.status in (VersionStatus.APPROVED.value, VersionStatus.SUPERSEDED.value) and version.version in states:
+        return states[version.version][0]
+    return version.status
+
+
+def status_now(session: Session, version: ProcessDefinitionVersion) -> tuple[str, str | None]:
+    """(status now, effective from) of one version (see `version_status`)."""
+    definition = session.get(ProcessDefinition, version.definition_id)
+    states = version_states(session, definition.key)
+    return version_status(version, states), states[version.version][1] if version.version in states else None
 
 
 def version_files(version: ProcessDefinitionVersion) -> dict[str, bytes]:

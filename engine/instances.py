@@ -38,6 +38,7 @@ from engine.definitions import (
     approved_version,
     get_version,
     resolve_called_process,
+    status_now,
     version_ref,
 )
 from engine.errors import InstanceNotFound, InstanceStateError
@@ -111,9 +112,10 @@ def start(uow: Any, key: str, *, title: str | None = None, data: Mapping[str, An
     session: Session = uow.session
     if version_id is not None:
         version = get_version(session, version_id)
-        if version.status != VersionStatus.APPROVED.value:
-            raise InstanceStateError(f"version id {version_id} is {version.status}: only the approved version "
-                                     "starts instances")
+        state = status_now(session, version)[0]
+        if state != VersionStatus.APPROVED.value:
+            raise InstanceStateError(f"version id {version_id} is {state}: only the approved version "
+                                     "starts instances (the one in force)")
     else:
         version = approved_version(session, key)
     definition = session.get(ProcessDefinition, version.definition_id)

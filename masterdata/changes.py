@@ -742,11 +742,25 @@ def _check_approval(session: Session, kind: ChangeKind, rows: Sequence[ChangeRow
                                  f"{', '.join(sorted(held)) or 'no role'}")
     moment = effective_moment(effective_from, now)
     for row in rows:
-        later = session.scalar(select(func.max(ChangeRow.effective_from)).where(
-            ChangeRow.kind == row.kind, ChangeRow.item_key == row.item_key, ChangeRow.status.in_(IN_FORCE_STATUSES)))
-        if later is not None and later > moment:
-            raise ChangeStateError(f"{kind.label} {row.item_key}: an approved revision takes effect on {later}; "
-                                   "this one cannot take effect before it")
+        _check_not_before_approved(session, kind, row.item_key, moment)
+    return moment
+
+
+def _check_not_before_approved(session: Session, kind: ChangeKind, key: str, moment: str) -> None:
+    later = session.scalar(select(func.max(ChangeRow.effective_from)).where(
+        ChangeRow.kind == kind.name, ChangeRow.item_key == key, ChangeRow.status.in_(IN_FORCE_STATUSES)))
+    if later is not None and later > moment:
+        raise ChangeStateError(f"{kind.label} {key}: an approved revision takes effect on {later}; "
+                               "this one cannot take effect before it")
+
+
+def approval_moment(session: Session, kind: ChangeKind, key: str, effective_from: datetime | date | str | None,
+                    now: datetime | None = None) -> str:
+    """The moment an approval of item (kind, key) takes effect: now or a later date (`effective_moment`),
+    never before a revision already approved (a ChangeError otherwise). For managers that check the
+    date before they have the approval signed (`record_signed_approval`)."""
+    moment = effective_moment(effective_from, now or clock.now())
+    _check_not_before_approved(session, kind, key, moment)
     return moment
 
 
@@ -770,8 +784,9 @@ def _mark_approved(uow: Any, kind: ChangeKind, row: ChangeRow, actor: Actor, sig
 
 def record_signed_approval(uow: Any, kind: ChangeKind, key: str, data: Mapping[str, Any], *, action: str,
                            reason: str, drafted_by: str, drafted_at: str, signature: Any,
-                           approval_reason: str | None = None) -> Change:
-    """A change its managing component drafted and had signed itself, recorded as approved and effective now.
+                           approval_reason: str | None = None, effective_from: str | None = None) -> Change:
+    """A change its managing component drafted and had signed itself, recorded as approved, effective now
+    or from `effective_from` (a moment the manager checked with `approval_moment` before signing).
 
     For kinds changed only through their manager (`managed_by`), whose own record of the same
     content is signed by the approver in the same unit of work (a process definition version:
@@ -789,6 +804,7 @@ def record_signed_approval(uow: Any, kind: ChangeKind, key: str, data: Mapping[s
         _check_not_drafter(kind, str(key), approver, drafted_by)
         text_reason = _reason(reason, "a change")
         key, content, base = _prepare(session, kind, key, data, action)
+        moment = approval_moment(session, kind, key, effective_from)
     except ChangeError as exc:
         uow.record_refusal("md_change.approval_refused", kind.name, str(key), reason=str(exc),
                            details={"approver": approver})
@@ -808,7 +824,7 @@ def record_signed_approval(uow: Any, kind: ChangeKind, key: str, data: Mapping[s
     session.flush()
     before = _load(base.data_json) if base is not None and base.action != ChangeAction.RETIRE.value else None
     _mark_approved(uow, kind, row, uow.actor, signature.signature_id, reason=approval_reason, approved_at=now,
-                   moment=now, previous=None, changes=[d.as_list() for d in compare(before, content)],
+                   moment=max(moment, now), previous=None, changes=[d.as_list() for d in compare(before, content)],
                    details={"change_set": set_row.id, "drafted_by": drafted_by, "drafted_at": drafted_at,
                             "managed_by": kind.managed_by})
     session.flush()

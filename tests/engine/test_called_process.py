@@ -10,7 +10,7 @@ from audit.models import AuditEntry
 from engine import definitions, instances, persistence, tasks
 from engine.errors import CalledProcessError, DefinitionCheckFailed, FormDataInvalid, WorkflowRuntimeError
 from store.uow import UnitOfWork
-from tests.engine.conftest import ALL_ROLES, actor, deploy
+from tests.engine.conftest import ALL_ROLES, actor, deploy, sig
 
 REQ = pytest.mark.req("URS-ENG-011", "P11-10k")
 NS = ('xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
@@ -134,3 +134,32 @@ def test_a_called_process_that_lost_its_approval_refuses_the_step(db, services, 
     with pytest.raises(CalledProcessError, match="called process 'qc_test': process 'qc_test' has no approved version"):
         _start(db)
     assert issubclass(CalledProcessError, WorkflowRuntimeError)
+
+
+@REQ
+def test_a_call_activity_pins_the_version_in_force_when_called_not_one_approved_for_later(db, services, frozen_clock):
+    """v2 of the called process approved to take effect on a later date: a call before the date runs v1,
+    a call after it v2, each pinned to the version in force at the moment of the call (no job)."""
+    qc_v1 = deploy(db, services, files=qc_process("Assay (method v1)"), reason="QC test v1")
+    deploy(db, services, files=batch_process(), reason="batch calls the QC test")
+    with UnitOfWork(db, actor("anna")) as uow:
+        v2 = definitions.upload(uow, qc_process("Assay (method v2)"), reason="QC test v2 from 2026-01-10",
+                                roles=ALL_ROLES, services=services).id
+        uow.commit()
+    with UnitOfWork(db, actor("quinn")) as uow:
+        definitions.approve(uow, v2, sig("quinn", "approved"), services=services, effective_from="2026-01-10")
+        uow.commit()
+    before = _start(db)
+    (task,) = _ready(db, services, "quinn", before)
+    assert task.name == "Assay (method v1)"
+    frozen_clock.advance(days=5)  # 2026-01-10 08:00
+    after = _start(db)
+    (task_2,) = _ready(db, services, "quinn", after)
+    assert task_2.name == "Assay (method v2)"
+    persistence.CACHE.clear()
+    (task,) = _ready(db, services, "quinn", before)  # the first call stays on v1
+    assert task.name == "Assay (method v1)"
+    with db.session() as s:
+        pins = [json.loads(e.details)["version_id"] for e in s.execute(
+            select(AuditEntry).where(AuditEntry.action == "instance.process_called").order_by(AuditEntry.seq)).scalars()]
+    assert pins == [qc_v1, v2]

@@ -154,3 +154,79 @@ def test_approved_versions_are_revisions_under_the_one_change_control(db, servic
                                                             "version": 9, "files_sha256": "0" * 64},
                 action="change", reason="r", drafted_by="quinn", drafted_at="2026-01-01T00:00:00Z",
                 signature=type("S", (), {"signature_id": "1", "signer_id": "quinn"})())
+
+
+def _statuses(db):
+    with db.session() as s:
+        return [(h["version"], h["status"], h["effective_from"]) for h in definitions.history(s, "line_clearance")]
+
+
+def _start_version(db):
+    with UnitOfWork(db, actor("alice")) as uow:
+        iid = instances.start(uow, "line_clearance").id
+        uow.commit()
+    with db.session() as s:
+        return instances.inspect(s, iid)["version"]
+
+
+@pytest.mark.req("URS-ENG-003", "P11-10k", "A11-10")
+def test_a_version_approved_for_a_later_date_takes_over_on_that_date(db, services, frozen_clock):
+    """A dated approval leaves the previous version in force until the date (on the product clock, no
+    job); a date in the past or not a date is refused with words for the person, and nothing is stored."""
+    from engine.definition_changes import PROCESS_DEFINITION
+    from masterdata import changes
+
+    deploy(db, services)
+    files = bundle_files("line_clearance")
+    files["line_clearance.bpmn"] = files["line_clearance.bpmn"].replace(b"<bpmn:definitions",
+                                                                        b"<!-- v2 -->\n<bpmn:definitions", 1)
+    v2 = upload(db, services, files, reason="CC-044: from the new year", user="anna")
+    before = actions(db)
+    for when, words in (("2026-01-04", "effective from 2026-01-04: a change cannot take effect in the past"),
+                        ("next tuesday", "expected a date (2026-12-31) or a date and time")):
+        with pytest.raises(DefinitionError, match=words.replace("(", r"\(").replace(")", r"\)")):
+            with UnitOfWork(db, actor("quentin")) as uow:
+                definitions.approve(uow, v2.id, sig("quentin", "approved"), services=services, effective_from=when)
+                uow.commit()
+    assert actions(db)[len(before):] == ["definition_version.approval_refused"] * 2
+    with db.session() as s:
+        assert definitions.get_version(s, v2.id).status == "draft"
+        assert [c.revision for c in changes.history(s, PROCESS_DEFINITION, "line_clearance")] == [1]
+    assert [m["record"] for m in services.sign.made] == ["line_clearance:v1"]  # nothing was signed for v2
+
+    with UnitOfWork(db, actor("quentin")) as uow:
+        definitions.approve(uow, v2.id, sig("quentin", "approved"), services=services, effective_from="2026-01-08")
+        uow.commit()
+    assert [(v, st) for v, st, _ in _statuses(db)] == [(1, "approved"), (2, "scheduled")]
+    assert _statuses(db)[1][2].startswith("2026-01-08T00:00:00")
+    assert _start_version(db) == 1
+    frozen_clock.advance(days=2, hours=15, minutes=59)  # 2026-01-07 23:59
+    assert _start_version(db) == 1
+    frozen_clock.advance(minutes=1)
+    assert [(v, st) for v, st, _ in _statuses(db)] == [(1, "superseded"), (2, "approved")]
+    assert _start_version(db) == 2
+    with UnitOfWork(db, actor("alice")) as uow:
+        with pytest.raises(Exception, match="version id .* is superseded: only the approved version starts"):
+            instances.start(uow, "line_clearance", version_id=_v1(db))
+
+
+@pytest.mark.req("URS-ENG-003", "A11-10")
+def test_a_version_cannot_take_effect_before_one_already_approved_for_a_date(db, services, frozen_clock):
+    deploy(db, services)
+    files = bundle_files("line_clearance")
+    for n in (2, 3):
+        files["line_clearance.bpmn"] = files["line_clearance.bpmn"].replace(
+            b"<bpmn:definitions", f"<!-- v{n} -->\n<bpmn:definitions".encode(), 1)
+        upload(db, services, dict(files), reason=f"CC-05{n}", user="anna")
+    with db.session() as s:
+        v2, v3 = (definitions.find_version(s, "line_clearance", n).id for n in (2, 3))
+    with UnitOfWork(db, actor("quentin")) as uow:
+        definitions.approve(uow, v2, sig("quentin", "approved"), services=services, effective_from="2026-02-01")
+        uow.commit()
+    with pytest.raises(DefinitionError, match="line_clearance:v3: .*takes effect on 2026-02-01.*cannot take effect "
+                                              "before it"):
+        with UnitOfWork(db, actor("quentin")) as uow:
+            definitions.approve(uow, v3, sig("quentin", "approved"), services=services)
+    with db.session() as s:
+        assert definitions.get_version(s, v3).status == "draft"
+    assert [(v, st) for v, st, _ in _statuses(db)] == [(1, "approved"), (2, "scheduled"), (3, "draft")]
