@@ -154,7 +154,10 @@ def upload_cmd(paths: tuple[str, ...], reason: str, process_id: str | None) -> N
 @click.argument("key")
 @click.argument("version", type=int)
 @click.option("--reason", help="approval comment")
-def approve_cmd(key: str, version: int, reason: str | None) -> None:
+@click.option("--effective-from", "effective_from", metavar="DATE",
+              help="the version takes effect on this date (2027-01-31; default: at once); until then the "
+                   "version in force stays in force")
+def approve_cmd(key: str, version: int, reason: str | None, effective_from: str | None) -> None:
     """Approve a draft version with your electronic signature (meaning 'approved')."""
     from engine.definitions import APPROVAL_MEANING, approve, find_version
     from engine.ports import SignatureInput, default_services
@@ -168,9 +171,11 @@ def approve_cmd(key: str, version: int, reason: str | None) -> None:
                    err=True)
         with UnitOfWork(db, signer.actor) as uow:  # signer.credentials: prechecked at the terminal
             approve(uow, target.id, SignatureInput.of(APPROVAL_MEANING, signer.credentials),
-                    services=default_services(settings, signer.session_id), reason=reason)
+                    services=default_services(settings, signer.session_id), reason=reason,
+                    effective_from=effective_from)
             uow.commit()
-        click.echo(f"{key} v{version} approved")
+        when = f", effective from {effective_from}" if effective_from else ""
+        click.echo(f"{key} v{version} approved{when}")
     _with_db(work)
 
 

@@ -15,7 +15,7 @@ from forms.errors import N_
 
 CODES: dict[str, dict[str, str]] = {
     "version_status": {"draft": N_("draft"), "submitted": N_("submitted for approval"), "approved": N_("approved"),
-                       "superseded": N_("superseded")},
+                       "scheduled": N_("approved, not yet in force"), "superseded": N_("superseded")},
     "instance_status": {"running": N_("running"), "completed": N_("completed"), "cancelled": N_("cancelled"),
                         "error": N_("stopped by an error")},
     "task_state": {"READY": N_("ready"), "COMPLETED": N_("completed"), "WAITING": N_("waiting"),

@@ -21,6 +21,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from core import clock
 from core.errors import ValidationError
 from web.errors import wants_json
 from web.uow import database, settings, unit_of_work
@@ -429,7 +430,7 @@ def notify_approvers(uow: Any, version: Any, key: str) -> int:
 @bp.route("/versions/<int:version_id>/approve", methods=["GET", "POST"])
 def approve(version_id: int):  # type: ignore[no-untyped-def]
     from engine.definitions import approve as engine_approve
-    from engine.definitions import get_version
+    from engine.definitions import get_version, status_now
     from engine.errors import EngineError
     from engine.ports import SignatureInput
     from web.review import review_for_approval
@@ -445,14 +446,16 @@ def approve(version_id: int):  # type: ignore[no-untyped-def]
         try:
             with unit_of_work() as uow:
                 engine_approve(uow, version_id, SignatureInput("approved", user.user_id, credentials),
-                               services=_services(), reason=(request.form.get("reason") or "").strip() or None)
+                               services=_services(), reason=(request.form.get("reason") or "").strip() or None,
+                               effective_from=(request.form.get("effective_from") or "").strip() or None)
                 uow.commit()
         except EngineError as exc:
             message, status = refusal_text(exc), exc.http_status
     with unit_of_work() as uow:
         version = get_version(uow.session, version_id)
         key = _key_of(uow.session, version)
-        if version.status == "approved":
+        state, effective_from = status_now(uow.session, version)
+        if version.status == "approved" or state in ("scheduled", "superseded"):
             from signatures.service import signatures_for
 
             manifest = manifestation_html(signatures_for(uow.session, "process_definition_version",
@@ -460,7 +463,8 @@ def approve(version_id: int):  # type: ignore[no-untyped-def]
         review = review_for_approval(uow.session, version)
         problems = problems_for_page(uow.session, version) if version.status in ("draft", "submitted") else []
         return render_template("library/approve.html", version=version, key=key, message=message,
-                               manifest=manifest, review=review, problems=problems), status
+                               manifest=manifest, review=review, problems=problems, state=state,
+                               effective_from=effective_from, today=clock.now().date().isoformat()), status
 
 
 @bp.get("/<key>/compare")

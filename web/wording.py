@@ -125,6 +125,16 @@ REFUSALS: tuple[Wording, ...] = (
             _p(r"may not approve it")),
     Wording("ApprovalRefused",
             N_("Approving process versions needs the QA role."), _p(r"needs role 'qa'")),
+    Wording("DefinitionError",
+            N_("The version cannot take effect on %(date)s: that day is in the past. Choose today or a later date, "
+               "or leave the date empty for at once."),
+            _p(r"effective from (?P<date>[\d-]+): a change cannot take effect in the past")),
+    Wording("DefinitionError",
+            N_("The effective date is not a date: enter it as 2027-01-31 (or leave it empty for at once)."),
+            _p(r"expected a date \(")),
+    Wording("DefinitionError",
+            N_("Another version is already approved to take effect on %(date)s: this one cannot take effect "
+               "before it."), _p(r"an approved revision takes effect on (?P<date>\d{4}-\d{2}-\d{2})")),
     Wording("DefinitionCheckFailed",
             N_("The process has %(count)s problem(s) to fix before it can be approved; they are marked in the "
                "diagram."), _p(r"^(?P<count>\d+) problem")),

@@ -137,3 +137,64 @@ def test_second_qa_user_approves_with_a_signature_and_versions_compare(qa, db):
     assert author.get("/library/dispense/compare?old=1").status_code == 422
     started = author.post("/library/dispense/start", data={"csrf_token": "walk-token", "title": "B-7"})
     assert started.status_code == 302
+
+
+def _latest_instance_version(db) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from engine import instances
+    from engine.models import ProcessInstance
+
+    with db.session() as s:
+        return instances.inspect(s, s.scalar(select(func.max(ProcessInstance.id))))["version"]
+
+
+def _approve(client, db, person, **extra):  # type: ignore[no-untyped-def]
+    return client.post("/library/versions/2/approve", data={"csrf_token": "walk-token", "sig_password": person.password,
+                                                            "sig_totp": testing.next_totp(db, person), **extra})
+
+
+def test_a_version_approved_for_a_later_date_takes_over_on_that_date_in_the_library(qa, db, frozen_clock):
+    """The approve dialog takes an effective date: refused in the past or not a date (en + zh, nothing
+    stored), else the page says "approved, effective from"; the previous version starts instances until
+    the date comes on the product clock, then the new one (no job)."""
+    from tests.web.test_wording import zh
+
+    author, approver, quinn, quentin = qa
+    upload(author)
+    assert approver.post("/library/versions/1/approve", data={
+        "csrf_token": "walk-token", "sig_password": quentin.password,
+        "sig_totp": testing.next_totp(db, quentin)}).status_code == 200
+    upload(author, reason="CC-061: from 10 January")
+    past = _approve(approver, db, quentin, effective_from="2026-01-04")
+    assert past.status_code == 422
+    assert ("The version cannot take effect on 2026-01-04: that day is in the past. Choose today or a later date, "
+            "or leave the date empty for at once.") in past.get_data(as_text=True)
+    frozen_clock.advance(seconds=31)  # a fresh TOTP window
+    wrong = _approve(approver, db, quentin, effective_from="10/01/2026")
+    assert wrong.status_code == 422 and "The effective date is not a date" in wrong.get_data(as_text=True)
+    zh(approver)
+    frozen_clock.advance(seconds=31)
+    past_zh = _approve(approver, db, quentin, effective_from="2026-01-01")
+    assert past_zh.status_code == 422 and "该版本不能于 2026-01-01 生效：该日期已过去" in past_zh.get_data(as_text=True)
+    page = author.get("/library/dispense").get_data(as_text=True)
+    assert 'data-version="2" data-status="draft"' in page and 'data-version="1" data-status="approved"' in page
+
+    frozen_clock.advance(seconds=31)
+    dated = _approve(approver, db, quentin, effective_from="2026-01-10")
+    html = dated.get_data(as_text=True)
+    assert dated.status_code == 200, html
+    assert 'data-status="scheduled">已批准，自 2026-01-10 00:00:00 UTC 起生效<' in html and "Quentin QA" in html
+    page = author.get("/library/dispense").get_data(as_text=True)
+    assert 'data-version="1" data-status="approved"' in page and 'data-version="2" data-status="scheduled"' in page
+    assert "approved, effective from 2026-01-10 00:00:00 UTC" in page
+    assert author.post("/library/dispense/start", data={"csrf_token": "walk-token", "title": "B-8"}).status_code == 302
+    assert _latest_instance_version(db) == 1
+
+    frozen_clock.advance(days=5)  # 2026-01-10 08:01: no job ran
+    open_session(db, author, quinn)  # signed in afresh (the session timed out)
+    page = author.get("/library/dispense").get_data(as_text=True)
+    assert 'data-version="1" data-status="superseded"' in page and 'data-version="2" data-status="approved"' in page
+    assert "in force since 2026-01-10 00:00:00 UTC" in page
+    assert author.post("/library/dispense/start", data={"csrf_token": "walk-token", "title": "B-9"}).status_code == 302
+    assert _latest_instance_version(db) == 2

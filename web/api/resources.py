@@ -76,7 +76,7 @@ def _definition_item(row: Mapping[str, Any]) -> Item:
     return {"key": row["key"], "name": row["name"],
             "approved_version": approved[-1]["version"] if approved else None,
             "versions": [{k: v[k] for k in ("version", "status", "reason", "created_by", "created_at", "approved_by",
-                                            "approved_at", "files_sha256")} for v in versions]}
+                                            "approved_at", "files_sha256", "effective_from")} for v in versions]}
 
 
 def _definitions_page(session: Session, after: str | None, limit: int) -> tuple[list[Item], str | None]:
@@ -104,7 +104,9 @@ DEFINITION_SCHEMA = {
             "version": {"type": "integer"}, "status": {"type": "string"}, "reason": {"type": ["string", "null"]},
             "created_by": {"type": "string"}, "created_at": {"type": "string"},
             "approved_by": {"type": ["string", "null"]}, "approved_at": {"type": ["string", "null"]},
-            "files_sha256": {"type": "string"}}}},
+            "files_sha256": {"type": "string"},
+            "effective_from": {"type": ["string", "null"], "description": "When an approved version takes (took) "
+                               "effect; status 'scheduled': approved for that later date, not yet in force."}}}},
     },
 }
 
