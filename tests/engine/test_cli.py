@@ -79,3 +79,43 @@ def test_check_reports_bpmnlint_findings_and_layout_without_refusing(run):
     assert "passes every check" in undrawn.output
     assert "line_clearance.bpmn: element 'start': Element is missing bpmndi (bpmnlint no-bpmndi, error)" in \
         undrawn.output
+
+
+@pytest.mark.req("URS-ENG-003", "P11-10k", "A11-10")
+def test_approve_with_an_effective_date(db, settings, run, frozen_clock, tmp_path):
+    """`gmp process approve --effective-from`: a date in the past is refused (exit 1, nothing stored);
+    a later date leaves v1 in force until then (`gmp process list`)."""
+    folder = PROCESSES / "line_clearance"
+    copy = tmp_path / "line_clearance"
+    for path in folder.rglob("*"):
+        if path.is_file():
+            target = copy / path.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = path.read_bytes()
+            target.write_bytes(data.replace(b"<bpmn:definitions", b"<!-- v2 -->\n<bpmn:definitions", 1)
+                               if path.suffix == ".bpmn" else data)
+    with kdf.unsafe_fast_kdf():
+        admin = testing.bootstrap_admin(db, settings)
+        anna = testing.enrolled_user(db, settings, admin, "anna", "Anna Author", ["qa"])
+        quinn = testing.enrolled_user(db, settings, admin, "quinn", "Quinn QA", ["qa"])
+        frozen_clock.advance(seconds=30)
+        assert run("process", "upload", str(folder), "--reason", "CC-001", env=login_env(db, anna)).exit_code == 0
+        assert run("process", "approve", "line_clearance", "1", env=login_env(db, quinn)).exit_code == 0
+        frozen_clock.advance(seconds=30)
+        assert run("process", "upload", str(copy), "--reason", "CC-002", env=login_env(db, anna)).exit_code == 0
+        frozen_clock.advance(seconds=30)
+        past = run("process", "approve", "line_clearance", "2", "--effective-from", "2025-12-31",
+                   env=login_env(db, quinn))
+        assert past.exit_code == 1 and isinstance(past.exception, SystemExit), past.output
+        assert "effective from 2025-12-31: a change cannot take effect in the past" in past.output
+        assert "line_clearance\tLine clearance\tv1 approved, v2 draft" in run("process", "list").output
+        frozen_clock.advance(seconds=30)
+        dated = run("process", "approve", "line_clearance", "2", "--effective-from", "2026-02-01",
+                    env=login_env(db, quinn))
+        assert dated.exit_code == 0, dated.output
+        assert "line_clearance v2 approved, effective from 2026-02-01" in dated.output
+    assert "v1 approved, v2 scheduled" in run("process", "list").output
+    assert json.loads(run("process", "history", "line_clearance").output)[1]["effective_from"].startswith(
+        "2026-02-01T00:00:00")
+    frozen_clock.advance(days=30)
+    assert "v1 superseded, v2 approved" in run("process", "list").output
