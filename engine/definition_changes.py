@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core import clock
-
 from masterdata import changes
 from masterdata.changes import Change, ChangeKind
 
