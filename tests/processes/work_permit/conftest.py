@@ -50,11 +50,16 @@ def simulator():  # type: ignore[no-untyped-def]
 
 
 class Site:
-    def __init__(self, db: Any, settings: Any, clock: Any, sim: Any) -> None:
+    def __init__(self, db: Any, settings: Any, clock: Any, sim: Any, enrolled: tuple[Any, dict[str, Any]] | None = None) -> None:
+        """A new site (its people enrolled now), or with `enrolled` (admin, people) one whose database
+        already holds them (a copy of a seeded template)."""
         self.db, self.settings, self.clock, self.sim = db, settings, clock, sim
-        self.admin = testing.bootstrap_admin(db, settings)
-        self.people = {uid: testing.enrolled_user(db, settings, self.admin, uid, name, roles)
-                       for uid, name, roles in PEOPLE}
+        if enrolled is None:
+            self.admin = testing.bootstrap_admin(db, settings)
+            self.people = {uid: testing.enrolled_user(db, settings, self.admin, uid, name, roles)
+                           for uid, name, roles in PEOPLE}
+        else:
+            self.admin, self.people = enrolled[0], dict(enrolled[1])
         self.catalogue = register_kinds(ChangeCatalogue()).freeze()
         self.services = default_services(settings)
         for point, value in PLANT_STATE.items():
@@ -188,17 +193,64 @@ class Site:
             return session.get(ProcessInstance, instance_id).status
 
 
+def seed_site(site: Site) -> None:
+    """The permit site's master data, tags and approved definition."""
+    site.put_in_force("document", {sop: {"title": title, "type": "sop", "version": 1, "effective_date": "2025-06-01"}
+                                   for sop, title in SOPS.items()})
+    site.register_tags()
+    site.deploy()
+    site.grant("tom", "SOP-EHS-001", "SOP-EHS-002", "SOP-EHS-003", "SOP-EHS-005")
+
+
+@pytest.fixture(scope="session")
+def _site_templates() -> dict[Any, Any]:
+    return {}
+
+
 @pytest.fixture
-def site(db, settings, frozen_clock, simulator, runtime) -> Iterator[Site]:  # type: ignore[no-untyped-def]
+def site(backend, db, settings, frozen_clock, simulator, runtime, request, _site_templates) -> Iterator[Site]:  # type: ignore[no-untyped-def]
+    """A seeded site in this test's own database: a copy of a template seeded once per backend and
+    simulator (the tag registry names the simulator's port), with the template's instance folder
+    (server key); the test's frozen clock continues where the seeding left it, as if it had seeded."""
+    import shutil
+    from dataclasses import replace
+
     from bpmn.glue import extend
     from signatures import kdf
+    from store.db import Database
 
     extend(runtime)
+    key = (backend, simulator.modbus_port)
+    if key not in _site_templates:
+        folder = request.getfixturevalue("tmp_path_factory").mktemp(f"permit-site-{backend}")
+        (folder / "instance").mkdir()
+        if backend == "sqlite":
+            shutil.copy(request.getfixturevalue("_sqlite_template"), folder / "site.sqlite3")
+            url = f"sqlite:///{folder / 'site.sqlite3'}"
+        else:
+            server = request.getfixturevalue("pg_server")
+            name = f"permit_site_{simulator.modbus_port}"
+            server.admin_execute(f"CREATE DATABASE {name} TEMPLATE {request.getfixturevalue('_pg_template')}")
+            url = server.url(name)
+        seeding = replace(settings, instance_path=str(folder / "instance"), database_url=url)
+        template_db = Database(url)
+        try:
+            with kdf.unsafe_fast_kdf():
+                seeded = Site(template_db, seeding, frozen_clock, simulator)
+                seed_site(seeded)
+        finally:
+            template_db.dispose()
+        _site_templates[key] = (folder, url, (seeded.admin, seeded.people), frozen_clock.value)
+    folder, url, enrolled, seeded_until = _site_templates[key]
+    db.dispose()
+    if backend == "sqlite":
+        shutil.copy(url.removeprefix("sqlite:///"), settings.database_url.removeprefix("sqlite:///"))
+    else:
+        server = request.getfixturevalue("pg_server")
+        name = settings.database_url.rsplit("/", 1)[-1].split("?")[0]
+        server.admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        server.admin_execute(f"CREATE DATABASE {name} TEMPLATE {url.rsplit('/', 1)[-1].split('?')[0]}")
+    shutil.copytree(folder / "instance", settings.instance_path, dirs_exist_ok=True)
+    frozen_clock.value = seeded_until  # after every TOTP step the seeding used
     with kdf.unsafe_fast_kdf():
-        found = Site(db, settings, frozen_clock, simulator)
-        found.put_in_force("document", {sop: {"title": title, "type": "sop", "version": 1, "effective_date": "2025-06-01"}
-                                        for sop, title in SOPS.items()})
-        found.register_tags()
-        found.deploy()
-        found.grant("tom", "SOP-EHS-001", "SOP-EHS-002", "SOP-EHS-003", "SOP-EHS-005")
-        yield found
+        yield Site(db, settings, frozen_clock, simulator, enrolled)
