@@ -62,7 +62,7 @@ class Section:
 
 SECTIONS = (
     Section("changes", "Process and configuration changes", "流程和配置变更",
-            ("definition.", "definition_version.", "tag_registry.", "server_key.", "validation_pack.")),
+            ("definition.", "definition_version.", "tag_registry.", "md_change.", "server_key.", "validation_pack.")),
     Section("access", "Role and user changes", "角色和用户变更",
             ("role.", "system_account.", "api_token.issued", "api_token.revoked", "enrolment.issued", "user.created",
              "user.deactivated", "user.unlocked", "user.expiry_changed", "user.credentials_revoked",

@@ -162,12 +162,15 @@ def _seed_processes(db: Database, settings: Settings, credentials: Callable[[str
 
 
 def _credentials(db: Database, user_id: str, secret: str, demo_clock: clock.FrozenClock):  # type: ignore[no-untyped-def]
-    """All components for one ceremony; the clock moves on so the next code is unused."""
+    """All components for one ceremony, the password checked now (signatures.precheck: call this before
+    the unit of work that signs); the clock moves on so the next code is unused."""
     from signatures import totp
     from signatures.credentials import Credentials
+    from signatures.precheck import precheck_signing
 
     demo_clock.advance(seconds=CEREMONY_STEP.total_seconds())
-    return Credentials(user_id, DEMO_PASSWORD, totp.code_at_step(secret, totp.current_step(secret, clock.now())))
+    return precheck_signing(db, Credentials(user_id, DEMO_PASSWORD,
+                                            totp.code_at_step(secret, totp.current_step(secret, clock.now()))))
 
 
 def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], demo_clock: clock.FrozenClock,
@@ -186,8 +189,9 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
     from signatures.accountability import sign_statement
 
     victor = Actor("victor", "Victor Verifier")
+    creds = _credentials(db, victor.user_id, secrets[victor.user_id], demo_clock)
     with UnitOfWork(db, victor) as uow:
-        sign_statement(uow, _credentials(db, victor.user_id, secrets[victor.user_id], demo_clock), settings)
+        sign_statement(uow, creds, settings)
         uow.commit()
     with UnitOfWork(db, quinn) as uow:
         revision = import_revision(uow, PLANT_TAGS.read_bytes(), PLANT_TAGS.name,
@@ -197,9 +201,10 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
                                        "plant-opcua": f"opc.tcp://127.0.0.1:{settings.opcua_port}/gmp/plant"})
         uow.commit()
         number = revision.number
+    creds = _credentials(db, "rita", secrets["rita"], demo_clock)
     with UnitOfWork(db, rita) as uow:
-        approve_revision(uow, number, credentials=_credentials(db, "rita", secrets["rita"], demo_clock),
-                         settings=settings, reason="demo plant tags reviewed against the equipment list")
+        approve_revision(uow, number, credentials=creds, settings=settings,
+                         reason="demo plant tags reviewed against the equipment list")
         uow.commit()
     for folder in sorted(p for p in DEMO_PROCESSES.iterdir() if p.is_dir()):
         files = {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*"))
@@ -209,11 +214,10 @@ def _seed_library(db: Database, settings: Settings, secrets: dict[str, str], dem
             key = uow.session.get(ProcessDefinition, version.definition_id).key
             uow.commit()
             version_id = version.id
+        creds = _credentials(db, "rita", secrets["rita"], demo_clock)
         with UnitOfWork(db, rita) as uow:
-            creds = _credentials(db, "rita", secrets["rita"], demo_clock)
-            definitions.approve(uow, version_id, SignatureInput("approved", "rita", {
-                "password": creds.password, "totp": creds.totp or ""}), settings=settings,
-                reason="demo process reviewed", runtime=runtime)
+            definitions.approve(uow, version_id, SignatureInput.of("approved", creds), settings=settings,
+                                reason="demo process reviewed", runtime=runtime)
             uow.commit()
         with UnitOfWork(db, sam) as uow:
             instances.start(uow, key, title=f"Demo {folder.name.replace('_', ' ')}", settings=settings,

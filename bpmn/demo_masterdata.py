@@ -146,8 +146,9 @@ def put_in_force(db: Database, settings: Settings, credentials: Credentials, kin
                                                          for key, data in items.items()],
                                   f"{purpose}: {kind.replace('_', ' ')} data", settings=settings)
         uow.commit()
+    creds = credentials("rita")  # the password checked before the write transaction (signatures.precheck)
     with UnitOfWork(db, Actor("rita", "Rita Reviewer")) as uow:
-        changes.approve_set(uow, catalogue, found.id, credentials=credentials("rita"), settings=settings,
+        changes.approve_set(uow, catalogue, found.id, credentials=creds, settings=settings,
                             reason=f"{purpose} data checked against the source documents")
         uow.commit()
 
@@ -166,17 +167,21 @@ def seed(db: Database, settings: Settings, credentials: Credentials) -> None:
     from signatures.accountability import get_statement, sign_statement
 
     for actor in (quinn, rita, alice, sam):  # each signs the accountability statement before their first signature
-        with UnitOfWork(db, actor) as uow:
-            if get_statement(uow.session, actor.user_id) is None:  # (a site's people may have signed it already)
-                sign_statement(uow, credentials(actor.user_id), settings)
+        with db.read_session() as session:
+            signed = get_statement(session, actor.user_id) is not None  # (a site's people may have signed it already)
+        if not signed:
+            creds = credentials(actor.user_id)
+            with UnitOfWork(db, actor) as uow:
+                sign_statement(uow, creds, settings)
                 uow.commit()
 
     def in_force(kind: str, items: dict[str, dict[str, Any]], action: str = "create") -> None:
         put_in_force(db, settings, credentials, kind, items, action, catalogue=catalogue)
 
     def act(actor: Actor, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        creds = credentials(actor.user_id)
         with UnitOfWork(db, actor) as uow:
-            result = fn(uow, *args, credentials=credentials(actor.user_id), settings=settings, **kwargs)
+            result = fn(uow, *args, credentials=creds, settings=settings, **kwargs)
             uow.commit()
         return result
 

@@ -156,8 +156,8 @@ class BatchRecordScenario:
         from masterdata import calibration, lots
         from signatures import testing, totp
         from signatures.accountability import sign_statement
-        from signatures.credentials import Credentials
         from signatures.models import UserAccount
+        from signatures.precheck import signing_credentials
 
         real = clock.get_clock()
         past = clock.FrozenClock(clock.now() - timedelta(minutes=120 + 10 * self.lines))
@@ -179,8 +179,8 @@ class BatchRecordScenario:
                     if last <= now:
                         break
                     past.advance(seconds=30)
-                return Credentials(person.user_id, PASSWORD,
-                                   totp.code_at_step(person.totp_secret, max(last + 1, now)))
+                return signing_credentials(db, person.user_id, PASSWORD,  # prechecked: call before the unit of work
+                                           totp.code_at_step(person.totp_secret, max(last + 1, now)))
 
             demo_masterdata.seed(db, settings, creds)  # the demo plant: recipes, lots, equipment, qualifications
             with UnitOfWork(db, self.people["quinn"].actor) as uow:
@@ -217,8 +217,7 @@ class BatchRecordScenario:
                 uow.commit()
             c = creds("rita")
             with UnitOfWork(db, self.people["rita"].actor) as uow:
-                definitions.approve(uow, version_id, SignatureInput("approved", "rita", {
-                    "password": c.password, "totp": c.totp or ""}), settings=settings, reason="PQ")
+                definitions.approve(uow, version_id, SignatureInput.of("approved", c), settings=settings, reason="PQ")
                 uow.commit()
             if self.lines > 1:
                 self._add_lines(db, settings, admin, creds)
@@ -298,6 +297,7 @@ class BatchRecordScenario:
         """Every piece of equipment of the line the batch left dirty: cleaned by the operator,
         released by the supervisor (signed logbook entries, in their continuous sessions)."""
         from masterdata.equipment_log import CLEAN, DIRTY, RELEASED, equipment_state, log_equipment
+        from signatures.precheck import signing_credentials
 
         with db.read_session() as session:
             dirty = [code for code in (tuple(crew.equipment.values()) or EQUIPMENT)
@@ -309,7 +309,7 @@ class BatchRecordScenario:
                 user = person.user_id
                 auth = self.sign_in(db, settings, user)  # before the first signing's code
                 with self.first_signing(user) as first:
-                    creds = self.checked(db, user, person.password, self.code(person) if first else None)
+                    creds = signing_credentials(db, user, person.password, self.code(person) if first else None)
                     step(person, lambda uow, code=code, status=status, note=note, creds=creds, auth=auth:
                          log_equipment(uow, code, status, note=note, credentials=creds, settings=settings,
                                        auth_session=auth))
@@ -383,15 +383,6 @@ class BatchRecordScenario:
                     uow, person.user_id, person.password, code, settings, client="pq", prechecked=checked))
             return self.sessions[user]
 
-    @staticmethod
-    def checked(db: Database, user: str, password: str, code: str | None) -> Any:
-        """A signer's components with the key unwrap done before the write transaction, as the
-        signing dialog does (signatures.precheck)."""
-        from signatures.credentials import Credentials
-        from signatures.precheck import precheck_signing
-
-        return precheck_signing(db, Credentials(user, password, code))
-
     def attempt(self, db: Database, person: Any, fn: Any) -> Any:
         """One unit of work as `person`; again after a lock or serialisation conflict."""
         def once() -> Any:
@@ -430,6 +421,7 @@ class BatchRecordScenario:
         from engine import instances
         from engine.ports import SignatureInput
         from engine.scheduler import Scheduler
+        from signatures.precheck import signing_credentials
 
         result = BatchResult(batch)
         ver = self.people[crew.verifier]
@@ -471,15 +463,13 @@ class BatchRecordScenario:
             with self.first_signing(user if meanings and in_session else None) as first:
                 first = first or (bool(meanings) and not in_session)
                 code = self.code(person) if first else None
-                creds = {"password": person.password, **({"totp": code} if code else {})}
+                signatures = []
                 if meanings:
-                    creds["prechecked"] = self.checked(db, user, person.password, code).prechecked
-                signatures = [SignatureInput(m, user, creds) for m in meanings]
+                    creds = signing_credentials(db, user, person.password, code)
+                    signatures = [SignatureInput.of(m, creds) for m in meanings]
                 if verifier is not None:
-                    code = self.code(verifier)
-                    signatures.append(SignatureInput("verified", verifier.user_id, {
-                        "password": verifier.password, "totp": code,
-                        "prechecked": self.checked(db, verifier.user_id, verifier.password, code).prechecked}))
+                    signatures.append(SignatureInput.of("verified", signing_credentials(
+                        db, verifier.user_id, verifier.password, self.code(verifier))))
                 self._complete(db, settings, iid, bpmn_id, person, data, signatures, verifier, overrides, result,
                                step, wait_for)
 

@@ -79,9 +79,9 @@ class DemoScenario:
                                              "plant-opcua": f"opc.tcp://127.0.0.1:{settings.opcua_port}/gmp/plant"}).number
                 uow.commit()
             past.advance(seconds=31)
+            creds = testing.credentials(db, approver)  # prechecked: before the write transaction
             with UnitOfWork(db, approver.actor) as uow:
-                approve_revision(uow, number, credentials=testing.credentials(db, approver), settings=settings,
-                                 reason="PQ: tags reviewed")
+                approve_revision(uow, number, credentials=creds, settings=settings, reason="PQ: tags reviewed")
                 uow.commit()
             files = {str(p.relative_to(PROCESS)): p.read_bytes() for p in sorted(PROCESS.rglob("*")) if p.is_file()}
             services = default_services(settings)
@@ -91,8 +91,7 @@ class DemoScenario:
             past.advance(seconds=31)
             creds = testing.credentials(db, approver)
             with UnitOfWork(db, approver.actor) as uow:
-                definitions.approve(uow, version_id, SignatureInput("approved", approver.user_id, {
-                    "password": creds.password, "totp": creds.totp or ""}), services=services, reason="PQ")
+                definitions.approve(uow, version_id, SignatureInput.of("approved", creds), services=services, reason="PQ")
                 uow.commit()
         finally:
             clock.set_clock(real)
@@ -125,6 +124,7 @@ class DemoScenario:
         from connectors.service import client_for, read_tag
         from engine import instances, tasks
         from engine.ports import SignatureInput, default_services
+        from signatures.precheck import signing_credentials
 
         result = BatchResult(f"B{index + 1:03d}")
         op, sup, qa = (self.people[f"{role}{worker}"] for role in ("op", "sup", "qa"))
@@ -149,8 +149,8 @@ class DemoScenario:
             services = default_services(settings, auth_session=auth)
             # the first signing in a session needs every component (the next TOTP code), later ones the password
             first = bool(meanings) and person.user_id not in self.signed
-            creds = {"password": person.password, **({"totp": self.code(person)} if first else {})}
-            sigs = [SignatureInput(m, person.user_id, creds) for m in meanings] + list(extra)
+            creds = signing_credentials(db, person.user_id, person.password, self.code(person) if first else None)
+            sigs = [SignatureInput.of(m, creds) for m in meanings] + list(extra)
             task_id = ready(iid)[bpmn_id]
             step(person, lambda uow: tasks.complete_task(uow, task_id, data, sigs, services=services, settings=settings))
             result.signatures += len(sigs)
@@ -165,7 +165,7 @@ class DemoScenario:
                                                 instance_id=str(iid)))
         result.equipment_reads += 1
         clear = index % 5 != 4
-        verifier = SignatureInput("verified", ver.user_id, {"password": ver.password, "totp": self.code(ver)})
+        verifier = SignatureInput.of("verified", signing_credentials(db, ver.user_id, ver.password, self.code(ver)))
         complete(op, "record_clearance", {"room": f"G-{101 + worker}", "previous_product_removed": True,
                                           "line_clear": clear}, ["performed"], [verifier])
         if clear:

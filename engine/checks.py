@@ -122,6 +122,11 @@ def _check_task(bundle: ParsedBundle, task_spec: Any, bpmn_id: str, roles: set[s
         for action in actions:
             if action.operator not in runtime.operators:
                 problem(f"{action.name}: operator '{action.operator}' that carries it out is not registered")
+            elif not catches_errors(bundle.bpmn_trees, bpmn_id):
+                codes = ", ".join(runtime.operators.get(action.operator).error_codes) or "any error"
+                problem(f"the signed action '{action.name}' can be refused, fail or stay unconfirmed ({codes}): "
+                        "attach a boundary error event to the task (or to a subprocess around it) for the path the "
+                        "process takes then")
 
     if is_user_task(task_spec):
         lane = lane_of(task_spec)
@@ -146,3 +151,26 @@ def ensure_valid(bundle: ParsedBundle, **kwargs: Any) -> None:
     problems = check_bundle(bundle, **kwargs)
     if problems:
         raise DefinitionCheckFailed(problems)
+
+
+def catches_errors(trees: Any, element_id: str) -> bool:
+    """Whether a BPMN error thrown at `element_id` is caught: an error boundary event on the
+    element or on a subprocess around it, or an event subprocess with an error start event
+    in a (sub)process around it."""
+    for root in trees.values():
+        found = next((e for e in root.iter() if isinstance(e.tag, str) and e.get("id") == element_id), None)
+        if found is None:
+            continue
+        boundaries = {e.get("attachedToRef") for e in root.iter(f"{{{BPMN_NS}}}boundaryEvent")
+                      if e.find(f"{{{BPMN_NS}}}errorEventDefinition") is not None}
+        node = found
+        while node is not None:
+            if node.get("id") in boundaries:
+                return True
+            for child in node.findall(f"{{{BPMN_NS}}}subProcess"):
+                if child.get("triggeredByEvent") == "true" and child.find(
+                        f"{{{BPMN_NS}}}startEvent/{{{BPMN_NS}}}errorEventDefinition") is not None:
+                    return True
+            node = node.getparent()
+        return False
+    return False

@@ -166,9 +166,8 @@ def approve_cmd(key: str, version: int, reason: str | None) -> None:
         signer = signer_at_terminal(db, settings)
         click.echo(f"Signing {key} v{version} with meaning '{APPROVAL_MEANING}' as {signer.actor.printed_name}",
                    err=True)
-        credentials = {"password": signer.credentials.password, "totp": signer.credentials.totp or ""}
-        with UnitOfWork(db, signer.actor) as uow:
-            approve(uow, target.id, SignatureInput(APPROVAL_MEANING, signer.user_id, credentials),
+        with UnitOfWork(db, signer.actor) as uow:  # signer.credentials: prechecked at the terminal
+            approve(uow, target.id, SignatureInput.of(APPROVAL_MEANING, signer.credentials),
                     services=default_services(settings, signer.session_id), reason=reason)
             uow.commit()
         click.echo(f"{key} v{version} approved")

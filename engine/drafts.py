@@ -37,11 +37,9 @@ from engine.parsing import (
     Problem,
     ProcessChoice,
     _catalogue,
-    _kind,
-    check_file_names,
     parse_bundle,
-    parse_xml,
     process_choices,
+    read_files,
     schema_problems,
 )
 from engine.ports import EngineServices, default_services
@@ -81,34 +79,6 @@ class Inspection:
         return spec_to_json(self.bundle.spec, self.bundle.subprocess_specs)
 
 
-def _read(files: Mapping[str, bytes]) -> tuple[dict[str, Any], dict[str, Any], list[Problem]]:
-    """Safe parsing of every file: refuses hostile or malformed XML; JSON errors are problems."""
-    import json
-
-    check_file_names(files)
-    bpmn_trees: dict[str, Any] = {}
-    dmn_trees: dict[str, Any] = {}
-    problems: list[Problem] = []
-    for name in sorted(files):
-        kind = _kind(name, files[name])
-        if kind == "json":
-            try:
-                json.loads(files[name].decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as exc:
-                problems.append(Problem(f"not valid JSON: {exc}", file=name, line=getattr(exc, "lineno", None)))
-            continue
-        root = parse_xml(files[name], name)
-        if kind == "bpmn":
-            if root.tag != f"{{{BPMN_NS}}}definitions":
-                raise DefinitionError(f"{name}:{root.sourceline}: not a BPMN 2.0 file (root element {root.tag})")
-            bpmn_trees[name] = root
-        else:
-            dmn_trees[name] = root
-    if not bpmn_trees:
-        raise DefinitionError("the upload contains no .bpmn file")
-    return bpmn_trees, dmn_trees, problems
-
-
 def choose_process(choices: list[ProcessChoice], process_id: str | None) -> ProcessChoice:
     if process_id is not None:
         for choice in choices:
@@ -132,7 +102,8 @@ def inspect(files: Mapping[str, bytes], process_id: str | None = None, *, roles:
     The gates, task properties and operators are the runtime's (`runtime=`, else the current
     one); with `session`, called processes are looked up among the stored definitions."""
     files = dict(files)
-    bpmn_trees, dmn_trees, problems = _read(files)
+    read = read_files(files)
+    bpmn_trees, dmn_trees, problems = read.bpmn, read.dmn, list(read.problems)
     choices = process_choices(bpmn_trees)
     chosen = choose_process(choices, process_id)
     for name, root in bpmn_trees.items():

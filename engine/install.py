@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import configure_mappers
+
 from engine.definition_changes import PROCESS_DEFINITION
 from engine.gates import CORE_GATES, GateRegistry
 from engine.messages import MessageRouting, operator_actions
@@ -30,7 +32,13 @@ from masterdata.changes import ChangeCatalogue
 
 def build_runtime(name: str = "engine", settings: Any = None) -> EngineRuntime:
     """A new runtime with the engine's own gates, properties, operators and save hooks;
-    the limits of diagram code from `settings` (`script_*`, defaults without)."""
+    the limits of diagram code from `settings` (`script_*`, defaults without).
+
+    Also configures the ORM mappers of every model imported so far: a process builds its
+    runtime once, at start, and the first query (a web worker's first request, the first
+    cold load of an instance) would otherwise pay for configuring all of them (a no-op
+    once done)."""
+    configure_mappers()
     operators = OperatorRegistry()
     register_builtins(operators)
     return EngineRuntime(gates=GateRegistry(CORE_GATES), properties=PropertyRegistry(CORE_PROPERTIES),

@@ -210,14 +210,27 @@ def source_size_problems(root: Any, filename: str, max_chars: int, *, dmn: bool 
     return problems
 
 
-def _parse_bundle(files: dict[str, bytes], process_id: str | None, max_source_chars: int,
-                  schema_errors_fatal: bool = True) -> ParsedBundle:
+@dataclass
+class ReadFiles:
+    """The uploaded files, read: XML trees of the .bpmn and .dmn files, the parsed .json
+    files, the JSON files that are not valid (`problems`) and the scripts or expressions
+    longer than the limit (`too_long`)."""
+
+    bpmn: dict[str, Any]
+    dmn: dict[str, Any]
+    json_files: dict[str, Any]
+    problems: list[Problem]
+    too_long: list[Problem]
+
+
+def read_files(files: Mapping[str, bytes], max_source_chars: int = MAX_SOURCE_CHARS) -> ReadFiles:
+    """Read every file of an upload safely, the one reader of uploads (parse_bundle, engine.drafts).
+
+    Refuses (raises) unsupported names, hostile or malformed XML, a .bpmn file whose root is
+    not BPMN 2.0 `definitions`, an oversized file and an upload without a .bpmn file; a JSON
+    file that is not valid JSON and a script longer than `max_source_chars` are problems."""
     check_file_names(files)
-    bpmn_trees: dict[str, Any] = {}
-    dmn_trees: dict[str, Any] = {}
-    json_files: dict[str, Any] = {}
-    problems: list[Problem] = []
-    too_long: list[Problem] = []
+    read = ReadFiles({}, {}, {}, [], [])
     for name in sorted(files):
         content = files[name]
         kind = _kind(name, content)
@@ -225,24 +238,30 @@ def _parse_bundle(files: dict[str, bytes], process_id: str | None, max_source_ch
             if len(content) > MAX_FILE_BYTES:
                 raise DefinitionError(f"{name}: file is larger than {MAX_FILE_BYTES} bytes")
             try:
-                json_files[name] = json.loads(content.decode("utf-8"))
+                read.json_files[name] = json.loads(content.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                line = getattr(exc, "lineno", None)
-                problems.append(Problem(f"not valid JSON: {exc}", file=name, line=line))
+                read.problems.append(Problem(f"not valid JSON: {exc}", file=name, line=getattr(exc, "lineno", None)))
             continue
         with _reading(name):
             root = parse_xml(content, name)
-        too_long.extend(source_size_problems(root, name, max_source_chars, dmn=kind == "dmn"))
+        read.too_long.extend(source_size_problems(root, name, max_source_chars, dmn=kind == "dmn"))
         if kind == "bpmn":
             if root.tag != f"{{{BPMN_NS}}}definitions":
                 raise DefinitionError(f"{name}:{root.sourceline}: not a BPMN 2.0 file (root element {root.tag})")
-            bpmn_trees[name] = root
+            read.bpmn[name] = root
         else:
-            dmn_trees[name] = root
-    if not bpmn_trees:
+            read.dmn[name] = root
+    if not read.bpmn:
         raise DefinitionError("the upload contains no .bpmn file")
-    if too_long:  # refused before the schema check and SpiffWorkflow's parser read them
-        raise DefinitionCheckFailed(problems + too_long)
+    return read
+
+
+def _parse_bundle(files: dict[str, bytes], process_id: str | None, max_source_chars: int,
+                  schema_errors_fatal: bool = True) -> ParsedBundle:
+    read = read_files(files, max_source_chars)
+    bpmn_trees, dmn_trees, json_files, problems = read.bpmn, read.dmn, read.json_files, list(read.problems)
+    if read.too_long:  # refused before the schema check and SpiffWorkflow's parser read them
+        raise DefinitionCheckFailed(problems + read.too_long)
 
     for name, root in bpmn_trees.items():
         with _reading(name):

@@ -38,7 +38,15 @@ class SignatureInput:
 
     meaning: str
     signer_id: str
-    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
+    credentials: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, meaning: str, credentials: Any, **extra: Any) -> "SignatureInput":
+        """The signature of the person whose `signatures.credentials.Credentials` are given, with
+        their password check done before the write transaction (`credentials.prechecked`, from
+        signatures.precheck.precheck_signing) carried along; `extra`: e.g. `reason`."""
+        return cls(meaning, credentials.username, {"password": credentials.password, "totp": credentials.totp or "",
+                                                   "prechecked": credentials.prechecked, **extra})
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,11 @@ values is an error.
                                                      refused, captured readings are rounded to it)
     x-gmp-i18n            {"zh": {"title": "净重"}}  labels, help and choice names per language
 
+    x-gmp-value-from      "evaluation.supplier"      the value is preset (read-only) from the instance data
+                                                     (forms.bind_rows) when the instance holds it, entered
+                                                     as usual when it does not
+    x-gmp-unit-from       "work_order.unit"          the unit (x-gmp-unit) is taken from the instance data
+
 On a repeating group:
 
     x-gmp-rows-from       "bom"                      the rows are preset from a list in the instance
@@ -50,10 +55,12 @@ from forms.errors import ExpressionError, FormDefinitionError
 from forms.numbers import decimal_schema, to_decimal
 
 ROWS_FROM = "x-gmp-rows-from"
+VALUE_FROM = "x-gmp-value-from"
+UNIT_FROM = "x-gmp-unit-from"
 KEYWORDS = ("x-gmp-unit", "x-gmp-limits", "x-gmp-equipment-tag", "x-gmp-critical", "x-gmp-calculated",
-            "x-gmp-decimals", "x-gmp-i18n", ROWS_FROM)
+            "x-gmp-decimals", "x-gmp-i18n", ROWS_FROM, VALUE_FROM, UNIT_FROM)
 SCALAR_KEYWORDS = ("x-gmp-unit", "x-gmp-limits", "x-gmp-equipment-tag", "x-gmp-critical", "x-gmp-calculated",
-                   "x-gmp-decimals")
+                   "x-gmp-decimals", VALUE_FROM, UNIT_FROM)
 UI_KEYS = {"ui:title", "ui:help", "ui:description", "ui:widget", "ui:placeholder", "ui:readonly",
            "ui:autofocus", "ui:rows", "ui:enumNames", "ui:options"}
 FORM_UI_KEYS = {"ui:order", "ui:title", "ui:description", "ui:submitButtonOptions", "x-gmp-i18n"}
@@ -203,6 +210,8 @@ class FieldSpec:
     default_rows: tuple[Mapping[str, Any], ...] = ()
     titled: bool = True
     rows_from: RowsSource | None = None
+    value_from: str | None = None  # x-gmp-value-from: the instance data path the value is preset from
+    unit_from: str | None = None  # x-gmp-unit-from: the instance data path the unit is taken from
 
     # ---- what a person reads
     def label(self, language: str | None = None) -> str:
@@ -726,6 +735,8 @@ class _Loader:
             if name in calculated.names:
                 raise FormDefinitionError("a calculation cannot use its own field", path=path)
 
+        value_from, unit_from = self.instance_sources(key, prop, ui, path, tag, calculated, unit)
+
         max_length = None
         if ftype == "string":
             declared = prop.get("maxLength")
@@ -736,7 +747,33 @@ class _Loader:
         return FieldSpec(name=name, schema=prop, ui=ui, title=title, type=ftype, required=required, key=key,
                          unit=unit, limits=limits, equipment_tag=tag, critical=bool(critical), calculated=calculated,
                          decimals=decimals, max_length=max_length, translations=translations, options=options,
-                         titled=titled)
+                         titled=titled, value_from=value_from, unit_from=unit_from)
+
+    def instance_sources(self, key: str, prop: Mapping[str, Any], ui: Mapping[str, Any], path: str, tag: Any,
+                         calculated: Any, unit: Any) -> tuple[str | None, str | None]:
+        """A field's ``x-gmp-value-from`` and ``x-gmp-unit-from`` (data paths into the instance data), checked."""
+        found: list[str | None] = []
+        for keyword in (VALUE_FROM, UNIT_FROM):
+            value = _keyword(key, keyword, prop, ui)
+            if value is not None:
+                if not isinstance(value, str) or not DATA_PATH.fullmatch(value):
+                    raise FormDefinitionError(f"{keyword}: {value!r} is not a data path (names joined by '.', "
+                                              "e.g. \"work_order.unit\")", path=path)
+                if self.rows_depth:
+                    raise FormDefinitionError(f"{keyword} applies to fields outside repeating groups (a row's "
+                                              f"columns come from {ROWS_FROM})", path=path)
+            found.append(value)
+        value_from, unit_from = found
+        if value_from is not None:
+            if tag is not None or calculated is not None:
+                raise FormDefinitionError(f"{VALUE_FROM}: a captured or calculated value is not preset", path=path)
+            if "default" in prop:
+                raise FormDefinitionError(f"a field takes its value from {VALUE_FROM} or from 'default', not both",
+                                          path=path)
+        if unit_from is not None and unit is not None:
+            raise FormDefinitionError(f"a field takes its unit from x-gmp-unit or from {UNIT_FROM}, not both",
+                                      path=path)
+        return value_from, unit_from
 
     def check_calculations(self, scope: dict[str, FieldSpec], chain: list[dict[str, FieldSpec]], where: str,
                            specs: Mapping[str, FieldSpec]) -> None:

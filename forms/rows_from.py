@@ -16,6 +16,14 @@ are shown and never entered (a submission that changes one is refused), the othe
 start with the entry's value and are entered as usual; ``ui:options`` ``addable``/``removable``
 false keeps the rows exactly the list's.
 
+A field outside a repeating group may likewise take its value from the instance data,
+``"x-gmp-value-from": "evaluation.supplier"``: when the instance holds a value there, the bound
+form sets it as the field's ``default`` and makes the field read-only (fixed: shown, never
+entered, a submission that changes it refused); when it does not (an instance started without
+it), the field is entered as usual. ``"x-gmp-unit-from":
+"work_order.unit"`` takes the field's unit (``x-gmp-unit``) from the instance data the same way
+(no unit when the instance has none).
+
 A column takes a value of its type: text for a string column (a list of texts is shown
 joined by ", "), a number for a number column, a whole number for an integer one, true or
 false for a boolean one. ``RowsSourceError`` (a FormDefinitionError: the form and the
@@ -30,7 +38,7 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from forms.errors import FormDefinitionError
-from forms.keywords import ROWS_FROM, FieldSpec, load_definition
+from forms.keywords import ROWS_FROM, UNIT_FROM, VALUE_FROM, FieldSpec, load_definition
 
 
 class RowsSourceError(FormDefinitionError):
@@ -49,16 +57,19 @@ def has_rows_from(schema: Any, ui_schema: Any = None) -> bool:
 
 
 def bind_rows(schema: Any, ui_schema: Any, data: Mapping[str, Any] | None) -> tuple[Any, Any]:
-    """The form (schema, UI schema) with every x-gmp-rows-from group's rows preset from ``data``.
+    """The form (schema, UI schema) with every x-gmp-rows-from group's rows preset from ``data``,
+    and every x-gmp-value-from / x-gmp-unit-from field's value and unit.
 
-    A form without the keyword is returned as it is (the same objects). Raises RowsSourceError
-    when the data does not hold the rows, FormDefinitionError when the form itself is wrong.
+    A form without these keywords is returned as it is (the same objects). Raises RowsSourceError
+    when the data does not hold the rows (or holds a preset value of the wrong type),
+    FormDefinitionError when the form itself is wrong.
     """
     if not isinstance(schema, Mapping):
         return schema, ui_schema
     definition = load_definition(schema, ui_schema)
     groups = [spec for spec in _groups(definition.fields) if spec.rows_from is not None]
-    if not groups:
+    fields = [spec for spec in _scalars(definition.fields) if spec.value_from or spec.unit_from]
+    if not groups and not fields:
         return schema, ui_schema
     bound_schema = copy.deepcopy(dict(schema))
     bound_ui = copy.deepcopy(dict(ui_schema or {}))
@@ -69,6 +80,22 @@ def bind_rows(schema: Any, ui_schema: Any, data: Mapping[str, Any] | None) -> tu
         if ui is not None:
             ui.pop(ROWS_FROM, None)
         prop["default"] = rows
+    for spec in fields:
+        prop, ui = _locate(bound_schema, bound_ui, spec.key)
+        for keyword in (VALUE_FROM, UNIT_FROM):
+            prop.pop(keyword, None)
+            if ui is not None:
+                ui.pop(keyword, None)
+        if spec.value_from:
+            found, value = _lookup(data or {}, spec.value_from)
+            if found and value is not None and value != "":  # the record fixes it: shown, never entered
+                prop["default"] = _value(spec, value, f"the value of '{spec.title}' ({spec.key}) comes from the "
+                                         f"instance data '{spec.value_from}', which", spec.key, spec.value_from, "field")
+                prop["readOnly"] = True
+        if spec.unit_from:
+            found, unit = _lookup(data or {}, spec.unit_from)
+            if found and isinstance(unit, str) and unit.strip():
+                prop["x-gmp-unit"] = unit.strip()
     return bound_schema, bound_ui
 
 
@@ -83,8 +110,12 @@ def with_presets(schema: Any, ui_schema: Any, data: Mapping[str, Any]) -> dict[s
 
 
 def fill_presets(specs: tuple[FieldSpec, ...], data: dict[str, Any]) -> None:
-    """In place: each row of a group with default rows gets its fixed columns' preset values."""
+    """In place: each row of a group with default rows gets its fixed columns' preset values, and
+    each fixed field outside the rows its preset value (a bound x-gmp-value-from)."""
     for spec in specs:
+        if spec.kind == "scalar" and spec.fixed and spec.value_from is None and spec.schema.get("default") is not None:
+            data.setdefault(spec.name, spec.schema["default"])
+            continue
         inner = data.get(spec.name)
         if spec.kind == "group" and isinstance(inner, Mapping):
             data[spec.name] = inner = dict(inner)
@@ -99,6 +130,17 @@ def fill_presets(specs: tuple[FieldSpec, ...], data: dict[str, Any]) -> None:
             for child in spec.children:
                 if child.kind == "scalar" and child.fixed and preset.get(child.name) is not None:
                     row.setdefault(child.name, preset[child.name])
+
+
+def _scalars(specs: tuple[FieldSpec, ...]) -> list[FieldSpec]:
+    """Fields outside repeating groups (at the top or inside groups)."""
+    found: list[FieldSpec] = []
+    for spec in specs:
+        if spec.kind == "scalar":
+            found.append(spec)
+        elif spec.kind == "group":
+            found.extend(_scalars(spec.children))
+    return found
 
 
 def _groups(specs: tuple[FieldSpec, ...]) -> list[FieldSpec]:
@@ -180,12 +222,12 @@ def _rows(spec: FieldSpec, data: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _value(column: FieldSpec, value: Any, where: str, path: str, data_path: str) -> Any:
+def _value(column: FieldSpec, value: Any, where: str, path: str, data_path: str, noun: str = "column") -> Any:
     """The entry's value as the column holds it (JSON: numbers as text-exact floats/ints or strings)."""
     wanted = column.type
 
     def refuse(kind: str) -> RowsSourceError:
-        return RowsSourceError(f"{where} is {_kind(value)}; the column '{column.title}' takes {kind}", path=path,
+        return RowsSourceError(f"{where} is {_kind(value)}; the {noun} '{column.title}' takes {kind}", path=path,
                                data_path=data_path)
 
     if wanted == "string":

@@ -18,6 +18,7 @@ from signatures.credentials import Credentials, authenticate
 from signatures.errors import AccountStateError, MissingComponent
 from signatures.keys import current_key, public_pem, unwrap_private_key
 from signatures.models import AccountabilityStatement, SigningKey
+from signatures.precheck import KeyUnlock
 from store.uow import UnitOfWork
 
 DOMAIN = b"GMP-ACCOUNTABILITY-v1\x00"
@@ -46,12 +47,15 @@ def sign_statement(uow: UnitOfWork, credentials: Credentials, settings: Settings
         uow.record_refusal("accountability.refused", "user", credentials.username,
                            reason="missing component: TOTP code")
         raise MissingComponent("signing the accountability statement needs user ID, password and TOTP code")
+    unlock = KeyUnlock(uow.session, credentials)  # the password check unwraps the key (prechecked: no derivation)
     user = authenticate(uow, credentials.username, credentials.password, credentials.totp, settings,
-                        action="accountability.refused")
+                        action="accountability.refused", password_check=unlock)
     if get_statement(uow.session, user.user_id) is not None:
         raise AccountStateError(f"{user.user_id} has signed the accountability statement already")
-    key = current_key(uow.session, user.user_id)
-    private = unwrap_private_key(key, credentials.password)
+    key, private = unlock.key, unlock.private
+    if key is None or private is None:  # no current key: refused here
+        key = current_key(uow.session, user.user_id)
+        private = unwrap_private_key(key, credentials.password)
     en, zh = statement_texts(user.user_id, user.printed_name)
     signed_at = clock.isoformat(clock.now())
     message = DOMAIN + canonical_bytes({"v": 1, "user_id": user.user_id, "printed_name": user.printed_name,

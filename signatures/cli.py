@@ -343,8 +343,8 @@ def user_enrol(username: str | None, qr: bool) -> None:
 def user_accountability(username: str) -> None:
     """Sign the statement that your electronic signature is legally binding (before your first signature)."""
     from signatures.accountability import sign_statement, statement_texts
-    from signatures.credentials import Credentials
     from signatures.identities import get_user
+    from signatures.precheck import signing_credentials
 
     def work(ctx: _Context) -> None:
         with ctx.db.session() as session:
@@ -354,8 +354,9 @@ def user_accountability(username: str) -> None:
         click.echo(chinese)
         password = click.prompt("Password", hide_input=True, err=True)
         code = click.prompt("TOTP code", err=True)
+        credentials = signing_credentials(ctx.db, username, password, code)  # the key unwrap before the write lock
         with UnitOfWork(ctx.db, Actor(person.user_id, person.printed_name)) as uow:
-            sign_statement(uow, Credentials(username, password, code), ctx.settings)
+            sign_statement(uow, credentials, ctx.settings)
             uow.commit()
         click.echo("accountability statement signed")
     _run(work)

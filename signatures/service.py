@@ -45,15 +45,14 @@ from signatures.errors import (
     InvalidRecord,
     MissingComponent,
     RecordVersionError,
-    SigningKeyError,
     SigningRefused,
     UnknownMeaning,
 )
 from signatures.identities import role_kind_of, roles_of
-from signatures.keys import current_key, try_unwrap, unwrap_private_key
+from signatures.keys import current_key, unwrap_private_key
 from signatures.meanings import Meaning
 from signatures.models import AccountabilityStatement, AuthSession, Signature, SignatureHead, SigningKey, UserAccount
-from signatures.passwords import password_matches
+from signatures.precheck import KeyUnlock
 from signatures.records import SignableRecord, canonical_json, check_record, content_sha256
 from signatures.signing_rules import SigningRules, load_rules
 from signatures.verify import verify_many, verify_signature, verify_signatures
@@ -178,7 +177,7 @@ def sign_many(uow: UnitOfWork, records: Sequence[SignableRecord], meaning: Meani
                       f"missing component: this signing ({ceremony.replace('_', ' ')}) needs user ID, password "
                       "and TOTP code", first, uow.actor, details)
 
-    unlock = _KeyUnlock(uow.session, credentials)
+    unlock = KeyUnlock(uow.session, credentials)
     user: UserAccount = authenticate(uow, credentials.username, credentials.password, credentials.totp, settings,
                                      action="signature.refused", require_totp=need_totp, password_check=unlock,
                                      details={"record_type": first.record_type, "record_id": first.record_id,
@@ -210,37 +209,6 @@ def sign_many(uow: UnitOfWork, records: Sequence[SignableRecord], meaning: Meani
         private = unwrap_private_key(key, credentials.password)
     return _sign_unwrapped(uow, recs, value, user, key, private, settings, ceremony, bool(credentials.totp),
                            live if same_user else None, reason, details)
-
-
-class _KeyUnlock:
-    """The ceremony's password check: the signer's key unwraps (one derivation serves both).
-
-    Uses the outcome computed before the write transaction (`credentials.prechecked`, see
-    signatures.precheck) when the key row is unchanged since; derives here otherwise. A
-    user without a current key is checked against the password hash (and refused later
-    for the missing key).
-    """
-
-    def __init__(self, session: Session, credentials: Credentials) -> None:
-        self.session = session
-        self.credentials = credentials
-        self.key: SigningKey | None = None
-        self.private: Ed25519PrivateKey | None = None
-
-    def __call__(self, user: UserAccount) -> bool:
-        try:
-            key = current_key(self.session, user.user_id)
-        except SigningKeyError:
-            return password_matches(user.password_hash, self.credentials.password)
-        pre = self.credentials.prechecked
-        if pre is not None and pre.applies_to_key(key):
-            private = pre.private if pre.ok else None
-        else:
-            private = try_unwrap(key, self.credentials.password)
-        if private is None:
-            return False
-        self.key, self.private = key, private
-        return True
 
 
 def existing_signatures(session: Session, recs: Sequence[SignableRecord]

@@ -65,7 +65,11 @@ def next_totp(db: Database, person: Person) -> str:
 
 
 def credentials(db: Database, person: Person, with_totp: bool = True) -> Credentials:
-    return Credentials(person.user_id, person.password, next_totp(db, person) if with_totp else None)
+    """The components of one ceremony, password checked before any write transaction opens
+    (signatures.precheck): build them before the unit of work that signs."""
+    from signatures.precheck import precheck_signing
+
+    return precheck_signing(db, Credentials(person.user_id, person.password, next_totp(db, person) if with_totp else None))
 
 
 def _enrol(db: Database, settings: Settings, user_id: str, secret: str, password: str) -> str:
@@ -109,7 +113,8 @@ def enrolled_user(db: Database, settings: Settings, admin: Person, user_id: str,
     if accountability:
         from signatures.accountability import sign_statement
 
+        components = credentials(db, person)
         with UnitOfWork(db, person.actor) as uow:
-            sign_statement(uow, credentials(db, person), settings)
+            sign_statement(uow, components, settings)
             uow.commit()
     return person

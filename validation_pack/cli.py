@@ -1,4 +1,4 @@
-"""`gmp validation-pack ...` and `gmp oq run`."""
+"""`gmp validation-pack ...`, `gmp oq run` and `gmp oq list`."""
 from __future__ import annotations
 
 import json
@@ -207,3 +207,25 @@ def oq_run(out: Path, quick: bool, backend: str | None, database_url: str | None
                f"(`gmp validation-pack build --from-results {out}`)")
     if not results.passed:
         raise SystemExit(1)
+
+
+@oq.command("list")
+@click.option("--quick", is_flag=True, help="the quick OQ's choice: one test per user requirement")
+@click.option("--backend", type=click.Choice(["sqlite", "postgresql", "all"]), default=None,
+              help="database backend of the test databases (default: the installation's)")
+@click.option("--json", "as_json", is_flag=True, help="every collected test with its requirements and flags, as JSON")
+def oq_list(quick: bool, backend: str | None, as_json: bool) -> None:
+    """List the tests an OQ run would execute, with their requirements, without running them."""
+    from validation_pack.oq import plan_oq
+
+    try:
+        inventory = plan_oq(cli_settings(), quick=quick, backend=backend)
+    except GmpError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(inventory, indent=1))
+        return
+    chosen = [entry for entry in inventory if entry["selected"]]
+    for entry in chosen:
+        click.echo(f"{entry['nodeid']}  {' '.join(entry['requirements'])}")
+    click.echo(f"{len(chosen)} of {len(inventory)} collected tests{' (quick OQ)' if quick else ''}")

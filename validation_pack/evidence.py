@@ -250,7 +250,9 @@ class OqRecorder:
         if dropped:
             config.hook.pytest_deselected(items=dropped)
         self.inventory = [{"nodeid": item.nodeid, "requirements": requirement_ids(item),
-                           "selected": id(item) in ids} for item in items]
+                           "selected": id(item) in ids, "browser": _uses_browser(item),
+                           "slow": item.get_closest_marker("slow") is not None,
+                           "oq_exclude": item.get_closest_marker("oq_exclude") is not None} for item in items]
         items[:] = keep
         self.total = len(items)
         self._progress()

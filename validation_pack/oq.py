@@ -13,6 +13,7 @@ from; it must hold no records: the OQ refuses a database that holds production r
 
 Output folder: run.json (metadata), records.jsonl (one record per test), evidence/ (files),
 progress.json, pytest.log; `load_results(folder)` reads them back for `build --from-results`.
+`plan_oq` lists what a run would execute (`gmp oq list`), collecting the tests without running them.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,12 +122,10 @@ def tests_folder(project_root: Path = PROJECT_ROOT) -> Path:
     return folder
 
 
-def run_oq(out: Path, settings: Settings, *, quick: bool = False, backend: str | None = None,
-           database_url: str | None = None, select: list[str] | None = None,
-           progress: Callable[[int, int], None] | None = None, timeout_s: int = 3600) -> OqResults:
-    """Run the OQ into `out` and return its results (a failing test is a result, not an error)."""
-    root = PROJECT_ROOT
-    tests = tests_folder(root)
+def _oq_process(settings: Settings, *, backend: str | None, database_url: str | None) -> tuple[Path, dict[str, str]]:
+    """(tests folder, environment) of an OQ pytest process: REQUIRE_ALL, the backend, no GMP_ setting
+    of this installation."""
+    tests = tests_folder(PROJECT_ROOT)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GMP_")}
     env["GMP_TEST_REQUIRE_ALL"] = "1"
     backend = backend or backend_of(database_url or settings.database_url)
@@ -140,14 +140,26 @@ def run_oq(out: Path, settings: Settings, *, quick: bool = False, backend: str |
         else:
             env["GMP_TEST_SQLITE_TEMPLATE"] = database_url[len("sqlite:///"):]
             env["GMP_TEST_DB"] = "sqlite"
+    return tests, env
+
+
+def _oq_command(out: Path, tests: Path, *, quick: bool, select: list[str] | None, collect_only: bool = False) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "validation_pack.evidence",
+            "--oq-evidence", str(out), "-o", "console_output_style=classic", *(["--oq-quick"] if quick else []),
+            *(["--collect-only"] if collect_only else []), *(select or [str(tests)])]
+
+
+def run_oq(out: Path, settings: Settings, *, quick: bool = False, backend: str | None = None,
+           database_url: str | None = None, select: list[str] | None = None,
+           progress: Callable[[int, int], None] | None = None, timeout_s: int = 3600) -> OqResults:
+    """Run the OQ into `out` and return its results (a failing test is a result, not an error)."""
+    tests, env = _oq_process(settings, backend=backend, database_url=database_url)
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise ValidationError(f"the OQ output folder {out} is not empty: give a new folder")
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "validation_pack.evidence",
-               "--oq-evidence", str(out),
-               "-o", "console_output_style=classic", *(["--oq-quick"] if quick else []), *(select or [str(tests)])]
+    command = _oq_command(out, tests, quick=quick, select=select)
     with (out / "pytest.log").open("wb") as log:
-        process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while process.poll() is None:
             if progress is not None:
@@ -161,6 +173,25 @@ def run_oq(out: Path, settings: Settings, *, quick: bool = False, backend: str |
     if progress is not None:
         progress(*read_progress(out))
     return load_results(out)
+
+
+def plan_oq(settings: Settings, *, quick: bool = False, backend: str | None = None,
+            select: list[str] | None = None, timeout_s: int = 600) -> list[dict[str, Any]]:
+    """The tests an OQ run would execute, without running any: the run's inventory (every collected
+    test with its requirements and `selected`), from the same pytest process `run_oq` starts, collecting only."""
+    tests, env = _oq_process(settings, backend=backend, database_url=None)
+    with tempfile.TemporaryDirectory(prefix="gmp-oq-plan-") as folder:
+        out = Path(folder)
+        try:
+            done = subprocess.run(_oq_command(out, tests, quick=quick, select=select, collect_only=True),
+                                  cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            raise ValidationError(f"collecting the OQ tests did not finish within {timeout_s} s") from exc
+        run_path = out / RUN
+        if done.returncode != 0 or not run_path.exists():
+            raise ValidationError(f"collecting the OQ tests failed (exit {done.returncode}):\n"
+                                  f"{(done.stdout + done.stderr)[-2000:]}")
+        return list(json.loads(run_path.read_text(encoding="utf-8"))["inventory"])
 
 
 def read_progress(out: Path) -> tuple[int, int]:

@@ -287,6 +287,7 @@ def sign_pack(settings: Settings, folder: Path, meaning: str, credentials: Any, 
               db: Database | None = None, reissue: bool = True) -> list[dict[str, Any]]:
     """Sign every document of the pack as executor ("executed") or reviewer ("reviewed"), then re-issue."""
     from signatures.manifestation import manifestations
+    from signatures.precheck import precheck_signing
     from signatures.service import sign_many
     from signatures.verify import message_sha256
 
@@ -308,6 +309,7 @@ def sign_pack(settings: Settings, folder: Path, meaning: str, credentials: Any, 
     own_db = db is None
     database = db or Database(settings.database_url)
     try:
+        credentials = precheck_signing(database, credentials)  # the key unwrap before the write transaction
         with UnitOfWork(database, Actor(credentials.username, credentials.username)) as uow:
             rows = sign_many(uow, records, meaning, credentials, auth_session, settings,
                              reason=f"validation pack {pack['pack_id']} {meaning}")

@@ -537,8 +537,27 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
         manifest = manifestation_html(signatures_for(uow.session, "task", task_id))
         title = element_label(uow.session, form.version_id, form.bpmn_id, form.name)
         signed_setpoint = _signed_setpoint(uow.session, task_id)
+        following = next_tasks_for(uow.session, form, completion.ready, user)
     return render_template("tasks/completed.html", form=form, completion=completion, manifest=manifest, title=title,
-                           setpoint=signed_setpoint)
+                           setpoint=signed_setpoint, next_tasks=following)
+
+
+def next_tasks_for(session: Any, form: TaskForm, ready: Any, user: Any) -> list[dict[str, str]]:
+    """The steps of the instance now ready that this person takes next (their lane role, not claimed by
+    someone else): linked from the completed page, so a loop (a calibration's test points) needs no inbox."""
+    from engine.models import InstanceTask
+    from web.labels import element_label
+
+    found = []
+    for ready_id in ready or ():
+        row = session.get(InstanceTask, ready_id)
+        if row is None or not row.manual or row.claimed_by not in (None, user.user_id):
+            continue
+        if row.claimed_by != user.user_id and (not row.lane or row.lane not in user.roles):
+            continue
+        found.append({"id": row.id, "name": element_label(session, form.version_id, row.bpmn_id or "",
+                                                          row.bpmn_name or row.bpmn_id or row.spec_name)})
+    return found
 
 
 # ---------------------------------------------------------------- first signature

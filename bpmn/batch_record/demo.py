@@ -23,23 +23,24 @@ def seed(db: Database, settings: Settings, credentials: Callable[[str], Any], ru
     from masterdata import lots
 
     quinn, rita = Actor("quinn", "Quinn QA"), Actor("rita", "Rita Reviewer")
+    creds = credentials("quinn")
     with UnitOfWork(db, quinn) as uow:
         lots.receive_lot(uow, lot=LACTOSE_LOT, material="MAT-LAC", supplier="SUP-EURO", quantity=400, unit="kg",
                          expiry=(clock.now().date() + timedelta(days=700)).isoformat(), note="demo goods receipt",
-                         credentials=credentials("quinn"), settings=settings)
+                         credentials=creds, settings=settings)
         uow.commit()
+    creds = credentials("rita")
     with UnitOfWork(db, rita) as uow:
         lots.change_lot_status(uow, LACTOSE_LOT, "released", reason="COA reviewed, identity test passed",
-                               credentials=credentials("rita"), settings=settings)
+                               credentials=creds, settings=settings)
         uow.commit()
     with UnitOfWork(db, quinn) as uow:
         version = definitions.upload(uow, batch_record.diagram_files(), reason="demo process batch_record",
                                      runtime=runtime)
         uow.commit()
         version_id = version.id
+    creds = credentials("rita")
     with UnitOfWork(db, rita) as uow:
-        creds = credentials("rita")
-        definitions.approve(uow, version_id, SignatureInput("approved", "rita", {
-            "password": creds.password, "totp": creds.totp or ""}), settings=settings,
-            reason="batch record reviewed against the master batch record", runtime=runtime)
+        definitions.approve(uow, version_id, SignatureInput.of("approved", creds), settings=settings,
+                            reason="batch record reviewed against the master batch record", runtime=runtime)
         uow.commit()

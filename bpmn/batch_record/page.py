@@ -2,7 +2,8 @@
 
     batches(session)                  -> [{"instance_id", "batch_number", "product", "status", ...}], newest first
     batch_view(session, instance_id)  -> the batch: order, bill of materials with PPE, steps with their
-                                         signatures, set-points, samplings, exceptions, deviations, changed entries
+                                         signatures (and late entries), set-points, samplings, exceptions,
+                                         deviations, changed entries
     instance_for(session, number)     -> the instance id of batch `number` (None if there is none)
 """
 from __future__ import annotations
@@ -63,6 +64,17 @@ def _signatures(session: Any, task_id: str) -> list[dict[str, Any]]:
             for s in signatures_for(session, "task", task_id)]
 
 
+def _late_entry(row: Any) -> dict[str, Any] | None:
+    """The late entry a completed step carries (web.late_entry: work done on paper while the system
+    was down, transcribed afterwards), or None."""
+    import json
+
+    body = json.loads(row.body) if row.body else {}
+    provenance = (body.get("data") or {}).get("_form")
+    late = provenance.get("late_entry") if isinstance(provenance, dict) else None
+    return late if isinstance(late, dict) and late.get("late_entry") else None
+
+
 def batch_view(session: Any, instance_id: int) -> dict[str, Any]:
     from engine import instances
     from engine.spiff.workflow import state_name
@@ -79,7 +91,8 @@ def batch_view(session: Any, instance_id: int) -> dict[str, Any]:
             continue
         steps.append({"task_id": row.id, "bpmn_id": row.bpmn_id, "name": row.bpmn_name, "lane": row.lane,
                       "state": state, "claimed_by": row.claimed_by, "updated_at": row.updated_at,
-                      "signatures": _signatures(session, row.id) if state == "completed" else []})
+                      "signatures": _signatures(session, row.id) if state == "completed" else [],
+                      "late_entry": _late_entry(row) if state == "completed" else None})
     setpoints = [dict(data[k], phase=k.split("_")[0]) for k in ("granulation_setpoint", "drying_setpoint")
                  if isinstance(data.get(k), dict)]
     samplings = []

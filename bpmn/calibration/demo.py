@@ -30,11 +30,10 @@ def deploy(db: Database, settings: Any, credentials: Callable[[str], Any], runti
         key = uow.session.get(ProcessDefinition, version.definition_id).key
         uow.commit()
         version_id = version.id
+    creds = credentials("rita")
     with UnitOfWork(db, Actor("rita", "Rita Reviewer")) as uow:
-        creds = credentials("rita")
-        definitions.approve(uow, version_id, SignatureInput("approved", "rita", {
-            "password": creds.password, "totp": creds.totp or ""}), settings=settings,
-            reason="process reviewed against GMP_PROCESSES §5", runtime=runtime)
+        definitions.approve(uow, version_id, SignatureInput.of("approved", creds), settings=settings,
+                            reason="process reviewed against GMP_PROCESSES §5", runtime=runtime)
         uow.commit()
     return str(key)
 

@@ -27,8 +27,7 @@ DEMO_BATCH_PROCESS = "gated_batch"
 def _sign(credentials: Callable[[str], Any], user_id: str, meaning: str) -> Any:
     from engine.ports import SignatureInput
 
-    creds = credentials(user_id)
-    return SignatureInput(meaning, user_id, {"password": creds.password, "totp": creds.totp or ""})
+    return SignatureInput.of(meaning, credentials(user_id))
 
 
 def _ready_task(session: Any, instance_id: int, bpmn_id: str) -> str:
@@ -63,8 +62,9 @@ def seed(db: Database, settings: Settings, credentials: Callable[[str], Any], ru
         version = definitions.upload(uow, bundle(), reason="demo: the deviation and CAPA process", runtime=runtime)
         uow.commit()
         version_id = version.id
+    approval = _sign(credentials, "rita", "approved")  # the password checked before the write transaction
     with UnitOfWork(db, rita) as uow:
-        definitions.approve(uow, version_id, _sign(credentials, "rita", "approved"), settings=settings,
+        definitions.approve(uow, version_id, approval, settings=settings,
                             reason="deviation process reviewed", runtime=runtime)
         uow.commit()
     with UnitOfWork(db, alice) as uow:
@@ -78,12 +78,13 @@ def seed(db: Database, settings: Settings, credentials: Callable[[str], Any], ru
                 "value": 72.4, "limit_low": 40, "limit_high": 70, "unit": "°C", "equipment": "GR-01"}, "major")
         uow.commit()
     due = (clock.now() + timedelta(days=7)).date().isoformat()
+    classified = _sign(credentials, "quinn", "classified")
     with UnitOfWork(db, quinn) as uow:
         task_id = _ready_task(uow.session, int(raised), "triage")
         tasks.complete_task(uow, task_id, {
             "severity": "medium", "occurrence": "occasional", "detectability": "medium", "investigation_owner": "iris",
             "investigation_due": due, "triage_note": "excursion of 2.4 °C for 6 minutes; dissolution at risk"},
-            [_sign(credentials, "quinn", "classified")], services=default_services(settings), settings=settings,
+            [classified], services=default_services(settings), settings=settings,
             runtime=runtime)
         uow.commit()
     with UnitOfWork(db, alice) as uow:

@@ -35,22 +35,25 @@ def seed(db: Database, settings: Any, credentials: Callable[[str], Any], runtime
     quinn, rita, dora = Actor("quinn", "Quinn QA"), Actor("rita", "Rita Reviewer"), Actor("dora", "Dora Document-Control")
 
     def sign(user: str, meaning: str) -> list[Any]:
-        creds = credentials(user)
-        return [SignatureInput(meaning, user, {"password": creds.password, "totp": creds.totp or ""})]
+        return [SignatureInput.of(meaning, credentials(user))]
 
     from signatures.accountability import get_statement, sign_statement
 
-    with UnitOfWork(db, dora) as uow:  # Dora signs the accountability statement before her first signature
-        if get_statement(uow.session, "dora") is None:
-            sign_statement(uow, credentials("dora"), settings)
+    with db.read_session() as session:
+        signed = get_statement(session, "dora") is not None
+    if not signed:  # Dora signs the accountability statement before her first signature
+        creds = credentials("dora")
+        with UnitOfWork(db, dora) as uow:
+            sign_statement(uow, creds, settings)
             uow.commit()
     for folder in (LIFECYCLE, COPIES):
         with UnitOfWork(db, quinn) as uow:
             version = definitions.upload(uow, files_of(folder), reason=f"document processes: {folder.name}",
                                          runtime=runtime)
             uow.commit()
+        approval = sign("rita", "approved")[0]
         with UnitOfWork(db, rita) as uow:
-            definitions.approve(uow, version.id, sign("rita", "approved")[0], settings=settings,
+            definitions.approve(uow, version.id, approval, settings=settings,
                                 reason="document processes reviewed", runtime=runtime)
             uow.commit()
 

@@ -101,7 +101,8 @@ def _draft_asl(context: Any, supplier: str, material: str, decision: str) -> dic
 
 
 def _start_reevaluation(context: Any, supplier: str, material: str, criticality: str) -> dict[str, Any]:
-    started = context.start_linked_process(service.PROCESS_ID, {"reevaluation": {
+    started = context.start_linked_process(service.PROCESS_ID, {"evaluation": {
+        "supplier": supplier, "material": material}, "reevaluation": {
         "supplier": supplier, "material": material, "criticality": criticality,
         "scope": context.task_data.get("scope"), "previous_instance": context.instance_id}}, "started_by")
     return {"instance": started}

@@ -62,18 +62,18 @@ def seed(db: Database, settings: Settings, credentials: Callable[[str], Any], ru
                                                                  "create")],
                                   "demo plant: GDP policy with its training questions", settings=settings)
         uow.commit()
+    creds = credentials("rita")
     with UnitOfWork(db, rita) as uow:
-        changes.approve_set(uow, catalogue, found.id, credentials=credentials("rita"), settings=settings,
+        changes.approve_set(uow, catalogue, found.id, credentials=creds, settings=settings,
                             reason="questions checked against the GDP policy")
         uow.commit()
     with UnitOfWork(db, quinn) as uow:
         version_id = definitions.upload(uow, bundle(), reason="training qualification process", runtime=runtime).id
         uow.commit()
+    creds = credentials("rita")
     with UnitOfWork(db, rita) as uow:
-        creds = credentials("rita")
-        definitions.approve(uow, version_id, SignatureInput("approved", "rita", {
-            "password": creds.password, "totp": creds.totp or ""}), settings=settings,
-            reason="training process reviewed", runtime=runtime)
+        definitions.approve(uow, version_id, SignatureInput.of("approved", creds), settings=settings,
+                            reason="training process reviewed", runtime=runtime)
         uow.commit()
     with UnitOfWork(db, Actor("tina", "Tina Training-Coordinator")) as uow:
         victor = start_training(uow, {"trainee": "victor", "documents": [{"code": "SOP-GMP-002"}], "trigger": "manual",
@@ -83,14 +83,13 @@ def seed(db: Database, settings: Settings, credentials: Callable[[str], Any], ru
                              "trigger": "document_effective", "reason": "SOP-PRD-012 v4 effective today"},
                        settings=settings, runtime=runtime, title="SOP-PRD-012 v4 for Lin")
         uow.commit()
+    creds = credentials("victor")
     with UnitOfWork(db, Actor("victor", "Victor Verifier")) as uow:  # victor reads: his exam is waiting
         task_id = uow.session.scalar(select(InstanceTask.id).where(
             InstanceTask.instance_id == victor, InstanceTask.bpmn_id == "study", InstanceTask.state == READY))
         document = latest_data(uow.session, victor)["document"]
-        creds = credentials("victor")
         tasks.complete_task(uow, task_id, {"document_read": f"{document['code']} v{document['version']}",
                                            "read_and_understood": True},
-                            [SignatureInput("read_and_understood", "victor", {"password": creds.password,
-                                                                              "totp": creds.totp or ""})],
+                            [SignatureInput.of("read_and_understood", creds)],
                             services=default_services(settings), settings=settings, runtime=runtime)
         uow.commit()

@@ -56,8 +56,9 @@ def seed(db: Database, settings: Settings, credentials: Callable[[str], Any], ru
                     "effective_date": (today - timedelta(days=200)).isoformat()}, "create")
             for code, (en, zh) in SOPS.items()], "demo plant: EHS procedures for permits", settings=settings)
         uow.commit()
+    creds = credentials("rita")
     with UnitOfWork(db, rita) as uow:
-        changes.approve_set(uow, catalogue, found.id, credentials=credentials("rita"), settings=settings,
+        changes.approve_set(uow, catalogue, found.id, credentials=creds, settings=settings,
                             reason="EHS procedures checked")
         uow.commit()
     with UnitOfWork(db, admin) as uow:
@@ -73,20 +74,20 @@ def seed(db: Database, settings: Settings, credentials: Callable[[str], Any], ru
     grants = [("tom", "SOP-EHS-001"), ("tom", "SOP-EHS-002"), ("tom", "SOP-EHS-003"), ("tom", "SOP-EHS-005"),
               ("carl", "SOP-EHS-001"), ("carl", "SOP-EHS-002")]  # carl: no contractor induction (SOP-EHS-010)
     for user, sop in grants:
+        creds = credentials("quinn")
         with UnitOfWork(db, quinn) as uow:
             qualifications.grant_qualification(uow, user, sop, 1, basis="demo: trained and assessed",
                                                granted_on=(today - timedelta(days=30)).isoformat(),
-                                               credentials=credentials("quinn"), settings=settings)
+                                               credentials=creds, settings=settings)
             uow.commit()
     with UnitOfWork(db, quinn) as uow:
         version = definitions.upload(uow, diagram_files(), reason="demo process work_permit", runtime=runtime)
         uow.commit()
         version_id = version.id
+    creds = credentials("rita")
     with UnitOfWork(db, rita) as uow:
-        creds = credentials("rita")
-        definitions.approve(uow, version_id, SignatureInput("approved", "rita", {
-            "password": creds.password, "totp": creds.totp or ""}), settings=settings, reason="demo process reviewed",
-            runtime=runtime)
+        definitions.approve(uow, version_id, SignatureInput.of("approved", creds), settings=settings,
+                            reason="demo process reviewed", runtime=runtime)
         uow.commit()
     with UnitOfWork(db, Actor("rose", "Rose Requester")) as uow:
         instances.start(uow, PROCESS_KEY, title="Hot work at V-101", settings=settings, runtime=runtime)

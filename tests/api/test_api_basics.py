@@ -141,19 +141,25 @@ def test_openapi_document_describes_every_operation_with_its_scope(plant, app):
     doc = plant.api.client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"] == "3.1.0" and doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     matrix = load_matrix()
-    documented = {op["operationId"].split("_equipment")[0].split("_process_definitions")[0]
-                  for methods in doc["paths"].values() for op in methods.values()}
+
+    def endpoint_of(operation_id: str) -> str:  # one operation per master-data resource: masterdata_list_<resource>
+        return next((base for base in ("masterdata_list", "masterdata_item") if operation_id.startswith(base + "_")),
+                    operation_id)
+
+    documented = {endpoint_of(op["operationId"]) for methods in doc["paths"].values() for op in methods.values()}
     routes = {r.endpoint.split(".", 1)[1] for r in app.url_map.iter_rules() if r.endpoint.startswith("api.")}
     assert routes - documented == {"openapi", "docs"}
     for path, methods in doc["paths"].items():
         for method, op in methods.items():
-            endpoint = "api." + op["operationId"].replace("_equipment_tags", "").replace("_process_definitions", "")
+            endpoint = "api." + endpoint_of(op["operationId"])
             assert op["security"] == [{"bearer": sorted(matrix[endpoint].scopes)}], path
             assert "401" in op["responses"]
             if "requestBody" in op:
                 assert op["x-content-digest"] == "required" and "Content-Digest" in op["description"] + doc["info"][
                     "description"]
-    assert "/masterdata/equipment-tags/{key}" in doc["paths"]
+    assert "/masterdata/equipment-tags/{key}" in doc["paths"] and "/masterdata/recipe/{key}" in doc["paths"]
+    assert len({op["operationId"] for methods in doc["paths"].values() for op in methods.values()}) == \
+        sum(len(methods) for methods in doc["paths"].values())  # operation ids are unique
 
 
 @pytest.mark.req("URS-API-001", "A11-5", "CN-6")

@@ -250,6 +250,51 @@ def test_a_persons_task_needs_that_persons_own_signature_ceremony(plant, fast_kd
     assert confirm["signatures"][0]["printed_name"] == "Alice Operator"
 
 
+@pytest.mark.req("URS-OPS-003", "URS-API-003", "P11-200a1")
+def test_a_persons_signature_through_the_api_takes_one_derivation_outside_the_write_transaction(
+        plant, fast_kdf, monkeypatch):
+    """The credential work of a person's task completed through the API (the check of the
+    person before anything is attributed to them, and the signing ceremony) is one argon2id
+    derivation, the unwrap of their key, done while no write transaction is open."""
+    from signatures import kdf
+    from tests.web.test_ceremony import write_transaction_open
+
+    instance_id = _to_waiting(plant)
+    assert plant.api.post("/messages", {"name": "lab_result", "correlation": {"instance_id": instance_id}}).status_code == 200
+    task = plant.task(instance_id, "human")
+    seen: list[tuple[str, bool]] = []
+    derive, hasher = kdf.derive_key, kdf.password_hasher
+
+    def watched_derive(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(("key unwrap", write_transaction_open(plant.db)))
+        return derive(*args, **kwargs)
+
+    class WatchedHasher:
+        def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+            self.inner = inner
+
+        def verify(self, *args):  # type: ignore[no-untyped-def]
+            seen.append(("password hash", write_transaction_open(plant.db)))
+            return self.inner.verify(*args)
+
+        def __getattr__(self, name):  # type: ignore[no-untyped-def]
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(kdf, "derive_key", watched_derive)
+    monkeypatch.setattr(kdf, "password_hasher", lambda: WatchedHasher(hasher()))
+    plant.clock.advance(seconds=31)
+    wrong = plant.api.post(f"/tasks/{task['task_id']}/complete", {
+        "data": {"comment": "line clear"}, "signer": {**plant.creds("alice"), "password": "not her password"}})
+    assert wrong.status_code == 401 and seen == [("key unwrap", False)]  # refused on the one derivation
+    seen.clear()
+    plant.clock.advance(seconds=31)
+    done = plant.api.post(f"/tasks/{task['task_id']}/complete", {
+        "data": {"comment": "line clear"}, "signer": plant.creds("alice")})
+    assert done.status_code == 200, done.get_json()
+    assert [(s["signer_id"], s["meaning"]) for s in done.get_json()["signatures"]] == [("alice", "performed")]
+    assert seen == [("key unwrap", False)]  # one derivation serves the check and the signature; no lock held
+
+
 # ---------------------------------------------------------------- reading
 @pytest.mark.req("URS-API-006", "P11-10b", "CN-6")
 def test_records_as_json_and_pdf(plant):
@@ -267,7 +312,10 @@ def test_records_as_json_and_pdf(plant):
 @pytest.mark.req("URS-API-006", "P11-10k", "A11-5")
 def test_master_data_resources(plant):
     index = plant.api.get("/masterdata").get_json()["resources"]
-    assert [r["name"] for r in index] == ["equipment-tags", "process-definitions"]
+    names = [r["name"] for r in index]
+    assert names[:2] == ["equipment-tags", "process-definitions"]
+    assert {"material", "supplier", "approved-supplier", "equipment", "instrument", "document", "training-matrix",
+            "recipe"} <= set(names[2:]) and "tag" not in names and "process-definition" not in names
     page = plant.api.get("/masterdata/process-definitions?limit=1").get_json()
     assert [d["key"] for d in page["items"]] == ["api_batch"] and page["next"] == "api_batch"
     rest = plant.api.get(f"/masterdata/process-definitions?after={page['next']}").get_json()
@@ -279,6 +327,71 @@ def test_master_data_resources(plant):
     assert missing.status_code == 404 and missing.get_json()["field"] == "key"
     unknown = plant.api.get("/masterdata/materials")
     assert unknown.status_code == 404 and unknown.get_json()["field"] == "resource"
+
+
+@pytest.mark.req("URS-API-006", "URS-MD-023", "A11-10", "A11-5")
+def test_master_data_under_change_control_is_served_as_in_force(plant):
+    """Each kind of controlled data (materials, recipes, the approved supplier list, ...) is a
+    resource: the revision in force with its data; a draft or a revision dated later is not served."""
+    from datetime import timedelta
+
+    from masterdata import changes
+    from masterdata.kinds import MATERIAL
+    from signatures import testing
+    from store.uow import UnitOfWork
+
+    quinn, quentin = plant.people["quinn"], plant.people["quentin"]
+
+    def draft(data, action, reason):  # type: ignore[no-untyped-def]
+        with UnitOfWork(plant.db, quinn.actor) as uow:
+            change = changes.draft(uow, None, MATERIAL, data["code"], data, reason, action=action,
+                                   settings=plant.settings)
+            uow.commit()
+        return change
+
+    def approve(change, **kw):  # type: ignore[no-untyped-def]
+        testing.fresh_totp_step(plant.clock)
+        with UnitOfWork(plant.db, quentin.actor) as uow:
+            changes.approve(uow, None, change.id, credentials=testing.credentials(plant.db, quentin),
+                            settings=plant.settings, reason="checked", kind=MATERIAL, **kw)
+            uow.commit()
+
+    lactose = {"code": "MAT-LAC", "name": "Lactose monohydrate", "oeb": 1, "unit": "kg",
+               "storage": {"condition": "below 25 °C", "max_c": 25}}
+    api = {"code": "MAT-API", "name": "Paracetamol", "oeb": 3, "unit": "kg", "protective_equipment": ["FFP3 mask"],
+           "storage": {"condition": "15-25 °C, dry"}}
+    with UnitOfWork(plant.db, quinn.actor) as uow:
+        drafted = changes.draft_set(uow, None, MATERIAL, [("MAT-LAC", lactose, "create"), ("MAT-API", api, "create")],
+                                    "initial list", settings=plant.settings)
+        uow.commit()
+    assert plant.api.get("/masterdata/material").get_json() == {"items": [], "next": None}  # drafts only
+    testing.fresh_totp_step(plant.clock)
+    with UnitOfWork(plant.db, quentin.actor) as uow:
+        changes.approve_set(uow, None, drafted.id, credentials=testing.credentials(plant.db, quentin),
+                            settings=plant.settings, reason="checked", kind=MATERIAL)
+        uow.commit()
+    page = plant.api.get("/masterdata/material?limit=1").get_json()
+    assert [i["key"] for i in page["items"]] == ["MAT-API"] and page["next"] == "MAT-API"
+    rest = plant.api.get(f"/masterdata/material?after={page['next']}").get_json()
+    assert [i["key"] for i in rest["items"]] == ["MAT-LAC"] and rest["next"] is None
+    one = plant.api.get("/masterdata/material/MAT-LAC")
+    assert one.status_code == 200 and one.get_json()["revision"] == 1 and one.get_json()["data"] == lactose
+    assert one.get_json()["approved_by"] == "quentin"
+
+    # revision 2 approved for tomorrow: revision 1 is served until then, and no open draft ever
+    tomorrow = (plant.clock.value + timedelta(days=1)).date().isoformat()
+    approve(draft({**lactose, "oeb": 2}, "change", "new toxicology data"), effective_from=tomorrow)
+    draft({**api, "name": "Paracetamol (acetaminophen)"}, "change", "synonym")
+    assert plant.api.get("/masterdata/material/MAT-LAC").get_json()["data"]["oeb"] == 1
+    assert plant.api.get("/masterdata/material/MAT-API").get_json()["data"]["name"] == "Paracetamol"
+    plant.clock.advance(days=1)
+    moved = plant.api.get("/masterdata/material/MAT-LAC").get_json()
+    assert (moved["revision"], moved["data"]["oeb"], moved["effective_from"][:10]) == (2, 2, tomorrow)
+    missing = plant.api.get("/masterdata/material/MAT-404")
+    assert missing.status_code == 404 and missing.get_json()["field"] == "key"
+    doc = plant.api.get("/openapi.json").get_json()
+    item = doc["paths"]["/masterdata/material/{key}"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert item["schema"]["properties"]["data"]["properties"]["oeb"]["maximum"] == 5  # the kind's own schema
 
 
 @pytest.mark.req("URS-API-006", "P11-10e", "A11-9", "P11-10a")

@@ -23,6 +23,9 @@ from hypothesis import HealthCheck, Phase, settings
 from tests.conftest import TEST_PASSPHRASE, TEST_SECRET
 
 EXAMPLES = 5
+# The kinds of controlled data (material, recipe, ...) are one resource each, all served by the same
+# code (web.api.resources.kind_resource): one of them stands for the others here.
+KIND_RESOURCE_FUZZED = "material"
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +121,14 @@ def test_fuzz_the_api(fuzz_server):  # type: ignore[no-untyped-def]
     url, token = fuzz_server
     schema = schemathesis.openapi.from_url(f"{url}/api/v1/openapi.json")
     failures, operations = [], 0
+    from web.api.resources import OWN_RESOURCES
+
+    own = {"equipment-tags", "process-definitions", *(name.replace("_", "-") for name in OWN_RESOURCES)}
     for result in schema.get_all_operations():
         operation = result.ok()
+        parts = operation.path.split("/")
+        if len(parts) > 2 and parts[1] == "masterdata" and parts[2] not in own | {KIND_RESOURCE_FUZZED}:
+            continue
         operations += 1
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
             @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

@@ -83,3 +83,43 @@ def test_the_library_brings_the_master_data_gates_and_a_property_needing_a_missi
                in p for p in found), found
     with pytest.raises(DefinitionCheckFailed, match="needs gate 'training'"):
         ensure_valid(bundle, roles=ALL_ROLES, meanings=MEANINGS, runtime=without_gates)
+
+
+@pytest.mark.req("URS-ENG-005", "URS-GATE-001", "URS-GATE-002")
+def test_an_upload_naming_sops_is_refused_while_no_training_gate_is_registered(db, runtime):
+    """The upload itself (engine.definitions.upload), on both databases: with the library's
+    properties but not its gates the definition is refused, naming the element, and nothing
+    is stored; with the library's gates the same files are accepted."""
+    from sqlalchemy import func, select
+
+    from audit.models import AuditEntry
+    from bpmn.glue import LIBRARY_PROPERTIES, extend
+    from engine import definitions
+    from engine.models import ProcessDefinition, ProcessDefinitionVersion
+    from engine.runtime import using
+    from store.uow import UnitOfWork
+    from tests.engine.conftest import ALL_ROLES, actor, bundle_files
+
+    files = bundle_files("line_clearance")
+    files["line_clearance.bpmn"] = files["line_clearance.bpmn"].replace(
+        b'<spiffworkflow:property name="gates" value="four_eyes_previous"/>',
+        b'<spiffworkflow:property name="gates" value="four_eyes_previous"/>'
+        b'<spiffworkflow:property name="qualification.sops" value="SOP-QA-003"/>')
+    for prop in LIBRARY_PROPERTIES:
+        runtime.properties.register(prop)
+    assert "training" not in runtime.gates
+    with UnitOfWork(db, actor("anna")) as uow:
+        with pytest.raises(DefinitionCheckFailed) as refused:
+            definitions.upload(uow, files, reason="needs SOP training", roles=ALL_ROLES)
+    assert [str(p) for p in refused.value.problems if "training" in str(p)] == [
+        "line_clearance.bpmn:74, element 'qa_approval': property 'qualification.sops' needs gate 'training', which is "
+        "not registered (registered: four_eyes, four_eyes_previous)"]
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ProcessDefinition)) == 0
+        assert session.scalar(select(func.count()).select_from(AuditEntry)) == 0
+
+    with using(extend(build_runtime(name="library"))), UnitOfWork(db, actor("anna")) as uow:
+        version = definitions.upload(uow, files, reason="needs SOP training", roles=ALL_ROLES)
+        uow.commit()
+    with db.session() as session:
+        assert session.get(ProcessDefinitionVersion, version.id).status == "draft"

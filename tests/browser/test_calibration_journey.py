@@ -89,12 +89,31 @@ def test_a_technician_calibrates_pt_102_on_the_bench_and_the_board_turns_green(
     expect(page.get_by_test_id("task-completed")).to_be_visible()
 
     simulator.set("cal.dp_transmitter_offset", 7.5)
-    for nominal in (500, 2500, 4500):
+    open_task(page, live_server, "Apply a test point")
+    for number, nominal in enumerate((500, 2500, 4500), start=1):
         simulator.set("cal.dp_reference", float(nominal))
-        open_task(page, live_server, "Apply a test point")
+        if number > 1:  # the completed page leads to the next point: no detour through the inbox
+            page.get_by_test_id("next-task").click()
+        # the planned points of the round, those read and the next one; the instrument's unit at the entry
+        plan = page.locator('[data-section="points_to_apply"] tbody tr')
+        expect(plan).to_have_count(3)
+        expect(plan.nth(number - 1)).to_contain_text(f"{nominal}NEXT: apply now")
+        for earlier in range(number - 1):
+            expect(plan.nth(earlier)).to_contain_text("read (已读取)")
+        expect(page.locator("#f-nominal-field")).to_contain_text("Pa")
+        expect(page.locator('[data-section="work_order"]')).to_contain_text("0 – 5000 Pa")
+        if number == 2:
+            page.screenshot(path=str(ARTIFACTS / "calibration-apply-point.png"), full_page=True)
         page.locator("#f-nominal").fill(str(nominal))
         submit(page)
         expect(page.get_by_test_id("task-completed")).to_be_visible()
+        if number < 3:
+            expect(page.get_by_test_id("next-tasks")).to_contain_text("Next for you in this instance: Apply a test point")
+        else:  # the review is the verifier's: nothing next for the technician
+            expect(page.get_by_test_id("next-tasks")).to_have_count(0)
+    page.goto(live_server.url + f"/records/{work_order}")  # the finished round: no points left to apply
+    expect(page.locator('[data-section="test_points"]')).to_be_visible()
+    expect(page.locator('[data-section="points_to_apply"]')).to_have_count(0)
     page.get_by_role("button", name="Sign out").click()
 
     sign_in(page, live_server, live_db, plant["vic"])
@@ -120,7 +139,7 @@ def test_a_technician_calibrates_pt_102_on_the_bench_and_the_board_turns_green(
     assert (newest.result, newest.reference, newest.certificate) == ("pass", "REF-P-01", "CAL-PT-102-0001")
     page.goto(live_server.url + f"/records/{work_order}")  # the record reads as a calibration, not as task data
     expect(page.locator('[data-section="work_order"]')).to_contain_text("±25 Pa")
-    expect(page.locator('[data-section="test_points"]')).to_contain_text("equipment: PT-102.dp")
+    expect(page.locator('[data-section="test_points"]')).to_contain_text("equipment (设备): PT-102.dp")
     page.screenshot(path=str(ARTIFACTS / "calibration-record.png"), full_page=True)
 
 
@@ -169,6 +188,8 @@ def test_after_an_adjustment_the_as_left_readings_are_read_back_in_the_browser(
     for nominal in (500, 2500, 4500):
         simulator.set("cal.dp_reference", float(nominal))
         open_task(page, live_server, "Apply a test point (as left)")
+        expect(page.locator('[data-section="points_to_apply"]')).to_contain_text(f"{nominal}NEXT: apply now")
+        expect(page.locator('[data-section="points_to_apply"]')).to_contain_text("As left (校后)")
         page.locator("#f-left_nominal").fill(str(nominal))
         if nominal == 500:
             page.screenshot(path=str(ARTIFACTS / "calibration-as-left.png"), full_page=True)

@@ -1,4 +1,5 @@
-"""Supplier evaluation in Chromium: the requester names supplier, material, scope and criticality;
+"""Supplier evaluation in Chromium: the requester sees supplier and material the evaluation was
+started for (read-only; a tampered page is refused) and names scope and criticality;
 purchasing records the questionnaire; the risk from the decision table is shown beside the
 auditor's task; the auditor records a finding that raises a CAPA; QC tests the qualification
 lots; QA signs the decision; a second QA person approves the approved supplier list entry under
@@ -68,17 +69,29 @@ def test_a_high_risk_supplier_is_evaluated_audited_and_listed_with_scope_and_exp
         page, live_server, live_db, live_settings, frozen_clock, runtime):
     plant = plant_with_evaluation(live_db, live_settings, frozen_clock, runtime)
     until = (frozen_clock().date() + timedelta(days=365)).isoformat()
-    instance = plant.start("supplier_evaluation", user="rob")
+    instance = plant.start("supplier_evaluation", {"evaluation": {"supplier": "SUP-C", "material": "MAT-LAC"}},
+                           user="rob")
 
-    # the requester: supplier, material, scope, criticality
+    # the requester: supplier and material come with the evaluation (shown, not entered); scope, criticality
     sign_in(page, live_server, live_db, plant["rob"])
     open_task(page, live_server, "Request: supplier, material, criticality")
-    page.locator("#f-supplier").fill("SUP-C")
-    page.locator("#f-material").fill("MAT-LAC")
+    for field, value in (("supplier", "SUP-C"), ("material", "MAT-LAC")):
+        expect(page.locator(f"#f-{field}")).to_have_value(value)
+        expect(page.locator(f"#f-{field}")).to_have_attribute("readonly", "")
     page.locator("#f-scope").fill("Lactose monohydrate, all grades, site Pune")
     page.locator("#f-criticality").select_option("high")
     shot(page, "request")
+    # a tampered page posting another supplier is refused with the form's words, nothing stored
+    page.evaluate("""() => { const i = document.createElement('input'); i.type = 'hidden'; i.name = 'f:supplier';
+        i.value = 'SUP-A'; i.id = 'tampered'; document.querySelector('.task-form').appendChild(i); }""")
+    page.locator(".task-form button[type=submit]").last.click()
+    expect(page.locator("main")).to_contain_text("This value is set by the form and cannot be changed.")
+    expect(page.locator("#f-supplier")).to_have_value("SUP-C")
+    assert "criticality" not in plant.inspect(instance)["data"]
+    page.locator("#f-scope").fill("Lactose monohydrate, all grades, site Pune")
+    page.locator("#f-criticality").select_option("high")
     submit(page)
+    assert plant.inspect(instance)["data"]["supplier"] == "SUP-C"
     sign_out(page)
 
     # purchasing: the questionnaire (no certified quality system)

@@ -119,6 +119,11 @@ BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 _Parser = GmpBpmnParser  # the engine's parser: service tasks call the operator registry
 
 
+def operator(name: str) -> Any:
+    """The function a runtime's registry holds for `name`, after `register_operators` (the public way in)."""
+    return operators.register_operators(OperatorRegistry()).get(name).function
+
+
 @dataclass
 class _Context:
     db: Any
@@ -155,7 +160,7 @@ def test_an_unregistered_tag_in_a_diagram_fails_with_a_catchable_code(registered
     from engine.operators import OperatorFailed
     context = _Context(registered, settings, "31", "read_weight")
     with pytest.raises(OperatorFailed, match="'NOPE' is not in the effective tag registry") as info:
-        operators._op_read_tag(context, "NOPE")
+        operator("equipment.read_tag")(context, "NOPE")
     assert info.value.code == "equipment_refused"
 
 
@@ -173,13 +178,13 @@ def test_a_read_inside_an_engine_step_is_stored_in_the_steps_transaction(registe
     from audit.canonical import Actor
     from store.uow import UnitOfWork
     with UnitOfWork(registered, Actor("op.chen", "Chen Operator")) as uow:
-        result = operators._op_read_tag(_StepContext(uow, settings, "8", "read_o2"), "GAS-01.o2")
+        result = operator("equipment.read_tag")(_StepContext(uow, settings, "8", "read_o2"), "GAS-01.o2")
         # not committed: a rolled-back step leaves no reading behind
     assert result["tag"] == "GAS-01.o2"
     with registered.session() as session:
         assert session.scalars(select(EquipmentReading)).all() == []
     with UnitOfWork(registered, Actor("op.chen", "Chen Operator")) as uow:
-        operators._op_read_tag(_StepContext(uow, settings, "8", "read_o2"), "GAS-01.o2")
+        operator("equipment.read_tag")(_StepContext(uow, settings, "8", "read_o2"), "GAS-01.o2")
         uow.commit()
     with registered.session() as session:
         row = session.scalars(select(EquipmentReading)).one()
@@ -211,11 +216,11 @@ def test_write_tag_operator_writes_a_signed_set_point_and_maps_refusals_to_codes
         uow.commit()
     context = _JobContext(registered, settings, 55, "write_speed")
     try:
-        result = operators._op_write_tag(context, "FBD-01.impeller_speed_sp", 280, signature.seq, "set_speed")
+        result = operator("equipment.write_tag")(context, "FBD-01.impeller_speed_sp", 280, signature.seq, "set_speed")
         assert result["state"] == "confirmed" and result["readback"]["value"] == 280
         assert plant.value("dryer.impeller_speed_sp") == 280.0
     finally:
         plant.set("dryer.impeller_speed_sp", 300.0)
     with pytest.raises(OperatorFailed, match="outside the allowed range") as info:
-        operators._op_write_tag(context, "FBD-01.impeller_speed_sp", 900, signature.seq, "set_speed")
+        operator("equipment.write_tag")(context, "FBD-01.impeller_speed_sp", 900, signature.seq, "set_speed")
     assert info.value.code == "setpoint_refused"

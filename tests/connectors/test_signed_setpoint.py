@@ -250,6 +250,9 @@ def test_the_form_must_give_the_set_point_and_the_declaration_is_checked_at_uplo
         "no value field": ('<spiffworkflow:property name="setpoint.value_field" value="inlet_temp" />', "",
                            "needs setpoint.value_field"),
         "typo": ('name="setpoint.value_field"', 'name="setpoint.value_feild"', "unknown extension property"),
+        "nothing catches a failed write": ('attachedToRef="set_inlet_temp"', 'attachedToRef="note_signature"',
+                                           "element 'set_inlet_temp': the signed action 'setpoint' can be refused, fail or stay "
+                                           r"unconfirmed \(equipment_unavailable, .*\): attach a boundary error event"),
     }
     for name, (old, new, message) in bad.items():
         with UnitOfWork(registered, people.engineer.actor) as uow:

@@ -98,6 +98,33 @@ def test_hostile_or_malformed_files_are_refused_and_nothing_is_stored(db, servic
         assert s.execute(select(ProcessDefinitionVersion)).first() is None
 
 
+@pytest.mark.req("URS-ENG-001", "URS-LIB-001")
+@pytest.mark.parametrize("files,error,match", [
+    ({"form.json": b"{}"}, DefinitionError, "the upload contains no .bpmn file"),
+    ({"x.bpmn": b'<?xml version="1.0"?><foo/>'}, DefinitionError, "x.bpmn:1: not a BPMN 2.0 file"),
+    ({"x.bpmn": b"<bpmn:definitions"}, UnsafeXmlError, "x.bpmn:1: not well-formed XML"),
+    ({"x.bpmn": (IMPORTED / "spiff_dialect.bpmn").read_bytes(), "big.json": b" " * (2 ** 23)}, DefinitionError,
+     "big.json: file is larger than"),
+    ({"x.bpmn": b"<x/>", "notes.txt": b""}, DefinitionError, "notes.txt: unsupported file type"),
+])
+def test_an_upload_and_a_draft_import_read_files_alike(files, error, match):
+    """One reader serves the upload (engine.parsing) and the draft import (engine.drafts): the
+    same files are refused with the same words."""
+    from engine.parsing import parse_bundle
+    with pytest.raises(error, match=match) as uploaded:
+        parse_bundle(files)
+    with pytest.raises(error, match=match) as imported:
+        drafts.inspect(files, roles=ALL_ROLES, meanings=MEANINGS)
+    assert str(uploaded.value) == str(imported.value)
+
+
+def test_a_draft_import_lists_every_file_that_is_not_valid_json():
+    found = drafts.inspect({**files_of("spiff_dialect.bpmn"), "a.json": b"{", "b.json": b"[1,"},
+                           roles=ALL_ROLES, meanings=MEANINGS)
+    assert [(p.file, p.message.split(":")[0]) for p in found.problems if p.file and p.file.endswith(".json")] == [
+        ("a.json", "not valid JSON"), ("b.json", "not valid JSON")]
+
+
 @pytest.mark.req("URS-ENG-003", "URS-LIB-002", "P11-10k", "A11-10")
 def test_imported_draft_with_problems_is_stored_but_cannot_be_submitted_or_approved(db, services, frozen_clock):
     version, problems = import_as(db, services, files_of("spiff_dialect.bpmn"))

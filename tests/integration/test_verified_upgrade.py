@@ -1,6 +1,7 @@
 """`gmp db upgrade` verifies the data migration (Annex 11 §4.8): every record and the audit trail
 digested before and after; a populated database upgrades from the oldest released revision and
-the verification is in the trail; a migration that changes a record is rolled back and refused."""
+the verification is in the trail; a migration that changes a record is rolled back and refused,
+and the command says so and fails."""
 from __future__ import annotations
 
 import itertools
@@ -143,3 +144,23 @@ def test_gmp_db_upgrade_reports_the_verification(empty_url, tmp_path):
             assert session.execute(select(func.count()).select_from(text("audit_entry"))).scalar_one() == 4
     finally:
         db.dispose()
+
+
+def test_gmp_db_upgrade_refuses_to_finish_when_a_record_differs(settings, db, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from cli import gmp
+
+    populated(settings, db)
+    head = extra_revision(tmp_path, monkeypatch, "    op.execute(\"UPDATE user_account SET printed_name = 'Somebody Else' "
+                          "WHERE user_id = 'admin'\")")
+    env = {"GMP_DATABASE_URL": settings.database_url, "GMP_INSTANCE_PATH": settings.instance_path,
+           "GMP_SECRET_KEY": settings.secret_key, "GMP_SERVER_KEY_PASSPHRASE": settings.server_key_passphrase}
+    result = CliRunner().invoke(gmp, ["db", "upgrade"], env=env)
+    assert result.exit_code == 1, result.output
+    assert "rolled back: records differ" in result.output and "user_account" in result.output
+    assert "verified:" not in result.output and "database at revision" not in result.output
+    assert current(settings.database_url) == head  # nothing migrated
+    assert audit_actions(settings.database_url)[-1] == "database.upgrade_refused"
+    with db.read_session() as session:
+        assert session.execute(text("SELECT printed_name FROM user_account WHERE user_id = 'admin'")).scalar_one() == "Ada Admin"

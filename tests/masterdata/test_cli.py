@@ -83,6 +83,17 @@ def test_import_is_drafted_all_or_nothing_and_approved_by_another_person(people,
     assert again.exit_code == 0 and "1 change, 1 unchanged" in again.output
     frozen_clock.advance(seconds=31)
     assert run(["master", "approve", "2", "--user", "qa.zhao"], people.qa2, db).exit_code == 0
+    # the YAML export reads back as the items in force: importing it unchanged drafts nothing
+    exported_yaml = run(["master", "export", "widget", "--format", "yaml"]).output
+    import yaml
+
+    assert {item["code"]: item for item in yaml.safe_load(exported_yaml)}["W-001"]["storage"] == \
+        {"min_c": 2, "max_c": 25}
+    (tmp_path / "same.yaml").write_text(exported_yaml, encoding="utf-8")
+    frozen_clock.advance(seconds=31)
+    same = run(["master", "import", "widget", str(tmp_path / "same.yaml"), "--reason", "no change", "--user", "eng.li"],
+               people.drafter, db)
+    assert same.exit_code == 1 and "every item is in force as given: nothing to change" in same.output
     shown = run(["master", "show", "widget", "W-001"]).output
     assert "revision 2 in force" in shown and "storage.max_c: 25" in shown
     assert "r1 create superseded" in shown and "r2 change effective" in shown and "approved by qa.zhao" in shown

@@ -287,3 +287,38 @@ def test_record_tables_refuse_updates_and_deletes_in_the_database(stocked):
                     connection.execute(text(statement))
     with stocked.db.engine.connect() as connection:
         assert all(trigger_names(connection, table) for table in APPEND_ONLY_TABLES)
+
+
+@pytest.mark.req("URS-OPS-003", "P11-200a1")
+def test_a_signed_record_made_outside_the_web_derives_the_key_before_the_write_transaction(stocked, monkeypatch):
+    """A service-level caller (here the logbook, as the demo seed, the PQ drivers and `gmp` commands
+    call it) builds prechecked credentials before its unit of work: the write transaction derives
+    nothing. Without the precheck the same record's derivation happens inside it (the hook sees it)."""
+    import dataclasses
+
+    from signatures.accountability import sign_statement
+    from signatures.testing import enrolled_user
+    from tests.signatures.helpers import counted_derivations
+
+    with counted_derivations(monkeypatch, stocked.db) as count:
+        _log(stocked, "GR-01", "clean")
+    assert (count["inside"], count["outside"]) == (0, 1)
+
+    unchecked = dataclasses.replace(stocked.creds("sam"), prechecked=None)
+    with counted_derivations(monkeypatch, stocked.db) as count:
+        with UnitOfWork(stocked.db, stocked["sam"].actor) as uow:
+            equipment_log.log_equipment(uow, "GR-01", "released", note="visual inspection passed",
+                                        credentials=unchecked, settings=stocked.settings)
+            uow.commit()
+    assert (count["inside"], count["outside"]) == (1, 0)
+
+    # the accountability statement: the key unwrap that checks the password is the precheck's (was two inside)
+    olga = enrolled_user(stocked.db, stocked.settings, stocked.admin, "olga", "Olga Operator", ["operator"],
+                         accountability=False)
+    stocked.people["olga"] = olga
+    with counted_derivations(monkeypatch, stocked.db) as count:
+        creds = stocked.creds("olga")
+        with UnitOfWork(stocked.db, olga.actor) as uow:
+            sign_statement(uow, creds, stocked.settings)
+            uow.commit()
+    assert (count["inside"], count["outside"]) == (0, 1)

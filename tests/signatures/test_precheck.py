@@ -4,13 +4,12 @@ or password hash it was computed from is unchanged; refusals are recorded and co
 from __future__ import annotations
 
 import dataclasses
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import select
 
 from signatures import credentials as creds_mod
-from signatures import kdf, testing
+from signatures import testing
 from signatures.credentials import Credentials
 from signatures.errors import AuthenticationFailed, SigningKeyError
 from signatures.meanings import Meaning
@@ -19,36 +18,10 @@ from signatures.precheck import precheck_login, precheck_signing
 from signatures.records import SimpleRecord
 from signatures.service import sign
 from store.uow import UnitOfWork
-from tests.signatures.helpers import last_entry
+from tests.signatures.helpers import counted_derivations, last_entry
 
 pytestmark = pytest.mark.req("URS-OPS-003", "P11-200a1")
 RECORD = SimpleRecord("task_completion", "T-9", 1, {"lot": "L-9"})
-
-
-@contextmanager
-def counted_derivations(monkeypatch):  # type: ignore[no-untyped-def]
-    """Count every argon2id derivation: key unwraps and password-hash verifications."""
-    count = {"n": 0}
-    derive, hasher = kdf.derive_key, kdf.password_hasher
-
-    def counting_derive(*args, **kwargs):  # type: ignore[no-untyped-def]
-        count["n"] += 1
-        return derive(*args, **kwargs)
-
-    class CountingHasher:
-        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            self.inner = hasher(*args, **kwargs)
-
-        def verify(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            count["n"] += 1
-            return self.inner.verify(*args, **kwargs)
-
-        def __getattr__(self, name):  # type: ignore[no-untyped-def]
-            return getattr(self.inner, name)
-
-    monkeypatch.setattr(kdf, "derive_key", counting_derive)
-    monkeypatch.setattr(kdf, "password_hasher", CountingHasher)
-    yield count
 
 
 def sign_with(db, settings, person, credentials, record=RECORD):  # type: ignore[no-untyped-def]
@@ -74,8 +47,9 @@ def test_one_derivation_per_signature_and_none_in_the_write_transaction(db, sett
         assert count["n"] == 1  # the write transaction derived nothing
     assert row.signer_id == "olga"
     frozen_clock.advance(seconds=31)
+    unchecked = dataclasses.replace(testing.credentials(db, olga), prechecked=None)
     with counted_derivations(monkeypatch) as count:  # without a precheck: still one derivation, not two
-        sign_with(db, settings, olga, dataclasses.replace(testing.credentials(db, olga), prechecked=None),
+        sign_with(db, settings, olga, unchecked,
                   SimpleRecord("task_completion", "T-10", 1, {"lot": "L-10"}))
         assert count["n"] == 1
 

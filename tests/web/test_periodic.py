@@ -61,6 +61,21 @@ def period(plant, db, settings, tmp_path, frozen_clock):  # noqa: F811
     with UnitOfWork(db, people["quinn"].actor) as uow:
         record_review(uow, 1, 20, people["quinn"].actor, "trail reviewed, no findings")
         uow.commit()
+    # a master-data change under change control: drafted by one person, approved by another's signature
+    from masterdata import changes
+    from masterdata.kinds import MATERIAL
+
+    with UnitOfWork(db, people["quinn"].actor) as uow:
+        material = changes.draft(uow, None, MATERIAL, "MAT-LAC", {
+            "code": "MAT-LAC", "name": "Lactose monohydrate", "oeb": 1, "unit": "kg",
+            "storage": {"condition": "below 25 °C"}}, "新辅料 CC-2026-007",
+            action="create", settings=settings)
+        uow.commit()
+    testing.fresh_totp_step(frozen_clock)
+    with UnitOfWork(db, people["quentin"].actor) as uow:
+        changes.approve(uow, None, material.id, credentials=testing.credentials(db, people["quentin"]),
+                        settings=settings, reason="specification checked", kind=MATERIAL)
+        uow.commit()
     for _ in range(settings.lockout_threshold):  # failed sign-ins lock bob's account: a security alert
         with pytest.raises(SignatureError):
             with UnitOfWork(db) as uow:
@@ -90,7 +105,9 @@ def test_report_of_a_period_page_and_pdf(period, app, db, tmp_path):
     url = made.headers["Location"]
     page = client.get(url).get_data(as_text=True)
     counts = dict(re.findall(r'<tr data-section="(\w+)">.*?<td>(\d+)</td></tr>', page))
-    assert counts["changes"] == "3"  # definition uploaded, version created + approved
+    # definition uploaded, version created + approved, its revision under change control approved + in force;
+    # the material drafted, approved and in force
+    assert counts["changes"] == "8"
     assert counts["access_reviews"] == "1" and counts["audit_reviews"] == "1" and counts["upgrades"] == "1"
     assert int(counts["access"]) >= 9  # users created, enrolled, verified; roles; wei
     assert int(counts["security"]) == 6  # five refused sign-ins and the lockout
@@ -99,7 +116,8 @@ def test_report_of_a_period_page_and_pdf(period, app, db, tmp_path):
     assert "intact" in page and "Quinn QA (quinn)" in page
     text = pdf_text(client.get(url + ".pdf").data, tmp_path)
     for expected in ("Periodic evaluation report 定期评估报告", "2026-01-05 – 2026-01-06", "Process and configuration changes",
-                     "流程和配置变更", "definition_version.approved", "Role and user changes", "王伟", "user.created",
+                     "流程和配置变更", "definition_version.approved", "md_change.drafted", "新辅料 CC-2026-007",
+                     "md_change.approved", "material", "MAT-LAC", "Role and user changes", "王伟", "user.created",
                      "Deviations and incidents", "偏差和事件", "value out of limits", "容器超装，偏差 DEV-1",
                      "Audit-trail reviews", "trail reviewed, no findings", "Access reviews", "季度权限审核：无发现",
                      "Failed sign-ins, lockouts and security alerts", "user.login_refused", "user.locked",

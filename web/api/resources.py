@@ -109,8 +109,60 @@ DEFINITION_SCHEMA = {
 }
 
 
+# ---------------------------------------------------------------- kinds under change control (masterdata.changes)
+# Tags and process definitions have their own resources above (the registry's and the library's views).
+OWN_RESOURCES = ("tag", "process_definition")
+KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200}
+
+
+def _revision_item(revision: Any) -> Item:
+    return {"key": revision.key, "revision": revision.revision, "effective_from": revision.effective_from,
+            "approved_by": revision.approved_by, "approved_at": revision.approved_at,
+            "data": dict(revision.data)}
+
+
+def revision_schema(kind: Any) -> dict[str, Any]:
+    """The item of a kind's resource: the revision in force and its data (the kind's own schema)."""
+    return {"type": "object", "required": ["key", "revision", "data"], "properties": {
+        "key": {"type": "string", "description": f"The item's key ({kind.key_field})."},
+        "revision": {"type": "integer", "description": "Number of the revision in force (change control)."},
+        "effective_from": {"type": ["string", "null"], "description": "In force since (null: since its approval)."},
+        "approved_by": {"type": ["string", "null"]}, "approved_at": {"type": ["string", "null"]},
+        "data": dict(kind.schema)}}
+
+
+def kind_resource(kind: Any) -> Resource:
+    """The items of one kind of controlled data in force now (drafts and superseded revisions are
+    not served: other systems act on what is in force, as the gates do)."""
+    from masterdata import changes
+
+    def page(session: Session, after: str | None, limit: int) -> tuple[list[Item], str | None]:
+        return _paged([_revision_item(r) for r in changes.effective_items(session, kind.name)], "key", after, limit)
+
+    def get(session: Session, key: str) -> Item | None:
+        found = changes.effective(session, kind.name, key)
+        return _revision_item(found) if found is not None else None
+
+    description = (kind.description[:1].upper() + kind.description[1:]) if kind.description else kind.label
+    return Resource(kind.name.replace("_", "-"), kind.label, f"{description}: the revisions in force.",
+                    kind.key_field, KEY_SCHEMA, revision_schema(kind), page, get)
+
+
+def _catalogue_kinds() -> list[Any]:
+    """The kinds of the running application's change catalogue (none outside an application)."""
+    from engine.errors import RuntimeNotInstalled
+    from engine.runtime import current_runtime
+
+    try:
+        runtime = current_runtime()
+    except RuntimeNotInstalled:
+        return []
+    return [k for k in runtime.changes.kinds() if k.name not in OWN_RESOURCES]
+
+
 def resources() -> list[Resource]:
-    """Every master-data resource the API serves, in the order the OpenAPI document lists them."""
+    """Every master-data resource the API serves, in the order the OpenAPI document lists them:
+    the tag registry, the process definitions, then each kind of the change catalogue."""
     return [
         Resource("equipment-tags", "Equipment tags",
                  "The effective (approved) tag registry: every tag other systems may expect values from.",
@@ -119,6 +171,7 @@ def resources() -> list[Resource]:
                  "Every process definition with its versions under change control and the approved one.",
                  "key", {"type": "string", "minLength": 1, "maxLength": 200}, DEFINITION_SCHEMA,
                  _definitions_page, _definition),
+        *(kind_resource(kind) for kind in _catalogue_kinds()),
     ]
 
 

@@ -327,14 +327,17 @@ def complete_task(params: dict[str, Any], body: dict[str, Any]) -> tuple[int, An
             raise BodyInvalid(f"task {document['bpmn_id']!r} is a person's task (lane {document['lane']}): it is "
                               "completed only with that person's own credentials in 'signer' (Part 11: a system "
                               "account never signs for a person)", "/signer")
-        person = _authenticate_person(signer, needs_totp=not form.meanings, task_id=task_id)
+        # the credential work (one argon2id derivation per person) before any write transaction opens
+        checked = _precheck(signer, signing=bool(form.meanings))
+        person = _authenticate_person(signer, needs_totp=not form.meanings, task_id=task_id, checked=checked)
         actor = Actor(person.user_id, person.printed_name)
         verifier = body.get("verifier")
-        credentials = {"password": signer["password"], "totp": signer["totp"]}
+        credentials = {"password": signer["password"], "totp": signer["totp"], "prechecked": checked.prechecked}
         signatures = [SignatureInput(meaning, person.user_id, credentials) for meaning in form.meanings]
         if form.verifier_meaning and verifier:
-            signatures.append(SignatureInput(form.verifier_meaning, verifier["user_id"],
-                                             {"password": verifier["password"], "totp": verifier["totp"]}))
+            second = _precheck(verifier, signing=True)
+            signatures.append(SignatureInput(form.verifier_meaning, verifier["user_id"], {
+                "password": verifier["password"], "totp": verifier["totp"], "prechecked": second.prechecked}))
         services = dataclasses.replace(default_services(settings()), validate_form=_validator(
             form, person.user_id, verifier["user_id"] if verifier else None, exceptions))
         g.api.details.update(task_id=task_id, person=person.user_id)
@@ -351,18 +354,33 @@ def complete_task(params: dict[str, Any], body: dict[str, Any]) -> tuple[int, An
     return 200, result | {"ready_tasks": ready, "acknowledgement": ack}
 
 
-def _authenticate_person(signer: dict[str, Any], *, needs_totp: bool, task_id: str) -> Any:
+def _precheck(person: dict[str, Any], *, signing: bool) -> Any:
+    """The person's credentials with the expensive check done now, before the write transaction
+    (signatures.precheck): the unwrap of their signing key when they sign (it proves the password
+    too, so the same derivation serves the check below and the ceremony), else the password hash."""
+    from signatures.credentials import Credentials
+    from signatures.precheck import precheck_login, precheck_signing
+
+    credentials = Credentials(person["user_id"], person["password"], person.get("totp") or None)
+    return precheck_signing(database(), credentials) if signing else precheck_login(database(), credentials)
+
+
+def _authenticate_person(signer: dict[str, Any], *, needs_totp: bool, task_id: str, checked: Any) -> Any:
     """The person whose credentials came with the request, checked before anything is attributed to them.
 
     Without a signature on the task, this is the whole check (user ID, password, TOTP, as a
     sign-in); with one, the password is checked here and the signing ceremony checks every
-    component again (a TOTP code is accepted only once)."""
+    component again (a TOTP code is accepted only once). `checked` (from `_precheck`) carries the
+    outcome of the derivation: neither check derives again while the key or hash is unchanged."""
     from signatures.credentials import authenticate
+    from signatures.precheck import KeyUnlock
 
     with unit_of_work() as uow:
+        password_check = KeyUnlock(uow.session, checked) if not needs_totp else None
         person = authenticate(uow, signer["user_id"], signer["password"], signer["totp"] if needs_totp else None,
                               settings(), action="api.person_refused", require_totp=needs_totp,
-                              details={"task_id": task_id, "via": g.api.holder.account_id})
+                              details={"task_id": task_id, "via": g.api.holder.account_id},
+                              prechecked=checked.prechecked if needs_totp else None, password_check=password_check)
         found = SimpleNamespace(user_id=person.user_id, printed_name=person.printed_name)
         uow.commit()
     return found

@@ -145,3 +145,36 @@ def test_a_chinese_reader_sees_the_batch_page_in_chinese(plant, web):
     page = web.get("/batches/B-2026-0130").get_data(as_text=True)
     assert ">Dispense the materials<" in page and ">completed<" in page and "· Approved ·" in page
     assert ">Granulation<" in page and ">dispensing tolerance<" in page
+
+
+@pytest.mark.req("URS-OPS-006", "A11-16", "ALCOA-CONTEMPORANEOUS")
+def test_a_step_entered_late_from_paper_is_shown_as_late_on_the_batch_page(plant, web):
+    """The system was down: the supervisor signed the order on the printed blank record and
+    transcribes it afterwards as a late entry; the batch page marks that step as late, with the
+    original time, who did it on paper, who transcribed it and why (as the record and its PDF do)."""
+    from datetime import timedelta
+
+    from core import clock
+
+    batch = plant.order("B-2026-0140")
+    ready_at = clock.now()
+    plant.creds.frozen.advance(hours=2)  # the outage: the order was signed on paper meanwhile
+    on_paper = (ready_at + timedelta(minutes=30)).astimezone(plant.settings.tz())
+    credentials = plant.creds("sam")
+    sign_in(plant, web, "sam")
+    done = web.post(f"/tasks/{plant.task_id(batch, 'sign_order')}", data={
+        "csrf_token": "walk-token", "f:planned_date": "2026-12-04", "sig_password": credentials.password,
+        "sig_totp": credentials.totp, "late_entry": "1", "late_at": on_paper.strftime("%Y-%m-%dT%H:%M"),
+        "late_by": "sam", "late_reason": "network outage, paper batch order BR-20"})
+    assert done.status_code == 200, done.get_data(as_text=True)
+    page = web.get("/batches/B-2026-0140").get_data(as_text=True)
+    row = page[page.index('data-step="sign_order"'):]
+    row = row[:row.index("</tr>")]
+    paper_utc = (ready_at + timedelta(minutes=30)).strftime("%Y-%m-%d %H:%M")
+    assert 'data-testid="late-entry"' in row and "Late entry" in row and "BR-20" in row
+    assert f"on paper at {paper_utc} UTC by Sam Supervisor (sam)" in row
+    other = page[page.index('data-step="line_clearance"'):]
+    assert 'data-testid="late-entry"' not in other[:other.index("</tr>")]  # only the step entered late
+    web.post("/language", data={"language": "zh", "csrf_token": "walk-token"})
+    page = web.get("/batches/B-2026-0140").get_data(as_text=True)
+    assert "补录" in page and f"于 {paper_utc} UTC 在纸面上完成" in page

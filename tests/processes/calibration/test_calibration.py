@@ -80,8 +80,18 @@ def test_happy_path_reads_the_bench_over_the_connector_and_sets_the_next_due_dat
     assert order["connected"] is True and order["test_points"] == ["500", "2500", "4500"]
     assert order["equipment"] == ["FBD-01"] and order["tolerance"] == "25"
     cal.sim.set("cal.dp_transmitter_offset", 12.5)  # within ±25 Pa
-    for nominal in (500, 2500, 4500):
+    for number, nominal in enumerate((500, 2500, 4500)):
+        # beside the task: the planned points, those read, the next one; the entry carries the instrument's unit
+        plan = record_sections(cal, instance)["points_to_apply"]
+        assert [(r["nominal"], r["status"]) for r in plan["rows"]] == [
+            (p, "read (已读取)" if i < number else "NEXT: apply now (下一个: 现在施加)" if i == number else
+             "to apply (待施加)") for i, p in enumerate(["500", "2500", "4500"])]
+        assert [c.get("unit") for c in plan["columns"]] == [None, "Pa", None, "Pa", "Pa"]
+        assert "Tolerance ±25 Pa" in plan["notes"][0]
+        assert apply_form_unit(cal, instance) == "Pa"
         apply(cal, instance, nominal)
+    assert record_sections(cal, instance)["work_order"]["rows"][3] == {"item": "Range (量程)", "value": "0 – 5000 Pa"}
+    assert "points_to_apply" not in record_sections(cal, instance)  # the round is read: nothing left to apply
     data = cal.inspect(instance)["data"]
     assert [(p["nominal"], p["reference"], p["as_found"], p["source"]) for p in data["points"]] == [
         ("500", "500.0", "512.5", "equipment"), ("2500", "2500.0", "2512.5", "equipment"),
@@ -200,16 +210,16 @@ def test_out_of_tolerance_as_found_raises_a_deviation_with_the_batches_since_the
     assert [c.result for c in found[-2:]] == ["out_of_tolerance", "pass"]
     sections = record_sections(cal, instance)
     order = {r["item"]: r["value"] for r in sections["work_order"]["rows"]}
-    assert order["As found (校前)"] == "out_of_tolerance, largest error 40.0 Pa"
-    assert order["As left (校后)"] == "pass, largest error 2.0 Pa"
+    assert order["As found (校前)"] == "Out of tolerance (超出允差), largest error 40.0 Pa"
+    assert order["As left (校后)"] == "Pass (合格), largest error 2.0 Pa"
     assert [order["Adjustment 1 (调整)"], order["Adjustment 2 (调整)"]] == ["zero trimmed", "zero offset corrected by -28 Pa"]
     assert order["Batches since the last good calibration (上次合格校准以来的批次)"] == "B-2026-0001, B-2026-0002"
     assert order["Recorded (已记录)"].startswith(f"calibrated on {day(0)}, next due {day(365)}")
     points = sections["test_points"]["rows"]
     assert [(r["reading"], r["nominal"], r["error"], r["within"]) for r in points][::3] == [
-        ("as found (校前)", "500", "40.0", "NO"), ("as left 1 (校后)", "500", "30.0", "NO"),
-        ("as left 2 (校后)", "500", "2.0", "yes")]
-    assert {r["source"] for r in points} == {"equipment: PT-102.dp"}
+        ("as found (校前)", "500", "40.0", "NO (否)"), ("as left 1 (校后)", "500", "30.0", "NO (否)"),
+        ("as left 2 (校后)", "500", "2.0", "yes (是)")]
+    assert {r["source"] for r in points} == {"equipment (设备): PT-102.dp"}
     assert status(cal, "PT-102").status == "in_calibration"
 
 
@@ -283,9 +293,23 @@ def test_an_instrument_without_a_connector_has_its_as_left_entered_and_verified_
     assert data["as_left_evaluation"]["result"] == "pass" and data["as_left_evaluation"]["max_error"] == "1.5"
     assert "oot" in data and cal.ready(instance) == ["review"]
     points = record_sections(cal, instance)["test_points"]["rows"]
+    by_hand = "entered by hand, verified (手工录入, 已复核)"
     assert [(r["reading"], r["value"], r["source"]) for r in points] == [
-        ("as found (校前)", "1031.0", "entered by hand, verified"), ("as found (校前)", "4012.0", "entered by hand, verified"),
-        ("as left 1 (校后)", "1001.5", "entered by hand, verified"), ("as left 1 (校后)", "3999.0", "entered by hand, verified")]
+        ("as found (校前)", "1031.0", by_hand), ("as found (校前)", "4012.0", by_hand),
+        ("as left 1 (校后)", "1001.5", by_hand), ("as left 1 (校后)", "3999.0", by_hand)]
+
+
+def apply_form_unit(cal: Any, instance: int) -> Any:
+    """The unit the bound "Apply a test point" form shows beside the nominal value (x-gmp-unit-from)."""
+    from engine.spiff.serializer import row_data
+    from engine.tasks import task_definition
+    from forms import bind_rows, load_definition
+
+    with cal.db.session() as session:
+        definition = task_definition(session, cal.task(instance, "apply_point"))
+        schema = definition.forms()[definition.rules.form_schema]
+        bound, ui = bind_rows(schema, None, row_data(definition.row.body))
+    return load_definition(bound, ui).spec_at(["nominal"]).unit
 
 
 def record_sections(cal: Any, instance: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ under change control (a second QA person approves it), the supplier gate at disp
 and the yearly re-evaluation started by its timer."""
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -186,6 +187,9 @@ def test_the_yearly_re_evaluation_starts_on_its_timer_with_performance_from_the_
     assert sup.inspect(again)["business_key"] == "SE-0002"
     assert sup.inspect(again)["data"]["reevaluation"]["supplier"] == "SUP-C"
     assert sup.ready(again) == ["request"]
+    # the re-evaluation names supplier and material: its request presets them (read-only)
+    sup.complete(again, "request", "rob", {"criticality": "medium", "scope": "lactose monohydrate, all grades"})
+    assert (sup.inspect(again)["data"]["supplier"], sup.inspect(again)["data"]["material"]) == ("SUP-C", "MAT-LAC")
 
 
 @REQ("URS-SUP-001", "P11-10f")
@@ -213,3 +217,41 @@ def test_requests_and_decisions_that_cannot_stand_are_refused_changing_nothing(s
     with sup.db.session() as session:
         assert changes.effective(session, "approved_supplier", "SUP-C:MAT-LAC") is None
         assert service.performance(session, "SUP-C")["history"] == "new"
+
+
+@REQ("URS-SUP-001", "URS-FRM-009", "P11-10f", "ALCOA-ACCURATE")
+def test_an_evaluation_started_for_a_supplier_presets_it_and_refuses_a_changed_one_storing_nothing(sup):
+    from sqlalchemy import func, select
+
+    from audit.models import AuditEntry
+    from engine.errors import FormDataInvalid
+
+    instance = sup.start("supplier_evaluation", {"evaluation": {"supplier": "SUP-C", "material": "MAT-LAC"}}, user="rob")
+
+    def completions() -> int:
+        with sup.db.session() as session:
+            return session.scalar(select(func.count()).select_from(AuditEntry).where(
+                AuditEntry.action == "task.completed"))
+
+    before = completions()
+    for tampered, label in (({"supplier": "SUP-A"}, "Supplier (code) (supplier)"),  # in the master data: the gate
+                            ({"material": "MAT-API"}, "Material (code) (material)")):  # passes, the form refuses
+        with pytest.raises(FormDataInvalid, match=re.escape(f"{label}: This value is set by the form and cannot be "
+                                                            "changed.")):
+            sup.complete(instance, "request", "rob", {"supplier": "SUP-C", "material": "MAT-LAC", "criticality": "high",
+                                                      "scope": "lactose", **tampered})
+    assert sup.ready(instance) == ["request"] and completions() == before
+    assert "criticality" not in sup.inspect(instance)["data"]
+    # the requester gives what the start did not: criticality and scope (a copy equal to the preset is no change)
+    sup.complete(instance, "request", "rob", {"criticality": "medium", "scope": "lactose monohydrate"})
+    data = sup.inspect(instance)["data"]
+    assert (data["supplier"], data["material"], data["criticality"]) == ("SUP-C", "MAT-LAC", "medium")
+    assert sup.ready(instance) == ["questionnaire"]
+    # started without them (the home page's title form): the requester names them, the gate checks them
+    other = sup.start("supplier_evaluation", user="rob")
+    with pytest.raises(GateRefused, match="supplier SUP-X is not in the master data in force"):
+        sup.complete(other, "request", "rob", {"supplier": "SUP-X", "material": "MAT-LAC", "criticality": "low",
+                                               "scope": "x"})
+    sup.complete(other, "request", "rob", {"supplier": "SUP-C", "material": "MAT-LAC", "criticality": "low",
+                                           "scope": "x"})
+    assert sup.inspect(other)["data"]["supplier"] == "SUP-C"
