@@ -135,7 +135,24 @@ def _text(my_task: Any, value: Any) -> str:
     return value
 
 
-class ClockTimeDateEventDefinition(TimeDateEventDefinition):
+class _DistinctByExpression:
+    """Timers of one kind are equal when their name AND expression are (SpiffWorkflow: the name).
+
+    An event-based gateway finds the path of the event that happened by equality
+    (`EventBasedGateway._run_hook`: `event_definitions.index(...)`): two timers after one gateway
+    with the same name (say both "Wait") took the first one's path whichever fell due. With the
+    expression compared too, only timers due at the same moment remain equal, and of those the
+    first in the file is the one that happens anyway (`engine.spiff.event_races`)."""
+
+    expression: str
+
+    def __eq__(self, other: object) -> bool:
+        return super().__eq__(other) and self.expression == getattr(other, "expression", None)  # type: ignore[misc]
+
+    __hash__ = None  # type: ignore[assignment]  # as SpiffWorkflow's definitions: mutable, unhashable
+
+
+class ClockTimeDateEventDefinition(_DistinctByExpression, TimeDateEventDefinition):
     """A timer at a date-time, read against `core.clock.now()`."""
 
     def has_fired(self, my_task: Any) -> bool:
@@ -152,7 +169,7 @@ class ClockTimeDateEventDefinition(TimeDateEventDefinition):
         return bool(_get(my_task, self, "event_fired", False))
 
 
-class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
+class ClockDurationTimerEventDefinition(_DistinctByExpression, DurationTimerEventDefinition):
     """A timer after a duration, counted from when the event was reached, on `core.clock.now()`."""
 
     def has_fired(self, my_task: Any) -> bool:
@@ -171,7 +188,7 @@ class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
         return bool(_get(my_task, self, "event_fired", False))
 
 
-class ClockCycleTimerEventDefinition(CycleTimerEventDefinition):
+class ClockCycleTimerEventDefinition(_DistinctByExpression, CycleTimerEventDefinition):
     """A repeating timer (`R3/PT10M`, `R/2026-01-05T08:00:00Z/P1D`) on `core.clock.now()`.
 
     On an interrupting boundary event it fires once, at its first occurrence, and ends the

@@ -285,3 +285,13 @@ def test_stock_spiff_cycle_timers_never_fire_their_event_and_predict_no_path(fro
     ours.do_engine_steps()
     assert _completed(ours, "nag", "end_nag") == {"nag", "end_nag"}
     assert [t.state for t in ours.get_tasks(spec_name="work")] == [TaskState.CANCELLED]
+
+
+def test_an_event_based_gateway_finds_the_path_by_equality_and_timers_equal_by_name():  # type: ignore[no-untyped-def]
+    assert ".index(event.event_definition)" in inspect.getsource(EventBasedGateway._run_hook), \
+        _changed("an event-based gateway no longer finds the path by equality", "timers.py (_DistinctByExpression)")
+    stock_a, stock_b = DurationTimerEventDefinition("Wait", '"PT1H"'), DurationTimerEventDefinition("Wait", '"PT30M"')
+    assert stock_a == stock_b, _changed("timers of one name are no longer equal", "timers.py (maybe no longer needed)")
+    ours_a = ClockDurationTimerEventDefinition("Wait", '"PT1H"')
+    assert ours_a != ClockDurationTimerEventDefinition("Wait", '"PT30M"')
+    assert ours_a == ClockDurationTimerEventDefinition("Wait", '"PT1H"')
