@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent, EventBasedGateway
 from SpiffWorkflow.util.task import TaskState
 
@@ -40,9 +41,17 @@ def touched_timer_tasks(workflow: Any) -> set[str]:
     """Ids of the tasks a step may have changed a timer of: tasks that left WAITING, and waiting
     tasks changed (a repeating timer stays waiting and starts a path at each occurrence)."""
     changelog = workflow.changelog
-    ids = {str(task.id) for task, old, _new in changelog.transitions if old == TaskState.WAITING}
-    ids.update(str(task_id) for task_id, task in changelog.changed.items() if task.state == TaskState.WAITING)
+    ids = {str(task.id) for task, old, _new in changelog.transitions
+           if old == TaskState.WAITING and _holds_timer(task)}
+    ids.update(str(task_id) for task_id, task in changelog.changed.items()
+               if task.state == TaskState.WAITING and _holds_timer(task))
     return ids
+
+
+def _holds_timer(task: Any) -> bool:
+    definition = getattr(task.task_spec, "event_definition", None)
+    return isinstance(definition, TimerEventDefinition) or any(
+        isinstance(d, TimerEventDefinition) for d in getattr(definition, "event_definitions", None) or ())
 
 
 def _same_time(text: str | None, due_at: datetime) -> bool:
