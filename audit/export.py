@@ -76,7 +76,7 @@ def export_checkpoint(db: Database, settings: Settings) -> cps.Checkpoint:
 
 
 def _selected_seqs(db: Database, flt: ExportFilter, head_seq: int) -> list[int]:
-    with db.session() as session:
+    with db.read_session() as session:  # a snapshot: no write lock held while reading
         query = flt.where(select(AuditEntry.seq)).where(AuditEntry.seq <= head_seq).order_by(AuditEntry.seq)
         seqs = list(session.execute(query).scalars())
         session.rollback()
@@ -87,7 +87,7 @@ def _selected_seqs(db: Database, flt: ExportFilter, head_seq: int) -> list[int]:
 
 def _known_checkpoints(db: Database, settings: Settings) -> tuple[list[cps.Checkpoint], dict[str, str]]:
     logged = cps.read_log(cps.log_path(settings))
-    with db.session() as session:
+    with db.read_session() as session:  # a snapshot: no write lock held while reading
         stored = cps.database_checkpoints(session)
         keys = cps.database_public_keys(session)
         session.rollback()
@@ -203,7 +203,7 @@ ENTRY_COLUMNS = (AuditEntry.seq, AuditEntry.ts, AuditEntry.actor_id, AuditEntry.
 
 def entries(db: Database, flt: ExportFilter, head_seq: int) -> Iterator[Any]:
     """The entries up to `head_seq` that match, in sequence order (streamed rows with the entry's column names)."""
-    with db.session() as session:
+    with db.read_session() as session:  # a snapshot: no write lock held while reading
         query = flt.where(select(*ENTRY_COLUMNS)).where(AuditEntry.seq <= head_seq).order_by(AuditEntry.seq) \
             .execution_options(yield_per=2000)
         yield from session.execute(query)
@@ -211,7 +211,7 @@ def entries(db: Database, flt: ExportFilter, head_seq: int) -> Iterator[Any]:
 
 
 def count_entries(db: Database, flt: ExportFilter, head_seq: int) -> int:
-    with db.session() as session:
+    with db.read_session() as session:  # a snapshot: no write lock held while reading
         count = session.execute(flt.where(select(func.count()).select_from(AuditEntry))
                                 .where(AuditEntry.seq <= head_seq)).scalar_one()
         session.rollback()

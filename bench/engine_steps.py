@@ -334,9 +334,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer measured completions (under a minute)")
     parser.add_argument("--cold", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cold and args.cold[0] == "stock":  # stock SpiffWorkflow alone: none of our modules loaded
+        print(cold_stock(args.cold[1]))
+        return
+    from engine.install import build_runtime
+    from engine.runtime import activate
+
+    activate(build_runtime(name="bench"))  # this process's engine runtime: the engine's own parts
     if args.cold:
-        kind = args.cold[0]
-        print(cold_ours(args.cold[1], int(args.cold[2])) if kind == "ours" else cold_stock(args.cold[1]))
+        print(cold_ours(args.cold[1], int(args.cold[2])))
         return
 
     from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
@@ -385,8 +391,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from engine.install import build_runtime
-    from engine.runtime import activate
-
-    activate(build_runtime(name="bench"))  # this process's engine runtime: the engine's own parts
     main()

@@ -28,15 +28,15 @@ conflict is tried again (`retried`); one that fails for good is counted (`refuse
 """
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from audit.canonical import Actor
+from bpmn.pq_crew import PqCrew
 from core import clock
 from core.config import Settings
 from store.db import Database
@@ -64,7 +64,6 @@ LINE_CLASSES = (("balance", "SCALE", "Floor scale 300 kg", "Dispensary"),
 OPERATOR_SOPS = (("SOP-DSP-001", 2), ("SOP-PRD-012", 4), ("SOP-PRD-014", 1), ("SOP-CLN-004", 3))  # as Alice's
 CREW_ROLES = (("op", "Operator", ("operator",)), ("sup", "Supervisor", ("supervisor", "planner")),
               ("qa", "QA Reviewer", ("qa",)), ("qp", "Qualified Person", ("qp",)))
-RETRIES = 8
 
 
 def line_equipment(line: int) -> dict[str, str]:
@@ -85,23 +84,7 @@ class Crew:
     equipment: dict[str, str] = field(default_factory=dict)
 
 
-def _conflict(exc: BaseException) -> bool:
-    """A lock or serialisation conflict: the unit of work rolled back and may be tried again
-    (SQLite's BEGIN IMMEDIATE is sent to the driver directly: its error comes unwrapped)."""
-    import sqlite3
-
-    from sqlalchemy.exc import DBAPIError
-
-    from engine.errors import ConcurrentUpdate
-
-    if isinstance(exc, ConcurrentUpdate):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, (DBAPIError, sqlite3.OperationalError)) and any(word in text for word in (
-        "locked", "could not serialize", "deadlock", "busy", "lock not available"))
-
-
-class BatchRecordScenario:
+class BatchRecordScenario(PqCrew):
     name = "batch_record"
     description = ("the batch record per batch: order, line clearance verified, dispensing of the bill of materials "
                    "(manual entries verified), signed set-points written over OPC UA with read-back, sampled "
@@ -115,18 +98,10 @@ class BatchRecordScenario:
     def __init__(self, lines: int = 1, sampling: Mapping[str, float] | None = None) -> None:
         if lines < 1:
             raise ValueError("a plant has at least one production line")
+        super().__init__()
         self.lines = lines
         self.sampling = dict(sampling or SAMPLING)
-        self.retried = 0
-        self.refused = 0
         self.instance_ids: dict[str, int] = {}  # batch number -> instance id
-        self.people: dict[str, Any] = {}
-        self.sessions: dict[str, Any] = {}
-        self.signed: set[str] = set()
-        self.last_step: dict[str, int] = {}
-        self.lock = threading.Lock()
-        self.user_locks: dict[str, threading.Lock] = {}
-        self.start_lock = threading.Lock()
         # a crew waits for its line from dispensing to drying (and cleaning)
         self.line_locks = [threading.Lock() for _ in range(lines)]
 
@@ -315,22 +290,6 @@ class BatchRecordScenario:
                                        auth_session=auth))
                 result.signatures += 1
 
-    @contextlib.contextmanager
-    def first_signing(self, user: str | None) -> Iterator[bool]:
-        """Whether this signing is the person's first in their session (all components); the first is
-        given by one crew while the others wait, then theirs need the password only."""
-        if user is None:
-            yield False
-            return
-        with self.lock:
-            lock = self.user_locks.setdefault(user, threading.Lock())
-        with lock:
-            if user in self.signed:
-                yield False
-                return
-            yield True
-            self.signed.add(user)
-
     def _complete(self, db: Database, settings: Settings, iid: int, bpmn_id: str, person: Any,
                   data: Mapping[str, Any], signatures: list[Any], verifier: Any, overrides: Mapping[str, str] | None,
                   result: BatchResult, step: Any, wait_for: Any) -> None:
@@ -355,57 +314,6 @@ class BatchRecordScenario:
         step(person, lambda uow: tasks.complete_task(uow, task_id, dict(data), signatures, services=services,
                                                      settings=settings))
         result.signatures += len(signatures)
-
-    def code(self, person: Any) -> str:
-        """The next unused TOTP code of a person: the current step, or the next (inside the drift window)."""
-        from signatures import totp
-
-        with self.lock:
-            now = totp.current_step(person.totp_secret, clock.now())
-            step = max(now, self.last_step.get(person.user_id, 0) + 1)
-            if step > now + 1:
-                raise RuntimeError(f"{person.user_id} has no unused TOTP code before the next 30-second step")
-            self.last_step[person.user_id] = step
-            return totp.code_at_step(person.totp_secret, step)
-
-    def sign_in(self, db: Database, settings: Settings, user: str) -> Any:
-        """The person's session (signed in once with all components, as at the sign-in page: the
-        password checked before the write transaction)."""
-        from signatures.credentials import Credentials, login
-        from signatures.precheck import precheck_login
-
-        with self.start_lock:
-            if user not in self.sessions:
-                person = next(p for p in self.people.values() if p.user_id == user)
-                code = self.code(person)
-                checked = precheck_login(db, Credentials(person.user_id, person.password)).prechecked
-                self.sessions[user] = self.attempt(db, person, lambda uow: login(
-                    uow, person.user_id, person.password, code, settings, client="pq", prechecked=checked))
-            return self.sessions[user]
-
-    def attempt(self, db: Database, person: Any, fn: Any) -> Any:
-        """One unit of work as `person`; again after a lock or serialisation conflict."""
-        def once() -> Any:
-            with UnitOfWork(db, person.actor) as uow:
-                value = fn(uow)
-                uow.commit()
-            return value
-        return self.retrying(once)
-
-    def retrying(self, fn: Any) -> Any:
-        """`fn()`, again (up to RETRIES times, with a growing pause) after a lock or serialisation conflict."""
-        for attempt in range(RETRIES):
-            try:
-                return fn()
-            except Exception as exc:
-                if not _conflict(exc) or attempt == RETRIES - 1:
-                    with self.lock:
-                        self.refused += 1
-                    raise
-                with self.lock:
-                    self.retried += 1
-                time.sleep(0.02 * (attempt + 1))
-        raise AssertionError("unreachable")
 
     # ---- one batch (measured)
     def run_batch(self, db: Database, settings: Settings, index: int, worker: int, *,

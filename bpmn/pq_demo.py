@@ -13,13 +13,13 @@ TOTP code the run uses is fresh.
 """
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from audit.canonical import Actor
+from bpmn.pq_crew import PqCrew
 from core import clock
 from core.config import Settings
 from store.db import Database
@@ -32,7 +32,7 @@ TAG = "FBD-01.inlet_temp"
 PASSWORD = "pq load password 0123"
 
 
-class DemoScenario:
+class DemoScenario(PqCrew):
     name = "demo"
     description = ("demo line clearance per batch: start, equipment read, clearance performed and verified, "
                    "parallel document review and equipment check, QA approval; every fifth batch a deviation")
@@ -42,11 +42,7 @@ class DemoScenario:
     needs_opcua = False  # the batch reads a Modbus tag
 
     def __init__(self) -> None:
-        self.people: dict[str, Any] = {}
-        self.sessions: dict[str, Any] = {}
-        self.signed: set[str] = set()
-        self.last_step: dict[str, int] = {}
-        self.lock = threading.Lock()
+        super().__init__()
         self.key = "line_clearance"
 
     # ---- setup (not measured)
@@ -96,30 +92,7 @@ class DemoScenario:
         finally:
             clock.set_clock(real)
 
-    def code(self, person: Any) -> str:
-        """The next unused TOTP code of a person: the current step, or the next (inside the drift window)."""
-        from signatures import totp
-
-        with self.lock:
-            now = totp.current_step(person.totp_secret, clock.now())
-            step = max(now, self.last_step.get(person.user_id, 0) + 1)
-            if step > now + 1:
-                raise RuntimeError(f"{person.user_id} has no unused TOTP code before the next 30-second step")
-            self.last_step[person.user_id] = step
-            return totp.code_at_step(person.totp_secret, step)
-
     # ---- one batch (measured)
-    def _session(self, db: Database, settings: Settings, key: str) -> Any:
-        from signatures.credentials import login
-
-        if key not in self.sessions:
-            person = self.people[key]
-            with UnitOfWork(db, person.actor) as uow:
-                self.sessions[key] = login(uow, person.user_id, person.password, self.code(person), settings,
-                                           client="pq")
-                uow.commit()
-        return self.sessions[key]
-
     def run_batch(self, db: Database, settings: Settings, index: int, worker: int) -> BatchResult:
         from connectors.service import client_for, read_tag
         from engine import instances, tasks
@@ -145,7 +118,7 @@ class DemoScenario:
                         if t["state"] == "ready" and t["manual"]}
 
         def complete(person: Any, bpmn_id: str, data: dict[str, Any], meanings: list[str], extra: list[Any] = ()) -> None:
-            auth = self._session(db, settings, _key(self, person)) if meanings else None
+            auth = self.sign_in(db, settings, person.user_id) if meanings else None
             services = default_services(settings, auth_session=auth)
             # the first signing in a session needs every component (the next TOTP code), later ones the password
             first = bool(meanings) and person.user_id not in self.signed
@@ -157,8 +130,8 @@ class DemoScenario:
             if meanings:
                 self.signed.add(person.user_id)
 
-        for key in (f"op{worker}", f"sup{worker}", f"qa{worker}"):
-            self._session(db, settings, key)
+        for person in (op, sup, qa):
+            self.sign_in(db, settings, person.user_id)
         iid = step(sup, lambda uow: instances.start(uow, self.key, title=f"PQ batch {result.batch}",
                                                     settings=settings).id)
         reading = step(op, lambda uow: read_tag(uow, TAG, client=client_for(settings), purpose="pq",
@@ -184,12 +157,6 @@ class DemoScenario:
         if not result.ok:
             result.error = f"instance {iid} ended {status}"
         return result
-
-
-def _key(scenario: DemoScenario, person: Any) -> str:
-    return next(k for k, p in scenario.people.items() if p is person)
-
-
 
 
 def install() -> None:

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from core.config import Settings
+from core.rules_file import load_rules_file
 from masterdata.errors import RulesInvalid
 
 PACKAGED = Path(__file__).resolve().parent / "change_rules.yaml"
@@ -61,23 +60,6 @@ def parse_change_rules(data: Any, source: str) -> ChangeRules:
     return ChangeRules(kinds, source)
 
 
-_cache: dict[tuple[str, float], ChangeRules] = {}
-
-
-def rules_path(settings: Settings | None) -> Path:
-    if settings is not None and (settings.instance / FILE_NAME).is_file():
-        return settings.instance / FILE_NAME
-    return PACKAGED
-
-
 def load_change_rules(settings: Settings | None = None) -> ChangeRules:
     """The instance's rules file if present, else the packaged one (cached by modification time)."""
-    path = rules_path(settings)
-    key = (str(path), path.stat().st_mtime)
-    if key not in _cache:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise RulesInvalid(f"{path}: not valid YAML: {exc}") from exc
-        _cache[key] = parse_change_rules(data, str(path))
-    return _cache[key]
+    return load_rules_file(settings, FILE_NAME, PACKAGED, parse_change_rules, RulesInvalid)

@@ -690,29 +690,8 @@ def _approve_rows(uow: Any, kind: ChangeKind, rows: list[ChangeRow], *, credenti
     label = rows[0].item_key if len(rows) == 1 else f"set {rows[0].change_set_id}"
     now = clock.now()
     try:
-        if uow.actor.user_id not in (approver, SYSTEM.user_id):
-            raise ChangeNotPermitted(f"the approval must be signed by the approver ({uow.actor.user_id}) themself")
-        for row in rows:
-            if row.status != ChangeStatus.DRAFT.value:
-                raise ChangeStateError(f"{kind.label} {row.item_key} revision {row.revision} is {row.status}: "
-                                       "only a draft can be approved")
-            if row.drafted_by == approver:
-                raise ChangeNotPermitted(f"{kind.label} {row.item_key} revision {row.revision} was drafted by "
-                                         f"{approver}: a different person must approve it (A11-10, CN-3)")
-        allowed = rules.approvers(kind)
-        held = roles_of(session, approver)
-        if not held & set(allowed):
-            raise ChangeNotPermitted(f"approving a change of {kind.label.lower()} needs one of the roles "
-                                     f"{', '.join(allowed) or '(none configured)'}; {approver} holds "
-                                     f"{', '.join(sorted(held)) or 'no role'}")
-        moment = effective_moment(effective_from, now)
-        for row in rows:
-            later = session.scalar(select(func.max(ChangeRow.effective_from)).where(
-                ChangeRow.kind == row.kind, ChangeRow.item_key == row.item_key,
-                ChangeRow.status.in_(IN_FORCE_STATUSES)))
-            if later is not None and later > moment:
-                raise ChangeStateError(f"{kind.label} {row.item_key}: an approved revision takes effect on {later}; "
-                                       "this one cannot take effect before it")
+        _check_signer(uow, approver, system_may=True)
+        moment = _check_approval(session, kind, rows, approver, rules, effective_from, now)
     except ChangeError as exc:
         uow.record_refusal("md_change.approval_refused", kind.name, label, reason=str(exc),
                            details={"approver": approver, "changes": [r.id for r in rows]})
@@ -726,21 +705,67 @@ def _approve_rows(uow: Any, kind: ChangeKind, rows: list[ChangeRow], *, credenti
         raise
     approved_at = clock.isoformat(now)
     for row, signature in zip(rows, signed[len(extra_records):]):
-        row.status = ChangeStatus.APPROVED.value
-        row.approved_by = signature.signer_id
-        row.approved_at = approved_at
-        row.approval_reason = (reason or "").strip() or None
-        row.signature_id = str(signature.seq)
-        row.effective_from = moment
-        uow.audit("md_change.approved", kind.name, row.item_key, reason=reason,
-                  actor=Actor(signature.signer_id, signature.printed_name),
-                  changes=[["status", ChangeStatus.DRAFT.value, ChangeStatus.APPROVED.value],
-                           ["approved_by", None, row.approved_by], ["effective_from", None, moment]],
-                  details={"revision": row.revision, "change_id": row.id, "signature_id": row.signature_id,
-                           "data_sha256": row.data_sha256})
+        _mark_approved(uow, kind, row, Actor(signature.signer_id, signature.printed_name), signature.seq,
+                       reason=reason, approved_at=approved_at, moment=moment)
     session.flush()
     settle(uow, kind.name)
     return [_change(r) for r in rows], signed
+
+
+def _check_signer(uow: Any, approver: str, *, system_may: bool = False) -> None:
+    """The approval is signed by the person of the unit of work (or, `system_may`, made by the system)."""
+    if uow.actor.user_id != approver and not (system_may and uow.actor.user_id == SYSTEM.user_id):
+        raise ChangeNotPermitted(f"the approval must be signed by the approver ({uow.actor.user_id}) themself")
+
+
+def _check_not_drafter(kind: ChangeKind, what: str, approver: str, drafted_by: str) -> None:
+    if approver == drafted_by:
+        raise ChangeNotPermitted(f"{kind.label} {what} was drafted by {approver}: a different person must "
+                                 "approve it (A11-10, CN-3)")
+
+
+def _check_approval(session: Session, kind: ChangeKind, rows: Sequence[ChangeRow], approver: str,
+                    rules: ChangeRules, effective_from: datetime | date | str | None, now: datetime) -> str:
+    """What every approval of drafts checks (a ChangeError otherwise): each is a draft the approver did
+    not draft, the approver holds an approver role of the kind, the date is not in the past nor
+    before an approved revision of the item. Returns the moment the changes take effect."""
+    for row in rows:
+        if row.status != ChangeStatus.DRAFT.value:
+            raise ChangeStateError(f"{kind.label} {row.item_key} revision {row.revision} is {row.status}: "
+                                   "only a draft can be approved")
+        _check_not_drafter(kind, f"{row.item_key} revision {row.revision}", approver, row.drafted_by)
+    allowed = rules.approvers(kind)
+    held = roles_of(session, approver)
+    if not held & set(allowed):
+        raise ChangeNotPermitted(f"approving a change of {kind.label.lower()} needs one of the roles "
+                                 f"{', '.join(allowed) or '(none configured)'}; {approver} holds "
+                                 f"{', '.join(sorted(held)) or 'no role'}")
+    moment = effective_moment(effective_from, now)
+    for row in rows:
+        later = session.scalar(select(func.max(ChangeRow.effective_from)).where(
+            ChangeRow.kind == row.kind, ChangeRow.item_key == row.item_key, ChangeRow.status.in_(IN_FORCE_STATUSES)))
+        if later is not None and later > moment:
+            raise ChangeStateError(f"{kind.label} {row.item_key}: an approved revision takes effect on {later}; "
+                                   "this one cannot take effect before it")
+    return moment
+
+
+def _mark_approved(uow: Any, kind: ChangeKind, row: ChangeRow, actor: Actor, signature_id: Any, *,
+                   reason: str | None, approved_at: str, moment: str, previous: str | None = ChangeStatus.DRAFT.value,
+                   changes: Sequence[list[Any]] = (), details: Mapping[str, Any] | None = None) -> None:
+    """Record `row` approved by `actor`'s signature `signature_id`, in force from `moment`, and audit it
+    (`md_change.approved`; `changes` and `details` add to the entry)."""
+    row.status = ChangeStatus.APPROVED.value
+    row.approved_by = actor.user_id
+    row.approved_at = approved_at
+    row.approval_reason = (reason or "").strip() or None
+    row.signature_id = str(signature_id)
+    row.effective_from = moment
+    uow.audit("md_change.approved", kind.name, row.item_key, reason=reason, actor=actor,
+              changes=[["status", previous, ChangeStatus.APPROVED.value], ["approved_by", None, actor.user_id],
+                       ["effective_from", None, moment], *changes],
+              details={"revision": row.revision, "change_id": row.id, "signature_id": row.signature_id,
+                       "data_sha256": row.data_sha256, **(details or {})})
 
 
 def record_signed_approval(uow: Any, kind: ChangeKind, key: str, data: Mapping[str, Any], *, action: str,
@@ -760,11 +785,8 @@ def record_signed_approval(uow: Any, kind: ChangeKind, key: str, data: Mapping[s
         if not kind.managed_by:
             raise ChangeNotPermitted(f"{kind.label} is approved through the change-control pages: only a kind "
                                      "changed through its own manager records approvals signed there")
-        if approver != uow.actor.user_id:
-            raise ChangeNotPermitted(f"the approval must be signed by the approver ({uow.actor.user_id}) themself")
-        if approver == drafted_by:
-            raise ChangeNotPermitted(f"{kind.label} {key} was drafted by {approver}: a different person must "
-                                     "approve it (A11-10, CN-3)")
+        _check_signer(uow, approver)
+        _check_not_drafter(kind, str(key), approver, drafted_by)
         text_reason = _reason(reason, "a change")
         key, content, base = _prepare(session, kind, key, data, action)
     except ChangeError as exc:
@@ -781,19 +803,15 @@ def record_signed_approval(uow: Any, kind: ChangeKind, key: str, data: Mapping[s
     text = dump_data(content)
     row = ChangeRow(change_set_id=set_row.id, kind=kind.name, item_key=key, revision=number,
                     action=ChangeAction(action).value, data_json=text, data_sha256=data_digest(text),
-                    reason=text_reason, status=ChangeStatus.APPROVED.value, drafted_by=drafted_by,
-                    drafted_at=drafted_at, approved_by=approver, approved_at=now,
-                    approval_reason=(approval_reason or "").strip() or None,
-                    signature_id=str(signature.signature_id), effective_from=now)
+                    reason=text_reason, status=ChangeStatus.DRAFT.value, drafted_by=drafted_by, drafted_at=drafted_at)
     session.add(row)
     session.flush()
     before = _load(base.data_json) if base is not None and base.action != ChangeAction.RETIRE.value else None
-    uow.audit("md_change.approved", kind.name, key, reason=approval_reason,
-              changes=[["status", None, ChangeStatus.APPROVED.value], ["approved_by", None, approver],
-                       ["effective_from", None, now], *[d.as_list() for d in compare(before, content)]],
-              details={"revision": number, "change_id": row.id, "change_set": set_row.id,
-                       "signature_id": row.signature_id, "data_sha256": row.data_sha256, "drafted_by": drafted_by,
-                       "drafted_at": drafted_at, "managed_by": kind.managed_by})
+    _mark_approved(uow, kind, row, uow.actor, signature.signature_id, reason=approval_reason, approved_at=now,
+                   moment=now, previous=None, changes=[d.as_list() for d in compare(before, content)],
+                   details={"change_set": set_row.id, "drafted_by": drafted_by, "drafted_at": drafted_at,
+                            "managed_by": kind.managed_by})
+    session.flush()
     settle(uow, kind.name)
     return _change(row)
 
@@ -890,44 +908,17 @@ def approve_by_signature(uow: Any, kind: ChangeKind, change_id: int, signature: 
     rules = rules or load_change_rules(settings)
     signer = str(signature.signer_id)
     try:
-        if row.status != ChangeStatus.DRAFT.value:
-            raise ChangeStateError(f"{kind.label} {row.item_key} revision {row.revision} is {row.status}: "
-                                   "only a draft can be approved")
         if str(signature.meaning) != "approved":
             raise ChangeNotPermitted(f"signature {signature.seq} means {signature.meaning!r}: an approval needs "
                                      "'approved'")
-        if row.drafted_by == signer:
-            raise ChangeNotPermitted(f"{kind.label} {row.item_key} revision {row.revision} was drafted by {signer}: "
-                                     "a different person must approve it (A11-10, CN-3)")
-        allowed = rules.approvers(kind)
-        held = roles_of(session, signer)
-        if not held & set(allowed):
-            raise ChangeNotPermitted(f"approving a change of {kind.label.lower()} needs one of the roles "
-                                     f"{', '.join(allowed) or '(none configured)'}; {signer} holds "
-                                     f"{', '.join(sorted(held)) or 'no role'}")
-        moment = effective_moment(effective_from, clock.now())
-        later = session.scalar(select(func.max(ChangeRow.effective_from)).where(
-            ChangeRow.kind == row.kind, ChangeRow.item_key == row.item_key, ChangeRow.status.in_(IN_FORCE_STATUSES)))
-        if later is not None and later > moment:
-            raise ChangeStateError(f"{kind.label} {row.item_key}: an approved revision takes effect on {later}; "
-                                   "this one cannot take effect before it")
+        moment = _check_approval(session, kind, [row], signer, rules, effective_from, clock.now())
     except ChangeError as exc:
         uow.record_refusal("md_change.approval_refused", kind.name, row.item_key, reason=str(exc),
                            details={"approver": signer, "changes": [row.id], "signature_id": str(signature.seq)})
         raise
-    row.status = ChangeStatus.APPROVED.value
-    row.approved_by = signer
-    row.approved_at = clock.isoformat(clock.now())
-    row.approval_reason = (reason or "").strip() or None
-    row.signature_id = str(signature.seq)
-    row.effective_from = moment
-    uow.audit("md_change.approved", kind.name, row.item_key, reason=reason,
-              actor=Actor(signer, str(signature.printed_name)),
-              changes=[["status", ChangeStatus.DRAFT.value, ChangeStatus.APPROVED.value],
-                       ["approved_by", None, signer], ["effective_from", None, moment]],
-              details={"revision": row.revision, "change_id": row.id, "signature_id": row.signature_id,
-                       "signed_record": f"{signature.record_type}/{signature.record_id}",
-                       "data_sha256": row.data_sha256})
+    _mark_approved(uow, kind, row, Actor(signer, str(signature.printed_name)), signature.seq, reason=reason,
+                   approved_at=clock.isoformat(clock.now()), moment=moment,
+                   details={"signed_record": f"{signature.record_type}/{signature.record_id}"})
     session.flush()
     settle(uow, kind.name)
     return _change(row)

@@ -14,10 +14,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from core import clock
 from core.config import Settings
+from core.rules_file import load_rules_file
 from masterdata.errors import RecordInvalid, RecordNotPermitted, RulesInvalid
 from signatures.accounts import roles_of
 from signatures.credentials import Credentials
@@ -49,21 +48,9 @@ def parse_record_rules(data: Any, source: str) -> RecordRules:
     return RecordRules(records, source)
 
 
-_cache: dict[tuple[str, float], RecordRules] = {}
-
-
 def load_record_rules(settings: Settings | None = None) -> RecordRules:
     """instance/record_rules.yaml if present, else the packaged file (cached by modification time)."""
-    path = settings.instance / FILE_NAME if settings is not None and (settings.instance / FILE_NAME).is_file() \
-        else PACKAGED
-    key = (str(path), path.stat().st_mtime)
-    if key not in _cache:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise RulesInvalid(f"{path}: not valid YAML: {exc}") from exc
-        _cache[key] = parse_record_rules(data, str(path))
-    return _cache[key]
+    return load_rules_file(settings, FILE_NAME, PACKAGED, parse_record_rules, RulesInvalid)
 
 
 def require_role(uow: Any, rules: RecordRules, action: str, *, what: str, object_type: str,

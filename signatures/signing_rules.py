@@ -5,9 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from core.config import Settings
+from core.rules_file import load_rules_file
 from signatures.errors import RoleNotPermitted, RulesError
 from signatures.meanings import LABELS
 from signatures.models import RoleKind
@@ -88,19 +87,6 @@ def parse_rules(data: Any, source: str) -> SigningRules:
     return SigningRules(rules, batch, frozenset(_as_list(data.get("non_gmp_record_types"))), extra, source)
 
 
-_cache: dict[tuple[str, float], SigningRules] = {}
-
-
 def load_rules(settings: Settings | None = None) -> SigningRules:
     """The instance's rules file if present, else the packaged one (cached by modification time)."""
-    path = PACKAGED
-    if settings is not None and (settings.instance / "signing_rules.yaml").is_file():
-        path = settings.instance / "signing_rules.yaml"
-    key = (str(path), path.stat().st_mtime)
-    if key not in _cache:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise RulesError(f"{path}: not valid YAML: {exc}") from exc
-        _cache[key] = parse_rules(data, str(path))
-    return _cache[key]
+    return load_rules_file(settings, "signing_rules.yaml", PACKAGED, parse_rules, RulesError)

@@ -44,6 +44,7 @@ BLUEPRINTS = [
     "web.quality:bp",
     "web.batch_record:bp",
     "web.work_permit:bp",
+    "web.suppliers:bp",
 ]
 
 

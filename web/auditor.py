@@ -98,7 +98,7 @@ def trail():  # type: ignore[no-untyped-def]
     query = flt.where(select(AuditEntry)).order_by(AuditEntry.seq.desc()).limit(PAGE_SIZE + 1)
     if before:
         query = query.where(AuditEntry.seq < before)
-    with database().session() as session:
+    with database().read_session() as session:
         rows = list(session.execute(query).scalars())
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
@@ -131,7 +131,7 @@ def record(object_type: str, object_id: str):  # type: ignore[no-untyped-def]
     from web.record_names import fold_engine_steps, object_names
     from web.signing import manifestation_html
 
-    with database().session() as session:
+    with database().read_session() as session:
         rows = list(session.execute(select(AuditEntry).where(AuditEntry.object_type == object_type,
                                                              AuditEntry.object_id == object_id)
                                     .order_by(AuditEntry.seq)).scalars())

@@ -216,7 +216,7 @@ def _namer(db: Any) -> Any:
     from web.record_names import object_names
 
     def names(keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        with db.session() as session:
+        with db.read_session() as session:
             return object_names(session, keys)
     return names
 

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from web.signing import typed_credentials
 from web.uow import database, settings, unit_of_work
 from web.wording import refusal_text
 
@@ -438,18 +439,6 @@ def setpoint(task_id: str):  # type: ignore[no-untyped-def]
     return render_template("tasks/setpoint.html", form=form, setpoint=view)
 
 
-def _prechecked(user_id: str, prefix: str) -> dict[str, Any]:
-    """The signer's components from the dialog, with the key unwrap done now, before the unit
-    of work opens (signatures.precheck): the derivation holds no database lock."""
-    from signatures.credentials import Credentials
-    from signatures.precheck import precheck_signing
-    from web.uow import database
-
-    password, totp = request.form.get(f"{prefix}_password") or "", (request.form.get(f"{prefix}_totp") or "").strip()
-    checked = precheck_signing(database(), Credentials(user_id, password, totp or None))
-    return {"password": password, "totp": totp, "prechecked": checked.prechecked}
-
-
 @bp.post("/<task_id>")
 def complete(task_id: str):  # type: ignore[no-untyped-def]
     from engine.errors import EngineError
@@ -511,10 +500,10 @@ def complete(task_id: str):  # type: ignore[no-untyped-def]
 
     signatures = []
     if form.meanings:
-        credentials = _prechecked(user.user_id, "sig")
-        signatures = [SignatureInput(meaning, user.user_id, credentials) for meaning in form.meanings]
+        credentials = typed_credentials("sig", user.user_id)  # prechecked: before the unit of work opens
+        signatures = [SignatureInput.of(meaning, credentials) for meaning in form.meanings]
     if form.verifier_meaning and verifier:
-        signatures.append(SignatureInput(form.verifier_meaning, verifier, _prechecked(verifier, "sig2")))
+        signatures.append(SignatureInput.of(form.verifier_meaning, typed_credentials("sig2", verifier)))
     try:
         with unit_of_work() as uow:
             before = ready_task_ids(uow.session, form.instance_id)

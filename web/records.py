@@ -443,7 +443,7 @@ def _display_names(instance_id: int) -> dict[str, Any]:
     """Task names and roles in the reader's language (the stored record keeps the originals)."""
     from web.labels import instance_labels, role_labels
 
-    with database().session() as session:
+    with database().read_session() as session:
         return {"labels": instance_labels(session, instance_id), "roles": role_labels(session)}
 
 

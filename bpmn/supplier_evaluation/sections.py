@@ -87,9 +87,37 @@ PERFORMANCE_FIELDS = (
 )
 
 
+TRIGGERS = {"new_supplier": "new supplier (新供应商)", "new_material": "new material or service (新物料或服务)",
+            "change_at_supplier": "change at the supplier (供应商变更)",
+            "quality_issue": "quality issue (质量问题)", "other": "other (其他)"}
+
+
+def _named(session: Any, kind: str, code: Any) -> str:
+    """'Indo Cellulose (SUP-INDO)': the name in the master data in force with the code (the code alone if none)."""
+    from masterdata import changes
+
+    found = changes.effective(session, kind, str(code)) if code else None
+    name = (found.data or {}).get("name") if found is not None else None
+    return f"{name} ({code})" if name and name != code else str(code)
+
+
 def evaluation(session: Any, instance_id: int, record: Mapping[str, Any]) -> dict[str, Any] | None:
     found = _task_data(session, instance_id)
+    started = _latest(found, "evaluation")
+    started = started if isinstance(started, Mapping) else {}
     rows = _rows(found, REQUEST_FIELDS)
+    have = {row["item"] for row in rows}
+    for key, en, zh in REQUEST_FIELDS[:2]:  # supplier and material, before the request is completed too
+        if f"{en} ({zh})" not in have and started.get(key):
+            rows.insert(0 if key == "supplier" else 1, {"item": f"{en} ({zh})", "value": str(started[key])})
+    for row in rows:
+        for key, en, zh in REQUEST_FIELDS[:2]:
+            if row["item"] == f"{en} ({zh})":
+                row["value"] = _named(session, key, row["value"])
+    if started.get("trigger"):
+        rows.append({"item": "Trigger (触发原因)", "value": TRIGGERS.get(str(started["trigger"]), str(started["trigger"]))})
+    if started.get("reason"):
+        rows.append({"item": "Reason (理由)", "value": str(started["reason"])})
     if not rows:
         return None
     performance = _latest(found, "performance")
@@ -101,7 +129,8 @@ def evaluation(session: Any, instance_id: int, record: Mapping[str, Any]) -> dic
     if risk:
         rows.append({"item": "Risk (decision table supplier_risk) (风险)", "value": _show("risk", risk)})
         notes.append("Risk = criticality x history x certification (decision table supplier_risk); "
-                     "high risk needs an on-site audit before approval.")
+                     "high risk needs an on-site audit before approval. (风险 = 关键程度 × 历史 × 认证; "
+                     "高风险须在批准前进行现场审计。)")
     return {"columns": COLUMNS, "rows": rows, "notes": notes}
 
 

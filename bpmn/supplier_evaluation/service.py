@@ -53,6 +53,49 @@ def request_problem(session: Session, supplier: str, material: str) -> SupplierE
     return None
 
 
+# what triggers an evaluation started by hand (its start page); the re-evaluation starts itself
+TRIGGERS = ("new_supplier", "new_material", "change_at_supplier", "quality_issue", "other")
+
+
+def _name(session: Session, kind: str, code: str) -> str:
+    found = changes.effective(session, kind, code)
+    return str((found.data or {}).get("name") or code) if found is not None else code
+
+
+def start_problem(session: Session, supplier: str, material: str, trigger: str, reason: str) -> SupplierError | None:
+    """Why an evaluation cannot be started as entered (its start page), None when it can."""
+    if not supplier:
+        return SupplierError("supplier_required", "choose the supplier")
+    if not material:
+        return SupplierError("material_required", "choose the material")
+    problem = request_problem(session, supplier, material)
+    if problem is not None:
+        return problem
+    if trigger not in TRIGGERS:
+        return SupplierError("unknown_trigger", f"{trigger or 'nothing'} is not a trigger of an evaluation",
+                             trigger=trigger)
+    if not reason:
+        return SupplierError("reason_required", "give the reason for the evaluation")
+    return None
+
+
+def start_evaluation(uow: Any, supplier: str, material: str, trigger: str, reason: str, *, settings: Any = None,
+                     runtime: Any = None) -> Any:
+    """Start an evaluation of `supplier` for `material` (codes in force) with its trigger and reason: the
+    start data `evaluation` presets the request's supplier and material; the business key is the
+    process's own numbering (SE-0001). Raises SupplierError, starting nothing."""
+    from engine import instances
+
+    supplier, material, reason = supplier.strip(), material.strip(), reason.strip()
+    problem = start_problem(uow.session, supplier, material, trigger, reason)
+    if problem is not None:
+        raise problem
+    title = (f"Evaluation of {_name(uow.session, 'supplier', supplier)} ({supplier}) for "
+             f"{_name(uow.session, 'material', material)} ({material})")[:200]
+    return instances.start(uow, PROCESS_ID, title=title, settings=settings, runtime=runtime, data={"evaluation": {
+        "supplier": supplier, "material": material, "trigger": trigger, "reason": reason[:2000]}})
+
+
 def raised_deviations(session: Session, supplier: str) -> list[dict[str, Any]]:
     """Deviations raised with `context.supplier` = supplier (their raise audit entries), oldest first."""
     from audit.models import AuditEntry

@@ -250,23 +250,17 @@ def test_a_persons_task_needs_that_persons_own_signature_ceremony(plant, fast_kd
     assert confirm["signatures"][0]["printed_name"] == "Alice Operator"
 
 
-@pytest.mark.req("URS-OPS-003", "URS-API-003", "P11-200a1")
-def test_a_persons_signature_through_the_api_takes_one_derivation_outside_the_write_transaction(
-        plant, fast_kdf, monkeypatch):
-    """The credential work of a person's task completed through the API (the check of the
-    person before anything is attributed to them, and the signing ceremony) is one argon2id
-    derivation, the unwrap of their key, done while no write transaction is open."""
+def watch_derivations(db, monkeypatch) -> list[tuple[str, bool]]:  # type: ignore[no-untyped-def]
+    """Every argon2id derivation from now on (key unwrap, password hash check), each with whether a
+    write transaction was open while it ran."""
     from signatures import kdf
     from tests.web.test_ceremony import write_transaction_open
 
-    instance_id = _to_waiting(plant)
-    assert plant.api.post("/messages", {"name": "lab_result", "correlation": {"instance_id": instance_id}}).status_code == 200
-    task = plant.task(instance_id, "human")
     seen: list[tuple[str, bool]] = []
     derive, hasher = kdf.derive_key, kdf.password_hasher
 
     def watched_derive(*args, **kwargs):  # type: ignore[no-untyped-def]
-        seen.append(("key unwrap", write_transaction_open(plant.db)))
+        seen.append(("key unwrap", write_transaction_open(db)))
         return derive(*args, **kwargs)
 
     class WatchedHasher:
@@ -274,7 +268,7 @@ def test_a_persons_signature_through_the_api_takes_one_derivation_outside_the_wr
             self.inner = inner
 
         def verify(self, *args):  # type: ignore[no-untyped-def]
-            seen.append(("password hash", write_transaction_open(plant.db)))
+            seen.append(("password hash", write_transaction_open(db)))
             return self.inner.verify(*args)
 
         def __getattr__(self, name):  # type: ignore[no-untyped-def]
@@ -282,6 +276,19 @@ def test_a_persons_signature_through_the_api_takes_one_derivation_outside_the_wr
 
     monkeypatch.setattr(kdf, "derive_key", watched_derive)
     monkeypatch.setattr(kdf, "password_hasher", lambda: WatchedHasher(hasher()))
+    return seen
+
+
+@pytest.mark.req("URS-OPS-003", "URS-API-003", "P11-200a1")
+def test_a_persons_signature_through_the_api_takes_one_derivation_outside_the_write_transaction(
+        plant, fast_kdf, monkeypatch):
+    """The credential work of a person's task completed through the API (the check of the
+    person before anything is attributed to them, and the signing ceremony) is one argon2id
+    derivation, the unwrap of their key, done while no write transaction is open."""
+    instance_id = _to_waiting(plant)
+    assert plant.api.post("/messages", {"name": "lab_result", "correlation": {"instance_id": instance_id}}).status_code == 200
+    task = plant.task(instance_id, "human")
+    seen = watch_derivations(plant.db, monkeypatch)
     plant.clock.advance(seconds=31)
     wrong = plant.api.post(f"/tasks/{task['task_id']}/complete", {
         "data": {"comment": "line clear"}, "signer": {**plant.creds("alice"), "password": "not her password"}})
@@ -293,6 +300,29 @@ def test_a_persons_signature_through_the_api_takes_one_derivation_outside_the_wr
     assert done.status_code == 200, done.get_json()
     assert [(s["signer_id"], s["meaning"]) for s in done.get_json()["signatures"]] == [("alice", "performed")]
     assert seen == [("key unwrap", False)]  # one derivation serves the check and the signature; no lock held
+
+
+@pytest.mark.req("URS-OPS-003", "URS-API-003", "P11-200a2")
+def test_a_persons_unsigned_task_through_the_api_checks_the_password_once_outside_the_write_transaction(
+        plant, fast_kdf, monkeypatch):
+    """A person's task that asks for no signature: the person is checked as at a sign-in (user ID,
+    password, TOTP), the password hash checked once, before any write transaction opens."""
+    started = plant.api.post("/messages", {"name": "sample_received", "correlation": {"sample_id": "S-9"},
+                                           "payload": {"material": "API lot 9"}})
+    assert started.status_code == 200, started.get_json()
+    task = plant.task(started.get_json()["instance_id"], "human")
+    assert task["bpmn_id"] == "log"
+    seen = watch_derivations(plant.db, monkeypatch)
+    plant.clock.advance(seconds=31)
+    wrong = plant.api.post(f"/tasks/{task['task_id']}/complete", {
+        "data": {}, "signer": {**plant.creds("alice"), "password": "not her password"}})
+    assert wrong.status_code == 401 and seen == [("password hash", False)]
+    seen.clear()
+    plant.clock.advance(seconds=31)
+    done = plant.api.post(f"/tasks/{task['task_id']}/complete", {"data": {}, "signer": plant.creds("alice")})
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["completed_by"] == "alice" and done.get_json()["signatures"] == []
+    assert seen == [("password hash", False)]
 
 
 # ---------------------------------------------------------------- reading
@@ -307,6 +337,28 @@ def test_records_as_json_and_pdf(plant):
 
     assert pdf.headers["Content-Digest"] == content_digest(pdf.data)
     assert plant.api.get("/records/424242").status_code == 404
+
+
+@pytest.mark.req("URS-OPS-002", "URS-API-006")
+def test_reads_through_the_api_take_no_write_lock(plant, monkeypatch):
+    """A record read through the API is built in a read-only snapshot (only the call's audit entry is
+    written, afterwards): a long read does not hold up the plant's writers."""
+    from tests.web.test_ceremony import write_transaction_open
+    from web import records
+
+    instance_id = plant.start()
+    seen: list[bool] = []
+    real = records.build_record
+
+    def watched(session, number, runtime=None):  # type: ignore[no-untyped-def]
+        built = real(session, number, runtime)  # the session's transaction has begun by now
+        seen.append(write_transaction_open(plant.db))
+        return built
+
+    monkeypatch.setattr(records, "build_record", watched)
+    assert plant.api.get(f"/records/{instance_id}").status_code == 200
+    assert plant.api.get(f"/records/{instance_id}/pdf").status_code == 200
+    assert seen == [False, False]
 
 
 @pytest.mark.req("URS-API-006", "P11-10k", "A11-5")

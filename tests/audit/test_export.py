@@ -72,6 +72,27 @@ def test_export_writes_a_signed_checkpoint_at_the_head_first(mixed, settings, tm
         assert result.head_seq == read_log(log_path(settings))[-1].seq == result.head_seq
 
 
+@pytest.mark.req("URS-OPS-003", "A11-9")
+def test_an_export_streams_the_entries_without_holding_the_write_lock(mixed, settings, tmp_path, monkeypatch):
+    """A CSV or PDF export reads the entries in a read-only snapshot: the plant's writers are not held
+    up while an auditor exports (on SQLite a write transaction locks the whole database)."""
+    from tests.web.test_ceremony import write_transaction_open
+
+    streamed = export_module.entries
+    seen: list[bool] = []
+
+    def watched(db, flt, head_seq):  # type: ignore[no-untyped-def]
+        for row in streamed(db, flt, head_seq):
+            seen.append(write_transaction_open(db))
+            yield row
+
+    monkeypatch.setattr(export_module, "entries", watched)
+    for fmt in ("csv", "pdf"):
+        seen.clear()
+        result = export(mixed, settings, fmt, tmp_path / f"e.{fmt}", ExportFilter(actor_id="bob"))
+        assert result.entries == 3 and seen == [False, False, False], fmt
+
+
 def test_filtered_export_carries_digests_and_starts_at_a_checkpoint(mixed, settings, cli, tmp_path):
     out = tmp_path / "bob.jsonl"
     result = export_jsonl(mixed, settings, out, ExportFilter(actor_id="bob", since=datetime(2026, 1, 5, 8, 30, tzinfo=timezone.utc)))

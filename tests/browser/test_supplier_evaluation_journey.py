@@ -38,6 +38,15 @@ def plant_with_evaluation(db: Any, settings: Any, clock: Any, runtime: Any) -> S
     return plant
 
 
+def latest_instance(plant: SupplierPlant) -> int:
+    from sqlalchemy import func, select
+
+    from engine.models import ProcessInstance
+
+    with plant.db.session() as session:
+        return int(session.scalar(select(func.max(ProcessInstance.id))))
+
+
 def sign(page: Any, plant: SupplierPlant, user_id: str) -> None:
     person = plant[user_id]
     page.locator("#sig_password").fill(person.password)
@@ -69,12 +78,46 @@ def test_a_high_risk_supplier_is_evaluated_audited_and_listed_with_scope_and_exp
         page, live_server, live_db, live_settings, frozen_clock, runtime):
     plant = plant_with_evaluation(live_db, live_settings, frozen_clock, runtime)
     until = (frozen_clock().date() + timedelta(days=365)).isoformat()
-    instance = plant.start("supplier_evaluation", {"evaluation": {"supplier": "SUP-C", "material": "MAT-LAC"}},
-                           user="rob")
+    # the requester starts it on its page from the home page: supplier and material from master data by name
+    sign_in(page, live_server, live_db, plant["rob"])
+    page.goto(live_server.url + "/")
+    page.locator('[data-start="supplier_evaluation"] a').click()
+    expect(page.get_by_test_id("evaluate-form")).to_be_visible()
+    page.locator("#e-supplier").select_option(label="Gamma Excipients (SUP-C)")
+    page.locator("#e-material").select_option(label="Lactose monohydrate (MAT-LAC)")
+    page.locator("#e-trigger").select_option("new_supplier")
+    page.locator("#e-reason").fill("   ")  # blank: the browser lets it through, the server refuses it
+    page.get_by_role("button", name="Start the evaluation").click()
+    expect(page.get_by_test_id("evaluate-refused")).to_have_text("Give the reason for this evaluation.")
+    expect(page.locator("#e-supplier")).to_have_value("SUP-C")  # the choices are kept
+    shot(page, "start-page")
+    # in Chinese: the page and its refusal in the reader's language
+    page.locator("form[action$='/language'] select").select_option("zh")
+    page.locator("form[action$='/language'] button").click()
+    page.goto(live_server.url + "/suppliers/evaluate")
+    expect(page.locator("h1")).to_have_text("启动供应商评估")
+    page.locator("#e-supplier").select_option("SUP-C")
+    page.locator("#e-material").select_option("MAT-LAC")
+    page.locator("#e-trigger").select_option("quality_issue")
+    page.locator("#e-reason").fill("  ")
+    page.locator("[data-testid=evaluate-form] button[type=submit]").click()
+    expect(page.get_by_test_id("evaluate-refused")).to_have_text("请说明本次评估的理由。")
+    shot(page, "start-page-zh")
+    page.goto(live_server.url + "/suppliers/evaluate")
+    page.locator("form[action$='/language'] select").select_option("en")
+    page.locator("form[action$='/language'] button").click()
+    expect(page.locator("h1")).to_have_text("Start a supplier evaluation")
+    page.locator("#e-supplier").select_option("SUP-C")
+    page.locator("#e-material").select_option("MAT-LAC")
+    page.locator("#e-trigger").select_option("new_supplier")
+    page.locator("#e-reason").fill("Second source for lactose: the approved supplier's capacity is short")
+    page.get_by_role("button", name="Start the evaluation").click()
+    expect(page.locator(".flash")).to_contain_text("started")
+    instance = latest_instance(plant)
 
     # the requester: supplier and material come with the evaluation (shown, not entered); scope, criticality
-    sign_in(page, live_server, live_db, plant["rob"])
     open_task(page, live_server, "Request: supplier, material, criticality")
+    expect(page.locator("main")).to_contain_text("Gamma Excipients (SUP-C)")  # the record beside the task
     for field, value in (("supplier", "SUP-C"), ("material", "MAT-LAC")):
         expect(page.locator(f"#f-{field}")).to_have_value(value)
         expect(page.locator(f"#f-{field}")).to_have_attribute("readonly", "")

@@ -350,3 +350,19 @@ def _task_of(db, instance_id):  # type: ignore[no-untyped-def]
     with db.session() as session:
         return session.scalars(select(InstanceTask.id).where(InstanceTask.instance_id == instance_id,
                                                              InstanceTask.bpmn_id == "set_inlet_temp")).one()
+
+
+@pytest.mark.req("URS-CON-009", "URS-LIB-001")
+def test_an_imported_draft_lists_a_set_point_task_that_nothing_catches_on_its_element():
+    from bpmn.glue import extend
+    from engine import drafts
+    from engine.install import build_runtime
+
+    uncaught = files(**{'attachedToRef="set_inlet_temp"': 'attachedToRef="note_signature"'})
+    found = drafts.inspect(uncaught, roles={"operator"}, meanings=MEANINGS, runtime=extend(build_runtime()))
+    assert [(p.element_id, p.message.split(":")[0]) for p in found.problems] == [
+        ("set_inlet_temp", "the signed action 'setpoint' can be refused, fail or stay unconfirmed (equipment_unavailable, "
+                           "equipment_refused, setpoint_refused, readback_mismatch, setpoint_unconfirmed, "
+                           "condition_timeout, equipment_error)")]
+    caught = drafts.inspect(files(), roles={"operator"}, meanings=MEANINGS, runtime=extend(build_runtime()))
+    assert caught.problems == []

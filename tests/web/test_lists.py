@@ -95,6 +95,37 @@ def test_a_page_is_served_while_another_transaction_holds_the_write_lock(plant, 
         reader.join()
 
 
+def test_the_audit_trail_and_record_pages_are_served_while_another_transaction_holds_the_write_lock(
+        plant, app, db):  # type: ignore[no-untyped-def]  # noqa: F811
+    """An auditor reading the trail or a record is not queued behind a signing in progress."""
+    from sqlalchemy import text
+
+    client, people = plant
+    qa = app.test_client()
+    open_session(db, qa, people["quinn"])
+    with client.session_transaction() as sess:
+        sid = sess["sid"]
+    writer = db.session()  # alice signing: her transaction holds the write lock (SQLite)
+    writer.execute(text("UPDATE auth_session SET client = 'busy' WHERE id = :sid"), {"sid": sid})
+    result: dict[str, int] = {}
+    pages = ["/audit/", "/audit/record/process_instance/1", "/records/1"]
+
+    def read() -> None:
+        for url in pages:
+            result[url] = qa.get(url).status_code
+
+    reader = threading.Thread(target=read)
+    try:
+        reader.start()
+        reader.join(timeout=20)
+        assert not reader.is_alive(), f"a page waited for the writer's lock (served: {result})"
+        assert result == {url: 200 for url in pages}
+    finally:
+        writer.rollback()
+        writer.close()
+        reader.join()
+
+
 def test_a_read_only_unit_of_work_refuses_to_write(db):  # type: ignore[no-untyped-def]
     from sqlalchemy import func, select
 

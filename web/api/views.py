@@ -142,7 +142,7 @@ def me(params: dict[str, Any], body: Any) -> tuple[int, Any]:
     from web.api.accounts import actor_id, roles_of_account
 
     who = holder()
-    with database().session() as session:
+    with database().read_session() as session:
         roles = sorted(roles_of_account(session, who.account_id))
     return 200, {"account_id": who.account_id, "actor_id": actor_id(who.account_id), "printed_name": who.printed_name,
                  "token_id": who.token_id, "scopes": sorted(who.scopes), "expires_at": who.expires_at, "roles": roles}
@@ -197,7 +197,7 @@ def list_instances(params: dict[str, Any], body: Any) -> tuple[int, Any]:
             BusinessKey.business_key == params["business_key"])))
     if "after" in params:
         query = query.where(ProcessInstance.id < params["after"])
-    with database().session() as session:
+    with database().read_session() as session:
         rows = session.execute(query.limit(limit + 1)).all()
         keys = keys_of(session, [i.id for i, _version, _key in rows[:limit]])
         items = [{"instance_id": i.id, "title": i.title, "process": key, "version": version,
@@ -210,7 +210,7 @@ def list_instances(params: dict[str, Any], body: Any) -> tuple[int, Any]:
            description="Status, data, definite tasks and the tasks ready now.",
            replies={200: Reply("The instance.", S.INSTANCE_DETAIL)}, errors=(401, 403, 404, 422))
 def read_instance(params: dict[str, Any], body: Any) -> tuple[int, Any]:
-    with database().session() as session:
+    with database().read_session() as session:
         return 200, _instance_document(session, params["instance_id"])
 
 
@@ -225,7 +225,7 @@ def read_instance(params: dict[str, Any], body: Any) -> tuple[int, Any]:
                          "`next` of the previous page."), LIMIT],
            replies={200: Reply("A page of ready tasks.", S.page_of(S.TASK))}, errors=READ_ERRORS)
 def list_tasks(params: dict[str, Any], body: Any) -> tuple[int, Any]:
-    with database().session() as session:
+    with database().read_session() as session:
         items, following = _ready_tasks(session, instance_id=params.get("instance_id"), lane=params.get("lane"),
                                         kind=params.get("kind"), after=_cursor(params.get("after")),
                                         limit=params.get("limit", 50))
@@ -257,7 +257,7 @@ def _task_detail(session: Any, task_id: str) -> tuple[dict[str, Any], Any]:
            description="The task with its lane, kind, the JSON Schema its data must match and the signatures "
                        "it asks for.", replies={200: Reply("The task.", S.TASK_DETAIL)}, errors=(401, 403, 404, 422))
 def read_task(params: dict[str, Any], body: Any) -> tuple[int, Any]:
-    with database().session() as session:
+    with database().read_session() as session:
         document, _form = _task_detail(session, params["task_id"])
     return 200, document
 
@@ -298,7 +298,7 @@ def complete_task(params: dict[str, Any], body: dict[str, Any]) -> tuple[int, An
 
     who = holder()
     task_id = params["task_id"]
-    with database().session() as session:
+    with database().read_session() as session:
         document, form = _task_detail(session, task_id)
     data, exceptions = body.get("data") or {}, body.get("exceptions") or {}
     signatures: list[SignatureInput] = []
@@ -313,7 +313,7 @@ def complete_task(params: dict[str, Any], body: dict[str, Any]) -> tuple[int, An
             raise BodyInvalid(f"task {document['bpmn_id']!r} is in the system lane {document['lane']} but asks for "
                               "signatures: only a person signs, so the process definition must move it to a person's "
                               "lane", "task_id")
-        with database().session() as session:
+        with database().read_session() as session:
             account_roles = roles_of_account(session, who.account_id)
         actor = who.actor
         services = dataclasses.replace(default_services(settings()), roles_of=lambda uow, user_id: account_roles,
@@ -411,7 +411,7 @@ def _record(instance_id: int) -> dict[str, Any]:
     from core import clock
     from web.records import build_record
 
-    with database().session() as session:
+    with database().read_session() as session:
         record = build_record(session, instance_id)
     record["exported_at"] = clock.isoformat(clock.now())
     return record
@@ -472,7 +472,7 @@ def masterdata_index(params: dict[str, Any], body: Any) -> tuple[int, Any]:
            replies={200: Reply("A page of items.", S.page_of({"type": "object"}))}, errors=(401, 403, 404, 422))
 def masterdata_list(params: dict[str, Any], body: Any) -> tuple[int, Any]:
     resource = _resource(params["resource"])
-    with database().session() as session:
+    with database().read_session() as session:
         items, following = resource.page(session, params.get("after"), params.get("limit", 50))
     return 200, {"items": items, "next": following}
 
@@ -483,7 +483,7 @@ def masterdata_list(params: dict[str, Any], body: Any) -> tuple[int, Any]:
            replies={200: Reply("The item.", {"type": "object"})}, errors=(401, 403, 404, 422))
 def masterdata_item(params: dict[str, Any], body: Any) -> tuple[int, Any]:
     resource = _resource(params["resource"])
-    with database().session() as session:
+    with database().read_session() as session:
         item = resource.get(session, params["key"])
     if item is None:
         raise ApiNotFound(f"no {resource.title.lower()} item {params['key']!r}", "key")
@@ -525,7 +525,7 @@ def audit_entries(params: dict[str, Any], body: Any) -> tuple[int, Any]:
 
     limit = params.get("limit", 50)
     query = _audit_filter(params).where(select(AuditEntry)).where(AuditEntry.seq > params.get("after_seq", 0))
-    with database().session() as session:
+    with database().read_session() as session:
         rows = list(session.execute(query.order_by(AuditEntry.seq).limit(limit + 1)).scalars())
     items = [{"seq": r.seq, "ts": r.ts, "actor_id": r.actor_id, "actor_name": r.actor_name, "action": r.action,
               "object_type": r.object_type, "object_id": r.object_id, "changes": json.loads(r.changes or "[]"),
@@ -585,7 +585,7 @@ def audit_export(params: dict[str, Any], body: Any) -> Response:
 def read_acknowledgement(params: dict[str, Any], body: Any) -> tuple[int, Any]:
     from web.api.models import Acknowledgement
 
-    with database().session() as session:
+    with database().read_session() as session:
         row = session.get(Acknowledgement, params["ack_id"])
         if row is None or row.account_id != holder().account_id:
             raise ApiNotFound(f"no acknowledgement {params['ack_id']} for this account", "ack_id")
@@ -611,7 +611,7 @@ def list_acknowledgements(params: dict[str, Any], body: Any) -> tuple[int, Any]:
         at, _, ack_id = params["after"].partition("|")
         query = query.where(or_(Acknowledgement.received_at < at,
                                 and_(Acknowledgement.received_at == at, Acknowledgement.ack_id < ack_id)))
-    with database().session() as session:
+    with database().read_session() as session:
         rows = list(session.execute(query.limit(limit + 1)).scalars())
     last = rows[limit - 1] if len(rows) > limit else None
     return 200, {"items": [ack_document(r) for r in rows[:limit]],
