@@ -16,6 +16,8 @@ from engine.models import InstanceTask
 from engine.ports import SignatureInput, default_services
 from engine.spiff.workflow import WAITING
 from engine.tasks import READY
+from masterdata.changes import ChangeCatalogue
+from masterdata.kinds import register_kinds
 from signatures import testing
 from store.uow import UnitOfWork
 from tests.masterdata.conftest import Plant
@@ -52,9 +54,16 @@ def diagrams_for_tests() -> list[Path]:
 
 
 class CalPlant(Plant):
-    def __init__(self, db: Any, settings: Any, clock: Any, sim: Any) -> None:
-        super().__init__(db, settings, clock)
+    def __init__(self, db: Any, settings: Any, clock: Any, sim: Any, enrolled: tuple[Any, dict[str, Any]] | None = None) -> None:
+        """A new plant (its people enrolled now), or with `enrolled` (admin, people) one whose database
+        already holds them (a copy of a seeded template)."""
         self.sim = sim
+        if enrolled is not None:
+            self.db, self.settings, self.clock = db, settings, clock
+            self.admin, self.people = enrolled[0], dict(enrolled[1])
+            self.catalogue = register_kinds(ChangeCatalogue()).freeze()
+            return
+        super().__init__(db, settings, clock)
         for uid, name, roles in MORE_PEOPLE:
             self.people[uid] = testing.enrolled_user(db, settings, self.admin, uid, name, roles)
 
@@ -148,22 +157,69 @@ def simulator() -> Iterator[Any]:
         sim.stop()
 
 
+def seed_cal(plant: CalPlant) -> None:
+    """Master data, the dryer and its instruments in force, the tags registered, the diagrams approved."""
+    plant.seed_master_data()
+    plant.put_in_force("instrument", INSTRUMENTS)
+    plant.put_in_force("equipment", DRYER)
+    plant.register_tags()
+    for folder in diagrams_for_tests():
+        plant.deploy(folder)
+
+
+@pytest.fixture(scope="session")
+def _cal_templates() -> dict[Any, Any]:
+    return {}
+
+
 @pytest.fixture
-def cal(db, settings, frozen_clock, simulator, runtime) -> Iterator[CalPlant]:  # type: ignore[no-untyped-def]
-    """The plant with the calibration process approved and the tags registered."""
+def cal(backend, db, settings, frozen_clock, simulator, runtime, request, _cal_templates) -> Iterator[CalPlant]:  # type: ignore[no-untyped-def]
+    """The plant with the calibration process approved and the tags registered, in this test's own
+    database: a copy of a template seeded once per backend and simulator (the tag registry names the
+    simulator's port), with the template's instance folder (server key); the test's frozen clock
+    continues where the seeding left it, as if it had seeded."""
+    import shutil
+    from dataclasses import replace
+
     from bpmn.glue import extend
     from signatures import kdf
+    from store.db import Database
 
     if "calibration" not in runtime.gates:  # the web app's fixture may have extended it already
         extend(runtime, db, settings)
     for point in ("cal.dp_reference", "cal.dp_transmitter_offset"):
         simulator.set(point, 0.0)
+    key = (backend, simulator.modbus_port)
+    if key not in _cal_templates:
+        folder = request.getfixturevalue("tmp_path_factory").mktemp(f"cal-plant-{backend}")
+        (folder / "instance").mkdir()
+        if backend == "sqlite":
+            shutil.copy(request.getfixturevalue("_sqlite_template"), folder / "plant.sqlite3")
+            url = f"sqlite:///{folder / 'plant.sqlite3'}"
+        else:
+            server = request.getfixturevalue("pg_server")
+            name = f"cal_plant_{simulator.modbus_port}"
+            server.admin_execute(f"CREATE DATABASE {name} TEMPLATE {request.getfixturevalue('_pg_template')}")
+            url = server.url(name)
+        seeding = replace(settings, instance_path=str(folder / "instance"), database_url=url)
+        template_db = Database(url)
+        try:
+            with kdf.unsafe_fast_kdf():
+                seeded = CalPlant(template_db, seeding, frozen_clock, simulator)
+                seed_cal(seeded)
+        finally:
+            template_db.dispose()
+        _cal_templates[key] = (folder, url, (seeded.admin, seeded.people), frozen_clock.value)
+    folder, url, enrolled, seeded_until = _cal_templates[key]
+    db.dispose()
+    if backend == "sqlite":
+        shutil.copy(url.removeprefix("sqlite:///"), settings.database_url.removeprefix("sqlite:///"))
+    else:
+        server = request.getfixturevalue("pg_server")
+        name = settings.database_url.rsplit("/", 1)[-1].split("?")[0]
+        server.admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        server.admin_execute(f"CREATE DATABASE {name} TEMPLATE {url.rsplit('/', 1)[-1].split('?')[0]}")
+    shutil.copytree(folder / "instance", settings.instance_path, dirs_exist_ok=True)
+    frozen_clock.value = seeded_until  # after every TOTP step the seeding used
     with kdf.unsafe_fast_kdf():
-        plant = CalPlant(db, settings, frozen_clock, simulator)
-        plant.seed_master_data()
-        plant.put_in_force("instrument", INSTRUMENTS)
-        plant.put_in_force("equipment", DRYER)
-        plant.register_tags()
-        for folder in diagrams_for_tests():
-            plant.deploy(folder)
-        yield plant
+        yield CalPlant(db, settings, frozen_clock, simulator, enrolled)
