@@ -176,50 +176,21 @@ def _cal_templates() -> dict[Any, Any]:
 def cal(backend, db, settings, frozen_clock, simulator, runtime, request, _cal_templates) -> Iterator[CalPlant]:  # type: ignore[no-untyped-def]
     """The plant with the calibration process approved and the tags registered, in this test's own
     database: a copy of a template seeded once per backend and simulator (the tag registry names the
-    simulator's port), with the template's instance folder (server key); the test's frozen clock
-    continues where the seeding left it, as if it had seeded."""
-    import shutil
-    from dataclasses import replace
-
+    simulator's port; tests/support/seeded.py)."""
     from bpmn.glue import extend
     from signatures import kdf
-    from store.db import Database
+    from tests.support.seeded import seeded_copy
+
+    def seed(template_db: Any, seeding: Any) -> Any:
+        seeded = CalPlant(template_db, seeding, frozen_clock, simulator)
+        seed_cal(seeded)
+        return seeded.admin, seeded.people
 
     if "calibration" not in runtime.gates:  # the web app's fixture may have extended it already
         extend(runtime, db, settings)
     for point in ("cal.dp_reference", "cal.dp_transmitter_offset"):
         simulator.set(point, 0.0)
-    key = (backend, simulator.modbus_port)
-    if key not in _cal_templates:
-        folder = request.getfixturevalue("tmp_path_factory").mktemp(f"cal-plant-{backend}")
-        (folder / "instance").mkdir()
-        if backend == "sqlite":
-            shutil.copy(request.getfixturevalue("_sqlite_template"), folder / "plant.sqlite3")
-            url = f"sqlite:///{folder / 'plant.sqlite3'}"
-        else:
-            server = request.getfixturevalue("pg_server")
-            name = f"cal_plant_{simulator.modbus_port}"
-            server.admin_execute(f"CREATE DATABASE {name} TEMPLATE {request.getfixturevalue('_pg_template')}")
-            url = server.url(name)
-        seeding = replace(settings, instance_path=str(folder / "instance"), database_url=url)
-        template_db = Database(url)
-        try:
-            with kdf.unsafe_fast_kdf():
-                seeded = CalPlant(template_db, seeding, frozen_clock, simulator)
-                seed_cal(seeded)
-        finally:
-            template_db.dispose()
-        _cal_templates[key] = (folder, url, (seeded.admin, seeded.people), frozen_clock.value)
-    folder, url, enrolled, seeded_until = _cal_templates[key]
-    db.dispose()
-    if backend == "sqlite":
-        shutil.copy(url.removeprefix("sqlite:///"), settings.database_url.removeprefix("sqlite:///"))
-    else:
-        server = request.getfixturevalue("pg_server")
-        name = settings.database_url.rsplit("/", 1)[-1].split("?")[0]
-        server.admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        server.admin_execute(f"CREATE DATABASE {name} TEMPLATE {url.rsplit('/', 1)[-1].split('?')[0]}")
-    shutil.copytree(folder / "instance", settings.instance_path, dirs_exist_ok=True)
-    frozen_clock.value = seeded_until  # after every TOTP step the seeding used
     with kdf.unsafe_fast_kdf():
+        enrolled = seeded_copy(request, _cal_templates, ("cal", backend, simulator.modbus_port), backend, settings,
+                               db, frozen_clock, seed)
         yield CalPlant(db, settings, frozen_clock, simulator, enrolled)
