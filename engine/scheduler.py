@@ -46,6 +46,8 @@ from engine.runtime_models import DueTimer, OperatorJob
 from engine.spiff import steps
 from engine.spiff.serializer import row_internal_data
 from engine.spiff.service_task import finish_pending_operation, pending_in_row
+from engine.spiff.timer_outcomes import CANCELLED, FIRED, timer_outcome, touched_timer_tasks
+from engine.spiff.timer_outcomes import WAITING as STILL_WAITING
 from engine.spiff.timers import due_timers, timer_due_text
 from engine.spiff.workflow import STARTED, WAITING
 from store.db import Database
@@ -105,9 +107,45 @@ def _json_number(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def _record_outcome(uow: UnitOfWork, row: DueTimer, outcome: str, why: str | None, now: datetime) -> None:
+    """Close a waiting row as what happened to its timer: `timer.fired` or `timer.cancelled` (with why)."""
+    details = {"instance_id": row.instance_id, "element_id": row.element_id, "due_at": row.due_at}
+    if outcome == FIRED:
+        row.state, row.fired_at = "fired", _iso(now)
+        uow.audit("timer.fired", "task", row.task_id, changes=[["state", "waiting", "fired"]], details=details)
+    else:
+        row.state = "void"
+        uow.audit("timer.cancelled", "task", row.task_id, changes=[["state", "waiting", "void"]], reason=why,
+                  details=details)
+
+
+def settle_due_rows(uow: UnitOfWork, instance: Any, workflow: Any) -> int:
+    """Close the waiting rows of the timers this step fired or cancelled (in the step's transaction).
+
+    Rows another scheduler holds are skipped (`SKIP LOCKED`): that scheduler then finds its
+    timer no longer waiting and closes its row itself (`Scheduler._fire`)."""
+    ids = touched_timer_tasks(workflow)
+    if not ids:
+        return 0
+    rows = list(uow.session.execute(
+        select(DueTimer).where(DueTimer.task_id.in_(sorted(ids)), DueTimer.state == "waiting")
+        .order_by(DueTimer.due_at, DueTimer.id).with_for_update(skip_locked=True)).scalars())
+    now = clock.now()
+    cancelled = instance.status == instances.InstanceStatus.CANCELLED.value
+    closed = 0
+    for row in rows:
+        outcome, why = timer_outcome(steps.get_task(workflow, row.task_id), datetime.fromisoformat(row.due_at), now,
+                                     instance_cancelled=cancelled)
+        if outcome != STILL_WAITING:
+            _record_outcome(uow, row, outcome, why, now)
+            closed += 1
+    return closed
+
+
 class DueTimerRows:
-    """The save hook that gives a saved instance's waiting timers their due rows (attached by
-    engine.install), so the scheduler sees them at once."""
+    """The save hook that keeps a saved instance's due rows true (attached by engine.install): the
+    rows of timers the step fired or cancelled are closed as such, and waiting timers get their
+    rows, so the scheduler sees them at once."""
 
     name = "timers"
 
@@ -115,7 +153,11 @@ class DueTimerRows:
         pass
 
     def after_save(self, ctx: SaveContext) -> None:
-        if ctx.instance.status == instances.InstanceStatus.RUNNING.value and steps.has_timers(ctx.workflow):
+        if not steps.has_timers(ctx.workflow):
+            return
+        if not ctx.new:
+            settle_due_rows(ctx.uow, ctx.instance, ctx.workflow)
+        if ctx.instance.status == instances.InstanceStatus.RUNNING.value:
             record_due_timers(ctx.uow.session, ctx.uow.db, ctx.instance.id, ctx.workflow)
 
 
@@ -196,21 +238,24 @@ class Scheduler:
         if instance.status != instances.InstanceStatus.RUNNING.value:
             return self._void(uow, row, f"instance is {instance.status}")
 
+        found: list[tuple[str, str | None]] = []
+
         def still_waiting(wf: Any) -> bool:
-            return steps.waiting_task_with(wf, row.task_id, lambda internal: _timer_due(internal) == row.due_at)
+            if steps.waiting_task_with(wf, row.task_id, lambda internal: _timer_due(internal) == row.due_at):
+                return True
+            # an earlier step fired or cancelled it without closing this row (another scheduler held it)
+            found.append(timer_outcome(steps.get_task(wf, row.task_id), datetime.fromisoformat(row.due_at), now))
+            return False
 
         opened = instances.advance(uow, row.instance_id, steps.refresh_timers, settings=self.settings,
                                    accept=still_waiting, runtime=self.runtime)
         if opened is None:
-            return self._void(uow, row, "the timer is no longer waiting for this time")
-        row.state = "fired"
-        row.fired_at = _iso(now)
+            outcome, why = found[0] if found else (CANCELLED, "it is no longer waiting")
+            _record_outcome(uow, row, FIRED if outcome == FIRED else CANCELLED, why or "it is no longer waiting", now)
+        elif row.state == "waiting":  # the save hook is not attached (a runtime without engine.install's hooks)
+            _record_outcome(uow, row, FIRED, None, now)
         row.fired_by = self.name
-        uow.audit("timer.fired", "task", row.task_id,
-                  changes=[["state", "waiting", "fired"]],
-                  details={"instance_id": row.instance_id, "element_id": row.element_id, "due_at": row.due_at,
-                           "scheduler": self.name})
-        return "fired"
+        return "fired" if row.state == "fired" else "void"
 
     def _void(self, uow: UnitOfWork, row: DueTimer, why: str) -> str:
         row.state = "void"

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 # Engine bookkeeping: state transitions and operator progress. Shown folded in a record's history.
-ENGINE_STEPS = frozenset({"task.state_changed", "operator.progress", "operator.started", "timer.voided"})
+ENGINE_STEPS = frozenset({"task.state_changed", "operator.progress", "operator.started", "timer.voided",
+                          "timer.cancelled"})
 
 
 def _instance_label(instance: Any, process_name: str | None) -> str:

@@ -23,9 +23,10 @@ fired flag in `internal_data["gateway_timers"][<index>]`, and `event_value` carr
 earliest pending one (what the scheduler reads). Which event a gateway takes when several
 happened: `engine.spiff.event_races`.
 
-SpiffWorkflow internals used (pinned by the contract tests): `has_fired(my_task)` and
-`cycle_complete(my_task)` of the timer definitions, and `Task._get_internal_data` /
-`_set_internal_data`.
+SpiffWorkflow internals used (pinned by the contract tests): `has_fired(my_task)`,
+`update_task(my_task)` and `cycle_complete(my_task)` of the timer definitions,
+`Task._get_internal_data` / `_set_internal_data`, and `Task._sync_children` (a cycle timer's
+task has no predicted children: `CatchingEvent._predict_hook` skips cycles).
 
 Expressions: ISO 8601 durations (`"PT1H"`), date-times (`"2026-01-05T10:00:00Z"`) and
 repeating intervals (`"R3/PT10M"`), written as Python string expressions (quoted).
@@ -49,6 +50,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimeDateEventDefinition,
     TimerEventDefinition,
 )
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.spiff.parser.event_parsers import (
     SpiffBoundaryEventParser,
     SpiffIntermediateCatchEventParser,
@@ -133,7 +135,24 @@ def _text(my_task: Any, value: Any) -> str:
     return value
 
 
-class ClockTimeDateEventDefinition(TimeDateEventDefinition):
+class _DistinctByExpression:
+    """Timers of one kind are equal when their name AND expression are (SpiffWorkflow: the name).
+
+    An event-based gateway finds the path of the event that happened by equality
+    (`EventBasedGateway._run_hook`: `event_definitions.index(...)`): two timers after one gateway
+    with the same name (say both "Wait") took the first one's path whichever fell due. With the
+    expression compared too, only timers due at the same moment remain equal, and of those the
+    first in the file is the one that happens anyway (`engine.spiff.event_races`)."""
+
+    expression: str
+
+    def __eq__(self, other: object) -> bool:
+        return super().__eq__(other) and self.expression == getattr(other, "expression", None)  # type: ignore[misc]
+
+    __hash__ = None  # type: ignore[assignment]  # as SpiffWorkflow's definitions: mutable, unhashable
+
+
+class ClockTimeDateEventDefinition(_DistinctByExpression, TimeDateEventDefinition):
     """A timer at a date-time, read against `core.clock.now()`."""
 
     def has_fired(self, my_task: Any) -> bool:
@@ -150,7 +169,7 @@ class ClockTimeDateEventDefinition(TimeDateEventDefinition):
         return bool(_get(my_task, self, "event_fired", False))
 
 
-class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
+class ClockDurationTimerEventDefinition(_DistinctByExpression, DurationTimerEventDefinition):
     """A timer after a duration, counted from when the event was reached, on `core.clock.now()`."""
 
     def has_fired(self, my_task: Any) -> bool:
@@ -169,18 +188,42 @@ class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
         return bool(_get(my_task, self, "event_fired", False))
 
 
-class ClockCycleTimerEventDefinition(CycleTimerEventDefinition):
-    """A repeating timer (`R3/PT10M`, `R/2026-01-05T08:00:00Z/P1D`) on `core.clock.now()`."""
+class ClockCycleTimerEventDefinition(_DistinctByExpression, CycleTimerEventDefinition):
+    """A repeating timer (`R3/PT10M`, `R/2026-01-05T08:00:00Z/P1D`) on `core.clock.now()`.
+
+    On an interrupting boundary event it fires once, at its first occurrence, and ends the
+    activity (BPMN: an interrupting event happens once). SpiffWorkflow's cycle only starts the
+    event's path at each occurrence and never fires the event itself until the cycles run out
+    (never, for `R/...`), so the activity was never interrupted."""
+
+    def _first_value(self, my_task: Any) -> dict[str, Any]:
+        text = _text(my_task, my_task.workflow.script_engine.evaluate(my_task, self.expression))
+        try:
+            cycles, start, duration = _parse_cycle(text)
+        except Exception as exc:  # Spiff raises bare Exceptions for bad intervals
+            raise TimerExpressionError(f"{_label(my_task)}: {text!r} is not an ISO 8601 repeating interval") from exc
+        return {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
+
+    def has_fired(self, my_task: Any) -> bool:
+        if _interrupting(my_task) and not my_task._get_internal_data("event_fired", False):
+            event_value = my_task._get_internal_data("event_value")
+            if event_value is None:
+                event_value = self._first_value(my_task)
+                my_task._set_internal_data(event_value=event_value)
+            if event_value["cycles"] != 0 and datetime.fromisoformat(event_value["next"]) <= clock.now():
+                my_task._set_internal_data(event_fired=True)
+                # SpiffWorkflow predicts no path after a cycle timer (it adds one per occurrence)
+                my_task._sync_children(my_task.task_spec.outputs, TaskState.FUTURE)
+        return super().has_fired(my_task)
+
+    def update_task(self, my_task: Any) -> None:
+        if not _interrupting(my_task):  # an interrupting one fires through has_fired, starting no path before
+            super().update_task(my_task)
 
     def cycle_complete(self, my_task: Any) -> bool:
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
-            text = _text(my_task, my_task.workflow.script_engine.evaluate(my_task, self.expression))
-            try:
-                cycles, start, duration = _parse_cycle(text)
-            except Exception as exc:  # Spiff raises bare Exceptions for bad intervals
-                raise TimerExpressionError(f"{_label(my_task)}: {text!r} is not an ISO 8601 repeating interval") from exc
-            event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
+            event_value = self._first_value(my_task)
 
         ready = False
         if event_value["cycles"] != 0:
@@ -195,6 +238,10 @@ class ClockCycleTimerEventDefinition(CycleTimerEventDefinition):
             return False
         my_task._set_internal_data(event_value=event_value)
         return ready
+
+
+def _interrupting(my_task: Any) -> bool:
+    return isinstance(my_task.task_spec, BoundaryEvent) and bool(my_task.task_spec.cancel_activity)
 
 
 def _parse_cycle(expression: str) -> tuple[int, datetime, timedelta]:

@@ -43,6 +43,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.spiff.event_races import settle
 
+TIMER_ROUNDS = 8  # engine steps per call while timers fall due in them (GmpWorkflow.do_engine_steps)
 ACTIVE_MASK = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.ERROR
 _ITER_OPTIONS = {"end_at_spec", "max_depth", "depth_first"}
 
@@ -270,6 +271,16 @@ class GmpWorkflow(IndexedWorkflowMixin, BpmnWorkflow):
         self.run = RunState()
         # a copy: a call may add a separately approved process (specs are shared per version)
         super().__init__(spec, dict(subprocess_specs or {}), script_engine=script_engine, **kwargs)
+
+    def do_engine_steps(self, will_complete_task: Any = None, did_complete_task: Any = None) -> None:
+        """SpiffWorkflow's engine step, repeated while its closing timer refresh made a timer ready:
+        a timer that fell due by the time of the step fires in it (stock SpiffWorkflow leaves it
+        READY until the instance's next step, which may be hours away). Bounded: a repeating
+        timer far behind the clock catches up over several steps."""
+        for _ in range(TIMER_ROUNDS):
+            super().do_engine_steps(will_complete_task, did_complete_task)
+            if not any(t.state == TaskState.READY and not t.task_spec.manual for t in self.active_tasks()):
+                return
 
     def _do_engine_steps(self, will_complete_task: Any = None, did_complete_task: Any = None) -> Any:
         """One round of SpiffWorkflow's engine step, after deciding which of several events that

@@ -24,6 +24,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     DurationTimerEventDefinition,
     TimeDateEventDefinition,
 )
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent, EventBasedGateway
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
@@ -255,3 +256,42 @@ def test_event_based_gateway_keeps_seen_events_and_our_timers(frozen_clock):  # 
     wf.refresh_timers()
     wf.do_engine_steps()
     assert _completed(wf, "note_first", "note_second") == {"note_second"}
+
+
+_CYCLE_NAG = """
+    <bpmn:boundaryEvent id="nag" name="Nag" attachedToRef="work" cancelActivity="true"><bpmn:outgoing>f_nag</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeCycle>"R/PT15M"</bpmn:timeCycle></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f_nag" sourceRef="nag" targetRef="end_nag" />
+    <bpmn:endEvent id="end_nag"><bpmn:incoming>f_nag</bpmn:incoming></bpmn:endEvent>"""
+
+
+def test_stock_spiff_cycle_timers_never_fire_their_event_and_predict_no_path(frozen_clock):  # type: ignore[no-untyped-def]
+    # What ClockCycleTimerEventDefinition corrects for an interrupting boundary event: stock SpiffWorkflow's
+    # cycle only starts the path at each occurrence (update_task) and fires the event itself when the cycles
+    # run out (never for R/...), so the activity was never interrupted.
+    assert "has_fired" not in vars(CycleTimerEventDefinition) and "update_task" in vars(CycleTimerEventDefinition), \
+        _changed("CycleTimerEventDefinition now decides has_fired itself or lost update_task", "timers.py")
+    assert "CycleTimerEventDefinition" in inspect.getsource(CatchingEvent._predict_hook), \
+        _changed("a cycle timer's task now gets predicted children", "timers.py (_sync_children)")
+    assert "_sync_children" in vars(Task), _changed("Task._sync_children is gone", "timers.py")
+    values = {"LATE": '"PT10H"', "EXPIRED": '"PT10H"', "INTERRUPTS_LATE": "true", "INTERRUPTS_EXPIRED": "true",
+              "XML_MORE": _CYCLE_NAG}
+    ours = _race(_TWO_DEADLINES, "two_deadlines", values, GmpWorkflow)
+    nag = ours.get_next_task(spec_name="nag")
+    assert nag.state == TaskState.WAITING and nag.children == []
+    frozen_clock.advance(minutes=16)
+    ours.refresh_timers()
+    ours.do_engine_steps()
+    assert _completed(ours, "nag", "end_nag") == {"nag", "end_nag"}
+    assert [t.state for t in ours.get_tasks(spec_name="work")] == [TaskState.CANCELLED]
+
+
+def test_an_event_based_gateway_finds_the_path_by_equality_and_timers_equal_by_name():  # type: ignore[no-untyped-def]
+    assert ".index(event.event_definition)" in inspect.getsource(EventBasedGateway._run_hook), \
+        _changed("an event-based gateway no longer finds the path by equality", "timers.py (_DistinctByExpression)")
+    stock_a, stock_b = DurationTimerEventDefinition("Wait", '"PT1H"'), DurationTimerEventDefinition("Wait", '"PT30M"')
+    assert stock_a == stock_b, _changed("timers of one name are no longer equal", "timers.py (maybe no longer needed)")
+    ours_a = ClockDurationTimerEventDefinition("Wait", '"PT1H"')
+    assert ours_a != ClockDurationTimerEventDefinition("Wait", '"PT30M"')
+    assert ours_a == ClockDurationTimerEventDefinition("Wait", '"PT1H"')

@@ -54,9 +54,9 @@ def _data(db: Any, instance_id: int) -> dict[str, Any]:
         return dict(instances.inspect(s, instance_id)["data"])
 
 
-def _voided(db: Any) -> list[str]:
+def _cancelled(db: Any) -> list[str]:
     with db.session() as s:
-        return [e.details for e in s.execute(select(AuditEntry).where(AuditEntry.action == "timer.voided")).scalars()]
+        return [e.details for e in s.execute(select(AuditEntry).where(AuditEntry.action == "timer.cancelled")).scalars()]
 
 
 @REQ
@@ -72,7 +72,7 @@ def test_two_interrupting_timers_due_in_one_pass_fire_only_the_first_due(
     scheduler.run_once()
     frozen_clock.advance(hours=2)  # past both
     report = scheduler.run_once()
-    assert (report.fired, report.void) == (1, 1)
+    assert (report.fired, report.void) == (1, 0)  # the loser's row is closed in the winner's step
     states = _states(db, instance_id)
     assert (states["work"], states[winner], states[loser]) == ("cancelled", "completed", "cancelled")
     assert states[f"note_{winner}"] == states[f"end_{winner}"] == "completed"
@@ -80,8 +80,8 @@ def test_two_interrupting_timers_due_in_one_pass_fire_only_the_first_due(
     assert _status(db, instance_id) == "completed"
     data = _data(db, instance_id)
     assert f"{winner}_noted" in data and f"{loser}_noted" not in data
-    (voided,) = _voided(db)
-    assert json.loads(voided)["element_id"] == loser
+    (cancelled,) = _cancelled(db)
+    assert json.loads(cancelled)["element_id"] == loser
 
 
 @REQ
@@ -186,3 +186,27 @@ def test_event_based_gateway_waits_for_the_earliest_of_its_timers(db: Any, servi
     assert (row.element_id, row.due_at) == ("which", "2026-01-05T08:30:00.000000Z")
     frozen_clock.advance(minutes=29)
     assert scheduler.run_once().fired == 0 and _states(db, instance_id)["which"] == "waiting"
+
+
+@REQ
+@pytest.mark.parametrize("first, second, taken", [
+    ('"PT1H"', '"PT30M"', "second"),  # the second fell due first: its path, though both are named alike
+    ('"PT30M"', '"PT1H"', "first"),
+])
+def test_two_gateway_timers_with_the_same_name_each_take_their_own_path(
+        db: Any, services: Any, frozen_clock: Any, first: str, second: str, taken: str) -> None:
+    text = render("race_gateway.bpmn", {"FIRST": first, "SECOND": second, "XML_OUT": "", "XML_MORE": ""})
+    text = text.replace('name="First deadline"', 'name="Deadline"').replace('name="Second deadline"', 'name="Deadline"')
+    deploy(db, services, files={"race_gateway.bpmn": text.encode()})
+    with UnitOfWork(db, actor("alice")) as uow:
+        instance_id = int(instances.start(uow, "race_gateway").id)
+        uow.commit()
+    scheduler = Scheduler(db)
+    scheduler.run_once()
+    frozen_clock.advance(minutes=40)
+    assert scheduler.run_once().fired == 1
+    states = _states(db, instance_id)
+    other = "second" if taken == "first" else "first"
+    assert states[taken] == states[f"note_{taken}"] == "completed"
+    assert f"note_{other}" not in states
+    assert f"{taken}_noted" in _data(db, instance_id)

@@ -97,7 +97,7 @@ def test_boundary_timer_interrupts_a_task_left_undone(db: Any, services: Any, fr
 
 
 @REQ
-def test_timer_of_a_completed_task_is_voided_not_fired(db: Any, services: Any, frozen_clock: Any) -> None:
+def test_timer_of_a_completed_task_is_cancelled_not_fired(db: Any, services: Any, frozen_clock: Any) -> None:
     deploy_file(db, services, "weigh_deadline.bpmn")
     instance_id = _start(db, "weigh_deadline")
     scheduler = Scheduler(db)
@@ -106,12 +106,14 @@ def test_timer_of_a_completed_task_is_voided_not_fired(db: Any, services: Any, f
         view = [t for t in tasks.inbox(uow, "alice", services=services) if t.instance_id == instance_id][0]
         tasks.complete_task(uow, view.id, {}, services=services)
         uow.commit()
+    (cancelled,) = _actions(db, "timer.cancelled")  # in the completion's own transaction
+    assert (cancelled.reason, cancelled.actor_id) == ("'weigh' (Weigh) was completed", "alice")
+    assert json.loads(cancelled.details)["element_id"] == "overdue"
     frozen_clock.advance(minutes=31)
     report = scheduler.run_once()
-    assert (report.fired, report.void) == (0, 1)
+    assert (report.fired, report.void) == (0, 0)
     assert _status(db, instance_id) == "completed"
-    (voided,) = _actions(db, "timer.voided")
-    assert voided.reason == "instance is completed"
+    assert _actions(db, "timer.voided") == [] and len(_actions(db, "timer.cancelled")) == 1
 
 
 @REQ

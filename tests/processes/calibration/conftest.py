@@ -16,6 +16,8 @@ from engine.models import InstanceTask
 from engine.ports import SignatureInput, default_services
 from engine.spiff.workflow import WAITING
 from engine.tasks import READY
+from masterdata.changes import ChangeCatalogue
+from masterdata.kinds import register_kinds
 from signatures import testing
 from store.uow import UnitOfWork
 from tests.masterdata.conftest import Plant
@@ -52,9 +54,16 @@ def diagrams_for_tests() -> list[Path]:
 
 
 class CalPlant(Plant):
-    def __init__(self, db: Any, settings: Any, clock: Any, sim: Any) -> None:
-        super().__init__(db, settings, clock)
+    def __init__(self, db: Any, settings: Any, clock: Any, sim: Any, enrolled: tuple[Any, dict[str, Any]] | None = None) -> None:
+        """A new plant (its people enrolled now), or with `enrolled` (admin, people) one whose database
+        already holds them (a copy of a seeded template)."""
         self.sim = sim
+        if enrolled is not None:
+            self.db, self.settings, self.clock = db, settings, clock
+            self.admin, self.people = enrolled[0], dict(enrolled[1])
+            self.catalogue = register_kinds(ChangeCatalogue()).freeze()
+            return
+        super().__init__(db, settings, clock)
         for uid, name, roles in MORE_PEOPLE:
             self.people[uid] = testing.enrolled_user(db, settings, self.admin, uid, name, roles)
 
@@ -148,22 +157,40 @@ def simulator() -> Iterator[Any]:
         sim.stop()
 
 
+def seed_cal(plant: CalPlant) -> None:
+    """Master data, the dryer and its instruments in force, the tags registered, the diagrams approved."""
+    plant.seed_master_data()
+    plant.put_in_force("instrument", INSTRUMENTS)
+    plant.put_in_force("equipment", DRYER)
+    plant.register_tags()
+    for folder in diagrams_for_tests():
+        plant.deploy(folder)
+
+
+@pytest.fixture(scope="session")
+def _cal_templates() -> dict[Any, Any]:
+    return {}
+
+
 @pytest.fixture
-def cal(db, settings, frozen_clock, simulator, runtime) -> Iterator[CalPlant]:  # type: ignore[no-untyped-def]
-    """The plant with the calibration process approved and the tags registered."""
+def cal(backend, db, settings, frozen_clock, simulator, runtime, request, _cal_templates) -> Iterator[CalPlant]:  # type: ignore[no-untyped-def]
+    """The plant with the calibration process approved and the tags registered, in this test's own
+    database: a copy of a template seeded once per backend and simulator (the tag registry names the
+    simulator's port; tests/support/seeded.py)."""
     from bpmn.glue import extend
     from signatures import kdf
+    from tests.support.seeded import seeded_copy
+
+    def seed(template_db: Any, seeding: Any) -> Any:
+        seeded = CalPlant(template_db, seeding, frozen_clock, simulator)
+        seed_cal(seeded)
+        return seeded.admin, seeded.people
 
     if "calibration" not in runtime.gates:  # the web app's fixture may have extended it already
         extend(runtime, db, settings)
     for point in ("cal.dp_reference", "cal.dp_transmitter_offset"):
         simulator.set(point, 0.0)
     with kdf.unsafe_fast_kdf():
-        plant = CalPlant(db, settings, frozen_clock, simulator)
-        plant.seed_master_data()
-        plant.put_in_force("instrument", INSTRUMENTS)
-        plant.put_in_force("equipment", DRYER)
-        plant.register_tags()
-        for folder in diagrams_for_tests():
-            plant.deploy(folder)
-        yield plant
+        enrolled = seeded_copy(request, _cal_templates, ("cal", backend, simulator.modbus_port), backend, settings,
+                               db, frozen_clock, seed)
+        yield CalPlant(db, settings, frozen_clock, simulator, enrolled)

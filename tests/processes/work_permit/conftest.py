@@ -50,11 +50,16 @@ def simulator():  # type: ignore[no-untyped-def]
 
 
 class Site:
-    def __init__(self, db: Any, settings: Any, clock: Any, sim: Any) -> None:
+    def __init__(self, db: Any, settings: Any, clock: Any, sim: Any, enrolled: tuple[Any, dict[str, Any]] | None = None) -> None:
+        """A new site (its people enrolled now), or with `enrolled` (admin, people) one whose database
+        already holds them (a copy of a seeded template)."""
         self.db, self.settings, self.clock, self.sim = db, settings, clock, sim
-        self.admin = testing.bootstrap_admin(db, settings)
-        self.people = {uid: testing.enrolled_user(db, settings, self.admin, uid, name, roles)
-                       for uid, name, roles in PEOPLE}
+        if enrolled is None:
+            self.admin = testing.bootstrap_admin(db, settings)
+            self.people = {uid: testing.enrolled_user(db, settings, self.admin, uid, name, roles)
+                           for uid, name, roles in PEOPLE}
+        else:
+            self.admin, self.people = enrolled[0], dict(enrolled[1])
         self.catalogue = register_kinds(ChangeCatalogue()).freeze()
         self.services = default_services(settings)
         for point, value in PLANT_STATE.items():
@@ -188,17 +193,35 @@ class Site:
             return session.get(ProcessInstance, instance_id).status
 
 
+def seed_site(site: Site) -> None:
+    """The permit site's master data, tags and approved definition."""
+    site.put_in_force("document", {sop: {"title": title, "type": "sop", "version": 1, "effective_date": "2025-06-01"}
+                                   for sop, title in SOPS.items()})
+    site.register_tags()
+    site.deploy()
+    site.grant("tom", "SOP-EHS-001", "SOP-EHS-002", "SOP-EHS-003", "SOP-EHS-005")
+
+
+@pytest.fixture(scope="session")
+def _site_templates() -> dict[Any, Any]:
+    return {}
+
+
 @pytest.fixture
-def site(db, settings, frozen_clock, simulator, runtime) -> Iterator[Site]:  # type: ignore[no-untyped-def]
+def site(backend, db, settings, frozen_clock, simulator, runtime, request, _site_templates) -> Iterator[Site]:  # type: ignore[no-untyped-def]
+    """A seeded site in this test's own database: a copy of a template seeded once per backend and
+    simulator (the tag registry names the simulator's port; tests/support/seeded.py)."""
     from bpmn.glue import extend
     from signatures import kdf
+    from tests.support.seeded import seeded_copy
+
+    def seed(template_db: Any, seeding: Any) -> Any:
+        seeded = Site(template_db, seeding, frozen_clock, simulator)
+        seed_site(seeded)
+        return seeded.admin, seeded.people
 
     extend(runtime)
     with kdf.unsafe_fast_kdf():
-        found = Site(db, settings, frozen_clock, simulator)
-        found.put_in_force("document", {sop: {"title": title, "type": "sop", "version": 1, "effective_date": "2025-06-01"}
-                                        for sop, title in SOPS.items()})
-        found.register_tags()
-        found.deploy()
-        found.grant("tom", "SOP-EHS-001", "SOP-EHS-002", "SOP-EHS-003", "SOP-EHS-005")
-        yield found
+        enrolled = seeded_copy(request, _site_templates, ("permit", backend, simulator.modbus_port), backend, settings,
+                               db, frozen_clock, seed)
+        yield Site(db, settings, frozen_clock, simulator, enrolled)
