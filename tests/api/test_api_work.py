@@ -495,3 +495,42 @@ def test_acknowledgements_are_append_only(plant):
         row.outcome = "refused"
         with pytest.raises(DBAPIError, match="append-only"):
             session.flush()
+
+
+@pytest.mark.req("URS-API-006", "P11-10k", "A11-10")
+def test_a_version_approved_for_a_later_date_is_served_and_started_from_that_date(plant):
+    """Through the API: a version approved to take effect later is `scheduled` with its date; starts
+    use the version in force at that moment (v1 before the date, v2 after; no job)."""
+    from engine import definitions, instances
+    from engine.ports import SignatureInput, default_services
+    from signatures import testing
+    from store.uow import UnitOfWork
+    from tests.api.conftest import bundle
+
+    quinn, quentin = plant.people["quinn"], plant.people["quentin"]
+    files = bundle("api_batch")
+    name = next(n for n in files if n.endswith(".bpmn"))
+    files[name] = files[name].replace(b"<bpmn:definitions", b"<!-- v2 -->\n<bpmn:definitions", 1)
+    with UnitOfWork(plant.db, quinn.actor) as uow:
+        v2 = definitions.upload(uow, files, reason="CC-080 from 20 January", services=default_services(plant.settings))
+        uow.commit()
+    with UnitOfWork(plant.db, quentin.actor) as uow:
+        definitions.approve(uow, v2.id, SignatureInput("approved", "quentin", {
+            "password": quentin.password, "totp": testing.next_totp(plant.db, quentin)}),
+            services=default_services(plant.settings), effective_from="2026-01-20")
+        uow.commit()
+
+    def version_of(instance_id: int) -> int:
+        with plant.db.session() as s:
+            return instances.inspect(s, instance_id)["version"]
+
+    one = plant.api.get("/masterdata/process-definitions/api_batch").get_json()
+    assert one["approved_version"] == 1
+    assert [(v["version"], v["status"]) for v in one["versions"]] == [(1, "approved"), (2, "scheduled")]
+    assert one["versions"][1]["effective_from"].startswith("2026-01-20T00:00:00")
+    assert version_of(plant.start()) == 1
+    plant.clock.advance(days=15)
+    one = plant.api.get("/masterdata/process-definitions/api_batch").get_json()
+    assert one["approved_version"] == 2
+    assert [(v["version"], v["status"]) for v in one["versions"]] == [(1, "superseded"), (2, "approved")]
+    assert version_of(plant.start()) == 2
