@@ -160,10 +160,13 @@ def derive(session: Session, process_key: str, data: Any) -> Any:
     message payload that starts it), or None; `resolve` checks it when the instance starts."""
     if not isinstance(data, Mapping):
         return None
+    from engine.definition_changes import in_force_version_ids
+
     version = session.execute(select(ProcessDefinitionVersion)
                               .join(ProcessDefinition, ProcessDefinition.id == ProcessDefinitionVersion.definition_id)
                               .where(ProcessDefinition.key == process_key,
-                                     ProcessDefinitionVersion.status == "approved")).scalar_one_or_none()
+                                     ProcessDefinitionVersion.id.in_(in_force_version_ids(session)))
+                              ).scalar_one_or_none()
     if version is None:
         return None
     rule = rule_of_version(session, version, process_key)

@@ -92,5 +92,22 @@ def version_states(session: Session, process_id: str, at: datetime | None = None
     return states
 
 
+def in_force_version_ids(session: Session) -> list[int]:
+    """Ids of the versions in force now, one per process (change control, on the product clock): what
+    lists of startable processes select, not the stored status (a version approved for a later date is
+    stored approved beside the one still in force)."""
+    from sqlalchemy import select
+
+    from engine.models import ProcessDefinition, ProcessDefinitionVersion
+
+    wanted = {(r.key, int(r.data["version"])) for r in changes.effective_items(session, PROCESS_DEFINITION)}
+    if not wanted:
+        return []
+    rows = session.execute(select(ProcessDefinition.key, ProcessDefinitionVersion.version, ProcessDefinitionVersion.id)
+                           .join(ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
+                           .where(ProcessDefinition.key.in_(sorted({k for k, _ in wanted}))))
+    return [vid for key, number, vid in rows if (key, number) in wanted]
+
+
 __all__ = ["PROCESS_DEFINITION", "approval_moment", "change_data", "record_approval", "version_in_force",
-           "version_states"]
+           "version_states", "in_force_version_ids"]

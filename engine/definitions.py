@@ -28,7 +28,12 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.errors import GmpError
 from engine.checks import ensure_valid
-from engine.definition_changes import approval_moment, record_approval, version_in_force, version_states
+from engine.definition_changes import (
+    approval_moment,
+    record_approval,
+    version_in_force,
+    version_states,
+)
 from engine.errors import ApprovalRefused, DefinitionError, DefinitionNotFound, DefinitionStateError
 from engine.models import ProcessDefinition, ProcessDefinitionVersion
 from engine.parsing import ParsedBundle, parse_bundle

@@ -114,6 +114,7 @@ def waiting_instances(session: Any, name: str, correlation: Mapping[str, Any]) -
 
 def starting_processes(session: Any, name: str) -> list[str]:
     """Keys of approved processes whose top-level start event catches message `name`."""
+    from engine.definition_changes import in_force_version_ids
     from engine.definitions import version_ref
     from engine.models import ProcessDefinition, ProcessDefinitionVersion
 
@@ -121,7 +122,7 @@ def starting_processes(session: Any, name: str) -> list[str]:
     for key, version_id in session.execute(
             select(ProcessDefinition.key, ProcessDefinitionVersion.id)
             .join(ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
-            .where(ProcessDefinitionVersion.status == "approved").order_by(ProcessDefinition.key)):
+            .where(ProcessDefinitionVersion.id.in_(in_force_version_ids(session))).order_by(ProcessDefinition.key)):
         spec, _subprocesses = version_ref(session, version_id).spec()
         if starts_on_message(spec, name):
             keys.append(key)

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from core import clock
 from engine import instances
 from engine.business_keys import derive
+from engine.definition_changes import in_force_version_ids
 from engine.definitions import version_ref
 from engine.errors import OperatorError
 from engine.links import record_engine_link
@@ -134,7 +135,7 @@ def _starting_processes(session: Any, event: BpmnEvent) -> list[str]:
     keys = []
     rows = session.execute(select(ProcessDefinition.key, ProcessDefinitionVersion.id)
                            .join(ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
-                           .where(ProcessDefinitionVersion.status == "approved").order_by(ProcessDefinition.key))
+                           .where(ProcessDefinitionVersion.id.in_(in_force_version_ids(session))).order_by(ProcessDefinition.key))
     for key, version_id in rows:
         spec, _subs = version_ref(session, version_id).spec()
         if spiff_events.starts_on(spec, event):

@@ -50,6 +50,7 @@ def startable(session: Any, roles: Any) -> list[dict[str, Any]]:
     """The approved processes the holder of `roles` may start, with their names in the reader's language."""
     from sqlalchemy import select
 
+    from engine.definition_changes import in_force_version_ids
     from engine.models import ProcessDefinition, ProcessDefinitionVersion
     from web.labels import element_label
 
@@ -58,7 +59,7 @@ def startable(session: Any, roles: Any) -> list[dict[str, Any]]:
     rows = session.execute(select(ProcessDefinition.key, ProcessDefinition.name, ProcessDefinitionVersion.id,
                                   ProcessDefinitionVersion.elements_json)
                            .join(ProcessDefinitionVersion, ProcessDefinitionVersion.definition_id == ProcessDefinition.id)
-                           .where(ProcessDefinitionVersion.status == "approved").order_by(ProcessDefinition.key))
+                           .where(ProcessDefinitionVersion.id.in_(in_force_version_ids(session))).order_by(ProcessDefinition.key))
     for key, name, version_id, elements_json in rows:
         elements = json.loads(elements_json)
         if starter_roles(elements, key) & held:

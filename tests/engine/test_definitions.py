@@ -173,7 +173,7 @@ def _start_version(db):
 def test_a_version_approved_for_a_later_date_takes_over_on_that_date(db, services, frozen_clock):
     """A dated approval leaves the previous version in force until the date (on the product clock, no
     job); a date in the past or not a date is refused with words for the person, and nothing is stored."""
-    from engine.definition_changes import PROCESS_DEFINITION
+    from engine.definition_changes import PROCESS_DEFINITION, in_force_version_ids
     from masterdata import changes
 
     deploy(db, services)
@@ -200,11 +200,16 @@ def test_a_version_approved_for_a_later_date_takes_over_on_that_date(db, service
     assert [(v, st) for v, st, _ in _statuses(db)] == [(1, "approved"), (2, "scheduled")]
     assert _statuses(db)[1][2].startswith("2026-01-08T00:00:00")
     assert _start_version(db) == 1
+    v1 = _v1(db)
+    with db.session() as s:  # what the start lists, message starts and business keys select: one per process
+        assert in_force_version_ids(s) == [v1]
     frozen_clock.advance(days=2, hours=15, minutes=59)  # 2026-01-07 23:59
     assert _start_version(db) == 1
     frozen_clock.advance(minutes=1)
     assert [(v, st) for v, st, _ in _statuses(db)] == [(1, "superseded"), (2, "approved")]
     assert _start_version(db) == 2
+    with db.session() as s:
+        assert in_force_version_ids(s) == [v2.id]
     with UnitOfWork(db, actor("alice")) as uow:
         with pytest.raises(Exception, match="version id .* is superseded: only the approved version starts"):
             instances.start(uow, "line_clearance", version_id=_v1(db))
