@@ -395,13 +395,13 @@ def free_port() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short windows (about a minute in all)")
+    parser.add_argument("--quick", action="store_true", help="short windows, both backends (within a minute)")
     parser.add_argument("--seconds", type=float, default=None, help="length of one measuring window")
     parser.add_argument("--backends", default=None,
-                        help="sqlite,postgresql (default; with --quick: sqlite, so that it stays within a minute)")
+                        help="sqlite,postgresql (the default, with --quick too)")
     args = parser.parse_args()
-    args.backends = args.backends or ("sqlite" if args.quick else "sqlite,postgresql")
-    seconds = args.seconds or (3.0 if args.quick else 20.0)
+    args.backends = args.backends or "sqlite,postgresql"
+    seconds = args.seconds or (2.0 if args.quick else 20.0)
     tasks_per_window = int(seconds * 15)
     backends = [b for b in args.backends.split(",") if b]
     started = time.perf_counter()

@@ -94,7 +94,7 @@ def test_operator_fills_a_dispensing_table_with_rows_and_exact_decimals(page, li
     assert no_horizontal_scroll(page) and remarks.bounding_box()["height"] < 3993  # ... and wrapped when shown
     shot(page, "form-rows-record")
     with page.expect_download(timeout=60_000) as download:  # WeasyPrint on a busy machine
-        page.get_by_role("link", name="Export PDF").click()
+        page.get_by_role("link", name="Export PDF").click(timeout=60_000)
     pdf = Path(download.value.path()).read_bytes()
     (ARTIFACTS / "form-rows-record.pdf").write_bytes(pdf)
     text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()

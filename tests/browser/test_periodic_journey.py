@@ -54,8 +54,8 @@ def test_qa_generates_signs_and_downloads_the_periodic_report(page, live_server,
     expect(page.locator(".signature-manifestations").first).to_contain_text("秦质量 Qin QA")
     expect(page.locator("#sign-form")).to_have_count(0)
     shot(page, "2-signed")
-    with page.expect_download() as download:
-        page.get_by_role("link", name="Download the report (PDF)").click()
+    with page.expect_download(timeout=60_000) as download:  # the signed PDF is rendered on request
+        page.get_by_role("link", name="Download the report (PDF)").click(timeout=60_000)
     path = download.value.path()
     assert download.value.suggested_filename == "periodic-report-1.pdf"
     assert path is not None and open(path, "rb").read(5) == b"%PDF-"

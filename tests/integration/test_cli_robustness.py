@@ -72,7 +72,7 @@ NOT_ON_THE_DATABASE = {
     "db upgrade": "migrates", "demo totp": "needs instance/demo-users.txt first", "logout": "ends the session file",
     "whoami": "reads the session file first", "restore": "reads the backup file first (into an empty database)",
     "run": "migrates first (tests/integration/test_gmp_run.py)", "simulate": "plant simulators",
-    "oq run": "runs the OQ tests", "validation-pack build": "builds from tests and requirements",
+    "oq run": "runs the OQ tests", "oq list": "collects the OQ tests without running them", "validation-pack build": "builds from tests and requirements",
     "validation-pack diff": "compares two packs", "validation-pack issue": "a pack folder",
     "validation-pack manifest": "release files", "validation-pack pq": "its own databases",
     "validation-pack sign": "a pack folder", "validation-pack verify": "a pack folder",

@@ -19,24 +19,37 @@ SE_PEOPLE = [("rob", "Rob Requester", ["requester"]), ("paula", "Paula Purchasin
 
 
 class SupplierPlant(CalPlant):
-    def __init__(self, db: Any, settings: Any, clock: Any) -> None:
-        super().__init__(db, settings, clock, None)
-        for uid, name, roles in SE_PEOPLE:
-            self.people[uid] = testing.enrolled_user(db, settings, self.admin, uid, name, roles)
+    def __init__(self, db: Any, settings: Any, clock: Any, enrolled: tuple[Any, dict[str, Any]] | None = None) -> None:
+        super().__init__(db, settings, clock, None, enrolled)
+        if enrolled is None:
+            for uid, name, roles in SE_PEOPLE:
+                self.people[uid] = testing.enrolled_user(db, settings, self.admin, uid, name, roles)
+
+
+@pytest.fixture(scope="session")
+def _sup_templates() -> dict[Any, Any]:
+    return {}
 
 
 @pytest.fixture
-def sup(db, settings, frozen_clock, runtime) -> Iterator[SupplierPlant]:  # type: ignore[no-untyped-def]
+def sup(backend, db, settings, frozen_clock, runtime, request, _sup_templates) -> Iterator[SupplierPlant]:  # type: ignore[no-untyped-def]
+    """The plant with the supplier evaluation approved, in this test's own database: a copy of a
+    template seeded once per backend (tests/support/seeded.py)."""
     from bpmn.glue import extend
     from bpmn.supplier_evaluation import DIAGRAM
     from signatures import kdf
+    from tests.support.seeded import seeded_copy
 
-    if "supplier_evaluation" not in runtime.gates:
-        extend(runtime, db, settings)
-    with kdf.unsafe_fast_kdf():
-        plant = SupplierPlant(db, settings, frozen_clock)
+    def seed(template_db: Any, seeding: Any) -> Any:
+        plant = SupplierPlant(template_db, seeding, frozen_clock)
         plant.seed_master_data()
         plant.put_in_force("supplier", {"SUP-C": {"name": "Gamma Excipients", "country": "IN"}})
         for folder in (DIAGRAM, CAL_HERE / "processes" / "deviation_stub", HERE / "processes" / "dispense_stub"):
             plant.deploy(folder)
-        yield plant
+        return plant.admin, plant.people
+
+    if "supplier_evaluation" not in runtime.gates:
+        extend(runtime, db, settings)
+    with kdf.unsafe_fast_kdf():
+        enrolled = seeded_copy(request, _sup_templates, ("supplier", backend), backend, settings, db, frozen_clock, seed)
+        yield SupplierPlant(db, settings, frozen_clock, enrolled)
