@@ -132,26 +132,24 @@ def fill_presets(specs: tuple[FieldSpec, ...], data: dict[str, Any]) -> None:
                     row.setdefault(child.name, preset[child.name])
 
 
-def _scalars(specs: tuple[FieldSpec, ...]) -> list[FieldSpec]:
-    """Fields outside repeating groups (at the top or inside groups)."""
+def _outside_rows(specs: tuple[FieldSpec, ...], kind: str) -> list[FieldSpec]:
+    """Fields of ``kind`` ("scalar" or "rows") outside repeating groups (at the top or inside groups)."""
     found: list[FieldSpec] = []
     for spec in specs:
-        if spec.kind == "scalar":
+        if spec.kind == kind:
             found.append(spec)
         elif spec.kind == "group":
-            found.extend(_scalars(spec.children))
+            found.extend(_outside_rows(spec.children, kind))
     return found
+
+
+def _scalars(specs: tuple[FieldSpec, ...]) -> list[FieldSpec]:
+    return _outside_rows(specs, "scalar")
 
 
 def _groups(specs: tuple[FieldSpec, ...]) -> list[FieldSpec]:
-    """Repeating groups outside other repeating groups (at the top or inside groups)."""
-    found: list[FieldSpec] = []
-    for spec in specs:
-        if spec.kind == "rows":
-            found.append(spec)
-        elif spec.kind == "group":
-            found.extend(_groups(spec.children))
-    return found
+    """Repeating groups outside other repeating groups."""
+    return _outside_rows(specs, "rows")
 
 
 def _locate(schema: dict[str, Any], ui: dict[str, Any], key: str) -> tuple[dict[str, Any], dict[str, Any] | None]:

@@ -14,7 +14,7 @@ from masterdata import calibration
 from signatures import kdf
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_journeys import sign_in
-from tests.processes.calibration.conftest import DRYER, INSTRUMENTS, CalPlant, diagrams_for_tests
+from tests.processes.calibration.conftest import CalPlant, seed_cal
 
 
 @pytest.fixture
@@ -54,12 +54,7 @@ def test_a_technician_calibrates_pt_102_on_the_bench_and_the_board_turns_green(
     extend(runtime, live_db, live_settings)
     with kdf.unsafe_fast_kdf():
         plant = CalPlant(live_db, live_settings, frozen_clock, simulator)
-        plant.seed_master_data()
-        plant.put_in_force("instrument", INSTRUMENTS)
-        plant.put_in_force("equipment", DRYER)
-        plant.register_tags()
-        for folder in diagrams_for_tests():
-            plant.deploy(folder)
+        seed_cal(plant)
     today = frozen_clock().date()
     plant.act("mike", calibration.record_calibration, "REF-P-01", calibrated_on=(today - timedelta(days=30)).isoformat(),
               result="pass", note="external")
@@ -154,12 +149,7 @@ def test_after_an_adjustment_the_as_left_readings_are_read_back_in_the_browser(
     extend(runtime, live_db, live_settings)
     with kdf.unsafe_fast_kdf():
         plant = CalPlant(live_db, live_settings, frozen_clock, simulator)
-        plant.seed_master_data()
-        plant.put_in_force("instrument", INSTRUMENTS)
-        plant.put_in_force("equipment", DRYER)
-        plant.register_tags()
-        for folder in diagrams_for_tests():
-            plant.deploy(folder)
+        seed_cal(plant)
     today = frozen_clock().date()
     plant.act("mike", calibration.record_calibration, "REF-P-01", calibrated_on=(today - timedelta(days=30)).isoformat(),
               result="pass", note="external")
